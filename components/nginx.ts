@@ -1,0 +1,118 @@
+import { createHash } from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import * as command from "@pulumi/command";
+import { dockerLabels, Limits, limitArgs, releaseStep } from "../lib/naming";
+import { STATE_DIR } from "../lib/host";
+import { CONF_DIR, LIVE_LISTEN_PORT, PREVIEW_LISTEN_PORT, renderNginxConfig } from "../nginx/render";
+
+export interface NginxArgs {
+    /** Prefix for Docker object names, such as "switchyard-staging". */
+    namePrefix: string;
+    /** Value of the switchyard.stack label. */
+    stackLabel: string;
+    /** Image reference; needs sh and curl (the gate probes from inside the proxy). Defaults to "nginx:1.27-bookworm". */
+    image?: string;
+    /** Host port of the live listener. Defaults to 8080. */
+    livePort?: number;
+    /** Host port of the preview listener (the idle colour). Defaults to 8081. */
+    previewPort?: number;
+    /** Host address both listeners bind to. Defaults to "127.0.0.1". */
+    bindAddress?: string;
+    /** Port the app listens on in every slot. Defaults to 3000. */
+    appPort?: number;
+    /** Drain time: worker_shutdown_timeout after a reload. Defaults to 15. */
+    drainSeconds?: number;
+    /** The frontend network, shared with the app slots. */
+    frontendNetwork: pulumi.Input<string>;
+    /** Memory (MB) and CPU limits. Defaults to 128 MB and 0.5 CPU. */
+    limits?: Limits;
+}
+
+/**
+ * The nginx proxy: a live listener and a preview listener. Its config lives in
+ * a volume mounted as a directory (fact 6) and is installed by a command that
+ * tests it before it replaces the running one; the route marker and the retire
+ * ledger live in a second volume, so they survive a proxy re-creation.
+ */
+export class Nginx extends pulumi.ComponentResource {
+    public readonly container: docker.Container;
+    /** Installs the rendered config: nginx -t, rename, reload, /healthz. */
+    public readonly config: command.local.Command;
+    public readonly containerName: string;
+    public readonly liveUrl: string;
+    public readonly previewUrl: string;
+
+    constructor(name: string, args: NginxArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("switchyard:proxy:Nginx", name, {}, opts);
+        const livePort = args.livePort ?? 8080;
+        const previewPort = args.previewPort ?? 8081;
+        const bindAddress = args.bindAddress ?? "127.0.0.1";
+        if (livePort === previewPort) {
+            throw new pulumi.ResourceError(`proxy.previewPort ${previewPort} must differ from proxy.livePort ${livePort}`, this);
+        }
+        this.containerName = `${args.namePrefix}-proxy`;
+        const host = bindAddress === "0.0.0.0" ? "127.0.0.1" : bindAddress;
+        this.liveUrl = `http://${host}:${livePort}`;
+        this.previewUrl = `http://${host}:${previewPort}`;
+        const volumeLabels = [{ label: "switchyard.stack", value: args.stackLabel }];
+
+        const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "nginx:1.27-bookworm", keepLocally: true }, { parent: this });
+        const confVolume = new docker.Volume(`${name}-conf`, { name: `${args.namePrefix}-proxy-conf`, labels: volumeLabels }, { parent: this });
+        const stateVolume = new docker.Volume(`${name}-state`, { name: `${args.namePrefix}-proxy-state`, labels: volumeLabels }, { parent: this });
+
+        this.container = new docker.Container(
+            `${name}-container`,
+            {
+                name: this.containerName,
+                image: image.imageId,
+                // nginx starts once the config command has installed a tested config.
+                command: ["sh", "-c", `until [ -f ${CONF_DIR}/nginx.conf ]; do sleep 0.2; done; exec nginx -c ${CONF_DIR}/nginx.conf -g 'daemon off;'`],
+                mounts: [
+                    { type: "volume", source: confVolume.name, target: CONF_DIR },
+                    { type: "volume", source: stateVolume.name, target: STATE_DIR },
+                ],
+                ports: [
+                    { internal: LIVE_LISTEN_PORT, external: livePort, ip: bindAddress },
+                    { internal: PREVIEW_LISTEN_PORT, external: previewPort, ip: bindAddress },
+                ],
+                networksAdvanced: [{ name: args.frontendNetwork }],
+                healthcheck: {
+                    tests: ["CMD-SHELL", `curl -fsS -o /dev/null http://127.0.0.1:${LIVE_LISTEN_PORT}/healthz || exit 1`],
+                    interval: "5s",
+                    timeout: "3s",
+                    retries: 3,
+                    startPeriod: "10s",
+                },
+                restart: "unless-stopped",
+                // SIGQUIT is nginx's graceful stop: in-flight requests finish first.
+                stopSignal: "SIGQUIT",
+                stopTimeout: (args.drainSeconds ?? 15) + 5,
+                labels: dockerLabels({ stack: args.stackLabel, role: "proxy" }),
+                ...limitArgs(args.limits ?? { memoryMb: 128, cpus: 0.5 }),
+            },
+            { parent: this },
+        );
+
+        const rendered = renderNginxConfig({ appPort: args.appPort ?? 3000, drainSeconds: args.drainSeconds ?? 15 });
+        this.config = releaseStep(
+            `${name}-config`,
+            "proxy-config",
+            // CONFIG_SHA makes a changed template an update of this command; the
+            // container id makes a re-created proxy get its config again.
+            {
+                SWITCHYARD_PROXY: this.containerName,
+                LIVE_LISTEN_PORT: String(LIVE_LISTEN_PORT),
+                CONFIG_SHA: sha256(rendered),
+                PROXY_CONTAINER_ID: this.container.id,
+            },
+            { parent: this },
+            rendered,
+        );
+        this.registerOutputs({ liveUrl: this.liveUrl, previewUrl: this.previewUrl, container: this.containerName });
+    }
+}
+
+function sha256(text: string): string {
+    return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}

@@ -1,0 +1,86 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import * as random from "@pulumi/random";
+import { dockerLabels, Limits, limitArgs } from "../lib/naming";
+
+export interface PostgresArgs {
+    /** Prefix for Docker object names, such as "switchyard-staging". */
+    namePrefix: string;
+    /** Value of the switchyard.stack label. */
+    stackLabel: string;
+    /** Image reference. Defaults to "postgres:16-bookworm". */
+    image?: string;
+    /** Database the app uses. Defaults to "app". */
+    database?: string;
+    /** Role the app connects as. Defaults to "app". */
+    user?: string;
+    /** Password; a secret. Defaults to a generated 32-character password kept secret in state. */
+    password?: pulumi.Input<string>;
+    /** Internal network shared with the app slots; Postgres is never published on the host. */
+    backendNetwork: pulumi.Input<string>;
+    /** Memory (MB) and CPU limits. Defaults to 512 MB and 1 CPU. */
+    limits?: Limits;
+    /** Protect the container and its volume from deletion (production). Defaults to false. */
+    protectData?: boolean;
+}
+
+/** Shared Postgres: one container on the backend network with a named volume. */
+export class Postgres extends pulumi.ComponentResource {
+    /** Host name the app slots use on the backend network. */
+    public readonly host = "postgres";
+    public readonly container: docker.Container;
+    public readonly volume: docker.Volume;
+    /** postgres://user:password@postgres:5432/database, secret. */
+    public readonly url: pulumi.Output<string>;
+
+    constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("switchyard:data:Postgres", name, {}, opts);
+        const database = args.database ?? "app";
+        const user = args.user ?? "app";
+        if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new pulumi.ResourceError(`postgres.database "${database}" must be a lower-case SQL identifier`, this);
+        if (!/^[a-z_][a-z0-9_]*$/.test(user)) throw new pulumi.ResourceError(`postgres.user "${user}" must be a lower-case SQL identifier`, this);
+
+        const password = args.password
+            ? pulumi.secret(args.password)
+            : new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this }).result;
+        const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "postgres:16-bookworm", keepLocally: true }, { parent: this });
+        // protect: deleting the data volume (or the stack) must be a deliberate act in production.
+        this.volume = new docker.Volume(
+            `${name}-data`,
+            { name: `${args.namePrefix}-pgdata`, labels: [{ label: "switchyard.stack", value: args.stackLabel }] },
+            { parent: this, protect: args.protectData ?? false },
+        );
+        this.container = new docker.Container(
+            `${name}-container`,
+            {
+                name: `${args.namePrefix}-postgres`,
+                image: image.imageId,
+                envs: pulumi.secret(pulumi.interpolate`POSTGRES_PASSWORD=${password}`).apply((p) => [
+                    `POSTGRES_USER=${user}`,
+                    `POSTGRES_DB=${database}`,
+                    "PGDATA=/var/lib/postgresql/data",
+                    p,
+                ]),
+                mounts: [{ type: "volume", source: this.volume.name, target: "/var/lib/postgresql/data" }],
+                networksAdvanced: [{ name: args.backendNetwork, aliases: [this.host] }],
+                healthcheck: {
+                    tests: ["CMD-SHELL", `pg_isready -h 127.0.0.1 -U ${user} -d ${database}`],
+                    interval: "2s",
+                    timeout: "3s",
+                    retries: 30,
+                    startPeriod: "5s",
+                },
+                // The slots must not start before the database answers.
+                wait: true,
+                waitTimeout: 120,
+                restart: "unless-stopped",
+                stopTimeout: 30,
+                labels: dockerLabels({ stack: args.stackLabel, role: "postgres" }),
+                ...limitArgs(args.limits ?? { memoryMb: 512, cpus: 1 }),
+            },
+            { parent: this, protect: args.protectData ?? false },
+        );
+        this.url = pulumi.secret(pulumi.interpolate`postgres://${user}:${password}@${this.host}:5432/${database}`);
+        this.registerOutputs({ url: this.url, volume: this.volume.name });
+    }
+}

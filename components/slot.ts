@@ -1,0 +1,161 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import * as command from "@pulumi/command";
+import { Colour } from "../lib/config";
+import { dockerLabels, Limits, limitArgs, releaseStep } from "../lib/naming";
+
+export interface HealthSettings {
+    /** Path the gate and Docker's healthcheck probe. Defaults to "/health". */
+    path: string;
+    /** Port probed. Defaults to the app port. */
+    port?: number;
+    /** Seconds between probes. Defaults to 2. */
+    intervalSeconds: number;
+    /** Seconds the gate waits for the threshold. Defaults to 60. */
+    timeoutSeconds: number;
+    /** Consecutive healthy answers each replica needs. Defaults to 3. */
+    healthyThreshold: number;
+}
+
+export interface SlotArgs {
+    /** Prefix for Docker object names, such as "switchyard-staging". */
+    namePrefix: string;
+    /** Value of the switchyard.stack label. */
+    stackLabel: string;
+    /** The colour of this slot. */
+    colour: Colour;
+    /** Image reference the slot runs. */
+    image: string;
+    /** Containers in the slot; nginx spreads requests over them. Defaults to 2. */
+    replicas?: number;
+    /** Port the app listens on. Defaults to 3000. */
+    appPort?: number;
+    /** Gate and healthcheck settings. */
+    health: HealthSettings;
+    /** Drain time; the stop grace period is longer. Defaults to 15. */
+    drainSeconds?: number;
+    /** Hash of the slot's spec, stored as a label (see lib/release.ts). */
+    fingerprint: string;
+    /** postgres:// URL, secret. */
+    databaseUrl: pulumi.Input<string>;
+    /** redis:// URL, secret. */
+    redisUrl: pulumi.Input<string>;
+    frontendNetwork: pulumi.Input<string>;
+    backendNetwork: pulumi.Input<string>;
+    /** Proxy container the gate probes from (inside the frontend network). */
+    proxyContainerName: string;
+    /** The proxy's config step; the gate needs a running proxy. */
+    proxyReady: pulumi.Resource;
+    /** Memory (MB) and CPU limits per replica. Defaults to 256 MB and 0.5 CPU. */
+    limits?: Limits;
+}
+
+/**
+ * One colour's slot: its replicas, reachable as app-<colour> on the frontend
+ * network, and a gate that must pass whenever the slot's containers are new.
+ */
+export class Slot extends pulumi.ComponentResource {
+    public readonly colour: Colour;
+    public readonly image: string;
+    public readonly containers: docker.Container[];
+    /** Passes when every replica answered the health path healthyThreshold times in a row. */
+    public readonly gate: command.local.Command;
+    public readonly containerNames: string[];
+    /** Container ids joined: changes whenever any replica is re-created. */
+    public readonly containerIds: pulumi.Output<string>;
+    /** What gate.sh needs to gate this slot; the switch gates it again with the same. */
+    public readonly gateEnvironment: Record<string, pulumi.Input<string>>;
+
+    constructor(name: string, args: SlotArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("switchyard:app:Slot", name, {}, opts);
+        const replicas = args.replicas ?? 2;
+        if (!Number.isInteger(replicas) || replicas < 1) {
+            throw new pulumi.ResourceError(`replicas must be an integer >= 1, got ${replicas}`, this);
+        }
+        const appPort = args.appPort ?? 3000;
+        const healthPort = args.health.port ?? appPort;
+        const drainSeconds = args.drainSeconds ?? 15;
+        this.colour = args.colour;
+        this.image = args.image;
+
+        const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this });
+        const envs = pulumi.secret(
+            pulumi.all([args.databaseUrl, args.redisUrl]).apply(([db, redis]) => [
+                `PORT=${appPort}`,
+                `SWITCHYARD_COLOR=${args.colour}`,
+                `SWITCHYARD_IMAGE=${args.image}`,
+                `DATABASE_URL=${db}`,
+                `REDIS_URL=${redis}`,
+            ]),
+        );
+
+        this.containerNames = [];
+        this.containers = [];
+        for (let i = 1; i <= replicas; i++) {
+            const containerName = `${args.namePrefix}-app-${args.colour}-${i}`;
+            this.containerNames.push(containerName);
+            this.containers.push(
+                new docker.Container(
+                    `${name}-${i}`,
+                    {
+                        name: containerName,
+                        image: image.imageId,
+                        envs,
+                        networksAdvanced: [
+                            { name: args.backendNetwork },
+                            // The alias is how nginx finds a colour: all replicas answer to it.
+                            { name: args.frontendNetwork, aliases: [`app-${args.colour}`] },
+                        ],
+                        healthcheck: {
+                            tests: ["CMD-SHELL", `curl -fsS -o /dev/null http://127.0.0.1:${healthPort}${args.health.path} || exit 1`],
+                            interval: `${args.health.intervalSeconds}s`,
+                            timeout: "3s",
+                            retries: 3,
+                            startPeriod: "5s",
+                        },
+                        // Our gate, not wait:true, decides health: its error names the
+                        // colour, the last answer and the log tail.
+                        wait: false,
+                        restart: "unless-stopped",
+                        // Longer than the drain, so SIGTERM lets in-flight requests finish.
+                        stopTimeout: drainSeconds + 5,
+                        destroyGraceSeconds: drainSeconds + 5,
+                        securityOpts: ["no-new-privileges:true"],
+                        capabilities: { drops: ["ALL"] },
+                        labels: dockerLabels({
+                            stack: args.stackLabel,
+                            role: "app",
+                            colour: args.colour,
+                            image: args.image,
+                            fingerprint: args.fingerprint,
+                            replica: i,
+                        }),
+                        ...limitArgs(args.limits ?? { memoryMb: 256, cpus: 0.5 }),
+                    },
+                    { parent: this },
+                ),
+            );
+        }
+        this.containerIds = pulumi.all(this.containers.map((c) => c.id)).apply((ids) => ids.join(","));
+
+        this.gateEnvironment = {
+                SWITCHYARD_PROXY: args.proxyContainerName,
+                SWITCHYARD_COLOR: args.colour,
+                SWITCHYARD_TARGETS: this.containerNames.join(" "),
+                SLOT_CONTAINER_IDS: this.containerIds,
+                HEALTH_PATH: args.health.path,
+                HEALTH_PORT: String(healthPort),
+                HEALTHY_THRESHOLD: String(args.health.healthyThreshold),
+                GATE_INTERVAL: String(args.health.intervalSeconds),
+                GATE_TIMEOUT: String(args.health.timeoutSeconds),
+        };
+        this.gate = releaseStep(
+            `${name}-gate`,
+            "gate",
+            this.gateEnvironment,
+            // dependsOn: the gate probes from inside the proxy, which must be configured.
+            { parent: this, dependsOn: [args.proxyReady] },
+        );
+        this.registerOutputs({ colour: this.colour, image: this.image, containers: this.containerNames });
+    }
+}

@@ -1,0 +1,99 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { Colour } from "../lib/config";
+import { releaseStep } from "../lib/naming";
+import { LIVE_LISTEN_PORT } from "../nginx/render";
+import { Slot } from "./slot";
+
+export interface SwitchArgs {
+    /** Value of the switchyard.stack label; retire finds the old colour by it. */
+    stackLabel: string;
+    /** The slot that must be live after this update. */
+    target: Slot;
+    /** Colour the live listener routes to before this update; undefined on the first release. */
+    previousLive?: Colour;
+    /**
+     * Colour to drain and stop after the switch, or undefined when none: the
+     * idle colour under standby "retire" once it has been switched away from.
+     */
+    retireColour?: Colour;
+    /** Proxy container that holds the route marker. */
+    proxyContainerName: string;
+    /** The proxy's config step: nothing is routed before it. */
+    proxyReady: pulumi.Resource;
+    /** Health path verify requests on the live listener. Defaults to "/health". */
+    healthPath?: string;
+    /** Consecutive answers from the target that verify needs. Defaults to 5. */
+    verifyRequests?: number;
+    /** Longest wait for in-flight requests to the old colour. Defaults to 15. */
+    drainSeconds?: number;
+    /** Port the app listens on (retire counts connections to it). Defaults to 3000. */
+    appPort?: number;
+    /** "retire" records the old colour in the retire ledger; "keep" does not. Defaults to "retire". */
+    standby?: "retire" | "keep";
+}
+
+/**
+ * gate -> re-point -> verify -> retire, as command resources chained by
+ * dependsOn. Every step carries the target colour and its container ids, so
+ * all four run again exactly when the live colour or its containers change,
+ * and none runs on an update that changes neither.
+ */
+export class Switch extends pulumi.ComponentResource {
+    public readonly gate: command.local.Command;
+    public readonly repoint: command.local.Command;
+    public readonly verify: command.local.Command;
+    public readonly retire: command.local.Command;
+
+    constructor(name: string, args: SwitchArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("switchyard:release:Switch", name, {}, opts);
+        const target = args.target.colour;
+        if (args.retireColour === target) {
+            throw new pulumi.ResourceError(`cannot retire ${target}: it is the colour going live`, this);
+        }
+        const drainSeconds = args.drainSeconds ?? 15;
+        // The release key: any change to it runs every step again.
+        const key = {
+            SWITCHYARD_PROXY: args.proxyContainerName,
+            SWITCHYARD_STACK: args.stackLabel,
+            SWITCHYARD_COLOR: target,
+            TARGET_CONTAINER_IDS: args.target.containerIds,
+        };
+
+        // dependsOn (each step): the order is the safety argument — nothing is
+        // re-pointed before the gate, verified before the re-point, retired before verify.
+        this.gate = releaseStep(`${name}-gate`, "gate", { ...args.target.gateEnvironment, ...key }, {
+            parent: this,
+            dependsOn: [args.proxyReady, args.target.gate],
+        });
+        this.repoint = releaseStep(`${name}-repoint`, "repoint", { ...key, STANDBY: args.standby ?? "retire" }, {
+            parent: this,
+            dependsOn: [this.gate],
+        });
+        this.verify = releaseStep(
+            `${name}-verify`,
+            "verify",
+            {
+                ...key,
+                PREVIOUS_COLOR: args.previousLive ?? "",
+                VERIFY_REQUESTS: String(args.verifyRequests ?? 5),
+                HEALTH_PATH: args.healthPath ?? "/health",
+                LIVE_LISTEN_PORT: String(LIVE_LISTEN_PORT),
+            },
+            { parent: this, dependsOn: [this.repoint] },
+        );
+        this.retire = releaseStep(
+            `${name}-retire`,
+            "retire",
+            {
+                ...key,
+                RETIRE_COLOR: args.retireColour ?? "",
+                DRAIN_SECONDS: String(drainSeconds),
+                APP_PORT: String(args.appPort ?? 3000),
+                STOP_GRACE_SECONDS: String(drainSeconds + 5),
+            },
+            { parent: this, dependsOn: [this.verify] },
+        );
+        this.registerOutputs({ live: target, previous: args.previousLive ?? null, retires: args.retireColour ?? null });
+    }
+}

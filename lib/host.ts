@@ -1,0 +1,95 @@
+// What the Docker host runs right now, read before any resource is declared.
+//
+// A Pulumi program cannot read its previous state synchronously, yet two
+// decisions need it before resources are declared: which colour nginx routes
+// to now (is this update a switch?) and whether the idle colour was retired
+// (so a no-op `pulumi up` must not bring it back). The proxy's state volume
+// holds both (the route marker and the retire ledger), and container labels
+// say what each slot runs, so the host itself is the record.
+import { execFileSync } from "child_process";
+import { Colour, COLOURS } from "./config";
+
+/** Where the proxy keeps the route marker and the retire ledger. */
+export const STATE_DIR = "/etc/switchyard/state";
+
+export interface RunningSlot {
+    /** The image the slot's containers were created from (label switchyard.image). */
+    image: string;
+    /** Hash of the slot's container spec (label switchyard.fingerprint). */
+    fingerprint: string;
+    /** Names of the slot's running containers. */
+    containers: string[];
+}
+
+export interface HostState {
+    /** The colour the live listener routes to, or undefined when no proxy runs yet. */
+    route?: Colour;
+    /** Slots with running containers, by colour. */
+    running: Partial<Record<Colour, RunningSlot>>;
+    /** Image each colour had when it was last retired (standby: retire). */
+    retired: Partial<Record<Colour, string>>;
+}
+
+export type HostProbe = (stackLabel: string, proxyContainer: string) => HostState;
+
+/** Reads the host through the docker CLI, so DOCKER_HOST and contexts apply as for the provider. */
+export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer) => {
+    const state: HostState = { running: {}, retired: {} };
+    const ps = docker([
+        "ps",
+        "--filter", `label=switchyard.stack=${stackLabel}`,
+        "--filter", "label=switchyard.role=app",
+        "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.Label "switchyard.fingerprint"}}',
+    ]);
+    for (const line of ps.split("\n").filter(Boolean)) {
+        const [name, colour, image, fingerprint] = line.split("\t");
+        if (!isColour(colour)) continue;
+        const slot = (state.running[colour] ??= { image, fingerprint, containers: [] });
+        slot.containers.push(name);
+        // Replicas of one slot share a spec; a mismatch means a half-finished
+        // update, which must not pass as "unchanged".
+        if (slot.fingerprint !== fingerprint) slot.fingerprint = "mixed";
+    }
+    const proxyRunning = docker(["ps", "--filter", `name=^${proxyContainer}$`, "--format", "{{.Names}}"]).trim() === proxyContainer;
+    if (proxyRunning) {
+        const listing = docker([
+            "exec", proxyContainer, "sh", "-c",
+            `cd ${STATE_DIR} 2>/dev/null || exit 0; for f in live-* retired-*; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; exit 0`,
+        ]);
+        state.route = parseRoute(listing);
+        for (const line of listing.split("\n")) {
+            const m = /^retired-(blue|green)=(.*)$/.exec(line);
+            if (m) state.retired[m[1] as Colour] = m[2];
+        }
+    }
+    return state;
+};
+
+/** The route marker: a file named live-green means green is live; no marker means blue. */
+export function parseRoute(listing: string): Colour {
+    return /^live-green=/m.test(listing) ? "green" : "blue";
+}
+
+function isColour(v: string | undefined): v is Colour {
+    return (COLOURS as readonly string[]).includes(v ?? "");
+}
+
+function docker(args: string[]): string {
+    try {
+        return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 20000 });
+    } catch (err) {
+        const e = err as { stderr?: string; message: string };
+        throw new Error(`switchyard: could not read the Docker host (docker ${args.slice(0, 2).join(" ")}): ${(e.stderr || e.message).trim()}`);
+    }
+}
+
+let probe: HostProbe = dockerHostProbe;
+
+/** Unit tests replace the probe, as they replace the providers with mocks. */
+export function setHostProbe(p: HostProbe): void {
+    probe = p;
+}
+
+export function readHostState(stackLabel: string, proxyContainer: string): HostState {
+    return probe(stackLabel, proxyContainer);
+}

@@ -1,0 +1,58 @@
+// Names, labels and the command-resource shape shared by the components.
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+
+/** Docker labels every Switchyard container carries; the host probe reads them. */
+export interface SwitchyardLabels {
+    stack: string;
+    role: "app" | "proxy" | "postgres" | "redis";
+    colour?: string;
+    image?: string;
+    fingerprint?: string;
+    replica?: number;
+}
+
+export function dockerLabels(l: SwitchyardLabels): docker.types.input.ContainerLabel[] {
+    const entries: [string, string | number | undefined][] = [
+        ["switchyard.stack", l.stack],
+        ["switchyard.role", l.role],
+        ["switchyard.colour", l.colour],
+        ["switchyard.image", l.image],
+        ["switchyard.fingerprint", l.fingerprint],
+        ["switchyard.replica", l.replica],
+    ];
+    return entries.filter(([, v]) => v !== undefined).map(([label, value]) => ({ label, value: String(value) }));
+}
+
+/** Memory in MB and CPUs, as config gives them. */
+export interface Limits {
+    memoryMb: number;
+    cpus: number;
+}
+
+export function limitArgs(l: Limits): Pick<docker.ContainerArgs, "memory" | "cpus"> {
+    return { memory: l.memoryMb, cpus: String(l.cpus) };
+}
+
+/**
+ * A release step run by a command resource: `bash scripts/release/<step>.sh`.
+ * The same script serves create and update, because a changed input (say, the
+ * target colour) must run the step again; there is no delete, because undoing
+ * a step on replacement would undo the switch that just happened (fact 3).
+ * The path is relative so state does not depend on where the repo is cloned.
+ */
+export function releaseStep(
+    name: string,
+    step: "gate" | "repoint" | "verify" | "retire" | "proxy-config",
+    environment: pulumi.Input<Record<string, pulumi.Input<string>>>,
+    opts: pulumi.CustomResourceOptions,
+    stdin?: pulumi.Input<string>,
+): command.local.Command {
+    const script = `bash scripts/release/${step}.sh`;
+    return new command.local.Command(
+        name,
+        { create: script, update: script, environment, stdin, logging: "stdoutAndStderr" },
+        opts,
+    );
+}

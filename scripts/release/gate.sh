@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# gate: every replica of a colour must answer its health path with 2xx
+# HEALTHY_THRESHOLD times in a row, probed from inside the proxy's network,
+# within GATE_TIMEOUT seconds. Nothing switches without it.
+#
+# env: SWITCHYARD_PROXY, SWITCHYARD_COLOR, SWITCHYARD_TARGETS (space-separated
+#      container names), HEALTH_PATH, HEALTH_PORT, HEALTHY_THRESHOLD,
+#      GATE_INTERVAL, GATE_TIMEOUT
+source "$(dirname "$0")/lib.sh"
+require SWITCHYARD_PROXY SWITCHYARD_COLOR SWITCHYARD_TARGETS HEALTH_PATH HEALTH_PORT HEALTHY_THRESHOLD GATE_INTERVAL GATE_TIMEOUT
+
+wait_running "$SWITCHYARD_PROXY" 30
+read -r -a targets <<< "$SWITCHYARD_TARGETS"
+declare -A streak status body
+for t in "${targets[@]}"; do streak[$t]=0; status[$t]="no answer yet"; body[$t]=""; done
+say "gating ${SWITCHYARD_COLOR}: ${#targets[@]} replica(s), ${HEALTHY_THRESHOLD} consecutive healthy answers each on :${HEALTH_PORT}${HEALTH_PATH}, timeout ${GATE_TIMEOUT}s"
+
+deadline=$(( $(date +%s) + GATE_TIMEOUT ))
+while :; do
+  passed=0
+  for t in "${targets[@]}"; do
+    if [ "${streak[$t]}" -ge "$HEALTHY_THRESHOLD" ]; then passed=$((passed + 1)); continue; fi
+    out=$(proxy_exec curl -s -m 3 -o - -w '\n%{http_code}' "http://${t}:${HEALTH_PORT}${HEALTH_PATH}" 2>/dev/null || true)
+    code=$(printf '%s' "$out" | tail -n 1)
+    body[$t]=$(printf '%s' "$out" | sed '$d' | head -c 300)
+    if [[ "$code" =~ ^2[0-9][0-9]$ ]]; then
+      streak[$t]=$((streak[$t] + 1))
+      status[$t]=$code
+      [ "${streak[$t]}" -ge "$HEALTHY_THRESHOLD" ] && { say "$t healthy (${HEALTHY_THRESHOLD}/${HEALTHY_THRESHOLD})"; passed=$((passed + 1)); }
+    else
+      [ "${streak[$t]}" -gt 0 ] && say "$t answered ${code:-no response} after ${streak[$t]} healthy; streak reset"
+      streak[$t]=0
+      status[$t]=${code:-"no response (connection failed)"}
+      [ "$code" = "000" ] && status[$t]="no response (connection failed)"
+    fi
+  done
+  if [ "$passed" -eq "${#targets[@]}" ]; then
+    say "gate passed: ${SWITCHYARD_COLOR} is healthy on all ${#targets[@]} replica(s)"
+    exit 0
+  fi
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    {
+      echo "gate failed: colour ${SWITCHYARD_COLOR} did not pass its health gate within ${GATE_TIMEOUT}s; live traffic was not moved."
+      for t in "${targets[@]}"; do
+        [ "${streak[$t]}" -ge "$HEALTHY_THRESHOLD" ] && continue
+        echo "  ${t}: last status ${status[$t]}; last body: ${body[$t]:-(empty)}"
+        echo "  last log lines of ${t}:"
+        docker logs --tail 15 "$t" 2>&1 | sed 's/^/    | /'
+      done
+    } >&2
+    exit 1
+  fi
+  sleep "$GATE_INTERVAL"
+done

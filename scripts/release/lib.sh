@@ -1,0 +1,57 @@
+# Shared by the release steps that command resources run (gate, re-point,
+# verify, retire, proxy config). Each step prints one line per action with the
+# seconds elapsed since it started, and fails with a message that says what to
+# do. Secrets never reach these scripts: they only see names and colours.
+set -euo pipefail
+
+SWITCHYARD_STEP="${SWITCHYARD_STEP:-$(basename "$0" .sh)}"
+SWITCHYARD_T0=$(date +%s.%N)
+STATE_DIR=/etc/switchyard/state
+CONF_DIR=/etc/switchyard/nginx
+
+elapsed() { awk -v t0="$SWITCHYARD_T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f", t1 - t0 }'; }
+say() { printf '[%s %6ss] %s\n' "$SWITCHYARD_STEP" "$(elapsed)" "$*"; }
+die() { printf '[%s %6ss] FAILED: %s\n' "$SWITCHYARD_STEP" "$(elapsed)" "$*" >&2; exit 1; }
+
+# require NAME...: every named variable must be set and non-empty.
+require() {
+  local v
+  for v in "$@"; do
+    [ -n "${!v:-}" ] || die "environment variable $v is required"
+  done
+}
+
+# proxy_exec CMD...: run a command inside the proxy container.
+proxy_exec() { docker exec "$SWITCHYARD_PROXY" "$@"; }
+
+# wait_running CONTAINER SECONDS: until docker says it is running.
+wait_running() {
+  local name=$1 limit=$2 state=""
+  for _ in $(seq 1 $((limit * 5))); do
+    state=$(docker inspect -f '{{.State.Status}}' "$name" 2>/dev/null || true)
+    [ "$state" = running ] && return 0
+    sleep 0.2
+  done
+  die "container $name is not running after ${limit}s (state: ${state:-missing})"
+}
+
+# current_route: the colour the live listener serves now (marker file).
+current_route() {
+  if proxy_exec test -f "$STATE_DIR/live-green"; then echo green; else echo blue; fi
+}
+
+# set_route COLOUR: atomically point the live listener at COLOUR. A rename or
+# unlink is atomic, and nginx checks the marker per request: no reload.
+set_route() {
+  case "$1" in
+    green) proxy_exec sh -c "mkdir -p $STATE_DIR && : > $STATE_DIR/.live-green.tmp && mv -f $STATE_DIR/.live-green.tmp $STATE_DIR/live-green" ;;
+    blue) proxy_exec sh -c "mkdir -p $STATE_DIR && rm -f $STATE_DIR/live-green" ;;
+    *) die "unknown colour '$1' (allowed: blue, green)" ;;
+  esac
+}
+
+# slot_containers COLOUR: running app containers of COLOUR in this stack.
+slot_containers() {
+  docker ps --filter "label=switchyard.stack=$SWITCHYARD_STACK" --filter "label=switchyard.role=app" \
+    --filter "label=switchyard.colour=$1" --format '{{.Names}}' | sort
+}

@@ -1,0 +1,155 @@
+// A real stack on the local Docker engine, made with the docker CLI, for the
+// release-step scripts to act on: the same networks, volumes, labels, names
+// and nginx config the Pulumi program declares, without going through Pulumi.
+import { execFileSync, spawnSync } from "child_process";
+import { randomBytes } from "crypto";
+import * as path from "path";
+import { Colour } from "../../lib/config";
+import { renderNginxConfig } from "../../nginx/render";
+
+export const REPO = path.resolve(__dirname, "..", "..");
+export const IMAGES = {
+    app: process.env.SWITCHYARD_TEST_APP_IMAGE ?? "switchyard/app:1.0.0",
+    nginx: process.env.SWITCHYARD_TEST_NGINX_IMAGE ?? "switchyard/nginx:local",
+    postgres: process.env.SWITCHYARD_TEST_POSTGRES_IMAGE ?? "switchyard/postgres:local",
+    redis: process.env.SWITCHYARD_TEST_REDIS_IMAGE ?? "switchyard/redis:local",
+};
+
+export function docker(...args: string[]): string {
+    return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+export function dockerAvailable(): string | undefined {
+    const r = spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8" });
+    if (r.status !== 0) return `docker info failed: ${(r.stderr || "").trim()}`;
+    for (const image of Object.values(IMAGES)) {
+        if (spawnSync("docker", ["image", "inspect", image], { encoding: "utf8" }).status !== 0) {
+            return `image ${image} is missing: run npm run setup`;
+        }
+    }
+    return undefined;
+}
+
+export interface ScriptResult {
+    status: number;
+    stdout: string;
+    stderr: string;
+}
+
+/** Runs scripts/release/<step>.sh from the repo root, as the command resources do. */
+export function runStep(step: string, env: Record<string, string>, stdin?: string): ScriptResult {
+    const r = spawnSync("bash", [`scripts/release/${step}.sh`], {
+        cwd: REPO,
+        env: { ...process.env, ...env },
+        input: stdin,
+        encoding: "utf8",
+        timeout: 180000,
+    });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export class TestStack {
+    readonly prefix: string;
+    readonly stackLabel: string;
+    readonly proxy: string;
+    livePort = 0;
+    previewPort = 0;
+    private readonly pgPassword = randomBytes(18).toString("hex");
+    private readonly redisPassword = randomBytes(18).toString("hex");
+
+    constructor(readonly id: string) {
+        this.prefix = `sytest-${id}`;
+        this.stackLabel = `switchyard-test/${id}`;
+        this.proxy = `${this.prefix}-proxy`;
+    }
+
+    get frontend() {
+        return `${this.prefix}-frontend`;
+    }
+    get backend() {
+        return `${this.prefix}-backend`;
+    }
+
+    up(drainSeconds = 10): void {
+        this.down();
+        const label = ["--label", `switchyard.stack=${this.stackLabel}`];
+        docker("network", "create", ...label, this.frontend);
+        docker("network", "create", "--internal", ...label, this.backend);
+        docker("run", "-d", "--name", `${this.prefix}-postgres`, ...label, "--label", "switchyard.role=postgres",
+            "--network", this.backend, "--network-alias", "postgres",
+            "-e", "POSTGRES_USER=app", "-e", "POSTGRES_DB=app", "-e", `POSTGRES_PASSWORD=${this.pgPassword}`,
+            "--health-cmd", "pg_isready -h 127.0.0.1 -U app -d app", "--health-interval", "1s", IMAGES.postgres);
+        docker("run", "-d", "--name", `${this.prefix}-redis`, ...label, "--label", "switchyard.role=redis",
+            "--network", this.backend, "--network-alias", "redis", "-e", `REDIS_PASSWORD=${this.redisPassword}`,
+            IMAGES.redis, "sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" --appendonly yes --dir /data');
+        docker("volume", "create", ...label, `${this.prefix}-proxy-conf`);
+        docker("volume", "create", ...label, `${this.prefix}-proxy-state`);
+        docker("run", "-d", "--name", this.proxy, ...label, "--label", "switchyard.role=proxy",
+            "--network", this.frontend,
+            "-v", `${this.prefix}-proxy-conf:/etc/switchyard/nginx`, "-v", `${this.prefix}-proxy-state:/etc/switchyard/state`,
+            "-p", "127.0.0.1::8080", "-p", "127.0.0.1::8081", "--stop-signal", "SIGQUIT",
+            IMAGES.nginx, "sh", "-c",
+            "until [ -f /etc/switchyard/nginx/nginx.conf ]; do sleep 0.2; done; exec nginx -c /etc/switchyard/nginx/nginx.conf -g 'daemon off;'");
+        this.livePort = Number(docker("port", this.proxy, "8080/tcp").split("\n")[0].split(":").pop());
+        this.previewPort = Number(docker("port", this.proxy, "8081/tcp").split("\n")[0].split(":").pop());
+        const r = runStep("proxy-config", { SWITCHYARD_PROXY: this.proxy, LIVE_LISTEN_PORT: "8080" }, this.nginxConfig(drainSeconds));
+        if (r.status !== 0) throw new Error(`proxy-config failed: ${r.stderr}`);
+    }
+
+    nginxConfig(drainSeconds = 10): string {
+        return renderNginxConfig({ appPort: 3000, drainSeconds });
+    }
+
+    /** Starts a colour's replicas the way the Slot component declares them. */
+    startSlot(colour: Colour, replicas: number, opts: { image?: string; env?: string[]; fingerprint?: string } = {}): string[] {
+        const names: string[] = [];
+        const image = opts.image ?? IMAGES.app;
+        for (let i = 1; i <= replicas; i++) {
+            const name = `${this.prefix}-app-${colour}-${i}`;
+            docker("rm", "-f", name);
+            docker("create", "--name", name,
+                "--label", `switchyard.stack=${this.stackLabel}`, "--label", "switchyard.role=app",
+                "--label", `switchyard.colour=${colour}`, "--label", `switchyard.image=${image}`,
+                "--label", `switchyard.fingerprint=${opts.fingerprint ?? "fp-" + colour}`, "--label", `switchyard.replica=${i}`,
+                "--network", this.backend,
+                "-e", `SWITCHYARD_COLOR=${colour}`, "-e", `SWITCHYARD_IMAGE=${image}`,
+                "-e", `DATABASE_URL=postgres://app:${this.pgPassword}@postgres:5432/app`,
+                "-e", `REDIS_URL=redis://:${this.redisPassword}@redis:6379/0`,
+                ...(opts.env ?? []).flatMap((e) => ["-e", e]),
+                "--stop-timeout", "15", "--security-opt", "no-new-privileges:true", "--cap-drop", "ALL",
+                image);
+            docker("network", "connect", "--alias", `app-${colour}`, this.frontend, name);
+            docker("start", name);
+            names.push(name);
+        }
+        return names;
+    }
+
+    env(extra: Record<string, string> = {}): Record<string, string> {
+        return { SWITCHYARD_PROXY: this.proxy, SWITCHYARD_STACK: this.stackLabel, ...extra };
+    }
+
+    gateEnv(colour: Colour, targets: string[], timeout = 60): Record<string, string> {
+        return this.env({
+            SWITCHYARD_COLOR: colour,
+            SWITCHYARD_TARGETS: targets.join(" "),
+            HEALTH_PATH: "/health",
+            HEALTH_PORT: "3000",
+            HEALTHY_THRESHOLD: "3",
+            GATE_INTERVAL: "1",
+            GATE_TIMEOUT: String(timeout),
+        });
+    }
+
+    running(colour: Colour): string[] {
+        const out = docker("ps", "--filter", `label=switchyard.stack=${this.stackLabel}`, "--filter", `label=switchyard.colour=${colour}`, "--format", "{{.Names}}");
+        return out ? out.split("\n").sort() : [];
+    }
+
+    down(): void {
+        const ids = spawnSync("docker", ["ps", "-aq", "--filter", `label=switchyard.stack=${this.stackLabel}`], { encoding: "utf8" }).stdout.trim();
+        if (ids) spawnSync("docker", ["rm", "-f", "-v", ...ids.split("\n")]);
+        for (const n of [this.frontend, this.backend]) spawnSync("docker", ["network", "rm", n]);
+        for (const v of ["proxy-conf", "proxy-state"]) spawnSync("docker", ["volume", "rm", "-f", `${this.prefix}-${v}`]);
+    }
+}
