@@ -103,14 +103,13 @@ for (const colour of release.declared) {
         proxyContainerName,
         proxyReady: proxy.config,
         limits: cfg.limits.app,
-    // dependsOn: the app's /health needs both data services up.
-    }, { dependsOn: [postgres, redis] });
+        dataServices: [postgres.container, redis.container],
+    });
 }
 
 new Switch("switch", {
     stackLabel,
     target: slots[release.live]!,
-    previousLive: release.previousLive,
     retireColour: release.idleState === "retired" ? release.idle : undefined,
     proxyContainerName,
     proxyReady: proxy.config,

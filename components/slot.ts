@@ -46,6 +46,8 @@ export interface SlotArgs {
     proxyContainerName: string;
     /** The proxy's config step; the gate needs a running proxy. */
     proxyReady: pulumi.Resource;
+    /** Postgres and Redis containers: replicas start after them (their /health needs both). */
+    dataServices: pulumi.Resource[];
     /** Memory (MB) and CPU limits per replica. Defaults to 256 MB and 0.5 CPU. */
     limits?: Limits;
 }
@@ -132,7 +134,8 @@ export class Slot extends pulumi.ComponentResource {
                         }),
                         ...limitArgs(args.limits ?? { memoryMb: 256, cpus: 0.5 }),
                     },
-                    { parent: this },
+                    // dependsOn: a component's dependsOn does not reach its children.
+                    { parent: this, dependsOn: args.dataServices },
                 ),
             );
         }

@@ -10,8 +10,6 @@ export interface SwitchArgs {
     stackLabel: string;
     /** The slot that must be live after this update. */
     target: Slot;
-    /** Colour the live listener routes to before this update; undefined on the first release. */
-    previousLive?: Colour;
     /**
      * Colour to drain and stop after the switch, or undefined when none: the
      * idle colour under standby "retire" once it has been switched away from.
@@ -75,7 +73,6 @@ export class Switch extends pulumi.ComponentResource {
             "verify",
             {
                 ...key,
-                PREVIOUS_COLOR: args.previousLive ?? "",
                 VERIFY_REQUESTS: String(args.verifyRequests ?? 5),
                 HEALTH_PATH: args.healthPath ?? "/health",
                 LIVE_LISTEN_PORT: String(LIVE_LISTEN_PORT),
@@ -94,6 +91,6 @@ export class Switch extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [this.verify] },
         );
-        this.registerOutputs({ live: target, previous: args.previousLive ?? null, retires: args.retireColour ?? null });
+        this.registerOutputs({ live: target, retires: args.retireColour ?? null });
     }
 }

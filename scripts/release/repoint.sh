@@ -21,6 +21,8 @@ if [ "$STANDBY" = retire ]; then
     say "ledger: $old will be retired (image $old_image)"
   fi
 fi
+# verify restores this colour if the target does not answer.
+proxy_exec sh -c "printf '%s' '$previous' > $STATE_DIR/.previous-live.tmp && mv -f $STATE_DIR/.previous-live.tmp $STATE_DIR/previous-live"
 # The target is live now; it is no longer a retired colour.
 proxy_exec rm -f "$STATE_DIR/retired-$SWITCHYARD_COLOR"
 if [ "$previous" = "$SWITCHYARD_COLOR" ]; then

@@ -4,8 +4,12 @@
 # colour, and the app's own colour header agreeing when it sends one). On
 # failure the previous colour is restored before the step fails.
 #
-# env: SWITCHYARD_PROXY, SWITCHYARD_COLOR, PREVIOUS_COLOR (empty on the first
-#      release), VERIFY_REQUESTS, HEALTH_PATH, LIVE_LISTEN_PORT
+# The colour to restore is the one re-point recorded as live before it flipped
+# the marker (state/previous-live), so this step's inputs do not change after
+# the switch and a later no-op update does not run it again.
+#
+# env: SWITCHYARD_PROXY, SWITCHYARD_COLOR, VERIFY_REQUESTS, HEALTH_PATH,
+#      LIVE_LISTEN_PORT
 source "$(dirname "$0")/lib.sh"
 require SWITCHYARD_PROXY SWITCHYARD_COLOR VERIFY_REQUESTS HEALTH_PATH LIVE_LISTEN_PORT
 
@@ -29,9 +33,11 @@ if [ "$ok" -ge "$VERIFY_REQUESTS" ]; then
   say "verified: ${VERIFY_REQUESTS} consecutive answers from ${SWITCHYARD_COLOR} on the live listener"
   exit 0
 fi
-if [ -n "${PREVIOUS_COLOR:-}" ] && [ "$PREVIOUS_COLOR" != "$SWITCHYARD_COLOR" ]; then
-  set_route "$PREVIOUS_COLOR"
-  proxy_exec rm -f "$STATE_DIR/retired-$PREVIOUS_COLOR"
-  say "restored the live listener to $PREVIOUS_COLOR"
+previous=$(proxy_exec cat "$STATE_DIR/previous-live" 2>/dev/null || true)
+if [ -n "$previous" ] && [ "$previous" != "$SWITCHYARD_COLOR" ]; then
+  set_route "$previous"
+  proxy_exec rm -f "$STATE_DIR/retired-$previous"
+  say "restored the live listener to $previous"
+  die "verify failed: the live listener did not answer from ${SWITCHYARD_COLOR} ${VERIFY_REQUESTS} times in a row (last: ${last}); live traffic is back on ${previous}, which keeps running"
 fi
-die "verify failed: the live listener did not answer from ${SWITCHYARD_COLOR} ${VERIFY_REQUESTS} times in a row (last: ${last}); live traffic is on ${PREVIOUS_COLOR:-the previous colour}, and ${PREVIOUS_COLOR:-it} keeps running"
+die "verify failed: the live listener did not answer from ${SWITCHYARD_COLOR} ${VERIFY_REQUESTS} times in a row (last: ${last}); there is no previous colour to restore"

@@ -1,0 +1,143 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { ConfigError, isPinned, parseConfig } from "../../lib/config";
+
+function raw(values: Record<string, unknown>): Record<string, string> {
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [`switchyard:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+function problems(values: Record<string, unknown>, secrets: string[] = [], stack = "staging"): string[] {
+    try {
+        parseConfig(raw(values), new Set(secrets.map((s) => `switchyard:${s}`)), stack);
+    } catch (err) {
+        assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
+        return (err as ConfigError).problems.flatMap((p) => p.split("\n  - "));
+    }
+    return [];
+}
+
+const minimal = { liveColor: "blue", slots: { blue: { image: "app:1.0.0" } } };
+
+describe("config", () => {
+    it("accepts a minimal config and fills every default", () => {
+        const cfg = parseConfig(raw(minimal), new Set(), "staging");
+        assert.strictEqual(cfg.environment, "local");
+        assert.strictEqual(cfg.replicas, 2);
+        assert.strictEqual(cfg.standby, "retire");
+        assert.deepStrictEqual(cfg.health, { path: "/health", intervalSeconds: 2, timeoutSeconds: 60, healthyThreshold: 3 });
+        assert.strictEqual(cfg.drainSeconds, 15);
+        assert.deepStrictEqual(cfg.proxy, { image: "nginx:1.27-bookworm", livePort: 8080, previewPort: 8081, bindAddress: "127.0.0.1" });
+        assert.deepStrictEqual(cfg.limits.app, { memoryMb: 256, cpus: 0.5 });
+    });
+
+    it("decodes scalars the way Pulumi stores them (numbers as text)", () => {
+        const cfg = parseConfig({ ...raw(minimal), "switchyard:replicas": "3", "switchyard:drainSeconds": "20" }, new Set(), "s");
+        assert.strictEqual(cfg.replicas, 3);
+        assert.strictEqual(cfg.drainSeconds, 20);
+    });
+
+    it("ignores other namespaces", () => {
+        assert.deepStrictEqual(problems({ ...minimal }), []);
+        parseConfig({ ...raw(minimal), "docker:host": "unix:///var/run/docker.sock" }, new Set(), "s");
+    });
+
+    it("lists every problem in one message: key, bad value, what is allowed", () => {
+        const list = problems({
+            liveColor: "purple",
+            slots: { blue: { image: "app:1.0.0" }, green: { imag: "x" } },
+            replicas: 0,
+            standby: "sometimes",
+            drainSeconds: -1,
+            proxy: { livePort: 70000, bindAddress: "localhost" },
+            helth: {},
+        });
+        const expect = [
+            /^switchyard:liveColor = "purple": must be one of blue \| green$/,
+            /^switchyard:slots\.green\.imag: unknown key \(allowed here: image\)$/,
+            /^switchyard:slots\.green\.image = \(not set\): is required \(string\)$/,
+            /^switchyard:replicas = 0: must be >= 1$/,
+            /^switchyard:standby = "sometimes": must be one of retire \| keep$/,
+            /^switchyard:drainSeconds = -1: must be >= 0$/,
+            /^switchyard:proxy\.livePort = 70000: must be <= 65535$/,
+            /^switchyard:proxy\.bindAddress = "localhost": must be an IP address/,
+            /^switchyard:helth: unknown key \(allowed here: environment, liveColor, slots/,
+        ];
+        for (const re of expect) assert.ok(list.some((p) => re.test(p)), `missing ${re} in:\n${list.join("\n")}`);
+        assert.strictEqual(list.length, expect.length, list.join("\n"));
+    });
+
+    it("says the message names the stack and that nothing was created", () => {
+        try {
+            parseConfig(raw({ liveColor: "red", slots: {} }), new Set(), "production");
+            assert.fail("expected an error");
+        } catch (err) {
+            assert.match((err as Error).message, /^Invalid Switchyard config for stack "production" \(\d+ problems?\); nothing was created or changed:/);
+        }
+    });
+
+    it("requires an image for the live colour", () => {
+        assert.deepStrictEqual(problems({ liveColor: "green", slots: { blue: { image: "app:1" } } }), [
+            "switchyard:slots.green.image = (not set): is required: liveColor is green, so that colour needs an image",
+        ]);
+    });
+
+    it("rejects malformed image references", () => {
+        const list = problems({ liveColor: "blue", slots: { blue: { image: "App With Spaces" } } });
+        assert.deepStrictEqual(list, ['switchyard:slots.blue.image = "App With Spaces": must be an image reference like name:tag or name@sha256:<64 hex>']);
+    });
+
+    it("in production rejects latest and untagged images, for slots and services", () => {
+        const list = problems({
+            environment: "production",
+            liveColor: "blue",
+            slots: { blue: { image: "ghcr.io/acme/app:latest" }, green: { image: "ghcr.io/acme/app" } },
+            redis: { image: "redis" },
+        });
+        assert.deepStrictEqual(list.sort(), [
+            'switchyard:redis.image = "redis": must be pinned in production: a tag other than latest, or an @sha256 digest',
+            'switchyard:slots.blue.image = "ghcr.io/acme/app:latest": must be pinned in production: a tag other than latest, or an @sha256 digest',
+            'switchyard:slots.green.image = "ghcr.io/acme/app": must be pinned in production: a tag other than latest, or an @sha256 digest',
+        ]);
+        // The same images are fine outside production.
+        assert.deepStrictEqual(problems({ liveColor: "blue", slots: { blue: { image: "app:latest" } } }), []);
+    });
+
+    it("accepts digests and registry ports as pinned", () => {
+        assert.ok(isPinned(`app@sha256:${"a".repeat(64)}`));
+        assert.ok(isPinned("registry.local:5000/team/app:1.2.3"));
+        assert.ok(!isPinned("registry.local:5000/team/app"));
+        assert.ok(!isPinned("app:latest"));
+    });
+
+    it("refuses passwords stored in plaintext and never echoes a secret value", () => {
+        const list = problems({ ...minimal, postgresPassword: "hunter2-hunter2-hunter2" });
+        assert.deepStrictEqual(list, ["switchyard:postgresPassword: is stored in plaintext; set it with `pulumi config set --secret postgresPassword <value>`"]);
+        const short = problems({ ...minimal, redisPassword: "short-secret" }, ["redisPassword"]);
+        assert.deepStrictEqual(short, ["switchyard:redisPassword = [secret]: must be at least 16 characters"]);
+        assert.ok(!short.join("").includes("short-secret"));
+    });
+
+    it("rejects equal live and preview ports", () => {
+        assert.deepStrictEqual(problems({ ...minimal, proxy: { livePort: 9000, previewPort: 9000 } }), [
+            "switchyard:proxy.previewPort = 9000: must differ from proxy.livePort",
+        ]);
+    });
+
+    // Every stack file in the repo must pass the schema, so a typo in
+    // production config fails CI rather than a deploy.
+    for (const file of fs.readdirSync(path.resolve(__dirname, "..", "..")).filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f))) {
+        it(`validates ${file}`, () => {
+            const values = readStackConfig(path.resolve(__dirname, "..", "..", file));
+            const cfg = parseConfig(values, new Set(), file);
+            assert.ok(cfg.slots[cfg.liveColor]);
+        });
+    }
+});
+
+/** The config block of a Pulumi.<stack>.yaml, as Pulumi hands it to the program. */
+export function readStackConfig(file: string): Record<string, string> {
+    const config = (YAML.parse(fs.readFileSync(file, "utf8"))?.config ?? {}) as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}

@@ -1,0 +1,137 @@
+// The shared recording mock: runs the real program (index.ts) against
+// Pulumi's mocks and records every resource registration — its type, name,
+// inputs, protect flag and the resources it depends on — so tests can assert
+// on the graph and compare two runs as a preview would.
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import * as path from "path";
+import { HostState, setHostProbe } from "../../lib/host";
+
+export interface Recorded {
+    type: string;
+    name: string;
+    inputs: Record<string, any>;
+    protect: boolean;
+    /** Names of the resources this one depends on (dependsOn and data). */
+    deps: string[];
+}
+
+export interface RunOptions {
+    /** Config values without the namespace: { liveColor: "blue", slots: {...} }. */
+    config: Record<string, unknown>;
+    /** Keys (without namespace) stored as secrets. */
+    secrets?: string[];
+    host?: HostState;
+    stack?: string;
+}
+
+export interface RunResult {
+    resources: Map<string, Recorded>;
+    outputs: Record<string, unknown>;
+}
+
+const PROGRAM = path.resolve(__dirname, "..", "..", "index.ts");
+export const EMPTY_HOST: HostState = { running: {}, retired: {} };
+
+function urnName(urn: string): string {
+    return urn.slice(urn.lastIndexOf("::") + 2);
+}
+
+/** Runs the program once under mocks; rejects with the program's error. */
+export async function runProgram(opts: RunOptions): Promise<RunResult> {
+    const resources = new Map<string, Recorded>();
+    const stack = opts.stack ?? "staging";
+    const raw: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.config)) raw[`switchyard:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+    pulumi.runtime.setAllConfig(raw, (opts.secrets ?? []).map((k) => `switchyard:${k}`));
+    setHostProbe(() => opts.host ?? EMPTY_HOST);
+
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args: pulumi.runtime.MockResourceArgs) {
+                // A deterministic id that changes when inputs change, as a
+                // re-created container's would.
+                const id = `${args.name}-${createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex").slice(0, 8)}`;
+                const state: Record<string, unknown> = { ...args.inputs };
+                if (args.type === "docker:index/remoteImage:RemoteImage") state.imageId = `sha256:${args.inputs.name}`;
+                if (args.type === "random:index/randomPassword:RandomPassword") state.result = `pw-${args.name}`;
+                return { id, state };
+            },
+            call: () => ({}),
+        },
+        "switchyard",
+        stack,
+        false,
+    );
+    // Wrap the mock monitor to see what the engine would: dependencies and protect.
+    const monitor = (pulumi.runtime as any).getMonitor();
+    const register = monitor.registerResource.bind(monitor);
+    const secretKeysOf = (req: any): Record<string, any> => {
+        const inputs = req.getObject()?.toJavaScript() ?? {};
+        return inputs;
+    };
+    monitor.registerResource = (req: any, cb: any) => {
+        const name = urnName(`::${req.getName()}`);
+        resources.set(name, {
+            type: req.getType(),
+            name,
+            inputs: secretKeysOf(req),
+            protect: req.getProtect(),
+            deps: req.getDependenciesList().map(urnName),
+        });
+        return register(req, cb);
+    };
+
+    delete require.cache[PROGRAM];
+    for (const key of Object.keys(require.cache)) {
+        if (key.includes(`${path.sep}components${path.sep}`) || key.endsWith(`${path.sep}index.ts`)) delete require.cache[key];
+    }
+    const program = require(PROGRAM);
+    const outputs: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(program)) {
+        outputs[k] = pulumi.Output.isInstance(v) ? await (v as any).promise() : v;
+    }
+    // Let every registration that waits on an output finish.
+    let last = -1;
+    while (resources.size !== last) {
+        last = resources.size;
+        await new Promise((r) => setTimeout(r, 50));
+    }
+    return { resources, outputs };
+}
+
+/** Inputs as a preview would compare them: secrets unwrapped to a marker. */
+export function comparable(r: Recorded): string {
+    return JSON.stringify(r.inputs, (_k, v) => (v && typeof v === "object" && v["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270" ? { secret: v.value } : v));
+}
+
+export interface GraphDiff {
+    created: string[];
+    deleted: string[];
+    changed: string[];
+}
+
+/** What a second run would change relative to a first: by name, as Pulumi matches URNs. */
+export function diffRuns(before: RunResult, after: RunResult): GraphDiff {
+    const created = [...after.resources.keys()].filter((k) => !before.resources.has(k)).sort();
+    const deleted = [...before.resources.keys()].filter((k) => !after.resources.has(k)).sort();
+    const changed = [...after.resources.keys()]
+        .filter((k) => before.resources.has(k) && comparable(before.resources.get(k)!) !== comparable(after.resources.get(k)!))
+        .sort();
+    return { created, deleted, changed };
+}
+
+export function byType(run: RunResult, type: string): Recorded[] {
+    return [...run.resources.values()].filter((r) => r.type === type);
+}
+
+export function get(run: RunResult, name: string): Recorded {
+    const r = run.resources.get(name);
+    if (!r) throw new Error(`no resource named ${name}; have: ${[...run.resources.keys()].join(", ")}`);
+    return r;
+}
+
+/** docker.Container envs/labels helpers. */
+export function labelsOf(r: Recorded): Record<string, string> {
+    return Object.fromEntries((r.inputs.labels ?? []).map((l: any) => [l.label, l.value]));
+}

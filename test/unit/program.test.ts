@@ -1,0 +1,227 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { HostState } from "../../lib/host";
+import { parseConfig } from "../../lib/config";
+import { slotFingerprint } from "../../lib/release";
+import { byType, diffRuns, get, labelsOf, runProgram, RunResult } from "./mocks";
+
+const CONTAINER = "docker:index/container:Container";
+const COMMAND = "command:local:Command";
+
+function stackFile(stack: string): Record<string, unknown> {
+    const file = path.resolve(__dirname, "..", "..", `Pulumi.${stack}.yaml`);
+    const config = YAML.parse(fs.readFileSync(file, "utf8")).config as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k.replace(/^switchyard:/, ""), v]));
+}
+
+/** What the host runs after `config` was released with `live` routed. */
+function hostAfter(config: Record<string, unknown>, live: "blue" | "green", colours: ("blue" | "green")[], retired: HostState["retired"] = {}): HostState {
+    const raw = Object.fromEntries(Object.entries(config).map(([k, v]) => [`switchyard:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+    const cfg = parseConfig(raw, new Set(), "test");
+    const running: HostState["running"] = {};
+    for (const c of colours) running[c] = { image: cfg.slots[c]!.image, fingerprint: slotFingerprint(cfg, c), containers: [] };
+    return { route: live, running, retired };
+}
+
+function envOf(run: RunResult, name: string): Record<string, string> {
+    return get(run, name).inputs.environment;
+}
+
+const base = { liveColor: "blue", slots: { blue: { image: "app:1.0.0" } }, replicas: 2 };
+const staged = { ...base, slots: { blue: { image: "app:1.0.0" }, green: { image: "app:2.0.0" } } };
+const switched = { ...staged, liveColor: "green" };
+
+describe("program (Pulumi mocks)", function () {
+    this.timeout(20000);
+
+    it("staging: the resource graph", async () => {
+        const run = await runProgram({ config: stackFile("staging"), stack: "staging" });
+        const types = [...run.resources.values()].map((r) => `${r.type} ${r.name}`).sort();
+        for (const expected of [
+            "switchyard:net:Networks networks",
+            "switchyard:data:Postgres postgres",
+            "switchyard:data:Redis redis",
+            "switchyard:proxy:Nginx proxy",
+            "switchyard:app:Slot app-blue",
+            "switchyard:release:Switch switch",
+            `${CONTAINER} app-blue-1`,
+            `${CONTAINER} app-blue-2`,
+            `${CONTAINER} postgres-container`,
+            `${CONTAINER} redis-container`,
+            `${CONTAINER} proxy-container`,
+            `${COMMAND} proxy-config`,
+            `${COMMAND} app-blue-gate`,
+            `${COMMAND} switch-gate`,
+            `${COMMAND} switch-repoint`,
+            `${COMMAND} switch-verify`,
+            `${COMMAND} switch-retire`,
+            "random:index/randomPassword:RandomPassword postgres-password",
+            "random:index/randomPassword:RandomPassword redis-password",
+            "docker:index/volume:Volume postgres-data",
+            "docker:index/volume:Volume redis-data",
+            "docker:index/network:Network networks-backend",
+        ]) {
+            assert.ok(types.includes(expected), `missing ${expected}`);
+        }
+        assert.ok(!run.resources.has("app-green"), "green has no image: no slot");
+        assert.strictEqual(get(run, "networks-backend").inputs.internal, true);
+        assert.strictEqual(get(run, "postgres-data").protect, false);
+        assert.deepStrictEqual(run.outputs.liveColor, "blue");
+        assert.deepStrictEqual(run.outputs.idleState, "empty");
+        assert.deepStrictEqual(run.outputs.liveUrl, "http://127.0.0.1:8080");
+    });
+
+    it("production: three replicas, data protected, pinned images", async () => {
+        const run = await runProgram({ config: stackFile("production"), stack: "production" });
+        assert.strictEqual(byType(run, CONTAINER).filter((c) => labelsOf(c)["switchyard.role"] === "app").length, 3);
+        for (const name of ["postgres-data", "redis-data", "postgres-container", "redis-container"]) {
+            assert.strictEqual(get(run, name).protect, true, `${name} must be protected`);
+        }
+        assert.strictEqual(get(run, "proxy-container").protect, false);
+        assert.strictEqual(get(run, "app-blue-1").inputs.name, "switchyard-production-app-blue-1");
+    });
+
+    it("gate -> re-point -> verify -> retire, each depending on the one before", async () => {
+        const run = await runProgram({ config: base });
+        assert.ok(get(run, "switch-gate").deps.includes("app-blue-gate"));
+        assert.ok(get(run, "switch-gate").deps.includes("proxy-config"));
+        assert.ok(get(run, "switch-repoint").deps.includes("switch-gate"));
+        assert.ok(get(run, "switch-verify").deps.includes("switch-repoint"));
+        assert.ok(get(run, "switch-retire").deps.includes("switch-verify"));
+        assert.ok(get(run, "app-blue-gate").deps.includes("proxy-config"));
+        for (const step of ["gate", "repoint", "verify", "retire"]) {
+            const cmd = get(run, `switch-${step}`).inputs;
+            assert.strictEqual(cmd.create, `bash scripts/release/${step}.sh`);
+            assert.strictEqual(cmd.update, cmd.create, "a changed input must run the step again");
+            assert.strictEqual(cmd.delete, undefined, "no delete: undoing a step on replacement would undo the switch");
+            assert.strictEqual(cmd.triggers, undefined, "triggers replace the command (fact 3)");
+        }
+    });
+
+    it("slots wait for the data services, and the proxy config is tested before use", async () => {
+        const run = await runProgram({ config: base });
+        const slotDeps = get(run, "app-blue-1").deps;
+        assert.ok(slotDeps.includes("postgres-container") && slotDeps.includes("redis-container"), slotDeps.join(","));
+        const cfg = get(run, "proxy-config").inputs;
+        assert.strictEqual(cfg.create, "bash scripts/release/proxy-config.sh");
+        assert.match(cfg.stdin, /worker_shutdown_timeout 15s;/);
+        assert.match(cfg.stdin, /proxy_pass http:\/\/app-\$switchyard_colour:3000;/);
+    });
+
+    it("data services: healthchecks, named volumes, never published, passwords only in secret envs", async () => {
+        const run = await runProgram({ config: base });
+        for (const name of ["postgres-container", "redis-container"]) {
+            const c = get(run, name).inputs;
+            assert.strictEqual(c.ports, undefined, `${name} must not publish ports`);
+            assert.ok(c.healthcheck?.tests?.length, `${name} needs a healthcheck`);
+            assert.strictEqual(c.wait, true);
+            assert.strictEqual(c.mounts[0].type, "volume");
+            assert.ok(JSON.stringify(c.envs).includes("4dabf18193072939515e22adb298388d"), `${name} envs must be secret`);
+            assert.ok(!JSON.stringify(c.command ?? []).includes("pw-"), "password must not be on the command line");
+        }
+        const app = get(run, "app-blue-1").inputs;
+        assert.ok(JSON.stringify(app.envs).includes("4dabf18193072939515e22adb298388d"), "app envs carry DATABASE_URL: secret");
+        assert.ok(JSON.stringify(app.networksAdvanced).includes("app-blue"));
+        assert.strictEqual(app.stopTimeout, 20, "stop grace = drain + 5");
+        assert.deepStrictEqual(labelsOf(get(run, "app-blue-1"))["switchyard.colour"], "blue");
+        const proxy = get(run, "proxy-container").inputs;
+        assert.deepStrictEqual(proxy.ports.map((p: any) => [p.internal, p.external, p.ip]), [[8080, 8080, "127.0.0.1"], [8081, 8081, "127.0.0.1"]]);
+        for (const cmd of byType(run, COMMAND)) {
+            assert.ok(!JSON.stringify(cmd.inputs).includes("pw-"), `${cmd.name} must not see a password`);
+        }
+    });
+
+    it("case 1: a new image on the idle colour creates and gates only the idle slot", async () => {
+        const before = await runProgram({ config: base, host: hostAfter(base, "blue", ["blue"]) });
+        const after = await runProgram({ config: staged, host: hostAfter(base, "blue", ["blue"]) });
+        const d = diffRuns(before, after);
+        assert.deepStrictEqual(d.deleted, []);
+        assert.deepStrictEqual(d.changed, []);
+        assert.deepStrictEqual(d.created, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
+        assert.strictEqual(after.outputs.idleState, "staged");
+    });
+
+    it("case 2: flipping liveColor runs gate, re-point, verify, retire and removes the old slot", async () => {
+        const before = await runProgram({ config: staged, host: hostAfter(staged, "blue", ["blue", "green"]) });
+        const after = await runProgram({ config: switched, host: hostAfter(staged, "blue", ["blue", "green"]) });
+        const d = diffRuns(before, after);
+        assert.deepStrictEqual(d.created, []);
+        assert.deepStrictEqual(d.changed, ["switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
+        assert.deepStrictEqual(d.deleted, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
+        assert.strictEqual(envOf(after, "switch-repoint").SWITCHYARD_COLOR, "green");
+        assert.strictEqual(envOf(after, "switch-verify").SWITCHYARD_COLOR, "green");
+        assert.strictEqual(envOf(after, "switch-retire").RETIRE_COLOR, "blue");
+    });
+
+    it("case 2, rollback: a retired colour is re-created from its pinned image, then switched to", async () => {
+        const host = hostAfter(switched, "green", ["green"], { blue: "app:1.0.0" });
+        const before = await runProgram({ config: switched, host });
+        const after = await runProgram({ config: { ...switched, liveColor: "blue" }, host });
+        const d = diffRuns(before, after);
+        assert.deepStrictEqual(d.created, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
+        assert.deepStrictEqual(d.deleted, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
+        assert.strictEqual(get(after, "app-blue-1").inputs.labels.find((l: any) => l.label === "switchyard.image").value, "app:1.0.0");
+        assert.strictEqual(envOf(after, "switch-retire").RETIRE_COLOR, "green");
+    });
+
+    it("case 3: a new idle image and a flip together: create, gate, switch, retire in one update", async () => {
+        const host = hostAfter(base, "blue", ["blue"]);
+        const before = await runProgram({ config: base, host });
+        const after = await runProgram({ config: switched, host });
+        const d = diffRuns(before, after);
+        assert.deepStrictEqual(d.created, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
+        assert.deepStrictEqual(d.changed, ["switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
+        assert.deepStrictEqual(d.deleted, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
+        assert.ok(get(after, "switch-gate").deps.includes("app-green-gate"));
+    });
+
+    it("case 4: nothing changed, nothing changes (and no command runs)", async () => {
+        for (const [config, host] of [
+            [base, hostAfter(base, "blue", ["blue"])],
+            [staged, hostAfter(staged, "blue", ["blue", "green"])],
+            [switched, hostAfter(switched, "green", ["green"], { blue: "app:1.0.0" })],
+        ] as const) {
+            const a = await runProgram({ config, host });
+            const b = await runProgram({ config, host });
+            assert.deepStrictEqual(diffRuns(a, b), { created: [], deleted: [], changed: [] });
+        }
+    });
+
+    it("case 4: after a switch and retire, the next update plans no change", async () => {
+        // The update that switched, as it ended (blue gone, ledger written)...
+        const switching = await runProgram({ config: switched, host: hostAfter(staged, "blue", ["blue", "green"]) });
+        // ...and the next one, which must match it.
+        const next = await runProgram({ config: switched, host: hostAfter(switched, "green", ["green"], { blue: "app:1.0.0" }) });
+        assert.deepStrictEqual(diffRuns(switching, next), { created: [], deleted: [], changed: [] });
+    });
+
+    it("case 5: a change that would recreate the live containers is refused before anything is declared", async () => {
+        await assert.rejects(
+            runProgram({ config: { ...base, slots: { blue: { image: "app:1.0.1" } } }, host: hostAfter(base, "blue", ["blue"]) }),
+            /Refused: this update would recreate the containers of blue, which is live now.*Release to the idle colour instead/s,
+        );
+    });
+
+    it("every config error stops the program with the full list", async () => {
+        await assert.rejects(
+            runProgram({ config: { liveColor: "teal", slots: { blue: { image: "app:1" } }, replicas: 0, typo: 1 } }),
+            (err: Error) =>
+                /Invalid Switchyard config for stack "staging" \(3 problems\)/.test(err.message) &&
+                /switchyard:liveColor = "teal": must be one of blue \| green/.test(err.message) &&
+                /switchyard:replicas = 0: must be >= 1/.test(err.message) &&
+                /switchyard:typo: unknown key/.test(err.message),
+        );
+    });
+
+    it("a password set with --secret is used and stays secret", async () => {
+        const run = await runProgram({
+            config: { ...base, postgresPassword: "a-very-long-secret-value" },
+            secrets: ["postgresPassword"],
+        });
+        assert.ok(!run.resources.has("postgres-password"), "no generated password when one is configured");
+        const env = JSON.stringify(get(run, "postgres-container").inputs.envs);
+        assert.ok(env.includes("4dabf18193072939515e22adb298388d"));
+    });
+});
