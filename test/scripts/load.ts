@@ -1,0 +1,148 @@
+// A load generator for 127.0.0.1 only: constant request rate, half the
+// clients on keep-alive connections and half sending `Connection: close`,
+// a mix of GET and POST, and every response or socket error recorded.
+import * as http from "http";
+
+export interface HttpAnswer {
+    status: number;
+    headers: http.IncomingHttpHeaders;
+    body: string;
+}
+
+/** One request to 127.0.0.1:port (never any other address). */
+export function get(port: number, path: string, opts: { method?: string; body?: string; agent?: http.Agent | false; close?: boolean; timeoutMs?: number } = {}): Promise<HttpAnswer> {
+    return new Promise((resolve, reject) => {
+        const req = http.request(
+            {
+                host: "127.0.0.1",
+                port,
+                path,
+                method: opts.method ?? "GET",
+                agent: opts.agent ?? false,
+                headers: { ...(opts.close ? { Connection: "close" } : {}), ...(opts.body ? { "Content-Type": "text/plain" } : {}) },
+                timeout: opts.timeoutMs ?? 30000,
+            },
+            (res) => {
+                let body = "";
+                res.setEncoding("utf8");
+                res.on("data", (c) => (body += c));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+                res.on("error", reject);
+            },
+        );
+        req.on("timeout", () => req.destroy(new Error("ETIMEDOUT: no answer in time")));
+        req.on("error", reject);
+        req.end(opts.body);
+    });
+}
+
+export interface Sample {
+    /** ms since the load started. */
+    at: number;
+    latencyMs: number;
+    status: number;
+    colour?: string;
+    error?: string;
+    keepAlive: boolean;
+    method: string;
+}
+
+export interface LoadReport {
+    samples: Sample[];
+    requests: number;
+    failed: number;
+    errors: Record<string, number>;
+    byColour: Record<string, number>;
+    p50: number;
+    p99: number;
+}
+
+export interface LoadOptions {
+    port: number;
+    /** Requests per second, spread evenly. */
+    rate: number;
+    /** Stop after this many ms (bounded in time). */
+    durationMs: number;
+    /** Share of POST /visits among requests. Defaults to 0.3. */
+    postShare?: number;
+}
+
+/**
+ * Runs constant load until durationMs or stop() — bounded in count and time.
+ * A failure is a socket error or any status outside 2xx.
+ */
+export function startLoad(opts: LoadOptions): { stop: () => Promise<LoadReport>; done: Promise<LoadReport> } {
+    const keepAliveAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+    const samples: Sample[] = [];
+    const inflight = new Set<Promise<void>>();
+    const t0 = Date.now();
+    const maxRequests = Math.ceil((opts.rate * opts.durationMs) / 1000) + 1;
+    let sent = 0;
+    let stopped = false;
+    const postShare = opts.postShare ?? 0.3;
+
+    const fire = () => {
+        const n = sent++;
+        const keepAlive = n % 2 === 0;
+        const method = (n * 7919) % 100 < postShare * 100 ? "POST" : "GET";
+        const start = Date.now();
+        const p = get(opts.port, method === "POST" ? "/visits" : "/version", {
+            method,
+            body: method === "POST" ? `load ${n}` : undefined,
+            agent: keepAlive ? keepAliveAgent : false,
+            close: !keepAlive,
+            timeoutMs: 10000,
+        })
+            .then((a) => {
+                samples.push({ at: start - t0, latencyMs: Date.now() - start, status: a.status, colour: a.headers["x-switchyard-color"] as string, keepAlive, method });
+            })
+            .catch((err: NodeJS.ErrnoException) => {
+                samples.push({ at: start - t0, latencyMs: Date.now() - start, status: 0, error: err.code ?? err.message, keepAlive, method });
+            })
+            .finally(() => inflight.delete(p));
+        inflight.add(p);
+    };
+
+    const done = new Promise<LoadReport>((resolve) => {
+        const interval = 1000 / opts.rate;
+        const tick = () => {
+            if (stopped || Date.now() - t0 >= opts.durationMs || sent >= maxRequests) {
+                Promise.all([...inflight]).then(() => {
+                    keepAliveAgent.destroy();
+                    resolve(report(samples));
+                });
+                return;
+            }
+            // Catch up to the schedule so the rate holds even when timers lag.
+            const due = Math.floor((Date.now() - t0) / interval) + 1;
+            while (sent < due && sent < maxRequests) fire();
+            setTimeout(tick, Math.max(1, interval / 2));
+        };
+        tick();
+    });
+    return {
+        done,
+        stop: () => {
+            stopped = true;
+            return done;
+        },
+    };
+}
+
+export function report(samples: Sample[]): LoadReport {
+    const errors: Record<string, number> = {};
+    const byColour: Record<string, number> = {};
+    let failed = 0;
+    for (const s of samples) {
+        const bad = s.error !== undefined || s.status < 200 || s.status > 299;
+        if (bad) {
+            failed++;
+            const key = s.error ?? `HTTP ${s.status}`;
+            errors[key] = (errors[key] ?? 0) + 1;
+        }
+        if (s.colour) byColour[s.colour] = (byColour[s.colour] ?? 0) + 1;
+    }
+    const lat = samples.filter((s) => !s.error).map((s) => s.latencyMs).sort((a, b) => a - b);
+    const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : 0);
+    return { samples, requests: samples.length, failed, errors, byColour, p50: pct(0.5), p99: pct(0.99) };
+}

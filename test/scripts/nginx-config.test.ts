@@ -1,0 +1,49 @@
+// The rendered nginx.conf for every stack passes `nginx -t` in a real nginx,
+// in a container on no network with no app running: proxy_pass takes its
+// host from a variable, so nginx resolves nothing when it loads the config.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { parseConfig } from "../../lib/config";
+import { renderNginxConfig } from "../../nginx/render";
+import { readStackConfig } from "../unit/config.test";
+import { dockerAvailable, IMAGES } from "./fixture";
+
+function nginxTest(config: string): { status: number; output: string } {
+    const r = spawnSync(
+        "docker",
+        ["run", "--rm", "-i", "--network", "none", IMAGES.nginx, "sh", "-c", "mkdir -p /etc/switchyard/nginx && cat > /etc/switchyard/nginx/nginx.conf && nginx -t -c /etc/switchyard/nginx/nginx.conf"],
+        { input: config, encoding: "utf8", timeout: 60000 },
+    );
+    return { status: r.status ?? -1, output: `${r.stdout}${r.stderr}` };
+}
+
+describe("rendered nginx config (real nginx)", function () {
+    this.timeout(120000);
+    before(function () {
+        const missing = dockerAvailable();
+        if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
+    });
+
+    const root = path.resolve(__dirname, "..", "..");
+    for (const file of fs.readdirSync(root).filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f))) {
+        it(`${file}: passes nginx -t with no upstream resolvable`, () => {
+            const cfg = parseConfig(readStackConfig(path.join(root, file)), new Set(), file);
+            const r = nginxTest(renderNginxConfig({ appPort: cfg.appPort, drainSeconds: cfg.drainSeconds }));
+            assert.strictEqual(r.status, 0, r.output);
+            assert.match(r.output, /syntax is ok/);
+        });
+    }
+
+    it("a config with a literal upstream host fails nginx -t, which is why the template uses a variable", () => {
+        const literal = renderNginxConfig({ appPort: 3000, drainSeconds: 5 }).replace("proxy_pass http://app-$switchyard_colour:3000;", "proxy_pass http://app-blue:3000;");
+        const r = nginxTest(literal);
+        assert.notStrictEqual(r.status, 0);
+        assert.match(r.output, /host not found in upstream "app-blue/);
+    });
+
+    it("rejects an unknown placeholder in the template", () => {
+        assert.throws(() => renderNginxConfig({ appPort: 3000, drainSeconds: 5 }, "listen {{nope}};"), /unknown placeholder \{\{nope\}\}/);
+    });
+});

@@ -1,0 +1,147 @@
+// The release steps the command resources run, against a real Docker engine,
+// a real nginx, Postgres, Redis and the sample app.
+import * as assert from "assert";
+import { dockerHostProbe } from "../../lib/host";
+import { docker, dockerAvailable, IMAGES, runStep, TestStack } from "./fixture";
+import { get } from "./load";
+
+describe("release steps (real Docker engine)", function () {
+    this.timeout(300000);
+    const stack = new TestStack("steps");
+    let blue: string[] = [];
+
+    before(function () {
+        const missing = dockerAvailable();
+        if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
+        stack.up(5);
+        blue = stack.startSlot("blue", 2);
+    });
+    after(() => stack.down());
+
+    it("gate passes when every replica answers healthy the threshold times in a row", () => {
+        const r = runStep("gate", stack.gateEnv("blue", blue));
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /gate passed: blue is healthy on all 2 replica\(s\)/);
+        assert.match(r.stdout, /^\[gate +\d+\.\ds\] /m, "one line per step with elapsed seconds");
+    });
+
+    it("gate fails within its timeout, naming the colour, last status, body and log tail", () => {
+        const broken = stack.startSlot("green", 1, { env: ["SWITCHYARD_FORCE_UNHEALTHY=1"] });
+        const t0 = Date.now();
+        const r = runStep("gate", stack.gateEnv("green", broken, 6));
+        const seconds = (Date.now() - t0) / 1000;
+        assert.strictEqual(r.status, 1);
+        assert.ok(seconds < 6 + 10, `gate took ${seconds}s`);
+        assert.match(r.stderr, /gate failed: colour green did not pass its health gate within 6s; live traffic was not moved/);
+        assert.match(r.stderr, /sytest-steps-app-green-1: last status 500; last body: .*forced unhealthy/);
+        assert.match(r.stderr, /last log lines of sytest-steps-app-green-1:\n +\| .*listening on :3000/);
+        docker("rm", "-f", ...broken);
+    });
+
+    it("the proxy serves blue live and a clear 503 on preview while green is not running", async () => {
+        const live = await get(stack.livePort, "/version");
+        assert.strictEqual(live.status, 200);
+        assert.strictEqual(live.headers["x-switchyard-color"], "blue");
+        assert.strictEqual(live.headers["x-content-type-options"], "nosniff");
+        assert.strictEqual(live.headers["x-frame-options"], "DENY");
+        const preview = await get(stack.previewPort, "/version");
+        assert.strictEqual(preview.status, 503);
+        assert.match(preview.body, /the idle colour \(green\) is not running/);
+        const healthz = await get(stack.livePort, "/healthz");
+        assert.strictEqual(healthz.status, 200);
+    });
+
+    it("preview serves a staged green; re-point flips live without a reload, records the ledger", async () => {
+        const green = stack.startSlot("green", 2);
+        assert.strictEqual(runStep("gate", stack.gateEnv("green", green)).status, 0);
+        assert.strictEqual((await get(stack.previewPort, "/version")).headers["x-switchyard-color"], "green");
+        const pidBefore = docker("exec", stack.proxy, "cat", "/run/nginx.pid");
+        const workersBefore = nginxWorkers(stack.proxy);
+        const r = runStep("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire" }));
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /ledger: blue will be retired \(image switchyard\/app:1\.0\.0\)/);
+        assert.match(r.stdout, /live listener re-pointed: blue -> green \(no reload\)/);
+        assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "green");
+        assert.strictEqual((await get(stack.previewPort, "/version")).headers["x-switchyard-color"], "blue");
+        assert.strictEqual(docker("exec", stack.proxy, "cat", "/run/nginx.pid"), pidBefore);
+        assert.deepStrictEqual(nginxWorkers(stack.proxy), workersBefore, "same workers: nginx was not reloaded");
+        const host = dockerHostProbe(stack.stackLabel, stack.proxy);
+        assert.strictEqual(host.route, "green");
+        assert.strictEqual(host.retired.blue, "switchyard/app:1.0.0");
+        assert.deepStrictEqual(host.running.green?.containers.sort(), green);
+        // Twice is safe.
+        const again = runStep("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire" }));
+        assert.strictEqual(again.status, 0);
+        assert.match(again.stdout, /already routes to green/);
+    });
+
+    it("verify passes on consecutive answers from the target", () => {
+        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "green", VERIFY_REQUESTS: "5", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /verified: 5 consecutive answers from green/);
+    });
+
+    it("retire waits for in-flight requests to the old colour, then stops it", async () => {
+        // Green is live; blue, the old colour, still answers on preview: hold requests open on it.
+        const slow = Array.from({ length: 5 }, () => get(stack.previewPort, "/slow?ms=3000"));
+        await new Promise((r) => setTimeout(r, 300));
+        const t0 = Date.now();
+        const r = runStep("retire", stack.env({ RETIRE_COLOR: "blue", DRAIN_SECONDS: "20", APP_PORT: "3000", STOP_GRACE_SECONDS: "10" }));
+        const seconds = (Date.now() - t0) / 1000;
+        const answers = await Promise.all(slow);
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.deepStrictEqual(answers.map((a) => [a.status, a.headers["x-switchyard-color"]]), Array(5).fill([200, "blue"]));
+        assert.ok(seconds >= 2.5, `retire returned after ${seconds}s, before the slow requests finished`);
+        assert.match(r.stdout, /drained: no request in flight to blue/);
+        assert.deepStrictEqual(stack.running("blue"), []);
+        assert.strictEqual(stack.running("green").length, 2);
+    });
+
+    it("retire refuses the colour that is live", () => {
+        const r = runStep("retire", stack.env({ RETIRE_COLOR: "green", DRAIN_SECONDS: "1", APP_PORT: "3000", STOP_GRACE_SECONDS: "1" }));
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /refusing to retire green: the live listener still routes to it/);
+        assert.strictEqual(stack.running("green").length, 2);
+    });
+
+    it("verify restores the previous colour when the target does not answer", async () => {
+        // Blue is retired; a re-point to it would be a bad switch that verify must undo.
+        assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "keep" })).status, 0);
+        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /verify failed: .*live traffic is back on green, which keeps running/);
+        assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "green");
+    });
+
+    it("a config nginx rejects is refused and the previous config keeps serving", async () => {
+        const bad = stack.nginxConfig().replace("worker_connections 4096;", "worker_connections lots;");
+        const r = runStep("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, bad);
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /nginx rejected the new config; the previous config still serves. nginx -t said: .*invalid number "lots"/);
+        assert.strictEqual((await get(stack.livePort, "/version")).status, 200);
+        assert.strictEqual(docker("exec", stack.proxy, "sh", "-c", "ls /etc/switchyard/nginx"), "nginx.conf");
+    });
+
+    it("a real config change is tested, installed and reloaded; an unchanged one is not reloaded", async () => {
+        const same = runStep("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, stack.nginxConfig(5));
+        assert.strictEqual(same.status, 0, same.stderr);
+        assert.match(same.stdout, /config unchanged; no reload/);
+        const changed = runStep("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, stack.nginxConfig(7));
+        assert.strictEqual(changed.status, 0, changed.stderr);
+        assert.match(changed.stdout, /nginx reloaded/);
+        assert.match(docker("exec", stack.proxy, "cat", "/etc/switchyard/nginx/nginx.conf"), /worker_shutdown_timeout 7s;/);
+        assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "green");
+    });
+
+    it("the host probe reads what runs: route, ledger, slots by colour with their fingerprints", () => {
+        const host = dockerHostProbe(stack.stackLabel, stack.proxy);
+        assert.strictEqual(host.route, "green");
+        assert.deepStrictEqual(Object.keys(host.running), ["green"]);
+        assert.strictEqual(host.running.green!.fingerprint, "fp-green");
+        assert.strictEqual(host.running.green!.image, IMAGES.app);
+    });
+});
+
+function nginxWorkers(proxy: string): string {
+    return docker("exec", proxy, "sh", "-c", 'for p in /proc/[0-9]*; do c=$(tr "\\000" " " < $p/cmdline 2>/dev/null); case "$c" in "nginx: worker process"*) echo ${p#/proc/};; esac; done | sort');
+}

@@ -1,0 +1,55 @@
+// The claim, at the level of the release steps: under constant load (keep-alive
+// and Connection: close clients, GET and POST), repeated re-points between two
+// running colours drop no request, and after each verify every answer comes
+// from the new colour.
+import * as assert from "assert";
+import { dockerAvailable, runStep, TestStack } from "./fixture";
+import { startLoad } from "./load";
+
+describe("switch under constant load (real Docker engine)", function () {
+    this.timeout(300000);
+    const stack = new TestStack("load");
+
+    before(function () {
+        const missing = dockerAvailable();
+        if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
+        stack.up(5);
+        for (const colour of ["blue", "green"] as const) {
+            const names = stack.startSlot(colour, 2);
+            const gate = runStep("gate", stack.gateEnv(colour, names));
+            assert.strictEqual(gate.status, 0, gate.stderr);
+        }
+    });
+    after(() => stack.down());
+
+    it("10 switches at 250 requests/s: zero failed requests, answers follow the route", async () => {
+        const load = startLoad({ port: stack.livePort, rate: 250, durationMs: 24000 });
+        const switches: { colour: string; at: number }[] = [];
+        const t0 = Date.now();
+        await new Promise((r) => setTimeout(r, 2000));
+        for (let i = 0; i < 10; i++) {
+            const colour = i % 2 === 0 ? "green" : "blue";
+            const repoint = runStep("repoint", stack.env({ SWITCHYARD_COLOR: colour, STANDBY: "keep" }));
+            assert.strictEqual(repoint.status, 0, repoint.stderr);
+            switches.push({ colour, at: Date.now() - t0 });
+            const verify = runStep("verify", stack.env({ SWITCHYARD_COLOR: colour, VERIFY_REQUESTS: "5", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+            assert.strictEqual(verify.status, 0, verify.stderr);
+            await new Promise((r) => setTimeout(r, 1500));
+        }
+        const rep = await load.done;
+        const keepAlive = rep.samples.filter((s) => s.keepAlive).length;
+        const posts = rep.samples.filter((s) => s.method === "POST").length;
+        console.log(`      load: ${rep.requests} requests (${keepAlive} keep-alive, ${posts} POST), failed ${rep.failed}, p50 ${rep.p50} ms, p99 ${rep.p99} ms, by colour ${JSON.stringify(rep.byColour)}`);
+        assert.ok(rep.requests >= 250 * 20, `only ${rep.requests} requests`);
+        assert.deepStrictEqual(rep.errors, {}, `failed requests: ${JSON.stringify(rep.errors)}`);
+        assert.strictEqual(rep.failed, 0);
+        // Requests started 200 ms or more after a switch's re-point answered from the new colour.
+        for (let i = 0; i < switches.length; i++) {
+            const from = switches[i].at + 200;
+            const to = i + 1 < switches.length ? switches[i + 1].at - 200 : Infinity;
+            const window = rep.samples.filter((s) => s.at >= from && s.at < to);
+            const wrong = window.filter((s) => s.colour !== switches[i].colour);
+            assert.deepStrictEqual(wrong.length, 0, `switch ${i + 1} to ${switches[i].colour}: ${wrong.length} of ${window.length} answers from another colour`);
+        }
+    });
+});
