@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds the images the local stack runs, from a Debian base made with
+# debootstrap (no registry can be reached), each skipped when an image with
+# the same recipe hash exists. One line per image with elapsed seconds.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+IMAGES="$REPO/scripts/setup/images"
+SWITCHYARD_HOME="${SWITCHYARD_HOME:-$HOME/.switchyard}"
+T0=$(date +%s.%N)
+say() { printf '[images %6ss] %s\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" "$*"; }
+recipe_of() { (cd "$1" && find . -type f ! -path './node_modules/*' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
+current() { docker image inspect -f '{{ index .Config.Labels "switchyard.recipe" }}' "$1" 2>/dev/null || true; }
+
+BASE=switchyard/debian-base:bookworm
+if docker image inspect "$BASE" >/dev/null 2>&1; then
+  say "$BASE present"
+else
+  command -v debootstrap >/dev/null || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null; }
+  rootfs="$SWITCHYARD_HOME/build/rootfs-bookworm"
+  rm -rf "$rootfs"
+  say "debootstrap --variant=minbase bookworm (about a minute)"
+  debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >"$SWITCHYARD_HOME/debootstrap.log" 2>&1 \
+    || { echo "debootstrap failed, see $SWITCHYARD_HOME/debootstrap.log" >&2; exit 1; }
+  tar -C "$rootfs" -c . | docker import - "$BASE" >/dev/null
+  rm -rf "$rootfs"
+  say "$BASE imported"
+fi
+
+build() { # build TAG DIR [docker build args...]
+  local tag=$1 dir=$2; shift 2
+  local recipe; recipe=$(recipe_of "$dir")
+  if [ "$(current "$tag")" = "$recipe" ]; then say "$tag up to date"; return; fi
+  docker build --network host -q --label "switchyard.recipe=$recipe" -t "$tag" "$@" "$dir" >"$SWITCHYARD_HOME/build-image.log" 2>&1 \
+    || { cat "$SWITCHYARD_HOME/build-image.log" >&2; echo "docker build of $tag failed" >&2; exit 1; }
+  say "$tag built"
+}
+for name in nginx postgres redis node; do build "switchyard/$name:local" "$IMAGES/$name"; done
+
+# The sample app: its npm dependencies are installed on the host and copied in.
+if [ ! -d "$REPO/app/node_modules" ] || [ "$REPO/app/package-lock.json" -nt "$REPO/app/node_modules/.package-lock.json" ]; then
+  (cd "$REPO/app" && npm ci --omit=dev --no-audit --no-fund >/dev/null 2>&1) || { echo "npm ci in app/ failed" >&2; exit 1; }
+  say "app dependencies installed"
+fi
+build switchyard/app:1.0.0 "$REPO/app" --build-arg BASE_IMAGE=switchyard/node:local
+# A second tag of the same app, so a release to the idle colour can be staged locally.
+docker tag switchyard/app:1.0.0 switchyard/app:1.1.0
+say "switchyard/app:1.1.0 tagged"

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# npm run setup: take this machine from nothing to a working `pulumi up` of the
+# local stack, and do next to nothing on a machine that has the parts already.
+#
+#   1. docker engine     Debian's docker.io and a background dockerd, when `docker info` fails
+#   2. npm packages      npm ci, when node_modules does not match package-lock.json
+#   3. pulumi cli        built from its Go module at the version package-lock.json pins
+#   4. nodejs host       the nodejs language host, built from Go module source
+#   5. plugins           docker, command, random at the pinned versions, built from Go modules
+#   6. images            debian base (debootstrap), nginx, postgres, redis, node, the sample app
+#   7. backend           a local file backend and passphrase file under ~/.switchyard
+#
+# Every step prints one line with elapsed seconds. Exit status: 0 ready,
+# 3 ready except for steps that are blocked here (listed), 1 a step failed.
+# Options: --skip STEP[,STEP] to skip steps by number or name (for example
+# --skip 3,4,5 on a machine that only runs the release-step tests).
+set -uo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+source "$REPO/scripts/setup/lib.sh"
+source "$REPO/scripts/env.sh"
+
+SKIP=","
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --skip) SKIP=",$2,"; shift 2 ;;
+    *) echo "setup: unknown option $1 (allowed: --skip STEP[,STEP])" >&2; exit 2 ;;
+  esac
+done
+skipped() { [[ "$SKIP" == *",$1,"* || "$SKIP" == *",$2,"* ]]; }
+mkdir -p "$SWITCHYARD_HOME/build" "$PULUMI_HOME/bin"
+APT_UPDATED=0
+apt_install() {
+  [ "$(id -u)" = 0 ] || step_fail "need root to apt-get install $* (or install it yourself)"
+  command -v apt-get >/dev/null || step_fail "no apt-get: install $* yourself"
+  [ "$APT_UPDATED" = 1 ] || { apt-get update -q >"$SWITCHYARD_HOME/apt.log" 2>&1 || step_fail "apt-get update failed, see $SWITCHYARD_HOME/apt.log"; APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >>"$SWITCHYARD_HOME/apt.log" 2>&1 || step_fail "apt-get install $* failed, see $SWITCHYARD_HOME/apt.log"
+}
+
+# 1. Docker engine ----------------------------------------------------------
+step_start "1 docker engine"
+if skipped 1 engine; then step_skip "--skip"
+elif docker info >/dev/null 2>&1; then step_skip "docker info answers ($(docker info --format '{{.ServerVersion}}'))"
+else
+  command -v dockerd >/dev/null || { step_line "installing Debian's docker.io"; apt_install docker.io; }
+  command -v docker >/dev/null || apt_install docker.io
+  log="$SWITCHYARD_HOME/dockerd.log"
+  step_line "starting dockerd in the background (log: $log)"
+  setsid nohup dockerd >>"$log" 2>&1 < /dev/null &
+  for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || step_fail "dockerd did not answer within 60s; see $log"
+  step_done "dockerd $(docker info --format '{{.ServerVersion}}') answers"
+fi
+
+# 2. npm packages ------------------------------------------------------------
+step_start "2 npm packages"
+if skipped 2 npm; then step_skip "--skip"
+elif [ -f "$REPO/node_modules/.package-lock.json" ] && cmp -s <(node -e 'const l=require(process.argv[1]);delete l.name;delete l.version;console.log(JSON.stringify(Object.keys(l.packages).filter(k=>k).sort().map(k=>k+"@"+l.packages[k].version)))' "$REPO/package-lock.json") \
+     <(node -e 'const l=require(process.argv[1]);console.log(JSON.stringify(Object.keys(l.packages).filter(k=>k).sort().map(k=>k+"@"+l.packages[k].version)))' "$REPO/node_modules/.package-lock.json"); then
+  step_skip "node_modules matches package-lock.json"
+else
+  (cd "$REPO" && npm ci --no-audit --no-fund >"$SWITCHYARD_HOME/npm.log" 2>&1) || step_fail "npm ci failed, see $SWITCHYARD_HOME/npm.log"
+  step_done "npm ci"
+fi
+PULUMI_VERSION=$(lock_version @pulumi/pulumi) || step_fail "no @pulumi/pulumi in package-lock.json"
+
+# 3. Pulumi CLI --------------------------------------------------------------
+step_start "3 pulumi cli"
+if skipped 3 cli; then step_skip "--skip"
+elif command -v pulumi >/dev/null && [ "$(pulumi version 2>/dev/null)" = "v$PULUMI_VERSION" ]; then
+  step_skip "pulumi v$PULUMI_VERSION at $(command -v pulumi)"
+else
+  command -v go >/dev/null || step_fail "go is needed to build the Pulumi CLI"
+  src="$SWITCHYARD_HOME/build/pulumi-$PULUMI_VERSION"
+  if [ ! -d "$src/pkg" ]; then
+    # pkg/v3 replaces sdk/v3 with ../sdk: lay both out side by side.
+    for m in pkg sdk; do
+      dir=$(go_mod_dir "github.com/pulumi/pulumi/$m/v3@v$PULUMI_VERSION") || step_fail "go mod download github.com/pulumi/pulumi/$m/v3@v$PULUMI_VERSION: $dir"
+      mkdir -p "$src" && cp -r "$dir" "$src/$m" && chmod -R u+w "$src/$m"
+    done
+  fi
+  step_line "building pulumi v$PULUMI_VERSION from github.com/pulumi/pulumi/pkg/v3 (a few minutes on 2 cores)"
+  (cd "$src/pkg" && go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+      -o "$PULUMI_HOME/bin/pulumi" ./cmd/pulumi) >"$SWITCHYARD_HOME/build-pulumi.log" 2>&1 \
+    || step_fail "go build of the Pulumi CLI failed, see $SWITCHYARD_HOME/build-pulumi.log"
+  cp "$src/sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" "$PULUMI_HOME/bin/" 2>/dev/null && chmod +x "$PULUMI_HOME/bin/pulumi-resource-pulumi-nodejs"
+  step_done "$("$PULUMI_HOME/bin/pulumi" version) in $PULUMI_HOME/bin"
+fi
+
+# 4. nodejs language host ----------------------------------------------------
+step_start "4 nodejs host"
+if skipped 4 host; then step_skip "--skip"
+elif command -v pulumi-language-nodejs >/dev/null; then
+  step_skip "pulumi-language-nodejs at $(command -v pulumi-language-nodejs)"
+else
+  # Its own module replaces pkg and sdk with ../../../../pkg and ../../.. .
+  host_mod="github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@v$PULUMI_VERSION"
+  if dir=$(go_mod_dir "$host_mod"); then
+    root="$SWITCHYARD_HOME/build/pulumi-$PULUMI_VERSION"
+    mkdir -p "$root/sdk/nodejs/cmd" && rm -rf "$root/sdk/nodejs/cmd/pulumi-language-nodejs" \
+      && cp -r "$dir" "$root/sdk/nodejs/cmd/pulumi-language-nodejs" && chmod -R u+w "$root/sdk/nodejs/cmd/pulumi-language-nodejs"
+    build_dir="$root/sdk/nodejs/cmd/pulumi-language-nodejs"; pkg="."; host_version=$PULUMI_VERSION
+  else
+    # The module proxy here refuses that module at every version (see README,
+    # "What this machine cannot do"). Before v3.69.0 the language host was
+    # part of the sdk/v3 module itself; v3.68.0 is the newest such release.
+    step_line "proxy refused $host_mod ($(printf '%s' "$dir" | tail -n 1 | cut -c1-120)); using the host inside github.com/pulumi/pulumi/sdk/v3@v3.68.0"
+    host_version=3.68.0
+    dir=$(go_mod_dir "github.com/pulumi/pulumi/sdk/v3@v$host_version") || step_fail "go mod download github.com/pulumi/pulumi/sdk/v3@v$host_version: $dir"
+    build_dir="$SWITCHYARD_HOME/build/sdk-$host_version"
+    [ -d "$build_dir" ] || { cp -r "$dir" "$build_dir" && chmod -R u+w "$build_dir"; }
+    pkg="./nodejs/cmd/pulumi-language-nodejs"
+  fi
+  (cd "$build_dir" && go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$host_version" \
+      -o "$PULUMI_HOME/bin/pulumi-language-nodejs" "$pkg") >"$SWITCHYARD_HOME/build-language-host.log" 2>&1 \
+    || step_fail "go build of the nodejs language host failed, see $SWITCHYARD_HOME/build-language-host.log"
+  step_done "pulumi-language-nodejs v$host_version in $PULUMI_HOME/bin"
+fi
+
+# 5. Provider plugins --------------------------------------------------------
+step_start "5 plugins"
+if skipped 5 plugins; then step_skip "--skip"
+elif ! command -v pulumi >/dev/null; then step_blocked "no pulumi CLI to install plugins with"
+else
+  have=$(pulumi plugin ls 2>/dev/null || true)
+  missing=()
+  for spec in docker:github.com/pulumi/pulumi-docker/provider/v4 command:github.com/pulumi/pulumi-command/provider random:github.com/pulumi/pulumi-random/provider/v4; do
+    name=${spec%%:*} module=${spec#*:}
+    version=$(lock_version "@pulumi/$name") || step_fail "no @pulumi/$name in package-lock.json"
+    if grep -Eq "^$name +resource +$version " <<< "$have"; then continue; fi
+    if ! dir=$(go_mod_dir "$module@v$version"); then
+      missing+=("$name $version: go mod download $module@v$version: $(printf '%s' "$dir" | tail -n 1)")
+      continue
+    fi
+    bdir="$SWITCHYARD_HOME/build/pulumi-$name-$version/provider"
+    rm -rf "$bdir" && mkdir -p "$(dirname "$bdir")" && cp -r "$dir" "$bdir" && chmod -R u+w "$bdir"
+    (cd "$bdir" && go build -o "$SWITCHYARD_HOME/build/pulumi-resource-$name" "./cmd/pulumi-resource-$name") >"$SWITCHYARD_HOME/build-$name.log" 2>&1 \
+      || { missing+=("$name $version: go build failed, see $SWITCHYARD_HOME/build-$name.log"); continue; }
+    pulumi plugin install resource "$name" "$version" -f "$SWITCHYARD_HOME/build/pulumi-resource-$name" >/dev/null \
+      || { missing+=("$name $version: pulumi plugin install failed"); continue; }
+    step_line "installed plugin $name $version"
+  done
+  if [ ${#missing[@]} -eq 0 ]; then step_done "docker, command and random plugins installed"
+  else
+    for m in "${missing[@]}"; do step_line "not installed: $m" >&2; done
+    step_blocked "${#missing[@]} of 3 provider plugins cannot be built here; pulumi up needs them"
+  fi
+fi
+
+# 6. Local images ------------------------------------------------------------
+step_start "6 images"
+if skipped 6 images; then step_skip "--skip"
+elif ! docker info >/dev/null 2>&1; then step_fail "no Docker engine: run this set-up without --skip 1"
+else
+  "$REPO/scripts/setup/images.sh" || step_fail "image build failed (see the lines above)"
+  step_done "images ready: $(docker images --format '{{.Repository}}:{{.Tag}}' | grep '^switchyard/' | sort | tr '\n' ' ')"
+fi
+
+# 7. State backend -----------------------------------------------------------
+step_start "7 backend"
+if skipped 7 backend; then step_skip "--skip"
+else
+  mkdir -p "$SWITCHYARD_STATE_DIR"
+  if [ ! -s "$PULUMI_CONFIG_PASSPHRASE_FILE" ]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 > "$PULUMI_CONFIG_PASSPHRASE_FILE")
+    step_done "file backend $PULUMI_BACKEND_URL; new passphrase in $PULUMI_CONFIG_PASSPHRASE_FILE (mode 600)"
+  else
+    step_skip "file backend $PULUMI_BACKEND_URL and passphrase file exist"
+  fi
+fi
+
+echo
+echo "setup finished in $(_secs "$SETUP_T0")s:"
+for line in "${SETUP_SUMMARY[@]}"; do echo "  - $line"; done
+if [ "$SETUP_BLOCKED" = 1 ]; then
+  echo "setup: some steps are blocked on this machine (above); the release-step and unit tests run, pulumi up cannot." >&2
+  exit 3
+fi
