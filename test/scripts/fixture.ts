@@ -1,7 +1,7 @@
 // A real stack on the local Docker engine, made with the docker CLI, for the
 // release-step scripts to act on: the same networks, volumes, labels, names
 // and nginx config the Pulumi program declares, without going through Pulumi.
-import { execFileSync, spawnSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as path from "path";
 import { Colour } from "../../lib/config";
@@ -46,6 +46,18 @@ export function runStep(step: string, env: Record<string, string>, stdin?: strin
         timeout: 180000,
     });
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Like runStep, without blocking the event loop (so load keeps flowing meanwhile). */
+export function runStepAsync(step: string, env: Record<string, string>): Promise<ScriptResult> {
+    return new Promise((resolve) => {
+        const child = spawn("bash", [`scripts/release/${step}.sh`], { cwd: REPO, env: { ...process.env, ...env } });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("close", (code) => resolve({ status: code ?? -1, stdout, stderr }));
+    });
 }
 
 export class TestStack {

@@ -3,7 +3,7 @@
 // running colours drop no request, and after each verify every answer comes
 // from the new colour.
 import * as assert from "assert";
-import { dockerAvailable, runStep, TestStack } from "./fixture";
+import { dockerAvailable, runStep, runStepAsync, TestStack } from "./fixture";
 import { startLoad } from "./load";
 
 describe("switch under constant load (real Docker engine)", function () {
@@ -24,15 +24,17 @@ describe("switch under constant load (real Docker engine)", function () {
 
     it("10 switches at 250 requests/s: zero failed requests, answers follow the route", async () => {
         const load = startLoad({ port: stack.livePort, rate: 250, durationMs: 24000 });
-        const switches: { colour: string; at: number }[] = [];
+        // begin: the re-point started; at: it had flipped the marker.
+        const switches: { colour: string; begin: number; at: number }[] = [];
         const t0 = Date.now();
         await new Promise((r) => setTimeout(r, 2000));
         for (let i = 0; i < 10; i++) {
             const colour = i % 2 === 0 ? "green" : "blue";
-            const repoint = runStep("repoint", stack.env({ SWITCHYARD_COLOR: colour, STANDBY: "keep" }));
+            const begin = Date.now() - t0;
+            const repoint = await runStepAsync("repoint", stack.env({ SWITCHYARD_COLOR: colour, STANDBY: "keep" }));
             assert.strictEqual(repoint.status, 0, repoint.stderr);
-            switches.push({ colour, at: Date.now() - t0 });
-            const verify = runStep("verify", stack.env({ SWITCHYARD_COLOR: colour, VERIFY_REQUESTS: "5", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+            switches.push({ colour, begin, at: Date.now() - t0 });
+            const verify = await runStepAsync("verify", stack.env({ SWITCHYARD_COLOR: colour, VERIFY_REQUESTS: "5", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
             assert.strictEqual(verify.status, 0, verify.stderr);
             await new Promise((r) => setTimeout(r, 1500));
         }
@@ -43,10 +45,11 @@ describe("switch under constant load (real Docker engine)", function () {
         assert.ok(rep.requests >= 250 * 20, `only ${rep.requests} requests`);
         assert.deepStrictEqual(rep.errors, {}, `failed requests: ${JSON.stringify(rep.errors)}`);
         assert.strictEqual(rep.failed, 0);
-        // Requests started 200 ms or more after a switch's re-point answered from the new colour.
+        // Requests started from 200 ms after a re-point until 200 ms before the
+        // next one began answered from the new colour only.
         for (let i = 0; i < switches.length; i++) {
             const from = switches[i].at + 200;
-            const to = i + 1 < switches.length ? switches[i + 1].at - 200 : Infinity;
+            const to = i + 1 < switches.length ? switches[i + 1].begin - 200 : Infinity;
             const window = rep.samples.filter((s) => s.at >= from && s.at < to);
             const wrong = window.filter((s) => s.colour !== switches[i].colour);
             assert.deepStrictEqual(wrong.length, 0, `switch ${i + 1} to ${switches[i].colour}: ${wrong.length} of ${window.length} answers from another colour`);

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# scripts/stack.sh STACK PULUMI-ARGS...: run the Pulumi CLI on a stack of this
+# project with the toolchain and backend from scripts/env.sh, creating the
+# stack (passphrase secrets provider) on first use.
+#   npm run up            -> scripts/stack.sh local up --yes
+#   npm run preview       -> scripts/stack.sh local preview --diff
+#   npm run destroy       -> scripts/stack.sh local destroy --yes
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+source "$REPO/scripts/env.sh"
+[ $# -ge 2 ] || { echo "usage: scripts/stack.sh STACK PULUMI-ARGS..." >&2; exit 2; }
+stack=$1; shift
+[ -f "$REPO/Pulumi.$stack.yaml" ] || { echo "no Pulumi.$stack.yaml in $REPO (stacks: $(cd "$REPO" && ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/' | tr '\n' ' '))" >&2; exit 2; }
+command -v pulumi >/dev/null || { echo "no pulumi CLI: run npm run setup first" >&2; exit 1; }
+cd "$REPO"
+pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+exec pulumi "$@" --stack "$stack"
