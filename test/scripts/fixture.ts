@@ -1,7 +1,7 @@
 // A real stack on the local Docker engine, made with the docker CLI, for the
 // release-step scripts to act on: the same networks, volumes, labels, names
 // and nginx config the Pulumi program declares, without going through Pulumi.
-import { execFileSync, spawn, spawnSync } from "child_process";
+import { execFile, execFileSync, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as path from "path";
 import { Colour } from "../../lib/config";
@@ -28,6 +28,21 @@ export function dockerAvailable(): string | undefined {
         }
     }
     return undefined;
+}
+
+/** docker, without blocking the event loop. */
+export function dockerAsync(...args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+        execFile("docker", args, { encoding: "utf8" }, (err, stdout, stderr) => (err ? reject(new Error(`docker ${args[0]}: ${stderr || err.message}`)) : resolve(stdout.trim())));
+    });
+}
+
+export interface SlotOptions {
+    image?: string;
+    env?: string[];
+    fingerprint?: string;
+    /** Network alias colour (the naive-recreate baseline keeps one name). Defaults to the colour. */
+    alias?: Colour;
 }
 
 export interface ScriptResult {
@@ -113,28 +128,45 @@ export class TestStack {
     }
 
     /** Starts a colour's replicas the way the Slot component declares them. */
-    startSlot(colour: Colour, replicas: number, opts: { image?: string; env?: string[]; fingerprint?: string } = {}): string[] {
+    startSlot(colour: Colour, replicas: number, opts: SlotOptions = {}): string[] {
+        const plan = this.slotCommands(colour, replicas, opts);
+        for (const args of plan.commands) docker(...args);
+        return plan.names;
+    }
+
+    /** startSlot without blocking the event loop. */
+    async startSlotAsync(colour: Colour, replicas: number, opts: SlotOptions = {}): Promise<string[]> {
+        const plan = this.slotCommands(colour, replicas, opts);
+        for (const args of plan.commands) await dockerAsync(...args);
+        return plan.names;
+    }
+
+    /** The docker commands that start a slot; `alias` defaults to app-<colour>. */
+    private slotCommands(colour: Colour, replicas: number, opts: SlotOptions): { names: string[]; commands: string[][] } {
         const names: string[] = [];
+        const commands: string[][] = [];
         const image = opts.image ?? IMAGES.app;
         for (let i = 1; i <= replicas; i++) {
             const name = `${this.prefix}-app-${colour}-${i}`;
-            docker("rm", "-f", name);
-            docker("create", "--name", name,
-                "--label", `switchyard.stack=${this.stackLabel}`, "--label", "switchyard.role=app",
-                "--label", `switchyard.colour=${colour}`, "--label", `switchyard.image=${image}`,
-                "--label", `switchyard.fingerprint=${opts.fingerprint ?? "fp-" + colour}`, "--label", `switchyard.replica=${i}`,
-                "--network", this.backend,
-                "-e", `SWITCHYARD_COLOR=${colour}`, "-e", `SWITCHYARD_IMAGE=${image}`,
-                "-e", `DATABASE_URL=postgres://app:${this.pgPassword}@postgres:5432/app`,
-                "-e", `REDIS_URL=redis://:${this.redisPassword}@redis:6379/0`,
-                ...(opts.env ?? []).flatMap((e) => ["-e", e]),
-                "--stop-timeout", "15", "--security-opt", "no-new-privileges:true", "--cap-drop", "ALL",
-                image);
-            docker("network", "connect", "--alias", `app-${colour}`, this.frontend, name);
-            docker("start", name);
+            commands.push(
+                ["rm", "-f", name],
+                ["create", "--name", name,
+                    "--label", `switchyard.stack=${this.stackLabel}`, "--label", "switchyard.role=app",
+                    "--label", `switchyard.colour=${colour}`, "--label", `switchyard.image=${image}`,
+                    "--label", `switchyard.fingerprint=${opts.fingerprint ?? "fp-" + colour}`, "--label", `switchyard.replica=${i}`,
+                    "--network", this.backend,
+                    "-e", `SWITCHYARD_COLOR=${colour}`, "-e", `SWITCHYARD_IMAGE=${image}`,
+                    "-e", `DATABASE_URL=postgres://app:${this.pgPassword}@postgres:5432/app`,
+                    "-e", `REDIS_URL=redis://:${this.redisPassword}@redis:6379/0`,
+                    ...(opts.env ?? []).flatMap((e) => ["-e", e]),
+                    "--stop-timeout", "15", "--security-opt", "no-new-privileges:true", "--cap-drop", "ALL",
+                    image],
+                ["network", "connect", "--alias", `app-${opts.alias ?? colour}`, this.frontend, name],
+                ["start", name],
+            );
             names.push(name);
         }
-        return names;
+        return { names, commands };
     }
 
     env(extra: Record<string, string> = {}): Record<string, string> {
