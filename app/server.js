@@ -124,10 +124,11 @@ process.on("SIGTERM", () => {
   if (draining) return;
   draining = true;
   log("SIGTERM: draining in-flight requests");
-  server.close(async () => {
+  server.close(() => {
     log("drained; exiting");
-    await Promise.allSettled([pool.end(), redis.quit()]);
-    process.exit(0);
+    // Close the clients, but never let a reconnecting client hold the exit.
+    setTimeout(() => process.exit(0), 2000).unref();
+    Promise.allSettled([pool.end(), redis.isOpen ? redis.disconnect() : Promise.resolve()]).then(() => process.exit(0));
   });
   server.closeIdleConnections();
 });

@@ -94,6 +94,9 @@ describe("release steps (real Docker engine)", function () {
         assert.ok(seconds >= 2.5, `retire returned after ${seconds}s, before the slow requests finished`);
         assert.match(r.stdout, /drained: no request in flight to blue/);
         assert.deepStrictEqual(stack.running("blue"), []);
+        // Exit code 0: the app stopped on SIGTERM by itself, not killed at the grace limit.
+        for (const name of blue) assert.strictEqual(docker("inspect", "-f", "{{.State.ExitCode}}", name), "0", `${name} exit code`);
+        assert.ok(seconds < 3 + 8, `retire took ${seconds}s: stopping should be prompt after the drain`);
         assert.strictEqual(stack.running("green").length, 2);
     });
 
