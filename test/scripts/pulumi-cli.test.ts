@@ -1,0 +1,81 @@
+// The program under the real Pulumi CLI and nodejs language host that
+// `npm run setup` builds, on a throwaway file backend: invalid config fails
+// `pulumi preview` and `pulumi up` with the one message that lists every
+// problem, and leaves the stack empty.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { REPO } from "./fixture";
+
+const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "lib", "components", "nginx", "scripts"];
+
+function pulumiBin(): string | undefined {
+    const home = process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
+    const candidates = [path.join(home, "bin", "pulumi"), ...(process.env.PATH ?? "").split(":").map((d) => path.join(d, "pulumi"))];
+    return candidates.find((c) => fs.existsSync(c));
+}
+
+describe("program under the real Pulumi CLI", function () {
+    this.timeout(240000);
+    let dir = "";
+    let env: NodeJS.ProcessEnv = {};
+    let pulumi = "";
+
+    const run = (...args: string[]) => {
+        const r = spawnSync(pulumi, args, { cwd: dir, env, encoding: "utf8", timeout: 180000 });
+        return { status: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
+    };
+
+    before(function () {
+        const bin = pulumiBin();
+        if (!bin) throw new Error("no pulumi CLI: run npm run setup (it builds the CLI and the nodejs language host)");
+        pulumi = bin;
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-cli-"));
+        for (const f of PROJECT_FILES) fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
+        fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
+        fs.mkdirSync(path.join(dir, ".state"));
+        env = {
+            ...process.env,
+            PATH: `${path.dirname(bin)}:${process.env.PATH}`,
+            PULUMI_BACKEND_URL: `file://${path.join(dir, ".state")}`,
+            PULUMI_CONFIG_PASSPHRASE: "switchyard-test-only",
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+        };
+        delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
+        const init = run("stack", "init", "cfgcheck", "--secrets-provider", "passphrase");
+        assert.strictEqual(init.status, 0, init.out);
+    });
+    after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("invalid config: preview and up fail with every problem listed, and nothing is created", () => {
+        for (const [key, value] of [["liveColor", "purple"], ["replicas", "0"], ["standbyy", "keep"]]) {
+            assert.strictEqual(run("config", "set", `switchyard:${key}`, value).status, 0);
+        }
+        assert.strictEqual(run("config", "set", "--path", "switchyard:slots.blue.image", "switchyard/app:1.0.0").status, 0);
+        for (const cmd of [["preview"], ["up", "--yes", "--skip-preview"]]) {
+            const r = run(...cmd);
+            assert.notStrictEqual(r.status, 0, r.out);
+            assert.match(r.out, /Invalid Switchyard config for stack "cfgcheck" \(3 problems\); nothing was created or changed:/);
+            assert.match(r.out, /switchyard:liveColor = "purple": must be one of blue \| green/);
+            assert.match(r.out, /switchyard:replicas = 0: must be >= 1/);
+            assert.match(r.out, /switchyard:standbyy: unknown key \(allowed here: environment, liveColor/);
+            assert.doesNotMatch(r.out, /at Object\.<anonymous>|\.ts:\d+:\d+/, "the message, not a stack trace");
+        }
+        const exported = JSON.parse(run("stack", "export").out);
+        const resources = (exported.deployment?.resources ?? []).filter((r: { type: string }) => !r.type.startsWith("pulumi:"));
+        assert.deepStrictEqual(resources, []);
+    });
+
+    it("a password in plaintext config is refused without echoing it", () => {
+        assert.strictEqual(run("config", "set", "switchyard:liveColor", "blue").status, 0);
+        assert.strictEqual(run("config", "set", "switchyard:replicas", "2").status, 0);
+        assert.strictEqual(run("config", "rm", "switchyard:standbyy").status, 0);
+        assert.strictEqual(run("config", "set", "switchyard:postgresPassword", "plaintext-password-123").status, 0);
+        const r = run("preview");
+        assert.notStrictEqual(r.status, 0);
+        assert.match(r.out, /switchyard:postgresPassword: is stored in plaintext; set it with `pulumi config set --secret postgresPassword <value>`/);
+        assert.doesNotMatch(r.out, /plaintext-password-123/);
+    });
+});
