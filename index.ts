@@ -51,25 +51,20 @@ const production = cfg.environment === "production";
 const config = new pulumi.Config("switchyard");
 
 const networks = new Networks("networks", { namePrefix, stackLabel });
+const dataService = { namePrefix, stackLabel, backendNetwork: networks.backend.name, protectData: production };
 const postgres = new Postgres("postgres", {
-    namePrefix,
-    stackLabel,
+    ...dataService,
     image: cfg.postgres.image,
     database: cfg.postgres.database,
     user: cfg.postgres.user,
     password: cfg.postgresPassword ? config.requireSecret("postgresPassword") : undefined,
-    backendNetwork: networks.backend.name,
     limits: cfg.limits.postgres,
-    protectData: production,
 });
 const redis = new Redis("redis", {
-    namePrefix,
-    stackLabel,
+    ...dataService,
     image: cfg.redis.image,
     password: cfg.redisPassword ? config.requireSecret("redisPassword") : undefined,
-    backendNetwork: networks.backend.name,
     limits: cfg.limits.redis,
-    protectData: production,
 });
 const proxy = new Nginx("proxy", {
     namePrefix,

@@ -1,27 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import * as random from "@pulumi/random";
-import { dockerLabels, Limits, limitArgs } from "../lib/naming";
+import { DataServiceArgs, dataVolume, dockerLabels, Limits, limitArgs, servicePassword } from "../lib/naming";
 
-export interface PostgresArgs {
-    /** Prefix for Docker object names, such as "switchyard-staging". */
-    namePrefix: string;
-    /** Value of the switchyard.stack label. */
-    stackLabel: string;
-    /** Image reference. Defaults to "postgres:16-bookworm". */
-    image?: string;
+export interface PostgresArgs extends DataServiceArgs {
     /** Database the app uses. Defaults to "app". */
     database?: string;
     /** Role the app connects as. Defaults to "app". */
     user?: string;
-    /** Password; a secret. Defaults to a generated 32-character password kept secret in state. */
-    password?: pulumi.Input<string>;
-    /** Internal network shared with the app slots; Postgres is never published on the host. */
-    backendNetwork: pulumi.Input<string>;
     /** Memory (MB) and CPU limits. Defaults to 512 MB and 1 CPU. */
     limits?: Limits;
-    /** Protect the container and its volume from deletion (production). Defaults to false. */
-    protectData?: boolean;
 }
 
 /** Shared Postgres: one container on the backend network with a named volume. */
@@ -40,16 +27,9 @@ export class Postgres extends pulumi.ComponentResource {
         if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new pulumi.ResourceError(`postgres.database "${database}" must be a lower-case SQL identifier`, this);
         if (!/^[a-z_][a-z0-9_]*$/.test(user)) throw new pulumi.ResourceError(`postgres.user "${user}" must be a lower-case SQL identifier`, this);
 
-        const password = args.password
-            ? pulumi.secret(args.password)
-            : new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this }).result;
+        const password = servicePassword(name, args.password, this);
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "postgres:16-bookworm", keepLocally: true }, { parent: this });
-        // protect: deleting the data volume (or the stack) must be a deliberate act in production.
-        this.volume = new docker.Volume(
-            `${name}-data`,
-            { name: `${args.namePrefix}-pgdata`, labels: [{ label: "switchyard.stack", value: args.stackLabel }] },
-            { parent: this, protect: args.protectData ?? false },
-        );
+        this.volume = dataVolume(`${name}-data`, `${args.namePrefix}-pgdata`, args, this);
         this.container = new docker.Container(
             `${name}-container`,
             {

@@ -1,23 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import * as random from "@pulumi/random";
-import { dockerLabels, Limits, limitArgs } from "../lib/naming";
+import { DataServiceArgs, dataVolume, dockerLabels, Limits, limitArgs, servicePassword } from "../lib/naming";
 
-export interface RedisArgs {
-    /** Prefix for Docker object names, such as "switchyard-staging". */
-    namePrefix: string;
-    /** Value of the switchyard.stack label. */
-    stackLabel: string;
-    /** Image reference. Defaults to "redis:7-bookworm". */
-    image?: string;
-    /** Password; a secret. Defaults to a generated 32-character password kept secret in state. */
-    password?: pulumi.Input<string>;
-    /** Internal network shared with the app slots; Redis is never published on the host. */
-    backendNetwork: pulumi.Input<string>;
+export interface RedisArgs extends DataServiceArgs {
     /** Memory (MB) and CPU limits. Defaults to 128 MB and 0.5 CPU. */
     limits?: Limits;
-    /** Protect the container and its volume from deletion (production). Defaults to false. */
-    protectData?: boolean;
 }
 
 /** Shared Redis with a password and append-only persistence on a named volume. */
@@ -31,16 +18,9 @@ export class Redis extends pulumi.ComponentResource {
 
     constructor(name: string, args: RedisArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:data:Redis", name, {}, opts);
-        const password = args.password
-            ? pulumi.secret(args.password)
-            : new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this }).result;
+        const password = servicePassword(name, args.password, this);
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "redis:7-bookworm", keepLocally: true }, { parent: this });
-        // protect: the counter and sessions in Redis outlive any release.
-        this.volume = new docker.Volume(
-            `${name}-data`,
-            { name: `${args.namePrefix}-redisdata`, labels: [{ label: "switchyard.stack", value: args.stackLabel }] },
-            { parent: this, protect: args.protectData ?? false },
-        );
+        this.volume = dataVolume(`${name}-data`, `${args.namePrefix}-redisdata`, args, this);
         this.container = new docker.Container(
             `${name}-container`,
             {

@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
+import * as random from "@pulumi/random";
 
 /** Docker labels every Switchyard container carries; the host probe reads them. */
 export interface SwitchyardLabels {
@@ -54,5 +55,39 @@ export function releaseStep(
         name,
         { create: script, update: script, environment, stdin, logging: "stdoutAndStderr" },
         opts,
+    );
+}
+
+/** What Postgres and Redis have in common: shared, stateful, on the backend network only. */
+export interface DataServiceArgs {
+    /** Prefix for Docker object names, such as "switchyard-staging". */
+    namePrefix: string;
+    /** Value of the switchyard.stack label. */
+    stackLabel: string;
+    /** Image reference. Defaults to the official image of the service. */
+    image?: string;
+    /** Password; a secret. Defaults to a generated 32-character password kept secret in state. */
+    password?: pulumi.Input<string>;
+    /** Internal network shared with the app slots; data services are never published on the host. */
+    backendNetwork: pulumi.Input<string>;
+    /** Memory (MB) and CPU limits. Defaults differ per service. */
+    limits?: Limits;
+    /** Protect the container and its volume from deletion (production). Defaults to false. */
+    protectData?: boolean;
+}
+
+/** The configured password, or a generated one; secret either way. */
+export function servicePassword(name: string, given: pulumi.Input<string> | undefined, parent: pulumi.Resource): pulumi.Output<string> {
+    return given
+        ? pulumi.secret(given)
+        : new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent }).result;
+}
+
+/** A named volume for a data service; protect makes deleting it a deliberate act. */
+export function dataVolume(name: string, volumeName: string, args: DataServiceArgs, parent: pulumi.Resource): docker.Volume {
+    return new docker.Volume(
+        name,
+        { name: volumeName, labels: [{ label: "switchyard.stack", value: args.stackLabel }] },
+        { parent, protect: args.protectData ?? false },
     );
 }
