@@ -13,4 +13,5 @@ fi
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
 case ":$PATH:" in *":$PULUMI_HOME/bin:"*) ;; *) export PATH="$PULUMI_HOME/bin:$PATH" ;; esac
+case ":$PATH:" in *":$SWITCHYARD_HOME/bin:"*) ;; *) export PATH="$SWITCHYARD_HOME/bin:$PATH" ;; esac
 mkdir -p "$SWITCHYARD_HOME"

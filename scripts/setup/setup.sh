@@ -9,6 +9,7 @@
 #   5. plugins           docker, command, random at the pinned versions, built from Go modules
 #   6. images            debian base (debootstrap), nginx, postgres, redis, node, the sample app
 #   7. backend           a local file backend and passphrase file under ~/.switchyard
+#   8. tools             actionlint (checks .github/workflows in the tests), from the Go module proxy
 #
 # Every step prints one line with elapsed seconds. Exit status: 0 ready,
 # 3 ready except for steps that are blocked here (listed), 1 a step failed.
@@ -166,6 +167,18 @@ else
   else
     step_skip "file backend $PULUMI_BACKEND_URL and passphrase file exist"
   fi
+fi
+
+# 8. Tools ------------------------------------------------------------------
+ACTIONLINT_VERSION=v1.7.10
+step_start "8 tools"
+if skipped 8 tools; then step_skip "--skip"
+elif [ -x "$SWITCHYARD_HOME/bin/actionlint" ] && [ "$("$SWITCHYARD_HOME/bin/actionlint" --version | head -n 1)" = "$ACTIONLINT_VERSION" ]; then
+  step_skip "actionlint $ACTIONLINT_VERSION"
+else
+  (cd "$SWITCHYARD_HOME/build" && GOBIN="$SWITCHYARD_HOME/bin" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION") \
+    >"$SWITCHYARD_HOME/build-actionlint.log" 2>&1 || step_fail "go install actionlint failed, see $SWITCHYARD_HOME/build-actionlint.log"
+  step_done "actionlint $ACTIONLINT_VERSION in $SWITCHYARD_HOME/bin"
 fi
 
 echo

@@ -76,6 +76,7 @@ export function runStepAsync(step: string, env: Record<string, string>): Promise
 }
 
 export class TestStack {
+    readonly stack: string;
     readonly prefix: string;
     readonly stackLabel: string;
     readonly proxy: string;
@@ -84,9 +85,11 @@ export class TestStack {
     private readonly pgPassword = randomBytes(18).toString("hex");
     private readonly redisPassword = randomBytes(18).toString("hex");
 
+    /** Named as the program names a stack "sytest-<id>" of project "switchyard". */
     constructor(readonly id: string) {
-        this.prefix = `sytest-${id}`;
-        this.stackLabel = `switchyard-test/${id}`;
+        this.stack = `sytest-${id}`;
+        this.prefix = `switchyard-${this.stack}`;
+        this.stackLabel = `switchyard/${this.stack}`;
         this.proxy = `${this.prefix}-proxy`;
     }
 

@@ -78,4 +78,21 @@ describe("program under the real Pulumi CLI", function () {
         assert.match(r.out, /switchyard:postgresPassword: is stored in plaintext; set it with `pulumi config set --secret postgresPassword <value>`/);
         assert.doesNotMatch(r.out, /plaintext-password-123/);
     });
+
+    it("npm run release: when pulumi up fails before traffic moves, the config is put back and the exit is non-zero", () => {
+        assert.strictEqual(run("config", "rm", "switchyard:postgresPassword").status, 0);
+        const r = spawnSync("bash", ["scripts/ops/release.sh", "--stack", "cfgcheck", "--image", "switchyard/app:1.1.0"], { cwd: dir, env, encoding: "utf8", timeout: 180000 });
+        const out = `${r.stdout}${r.stderr}`;
+        assert.strictEqual(r.status, 1, out);
+        assert.match(out, /^\[release +\d+\.\ds\] stack cfgcheck: releasing switchyard\/app:1\.1\.0 to green \(live now: blue\)$/m);
+        assert.match(out, /FAILED: pulumi up failed \(above\); live traffic is on blue \(no proxy runs\)\. Config restored: liveColor=blue, slots\.green\.image=unset/);
+        assert.strictEqual(run("config", "get", "switchyard:liveColor").out.trim(), "blue");
+        assert.notStrictEqual(run("config", "get", "--path", "switchyard:slots.green.image").status, 0, "slots.green.image must be unset again");
+    });
+
+    it("npm run rollback refuses a colour with no image", () => {
+        const r = spawnSync("bash", ["scripts/ops/release.sh", "--rollback", "--stack", "cfgcheck"], { cwd: dir, env, encoding: "utf8" });
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /FAILED: cannot roll back to green: slots\.green\.image is not set/);
+    });
 });

@@ -33,8 +33,8 @@ describe("release steps (real Docker engine)", function () {
         assert.strictEqual(r.status, 1);
         assert.ok(seconds < 6 + 10, `gate took ${seconds}s`);
         assert.match(r.stderr, /gate failed: colour green did not pass its health gate within 6s; live traffic was not moved/);
-        assert.match(r.stderr, /sytest-steps-app-green-1: last status 500; last body: .*forced unhealthy/);
-        assert.match(r.stderr, /last log lines of sytest-steps-app-green-1:\n +\| .*listening on :3000/);
+        assert.match(r.stderr, /switchyard-sytest-steps-app-green-1: last status 500; last body: .*forced unhealthy/);
+        assert.match(r.stderr, /last log lines of switchyard-sytest-steps-app-green-1:\n +\| .*listening on :3000/);
         docker("rm", "-f", ...broken);
     });
 

@@ -1,0 +1,124 @@
+// npm run status -- --stack NAME [--stack-file PATH]
+//
+// What runs right now, read from the Docker host and the running nginx — not
+// from Pulumi state: per colour its image, healthy/total replicas and whether
+// it is live, idle (staged or standby) or retired; the data services and the
+// proxy; and, loudly, any drift between the proxy's route and `liveColor` in
+// the stack's config (for example after a manual edit or an interrupted update).
+// Exit: 0 consistent, 2 drift, 1 the host could not be read.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { Colour, COLOURS } from "../../lib/config";
+import { dockerHostProbe } from "../../lib/host";
+
+export interface ContainerRow {
+    name: string;
+    role: string;
+    colour: string;
+    image: string;
+    state: string;
+    status: string;
+}
+
+export interface StackConfigView {
+    liveColor?: string;
+    standby?: string;
+    file: string;
+}
+
+export function args(argv: string[]): { stack: string; stackFile?: string } {
+    const out: { stack?: string; stackFile?: string } = {};
+    for (let i = 0; i < argv.length; i++) {
+        if (argv[i] === "--stack") out.stack = argv[++i];
+        else if (argv[i] === "--stack-file") out.stackFile = argv[++i];
+        else throw new Error(`unknown argument ${argv[i]} (allowed: --stack NAME, --stack-file PATH)`);
+    }
+    if (!out.stack || !/^[\w.-]+$/.test(out.stack)) throw new Error(`--stack NAME is required (got ${out.stack ?? "nothing"})`);
+    return { stack: out.stack, stackFile: out.stackFile };
+}
+
+export function readStackConfigView(file: string): StackConfigView | undefined {
+    if (!fs.existsSync(file)) return undefined;
+    const config = (YAML.parse(fs.readFileSync(file, "utf8"))?.config ?? {}) as Record<string, unknown>;
+    return { file, liveColor: config["switchyard:liveColor"] as string | undefined, standby: (config["switchyard:standby"] as string | undefined) ?? "retire" };
+}
+
+export function containers(stackLabel: string): ContainerRow[] {
+    const out = execFileSync(
+        "docker",
+        ["ps", "-a", "--filter", `label=switchyard.stack=${stackLabel}`, "--format",
+            '{{.Names}}\t{{.Label "switchyard.role"}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.State}}\t{{.Status}}'],
+        { encoding: "utf8" },
+    );
+    return out.split("\n").filter(Boolean).map((line) => {
+        const [name, role, colour, image, state, status] = line.split("\t");
+        return { name, role, colour, image, state, status };
+    });
+}
+
+const healthy = (c: ContainerRow) => c.state === "running" && !/\((unhealthy|health: starting)\)/.test(c.status);
+
+/** The status report and its exit code; pure, so tests can check the wording. */
+export function render(stack: string, rows: ContainerRow[], route: Colour | undefined, retired: Partial<Record<Colour, string>>, cfg: StackConfigView | undefined): { text: string; code: number } {
+    const lines: string[] = [`Switchyard status: stack ${stack}`];
+    let code = 0;
+    if (route === undefined) {
+        lines.push("  proxy: not running — nothing routes traffic; run pulumi up");
+        code = 1;
+    } else {
+        lines.push(`  proxy routes live traffic to: ${route} (read from the running nginx's route marker)`);
+    }
+    lines.push("", "  colour  state      replicas healthy  image");
+    for (const colour of COLOURS) {
+        const slot = rows.filter((r) => r.role === "app" && r.colour === colour);
+        const running = slot.filter((r) => r.state === "running");
+        const image = [...new Set(slot.map((r) => r.image))].join(", ") || retired[colour] || "-";
+        const state =
+            route === colour ? "live" : running.length > 0 ? (cfg?.standby === "keep" ? "standby" : "staged") : retired[colour] ? "retired" : "empty";
+        lines.push(`  ${colour.padEnd(6)}  ${state.padEnd(9)}  ${`${slot.filter(healthy).length}/${slot.length}`.padEnd(16)}  ${image}`);
+        if (route === colour && slot.filter(healthy).length === 0) {
+            lines.push(`  !! ${colour} is live but no replica is healthy`);
+            code = Math.max(code, 1);
+        }
+    }
+    lines.push("");
+    for (const role of ["postgres", "redis", "proxy"]) {
+        const c = rows.find((r) => r.role === role);
+        lines.push(`  ${role.padEnd(8)}  ${c ? `${c.state}, ${c.status}` : "missing"}`);
+    }
+    if (!cfg) {
+        lines.push("", `  (no stack config found: liveColor not compared)`);
+    } else if (route !== undefined && cfg.liveColor !== route) {
+        lines.push(
+            "",
+            `  DRIFT: ${path.basename(cfg.file)} says liveColor=${cfg.liveColor}, but the proxy routes to ${route}.`,
+            `  Either an update was interrupted or someone edited the proxy by hand. Run \`pulumi up\` to bring`,
+            `  traffic to ${cfg.liveColor} through the gate, or \`pulumi config set liveColor ${route}\` to accept what runs.`,
+        );
+        code = 2;
+    }
+    return { text: lines.join("\n"), code };
+}
+
+function main() {
+    const { stack, stackFile } = args(process.argv.slice(2));
+    const project = "switchyard";
+    const stackLabel = `${project}/${stack}`;
+    const proxy = `${project}-${stack}-proxy`;
+    const host = dockerHostProbe(stackLabel, proxy);
+    const cfg = readStackConfigView(stackFile ?? path.resolve(__dirname, "..", "..", `Pulumi.${stack}.yaml`));
+    const { text, code } = render(stack, containers(stackLabel), host.route, host.retired, cfg);
+    console.log(text);
+    process.exit(code);
+}
+
+if (require.main === module) {
+    try {
+        main();
+    } catch (err) {
+        console.error(`status: ${(err as Error).message}`);
+        process.exit(1);
+    }
+}

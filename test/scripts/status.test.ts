@@ -1,0 +1,76 @@
+// npm run status against a real stack on the Docker engine: what runs, what
+// the proxy routes to, and drift against the stack's liveColor.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { docker, dockerAvailable, REPO, runStep, TestStack } from "./fixture";
+
+function waitDockerHealthy(name: string, seconds = 30): void {
+    for (let i = 0; i < seconds * 2; i++) {
+        if (docker("inspect", "-f", "{{.State.Health.Status}}", name) === "healthy") return;
+        spawnSync("sleep", ["0.5"]);
+    }
+    throw new Error(`${name} is not healthy per Docker after ${seconds}s`);
+}
+
+describe("npm run status (real Docker engine)", function () {
+    this.timeout(240000);
+    const stack = new TestStack("status");
+    const stackFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-status-")), "Pulumi.sytest-status.yaml");
+    const status = () => {
+        const r = spawnSync("npx", ["ts-node", "scripts/ops/status.ts", "--stack", stack.stack, "--stack-file", stackFile], { cwd: REPO, encoding: "utf8" });
+        return { code: r.status, out: r.stdout, err: r.stderr };
+    };
+    const writeConfig = (liveColor: string) =>
+        fs.writeFileSync(stackFile, `config:\n  switchyard:liveColor: ${liveColor}\n  switchyard:standby: retire\n`);
+
+    before(function () {
+        const missing = dockerAvailable();
+        if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
+        stack.up(5);
+        const blue = stack.startSlot("blue", 2);
+        const green = stack.startSlot("green", 1, { image: "switchyard/app:1.1.0" });
+        assert.strictEqual(runStep("gate", stack.gateEnv("blue", blue)).status, 0);
+        assert.strictEqual(runStep("gate", stack.gateEnv("green", green)).status, 0);
+        // status counts Docker's own health verdict: wait until Docker has one.
+        for (const name of [...blue, ...green]) waitDockerHealthy(name);
+        assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "retire" })).status, 0);
+    });
+    after(() => stack.down());
+
+    it("shows each colour's state, healthy replicas and image, and exits 0 when config and route agree", () => {
+        writeConfig("blue");
+        const r = status();
+        assert.strictEqual(r.code, 0, r.out + r.err);
+        assert.match(r.out, /proxy routes live traffic to: blue/);
+        assert.match(r.out, /blue +live +2\/2 +switchyard\/app:1\.0\.0/);
+        assert.match(r.out, /green +staged +1\/1 +switchyard\/app:1\.1\.0/);
+        assert.match(r.out, /postgres +running/);
+        assert.doesNotMatch(r.out, /DRIFT/);
+    });
+
+    it("says loudly when the proxy routes elsewhere than liveColor, and exits 2", () => {
+        writeConfig("green");
+        const r = status();
+        assert.strictEqual(r.code, 2);
+        assert.match(r.out, /DRIFT: Pulumi\.sytest-status\.yaml says liveColor=green, but the proxy routes to blue\./);
+    });
+
+    it("shows a retired colour with the image it was retired with", () => {
+        writeConfig("green");
+        assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire" })).status, 0);
+        assert.strictEqual(runStep("retire", stack.env({ RETIRE_COLOR: "blue", DRAIN_SECONDS: "2", APP_PORT: "3000", STOP_GRACE_SECONDS: "5" })).status, 0);
+        const r = status();
+        assert.strictEqual(r.code, 0, r.out);
+        assert.match(r.out, /green +live +1\/1 +switchyard\/app:1\.1\.0/);
+        assert.match(r.out, /blue +retired +0\/2 +switchyard\/app:1\.0\.0/);
+    });
+
+    it("rejects a missing --stack with a clear message", () => {
+        const r = spawnSync("npx", ["ts-node", "scripts/ops/status.ts"], { cwd: REPO, encoding: "utf8" });
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /status: --stack NAME is required \(got nothing\)/);
+    });
+});
