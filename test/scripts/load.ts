@@ -1,7 +1,9 @@
 // A load generator for 127.0.0.1 only: constant request rate, half the
 // clients on keep-alive connections and half sending `Connection: close`,
 // a mix of GET and POST, and every response or socket error recorded.
+import { spawn } from "child_process";
 import * as http from "http";
+import * as path from "path";
 
 export interface HttpAnswer {
     status: number;
@@ -145,4 +147,22 @@ export function report(samples: Sample[]): LoadReport {
     const lat = samples.filter((s) => !s.error).map((s) => s.latencyMs).sort((a, b) => a - b);
     const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : 0);
     return { samples, requests: samples.length, failed, errors, byColour, p50: pct(0.5), p99: pct(0.99) };
+}
+
+/** startLoad in a separate process: the load stays constant even while this process blocks. */
+export function startLoadProcess(opts: LoadOptions): { stop: () => Promise<LoadReport> } {
+    const child = spawn(process.execPath, ["-r", "ts-node/register", path.join(__dirname, "load-worker.ts"), String(opts.port), String(opts.rate), String(opts.durationMs)], {
+        stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    const done = new Promise<LoadReport>((resolve, reject) =>
+        child.on("close", (code) => (code === 0 ? resolve(JSON.parse(out) as LoadReport) : reject(new Error(`load worker exited ${code}`)))),
+    );
+    return {
+        stop: () => {
+            child.kill("SIGTERM");
+            return done;
+        },
+    };
 }

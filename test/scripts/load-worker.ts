@@ -1,0 +1,16 @@
+// Runs startLoad in its own process, so the load stays constant while the
+// test process blocks on docker and release-step calls. Prints the report as
+// JSON on stdout when the duration ends or on SIGTERM.
+import { startLoad } from "./load";
+
+const [port, rate, durationMs] = process.argv.slice(2).map(Number);
+if (!port || !rate || !durationMs) {
+    console.error("usage: load-worker PORT RATE DURATION_MS");
+    process.exit(2);
+}
+const load = startLoad({ port, rate, durationMs });
+process.on("SIGTERM", () => void load.stop());
+load.done.then((rep) => {
+    process.stdout.write(JSON.stringify(rep));
+    process.exit(0);
+});

@@ -1,0 +1,216 @@
+// What the program declares runs on the real engine. The program runs under
+// Pulumi's mocks (as in test/unit); every docker.Network, Volume and Container
+// it declares is started from its recorded inputs with the docker CLI, and its
+// command resources' scripts run with their recorded environment and stdin.
+// This checks the container specs themselves (healthchecks, secrets in env,
+// users, capabilities, networks, the proxy wrapper) and the wiring between
+// the steps; it does not stand in for the Docker provider in a deployment.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import { docker, dockerAvailable, runStep } from "./fixture";
+import { get, startLoadProcess } from "./load";
+import { diffRuns, Recorded, runProgram, RunResult } from "../unit/mocks";
+import { dockerHostProbe } from "../../lib/host";
+
+const STACK = "sytest-specs";
+const PREFIX = `switchyard-${STACK}`;
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const config = {
+    environment: "local",
+    liveColor: "blue",
+    slots: { blue: { image: "switchyard/app:1.0.0" } },
+    replicas: 2,
+    drainSeconds: 5,
+    health: { intervalSeconds: 1, timeoutSeconds: 60, healthyThreshold: 2 },
+    proxy: { image: "switchyard/nginx:local", livePort: 18080, previewPort: 18081, bindAddress: "127.0.0.1" },
+    postgres: { image: "switchyard/postgres:local" },
+    redis: { image: "switchyard/redis:local" },
+};
+
+/** Secrets arrive wrapped in the engine's wire form; the values are what the container gets. */
+function plain<T>(v: T): T {
+    return JSON.parse(JSON.stringify(v), (_k, x) => (x && typeof x === "object" && x[SECRET_SIG] ? x.value : x));
+}
+
+function imageOf(c: Recorded): string {
+    // The program passes RemoteImage.imageId; the mock makes that "sha256:<name>".
+    const image = String(c.inputs.image).replace(/^sha256:/, "");
+    assert.ok(image, `${c.name}: no image`);
+    return image;
+}
+
+function startContainer(c: Recorded): void {
+    const i = plain(c.inputs);
+    const args = ["create", "--name", i.name];
+    for (const e of i.envs ?? []) args.push("-e", e);
+    for (const l of i.labels ?? []) args.push("--label", `${l.label}=${l.value}`);
+    const [first, ...more] = i.networksAdvanced ?? [];
+    if (first) args.push("--network", first.name, ...(first.aliases ?? []).flatMap((a: string) => ["--network-alias", a]));
+    for (const p of i.ports ?? []) args.push("-p", `${p.ip}:${p.external}:${p.internal}`);
+    for (const m of i.mounts ?? []) args.push("-v", `${m.source}:${m.target}`);
+    if (i.healthcheck) {
+        const [kind, ...test] = i.healthcheck.tests;
+        assert.strictEqual(kind, "CMD-SHELL", `${i.name}: healthcheck kind`);
+        args.push("--health-cmd", test.join(" "), "--health-interval", i.healthcheck.interval, "--health-timeout", i.healthcheck.timeout, "--health-retries", String(i.healthcheck.retries), "--health-start-period", i.healthcheck.startPeriod);
+    }
+    if (i.memory) args.push("--memory", `${i.memory}m`);
+    if (i.cpus) args.push("--cpus", i.cpus);
+    for (const o of i.securityOpts ?? []) args.push("--security-opt", o);
+    for (const d of i.capabilities?.drops ?? []) args.push("--cap-drop", d);
+    if (i.stopTimeout) args.push("--stop-timeout", String(i.stopTimeout));
+    if (i.stopSignal) args.push("--stop-signal", i.stopSignal);
+    if (i.restart) args.push("--restart", i.restart);
+    args.push(imageOf(c), ...(i.command ?? []));
+    docker(...args);
+    for (const n of more) docker("network", "connect", ...(n.aliases ?? []).flatMap((a: string) => ["--alias", a]), n.name, i.name);
+    docker("start", i.name);
+}
+
+function waitHealthy(name: string, seconds = 90): void {
+    let status = "";
+    for (let t = 0; t < seconds * 2; t++) {
+        status = docker("inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}", name);
+        if (status === "healthy") return;
+        spawnSync("sleep", ["0.5"]);
+    }
+    throw new Error(`${name} is ${status} per Docker after ${seconds}s: ${docker("logs", "--tail", "20", name)}`);
+}
+
+function runCommand(run: RunResult, name: string): void {
+    const c = plain(run.resources.get(name)!.inputs);
+    const step = /scripts\/release\/([\w-]+)\.sh$/.exec(c.create)![1];
+    const r = runStep(step, c.environment, c.stdin);
+    assert.strictEqual(r.status, 0, `${name}: ${r.stdout}${r.stderr}`);
+}
+
+function cleanup(): void {
+    const ids = spawnSync("docker", ["ps", "-aq", "--filter", `label=switchyard.stack=switchyard/${STACK}`], { encoding: "utf8" }).stdout.trim();
+    if (ids) spawnSync("docker", ["rm", "-f", "-v", ...ids.split("\n")]);
+    for (const n of ["frontend", "backend"]) spawnSync("docker", ["network", "rm", `${PREFIX}-${n}`]);
+    for (const v of ["pgdata", "redisdata", "proxy-conf", "proxy-state"]) spawnSync("docker", ["volume", "rm", "-f", `${PREFIX}-${v}`]);
+}
+
+describe("the program's declared specs on the real engine", function () {
+    this.timeout(300000);
+    let run: RunResult;
+
+    before(async function () {
+        const missing = dockerAvailable();
+        if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
+        cleanup();
+        run = await runProgram({ config, stack: STACK, host: { running: {}, retired: {} } });
+        const of = (type: string) => [...run.resources.values()].filter((r) => r.type === type);
+        for (const n of of("docker:index/network:Network")) docker("network", "create", ...(n.inputs.internal ? ["--internal"] : []), ...n.inputs.labels.flatMap((l: any) => ["--label", `${l.label}=${l.value}`]), n.inputs.name);
+        for (const v of of("docker:index/volume:Volume")) docker("volume", "create", v.inputs.name);
+        // In the engine's order: data services (wait: true), proxy, its config, slots, gates, switch.
+        for (const name of ["postgres-container", "redis-container"]) {
+            startContainer(run.resources.get(name)!);
+            waitHealthy(plain(run.resources.get(name)!.inputs).name);
+        }
+        startContainer(run.resources.get("proxy-container")!);
+        runCommand(run, "proxy-config");
+        for (const c of of("docker:index/container:Container").filter((c) => c.name.startsWith("app-blue-"))) startContainer(c);
+        for (const cmd of ["app-blue-gate", "switch-gate", "switch-repoint", "switch-verify", "switch-retire"]) runCommand(run, cmd);
+    });
+    after(cleanup);
+
+    it("every container the program declares becomes healthy by its own healthcheck", () => {
+        for (const c of [...run.resources.values()].filter((r) => r.type === "docker:index/container:Container")) waitHealthy(c.inputs.name);
+    });
+
+    it("the live listener answers from blue with the security headers; preview says no idle colour", async () => {
+        const live = await get(18080, "/version");
+        assert.strictEqual(live.status, 200);
+        assert.strictEqual(live.headers["x-switchyard-color"], "blue");
+        for (const h of ["x-content-type-options", "x-frame-options", "referrer-policy", "content-security-policy"]) assert.ok(live.headers[h], `missing ${h}`);
+        const preview = await get(18081, "/");
+        assert.strictEqual(preview.status, 503);
+        assert.match(preview.body, /idle colour \(green\) is not running/);
+    });
+
+    it("the app reaches Postgres and Redis with the generated passwords (write, then read)", async () => {
+        const w = await get(18080, "/visits", { method: "POST", body: "spec test" });
+        assert.strictEqual(w.status, 201, w.body);
+        const r = JSON.parse((await get(18080, "/visits")).body);
+        assert.ok(r.rows >= 1 && r.counter >= 1, JSON.stringify(r));
+    });
+
+    it("app containers run as non-root with no capabilities; Postgres and Redis publish nothing", () => {
+        for (const n of [`${PREFIX}-app-blue-1`, `${PREFIX}-app-blue-2`]) {
+            assert.notStrictEqual(docker("exec", n, "id", "-u"), "0", `${n} runs as root`);
+            assert.strictEqual(docker("inspect", "-f", "{{.HostConfig.CapDrop}}", n), "[ALL]");
+        }
+        for (const n of [`${PREFIX}-postgres`, `${PREFIX}-redis`]) {
+            assert.strictEqual(docker("port", n), "", `${n} publishes ports`);
+        }
+    });
+
+    it("no password appears in any container's command line or in a release step's inputs", () => {
+        for (const n of [`${PREFIX}-postgres`, `${PREFIX}-redis`, `${PREFIX}-proxy`]) {
+            const cmd = docker("inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Entrypoint}}", n);
+            assert.doesNotMatch(cmd, /pw-/, `${n}: ${cmd}`);
+        }
+        for (const c of [...run.resources.values()].filter((r) => r.type === "command:local:Command")) {
+            assert.doesNotMatch(JSON.stringify(plain(c.inputs)), /pw-/, c.name);
+        }
+    });
+
+    // The program plans each update from the real host (route marker, ledger,
+    // labels); the difference to the previous run is applied in the engine's
+    // order: new containers, then the changed steps in their dependsOn order,
+    // then the containers that left the program (fact 4). Under load.
+    const STEP_ORDER = ["proxy-config", "app-blue-gate", "app-green-gate", "switch-gate", "switch-repoint", "switch-verify", "switch-retire"];
+    async function update(before: RunResult, cfg: Record<string, unknown>) {
+        const after = await runProgram({ config: cfg, stack: STACK, host: dockerHostProbe(`switchyard/${STACK}`, `${PREFIX}-proxy`) });
+        const d = diffRuns(before, after);
+        for (const name of d.created) {
+            const r = after.resources.get(name)!;
+            if (r.type === "docker:index/container:Container") startContainer(r);
+        }
+        for (const step of STEP_ORDER) if (d.created.includes(step) || d.changed.includes(step)) runCommand(after, step);
+        for (const name of d.deleted) {
+            const r = before.resources.get(name)!;
+            if (r.type === "docker:index/container:Container") docker("rm", "-f", r.inputs.name);
+        }
+        return { after, diff: d };
+    }
+
+    it("release, no-op, rollback, no-op: each planned from the real host, zero failed requests", async () => {
+        const load = startLoadProcess({ port: 18080, rate: 200, durationMs: 120000 });
+        await new Promise((r) => setTimeout(r, 3000)); // the worker is up and sending
+        const release = { ...config, liveColor: "green", slots: { blue: { image: "switchyard/app:1.0.0" }, green: { image: "switchyard/app:1.1.0" } } };
+
+        const r1 = await update(run, release);
+        assert.deepStrictEqual(r1.diff.created, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
+        assert.deepStrictEqual(r1.diff.changed, ["switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
+        assert.deepStrictEqual(r1.diff.deleted, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
+        assert.strictEqual((await get(18080, "/version")).headers["x-switchyard-color"], "green");
+
+        const r2 = await update(r1.after, release);
+        assert.deepStrictEqual(r2.diff, { created: [], changed: [], deleted: [] }, "after a release, the next update changes nothing");
+        assert.strictEqual(r2.after.outputs.idleState, "retired");
+
+        const rollback = { ...release, liveColor: "blue" };
+        const r3 = await update(r2.after, rollback);
+        assert.deepStrictEqual(r3.diff.created, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
+        assert.deepStrictEqual(r3.diff.deleted, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
+        const blue = JSON.parse((await get(18080, "/version")).body);
+        assert.deepStrictEqual(blue, { color: "blue", image: "switchyard/app:1.0.0" }, "rolled back to the pinned image");
+
+        const r4 = await update(r3.after, rollback);
+        assert.deepStrictEqual(r4.diff, { created: [], changed: [], deleted: [] });
+
+        await new Promise((r) => setTimeout(r, 1000));
+        const rep = await load.stop();
+        console.log(`      load: ${rep.requests} requests, failed ${rep.failed}, p50 ${rep.p50} ms, p99 ${rep.p99} ms, by colour ${JSON.stringify(rep.byColour)}`);
+        assert.deepStrictEqual(rep.errors, {});
+        assert.ok(rep.byColour.green > 0 && rep.byColour.blue > 0);
+    });
+
+    it("a new image on the live colour is refused, planned from the real host", async () => {
+        await assert.rejects(
+            runProgram({ config: { ...config, slots: { blue: { image: "switchyard/app:1.1.0" } } }, stack: STACK, host: dockerHostProbe(`switchyard/${STACK}`, `${PREFIX}-proxy`) }),
+            /Refused: this update would recreate the containers of blue, which is live now \(running switchyard\/app:1\.0\.0/,
+        );
+    });
+});
