@@ -1,0 +1,124 @@
+// npm run plan -- --stack NAME [--stack-file PATH]
+//
+// A release plan a reviewer reads at a glance, in Markdown: which colour is
+// live now and after (with images), what is staged, the gate that guards the
+// switch, what retires after how long a drain, and whether the shared
+// services change — risks first. It is computed by the same planRelease the
+// program runs, from the stack's config file and what the Docker host runs now,
+// so it needs Docker access but no Pulumi provider.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { otherColour, parseConfig, SwitchyardConfig } from "../../lib/config";
+import { dockerHostProbe, HostState } from "../../lib/host";
+import { planRelease, ReleasePlan, ReleaseRefused } from "../../lib/release";
+import { args } from "./status";
+
+/** Image each data service runs now (undefined when it does not run). */
+export type RunningServices = Partial<Record<"postgres" | "redis" | "proxy", string>>;
+
+export function runningServices(prefix: string): RunningServices {
+    const out: RunningServices = {};
+    for (const svc of ["postgres", "redis", "proxy"] as const) {
+        try {
+            const imageId = execFileSync("docker", ["inspect", "-f", "{{.Image}}", `${prefix}-${svc}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+            const tags = execFileSync("docker", ["image", "inspect", "-f", "{{join .RepoTags \",\"}}", imageId], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+            out[svc] = tags || imageId;
+        } catch {
+            // not running: a first release creates it
+        }
+    }
+    return out;
+}
+
+/** The config file as Pulumi hands it to the program; secure values count as secrets. */
+export function loadStackConfig(file: string, stack: string): SwitchyardConfig {
+    const config = (YAML.parse(fs.readFileSync(file, "utf8"))?.config ?? {}) as Record<string, unknown>;
+    const raw: Record<string, string> = {};
+    const secrets = new Set<string>();
+    for (const [k, v] of Object.entries(config)) {
+        if (v && typeof v === "object" && "secure" in (v as object)) {
+            secrets.add(k);
+            raw[k] = "x".repeat(32); // the value is encrypted; only its presence matters here
+        } else raw[k] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+    return parseConfig(raw, secrets, stack);
+}
+
+export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState, services: RunningServices): string {
+    const lines: string[] = [`## Switchyard plan: \`${stack}\``, ""];
+    let plan: ReleasePlan;
+    try {
+        plan = planRelease(cfg, host);
+    } catch (err) {
+        if (!(err instanceof ReleaseRefused)) throw err;
+        return [...lines, "> **REFUSED** — `pulumi up` will stop before changing anything.", ">", `> ${err.message}`, ""].join("\n");
+    }
+    const risks: string[] = [];
+    const changes: string[] = [];
+    for (const svc of ["postgres", "redis", "proxy"] as const) {
+        const now = services[svc];
+        const want = cfg[svc].image;
+        if (now && !now.split(",").includes(want)) {
+            const what = svc === "proxy" ? "both listeners stop while nginx is re-created" : "the shared data service restarts (its volume is kept)";
+            risks.push(`**${svc} is replaced**: ${now} → ${want}; ${what}.`);
+        }
+        if (!now) changes.push(`${svc} is created (${want}).`);
+    }
+    const live = host.route;
+    const image = (c: string) => host.running[c as "blue"]?.image ?? host.retired[c as "blue"] ?? "not running";
+    if (risks.length) lines.push("### ⚠ Risks", "", ...risks.map((r) => `- ${r}`), "");
+    lines.push("| | now | after this update |", "|---|---|---|");
+    lines.push(`| live colour | ${live ? `${live} (${image(live)})` : "nothing is live yet"} | **${plan.live}** (${cfg.slots[plan.live]!.image}) |`);
+    const idleNow = live ? otherColour(live) : undefined;
+    lines.push(`| idle colour | ${idleNow ? `${idleNow}: ${host.running[idleNow] ? `running ${host.running[idleNow]!.image}` : host.retired[idleNow] ? `retired (${host.retired[idleNow]})` : "empty"}` : "-"} | ${plan.idle}: ${plan.idleState}${cfg.slots[plan.idle] ? ` (${cfg.slots[plan.idle]!.image})` : ""} |`);
+    lines.push("");
+    if (plan.switching) {
+        lines.push(`**Switch ${plan.previousLive} → ${plan.live}.** Steps, in order: gate → re-point (no nginx reload) → verify → retire.`);
+        if (host.running[plan.live]?.fingerprint !== plan.fingerprints[plan.live]) {
+            lines.push(`- **Create:** ${plan.live} with ${cfg.slots[plan.live]!.image}, ${cfg.replicas} replica(s), before anything switches.`);
+        }
+    } else if (!live) {
+        lines.push(`**First release:** ${plan.live} goes live.`);
+    } else if (host.running[plan.live]?.fingerprint === plan.fingerprints[plan.live]) {
+        lines.push(`**No switch:** ${plan.live} stays live, untouched.`);
+    } else {
+        lines.push(`**No switch:** ${plan.live} is (re)created and gated before it takes traffic.`);
+    }
+    const staged = plan.idleState === "staged" && host.running[plan.idle]?.fingerprint !== plan.fingerprints[plan.idle];
+    if (staged) lines.push(`- **Staged:** ${plan.idle} is (re)created with ${cfg.slots[plan.idle]!.image} and gated; the preview listener (port ${cfg.proxy.previewPort}) serves it.`);
+    if (plan.switching || !live) {
+        lines.push(`- **Gate:** each of ${cfg.replicas} ${plan.live} replica(s) must answer \`${cfg.health.path}\` healthy ${cfg.health.healthyThreshold} times in a row within ${cfg.health.timeoutSeconds} s.`);
+        lines.push(`- **Verify:** ${cfg.verifyRequests} consecutive answers from ${plan.live} on the live listener, else traffic goes back.`);
+    }
+    if (plan.switching) {
+        lines.push(
+            plan.idleState === "retired"
+                ? `- **Retire:** ${plan.previousLive} drains (up to ${cfg.drainSeconds} s), is stopped and removed.`
+                : `- **Standby:** ${plan.previousLive} keeps running for an instant rollback (standby keep).`,
+        );
+    }
+    if (changes.length) lines.push(...changes.map((c) => `- ${c}`));
+    lines.push("");
+    return lines.join("\n");
+}
+
+function main() {
+    const { stack, stackFile } = args(process.argv.slice(2));
+    const file = stackFile ?? path.resolve(__dirname, "..", "..", `Pulumi.${stack}.yaml`);
+    if (!fs.existsSync(file)) throw new Error(`no stack config at ${file}`);
+    const cfg = loadStackConfig(file, stack);
+    const prefix = `switchyard-${stack}`;
+    const host = dockerHostProbe(`switchyard/${stack}`, `${prefix}-proxy`);
+    console.log(renderPlan(stack, cfg, host, runningServices(prefix)));
+}
+
+if (require.main === module) {
+    try {
+        main();
+    } catch (err) {
+        console.error(`plan: ${(err as Error).message}`);
+        process.exit(1);
+    }
+}

@@ -1,0 +1,97 @@
+// npm run plan against a real stack on the Docker engine, for each kind of
+// change a reviewer meets: no-op, stage, one-step release, rollback, a data
+// service replaced, and a refused recreate of the live colour.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { loadStackConfig } from "../../scripts/ops/plan";
+import { slotFingerprint } from "../../lib/release";
+import { dockerAvailable, IMAGES, REPO, runStep, TestStack } from "./fixture";
+
+describe("npm run plan (real Docker engine)", function () {
+    this.timeout(240000);
+    const stack = new TestStack("plan");
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-plan-")), `Pulumi.${stack.stack}.yaml`);
+    const base = {
+        "switchyard:liveColor": "blue",
+        "switchyard:slots": { blue: { image: "switchyard/app:1.0.0" } },
+        "switchyard:proxy": { image: IMAGES.nginx },
+        "switchyard:postgres": { image: IMAGES.postgres },
+        "switchyard:redis": { image: IMAGES.redis },
+    };
+    const withGreen = { ...base, "switchyard:slots": { blue: { image: "switchyard/app:1.0.0" }, green: { image: "switchyard/app:1.1.0" } } };
+    const write = (config: Record<string, unknown>) => fs.writeFileSync(file, YAML.stringify({ config }));
+    const plan = (config: Record<string, unknown>) => {
+        write(config);
+        const r = spawnSync("npx", ["ts-node", "scripts/ops/plan.ts", "--stack", stack.stack, "--stack-file", file], { cwd: REPO, encoding: "utf8" });
+        assert.strictEqual(r.status, 0, r.stdout + r.stderr);
+        return r.stdout;
+    };
+    const fingerprint = (config: Record<string, unknown>, colour: "blue" | "green") => {
+        write(config);
+        return slotFingerprint(loadStackConfig(file, stack.stack), colour);
+    };
+
+    before(function () {
+        const missing = dockerAvailable();
+        if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
+        stack.up(5);
+        const blue = stack.startSlot("blue", 2, { fingerprint: fingerprint(base, "blue") });
+        assert.strictEqual(runStep("gate", stack.gateEnv("blue", blue)).status, 0);
+        assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "retire" })).status, 0);
+    });
+    after(() => stack.down());
+
+    it("no-op: blue stays live, untouched, no risks", () => {
+        const out = plan(base);
+        assert.match(out, /\| live colour \| blue \(switchyard\/app:1\.0\.0\) \| \*\*blue\*\* \(switchyard\/app:1\.0\.0\) \|/);
+        assert.match(out, /\*\*No switch:\*\* blue stays live, untouched\./);
+        assert.doesNotMatch(out, /Risks|Staged|Gate/);
+    });
+
+    it("stage: green is created and served on preview; live untouched", () => {
+        const out = plan(withGreen);
+        assert.match(out, /\*\*No switch:\*\* blue stays live, untouched\./);
+        assert.match(out, /- \*\*Staged:\*\* green is \(re\)created with switchyard\/app:1\.1\.0 and gated; the preview listener \(port 8081\) serves it\./);
+    });
+
+    it("one-step release: staged, gated, switched, old colour retired after the drain", () => {
+        const out = plan({ ...withGreen, "switchyard:liveColor": "green" });
+        assert.match(out, /\*\*Switch blue → green\.\*\* Steps, in order: gate → re-point \(no nginx reload\) → verify → retire\./);
+        assert.match(out, /- \*\*Create:\*\* green with switchyard\/app:1\.1\.0, 2 replica\(s\), before anything switches\./);
+        assert.match(out, /- \*\*Gate:\*\* each of 2 green replica\(s\) must answer `\/health` healthy 3 times in a row within 60 s\./);
+        assert.match(out, /- \*\*Retire:\*\* blue drains \(up to 15 s\), is stopped and removed\./);
+        assert.match(out, /\| idle colour \| green: empty \| blue: retired \(switchyard\/app:1\.0\.0\) \|/);
+    });
+
+    it("after the release: no-op; then a rollback re-creates blue from its pinned image", () => {
+        const released = { ...withGreen, "switchyard:liveColor": "green" };
+        const green = stack.startSlot("green", 2, { image: "switchyard/app:1.1.0", fingerprint: fingerprint(released, "green") });
+        assert.strictEqual(runStep("gate", stack.gateEnv("green", green)).status, 0);
+        assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire" })).status, 0);
+        assert.strictEqual(runStep("retire", stack.env({ RETIRE_COLOR: "blue", DRAIN_SECONDS: "2", APP_PORT: "3000", STOP_GRACE_SECONDS: "5" })).status, 0);
+        const noop = plan(released);
+        assert.match(noop, /\*\*No switch:\*\* green stays live, untouched\./);
+        assert.match(noop, /\| idle colour \| blue: retired \(switchyard\/app:1\.0\.0\) \| blue: retired/);
+        const rollback = plan({ ...released, "switchyard:liveColor": "blue" });
+        assert.match(rollback, /\| live colour \| green \(switchyard\/app:1\.1\.0\) \| \*\*blue\*\* \(switchyard\/app:1\.0\.0\) \|/);
+        assert.match(rollback, /\*\*Switch green → blue\.\*\*/);
+        assert.match(rollback, /- \*\*Create:\*\* blue with switchyard\/app:1\.0\.0, 2 replica\(s\)/);
+        assert.match(rollback, /- \*\*Retire:\*\* green drains/);
+    });
+
+    it("a data service replaced is a risk at the top", () => {
+        const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:postgres": { image: "postgres:16.4-bookworm" } });
+        assert.match(out, /^### ⚠ Risks\n\n- \*\*postgres is replaced\*\*: switchyard\/postgres:local → postgres:16\.4-bookworm; the shared data service restarts \(its volume is kept\)\./m);
+        assert.ok(out.indexOf("Risks") < out.indexOf("| live colour"), "risks first");
+    });
+
+    it("a recreate of the live colour is shown as refused", () => {
+        const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:replicas": 3 });
+        assert.match(out, /> \*\*REFUSED\*\* — `pulumi up` will stop before changing anything\./);
+        assert.match(out, /recreate the containers of green, which is live now/);
+    });
+});
