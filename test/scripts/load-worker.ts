@@ -10,7 +10,5 @@ if (!port || !rate || !durationMs) {
 }
 const load = startLoad({ port, rate, durationMs });
 process.on("SIGTERM", () => void load.stop());
-load.done.then((rep) => {
-    process.stdout.write(JSON.stringify(rep));
-    process.exit(0);
-});
+// Exit only once the report is flushed: stdout to a pipe is asynchronous.
+load.done.then((rep) => process.stdout.write(JSON.stringify(rep), () => process.exit(0)));
