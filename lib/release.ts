@@ -2,7 +2,7 @@
 // which slots this update declares and whether it switches. Pure, so every
 // rule is unit-tested without a provider.
 import { createHash } from "crypto";
-import { Colour, COLOURS, otherColour, SwitchyardConfig } from "./config";
+import { Colour, otherColour, SwitchyardConfig } from "./config";
 import { HostState } from "./host";
 
 export type IdleState = "staged" | "standby" | "retired" | "empty";
@@ -96,4 +96,3 @@ export function describePlan(p: ReleasePlan): string {
     return `${p.live} stays live; ${idle}`;
 }
 
-export { COLOURS };

@@ -66,16 +66,14 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
     // Wrap the mock monitor to see what the engine would: dependencies and protect.
     const monitor = (pulumi.runtime as any).getMonitor();
     const register = monitor.registerResource.bind(monitor);
-    const secretKeysOf = (req: any): Record<string, any> => {
-        const inputs = req.getObject()?.toJavaScript() ?? {};
-        return inputs;
-    };
+    // Inputs in their wire form, so secrets stay visibly wrapped.
+    const wireInputs = (req: any): Record<string, any> => req.getObject()?.toJavaScript() ?? {};
     monitor.registerResource = (req: any, cb: any) => {
         const name = urnName(`::${req.getName()}`);
         resources.set(name, {
             type: req.getType(),
             name,
-            inputs: secretKeysOf(req),
+            inputs: wireInputs(req),
             protect: req.getProtect(),
             deps: req.getDependenciesList().map(urnName),
         });
