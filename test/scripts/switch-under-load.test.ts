@@ -4,7 +4,7 @@
 // from the new colour.
 import * as assert from "assert";
 import { dockerAvailable, runStep, runStepAsync, TestStack } from "./fixture";
-import { startLoad } from "./load";
+import { get, startLoad } from "./load";
 
 describe("switch under constant load (real Docker engine)", function () {
     this.timeout(300000);
@@ -22,7 +22,8 @@ describe("switch under constant load (real Docker engine)", function () {
     });
     after(() => stack.down());
 
-    it("10 switches at 250 requests/s: zero failed requests, answers follow the route", async () => {
+    it("10 switches at 250 requests/s: zero failed requests, answers follow the route, every write kept", async () => {
+        const before = JSON.parse((await get(stack.livePort, "/visits")).body);
         const load = startLoad({ port: stack.livePort, rate: 250, durationMs: 24000 });
         // begin: the re-point started; at: it had flipped the marker.
         const switches: { colour: string; begin: number; at: number }[] = [];
@@ -45,6 +46,11 @@ describe("switch under constant load (real Docker engine)", function () {
         assert.ok(rep.requests >= 250 * 20, `only ${rep.requests} requests`);
         assert.deepStrictEqual(rep.errors, {}, `failed requests: ${JSON.stringify(rep.errors)}`);
         assert.strictEqual(rep.failed, 0);
+        // Every acknowledged write (POST /visits -> 201) is in the shared Postgres and Redis afterwards.
+        const acknowledged = rep.samples.filter((s) => s.method === "POST" && s.status === 201).length;
+        const after = JSON.parse((await get(stack.livePort, "/visits")).body);
+        assert.strictEqual(after.rows - before.rows, acknowledged, "rows written during the switches");
+        assert.strictEqual(after.counter - before.counter, acknowledged, "counter increments during the switches");
         // Requests started from 200 ms after a re-point until 200 ms before the
         // next one began answered from the new colour only.
         for (let i = 0; i < switches.length; i++) {
