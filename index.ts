@@ -15,15 +15,13 @@ import { Redis } from "./components/redis";
 import { Nginx } from "./components/nginx";
 import { Slot } from "./components/slot";
 import { Switch } from "./components/switch";
+import { stackNames } from "./lib/naming";
 
 // isConfigSecret is exported by the runtime but missing from its typings.
 const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
 
-const project = pulumi.getProject();
 const stack = pulumi.getStack();
-const stackLabel = `${project}/${stack}`;
-const namePrefix = `${project}-${stack}`;
-const proxyContainerName = `${namePrefix}-proxy`;
+const { stackLabel, namePrefix, proxyContainer: proxyContainerName } = stackNames(pulumi.getProject(), stack);
 
 function loadConfig(): SwitchyardConfig {
     const raw = pulumi.runtime.allConfig();

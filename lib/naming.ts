@@ -4,6 +4,18 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 
+/** The names a stack's Docker objects get; the program, the ops commands and the tests share them. */
+export function stackNames(project: string, stack: string) {
+    const namePrefix = `${project}-${stack}`;
+    return {
+        /** Value of the switchyard.stack label: "switchyard/staging". */
+        stackLabel: `${project}/${stack}`,
+        /** Prefix of container, network and volume names: "switchyard-staging". */
+        namePrefix,
+        proxyContainer: `${namePrefix}-proxy`,
+    };
+}
+
 /** Docker labels every Switchyard container carries; the host probe reads them. */
 export interface SwitchyardLabels {
     stack: string;

@@ -7,7 +7,6 @@
 // writes bench-results/switch.json and bench-results/switch.md.
 import * as fs from "fs";
 import * as path from "path";
-import { spawn } from "child_process";
 import * as os from "os";
 import { docker, dockerAsync, dockerAvailable, REPO, runStepAsync, TestStack } from "../../test/scripts/fixture";
 import { LoadReport, report, Sample, startLoad } from "../../test/scripts/load";
@@ -122,7 +121,7 @@ async function switchTo(method: Method, stack: TestStack, to: "blue" | "green", 
     } else if (method === "reload") {
         // The common alternative: the colour written into the config, then a reload.
         const conf = stack.nginxConfig(5).replace(/set \$switchyard_colour blue;\n(\s+)if \(-f [^)]+\) \{\n\s+set \$switchyard_colour green;\n\s+\}/, `set $switchyard_colour ${to};`);
-        const r = await runProxyConfig(stack, conf);
+        const r = await runStepAsync("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, conf);
         if (r.status !== 0) throw new Error(r.stderr);
     } else {
         // Naive recreate: the same name keeps the traffic; the old containers
@@ -133,16 +132,6 @@ async function switchTo(method: Method, stack: TestStack, to: "blue" | "green", 
         for (const id of stopped.split("\n").filter(Boolean)) await dockerAsync("rm", "-f", id);
         await stack.startSlotAsync(to, 2, { alias: "blue" });
     }
-}
-
-function runProxyConfig(stack: TestStack, conf: string) {
-    return new Promise<{ status: number; stderr: string }>((resolve) => {
-                const child = spawn("bash", ["scripts/release/proxy-config.sh"], { cwd: REPO, env: { ...process.env, SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" } });
-        let stderr = "";
-        child.stderr.on("data", (d: Buffer) => (stderr += d));
-        child.on("close", (code: number) => resolve({ status: code ?? -1, stderr }));
-        child.stdin.end(conf);
-    });
 }
 
 function markdown(results: MethodResult[], machine: string): string {

@@ -8,12 +8,12 @@
 // so it needs Docker access but no Pulumi provider.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
-import * as path from "path";
-import * as YAML from "yaml";
 import { otherColour, parseConfig, SwitchyardConfig } from "../../lib/config";
 import { dockerHostProbe, HostState } from "../../lib/host";
 import { planRelease, ReleasePlan, ReleaseRefused } from "../../lib/release";
-import { args } from "./status";
+import { stackNames } from "../../lib/naming";
+import { readStackFile, stackFilePath } from "../../lib/stackfile";
+import { parseStackArgs, runCli } from "./cli";
 
 /** Image each data service runs now (undefined when it does not run). */
 export type RunningServices = Partial<Record<"postgres" | "redis" | "proxy", string>>;
@@ -32,18 +32,10 @@ export function runningServices(prefix: string): RunningServices {
     return out;
 }
 
-/** The config file as Pulumi hands it to the program; secure values count as secrets. */
+/** The stack's config as the program would see it (secure values count as set with --secret). */
 export function loadStackConfig(file: string, stack: string): SwitchyardConfig {
-    const config = (YAML.parse(fs.readFileSync(file, "utf8"))?.config ?? {}) as Record<string, unknown>;
-    const raw: Record<string, string> = {};
-    const secrets = new Set<string>();
-    for (const [k, v] of Object.entries(config)) {
-        if (v && typeof v === "object" && "secure" in (v as object)) {
-            secrets.add(k);
-            raw[k] = "x".repeat(32); // the value is encrypted; only its presence matters here
-        } else raw[k] = typeof v === "string" ? v : JSON.stringify(v);
-    }
-    return parseConfig(raw, secrets, stack);
+    const { raw, secretKeys } = readStackFile(file);
+    return parseConfig(raw, secretKeys, stack);
 }
 
 export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState, services: RunningServices): string {
@@ -105,20 +97,12 @@ export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState
 }
 
 function main() {
-    const { stack, stackFile } = args(process.argv.slice(2));
-    const file = stackFile ?? path.resolve(__dirname, "..", "..", `Pulumi.${stack}.yaml`);
+    const { stack, stackFile } = parseStackArgs(process.argv.slice(2));
+    const file = stackFile ?? stackFilePath(stack);
     if (!fs.existsSync(file)) throw new Error(`no stack config at ${file}`);
-    const cfg = loadStackConfig(file, stack);
-    const prefix = `switchyard-${stack}`;
-    const host = dockerHostProbe(`switchyard/${stack}`, `${prefix}-proxy`);
-    console.log(renderPlan(stack, cfg, host, runningServices(prefix)));
+    const names = stackNames("switchyard", stack);
+    const host = dockerHostProbe(names.stackLabel, names.proxyContainer);
+    console.log(renderPlan(stack, loadStackConfig(file, stack), host, runningServices(names.namePrefix)));
 }
 
-if (require.main === module) {
-    try {
-        main();
-    } catch (err) {
-        console.error(`plan: ${(err as Error).message}`);
-        process.exit(1);
-    }
-}
+if (require.main === module) runCli("plan", main);

@@ -9,9 +9,11 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import * as YAML from "yaml";
 import { Colour, COLOURS } from "../../lib/config";
 import { dockerHostProbe } from "../../lib/host";
+import { stackNames } from "../../lib/naming";
+import { readStackFile, stackFilePath } from "../../lib/stackfile";
+import { parseStackArgs, runCli } from "./cli";
 
 export interface ContainerRow {
     name: string;
@@ -28,21 +30,10 @@ export interface StackConfigView {
     file: string;
 }
 
-export function args(argv: string[]): { stack: string; stackFile?: string } {
-    const out: { stack?: string; stackFile?: string } = {};
-    for (let i = 0; i < argv.length; i++) {
-        if (argv[i] === "--stack") out.stack = argv[++i];
-        else if (argv[i] === "--stack-file") out.stackFile = argv[++i];
-        else throw new Error(`unknown argument ${argv[i]} (allowed: --stack NAME, --stack-file PATH)`);
-    }
-    if (!out.stack || !/^[\w.-]+$/.test(out.stack)) throw new Error(`--stack NAME is required (got ${out.stack ?? "nothing"})`);
-    return { stack: out.stack, stackFile: out.stackFile };
-}
-
 export function readStackConfigView(file: string): StackConfigView | undefined {
     if (!fs.existsSync(file)) return undefined;
-    const config = (YAML.parse(fs.readFileSync(file, "utf8"))?.config ?? {}) as Record<string, unknown>;
-    return { file, liveColor: config["switchyard:liveColor"] as string | undefined, standby: (config["switchyard:standby"] as string | undefined) ?? "retire" };
+    const { raw } = readStackFile(file);
+    return { file, liveColor: raw["switchyard:liveColor"], standby: raw["switchyard:standby"] ?? "retire" };
 }
 
 export function containers(stackLabel: string): ContainerRow[] {
@@ -103,22 +94,13 @@ export function render(stack: string, rows: ContainerRow[], route: Colour | unde
 }
 
 function main() {
-    const { stack, stackFile } = args(process.argv.slice(2));
-    const project = "switchyard";
-    const stackLabel = `${project}/${stack}`;
-    const proxy = `${project}-${stack}-proxy`;
-    const host = dockerHostProbe(stackLabel, proxy);
-    const cfg = readStackConfigView(stackFile ?? path.resolve(__dirname, "..", "..", `Pulumi.${stack}.yaml`));
-    const { text, code } = render(stack, containers(stackLabel), host.route, host.retired, cfg);
+    const { stack, stackFile } = parseStackArgs(process.argv.slice(2));
+    const names = stackNames("switchyard", stack);
+    const host = dockerHostProbe(names.stackLabel, names.proxyContainer);
+    const cfg = readStackConfigView(stackFile ?? stackFilePath(stack));
+    const { text, code } = render(stack, containers(names.stackLabel), host.route, host.retired, cfg);
     console.log(text);
     process.exit(code);
 }
 
-if (require.main === module) {
-    try {
-        main();
-    } catch (err) {
-        console.error(`status: ${(err as Error).message}`);
-        process.exit(1);
-    }
-}
+if (require.main === module) runCli("status", main);

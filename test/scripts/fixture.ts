@@ -5,6 +5,7 @@ import { execFile, execFileSync, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as path from "path";
 import { Colour } from "../../lib/config";
+import { stackNames } from "../../lib/naming";
 import { renderNginxConfig } from "../../nginx/render";
 
 export const REPO = path.resolve(__dirname, "..", "..");
@@ -64,9 +65,10 @@ export function runStep(step: string, env: Record<string, string>, stdin?: strin
 }
 
 /** Like runStep, without blocking the event loop (so load keeps flowing meanwhile). */
-export function runStepAsync(step: string, env: Record<string, string>): Promise<ScriptResult> {
+export function runStepAsync(step: string, env: Record<string, string>, stdin?: string): Promise<ScriptResult> {
     return new Promise((resolve) => {
         const child = spawn("bash", [`scripts/release/${step}.sh`], { cwd: REPO, env: { ...process.env, ...env } });
+        child.stdin.end(stdin);
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));
@@ -88,9 +90,10 @@ export class TestStack {
     /** Named as the program names a stack "sytest-<id>" of project "switchyard". */
     constructor(readonly id: string) {
         this.stack = `sytest-${id}`;
-        this.prefix = `switchyard-${this.stack}`;
-        this.stackLabel = `switchyard/${this.stack}`;
-        this.proxy = `${this.prefix}-proxy`;
+        const names = stackNames("switchyard", this.stack);
+        this.prefix = names.namePrefix;
+        this.stackLabel = names.stackLabel;
+        this.proxy = names.proxyContainer;
     }
 
     get frontend() {
@@ -197,6 +200,7 @@ export class TestStack {
         const ids = spawnSync("docker", ["ps", "-aq", "--filter", `label=switchyard.stack=${this.stackLabel}`], { encoding: "utf8" }).stdout.trim();
         if (ids) spawnSync("docker", ["rm", "-f", "-v", ...ids.split("\n")]);
         for (const n of [this.frontend, this.backend]) spawnSync("docker", ["network", "rm", n]);
-        for (const v of ["proxy-conf", "proxy-state"]) spawnSync("docker", ["volume", "rm", "-f", `${this.prefix}-${v}`]);
+        const volumes = spawnSync("docker", ["volume", "ls", "-q", "--filter", `label=switchyard.stack=${this.stackLabel}`], { encoding: "utf8" }).stdout.trim();
+        if (volumes) spawnSync("docker", ["volume", "rm", "-f", ...volumes.split("\n")]);
     }
 }

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseConfig } from "../../lib/config";
 import { renderNginxConfig } from "../../nginx/render";
-import { readStackConfig } from "../unit/config.test";
+import { readStackFile } from "../../lib/stackfile";
 import { dockerAvailable, IMAGES } from "./fixture";
 
 function nginxTest(config: string): { status: number; output: string } {
@@ -29,7 +29,8 @@ describe("rendered nginx config (real nginx)", function () {
     const root = path.resolve(__dirname, "..", "..");
     for (const file of fs.readdirSync(root).filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f))) {
         it(`${file}: passes nginx -t with no upstream resolvable`, () => {
-            const cfg = parseConfig(readStackConfig(path.join(root, file)), new Set(), file);
+            const { raw, secretKeys } = readStackFile(path.join(root, file));
+            const cfg = parseConfig(raw, secretKeys, file);
             const r = nginxTest(renderNginxConfig({ appPort: cfg.appPort, drainSeconds: cfg.drainSeconds }));
             assert.strictEqual(r.status, 0, r.output);
             assert.match(r.output, /syntax is ok/);

@@ -7,14 +7,13 @@
 // the steps; it does not stand in for the Docker provider in a deployment.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { docker, dockerAvailable, runStep } from "./fixture";
+import { docker, dockerAvailable, runStep, TestStack } from "./fixture";
 import { get, startLoadProcess } from "./load";
-import { diffRuns, Recorded, runProgram, RunResult } from "../unit/mocks";
+import { diffRuns, Recorded, runProgram, RunResult, unwrapSecrets } from "../unit/mocks";
 import { dockerHostProbe } from "../../lib/host";
 
 const STACK = "sytest-specs";
 const PREFIX = `switchyard-${STACK}`;
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const config = {
     environment: "local",
     liveColor: "blue",
@@ -27,10 +26,8 @@ const config = {
     redis: { image: "switchyard/redis:local" },
 };
 
-/** Secrets arrive wrapped in the engine's wire form; the values are what the container gets. */
-function plain<T>(v: T): T {
-    return JSON.parse(JSON.stringify(v), (_k, x) => (x && typeof x === "object" && x[SECRET_SIG] ? x.value : x));
-}
+// Secrets arrive wrapped in the engine's wire form; the values are what the container gets.
+const plain = unwrapSecrets;
 
 function imageOf(c: Recorded): string {
     // The program passes RemoteImage.imageId; the mock makes that "sha256:<name>".
@@ -83,12 +80,8 @@ function runCommand(run: RunResult, name: string): void {
     assert.strictEqual(r.status, 0, `${name}: ${r.stdout}${r.stderr}`);
 }
 
-function cleanup(): void {
-    const ids = spawnSync("docker", ["ps", "-aq", "--filter", `label=switchyard.stack=switchyard/${STACK}`], { encoding: "utf8" }).stdout.trim();
-    if (ids) spawnSync("docker", ["rm", "-f", "-v", ...ids.split("\n")]);
-    for (const n of ["frontend", "backend"]) spawnSync("docker", ["network", "rm", `${PREFIX}-${n}`]);
-    for (const v of ["pgdata", "redisdata", "proxy-conf", "proxy-state"]) spawnSync("docker", ["volume", "rm", "-f", `${PREFIX}-${v}`]);
-}
+// The fixture's teardown removes everything labelled with this stack, the program's volumes included.
+const cleanup = () => new TestStack("specs").down();
 
 describe("the program's declared specs on the real engine", function () {
     this.timeout(300000);
@@ -101,7 +94,7 @@ describe("the program's declared specs on the real engine", function () {
         run = await runProgram({ config, stack: STACK, host: { running: {}, retired: {} } });
         const of = (type: string) => [...run.resources.values()].filter((r) => r.type === type);
         for (const n of of("docker:index/network:Network")) docker("network", "create", ...(n.inputs.internal ? ["--internal"] : []), ...n.inputs.labels.flatMap((l: any) => ["--label", `${l.label}=${l.value}`]), n.inputs.name);
-        for (const v of of("docker:index/volume:Volume")) docker("volume", "create", v.inputs.name);
+        for (const v of of("docker:index/volume:Volume")) docker("volume", "create", ...v.inputs.labels.flatMap((l: any) => ["--label", `${l.label}=${l.value}`]), v.inputs.name);
         // In the engine's order: data services (wait: true), proxy, its config, slots, gates, switch.
         for (const name of ["postgres-container", "redis-container"]) {
             startContainer(run.resources.get(name)!);

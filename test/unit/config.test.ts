@@ -1,8 +1,8 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import * as YAML from "yaml";
 import { ConfigError, isPinned, parseConfig } from "../../lib/config";
+import { readStackFile } from "../../lib/stackfile";
 
 function raw(values: Record<string, unknown>): Record<string, string> {
     return Object.fromEntries(Object.entries(values).map(([k, v]) => [`switchyard:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
@@ -129,15 +129,9 @@ describe("config", () => {
     // production config fails CI rather than a deploy.
     for (const file of fs.readdirSync(path.resolve(__dirname, "..", "..")).filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f))) {
         it(`validates ${file}`, () => {
-            const values = readStackConfig(path.resolve(__dirname, "..", "..", file));
-            const cfg = parseConfig(values, new Set(), file);
+            const { raw, secretKeys } = readStackFile(path.resolve(__dirname, "..", "..", file));
+            const cfg = parseConfig(raw, secretKeys, file);
             assert.ok(cfg.slots[cfg.liveColor]);
         });
     }
 });
-
-/** The config block of a Pulumi.<stack>.yaml, as Pulumi hands it to the program. */
-export function readStackConfig(file: string): Record<string, string> {
-    const config = (YAML.parse(fs.readFileSync(file, "utf8"))?.config ?? {}) as Record<string, unknown>;
-    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
-}

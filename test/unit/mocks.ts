@@ -31,6 +31,16 @@ export interface RunResult {
 }
 
 const PROGRAM = path.resolve(__dirname, "..", "..", "index.ts");
+/** The key (and value) that marks a secret in the engine's wire form. */
+export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+const isSecret = (v: any): boolean => Boolean(v && typeof v === "object" && v[SECRET_SIG] === SECRET_SIG_VALUE);
+
+/** Inputs with every secret replaced by its value: what a container would be given. */
+export function unwrapSecrets<T>(v: T): T {
+    return JSON.parse(JSON.stringify(v), (_k, x) => (isSecret(x) ? x.value : x));
+}
 export const EMPTY_HOST: HostState = { running: {}, retired: {} };
 
 function urnName(urn: string): string {
@@ -100,7 +110,7 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
 
 /** Inputs as a preview would compare them: secrets unwrapped to a marker. */
 export function comparable(r: Recorded): string {
-    return JSON.stringify(r.inputs, (_k, v) => (v && typeof v === "object" && v["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270" ? { secret: v.value } : v));
+    return JSON.stringify(r.inputs, (_k, v) => (isSecret(v) ? { secret: v.value } : v));
 }
 
 export interface GraphDiff {

@@ -1,19 +1,16 @@
 import * as assert from "assert";
-import * as fs from "fs";
-import * as path from "path";
-import * as YAML from "yaml";
 import { HostState } from "../../lib/host";
 import { parseConfig } from "../../lib/config";
 import { slotFingerprint } from "../../lib/release";
-import { byType, diffRuns, get, labelsOf, runProgram, RunResult } from "./mocks";
+import { readStackFile, stackFilePath } from "../../lib/stackfile";
+import { byType, diffRuns, get, labelsOf, runProgram, RunResult, SECRET_SIG } from "./mocks";
 
 const CONTAINER = "docker:index/container:Container";
 const COMMAND = "command:local:Command";
 
 function stackFile(stack: string): Record<string, unknown> {
-    const file = path.resolve(__dirname, "..", "..", `Pulumi.${stack}.yaml`);
-    const config = YAML.parse(fs.readFileSync(file, "utf8")).config as Record<string, unknown>;
-    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k.replace(/^switchyard:/, ""), v]));
+    const { raw } = readStackFile(stackFilePath(stack));
+    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.replace(/^switchyard:/, ""), v]));
 }
 
 /** What the host runs after `config` was released with `live` routed. */
@@ -118,11 +115,11 @@ describe("program (Pulumi mocks)", function () {
             assert.ok(c.healthcheck?.tests?.length, `${name} needs a healthcheck`);
             assert.strictEqual(c.wait, true);
             assert.strictEqual(c.mounts[0].type, "volume");
-            assert.ok(JSON.stringify(c.envs).includes("4dabf18193072939515e22adb298388d"), `${name} envs must be secret`);
+            assert.ok(JSON.stringify(c.envs).includes(SECRET_SIG), `${name} envs must be secret`);
             assert.ok(!JSON.stringify(c.command ?? []).includes("pw-"), "password must not be on the command line");
         }
         const app = get(run, "app-blue-1").inputs;
-        assert.ok(JSON.stringify(app.envs).includes("4dabf18193072939515e22adb298388d"), "app envs carry DATABASE_URL: secret");
+        assert.ok(JSON.stringify(app.envs).includes(SECRET_SIG), "app envs carry DATABASE_URL: secret");
         assert.ok(JSON.stringify(app.networksAdvanced).includes("app-blue"));
         assert.strictEqual(app.stopTimeout, 20, "stop grace = drain + 5");
         assert.deepStrictEqual(labelsOf(get(run, "app-blue-1"))["switchyard.colour"], "blue");
@@ -222,6 +219,6 @@ describe("program (Pulumi mocks)", function () {
         });
         assert.ok(!run.resources.has("postgres-password"), "no generated password when one is configured");
         const env = JSON.stringify(get(run, "postgres-container").inputs.envs);
-        assert.ok(env.includes("4dabf18193072939515e22adb298388d"));
+        assert.ok(env.includes(SECRET_SIG));
     });
 });
