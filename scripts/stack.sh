@@ -10,6 +10,11 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 source "$REPO/scripts/env.sh"
 [ $# -ge 2 ] || { echo "usage: scripts/stack.sh STACK PULUMI-ARGS..." >&2; exit 2; }
 stack=$1; shift
+# Machine-local stacks (stacks/<name>.yaml) start from their committed template.
+if [ ! -f "$REPO/Pulumi.$stack.yaml" ] && [ -f "$REPO/stacks/$stack.yaml" ]; then
+  cp "$REPO/stacks/$stack.yaml" "$REPO/Pulumi.$stack.yaml"
+  echo "stack.sh: created Pulumi.$stack.yaml from stacks/$stack.yaml (machine-local, not committed)" >&2
+fi
 [ -f "$REPO/Pulumi.$stack.yaml" ] || { echo "no Pulumi.$stack.yaml in $REPO (stacks: $(cd "$REPO" && ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/' | tr '\n' ' '))" >&2; exit 2; }
 command -v pulumi >/dev/null || { echo "no pulumi CLI: run npm run setup first" >&2; exit 1; }
 cd "$REPO"
