@@ -33,3 +33,18 @@ go_mod_dir() {
   json=$(cd "$SWITCHYARD_HOME/build" && GOFLAGS=-mod=mod go mod download -json "$1" 2>&1)
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let j;try{j=JSON.parse(s)}catch{console.log(s.trim());process.exit(1)} if(j.Error){console.log(j.Error);process.exit(1)} console.log(j.Dir)})' <<< "$json"
 }
+
+# version_at_least HAVE WANT: true when version HAVE (v-prefix allowed) >= WANT.
+version_at_least() {
+  node -e 'const p=v=>v.replace(/^v/,"").split(/[-+]/)[0].split(".").map(Number);const [a,b]=[p(process.argv[1]),p(process.argv[2])];for(let i=0;i<3;i++){if((a[i]||0)!==(b[i]||0))process.exit((a[i]||0)>(b[i]||0)?0:1)}' "$1" "$2"
+}
+
+# stale_host PATH: true for a language host an earlier set-up built into
+# $PULUMI_HOME/bin without the RPC forwarder (it fails on resource hooks).
+# A host installed any other way is the user's and is left alone.
+stale_host() {
+  [ "$1" = "$PULUMI_HOME/bin/pulumi-language-nodejs" ] || return 1
+  local marker="$PULUMI_HOME/bin/.pulumi-language-nodejs.switchyard"
+  [ -s "$marker" ] && [ "$(cat "$marker")" != "3.68.0" ] && return 1
+  return 0
+}

@@ -4,9 +4,11 @@
 #
 #   1. docker engine     Debian's docker.io and a background dockerd, when `docker info` fails
 #   2. npm packages      npm ci, when node_modules does not match package-lock.json
-#   3. pulumi cli        built from its Go module at the version package-lock.json pins
+#   3. pulumi cli        any installed CLI >= package.json's switchyard.pulumiCliMinimum;
+#                        else built from its Go module at the version package-lock.json pins
 #   4. nodejs host       the nodejs language host, built from Go module source
-#   5. plugins           docker, command, random at the pinned versions, built from Go modules
+#   5. plugins           docker, command, random at the pinned versions: `pulumi plugin install`,
+#                        else built from Go modules where the proxy serves them
 #   6. images            debian base (debootstrap), nginx, postgres, redis, node, the sample app
 #   7. backend           a local file backend and passphrase file under ~/.switchyard
 #   8. tools             actionlint (checks .github/workflows in the tests), from the Go module proxy
@@ -63,13 +65,17 @@ else
   step_done "npm ci"
 fi
 PULUMI_VERSION=$(lock_version @pulumi/pulumi) || step_fail "no @pulumi/pulumi in package-lock.json"
+PULUMI_CLI_MINIMUM=$(node -p 'require(process.argv[1]).switchyard.pulumiCliMinimum' "$REPO/package.json")
 
 # 3. Pulumi CLI --------------------------------------------------------------
 step_start "3 pulumi cli"
 if skipped 3 cli; then step_skip "--skip"
-elif command -v pulumi >/dev/null && [ "$(pulumi version 2>/dev/null)" = "v$PULUMI_VERSION" ]; then
-  step_skip "pulumi v$PULUMI_VERSION at $(command -v pulumi)"
+elif command -v pulumi >/dev/null && version_at_least "$(pulumi version 2>/dev/null)" "$PULUMI_CLI_MINIMUM"; then
+  # A user's own CLI is used as is when it is new enough for the SDK's
+  # features the program relies on (resource hooks that also run in preview).
+  step_skip "$(pulumi version) at $(command -v pulumi) (needs >= v$PULUMI_CLI_MINIMUM)"
 else
+  command -v pulumi >/dev/null && step_line "$(pulumi version 2>/dev/null) at $(command -v pulumi) is older than v$PULUMI_CLI_MINIMUM; building v$PULUMI_VERSION"
   command -v go >/dev/null || step_fail "go is needed to build the Pulumi CLI"
   src="$SWITCHYARD_HOME/build/pulumi-$PULUMI_VERSION"
   if [ ! -d "$src/pkg" ]; then
@@ -90,7 +96,7 @@ fi
 # 4. nodejs language host ----------------------------------------------------
 step_start "4 nodejs host"
 if skipped 4 host; then step_skip "--skip"
-elif command -v pulumi-language-nodejs >/dev/null; then
+elif command -v pulumi-language-nodejs >/dev/null && ! stale_host "$(command -v pulumi-language-nodejs)"; then
   step_skip "pulumi-language-nodejs at $(command -v pulumi-language-nodejs)"
 else
   # Its own module replaces pkg and sdk with ../../../../pkg and ../../.. .
@@ -110,10 +116,19 @@ else
     build_dir="$SWITCHYARD_HOME/build/sdk-$host_version"
     [ -d "$build_dir" ] || { cp -r "$dir" "$build_dir" && chmod -R u+w "$build_dir"; }
     pkg="./nodejs/cmd/pulumi-language-nodejs"
+    # That host proxies the engine's resource monitor and knows only the RPCs
+    # of v3.68.0; forward_unknown.go passes every newer RPC (resource hooks)
+    # through unchanged. See the file's header.
+    cp "$REPO/scripts/setup/nodejs-host/forward_unknown.go" "$build_dir/nodejs/cmd/pulumi-language-nodejs/"
+    main="$build_dir/nodejs/cmd/pulumi-language-nodejs/main.go"
+    grep -q forwardUnknownRPCs "$main" || sed -i 's|Options: rpcutil.OpenTracingServerInterceptorOptions(tracingSpan),|Options: append(rpcutil.OpenTracingServerInterceptorOptions(tracingSpan), forwardUnknownRPCs(conn)...),|' "$main"
+    grep -q forwardUnknownRPCs "$main" || step_fail "could not add the RPC forwarder to $main"
+    host_version=3.68.0+forward
   fi
   (cd "$build_dir" && go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$host_version" \
       -o "$PULUMI_HOME/bin/pulumi-language-nodejs" "$pkg") >"$SWITCHYARD_HOME/build-language-host.log" 2>&1 \
     || step_fail "go build of the nodejs language host failed, see $SWITCHYARD_HOME/build-language-host.log"
+  echo "$host_version" > "$PULUMI_HOME/bin/.pulumi-language-nodejs.switchyard"
   step_done "pulumi-language-nodejs v$host_version in $PULUMI_HOME/bin"
 fi
 
@@ -127,23 +142,30 @@ else
   for spec in docker:github.com/pulumi/pulumi-docker/provider/v4 command:github.com/pulumi/pulumi-command/provider random:github.com/pulumi/pulumi-random/provider/v4; do
     name=${spec%%:*} module=${spec#*:}
     version=$(lock_version "@pulumi/$name") || step_fail "no @pulumi/$name in package-lock.json"
-    if grep -Eq "^$name +resource +$version " <<< "$have"; then continue; fi
+    if grep -Eq "^$name +resource +$version " <<< "$have"; then step_line "plugin $name $version already installed"; continue; fi
+    # The normal path: Pulumi's plugin download, as on any machine with internet.
+    if out=$(timeout 600 pulumi plugin install resource "$name" "$version" 2>&1); then
+      step_line "installed plugin $name $version (pulumi plugin install)"; continue
+    fi
+    download_error=$(printf '%s' "$out" | grep -v '^\s*$' | tail -n 1 | cut -c1-300)
+    # Fallback: build it from its Go module, where the module proxy serves it.
     if ! dir=$(go_mod_dir "$module@v$version"); then
-      missing+=("$name $version: go mod download $module@v$version: $(printf '%s' "$dir" | tail -n 1)")
+      missing+=("$name $version: \`pulumi plugin install resource $name $version\` failed: $download_error; go mod download $module@v$version: $(printf '%s' "$dir" | tail -n 1 | cut -c1-200)")
       continue
     fi
     bdir="$SWITCHYARD_HOME/build/pulumi-$name-$version/provider"
     rm -rf "$bdir" && mkdir -p "$(dirname "$bdir")" && cp -r "$dir" "$bdir" && chmod -R u+w "$bdir"
     (cd "$bdir" && go build -o "$SWITCHYARD_HOME/build/pulumi-resource-$name" "./cmd/pulumi-resource-$name") >"$SWITCHYARD_HOME/build-$name.log" 2>&1 \
-      || { missing+=("$name $version: go build failed, see $SWITCHYARD_HOME/build-$name.log"); continue; }
+      || { missing+=("$name $version: download failed ($download_error) and go build failed, see $SWITCHYARD_HOME/build-$name.log"); continue; }
     pulumi plugin install resource "$name" "$version" -f "$SWITCHYARD_HOME/build/pulumi-resource-$name" >/dev/null \
-      || { missing+=("$name $version: pulumi plugin install failed"); continue; }
-    step_line "installed plugin $name $version"
+      || { missing+=("$name $version: pulumi plugin install -f failed"); continue; }
+    step_line "installed plugin $name $version (built from $module)"
   done
   if [ ${#missing[@]} -eq 0 ]; then step_done "docker, command and random plugins installed"
   else
     for m in "${missing[@]}"; do step_line "not installed: $m" >&2; done
-    step_blocked "${#missing[@]} of 3 provider plugins cannot be built here; pulumi up needs them"
+    step_line "with a plugin binary at hand, install it from the file: pulumi plugin install resource docker 4.11.2 -f PATH" >&2
+    step_blocked "${#missing[@]} of 3 provider plugins could not be installed here; pulumi up and the e2e suite need them"
   fi
 fi
 
