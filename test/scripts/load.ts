@@ -1,6 +1,8 @@
 // A load generator for 127.0.0.1 only: constant request rate, half the
 // clients on keep-alive connections and half sending `Connection: close`,
-// a mix of GET and POST, and every response or socket error recorded.
+// a mix of GET /version, GET /visits (reads Postgres and Redis) and
+// POST /visits (writes both), and every response or socket error recorded
+// with its time, status, colour and, when it failed, what it said.
 import { spawn } from "child_process";
 import * as http from "http";
 import * as path from "path";
@@ -39,17 +41,22 @@ export function get(port: number, path: string, opts: { method?: string; body?: 
 }
 
 export interface Sample {
-    /** ms since the load started. */
+    /** ms since the load started (LoadReport.startedAt). */
     at: number;
+    path: string;
     latencyMs: number;
     status: number;
     colour?: string;
     error?: string;
+    /** The start of a failed response's body: what the proxy or app said. */
+    body?: string;
     keepAlive: boolean;
     method: string;
 }
 
 export interface LoadReport {
+    /** Epoch ms when the load started: samples' `at` counts from here. */
+    startedAt: number;
     samples: Sample[];
     requests: number;
     failed: number;
@@ -67,6 +74,8 @@ export interface LoadOptions {
     durationMs: number;
     /** Share of POST /visits among requests. Defaults to 0.3. */
     postShare?: number;
+    /** Share of GET /visits among requests. Defaults to 0.3. */
+    readShare?: number;
 }
 
 /**
@@ -82,13 +91,16 @@ export function startLoad(opts: LoadOptions): { stop: () => Promise<LoadReport>;
     let sent = 0;
     let stopped = false;
     const postShare = opts.postShare ?? 0.3;
+    const readShare = opts.readShare ?? 0.3;
 
     const fire = () => {
         const n = sent++;
         const keepAlive = n % 2 === 0;
-        const method = (n * 7919) % 100 < postShare * 100 ? "POST" : "GET";
+        const bucket = (n * 7919) % 100;
+        const method = bucket < postShare * 100 ? "POST" : "GET";
+        const path = method === "POST" || bucket < (postShare + readShare) * 100 ? "/visits" : "/version";
         const start = Date.now();
-        const p = get(opts.port, method === "POST" ? "/visits" : "/version", {
+        const p = get(opts.port, path, {
             method,
             body: method === "POST" ? `load ${n}` : undefined,
             agent: keepAlive ? keepAliveAgent : false,
@@ -96,10 +108,11 @@ export function startLoad(opts: LoadOptions): { stop: () => Promise<LoadReport>;
             timeoutMs: 10000,
         })
             .then((a) => {
-                samples.push({ at: start - t0, latencyMs: Date.now() - start, status: a.status, colour: a.headers["x-switchyard-color"] as string, keepAlive, method });
+                const ok = a.status >= 200 && a.status <= 299;
+                samples.push({ at: start - t0, path, latencyMs: Date.now() - start, status: a.status, colour: a.headers["x-switchyard-color"] as string, keepAlive, method, ...(ok ? {} : { body: a.body.slice(0, 200) }) });
             })
             .catch((err: NodeJS.ErrnoException) => {
-                samples.push({ at: start - t0, latencyMs: Date.now() - start, status: 0, error: err.code ?? err.message, keepAlive, method });
+                samples.push({ at: start - t0, path, latencyMs: Date.now() - start, status: 0, error: err.code ?? err.message, keepAlive, method });
             })
             .finally(() => inflight.delete(p));
         inflight.add(p);
@@ -111,7 +124,7 @@ export function startLoad(opts: LoadOptions): { stop: () => Promise<LoadReport>;
             if (stopped || Date.now() - t0 >= opts.durationMs || sent >= maxRequests) {
                 Promise.all([...inflight]).then(() => {
                     keepAliveAgent.destroy();
-                    resolve(report(samples));
+                    resolve(report(samples, t0));
                 });
                 return;
             }
@@ -131,7 +144,7 @@ export function startLoad(opts: LoadOptions): { stop: () => Promise<LoadReport>;
     };
 }
 
-export function report(samples: Sample[]): LoadReport {
+export function report(samples: Sample[], startedAt = 0): LoadReport {
     const errors: Record<string, number> = {};
     const byColour: Record<string, number> = {};
     let failed = 0;
@@ -146,7 +159,16 @@ export function report(samples: Sample[]): LoadReport {
     }
     const lat = samples.filter((s) => !s.error).map((s) => s.latencyMs).sort((a, b) => a - b);
     const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : 0);
-    return { samples, requests: samples.length, failed, errors, byColour, p50: pct(0.5), p99: pct(0.99) };
+    return { startedAt, samples, requests: samples.length, failed, errors, byColour, p50: pct(0.5), p99: pct(0.99) };
+}
+
+/** The failed samples, each on one line: when, what, and what came back. */
+export function describeFailures(rep: LoadReport, limit = 10): string {
+    return rep.samples
+        .filter((s) => s.error !== undefined || s.status < 200 || s.status > 299)
+        .slice(0, limit)
+        .map((s) => `${new Date(rep.startedAt + s.at).toISOString()} ${s.method} ${s.path} -> ${s.error ?? s.status} ${s.colour ?? ""} ${s.body ?? ""}`.trim())
+        .join("\n");
 }
 
 /** startLoad in a separate process: the load stays constant even while this process blocks. */
