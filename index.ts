@@ -1,21 +1,26 @@
-// Switchyard: config -> components -> release steps.
+// Switchyard: config -> plan -> components -> release steps.
 //
 // 1. Validate the `switchyard:` config (every problem in one message).
-// 2. Read what the host runs now and plan the release: which colour is live
-//    after this update, whether it switches, which slots exist, and refuse
-//    anything that would recreate the live colour in place.
-// 3. Declare the shared services, the proxy, the slots and the switch.
+// 2. Resolve the one Docker host this update touches, read what it runs now
+//    and plan the release: which colour is live after this update, whether it
+//    switches, which slots exist.
+// 3. Declare the shared services, the proxy, the slots and the switch, every
+//    container and volume behind the delete guard.
 import * as pulumi from "@pulumi/pulumi";
-import { COLOURS, ConfigError, parseConfig, SwitchyardConfig } from "./lib/config";
-import { readHostState } from "./lib/host";
-import { describePlan, planRelease, ReleasePlan, ReleaseRefused } from "./lib/release";
+import * as docker from "@pulumi/docker";
+import { COLOURS, parseConfig, SwitchyardConfig } from "./lib/config";
+import { dockerCliEnv, resolveDockerEndpoint } from "./lib/dockerhost";
+import { ALLOW_ENV, DeleteGuard, parseAllowList } from "./lib/guard";
+import { readHostState, readRoute } from "./lib/host";
+import { describePlan, planRelease } from "./lib/release";
+import { stackNames } from "./lib/naming";
+import { ReleaseSteps } from "./lib/steps";
 import { Networks } from "./components/networks";
 import { Postgres } from "./components/postgres";
 import { Redis } from "./components/redis";
 import { Nginx } from "./components/nginx";
 import { Slot } from "./components/slot";
 import { Switch } from "./components/switch";
-import { stackNames } from "./lib/naming";
 
 // isConfigSecret is exported by the runtime but missing from its typings.
 const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
@@ -29,95 +34,128 @@ function loadConfig(): SwitchyardConfig {
     return parseConfig(raw, secret, stack);
 }
 
-function plan(cfg: SwitchyardConfig): ReleasePlan {
-    return planRelease(cfg, readHostState(stackLabel, proxyContainerName));
+function failWith<T>(read: () => T): T {
+    try {
+        return read();
+    } catch (err) {
+        // RunError prints the message alone: the problem list, not a stack trace.
+        throw err instanceof Error ? new pulumi.RunError(err.message) : err;
+    }
 }
 
-let cfg: SwitchyardConfig;
-let release: ReleasePlan;
-try {
-    cfg = loadConfig();
-    release = plan(cfg);
-} catch (err) {
-    // RunError prints the message alone: the problem list, not a stack trace.
-    if (err instanceof ConfigError || err instanceof ReleaseRefused) throw new pulumi.RunError(err.message);
-    throw err;
-}
-pulumi.log.info(`switchyard ${stack}: ${describePlan(release)}`);
+const cfg = failWith(loadConfig);
+const allowDelete = failWith(() => parseAllowList(process.env[ALLOW_ENV]));
+const endpoint = resolveDockerEndpoint(new pulumi.Config("docker").get("host"));
+const dockerEnv = dockerCliEnv(endpoint);
+const host = failWith(() => readHostState(stackLabel, proxyContainerName, dockerEnv));
+const release = planRelease(cfg, host);
+pulumi.log.info(`switchyard ${stack}: ${describePlan(release)} (Docker host ${endpoint.host}, from ${endpoint.source})`);
 
+const guard = new DeleteGuard({ stack, plan: release, allow: allowDelete, route: () => readRoute(proxyContainerName, dockerEnv) });
+// An explicit provider: the host the plan was read from is the host deployed to.
+const provider = new docker.Provider("docker", { host: endpoint.host });
+const opts: pulumi.ComponentResourceOptions = { providers: [provider] };
+const steps = new ReleaseSteps(endpoint.host);
+const daemon = { swapLimit: host.swapLimit };
 const production = cfg.environment === "production";
 const config = new pulumi.Config("switchyard");
 
-const networks = new Networks("networks", { namePrefix, stackLabel });
-const dataService = { namePrefix, stackLabel, backendNetwork: networks.backend.name, protectData: production };
-const postgres = new Postgres("postgres", {
-    ...dataService,
-    image: cfg.postgres.image,
-    database: cfg.postgres.database,
-    user: cfg.postgres.user,
-    password: cfg.postgresPassword ? config.requireSecret("postgresPassword") : undefined,
-    limits: cfg.limits.postgres,
-});
-const redis = new Redis("redis", {
-    ...dataService,
-    image: cfg.redis.image,
-    password: cfg.redisPassword ? config.requireSecret("redisPassword") : undefined,
-    limits: cfg.limits.redis,
-});
-const proxy = new Nginx("proxy", {
-    namePrefix,
-    stackLabel,
-    image: cfg.proxy.image,
-    livePort: cfg.proxy.livePort,
-    previewPort: cfg.proxy.previewPort,
-    bindAddress: cfg.proxy.bindAddress,
-    appPort: cfg.appPort,
-    drainSeconds: cfg.drainSeconds,
-    frontendNetwork: networks.frontend.name,
-    limits: cfg.limits.proxy,
-});
+const networks = new Networks("networks", { namePrefix, stackLabel, guard }, opts);
+const dataService = { namePrefix, stackLabel, backendNetwork: networks.backend.name, protectData: production, daemon, guard };
+const postgres = new Postgres(
+    "postgres",
+    {
+        ...dataService,
+        image: cfg.postgres.image,
+        database: cfg.postgres.database,
+        user: cfg.postgres.user,
+        password: cfg.postgresPassword ? config.requireSecret("postgresPassword") : undefined,
+        limits: cfg.limits.postgres,
+    },
+    opts,
+);
+const redis = new Redis(
+    "redis",
+    { ...dataService, image: cfg.redis.image, password: cfg.redisPassword ? config.requireSecret("redisPassword") : undefined, limits: cfg.limits.redis },
+    opts,
+);
+const proxy = new Nginx(
+    "proxy",
+    {
+        namePrefix,
+        stackLabel,
+        image: cfg.proxy.image,
+        livePort: cfg.proxy.livePort,
+        previewPort: cfg.proxy.previewPort,
+        bindAddress: cfg.proxy.bindAddress,
+        extraHttpConfig: cfg.proxy.extraHttpConfig,
+        appPort: cfg.appPort,
+        drainSeconds: cfg.drainSeconds,
+        frontendNetwork: networks.frontend.name,
+        limits: cfg.limits.proxy,
+        steps,
+        daemon,
+        guard,
+    },
+    opts,
+);
 
 const slots: Partial<Record<(typeof COLOURS)[number], Slot>> = {};
 for (const colour of release.declared) {
-    slots[colour] = new Slot(`app-${colour}`, {
-        namePrefix,
-        stackLabel,
-        colour,
-        image: cfg.slots[colour]!.image,
-        replicas: cfg.replicas,
-        appPort: cfg.appPort,
-        health: cfg.health,
-        drainSeconds: cfg.drainSeconds,
-        fingerprint: release.fingerprints[colour]!,
-        databaseUrl: postgres.url,
-        redisUrl: redis.url,
-        frontendNetwork: networks.frontend.name,
-        backendNetwork: networks.backend.name,
-        proxyContainerName,
-        proxyReady: proxy.config,
-        limits: cfg.limits.app,
-        dataServices: [postgres.container, redis.container],
-    });
+    slots[colour] = new Slot(
+        `app-${colour}`,
+        {
+            namePrefix,
+            stackLabel,
+            colour,
+            image: cfg.slots[colour]!.image,
+            replicas: cfg.replicas,
+            appPort: cfg.appPort,
+            health: cfg.health,
+            drainSeconds: cfg.drainSeconds,
+            databaseUrl: postgres.url,
+            redisUrl: redis.url,
+            frontendNetwork: networks.frontend.name,
+            backendNetwork: networks.backend.name,
+            proxyContainerName,
+            proxyReady: proxy.config,
+            limits: cfg.limits.app,
+            dataServices: [postgres.container, redis.container],
+            steps,
+            daemon,
+            guard,
+        },
+        opts,
+    );
 }
 
-new Switch("switch", {
-    stackLabel,
-    target: slots[release.live]!,
-    retireColour: release.idleState === "retired" ? release.idle : undefined,
-    proxyContainerName,
-    proxyReady: proxy.config,
-    healthPath: cfg.health.path,
-    verifyRequests: cfg.verifyRequests,
-    drainSeconds: cfg.drainSeconds,
-    appPort: cfg.appPort,
-    standby: cfg.standby,
-});
+const sw = new Switch(
+    "switch",
+    {
+        stackLabel,
+        target: slots[release.live]!,
+        retireColour: release.idleState === "retired" ? release.idle : undefined,
+        proxyContainerName,
+        proxyReady: proxy.config,
+        healthPath: cfg.health.path,
+        verifyRequests: cfg.verifyRequests,
+        drainSeconds: cfg.drainSeconds,
+        appPort: cfg.appPort,
+        standby: cfg.standby,
+        steps,
+    },
+    opts,
+);
 
-export const liveColor = release.live;
-export const liveImage = cfg.slots[release.live]!.image;
-export const idleColor = release.idle;
-export const idleState = release.idleState;
-export const idleImage = slots[release.idle]?.image ?? null;
-export const liveUrl = proxy.liveUrl;
-export const previewUrl = proxy.previewUrl;
-export const releaseSummary = describePlan(release);
+// Outputs say what happened, not what was asked: each waits for the last
+// release step. An update that fails before it (a failed gate or verify)
+// never registers them, so the stack keeps the outputs of the last release
+// that completed.
+const released = <T>(value: T): pulumi.Output<T> => sw.retire.id.apply(() => value);
+export const liveColor = released(release.live);
+export const liveImage = released(cfg.slots[release.live]!.image);
+export const idleColor = released(release.idle);
+export const idleState = released(release.idleState);
+export const idleImage = released(slots[release.idle]?.image ?? null);
+export const liveUrl = released(proxy.liveUrl);
+export const previewUrl = released(proxy.previewUrl);

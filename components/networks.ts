@@ -1,11 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
+import { DeleteGuard } from "../lib/guard";
 
 export interface NetworksArgs {
     /** Prefix for Docker object names, such as "switchyard-staging". */
     namePrefix: string;
     /** Value of the switchyard.stack label. */
     stackLabel: string;
+    /** Refuses deleting a network (every container on it would be cut off). Defaults to no guard. */
+    guard?: DeleteGuard;
 }
 
 /**
@@ -20,12 +23,9 @@ export class Networks extends pulumi.ComponentResource {
     constructor(name: string, args: NetworksArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:net:Networks", name, {}, opts);
         const labels = [{ label: "switchyard.stack", value: args.stackLabel }];
-        this.frontend = new docker.Network(`${name}-frontend`, { name: `${args.namePrefix}-frontend`, labels }, { parent: this });
-        this.backend = new docker.Network(
-            `${name}-backend`,
-            { name: `${args.namePrefix}-backend`, internal: true, labels },
-            { parent: this },
-        );
+        const childOpts = { parent: this, hooks: args.guard?.binding("network") };
+        this.frontend = new docker.Network(`${name}-frontend`, { name: `${args.namePrefix}-frontend`, labels }, childOpts);
+        this.backend = new docker.Network(`${name}-backend`, { name: `${args.namePrefix}-backend`, internal: true, labels }, childOpts);
         this.registerOutputs({ frontend: this.frontend.name, backend: this.backend.name });
     }
 }

@@ -2,8 +2,10 @@ import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
-import { dockerLabels, Limits, limitArgs, releaseStep } from "../lib/naming";
+import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
+import { DeleteGuard } from "../lib/guard";
 import { STATE_DIR } from "../lib/host";
+import { ReleaseSteps } from "../lib/steps";
 import { CONF_DIR, LIVE_LISTEN_PORT, PREVIEW_LISTEN_PORT, renderNginxConfig } from "../nginx/render";
 
 export interface NginxArgs {
@@ -27,6 +29,14 @@ export interface NginxArgs {
     frontendNetwork: pulumi.Input<string>;
     /** Memory (MB) and CPU limits. Defaults to 128 MB and 0.5 CPU. */
     limits?: Limits;
+    /** Extra nginx directives for the http block; `nginx -t` decides. Defaults to none. */
+    extraHttpConfig?: string;
+    /** Makes the proxy-config command (it runs docker against the stack's host). */
+    steps: ReleaseSteps;
+    /** What the daemon enforces (swap limits). Defaults to swap limits enforced. */
+    daemon?: DaemonFacts;
+    /** Refuses replacing the proxy container. Defaults to no guard. */
+    guard?: DeleteGuard;
 }
 
 /**
@@ -59,7 +69,12 @@ export class Nginx extends pulumi.ComponentResource {
 
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "nginx:1.27-bookworm", keepLocally: true }, { parent: this });
         const confVolume = new docker.Volume(`${name}-conf`, { name: `${args.namePrefix}-proxy-conf`, labels: volumeLabels }, { parent: this });
-        const stateVolume = new docker.Volume(`${name}-state`, { name: `${args.namePrefix}-proxy-state`, labels: volumeLabels }, { parent: this });
+        // The route marker and the retire ledger: losing them loses which colour is live.
+        const stateVolume = new docker.Volume(
+            `${name}-state`,
+            { name: `${args.namePrefix}-proxy-state`, labels: volumeLabels },
+            { parent: this, hooks: args.guard?.binding("volume") },
+        );
 
         this.container = new docker.Container(
             `${name}-container`,
@@ -77,25 +92,18 @@ export class Nginx extends pulumi.ComponentResource {
                     { internal: PREVIEW_LISTEN_PORT, external: previewPort, ip: bindAddress },
                 ],
                 networksAdvanced: [{ name: args.frontendNetwork }],
-                healthcheck: {
-                    tests: ["CMD-SHELL", `curl -fsS -o /dev/null http://127.0.0.1:${LIVE_LISTEN_PORT}/healthz || exit 1`],
-                    interval: "5s",
-                    timeout: "3s",
-                    retries: 3,
-                    startPeriod: "10s",
-                },
-                restart: "unless-stopped",
+                healthcheck: healthcheck(`curl -fsS -o /dev/null http://127.0.0.1:${LIVE_LISTEN_PORT}/healthz || exit 1`, 5, 3, 3, 10),
                 // SIGQUIT is nginx's graceful stop: in-flight requests finish first.
                 stopSignal: "SIGQUIT",
-                stopTimeout: (args.drainSeconds ?? 15) + 5,
                 labels: dockerLabels({ stack: args.stackLabel, role: "proxy" }),
-                ...limitArgs(args.limits ?? { memoryMb: 128, cpus: 0.5 }),
+                ...lifecycleArgs((args.drainSeconds ?? 15) + 5),
+                ...limitArgs(args.limits ?? { memoryMb: 128, cpus: 0.5 }, args.daemon ?? { swapLimit: true }),
             },
-            { parent: this },
+            containerOptions({ parent: this, hooks: args.guard?.binding("proxy") }),
         );
 
-        const rendered = renderNginxConfig({ appPort: args.appPort ?? 3000, drainSeconds: args.drainSeconds ?? 15 });
-        this.config = releaseStep(
+        const rendered = renderNginxConfig({ appPort: args.appPort ?? 3000, drainSeconds: args.drainSeconds ?? 15, extraHttpConfig: args.extraHttpConfig });
+        this.config = args.steps.step(
             `${name}-config`,
             "proxy-config",
             // CONFIG_SHA makes a changed template an update of this command; the

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { DataServiceArgs, dataVolume, dockerLabels, Limits, limitArgs, servicePassword } from "../lib/naming";
+import { containerOptions, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
+import { DataServiceArgs, dataVolume, servicePassword } from "../lib/dataservice";
 
 export interface PostgresArgs extends DataServiceArgs {
     /** Database the app uses. Defaults to "app". */
@@ -10,6 +11,9 @@ export interface PostgresArgs extends DataServiceArgs {
     /** Memory (MB) and CPU limits. Defaults to 512 MB and 1 CPU. */
     limits?: Limits;
 }
+
+/** Seconds Postgres gets to shut down cleanly (a fast shutdown with a checkpoint). */
+const POSTGRES_STOP_GRACE = 30;
 
 /** Shared Postgres: one container on the backend network with a named volume. */
 export class Postgres extends pulumi.ComponentResource {
@@ -27,7 +31,7 @@ export class Postgres extends pulumi.ComponentResource {
         if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new pulumi.ResourceError(`postgres.database "${database}" must be a lower-case SQL identifier`, this);
         if (!/^[a-z_][a-z0-9_]*$/.test(user)) throw new pulumi.ResourceError(`postgres.user "${user}" must be a lower-case SQL identifier`, this);
 
-        const password = servicePassword(name, args.password, this);
+        const password = servicePassword(name, args, this);
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "postgres:16-bookworm", keepLocally: true }, { parent: this });
         this.volume = dataVolume(`${name}-data`, `${args.namePrefix}-pgdata`, args, this);
         this.container = new docker.Container(
@@ -43,22 +47,15 @@ export class Postgres extends pulumi.ComponentResource {
                 ]),
                 mounts: [{ type: "volume", source: this.volume.name, target: "/var/lib/postgresql/data" }],
                 networksAdvanced: [{ name: args.backendNetwork, aliases: [this.host] }],
-                healthcheck: {
-                    tests: ["CMD-SHELL", `pg_isready -h 127.0.0.1 -U ${user} -d ${database}`],
-                    interval: "2s",
-                    timeout: "3s",
-                    retries: 30,
-                    startPeriod: "5s",
-                },
+                healthcheck: healthcheck(`pg_isready -h 127.0.0.1 -U ${user} -d ${database}`, 2, 3, 30, 5),
                 // The slots must not start before the database answers.
                 wait: true,
                 waitTimeout: 120,
-                restart: "unless-stopped",
-                stopTimeout: 30,
                 labels: dockerLabels({ stack: args.stackLabel, role: "postgres" }),
-                ...limitArgs(args.limits ?? { memoryMb: 512, cpus: 1 }),
+                ...lifecycleArgs(POSTGRES_STOP_GRACE),
+                ...limitArgs(args.limits ?? { memoryMb: 512, cpus: 1 }, args.daemon ?? { swapLimit: true }),
             },
-            { parent: this, protect: args.protectData ?? false },
+            containerOptions({ parent: this, protect: args.protectData ?? false, hooks: args.guard?.binding("postgres") }),
         );
         this.url = pulumi.secret(pulumi.interpolate`postgres://${user}:${password}@${this.host}:5432/${database}`);
         this.registerOutputs({ url: this.url, volume: this.volume.name });

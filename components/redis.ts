@@ -1,11 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { DataServiceArgs, dataVolume, dockerLabels, Limits, limitArgs, servicePassword } from "../lib/naming";
+import { containerOptions, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
+import { DataServiceArgs, dataVolume, servicePassword } from "../lib/dataservice";
 
 export interface RedisArgs extends DataServiceArgs {
     /** Memory (MB) and CPU limits. Defaults to 128 MB and 0.5 CPU. */
     limits?: Limits;
 }
+
+/** Seconds Redis gets to shut down (it writes its append-only file on SIGTERM). */
+const REDIS_STOP_GRACE = 15;
 
 /** Shared Redis with a password and append-only persistence on a named volume. */
 export class Redis extends pulumi.ComponentResource {
@@ -18,7 +22,7 @@ export class Redis extends pulumi.ComponentResource {
 
     constructor(name: string, args: RedisArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:data:Redis", name, {}, opts);
-        const password = servicePassword(name, args.password, this);
+        const password = servicePassword(name, args, this);
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "redis:7-bookworm", keepLocally: true }, { parent: this });
         this.volume = dataVolume(`${name}-data`, `${args.namePrefix}-redisdata`, args, this);
         this.container = new docker.Container(
@@ -32,21 +36,14 @@ export class Redis extends pulumi.ComponentResource {
                 command: ["sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" --appendonly yes --dir /data'],
                 mounts: [{ type: "volume", source: this.volume.name, target: "/data" }],
                 networksAdvanced: [{ name: args.backendNetwork, aliases: [this.host] }],
-                healthcheck: {
-                    tests: ["CMD-SHELL", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG'],
-                    interval: "2s",
-                    timeout: "3s",
-                    retries: 30,
-                    startPeriod: "2s",
-                },
+                healthcheck: healthcheck('REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG', 2, 3, 30, 2),
                 wait: true,
                 waitTimeout: 60,
-                restart: "unless-stopped",
-                stopTimeout: 15,
                 labels: dockerLabels({ stack: args.stackLabel, role: "redis" }),
-                ...limitArgs(args.limits ?? { memoryMb: 128, cpus: 0.5 }),
+                ...lifecycleArgs(REDIS_STOP_GRACE),
+                ...limitArgs(args.limits ?? { memoryMb: 128, cpus: 0.5 }, args.daemon ?? { swapLimit: true }),
             },
-            { parent: this, protect: args.protectData ?? false },
+            containerOptions({ parent: this, protect: args.protectData ?? false, hooks: args.guard?.binding("redis") }),
         );
         this.url = pulumi.secret(pulumi.interpolate`redis://:${password}@${this.host}:6379/0`);
         this.registerOutputs({ url: this.url, volume: this.volume.name });

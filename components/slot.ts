@@ -2,7 +2,9 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import { Colour } from "../lib/config";
-import { dockerLabels, Limits, limitArgs, releaseStep } from "../lib/naming";
+import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
+import { DeleteGuard } from "../lib/guard";
+import { ReleaseSteps } from "../lib/steps";
 
 export interface HealthSettings {
     /** Path the gate and Docker's healthcheck probe. Defaults to "/health". */
@@ -34,8 +36,6 @@ export interface SlotArgs {
     health: HealthSettings;
     /** Drain time; the stop grace period is longer. Defaults to 15. */
     drainSeconds?: number;
-    /** Hash of the slot's spec, stored as a label (see lib/release.ts). */
-    fingerprint: string;
     /** postgres:// URL, secret. */
     databaseUrl: pulumi.Input<string>;
     /** redis:// URL, secret. */
@@ -50,6 +50,12 @@ export interface SlotArgs {
     dataServices: pulumi.Resource[];
     /** Memory (MB) and CPU limits per replica. Defaults to 256 MB and 0.5 CPU. */
     limits?: Limits;
+    /** Makes the gate command (it runs docker against the stack's host). */
+    steps: ReleaseSteps;
+    /** What the daemon enforces (swap limits). Defaults to swap limits enforced. */
+    daemon?: DaemonFacts;
+    /** Refuses deleting a replica of the colour that serves live traffic. Defaults to no guard. */
+    guard?: DeleteGuard;
 }
 
 /**
@@ -108,20 +114,12 @@ export class Slot extends pulumi.ComponentResource {
                             // The alias is how nginx finds a colour: all replicas answer to it.
                             { name: args.frontendNetwork, aliases: [`app-${args.colour}`] },
                         ],
-                        healthcheck: {
-                            tests: ["CMD-SHELL", `curl -fsS -o /dev/null http://127.0.0.1:${healthPort}${args.health.path} || exit 1`],
-                            interval: `${args.health.intervalSeconds}s`,
-                            timeout: "3s",
-                            retries: 3,
-                            startPeriod: "5s",
-                        },
+                        healthcheck: healthcheck(`curl -fsS -o /dev/null http://127.0.0.1:${healthPort}${args.health.path} || exit 1`, args.health.intervalSeconds, 3, 3, 5),
                         // Our gate, not wait:true, decides health: its error names the
                         // colour, the last answer and the log tail.
                         wait: false,
-                        restart: "unless-stopped",
                         // Longer than the drain, so SIGTERM lets in-flight requests finish.
-                        stopTimeout: drainSeconds + 5,
-                        destroyGraceSeconds: drainSeconds + 5,
+                        ...lifecycleArgs(drainSeconds + 5),
                         securityOpts: ["no-new-privileges:true"],
                         capabilities: { drops: ["ALL"] },
                         labels: dockerLabels({
@@ -129,13 +127,12 @@ export class Slot extends pulumi.ComponentResource {
                             role: "app",
                             colour: args.colour,
                             image: args.image,
-                            fingerprint: args.fingerprint,
                             replica: i,
                         }),
-                        ...limitArgs(args.limits ?? { memoryMb: 256, cpus: 0.5 }),
+                        ...limitArgs(args.limits ?? { memoryMb: 256, cpus: 0.5 }, args.daemon ?? { swapLimit: true }),
                     },
                     // dependsOn: a component's dependsOn does not reach its children.
-                    { parent: this, dependsOn: args.dataServices },
+                    containerOptions({ parent: this, dependsOn: args.dataServices, hooks: args.guard?.binding("app") }),
                 ),
             );
         }
@@ -152,7 +149,7 @@ export class Slot extends pulumi.ComponentResource {
                 GATE_INTERVAL: String(args.health.intervalSeconds),
                 GATE_TIMEOUT: String(args.health.timeoutSeconds),
         };
-        this.gate = releaseStep(
+        this.gate = args.steps.step(
             `${name}-gate`,
             "gate",
             this.gateEnvironment,

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Colour } from "../lib/config";
-import { releaseStep } from "../lib/naming";
+import { ReleaseSteps } from "../lib/steps";
 import { LIVE_LISTEN_PORT } from "../nginx/render";
 import { Slot } from "./slot";
 
@@ -29,6 +29,8 @@ export interface SwitchArgs {
     appPort?: number;
     /** "retire" records the old colour in the retire ledger; "keep" does not. Defaults to "retire". */
     standby?: "retire" | "keep";
+    /** Makes the command resources (they run docker against the stack's host). */
+    steps: ReleaseSteps;
 }
 
 /**
@@ -60,15 +62,15 @@ export class Switch extends pulumi.ComponentResource {
 
         // dependsOn (each step): the order is the safety argument — nothing is
         // re-pointed before the gate, verified before the re-point, retired before verify.
-        this.gate = releaseStep(`${name}-gate`, "gate", { ...args.target.gateEnvironment, ...key }, {
+        this.gate = args.steps.step(`${name}-gate`, "gate", { ...args.target.gateEnvironment, ...key }, {
             parent: this,
             dependsOn: [args.proxyReady, args.target.gate],
         });
-        this.repoint = releaseStep(`${name}-repoint`, "repoint", { ...key, STANDBY: args.standby ?? "retire" }, {
+        this.repoint = args.steps.step(`${name}-repoint`, "repoint", { ...key, STANDBY: args.standby ?? "retire" }, {
             parent: this,
             dependsOn: [this.gate],
         });
-        this.verify = releaseStep(
+        this.verify = args.steps.step(
             `${name}-verify`,
             "verify",
             {
@@ -79,7 +81,7 @@ export class Switch extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [this.repoint] },
         );
-        this.retire = releaseStep(
+        this.retire = args.steps.step(
             `${name}-retire`,
             "retire",
             {

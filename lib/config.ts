@@ -3,6 +3,7 @@
 // so every key in the `switchyard:` namespace goes through here, unknown keys
 // included, and every problem is reported in one message.
 import { z } from "zod";
+import { cpusRoundTrip, providerCpus } from "./dockerform";
 
 export const NAMESPACE = "switchyard";
 export const COLOURS = ["blue", "green"] as const;
@@ -21,13 +22,34 @@ export function otherColour(c: Colour): Colour {
 const IMAGE_RE = /^(?:[a-z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 
 const image = z.string().regex(IMAGE_RE, "must be an image reference like name:tag or name@sha256:<64 hex>");
-const port = z.number().int().min(1).max(65535);
-const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+// `pulumi config set --path` stores a nested value like 0.25 as text; a
+// number field takes the text of a number as that number.
+function numberFromText(v: unknown): unknown {
+    return typeof v === "string" && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v;
+}
+const numeric = <T extends z.ZodTypeAny>(schema: T) => z.preprocess(numberFromText, schema);
+
+const port = numeric(z.number().int().min(1).max(65535));
+const seconds = (min: number, max: number) => numeric(z.number().int().min(min).max(max));
+
+// cpus forces a container's replacement when it changes, and the provider reads
+// it back in its own form: only values that survive that read-back unchanged
+// are accepted (0.05 comes back as 0.1, which would replace Postgres on every update).
+const cpus = numeric(
+    z
+        .number()
+        .min(0.1)
+        .max(256)
+        // Out-of-range values get the range message alone.
+        .refine((v) => v < 0.1 || v > 256 || cpusRoundTrip(v), (v) => ({
+            message: `Docker's provider reads ${v} back as ${providerCpus(v)}, which would replace the container on every update; use a value it keeps, such as 0.1, 0.25, 0.5, 1 or 1.5`,
+        })),
+);
 
 const limits = z
     .object({
-        memoryMb: z.number().int().min(16).max(1048576),
-        cpus: z.number().min(0.05).max(256),
+        memoryMb: numeric(z.number().int().min(16).max(1048576)),
+        cpus,
     })
     .strict();
 
@@ -38,7 +60,7 @@ export const configSchema = z
         environment: z.enum(ENVIRONMENTS).default("local"),
         liveColor: z.enum(COLOURS),
         slots: z.object({ blue: slot.optional(), green: slot.optional() }).strict(),
-        replicas: z.number().int().min(1).max(20).default(2),
+        replicas: numeric(z.number().int().min(1).max(20)).default(2),
         standby: z.enum(["retire", "keep"]).default("retire"),
         appPort: port.default(3000),
         health: z
@@ -47,11 +69,11 @@ export const configSchema = z
                 port: port.optional(),
                 intervalSeconds: seconds(1, 60).default(2),
                 timeoutSeconds: seconds(5, 900).default(60),
-                healthyThreshold: z.number().int().min(1).max(50).default(3),
+                healthyThreshold: numeric(z.number().int().min(1).max(50)).default(3),
             })
             .strict()
             .default({}),
-        verifyRequests: z.number().int().min(1).max(100).default(5),
+        verifyRequests: numeric(z.number().int().min(1).max(100)).default(5),
         drainSeconds: seconds(0, 600).default(15),
         proxy: z
             .object({
@@ -59,6 +81,10 @@ export const configSchema = z
                 livePort: port.default(8080),
                 previewPort: port.default(8081),
                 bindAddress: z.string().ip({ message: "must be an IP address such as 127.0.0.1 or 0.0.0.0" }).default("127.0.0.1"),
+                // Raw nginx directives for the http block (rate limits, headers, maps).
+                // Only nginx can validate them: the proxy-config step runs `nginx -t`
+                // and keeps the previous config when they are rejected.
+                extraHttpConfig: z.string().max(8000).refine((v) => !v.includes("{{"), "must not contain {{ (template placeholders)").optional(),
             })
             .strict()
             .default({}),

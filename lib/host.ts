@@ -15,8 +15,6 @@ export const STATE_DIR = "/etc/switchyard/state";
 export interface RunningSlot {
     /** The image the slot's containers were created from (label switchyard.image). */
     image: string;
-    /** Hash of the slot's container spec (label switchyard.fingerprint). */
-    fingerprint: string;
     /** Names of the slot's running containers. */
     containers: string[];
 }
@@ -28,42 +26,55 @@ export interface HostState {
     running: Partial<Record<Colour, RunningSlot>>;
     /** Image each colour had when it was last retired (standby: retire). */
     retired: Partial<Record<Colour, string>>;
+    /**
+     * Whether the daemon enforces swap limits. Without them Docker stores
+     * memory_swap as -1, and the program must send what Docker will keep.
+     */
+    swapLimit: boolean;
 }
 
-export type HostProbe = (stackLabel: string, proxyContainer: string) => HostState;
+export type HostProbe = (stackLabel: string, proxyContainer: string, env?: NodeJS.ProcessEnv) => HostState;
 
-/** Reads the host through the docker CLI, so DOCKER_HOST and contexts apply as for the provider. */
-export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer) => {
-    const state: HostState = { running: {}, retired: {} };
+/** Reads the host through the docker CLI, with the environment the program resolved (lib/dockerhost.ts). */
+export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = process.env) => {
+    const docker = (args: string[]) => dockerCli(args, env);
+    const state: HostState = { running: {}, retired: {}, swapLimit: docker(["info", "--format", "{{json .SwapLimit}}"]).trim() === "true" };
     const ps = docker([
         "ps",
         "--filter", `label=switchyard.stack=${stackLabel}`,
         "--filter", "label=switchyard.role=app",
-        "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.Label "switchyard.fingerprint"}}',
+        "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}',
     ]);
     for (const line of ps.split("\n").filter(Boolean)) {
-        const [name, colour, image, fingerprint] = line.split("\t");
+        const [name, colour, image] = line.split("\t");
         if (!isColour(colour)) continue;
-        const slot = (state.running[colour] ??= { image, fingerprint, containers: [] });
+        const slot = (state.running[colour] ??= { image, containers: [] });
         slot.containers.push(name);
-        // Replicas of one slot share a spec; a mismatch means a half-finished
-        // update, which must not pass as "unchanged".
-        if (slot.fingerprint !== fingerprint) slot.fingerprint = "mixed";
     }
+    state.route = readRoute(proxyContainer, env, state);
+    return state;
+};
+
+/**
+ * The colour the live listener routes to now, or undefined when no proxy
+ * runs; fills `retired` from the ledger when a state object is given.
+ */
+export function readRoute(proxyContainer: string, env: NodeJS.ProcessEnv = process.env, state?: HostState): Colour | undefined {
+    const docker = (args: string[]) => dockerCli(args, env);
     const proxyRunning = docker(["ps", "--filter", `name=^${proxyContainer}$`, "--format", "{{.Names}}"]).trim() === proxyContainer;
     if (proxyRunning) {
         const listing = docker([
             "exec", proxyContainer, "sh", "-c",
             `cd ${STATE_DIR} 2>/dev/null || exit 0; for f in live-* retired-*; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; exit 0`,
         ]);
-        state.route = parseRoute(listing);
         for (const line of listing.split("\n")) {
             const m = /^retired-(blue|green)=(.*)$/.exec(line);
-            if (m) state.retired[m[1] as Colour] = m[2];
+            if (m && state) state.retired[m[1] as Colour] = m[2];
         }
+        return parseRoute(listing);
     }
-    return state;
-};
+    return undefined;
+}
 
 /** The route marker: a file named live-green means green is live; no marker means blue. */
 export function parseRoute(listing: string): Colour {
@@ -74,9 +85,9 @@ function isColour(v: string | undefined): v is Colour {
     return (COLOURS as readonly string[]).includes(v ?? "");
 }
 
-function docker(args: string[]): string {
+function dockerCli(args: string[], env: NodeJS.ProcessEnv): string {
     try {
-        return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 20000 });
+        return execFileSync("docker", args, { encoding: "utf8", env, stdio: ["ignore", "pipe", "pipe"], timeout: 20000 });
     } catch (err) {
         const e = err as { stderr?: string; message: string };
         throw new Error(`switchyard: could not read the Docker host (docker ${args.slice(0, 2).join(" ")}): ${(e.stderr || e.message).trim()}`);
@@ -90,6 +101,6 @@ export function setHostProbe(p: HostProbe): void {
     probe = p;
 }
 
-export function readHostState(stackLabel: string, proxyContainer: string): HostState {
-    return probe(stackLabel, proxyContainer);
+export function readHostState(stackLabel: string, proxyContainer: string, env?: NodeJS.ProcessEnv): HostState {
+    return probe(stackLabel, proxyContainer, env);
 }

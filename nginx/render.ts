@@ -15,6 +15,8 @@ export interface NginxTemplateValues {
     appPort: number;
     /** worker_shutdown_timeout: how long old workers may drain after a reload. */
     drainSeconds: number;
+    /** Extra directives for the http block (proxy.extraHttpConfig). Defaults to none. */
+    extraHttpConfig?: string;
 }
 
 const TEMPLATE_PATH = path.join(__dirname, "nginx.conf.template");
@@ -28,6 +30,7 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
         liveListenPort: String(LIVE_LISTEN_PORT),
         previewListenPort: String(PREVIEW_LISTEN_PORT),
         stateDir: STATE_DIR,
+        extraHttpConfig: (values.extraHttpConfig ?? "").split("\n").map((l) => (l.trim() ? `    ${l.trim()}` : "")).join("\n"),
     };
     return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
         if (!(key in vars)) throw new Error(`nginx template: unknown placeholder {{${key}}}`);

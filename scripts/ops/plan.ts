@@ -10,7 +10,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import { otherColour, parseConfig, SwitchyardConfig } from "../../lib/config";
 import { dockerHostProbe, HostState } from "../../lib/host";
-import { planRelease, ReleasePlan, ReleaseRefused } from "../../lib/release";
+import { planRelease } from "../../lib/release";
 import { stackNames } from "../../lib/naming";
 import { readStackFile, stackFilePath } from "../../lib/stackfile";
 import { parseStackArgs, runCli } from "./cli";
@@ -40,13 +40,9 @@ export function loadStackConfig(file: string, stack: string): SwitchyardConfig {
 
 export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState, services: RunningServices): string {
     const lines: string[] = [`## Switchyard plan: \`${stack}\``, ""];
-    let plan: ReleasePlan;
-    try {
-        plan = planRelease(cfg, host);
-    } catch (err) {
-        if (!(err instanceof ReleaseRefused)) throw err;
-        return [...lines, "> **REFUSED** — `pulumi up` will stop before changing anything.", ">", `> ${err.message}`, ""].join("\n");
-    }
+    const plan = planRelease(cfg, host);
+    // The image each colour runs now; a different one means its containers are re-created.
+    const runsAsConfigured = (c: "blue" | "green") => host.running[c]?.image === cfg.slots[c]?.image;
     const risks: string[] = [];
     const changes: string[] = [];
     for (const svc of ["postgres", "redis", "proxy"] as const) {
@@ -60,6 +56,12 @@ export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState
     }
     const live = host.route;
     const image = (c: string) => host.running[c as "blue"]?.image ?? host.retired[c as "blue"] ?? "not running";
+    if (live === plan.live && !plan.switching && !runsAsConfigured(plan.live)) {
+        risks.push(
+            `**${plan.live} is live and its image changes** (${host.running[plan.live]?.image} → ${cfg.slots[plan.live]!.image}): ` +
+                `the delete guard refuses re-creating the colour that serves traffic; release to ${plan.idle} instead.`,
+        );
+    }
     if (risks.length) lines.push("### ⚠ Risks", "", ...risks.map((r) => `- ${r}`), "");
     lines.push("| | now | after this update |", "|---|---|---|");
     lines.push(`| live colour | ${live ? `${live} (${image(live)})` : "nothing is live yet"} | **${plan.live}** (${cfg.slots[plan.live]!.image}) |`);
@@ -68,17 +70,17 @@ export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState
     lines.push("");
     if (plan.switching) {
         lines.push(`**Switch ${plan.previousLive} → ${plan.live}.** Steps, in order: gate → re-point (no nginx reload) → verify → retire.`);
-        if (host.running[plan.live]?.fingerprint !== plan.fingerprints[plan.live]) {
+        if (!runsAsConfigured(plan.live)) {
             lines.push(`- **Create:** ${plan.live} with ${cfg.slots[plan.live]!.image}, ${cfg.replicas} replica(s), before anything switches.`);
         }
     } else if (!live) {
         lines.push(`**First release:** ${plan.live} goes live.`);
-    } else if (host.running[plan.live]?.fingerprint === plan.fingerprints[plan.live]) {
-        lines.push(`**No switch:** ${plan.live} stays live, untouched.`);
+    } else if (runsAsConfigured(plan.live)) {
+        lines.push(`**No switch:** ${plan.live} stays live.`);
     } else {
-        lines.push(`**No switch:** ${plan.live} is (re)created and gated before it takes traffic.`);
+        lines.push(`**REFUSED:** ${plan.live} is live and its image would change; \`pulumi up\` stops before changing anything.`);
     }
-    const staged = plan.idleState === "staged" && host.running[plan.idle]?.fingerprint !== plan.fingerprints[plan.idle];
+    const staged = plan.idleState === "staged" && !runsAsConfigured(plan.idle);
     if (staged) lines.push(`- **Staged:** ${plan.idle} is (re)created with ${cfg.slots[plan.idle]!.image} and gated; the preview listener (port ${cfg.proxy.previewPort}) serves it.`);
     if (plan.switching || !live) {
         lines.push(`- **Gate:** each of ${cfg.replicas} ${plan.live} replica(s) must answer \`${cfg.health.path}\` healthy ${cfg.health.healthyThreshold} times in a row within ${cfg.health.timeoutSeconds} s.`);

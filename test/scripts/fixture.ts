@@ -41,7 +41,6 @@ export function dockerAsync(...args: string[]): Promise<string> {
 export interface SlotOptions {
     image?: string;
     env?: string[];
-    fingerprint?: string;
     /** Network alias colour (the naive-recreate baseline keeps one name). Defaults to the colour. */
     alias?: Colour;
 }
@@ -159,7 +158,7 @@ export class TestStack {
                 ["create", "--name", name,
                     "--label", `switchyard.stack=${this.stackLabel}`, "--label", "switchyard.role=app",
                     "--label", `switchyard.colour=${colour}`, "--label", `switchyard.image=${image}`,
-                    "--label", `switchyard.fingerprint=${opts.fingerprint ?? "fp-" + colour}`, "--label", `switchyard.replica=${i}`,
+                    "--label", `switchyard.replica=${i}`,
                     "--network", this.backend,
                     "-e", `SWITCHYARD_COLOR=${colour}`, "-e", `SWITCHYARD_IMAGE=${image}`,
                     "-e", `DATABASE_URL=postgres://app:${this.pgPassword}@postgres:5432/app`,

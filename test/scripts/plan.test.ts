@@ -1,14 +1,13 @@
 // npm run plan against a real stack on the Docker engine, for each kind of
 // change a reviewer meets: no-op, stage, one-step release, rollback, a data
-// service replaced, and a refused recreate of the live colour.
+// service replaced, and a new image on the live colour (which the delete
+// guard refuses).
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { loadStackConfig } from "../../scripts/ops/plan";
-import { slotFingerprint } from "../../lib/release";
 import { dockerAvailable, IMAGES, REPO, runStep, TestStack } from "./fixture";
 
 describe("npm run plan (real Docker engine)", function () {
@@ -30,31 +29,27 @@ describe("npm run plan (real Docker engine)", function () {
         assert.strictEqual(r.status, 0, r.stdout + r.stderr);
         return r.stdout;
     };
-    const fingerprint = (config: Record<string, unknown>, colour: "blue" | "green") => {
-        write(config);
-        return slotFingerprint(loadStackConfig(file, stack.stack), colour);
-    };
 
     before(function () {
         const missing = dockerAvailable();
         if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
         stack.up(5);
-        const blue = stack.startSlot("blue", 2, { fingerprint: fingerprint(base, "blue") });
+        const blue = stack.startSlot("blue", 2);
         assert.strictEqual(runStep("gate", stack.gateEnv("blue", blue)).status, 0);
         assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "retire" })).status, 0);
     });
     after(() => stack.down());
 
-    it("no-op: blue stays live, untouched, no risks", () => {
+    it("no-op: blue stays live, no risks", () => {
         const out = plan(base);
         assert.match(out, /\| live colour \| blue \(switchyard\/app:1\.0\.0\) \| \*\*blue\*\* \(switchyard\/app:1\.0\.0\) \|/);
-        assert.match(out, /\*\*No switch:\*\* blue stays live, untouched\./);
+        assert.match(out, /\*\*No switch:\*\* blue stays live\./);
         assert.doesNotMatch(out, /Risks|Staged|Gate/);
     });
 
     it("stage: green is created and served on preview; live untouched", () => {
         const out = plan(withGreen);
-        assert.match(out, /\*\*No switch:\*\* blue stays live, untouched\./);
+        assert.match(out, /\*\*No switch:\*\* blue stays live\./);
         assert.match(out, /- \*\*Staged:\*\* green is \(re\)created with switchyard\/app:1\.1\.0 and gated; the preview listener \(port 8081\) serves it\./);
     });
 
@@ -69,12 +64,12 @@ describe("npm run plan (real Docker engine)", function () {
 
     it("after the release: no-op; then a rollback re-creates blue from its pinned image", () => {
         const released = { ...withGreen, "switchyard:liveColor": "green" };
-        const green = stack.startSlot("green", 2, { image: "switchyard/app:1.1.0", fingerprint: fingerprint(released, "green") });
+        const green = stack.startSlot("green", 2, { image: "switchyard/app:1.1.0" });
         assert.strictEqual(runStep("gate", stack.gateEnv("green", green)).status, 0);
         assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire" })).status, 0);
         assert.strictEqual(runStep("retire", stack.env({ RETIRE_COLOR: "blue", DRAIN_SECONDS: "2", APP_PORT: "3000", STOP_GRACE_SECONDS: "5" })).status, 0);
         const noop = plan(released);
-        assert.match(noop, /\*\*No switch:\*\* green stays live, untouched\./);
+        assert.match(noop, /\*\*No switch:\*\* green stays live\./);
         assert.match(noop, /\| idle colour \| blue: retired \(switchyard\/app:1\.0\.0\) \| blue: retired/);
         const rollback = plan({ ...released, "switchyard:liveColor": "blue" });
         assert.match(rollback, /\| live colour \| green \(switchyard\/app:1\.1\.0\) \| \*\*blue\*\* \(switchyard\/app:1\.0\.0\) \|/);
@@ -89,9 +84,9 @@ describe("npm run plan (real Docker engine)", function () {
         assert.ok(out.indexOf("Risks") < out.indexOf("| live colour"), "risks first");
     });
 
-    it("a recreate of the live colour is shown as refused", () => {
-        const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:replicas": 3 });
-        assert.match(out, /> \*\*REFUSED\*\* — `pulumi up` will stop before changing anything\./);
-        assert.match(out, /recreate the containers of green, which is live now/);
+    it("a new image on the live colour is a risk, shown as refused", () => {
+        const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:slots": { blue: { image: "switchyard/app:1.0.0" }, green: { image: "switchyard/app:1.0.0" } } });
+        assert.match(out, /^### ⚠ Risks\n\n- \*\*green is live and its image changes\*\* \(switchyard\/app:1\.1\.0 → switchyard\/app:1\.0\.0\): the delete guard refuses/m);
+        assert.match(out, /\*\*REFUSED:\*\* green is live and its image would change; `pulumi up` stops before changing anything\./);
     });
 });

@@ -8,9 +8,10 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { docker, dockerAvailable, runStep, TestStack } from "./fixture";
-import { get, startLoadProcess } from "./load";
+import { describeFailures, get, startLoadProcess } from "./load";
 import { diffRuns, Recorded, runProgram, RunResult, unwrapSecrets } from "../unit/mocks";
-import { dockerHostProbe } from "../../lib/host";
+import { dockerHostProbe, readRoute } from "../../lib/host";
+import { refuseDelete } from "../../lib/guard";
 
 const STACK = "sytest-specs";
 const PREFIX = `switchyard-${STACK}`;
@@ -51,6 +52,7 @@ function startContainer(c: Recorded): void {
         args.push("--health-cmd", test.join(" "), "--health-interval", i.healthcheck.interval, "--health-timeout", i.healthcheck.timeout, "--health-retries", String(i.healthcheck.retries), "--health-start-period", i.healthcheck.startPeriod);
     }
     if (i.memory) args.push("--memory", `${i.memory}m`);
+    if (i.memorySwap) args.push("--memory-swap", i.memorySwap === -1 ? "-1" : `${i.memorySwap}m`);
     if (i.cpus) args.push("--cpus", i.cpus);
     for (const o of i.securityOpts ?? []) args.push("--security-opt", o);
     for (const d of i.capabilities?.drops ?? []) args.push("--cap-drop", d);
@@ -91,7 +93,7 @@ describe("the program's declared specs on the real engine", function () {
         const missing = dockerAvailable();
         if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
         cleanup();
-        run = await runProgram({ config, stack: STACK, host: { running: {}, retired: {} } });
+        run = await runProgram({ config, stack: STACK, host: { running: {}, retired: {}, swapLimit: true } });
         const of = (type: string) => [...run.resources.values()].filter((r) => r.type === type);
         for (const n of of("docker:index/network:Network")) docker("network", "create", ...(n.inputs.internal ? ["--internal"] : []), ...n.inputs.labels.flatMap((l: any) => ["--label", `${l.label}=${l.value}`]), n.inputs.name);
         for (const v of of("docker:index/volume:Volume")) docker("volume", "create", ...v.inputs.labels.flatMap((l: any) => ["--label", `${l.label}=${l.value}`]), v.inputs.name);
@@ -196,14 +198,15 @@ describe("the program's declared specs on the real engine", function () {
         await new Promise((r) => setTimeout(r, 1000));
         const rep = await load.stop();
         console.log(`      load: ${rep.requests} requests, failed ${rep.failed}, p50 ${rep.p50} ms, p99 ${rep.p99} ms, by colour ${JSON.stringify(rep.byColour)}`);
-        assert.deepStrictEqual(rep.errors, {});
+        assert.deepStrictEqual(rep.errors, {}, describeFailures(rep));
         assert.ok(rep.byColour.green > 0 && rep.byColour.blue > 0);
     });
 
-    it("a new image on the live colour is refused, planned from the real host", async () => {
-        await assert.rejects(
-            runProgram({ config: { ...config, slots: { blue: { image: "switchyard/app:1.1.0" } } }, stack: STACK, host: dockerHostProbe(`switchyard/${STACK}`, `${PREFIX}-proxy`) }),
-            /Refused: this update would recreate the containers of blue, which is live now \(running switchyard\/app:1\.0\.0/,
-        );
+    it("the delete guard, reading the real route, refuses deleting live blue and allows idle green", () => {
+        const route = () => readRoute(`${PREFIX}-proxy`);
+        const plan = { live: "blue", idle: "green", previousLive: "blue", switching: false, declared: ["blue"], idleState: "retired" } as const;
+        const ctx = { stack: STACK, plan: { ...plan, declared: [...plan.declared] }, allow: new Set<never>(), route };
+        assert.match(refuseDelete({ role: "app", dockerName: `${PREFIX}-app-blue-1`, colour: "blue", dryRun: true }, ctx)!, /a container of blue, which serves live traffic now/);
+        assert.strictEqual(refuseDelete({ role: "app", dockerName: `${PREFIX}-app-green-1`, colour: "green", dryRun: false }, ctx), undefined);
     });
 });

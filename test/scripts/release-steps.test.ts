@@ -136,12 +136,12 @@ describe("release steps (real Docker engine)", function () {
         assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "green");
     });
 
-    it("the host probe reads what runs: route, ledger, slots by colour with their fingerprints", () => {
+    it("the host probe reads what runs: route, ledger, slots by colour with their images, swap limit support", () => {
         const host = dockerHostProbe(stack.stackLabel, stack.proxy);
         assert.strictEqual(host.route, "green");
         assert.deepStrictEqual(Object.keys(host.running), ["green"]);
-        assert.strictEqual(host.running.green!.fingerprint, "fp-green");
         assert.strictEqual(host.running.green!.image, IMAGES.app);
+        assert.strictEqual(host.swapLimit, docker("info", "--format", "{{json .SwapLimit}}") === "true");
     });
 });
 

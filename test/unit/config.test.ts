@@ -125,11 +125,46 @@ describe("config", () => {
         ]);
     });
 
-    // Every stack file in the repo must pass the schema, so a typo in
-    // production config fails CI rather than a deploy.
-    for (const file of fs.readdirSync(path.resolve(__dirname, "..", "..")).filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f))) {
+    it("cpus: only values Docker keeps as given, so a read-back never replaces a container", () => {
+        assert.deepStrictEqual(problems({ ...minimal, limits: { postgres: { memoryMb: 512, cpus: 0.05 } } }), [
+            "switchyard:limits.postgres.cpus = 0.05: must be >= 0.1",
+        ]);
+        assert.deepStrictEqual(problems({ ...minimal, limits: { postgres: { memoryMb: 512, cpus: 0.15 } } }), []);
+        const list = problems({ ...minimal, limits: { app: { memoryMb: 256, cpus: 0.123456789123 } } });
+        assert.strictEqual(list.length, 1);
+        assert.match(list[0], /^switchyard:limits\.app\.cpus = 0\.123456789123: Docker's provider reads 0\.123456789123 back as 0\.123456789, which would replace the container on every update/);
+    });
+
+    it("numbers set with `pulumi config set --path` (stored as text) are numbers", () => {
+        const cfg = parseConfig(raw({ ...minimal, limits: { app: { memoryMb: "300", cpus: "0.25" } }, health: { timeoutSeconds: "30" } }), new Set(), "s");
+        assert.deepStrictEqual(cfg.limits.app, { memoryMb: 300, cpus: 0.25 });
+        assert.strictEqual(cfg.health.timeoutSeconds, 30);
+        assert.deepStrictEqual(problems({ ...minimal, limits: { app: { memoryMb: "lots", cpus: 1 } } }), [
+            'switchyard:limits.app.memoryMb = "lots": must be a number, got string',
+        ]);
+    });
+
+    it("proxy.extraHttpConfig is free text for nginx, without template placeholders", () => {
+        const cfg = parseConfig(raw({ ...minimal, proxy: { extraHttpConfig: "add_header X-Team ops;" } }), new Set(), "s");
+        assert.strictEqual(cfg.proxy.extraHttpConfig, "add_header X-Team ops;");
+        assert.deepStrictEqual(problems({ ...minimal, proxy: { extraHttpConfig: "{{appPort}}" } }), [
+            'switchyard:proxy.extraHttpConfig = "{{appPort}}": must not contain {{ (template placeholders)',
+        ]);
+    });
+
+    // Every stack file in the repo (and every machine-local stack template)
+    // must pass the schema, so a typo in production config fails CI rather than a deploy.
+    const repo = path.resolve(__dirname, "..", "..");
+    const stackFiles = [
+        ...fs.readdirSync(repo).filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f)),
+        ...fs.readdirSync(path.join(repo, "stacks")).map((f) => path.join("stacks", f)),
+    ];
+    it("finds the committed stacks: staging, production and the local template", () => {
+        for (const f of ["Pulumi.staging.yaml", "Pulumi.production.yaml", path.join("stacks", "local.yaml")]) assert.ok(stackFiles.includes(f), f);
+    });
+    for (const file of stackFiles) {
         it(`validates ${file}`, () => {
-            const { raw, secretKeys } = readStackFile(path.resolve(__dirname, "..", "..", file));
+            const { raw, secretKeys } = readStackFile(path.resolve(repo, file));
             const cfg = parseConfig(raw, secretKeys, file);
             assert.ok(cfg.slots[cfg.liveColor]);
         });

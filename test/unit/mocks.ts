@@ -14,6 +14,9 @@ export interface Recorded {
     protect: boolean;
     /** Names of the resources this one depends on (dependsOn and data). */
     deps: string[];
+    /** Names of the hooks the engine runs before deleting it. */
+    beforeDelete: string[];
+    ignoreChanges: string[];
 }
 
 export interface RunOptions {
@@ -23,6 +26,8 @@ export interface RunOptions {
     secrets?: string[];
     host?: HostState;
     stack?: string;
+    /** Names of resources whose create fails, as a failed release step would. */
+    failing?: string[];
 }
 
 export interface RunResult {
@@ -41,7 +46,12 @@ const isSecret = (v: any): boolean => Boolean(v && typeof v === "object" && v[SE
 export function unwrapSecrets<T>(v: T): T {
     return JSON.parse(JSON.stringify(v), (_k, x) => (isSecret(x) ? x.value : x));
 }
-export const EMPTY_HOST: HostState = { running: {}, retired: {} };
+export const EMPTY_HOST: HostState = { running: {}, retired: {}, swapLimit: true };
+
+// Pulumi's mock monitor has no registerResourceHook (the engine's answer is
+// an empty message); without it a resource with hooks never registers.
+const mockMonitor = require("@pulumi/pulumi/runtime/mocks").MockMonitor.prototype;
+mockMonitor.registerResourceHook ??= (_req: unknown, cb: (err: Error | null, res: unknown) => void) => cb(null, {});
 
 function urnName(urn: string): string {
     return urn.slice(urn.lastIndexOf("::") + 2);
@@ -59,6 +69,7 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
     await pulumi.runtime.setMocks(
         {
             newResource(args: pulumi.runtime.MockResourceArgs) {
+                if (opts.failing?.includes(args.name)) throw new Error(`${args.name} failed`);
                 // A deterministic id that changes when inputs change, as a
                 // re-created container's would.
                 const id = `${args.name}-${createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex").slice(0, 8)}`;
@@ -86,6 +97,8 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
             inputs: wireInputs(req),
             protect: req.getProtect(),
             deps: req.getDependenciesList().map(urnName),
+            beforeDelete: req.getHooks()?.getBeforeDeleteList() ?? [],
+            ignoreChanges: req.getIgnorechangesList(),
         });
         return register(req, cb);
     };

@@ -1,7 +1,6 @@
 import * as assert from "assert";
 import { HostState } from "../../lib/host";
 import { parseConfig } from "../../lib/config";
-import { slotFingerprint } from "../../lib/release";
 import { readStackFile, stackFilePath } from "../../lib/stackfile";
 import { byType, diffRuns, get, labelsOf, runProgram, RunResult, SECRET_SIG } from "./mocks";
 
@@ -18,8 +17,8 @@ function hostAfter(config: Record<string, unknown>, live: "blue" | "green", colo
     const raw = Object.fromEntries(Object.entries(config).map(([k, v]) => [`switchyard:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
     const cfg = parseConfig(raw, new Set(), "test");
     const running: HostState["running"] = {};
-    for (const c of colours) running[c] = { image: cfg.slots[c]!.image, fingerprint: slotFingerprint(cfg, c), containers: [] };
-    return { route: live, running, retired };
+    for (const c of colours) running[c] = { image: cfg.slots[c]!.image, containers: [] };
+    return { route: live, running, retired, swapLimit: true };
 }
 
 function envOf(run: RunResult, name: string): Record<string, string> {
@@ -194,11 +193,63 @@ describe("program (Pulumi mocks)", function () {
         assert.deepStrictEqual(diffRuns(switching, next), { created: [], deleted: [], changed: [] });
     });
 
-    it("case 5: a change that would recreate the live containers is refused before anything is declared", async () => {
-        await assert.rejects(
-            runProgram({ config: { ...base, slots: { blue: { image: "app:1.0.1" } } }, host: hostAfter(base, "blue", ["blue"]) }),
-            /Refused: this update would recreate the containers of blue, which is live now.*Release to the idle colour instead/s,
-        );
+    it("case 5: every container, data volume, the proxy state volume and the networks are behind the delete guard", async () => {
+        const run = await runProgram({ config: staged, host: hostAfter(staged, "blue", ["blue", "green"]) });
+        const expect: Record<string, string> = {
+            "app-blue-1": "switchyard-guard-app",
+            "app-green-2": "switchyard-guard-app",
+            "postgres-container": "switchyard-guard-postgres",
+            "redis-container": "switchyard-guard-redis",
+            "proxy-container": "switchyard-guard-proxy",
+            "postgres-data": "switchyard-guard-volume",
+            "redis-data": "switchyard-guard-volume",
+            "proxy-state": "switchyard-guard-volume",
+            "networks-frontend": "switchyard-guard-network",
+            "networks-backend": "switchyard-guard-network",
+        };
+        for (const [name, hook] of Object.entries(expect)) assert.deepStrictEqual(get(run, name).beforeDelete, [hook], name);
+        for (const c of byType(run, CONTAINER)) {
+            assert.ok(c.ignoreChanges.includes("logOpts"), `${c.name}: a daemon's default log options must not replace it`);
+            assert.strictEqual(c.inputs.mustRun, false, `${c.name}: refresh must not delete it when stopped`);
+            assert.ok(c.inputs.destroyGraceSeconds > 0, `${c.name}: replaced or deleted, it is stopped, not killed`);
+            assert.strictEqual(c.inputs.destroyGraceSeconds, c.inputs.stopTimeout, c.name);
+        }
+        assert.strictEqual(get(run, "postgres-container").inputs.destroyGraceSeconds, 30);
+        assert.strictEqual(get(run, "redis-container").inputs.destroyGraceSeconds, 15);
+        assert.strictEqual(get(run, "proxy-container").inputs.destroyGraceSeconds, 20, "proxy: drain + 5");
+        assert.strictEqual(get(run, "app-blue-1").inputs.destroyGraceSeconds, 20, "app: drain + 5");
+    });
+
+    it("limits and healthchecks are sent in the provider's read-back form", async () => {
+        const run = await runProgram({ config: { ...base, limits: { app: { memoryMb: 300, cpus: 1 }, postgres: { memoryMb: 1024, cpus: 2 } }, health: { intervalSeconds: 60 } } });
+        const app = get(run, "app-blue-1").inputs;
+        assert.deepStrictEqual([app.cpus, app.memory, app.memorySwap], ["1.0", 300, 300]);
+        assert.strictEqual(app.healthcheck.interval, "1m0s");
+        assert.strictEqual(get(run, "postgres-container").inputs.cpus, "2.0");
+        assert.strictEqual(get(run, "redis-container").inputs.cpus, "0.5");
+        const noSwapLimit = await runProgram({ config: base, host: { ...hostAfter(base, "blue", ["blue"]), swapLimit: false } });
+        assert.strictEqual(get(noSwapLimit, "app-blue-1").inputs.memorySwap, -1, "without swap limit support Docker stores -1");
+    });
+
+    it("every release step runs against the Docker host the provider deploys to", async () => {
+        const run = await runProgram({ config: base });
+        const provider = byType(run, "pulumi:providers:docker");
+        assert.strictEqual(provider.length, 1, "one explicit docker provider");
+        for (const cmd of byType(run, COMMAND)) assert.strictEqual(cmd.inputs.environment.DOCKER_HOST, provider[0].inputs.host, cmd.name);
+    });
+
+    it("stack outputs wait for the last release step, so a failed release does not claim the new colour", async () => {
+        const ok = await runProgram({ config: switched, host: hostAfter(staged, "blue", ["blue", "green"]) });
+        assert.strictEqual(ok.outputs.liveColor, "green");
+        // Under the engine a failed step leaves the previous outputs in place;
+        // under mocks the outputs that wait on it never resolve to the new ones.
+        for (const step of ["switch-gate", "switch-repoint", "switch-verify", "switch-retire"]) {
+            await assert.rejects(
+                runProgram({ config: switched, host: hostAfter(staged, "blue", ["blue", "green"]), failing: [step] }),
+                new RegExp(`${step} failed`),
+                step,
+            );
+        }
     });
 
     it("every config error stops the program with the full list", async () => {

@@ -1,0 +1,52 @@
+// What Postgres and Redis have in common: shared, stateful, on the backend
+// network only, a password that must not change by accident, a named volume.
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import * as random from "@pulumi/random";
+import { DaemonFacts, Limits } from "./containers";
+import { DeleteGuard } from "./guard";
+
+export interface DataServiceArgs {
+    /** Prefix for Docker object names, such as "switchyard-staging". */
+    namePrefix: string;
+    /** Value of the switchyard.stack label. */
+    stackLabel: string;
+    /** Image reference. Defaults to the official image of the service. */
+    image?: string;
+    /** Password; a secret. Defaults to a generated 32-character password kept secret in state. */
+    password?: pulumi.Input<string>;
+    /** Internal network shared with the app slots; data services are never published on the host. */
+    backendNetwork: pulumi.Input<string>;
+    /** Memory (MB) and CPU limits. Defaults differ per service. */
+    limits?: Limits;
+    /** Protect the container, its volume and its password from deletion (production). Defaults to false. */
+    protectData?: boolean;
+    /** What the daemon enforces (swap limits). Defaults to swap limits enforced. */
+    daemon?: DaemonFacts;
+    /** Refuses deleting the container and the volume. Defaults to no guard. */
+    guard?: DeleteGuard;
+}
+
+/**
+ * The configured password, or a generated one; secret either way. A change
+ * to the generator's settings must not mint a new password — the data
+ * directory keeps the old one and every client would be locked out — so its
+ * inputs are ignored after creation; rotating is a deliberate act.
+ */
+export function servicePassword(name: string, args: DataServiceArgs, parent: pulumi.Resource): pulumi.Output<string> {
+    if (args.password) return pulumi.secret(args.password);
+    return new random.RandomPassword(
+        `${name}-password`,
+        { length: 32, special: false },
+        { parent, protect: args.protectData ?? false, ignoreChanges: ["length", "special", "upper", "lower", "numeric", "minUpper", "minLower", "minNumeric", "minSpecial", "overrideSpecial", "keepers"] },
+    ).result;
+}
+
+/** A named volume for a data service; protect makes deleting it a deliberate act. */
+export function dataVolume(name: string, volumeName: string, args: DataServiceArgs, parent: pulumi.Resource): docker.Volume {
+    return new docker.Volume(
+        name,
+        { name: volumeName, labels: [{ label: "switchyard.stack", value: args.stackLabel }] },
+        { parent, protect: args.protectData ?? false, hooks: args.guard?.binding("volume") },
+    );
+}

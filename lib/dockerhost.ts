@@ -1,0 +1,52 @@
+// One Docker host for everything an update touches.
+//
+// The Docker provider follows `docker:host` config or DOCKER_HOST only; the
+// docker CLI (which the host reader, the release steps and the delete guard
+// use) also follows `docker context use` and DOCKER_CONTEXT. Left alone, a
+// plan could be read from one host and deployed to another. So the program
+// resolves the host once, gives it to an explicit provider, and runs every
+// docker CLI call with DOCKER_HOST set to it (and DOCKER_CONTEXT unset).
+import { execFileSync } from "child_process";
+
+export interface DockerEndpoint {
+    /** unix:///var/run/docker.sock, ssh://deploy@host, tcp://host:2376 ... */
+    host: string;
+    /** Where the host came from, for the plan line and error messages. */
+    source: string;
+}
+
+export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
+
+/**
+ * `docker:host` config first (what the provider itself would use), then
+ * DOCKER_HOST, then the docker CLI's current context, then the local socket.
+ */
+export function resolveDockerEndpoint(configHost: string | undefined, env: NodeJS.ProcessEnv = process.env): DockerEndpoint {
+    if (configHost) return { host: configHost, source: "config docker:host" };
+    if (env.DOCKER_HOST) return { host: env.DOCKER_HOST, source: "DOCKER_HOST" };
+    const context = currentContextHost(env);
+    if (context) return { host: context.host, source: `docker context ${context.name}` };
+    return { host: DEFAULT_DOCKER_HOST, source: "default socket" };
+}
+
+function currentContextHost(env: NodeJS.ProcessEnv): { name: string; host: string } | undefined {
+    try {
+        const out = execFileSync("docker", ["context", "inspect", "--format", "{{.Name}}\t{{.Endpoints.docker.Host}}"], {
+            encoding: "utf8",
+            env,
+            stdio: ["ignore", "pipe", "ignore"],
+            timeout: 10000,
+        }).trim();
+        const [name, host] = out.split("\t");
+        return host ? { name, host } : undefined;
+    } catch {
+        return undefined; // no docker CLI or no contexts: the provider's own default applies
+    }
+}
+
+/** The environment every docker CLI call runs with: this host, no context override. */
+export function dockerCliEnv(endpoint: DockerEndpoint, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...base, DOCKER_HOST: endpoint.host };
+    delete env.DOCKER_CONTEXT;
+    return env;
+}

@@ -1,0 +1,127 @@
+// The delete guard: a before-delete resource hook on every container, volume
+// and network of a stack, run in previews too.
+//
+// Docker's provider replaces a container delete-first (design brief, fact 1),
+// and whether an update replaces one is decided by the engine — from how the
+// provider reads values back, image ids, secrets — not by anything the program
+// can see in its config. So the refusal sits where the engine acts: before it
+// deletes. It refuses deleting a container of the colour the live listener
+// routes to (unless that colour is being retired after a switch), the shared
+// Postgres, Redis and proxy, data volumes and networks. `pulumi preview` and
+// the preview inside `pulumi up` run it, so a refused update changes nothing.
+// An operator who means it says so for one run: SWITCHYARD_ALLOW_DELETE=postgres.
+import * as pulumi from "@pulumi/pulumi";
+import { Colour, COLOURS, otherColour } from "./config";
+import { ReleasePlan } from "./release";
+
+export const GUARDED_ROLES = ["live", "postgres", "redis", "proxy", "volume", "network"] as const;
+export type GuardedRole = (typeof GUARDED_ROLES)[number];
+/** Hooks are bound per kind of resource; "app" containers map to the "live" permission. */
+export type HookRole = "app" | "postgres" | "redis" | "proxy" | "volume" | "network";
+export const ALLOW_ENV = "SWITCHYARD_ALLOW_DELETE";
+
+/** Parses SWITCHYARD_ALLOW_DELETE ("postgres,proxy" or "all"); names what is allowed on a bad value. */
+export function parseAllowList(value: string | undefined): Set<GuardedRole> {
+    const allowed = new Set<GuardedRole>();
+    for (const item of (value ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
+        if (item === "all") GUARDED_ROLES.forEach((r) => allowed.add(r));
+        else if ((GUARDED_ROLES as readonly string[]).includes(item)) allowed.add(item as GuardedRole);
+        else throw new Error(`${ALLOW_ENV}=${value}: "${item}" is not allowed (allowed: ${GUARDED_ROLES.join(", ")}, all)`);
+    }
+    return allowed;
+}
+
+export interface DeleteRequest {
+    role: HookRole;
+    /** Docker name of the container, volume or network. */
+    dockerName: string;
+    /** Colour label of an app container. */
+    colour?: Colour;
+    /** True in a preview: nothing is deleted, but the plan is judged. */
+    dryRun: boolean;
+}
+
+export interface GuardContext {
+    stack: string;
+    plan: ReleasePlan;
+    allow: ReadonlySet<GuardedRole>;
+    /** The colour the live listener routes to right now (undefined: no proxy). */
+    route: () => Colour | undefined;
+}
+
+/** undefined when the delete may go ahead, else the refusal. Pure apart from ctx.route. */
+export function refuseDelete(req: DeleteRequest, ctx: GuardContext): string | undefined {
+    const step = req.dryRun ? "This preview" : "This update";
+    const allowHint = (role: GuardedRole) => `If you mean it, run this one update with ${ALLOW_ENV}=${role}.`;
+    if (req.role === "app") {
+        if (ctx.allow.has("live") || !req.colour) return undefined;
+        const route = ctx.route();
+        if (route !== req.colour) return undefined; // idle colour: replacing or removing it drops nothing
+        const retiring = !ctx.plan.declared.includes(req.colour);
+        // Retiring the old colour after a switch: its delete runs after
+        // re-point, verify and retire, when the route has moved. In a preview
+        // the route has not moved yet, and that is the plan.
+        if (retiring && req.dryRun) return undefined;
+        if (retiring) {
+            return `Refused: deleting ${req.dockerName} (${req.colour}) while the live listener still routes to ${req.colour}. ` +
+                `The switch did not complete; live traffic stays on ${req.colour}. Run pulumi up again.`;
+        }
+        const other = otherColour(req.colour);
+        return `Refused: ${step.toLowerCase()} would delete ${req.dockerName}, a container of ${req.colour}, which serves live traffic now. ` +
+            `Docker replaces containers delete-first, so this would drop requests. Nothing was changed. ` +
+            `The engine plans it because an input of the live colour changed (image id, limits, health, replicas, a password, the Docker host); ` +
+            `\`pulumi preview --diff\` shows which. Release to the idle colour instead: ` +
+            `\`pulumi config set --path slots.${other}.image <image>\` and \`pulumi config set liveColor ${other}\`, ` +
+            `and put the live colour's settings back as they run. ${allowHint("live")}`;
+    }
+    const role: GuardedRole = req.role;
+    if (ctx.allow.has(role)) return undefined;
+    const what: Record<Exclude<GuardedRole, "live">, string> = {
+        postgres: "the shared Postgres both colours use: replacing it restarts the database and fails every request that needs it (its volume is kept)",
+        redis: "the shared Redis both colours use: replacing it restarts it and fails every request that needs it (its volume is kept)",
+        proxy: "the nginx proxy: replacing it closes both listeners and every open connection",
+        volume: "a data volume: deleting it deletes the data in it",
+        network: "a network the slots and shared services are attached to",
+    };
+    return `Refused: ${step.toLowerCase()} would delete ${req.dockerName}, ${what[role]}. Nothing was changed. ` +
+        `\`pulumi preview --diff\` shows which input forces it (a new image or image id, cpus, ports, a password). ` +
+        `${allowHint(role)} To remove the whole stack use \`npm run destroy -- --stack ${ctx.stack}\`.`;
+}
+
+type Labelled = { labels?: { label: string; value: string }[]; name?: string };
+
+/** Registers one before-delete hook per kind of resource; components bind them. */
+export class DeleteGuard {
+    private readonly hooks = new Map<HookRole, pulumi.ResourceHook>();
+
+    constructor(private readonly ctx: GuardContext) {
+        // Every hook is registered on every run, bound or not: a resource that
+        // left the program is deleted with the hooks its state names.
+        for (const role of ["app", "postgres", "redis", "proxy", "volume", "network"] as const) {
+            this.hooks.set(
+                role,
+                new pulumi.ResourceHook(`switchyard-guard-${role}`, (args) => this.check(role, args), { onDryRun: true }),
+            );
+        }
+    }
+
+    /** The hook binding for a resource of this kind. */
+    binding(role: HookRole): pulumi.ResourceHookBinding {
+        return { beforeDelete: [this.hooks.get(role)!] };
+    }
+
+    private check(role: HookRole, args: pulumi.ResourceHookArgs): void {
+        const old = { ...(args.oldOutputs ?? {}), ...(args.oldInputs ?? {}) } as Labelled;
+        const colour = old.labels?.find((l) => l.label === "switchyard.colour")?.value;
+        const refusal = refuseDelete(
+            {
+                role,
+                dockerName: old.name ?? args.name,
+                colour: (COLOURS as readonly string[]).includes(colour ?? "") ? (colour as Colour) : undefined,
+                dryRun: pulumi.runtime.isDryRun(),
+            },
+            this.ctx,
+        );
+        if (refusal) throw new Error(refusal);
+    }
+}

@@ -1,0 +1,73 @@
+// The delete guard's decisions, case by case. The hook that applies them runs
+// inside a real `pulumi preview`/`up` in the e2e suite.
+import * as assert from "assert";
+import { Colour } from "../../lib/config";
+import { ALLOW_ENV, GuardContext, parseAllowList, refuseDelete } from "../../lib/guard";
+import { ReleasePlan } from "../../lib/release";
+
+const plan = (live: Colour, declared: Colour[], previousLive?: Colour): ReleasePlan => ({
+    live,
+    idle: live === "blue" ? "green" : "blue",
+    previousLive,
+    switching: previousLive !== undefined && previousLive !== live,
+    declared,
+    idleState: declared.length === 2 ? "standby" : "retired",
+});
+
+function ctx(p: ReleasePlan, route: Colour | undefined, allow = ""): GuardContext {
+    return { stack: "staging", plan: p, allow: parseAllowList(allow), route: () => route };
+}
+
+const app = (colour: Colour, dryRun = true) => ({ role: "app" as const, dockerName: `switchyard-staging-app-${colour}-1`, colour, dryRun });
+
+describe("delete guard", () => {
+    it("refuses replacing a container of the colour the live listener routes to, preview or update", () => {
+        for (const dryRun of [true, false]) {
+            const msg = refuseDelete(app("blue", dryRun), ctx(plan("blue", ["blue"], "blue"), "blue"));
+            assert.ok(msg, "must refuse");
+            assert.match(msg!, /would delete switchyard-staging-app-blue-1, a container of blue, which serves live traffic now/);
+            assert.match(msg!, /Nothing was changed/);
+            assert.match(msg!, /pulumi config set --path slots\.green\.image <image>/);
+            assert.match(msg!, new RegExp(`${ALLOW_ENV}=live`));
+        }
+    });
+
+    it("allows replacing or removing the idle colour", () => {
+        assert.strictEqual(refuseDelete(app("green"), ctx(plan("blue", ["blue", "green"], "blue"), "blue")), undefined);
+        assert.strictEqual(refuseDelete(app("green", false), ctx(plan("blue", ["blue"], "blue"), "blue")), undefined);
+        // A one-step release re-creates green (idle) before it goes live.
+        assert.strictEqual(refuseDelete(app("green", false), ctx(plan("green", ["green"], "blue"), "blue")), undefined);
+    });
+
+    it("retire: the preview plans deleting the old colour; the update deletes it only once the route moved", () => {
+        const switching = plan("green", ["green"], "blue");
+        assert.strictEqual(refuseDelete(app("blue", true), ctx(switching, "blue")), undefined, "preview: the switch has not happened yet");
+        assert.strictEqual(refuseDelete(app("blue", false), ctx(switching, "green")), undefined, "update: after re-point and verify");
+        assert.match(refuseDelete(app("blue", false), ctx(switching, "blue"))!, /while the live listener still routes to blue/);
+    });
+
+    it("allows everything on the first update (no proxy, no route)", () => {
+        assert.strictEqual(refuseDelete(app("blue", false), ctx(plan("blue", ["blue"]), undefined)), undefined);
+    });
+
+    it("refuses deleting the shared services, the proxy, data volumes and networks unless allowed by name", () => {
+        for (const role of ["postgres", "redis", "proxy", "volume", "network"] as const) {
+            const req = { role, dockerName: `switchyard-staging-${role}`, dryRun: true };
+            const msg = refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue"));
+            assert.ok(msg, role);
+            assert.match(msg!, new RegExp(`would delete switchyard-staging-${role}, `));
+            assert.match(msg!, new RegExp(`${ALLOW_ENV}=${role}\\.`));
+            assert.match(msg!, /npm run destroy -- --stack staging/);
+            assert.strictEqual(refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue", role)), undefined, `${role} allowed by name`);
+            assert.strictEqual(refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue", "all")), undefined, `${role} allowed by all`);
+        }
+        assert.match(refuseDelete({ role: "postgres", dockerName: "pg", dryRun: true }, ctx(plan("blue", ["blue"]), "blue", "redis"))!, /Refused/);
+    });
+
+    it("names the key, the value and what is allowed for a bad SWITCHYARD_ALLOW_DELETE", () => {
+        assert.deepStrictEqual([...parseAllowList("postgres, proxy")].sort(), ["postgres", "proxy"]);
+        assert.strictEqual(parseAllowList("all").size, 6);
+        assert.strictEqual(parseAllowList(undefined).size, 0);
+        assert.throws(() => parseAllowList("postgress"), /SWITCHYARD_ALLOW_DELETE=postgress: "postgress" is not allowed \(allowed: live, postgres, redis, proxy, volume, network, all\)/);
+    });
+});
