@@ -39,12 +39,10 @@ version_at_least() {
   node -e 'const p=v=>v.replace(/^v/,"").split(/[-+]/)[0].split(".").map(Number);const [a,b]=[p(process.argv[1]),p(process.argv[2])];for(let i=0;i<3;i++){if((a[i]||0)!==(b[i]||0))process.exit((a[i]||0)>(b[i]||0)?0:1)}' "$1" "$2"
 }
 
-# stale_host PATH: true for a language host an earlier set-up built into
-# $PULUMI_HOME/bin without the RPC forwarder (it fails on resource hooks).
-# A host installed any other way is the user's and is left alone.
+# stale_host PATH: true for a language host an earlier set-up built from
+# sdk/v3@v3.68.0 without the RPC forwarder (it fails on resource hooks). Its
+# build info says so; a host installed any other way is left alone.
 stale_host() {
-  [ "$1" = "$PULUMI_HOME/bin/pulumi-language-nodejs" ] || return 1
-  local marker="$PULUMI_HOME/bin/.pulumi-language-nodejs.switchyard"
-  [ -s "$marker" ] && [ "$(cat "$marker")" != "3.68.0" ] && return 1
-  return 0
+  command -v go >/dev/null || return 1
+  go version -m "$1" 2>/dev/null | grep -q 'version.Version=v3.68.0"'
 }

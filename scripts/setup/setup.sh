@@ -128,7 +128,6 @@ else
   (cd "$build_dir" && go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$host_version" \
       -o "$PULUMI_HOME/bin/pulumi-language-nodejs" "$pkg") >"$SWITCHYARD_HOME/build-language-host.log" 2>&1 \
     || step_fail "go build of the nodejs language host failed, see $SWITCHYARD_HOME/build-language-host.log"
-  echo "$host_version" > "$PULUMI_HOME/bin/.pulumi-language-nodejs.switchyard"
   step_done "pulumi-language-nodejs v$host_version in $PULUMI_HOME/bin"
 fi
 
