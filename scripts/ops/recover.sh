@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# npm run recover -- --stack NAME
+#
+# After a `pulumi up` of NAME was killed (kill -9, a lost SSH session, a
+# rebooted CI runner), bring the stack back to a state the next `pulumi up`
+# finishes from. Traffic is not touched: the live listener keeps serving the
+# colour it routes to, whatever step was cut off (each step is idempotent).
+#
+#   1. lock      remove the dead update's lock (`pulumi cancel`), refusing when
+#                the lock's process is still alive on this machine
+#   2. pending   `pulumi refresh --clear-pending-creates`: read every resource
+#                back from Docker and drop operations the killed update left
+#                pending (otherwise every later update warns about them)
+#   3. orphans   containers of the stack that Docker has but the state does not
+#                (an app container killed mid-create): removed when they belong
+#                to a colour the live listener does not route to; anything else
+#                is reported and left for you
+#
+# Then run `pulumi up` (npm run up for the local stack): it finishes the
+# release the killed update started, or the one the config now describes.
+set -uo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+T0=$(date +%s.%N)
+say() { printf '[recover %6ss] %s\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" "$*"; }
+die() { say "FAILED: $*" >&2; exit 1; }
+
+STACK=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stack) STACK=${2:-}; shift 2 ;;
+    *) die "unknown argument '$1' (allowed: --stack NAME)" ;;
+  esac
+done
+[[ "$STACK" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--stack NAME is required (got '${STACK}')"
+pulumi_stack() { bash "$REPO/scripts/stack.sh" "$STACK" "$@"; }
+source "$REPO/scripts/env.sh"
+
+# 1. The lock. A file backend keeps it as a JSON file naming pid and host.
+if [[ "$PULUMI_BACKEND_URL" == file://* ]]; then
+  lockdir="${PULUMI_BACKEND_URL#file://}"; lockdir="${lockdir%%\?*}/.pulumi/locks/organization/switchyard/$STACK"
+  for lock in "$lockdir"/*.json; do
+    [ -f "$lock" ] || continue
+    read -r pid host < <(node -e 'const l=require(process.argv[1]);console.log(l.pid, l.hostname)' "$lock")
+    if [ "$host" = "$(hostname)" ] && kill -0 "$pid" 2>/dev/null; then
+      die "an update of $STACK is still running (pid $pid); wait for it, or stop it first"
+    fi
+  done
+fi
+if out=$(pulumi_stack cancel --yes 2>&1); then say "lock: $(printf '%s' "$out" | tail -n 1)"
+elif grep -qi "not currently locked\|no update\|not locked" <<< "$out"; then say "lock: none"
+else die "pulumi cancel: $(printf '%s' "$out" | tail -n 1)"
+fi
+
+# 2. Pending operations and drift, read back from Docker.
+pending() { pulumi_stack stack export | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log((JSON.parse(s).deployment.pending_operations||[]).map(o=>o.type+" "+o.resource.urn.split("::").pop()).join(", ")))'; }
+before=$(pending) || die "pulumi stack export failed"
+pulumi_stack refresh --yes --skip-preview --clear-pending-creates >/dev/null 2>"$SWITCHYARD_HOME/recover-refresh.log" \
+  || die "pulumi refresh failed: $(tail -n 3 "$SWITCHYARD_HOME/recover-refresh.log")"
+after=$(pending) || after="?"
+say "pending operations: ${before:-none} -> ${after:-none} (refresh read every resource back)"
+
+# 3. Orphans: containers labelled with this stack that the state does not hold.
+label="switchyard/$STACK"
+in_state=$(pulumi_stack stack export | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const r of JSON.parse(s).deployment.resources||[]) if(r.type==="docker:index/container:Container") console.log(r.outputs.name)})')
+export SWITCHYARD_PROXY="switchyard-$STACK-proxy"
+route=$(if docker exec "$SWITCHYARD_PROXY" test -f /etc/switchyard/state/live-green 2>/dev/null; then echo green; else echo blue; fi)
+left=0
+while IFS=$'\t' read -r name role colour; do
+  [ -n "$name" ] || continue
+  grep -qxF "$name" <<< "$in_state" && continue
+  if [ "$role" = app ] && [ "$colour" != "$route" ]; then
+    docker rm -f "$name" >/dev/null && say "orphans: removed $name ($colour, not routed; the killed update was creating it)"
+  else
+    say "orphans: $name ($role${colour:+ $colour}) is not in the state and may serve traffic; left as is — inspect it, then remove it or import it" >&2
+    left=$((left + 1))
+  fi
+done < <(docker ps -a --filter "label=switchyard.stack=$label" --format '{{.Names}}{{"\t"}}{{.Label "switchyard.role"}}{{"\t"}}{{.Label "switchyard.colour"}}')
+[ "$left" -eq 0 ] || die "$left container(s) need a look (above)"
+say "done: the live listener routes to $route; run pulumi up to finish the release"
