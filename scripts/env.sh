@@ -11,6 +11,11 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ]; then
   export PULUMI_CONFIG_PASSPHRASE_FILE="${PULUMI_CONFIG_PASSPHRASE_FILE:-$SWITCHYARD_HOME/passphrase}"
 fi
 export PULUMI_SKIP_UPDATE_CHECK=true
+# The program's types are checked by npm test (tsc --noEmit); checking them
+# again on every update doubles its start-up (Pulumi.yaml's tsconfig option
+# says the same to a current language host; the v3.68 host set-up may build
+# reads only this variable).
+export PULUMI_NODEJS_TRANSPILE_ONLY="${PULUMI_NODEJS_TRANSPILE_ONLY:-true}"
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
 case ":$PATH:" in *":$PULUMI_HOME/bin:"*) ;; *) export PATH="$PULUMI_HOME/bin:$PATH" ;; esac
 case ":$PATH:" in *":$SWITCHYARD_HOME/bin:"*) ;; *) export PATH="$SWITCHYARD_HOME/bin:$PATH" ;; esac
