@@ -16,7 +16,12 @@ const image = process.env.SWITCHYARD_IMAGE || "unknown";
 const forceUnhealthy = process.env.SWITCHYARD_FORCE_UNHEALTHY === "1";
 const maxSlowMs = 60000;
 
-const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10, connectionTimeoutMillis: 2000 });
+// Connections stay open (no idle timeout): opening one means a new Postgres
+// backend process, which on a busy host (a release under load) can take
+// seconds, and a 2 s checkout limit turned that slowness into HTTP 500s
+// (seen in the e2e suite). A request now waits for a connection up to 10 s,
+// the load generator's own limit, so overload shows as latency first.
+const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10, connectionTimeoutMillis: 10000, idleTimeoutMillis: 0 });
 pool.on("error", (err) => log("postgres pool error", err.message));
 const redis = createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: (n) => Math.min(n * 100, 2000) } });
 redis.on("error", (err) => log("redis error", err.message));
