@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gate: every replica of a colour must answer its health path with 2xx
 # HEALTHY_THRESHOLD times in a row, probed from inside the proxy's network,
-# within GATE_TIMEOUT seconds. Nothing switches without it.
+# within GATE_TIMEOUT seconds of the newest replica's start. Nothing switches
+# without it.
 #
 # env: SWITCHYARD_PROXY, SWITCHYARD_COLOR, SWITCHYARD_TARGETS (space-separated
 #      container names), HEALTH_PATH, HEALTH_PORT, HEALTHY_THRESHOLD,
@@ -13,9 +14,20 @@ wait_running "$SWITCHYARD_PROXY" 30
 read -r -a targets <<< "$SWITCHYARD_TARGETS"
 declare -A streak status body
 for t in "${targets[@]}"; do streak[$t]=0; status[$t]="no answer yet"; body[$t]=""; done
-say "gating ${SWITCHYARD_COLOR}: ${#targets[@]} replica(s), ${HEALTHY_THRESHOLD} consecutive healthy answers each on :${HEALTH_PORT}${HEALTH_PATH}, timeout ${GATE_TIMEOUT}s"
 
-deadline=$(( $(date +%s) + GATE_TIMEOUT ))
+# The timeout runs from the newest replica's start, not from this step's: a
+# new slot gets GATE_TIMEOUT seconds from when Docker started it, so a broken
+# release fails that long after its containers came up, however long the
+# update took to get here. A slot that has run for a while (re-gated before a
+# switch) still gets a fair chance: at least one full healthy streak and 3 s.
+now=$(date +%s)
+started=$(docker inspect -f '{{.State.StartedAt}}' "${targets[@]}" 2>/dev/null | sort | tail -n 1)
+started_s=$(date -d "$started" +%s 2>/dev/null || echo "$now")
+floor=$(( now + HEALTHY_THRESHOLD * GATE_INTERVAL + 3 ))
+deadline=$(( started_s + GATE_TIMEOUT ))
+[ "$deadline" -ge "$floor" ] || deadline=$floor
+[ "$deadline" -le $(( now + GATE_TIMEOUT )) ] || deadline=$(( now + GATE_TIMEOUT ))
+say "gating ${SWITCHYARD_COLOR}: ${#targets[@]} replica(s), ${HEALTHY_THRESHOLD} consecutive healthy answers each on :${HEALTH_PORT}${HEALTH_PATH}, timeout ${GATE_TIMEOUT}s from start ($(( deadline - now ))s left)"
 while :; do
   passed=0
   for t in "${targets[@]}"; do
@@ -40,7 +52,7 @@ while :; do
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
     {
-      echo "gate failed: colour ${SWITCHYARD_COLOR} did not pass its health gate within ${GATE_TIMEOUT}s; live traffic was not moved."
+      echo "gate failed: colour ${SWITCHYARD_COLOR} did not pass its health gate within ${GATE_TIMEOUT}s of its start; live traffic was not moved."
       for t in "${targets[@]}"; do
         [ "${streak[$t]}" -ge "$HEALTHY_THRESHOLD" ] && continue
         echo "  ${t}: last status ${status[$t]}; last body: ${body[$t]:-(empty)}"

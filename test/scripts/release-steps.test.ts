@@ -1,6 +1,7 @@
 // The release steps the command resources run, against a real Docker engine,
 // a real nginx, Postgres, Redis and the sample app.
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import { dockerHostProbe } from "../../lib/host";
 import { docker, dockerAvailable, IMAGES, runStep, TestStack } from "./fixture";
 import { get } from "./load";
@@ -32,9 +33,22 @@ describe("release steps (real Docker engine)", function () {
         const seconds = (Date.now() - t0) / 1000;
         assert.strictEqual(r.status, 1);
         assert.ok(seconds < 6 + 10, `gate took ${seconds}s`);
-        assert.match(r.stderr, /gate failed: colour green did not pass its health gate within 6s; live traffic was not moved/);
+        assert.match(r.stderr, /gate failed: colour green did not pass its health gate within 6s of its start; live traffic was not moved/);
         assert.match(r.stderr, /switchyard-sytest-steps-app-green-1: last status 500; last body: .*forced unhealthy/);
         assert.match(r.stderr, /last log lines of switchyard-sytest-steps-app-green-1:\n +\| .*listening on :3000/);
+        docker("rm", "-f", ...broken);
+    });
+
+    it("the gate's timeout runs from the slot's start, so a slot that has run a while gets what is left", () => {
+        const broken = stack.startSlot("green", 1, { env: ["SWITCHYARD_FORCE_UNHEALTHY=1"] });
+        spawnSync("sleep", ["6"]);
+        const t0 = Date.now();
+        const r = runStep("gate", stack.gateEnv("green", broken, 12));
+        const seconds = (Date.now() - t0) / 1000;
+        assert.strictEqual(r.status, 1, r.stderr);
+        // Started 6 s before the gate with a 12 s timeout: about 6 s are left (the floor is 3 x 1 s + 3 s).
+        assert.ok(seconds >= 5 && seconds < 9, `gate took ${seconds}s; a gate timed from its own start would take 12s`);
+        assert.match(r.stdout, /timeout 12s from start \((5|6|7)s left\)/);
         docker("rm", "-f", ...broken);
     });
 
