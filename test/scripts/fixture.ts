@@ -9,6 +9,8 @@ import { stackNames } from "../../lib/naming";
 import { renderNginxConfig } from "../../nginx/render";
 
 export const REPO = path.resolve(__dirname, "..", "..");
+/** What a copy of the project needs to run `pulumi` (node_modules is linked, not copied). */
+export const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "lib", "components", "nginx", "scripts"];
 export const IMAGES = {
     app: process.env.SWITCHYARD_TEST_APP_IMAGE ?? "switchyard/app:1.0.0",
     nginx: process.env.SWITCHYARD_TEST_NGINX_IMAGE ?? "switchyard/nginx:local",

@@ -7,9 +7,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { REPO } from "./fixture";
+import { PROJECT_FILES, REPO } from "./fixture";
 
-const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "lib", "components", "nginx", "scripts"];
 
 function pulumiBin(): string | undefined {
     const home = process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
