@@ -349,7 +349,10 @@ describe("e2e: the release cycle under a real pulumi up", function () {
             assert.deepStrictEqual(volumes(), before, "data volumes still there");
             figures.push({ scenario: "7 production-like destroy", note: "refused; data volumes kept" });
         } finally {
-            prod.cli(["state", "unprotect", "--all", "--yes"]);
+            // Protection comes from the program (environment production), and
+            // `destroy --run-program` re-applies it over `state unprotect`: the
+            // way out is the one README gives, leaving production first.
+            prod.writeConfig({ ...prod.readConfig(), environment: "staging" });
             await prod.destroy();
         }
     });
