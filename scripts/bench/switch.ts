@@ -5,10 +5,9 @@
 //   recreate stop the old containers and start the new ones behind the same name
 // Prints one line per step with elapsed seconds, then a Markdown table, and
 // writes bench-results/switch.json and bench-results/switch.md.
-import * as fs from "fs";
-import * as path from "path";
 import * as os from "os";
-import { docker, dockerAsync, dockerAvailable, REPO, runStepAsync, TestStack } from "../../test/scripts/fixture";
+import { docker, dockerAsync, dockerAvailable, runStepAsync, TestStack } from "../../test/scripts/fixture";
+import { writeBenchResults } from "./results";
 import { LoadReport, report, Sample, startLoad } from "../../test/scripts/load";
 
 type Method = "marker" | "reload" | "recreate";
@@ -164,12 +163,7 @@ async function main() {
     for (const m of methods) results.push(await run(m));
     const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Docker ${docker("version", "--format", "{{.Server.Version}}")}, ${docker("run", "--rm", "switchyard/nginx:local", "sh", "-c", "nginx -v 2>&1")}`;
     const md = markdown(results, machine);
-    const out = path.join(REPO, "bench-results");
-    fs.mkdirSync(out, { recursive: true });
-    fs.writeFileSync(path.join(out, "switch.json"), JSON.stringify({ machine, rate: RATE, switches: SWITCHES, results }, null, 2));
-    fs.writeFileSync(path.join(out, "switch.md"), md);
-    console.log("\n" + JSON.stringify(results, null, 2) + "\n\n" + md);
-    say("wrote bench-results/switch.json and bench-results/switch.md");
+    say(`wrote ${writeBenchResults("switch", { machine, rate: RATE, switches: SWITCHES, results }, results, md).join(" and ")}`);
 }
 
 main().catch((err) => {

@@ -5,10 +5,9 @@
 // a no-op update's in the same run. Needs the provider plugins (npm run setup).
 // Prints one line per update with elapsed seconds, then JSON and a Markdown
 // table, and writes bench-results/up.json and bench-results/up.md.
-import * as fs from "fs";
 import * as os from "os";
-import * as path from "path";
-import { docker, REPO } from "../../test/scripts/fixture";
+import { docker } from "../../test/scripts/fixture";
+import { writeBenchResults } from "./results";
 import { report, startLoadProcess } from "../../test/scripts/load";
 import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep } from "../../test/e2e/harness";
 
@@ -84,12 +83,7 @@ async function main() {
         ...rows.map((r) => `| ${r.update} | ${r.seconds} | ${r.vsNoop} | ${r.changes} | ${r.requests} | ${r.failed} | ${r.p99} |`),
         "",
     ].join("\n");
-    const out = path.join(REPO, "bench-results");
-    fs.mkdirSync(out, { recursive: true });
-    fs.writeFileSync(path.join(out, "up.json"), JSON.stringify({ machine, rate: RATE, rows }, null, 2));
-    fs.writeFileSync(path.join(out, "up.md"), md);
-    console.log("\n" + JSON.stringify(rows, null, 2) + "\n\n" + md);
-    say("wrote bench-results/up.json and bench-results/up.md");
+    say(`wrote ${writeBenchResults("up", { machine, rate: RATE, rows }, rows, md).join(" and ")}`);
 }
 
 main().catch((err) => {

@@ -14,10 +14,9 @@ import { LocalWorkspace, OpMap, PulumiCommand, Stack } from "@pulumi/pulumi/auto
 import { Colour } from "../../lib/config";
 import { readRoute } from "../../lib/host";
 import { stackNames } from "../../lib/naming";
-import { docker, PROJECT_FILES, REPO } from "../scripts/fixture";
+import { docker, PROJECT_FILES, pulumiBin, REPO } from "../scripts/fixture";
 
 const T0 = Date.now();
-const PULUMI_HOME = process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
 const secs = (ms: number) => (ms / 1000).toFixed(1);
 export const say = (line: string) => console.log(`      [e2e ${secs(Date.now() - T0).padStart(6)}s] ${line}`);
 
@@ -27,10 +26,6 @@ export function requiredPlugins(): { name: string; version: string }[] {
     return ["docker", "command", "random"].map((name) => ({ name, version: lock.packages[`node_modules/@pulumi/${name}`].version }));
 }
 
-export function pulumiBin(): string | undefined {
-    const candidates = [path.join(PULUMI_HOME, "bin", "pulumi"), ...(process.env.PATH ?? "").split(":").map((d) => path.join(d, "pulumi"))];
-    return candidates.find((c) => fs.existsSync(c));
-}
 
 /** What keeps the suite from running here, one item per missing part; empty when it can run. */
 export function missingParts(): string[] {

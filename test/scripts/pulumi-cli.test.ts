@@ -7,14 +7,9 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { PROJECT_FILES, REPO } from "./fixture";
+import { PROJECT_FILES, pulumiBin, REPO } from "./fixture";
 
 
-function pulumiBin(): string | undefined {
-    const home = process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
-    const candidates = [path.join(home, "bin", "pulumi"), ...(process.env.PATH ?? "").split(":").map((d) => path.join(d, "pulumi"))];
-    return candidates.find((c) => fs.existsSync(c));
-}
 
 describe("program under the real Pulumi CLI", function () {
     this.timeout(240000);
