@@ -14,6 +14,9 @@ const image = process.env.SWITCHYARD_IMAGE || "unknown";
 // A deliberately broken release (tests build an image with this set) must fail
 // its health gate while still answering every other endpoint.
 const forceUnhealthy = process.env.SWITCHYARD_FORCE_UNHEALTHY === "1";
+// Version 2 of the schema (migrate.js) adds visits.source: this release writes
+// its own image there. Version 1 does not know the column.
+const schema = Number(process.env.APP_SCHEMA || 1);
 const maxSlowMs = 60000;
 
 // Connections stay open (no idle timeout): opening one means a new Postgres
@@ -92,7 +95,7 @@ async function route(req, res) {
     const h = await health();
     return send(res, h.ok ? 200 : 500, { status: h.ok ? "ok" : "unhealthy", color, detail: h.detail });
   }
-  if (url.pathname === "/version") return send(res, 200, { color, image });
+  if (url.pathname === "/version") return send(res, 200, { color, image, schema });
   if (url.pathname === "/slow") {
     const ms = Math.max(0, Math.min(Number(url.searchParams.get("ms")) || 0, maxSlowMs));
     await new Promise((r) => setTimeout(r, ms));
@@ -100,7 +103,10 @@ async function route(req, res) {
   }
   if (url.pathname === "/visits" && req.method === "POST") {
     const note = (await readBody(req)).slice(0, 200);
-    const row = await pool.query("INSERT INTO visits (color, note) VALUES ($1, $2) RETURNING id", [color, note]);
+    const row =
+      schema >= 2
+        ? await pool.query("INSERT INTO visits (color, note, source) VALUES ($1, $2, $3) RETURNING id", [color, note, image])
+        : await pool.query("INSERT INTO visits (color, note) VALUES ($1, $2) RETURNING id", [color, note]);
     const counter = await redis.incr("switchyard:visits");
     return send(res, 201, { id: Number(row.rows[0].id), counter, color });
   }

@@ -28,7 +28,7 @@ fi
 
 build() { # build TAG DIR [docker build args...]
   local tag=$1 dir=$2; shift 2
-  local recipe; recipe=$(recipe_of "$dir")
+  local recipe; recipe=$( { recipe_of "$dir"; echo "$*"; } | sha256sum | cut -c1-16)
   if [ "$(current "$tag")" = "$recipe" ]; then say "$tag up to date"; return; fi
   docker build --network host -q --label "switchyard.recipe=$recipe" -t "$tag" "$@" "$dir" >"$SWITCHYARD_HOME/build-image.log" 2>&1 \
     || { cat "$SWITCHYARD_HOME/build-image.log" >&2; echo "docker build of $tag failed" >&2; exit 1; }
@@ -45,3 +45,6 @@ build switchyard/app:1.0.0 "$REPO/app" --build-arg BASE_IMAGE=switchyard/node:lo
 # A second tag of the same app, so a release to the idle colour can be staged locally.
 docker tag switchyard/app:1.0.0 switchyard/app:1.1.0
 say "switchyard/app:1.1.0 tagged"
+# Version 2: the same code on schema 2 (visits.source; app/migrate.js), the
+# release that needs an expand migration before it takes traffic.
+build switchyard/app:2.0.0 "$REPO/app" --build-arg BASE_IMAGE=switchyard/node:local --build-arg APP_SCHEMA=2
