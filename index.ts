@@ -4,8 +4,10 @@
 // 2. Resolve the one Docker host this update touches, read what it runs now
 //    and plan the release: which colour is live after this update, whether it
 //    switches, which slots exist.
-// 3. Declare the shared services, the proxy, the slots and the switch, every
-//    container and volume behind the delete guard.
+// 3. Declare the shared services, the proxy, the slots and the release chain,
+//    every container and volume behind the delete guard:
+//    gate -> backup -> migrate (expand) -> re-point -> verify -> retire -> contract,
+//    with the notifier and maintenance mode around it.
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { COLOURS, parseConfig, SwitchyardConfig } from "./lib/config";
@@ -20,7 +22,12 @@ import { Postgres } from "./components/postgres";
 import { Redis } from "./components/redis";
 import { Nginx } from "./components/nginx";
 import { Slot } from "./components/slot";
-import { Switch } from "./components/switch";
+import { ReleaseKey, Switch } from "./components/switch";
+import { Backups } from "./components/backups";
+import { Backup } from "./components/backup";
+import { Migration } from "./components/migration";
+import { Maintenance } from "./components/maintenance";
+import { Notifier } from "./components/notifier";
 
 // isConfigSecret is exported by the runtime but missing from its typings.
 const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
@@ -100,6 +107,24 @@ const proxy = new Nginx(
     opts,
 );
 
+const notifier = new Notifier(
+    "notify",
+    {
+        proxyContainerName,
+        webhookUrl: cfg.notify.webhookUrl ? config.requireSecretObject<{ webhookUrl: string }>("notify").apply((n) => n.webhookUrl) : undefined,
+        proxyReady: proxy.config,
+        steps,
+    },
+    opts,
+);
+const backups = new Backups("backups", { namePrefix, stackLabel, hostDir: cfg.backups.hostDir, protect: production, guard }, opts);
+// Maintenance turns on before anything of a release runs, and off only once
+// the new colour is verified (the program reads the marker to know which).
+const maintenanceTurnsOff = host.maintenance === true && !cfg.maintenance;
+const maintenanceOn = maintenanceTurnsOff
+    ? undefined
+    : new Maintenance("maintenance", { proxyContainerName, on: cfg.maintenance, after: [notifier.config], steps }, opts);
+
 const slots: Partial<Record<(typeof COLOURS)[number], Slot>> = {};
 for (const colour of release.declared) {
     slots[colour] = new Slot(
@@ -118,7 +143,8 @@ for (const colour of release.declared) {
             frontendNetwork: networks.frontend.name,
             backendNetwork: networks.backend.name,
             proxyContainerName,
-            proxyReady: proxy.config,
+            // The notifier runs after the proxy's config, so a failed gate is reported.
+            proxyReady: notifier.config,
             limits: cfg.limits.app,
             dataServices: [postgres.container, redis.container],
             steps,
@@ -143,15 +169,61 @@ const sw = new Switch(
         appPort: cfg.appPort,
         standby: cfg.standby,
         steps,
+        before: [notifier.config, ...(maintenanceOn ? [maintenanceOn.toggle] : [])],
+        beforeRepoint: (gate, key) => {
+            const backup = cfg.backups.enabled ? beforeSwitchBackup(gate, key) : undefined;
+            const expand = cfg.migrations.command ? migration("expand", cfg.migrations.command, backup?.dump ?? gate, key) : undefined;
+            return expand?.run ?? backup?.dump ?? gate;
+        },
     },
     opts,
 );
+const contract = cfg.migrations.contractCommand ? migration("contract", cfg.migrations.contractCommand, sw.retire, sw.key) : undefined;
+if (maintenanceTurnsOff) new Maintenance("maintenance", { proxyContainerName, on: false, after: [sw.verify], steps }, opts);
+
+function beforeSwitchBackup(gate: pulumi.Resource, key: ReleaseKey): Backup {
+    return new Backup(
+        "backup",
+        {
+            key,
+            after: gate,
+            postgresContainer: postgres.container.name,
+            backendNetwork: networks.backend.name,
+            store: backups.store,
+            keep: cfg.backups.keep,
+            database: cfg.postgres.database,
+            user: cfg.postgres.user,
+            password: postgres.password,
+            steps,
+        },
+        opts,
+    );
+}
+
+function migration(phase: "expand" | "contract", cmd: string, after: pulumi.Resource, key: ReleaseKey): Migration {
+    return new Migration(
+        `migrate-${phase}`,
+        {
+            phase,
+            command: cmd,
+            image: cfg.slots[release.live]!.image,
+            key,
+            after,
+            backendNetwork: networks.backend.name,
+            databaseUrl: postgres.url,
+            timeoutSeconds: cfg.migrations.timeoutSeconds,
+            steps,
+        },
+        opts,
+    );
+}
 
 // Outputs say what happened, not what was asked: each waits for the last
 // release step. An update that fails before it (a failed gate or verify)
 // never registers them, so the stack keeps the outputs of the last release
 // that completed.
-const released = <T>(value: T): pulumi.Output<T> => sw.retire.id.apply(() => value);
+const lastStep = contract?.run ?? sw.retire;
+const released = <T>(value: T): pulumi.Output<T> => lastStep.id.apply(() => value);
 export const liveColor = released(release.live);
 export const liveImage = released(cfg.slots[release.live]!.image);
 export const idleColor = released(release.idle);

@@ -23,6 +23,8 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly volume: docker.Volume;
     /** postgres://user:password@postgres:5432/database, secret. */
     public readonly url: pulumi.Output<string>;
+    /** The app role's password, secret (the backup step's pg_dump uses it). */
+    public readonly password: pulumi.Output<string>;
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:data:Postgres", name, {}, opts);
@@ -32,6 +34,7 @@ export class Postgres extends pulumi.ComponentResource {
         if (!/^[a-z_][a-z0-9_]*$/.test(user)) throw new pulumi.ResourceError(`postgres.user "${user}" must be a lower-case SQL identifier`, this);
 
         const password = servicePassword(name, args, this);
+        this.password = pulumi.secret(password);
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "postgres:16-bookworm", keepLocally: true }, { parent: this });
         this.volume = dataVolume(`${name}-data`, `${args.namePrefix}-pgdata`, args, this);
         this.container = new docker.Container(

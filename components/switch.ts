@@ -31,11 +31,22 @@ export interface SwitchArgs {
     standby?: "retire" | "keep";
     /** Makes the command resources (they run docker against the stack's host). */
     steps: ReleaseSteps;
+    /** Steps that must finish before the gate (the notifier, maintenance turning on). Defaults to none. */
+    before?: pulumi.Resource[];
+    /**
+     * Steps between the gate and the re-point (backup, expand migration),
+     * given the gate and the release key; the re-point waits for what it
+     * returns. Defaults to none.
+     */
+    beforeRepoint?: (gate: pulumi.Resource, key: ReleaseKey) => pulumi.Resource;
 }
 
+/** The inputs that make a release: when any changes, every release step runs again. */
+export type ReleaseKey = Record<string, pulumi.Input<string>>;
+
 /**
- * gate -> re-point -> verify -> retire, as command resources chained by
- * dependsOn. Every step carries the target colour and its container ids, so
+ * gate -> [before re-point: backup, expand migration] -> re-point -> verify
+ * -> retire, as command resources chained by dependsOn. Every step carries the target colour and its container ids, so
  * all four run again exactly when the live colour or its containers change,
  * and none runs on an update that changes neither.
  */
@@ -44,6 +55,8 @@ export class Switch extends pulumi.ComponentResource {
     public readonly repoint: command.local.Command;
     public readonly verify: command.local.Command;
     public readonly retire: command.local.Command;
+    /** The release key every step carries (steps outside this component carry it too). */
+    public readonly key: ReleaseKey;
 
     constructor(name: string, args: SwitchArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:release:Switch", name, {}, opts);
@@ -53,22 +66,24 @@ export class Switch extends pulumi.ComponentResource {
         }
         const drainSeconds = args.drainSeconds ?? 15;
         // The release key: any change to it runs every step again.
-        const key = {
+        const key: ReleaseKey = {
             SWITCHYARD_PROXY: args.proxyContainerName,
             SWITCHYARD_STACK: args.stackLabel,
             SWITCHYARD_COLOR: target,
             TARGET_CONTAINER_IDS: args.target.containerIds,
         };
+        this.key = key;
 
         // dependsOn (each step): the order is the safety argument — nothing is
         // re-pointed before the gate, verified before the re-point, retired before verify.
         this.gate = args.steps.step(`${name}-gate`, "gate", { ...args.target.gateEnvironment, ...key }, {
             parent: this,
-            dependsOn: [args.proxyReady, args.target.gate],
+            dependsOn: [args.proxyReady, args.target.gate, ...(args.before ?? [])],
         });
+        const ready = args.beforeRepoint ? args.beforeRepoint(this.gate, key) : this.gate;
         this.repoint = args.steps.step(`${name}-repoint`, "repoint", { ...key, STANDBY: args.standby ?? "retire" }, {
             parent: this,
-            dependsOn: [this.gate],
+            dependsOn: [ready],
         });
         this.verify = args.steps.step(
             `${name}-verify`,

@@ -11,8 +11,8 @@ export type Colour = (typeof COLOURS)[number];
 export const ENVIRONMENTS = ["local", "staging", "production"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 
-/** Keys that must be set with `pulumi config set --secret`. */
-export const SECRET_KEYS = ["postgresPassword", "redisPassword"] as const;
+/** Keys that must be set with `pulumi config set --secret` (notify holds the webhook URL). */
+export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify"] as const;
 
 export function otherColour(c: Colour): Colour {
     return c === "blue" ? "green" : "blue";
@@ -106,6 +106,30 @@ export const configSchema = z
             })
             .strict()
             .default({}),
+        backups: z
+            .object({
+                enabled: z.boolean().default(true),
+                keep: numeric(z.number().int().min(1).max(1000)).default(10),
+                // An absolute host directory instead of the backups volume.
+                hostDir: z.string().regex(/^\/[A-Za-z0-9._\/-]*$/, "must be an absolute path of letters, digits, . _ - and /").optional(),
+            })
+            .strict()
+            .default({}),
+        migrations: z
+            .object({
+                command: z.string().min(1).max(1000).optional(),
+                contractCommand: z.string().min(1).max(1000).optional(),
+                timeoutSeconds: seconds(10, 7200).default(600),
+            })
+            .strict()
+            .default({}),
+        maintenance: z.boolean().default(false),
+        notify: z
+            .object({
+                webhookUrl: z.string().url("must be an http(s) URL").regex(/^https?:\/\//, "must be an http(s) URL").optional(),
+            })
+            .strict()
+            .default({}),
         postgresPassword: z.string().min(16, "must be at least 16 characters").optional(),
         redisPassword: z.string().min(16, "must be at least 16 characters").optional(),
     })
@@ -121,7 +145,17 @@ export const configSchema = z
         if (c.proxy.livePort === c.proxy.previewPort) {
             ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "previewPort"], message: "must differ from proxy.livePort" });
         }
+        if (c.migrations.contractCommand && c.standby === "keep") {
+            ctx.addIssue({
+                code: z.ZodIssueCode.custom,
+                path: ["migrations", "contractCommand"],
+                message: 'is refused with standby "keep": the old colour keeps running old code, which a contract migration would break; use standby "retire"',
+            });
+        }
         if (c.environment === "production") {
+            if (!c.backups.enabled) {
+                ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["backups", "enabled"], message: "cannot be false in production: every switch backs up the database first" });
+            }
             for (const colour of COLOURS) {
                 const img = c.slots[colour]?.image;
                 if (img && !isPinned(img)) {
@@ -175,10 +209,12 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
         const key = fullKey.slice(NAMESPACE.length + 1);
         const isSecretKey = (SECRET_KEYS as readonly string[]).includes(key);
         if (isSecretKey && !secretKeys.has(fullKey)) {
-            problems.push(`${fullKey}: is stored in plaintext; set it with \`pulumi config set --secret ${key} <value>\``);
+            const how = key === "notify" ? "--secret --path notify.webhookUrl <url>" : `--secret ${key} <value>`;
+            problems.push(`${fullKey}: is stored in plaintext; set it with \`pulumi config set ${how}\``);
             continue;
         }
-        input[key] = isSecretKey ? value : decode(value);
+        // A password is text as it stands (digits must not become a number); notify is an object.
+        input[key] = isSecretKey && key !== "notify" ? value : decode(value);
     }
     const result = configSchema.safeParse(input);
     if (!result.success) {

@@ -26,6 +26,8 @@ export interface HostState {
     running: Partial<Record<Colour, RunningSlot>>;
     /** Image each colour had when it was last retired (standby: retire). */
     retired: Partial<Record<Colour, string>>;
+    /** Whether the live listener is in maintenance mode now (its marker exists). */
+    maintenance?: boolean;
     /**
      * Whether the daemon enforces swap limits. Without them Docker stores
      * memory_swap as -1, and the program must send what Docker will keep.
@@ -65,12 +67,13 @@ export function readRoute(proxyContainer: string, env: NodeJS.ProcessEnv = proce
     if (proxyRunning) {
         const listing = docker([
             "exec", proxyContainer, "sh", "-c",
-            `cd ${STATE_DIR} 2>/dev/null || exit 0; for f in live-* retired-*; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; exit 0`,
+            `cd ${STATE_DIR} 2>/dev/null || exit 0; for f in live-* retired-* maintenance; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; exit 0`,
         ]);
         for (const line of listing.split("\n")) {
             const m = /^retired-(blue|green)=(.*)$/.exec(line);
             if (m && state) state.retired[m[1] as Colour] = m[2];
         }
+        if (state) state.maintenance = /^maintenance=/m.test(listing);
         return parseRoute(listing);
     }
     return undefined;

@@ -15,6 +15,8 @@ export interface NginxTemplateValues {
     appPort: number;
     /** worker_shutdown_timeout: how long old workers may drain after a reload. */
     drainSeconds: number;
+    /** Retry-After of a maintenance answer. Defaults to 120. */
+    retryAfterSeconds?: number;
     /** Extra directives for the http block (proxy.extraHttpConfig). Defaults to none. */
     extraHttpConfig?: string;
 }
@@ -30,6 +32,7 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
         liveListenPort: String(LIVE_LISTEN_PORT),
         previewListenPort: String(PREVIEW_LISTEN_PORT),
         stateDir: STATE_DIR,
+        retryAfterSeconds: String(values.retryAfterSeconds ?? 120),
         extraHttpConfig: (values.extraHttpConfig ?? "").split("\n").map((l) => (l.trim() ? `    ${l.trim()}` : "")).join("\n"),
     };
     return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {

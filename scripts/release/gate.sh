@@ -51,7 +51,7 @@ while :; do
     exit 0
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
-    {
+    report=$({
       echo "gate failed: colour ${SWITCHYARD_COLOR} did not pass its health gate within ${GATE_TIMEOUT}s of its start; live traffic was not moved."
       for t in "${targets[@]}"; do
         [ "${streak[$t]}" -ge "$HEALTHY_THRESHOLD" ] && continue
@@ -59,7 +59,9 @@ while :; do
         echo "  last log lines of ${t}:"
         docker logs --tail 15 "$t" 2>&1 | sed 's/^/    | /'
       done
-    } >&2
+    })
+    printf '%s\n' "$report" >&2
+    notify failure "$report"
     exit 1
   fi
   sleep "$GATE_INTERVAL"

@@ -11,7 +11,12 @@ CONF_DIR=/etc/switchyard/nginx
 
 elapsed() { awk -v t0="$SWITCHYARD_T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f", t1 - t0 }'; }
 say() { printf '[%s %6ss] %s\n' "$SWITCHYARD_STEP" "$(elapsed)" "$*"; }
-die() { printf '[%s %6ss] FAILED: %s\n' "$SWITCHYARD_STEP" "$(elapsed)" "$*" >&2; exit 1; }
+# die MESSAGE: fail the step with MESSAGE, and tell the stack's webhook.
+die() {
+  printf '[%s %6ss] FAILED: %s\n' "$SWITCHYARD_STEP" "$(elapsed)" "$*" >&2
+  notify failure "$*"
+  exit 1
+}
 
 # require NAME...: every named variable must be set and non-empty.
 require() {
@@ -54,4 +59,32 @@ set_route() {
 slot_containers() {
   docker ps --filter "label=switchyard.stack=$SWITCHYARD_STACK" --filter "label=switchyard.role=app" \
     --filter "label=switchyard.colour=$1" --format '{{.Names}}' | sort
+}
+
+# image_of COLOUR: the image a colour's running containers were created from.
+image_of() {
+  docker ps --filter "label=switchyard.stack=$(stack_label)" --filter "label=switchyard.role=app" \
+    --filter "label=switchyard.colour=$1" --format '{{.Label "switchyard.image"}}' 2>/dev/null | head -n 1
+}
+
+# stack_label: the switchyard.stack label, from the environment or the proxy.
+stack_label() {
+  [ -n "${SWITCHYARD_STACK:-}" ] && { echo "$SWITCHYARD_STACK"; return; }
+  docker inspect -f '{{index .Config.Labels "switchyard.stack"}}' "$SWITCHYARD_PROXY" 2>/dev/null || true
+}
+
+# notify KIND SUMMARY: post one message (KIND failure or rollback) to the
+# stack's webhook, when one is configured (the notifier step keeps it in the
+# proxy's state volume, so no step carries it in its environment). Bounded in
+# time; a failed notification is logged and never fails the step.
+notify() {
+  local kind=$1 summary=$2 url from to live
+  [ -n "${SWITCHYARD_PROXY:-}" ] || return 0
+  url=$(docker exec "$SWITCHYARD_PROXY" cat "$STATE_DIR/notify/webhook-url" 2>/dev/null || true)
+  [ -n "$url" ] || return 0
+  live=$(current_route 2>/dev/null || echo "")
+  from=${NOTIFY_FROM_IMAGE:-$(image_of "$live")}
+  to=$(image_of "${SWITCHYARD_COLOR:-none}")
+  NOTIFY_URL="$url" node "$(dirname "${BASH_SOURCE[0]}")/notify.js" "$kind" "$(stack_label)" "$SWITCHYARD_STEP" \
+    "${SWITCHYARD_COLOR:-}" "${from:-none}" "${to:-none}" "$summary" 2>&1 | while IFS= read -r line; do say "$line"; done || true
 }

@@ -13,18 +13,25 @@ require SWITCHYARD_PROXY SWITCHYARD_STACK SWITCHYARD_COLOR STANDBY
 case "$SWITCHYARD_COLOR" in blue) old=green ;; green) old=blue ;; *) die "SWITCHYARD_COLOR '$SWITCHYARD_COLOR' is not a colour (allowed: blue, green)" ;; esac
 
 wait_running "$SWITCHYARD_PROXY" 30
+old_running_image=$(image_of "$old")
+target_image=$(image_of "$SWITCHYARD_COLOR")
 old_image=""
-if [ "$STANDBY" = retire ]; then
-  old_image=$(docker ps --filter "label=switchyard.stack=$SWITCHYARD_STACK" --filter "label=switchyard.role=app" \
-    --filter "label=switchyard.colour=$old" --format '{{.Label "switchyard.image"}}' | head -n 1)
-fi
+[ "$STANDBY" = retire ] && old_image=$old_running_image
 # Inside the proxy: ledger and previous colour first, the marker flip last.
+# previous-live-image is the image live before the last switch: going back to
+# it is a rollback, which the stack's webhook hears about.
 result=$(docker exec "$SWITCHYARD_PROXY" sh -c '
   set -e
   mkdir -p "$1" && cd "$1"
-  target=$2 old=$3 old_image=$4
+  target=$2 old=$3 old_image=$4 target_image=$5 old_running_image=$6
   if [ -f live-green ]; then prev=green; else prev=blue; fi
   printf "%s" "$prev" > .previous-live.tmp && mv -f .previous-live.tmp previous-live
+  if [ "$prev" != "$target" ] && [ -n "$old_running_image" ]; then
+    if [ -n "$target_image" ] && [ "$(cat previous-live-image 2>/dev/null)" = "$target_image" ]; then
+      echo "rollback: back to $target_image on $target (from $old_running_image)"
+    fi
+    printf "%s" "$old_running_image" > .previous-live-image.tmp && mv -f .previous-live-image.tmp previous-live-image
+  fi
   if [ -n "$old_image" ] && [ "$prev" = "$old" ]; then
     printf "%s" "$old_image" > ".retired-$old.tmp" && mv -f ".retired-$old.tmp" "retired-$old"
     echo "ledger: $old will be retired (image $old_image)"
@@ -35,5 +42,8 @@ result=$(docker exec "$SWITCHYARD_PROXY" sh -c '
   else
     if [ "$target" = green ]; then : > .live-green.tmp && mv -f .live-green.tmp live-green; else rm -f live-green; fi
     echo "live listener re-pointed: $prev -> $target (no reload)"
-  fi' sh "$STATE_DIR" "$SWITCHYARD_COLOR" "$old" "$old_image") || die "could not re-point the proxy $SWITCHYARD_PROXY"
+  fi' sh "$STATE_DIR" "$SWITCHYARD_COLOR" "$old" "$old_image" "$target_image" "$old_running_image") || die "could not re-point the proxy $SWITCHYARD_PROXY"
 while IFS= read -r line; do say "$line"; done <<< "$result"
+if rollback=$(grep '^rollback: ' <<< "$result"); then
+  NOTIFY_FROM_IMAGE=$old_running_image notify rollback "$rollback"
+fi

@@ -22,6 +22,8 @@ export function pulumiBin(): string | undefined {
 
 export const IMAGES = {
     app: process.env.SWITCHYARD_TEST_APP_IMAGE ?? "switchyard/app:1.0.0",
+    /** The sample app on schema 2 (visits.source), the release that needs an expand migration. */
+    app2: process.env.SWITCHYARD_TEST_APP2_IMAGE ?? "switchyard/app:2.0.0",
     nginx: process.env.SWITCHYARD_TEST_NGINX_IMAGE ?? "switchyard/nginx:local",
     postgres: process.env.SWITCHYARD_TEST_POSTGRES_IMAGE ?? "switchyard/postgres:local",
     redis: process.env.SWITCHYARD_TEST_REDIS_IMAGE ?? "switchyard/redis:local",
@@ -94,7 +96,8 @@ export class TestStack {
     readonly proxy: string;
     livePort = 0;
     previewPort = 0;
-    private readonly pgPassword = randomBytes(18).toString("hex");
+    /** The app role's password (tests hand it to the steps as the program would). */
+    readonly pgPassword = randomBytes(18).toString("hex");
     private readonly redisPassword = randomBytes(18).toString("hex");
 
     /** Named as the program names a stack "sytest-<id>" of project "switchyard". */
@@ -106,6 +109,10 @@ export class TestStack {
         this.proxy = names.proxyContainer;
     }
 
+    /** DATABASE_URL as the slots and the migrate step get it. */
+    get databaseUrl() {
+        return `postgres://app:${this.pgPassword}@postgres:5432/app`;
+    }
     get frontend() {
         return `${this.prefix}-frontend`;
     }

@@ -14,7 +14,11 @@ export interface HttpAnswer {
 }
 
 /** One request to 127.0.0.1:port (never any other address). */
-export function get(port: number, path: string, opts: { method?: string; body?: string; agent?: http.Agent | false; close?: boolean; timeoutMs?: number } = {}): Promise<HttpAnswer> {
+export function get(
+    port: number,
+    path: string,
+    opts: { method?: string; body?: string; agent?: http.Agent | false; close?: boolean; timeoutMs?: number; headers?: Record<string, string> } = {},
+): Promise<HttpAnswer> {
     return new Promise((resolve, reject) => {
         const req = http.request(
             {
@@ -23,7 +27,7 @@ export function get(port: number, path: string, opts: { method?: string; body?: 
                 path,
                 method: opts.method ?? "GET",
                 agent: opts.agent ?? false,
-                headers: { ...(opts.close ? { Connection: "close" } : {}), ...(opts.body ? { "Content-Type": "text/plain" } : {}) },
+                headers: { ...(opts.close ? { Connection: "close" } : {}), ...(opts.body ? { "Content-Type": "text/plain" } : {}), ...opts.headers },
                 timeout: opts.timeoutMs ?? 30000,
             },
             (res) => {

@@ -119,6 +119,46 @@ describe("config", () => {
         assert.ok(!short.join("").includes("short-secret"));
     });
 
+    it("data protection keys: defaults, and each bad value named with what is allowed", () => {
+        const cfg = parseConfig(raw(minimal), new Set(), "staging");
+        assert.deepStrictEqual(cfg.backups, { enabled: true, keep: 10 });
+        assert.deepStrictEqual(cfg.migrations, { timeoutSeconds: 600 });
+        assert.strictEqual(cfg.maintenance, false);
+        assert.deepStrictEqual(cfg.notify, {});
+        assert.deepStrictEqual(problems({ ...minimal, backups: { keep: 0, hostDir: "backups", extra: 1 }, maintenance: "yes" }).sort(), [
+            "switchyard:backups.extra: unknown key (allowed here: enabled, keep, hostDir)",
+            'switchyard:backups.hostDir = "backups": must be an absolute path of letters, digits, . _ - and /',
+            "switchyard:backups.keep = 0: must be >= 1",
+            "switchyard:maintenance = \"yes\": must be a boolean, got string",
+        ]);
+        assert.deepStrictEqual(problems({ ...minimal, migrations: { command: "", timeoutSeconds: 5 } }).sort(), [
+            'switchyard:migrations.command = "": String must contain at least 1 character(s)',
+            "switchyard:migrations.timeoutSeconds = 5: must be >= 10",
+        ]);
+    });
+
+    it("production cannot turn backups off; a contract migration is refused under standby keep", () => {
+        assert.deepStrictEqual(problems({ ...minimal, environment: "production", backups: { enabled: false } }, [], "production"), [
+            "switchyard:backups.enabled = false: cannot be false in production: every switch backs up the database first",
+        ]);
+        assert.deepStrictEqual(problems({ ...minimal, environment: "staging", backups: { enabled: false } }), []);
+        assert.deepStrictEqual(problems({ ...minimal, standby: "keep", migrations: { contractCommand: "npm run db:contract" } }), [
+            'switchyard:migrations.contractCommand = "npm run db:contract": is refused with standby "keep": the old colour keeps running old code, which a contract migration would break; use standby "retire"',
+        ]);
+    });
+
+    it("notify.webhookUrl is a secret: plaintext refused, a bad URL reported without echoing it", () => {
+        const url = "https://hooks.slack.com/services/T1/B2/very-secret-token";
+        assert.deepStrictEqual(problems({ ...minimal, notify: { webhookUrl: url } }), [
+            "switchyard:notify: is stored in plaintext; set it with `pulumi config set --secret --path notify.webhookUrl <url>`",
+        ]);
+        const cfg = parseConfig(raw({ ...minimal, notify: { webhookUrl: url } }), new Set(["switchyard:notify"]), "staging");
+        assert.strictEqual(cfg.notify.webhookUrl, url);
+        const bad = problems({ ...minimal, notify: { webhookUrl: "ftp://x/very-secret-token" } }, ["notify"]);
+        assert.deepStrictEqual(bad, ["switchyard:notify.webhookUrl = [secret]: must be an http(s) URL"]);
+        assert.ok(!bad.join("").includes("very-secret-token"));
+    });
+
     it("rejects equal live and preview ports", () => {
         assert.deepStrictEqual(problems({ ...minimal, proxy: { livePort: 9000, previewPort: 9000 } }), [
             "switchyard:proxy.previewPort = 9000: must differ from proxy.livePort",

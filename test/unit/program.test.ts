@@ -83,10 +83,14 @@ describe("program (Pulumi mocks)", function () {
         const run = await runProgram({ config: base });
         assert.ok(get(run, "switch-gate").deps.includes("app-blue-gate"));
         assert.ok(get(run, "switch-gate").deps.includes("proxy-config"));
-        assert.ok(get(run, "switch-repoint").deps.includes("switch-gate"));
+        // Backups are on by default: the dump sits between the gate and the re-point.
+        assert.ok(get(run, "backup-dump").deps.includes("switch-gate"));
+        assert.ok(get(run, "switch-repoint").deps.includes("backup-dump"));
         assert.ok(get(run, "switch-verify").deps.includes("switch-repoint"));
         assert.ok(get(run, "switch-retire").deps.includes("switch-verify"));
-        assert.ok(get(run, "app-blue-gate").deps.includes("proxy-config"));
+        // The slot's gate probes through the configured proxy (the notifier runs after its config).
+        assert.ok(get(run, "app-blue-gate").deps.includes("notify-config"));
+        assert.ok(get(run, "notify-config").deps.includes("proxy-config"));
         for (const step of ["gate", "repoint", "verify", "retire"]) {
             const cmd = get(run, `switch-${step}`).inputs;
             assert.strictEqual(cmd.create, `bash scripts/release/${step}.sh`);
@@ -94,6 +98,80 @@ describe("program (Pulumi mocks)", function () {
             assert.strictEqual(cmd.delete, undefined, "no delete: undoing a step on replacement would undo the switch");
             assert.strictEqual(cmd.triggers, undefined, "triggers replace the command (fact 3)");
         }
+    });
+
+    it("a release with data protection: gate -> backup -> expand -> re-point -> verify -> retire -> contract", async () => {
+        const config = { ...switched, migrations: { command: "node migrate.js expand", contractCommand: "node migrate.js contract" } };
+        const run = await runProgram({ config, host: hostAfter(staged, "blue", ["blue", "green"]) });
+        assert.ok(get(run, "backup-dump").deps.includes("switch-gate"));
+        assert.ok(get(run, "migrate-expand-run").deps.includes("backup-dump"));
+        assert.ok(get(run, "switch-repoint").deps.includes("migrate-expand-run"));
+        assert.ok(!get(run, "switch-repoint").deps.includes("switch-gate"), "the re-point waits for the migration, not only the gate");
+        assert.ok(get(run, "migrate-contract-run").deps.includes("switch-retire"));
+        const backup = envOf(run, "backup-dump");
+        const expand = envOf(run, "migrate-expand-run");
+        const contract = envOf(run, "migrate-contract-run");
+        // Each carries the release key, so it runs exactly when a release does.
+        for (const env of [backup, expand, contract]) {
+            for (const k of ["SWITCHYARD_COLOR", "TARGET_CONTAINER_IDS", "SWITCHYARD_STACK", "SWITCHYARD_PROXY"]) assert.deepStrictEqual(env[k], envOf(run, "switch-repoint")[k], k);
+        }
+        assert.deepStrictEqual([expand.PHASE, expand.MIGRATION_IMAGE, expand.MIGRATION_COMMAND], ["expand", "app:2.0.0", "node migrate.js expand"]);
+        assert.deepStrictEqual([contract.PHASE, contract.MIGRATION_IMAGE], ["contract", "app:2.0.0"]);
+        assert.deepStrictEqual([backup.BACKUP_STORE, backup.BACKUPS_KEEP, backup.PGUSER, backup.PGDATABASE], ["switchyard-staging-backups", "10", "app", "app"]);
+        // Credentials only as secrets in the environment, never in command text.
+        assert.ok(JSON.stringify(get(run, "backup-dump").inputs.environment).includes(SECRET_SIG));
+        assert.ok(JSON.stringify(get(run, "migrate-expand-run").inputs.environment).includes(SECRET_SIG));
+        for (const name of ["backup-dump", "migrate-expand-run", "migrate-contract-run"]) {
+            const cmd = get(run, name).inputs;
+            assert.ok(!/pw-|postgres:\/\//.test(`${cmd.create}${cmd.update}`), `${name}: no credential in the command text`);
+            assert.strictEqual(cmd.delete, undefined);
+            assert.strictEqual(cmd.triggers, undefined);
+        }
+        assert.strictEqual(get(run, "backups-volume").inputs.name, "switchyard-staging-backups");
+        assert.deepStrictEqual(get(run, "backups-volume").beforeDelete, ["switchyard-guard-volume"]);
+        assert.strictEqual(run.outputs.liveColor, "green");
+        await assert.rejects(
+            runProgram({ config, host: hostAfter(staged, "blue", ["blue", "green"]), failing: ["migrate-contract-run"] }),
+            /migrate-contract-run failed/,
+            "the outputs wait for the contract too",
+        );
+    });
+
+    it("backups off (not production) and no migrations: the re-point follows the gate; a host directory replaces the volume", async () => {
+        const run = await runProgram({ config: { ...base, backups: { enabled: false } } });
+        assert.ok(!run.resources.has("backup-dump") && !run.resources.has("migrate-expand-run"));
+        assert.ok(get(run, "switch-repoint").deps.includes("switch-gate"));
+        const dir = await runProgram({ config: { ...base, backups: { hostDir: "/srv/backups", keep: 3 } } });
+        assert.ok(!dir.resources.has("backups-volume"));
+        assert.deepStrictEqual([envOf(dir, "backup-dump").BACKUP_STORE, envOf(dir, "backup-dump").BACKUPS_KEEP], ["/srv/backups", "3"]);
+        const prod = await runProgram({ config: stackFile("production"), stack: "production" });
+        assert.strictEqual(get(prod, "backups-volume").protect, true, "production's backups are protected");
+    });
+
+    it("maintenance turns on before the gate and off only after verify", async () => {
+        const on = await runProgram({ config: { ...base, maintenance: true }, host: hostAfter(base, "blue", ["blue"]) });
+        assert.strictEqual(envOf(on, "maintenance-toggle").MAINTENANCE, "on");
+        assert.ok(get(on, "switch-gate").deps.includes("maintenance-toggle"));
+        const host = { ...hostAfter(staged, "blue", ["blue", "green"]), maintenance: true };
+        const off = await runProgram({ config: switched, host });
+        assert.strictEqual(envOf(off, "maintenance-toggle").MAINTENANCE, "off");
+        assert.ok(get(off, "maintenance-toggle").deps.includes("switch-verify"));
+        assert.ok(!get(off, "switch-gate").deps.includes("maintenance-toggle"));
+        const steady = await runProgram({ config: base, host: hostAfter(base, "blue", ["blue"]) });
+        assert.strictEqual(envOf(steady, "maintenance-toggle").MAINTENANCE, "off");
+    });
+
+    it("the webhook URL reaches the notifier step alone, as a secret; gates wait for it", async () => {
+        const url = "https://hooks.example.com/services/very-secret-token";
+        const run = await runProgram({ config: { ...staged, notify: { webhookUrl: url } }, secrets: ["notify"] });
+        const notify = get(run, "notify-config");
+        assert.ok(notify.deps.includes("proxy-config"));
+        assert.ok(JSON.stringify(notify.inputs.environment).includes(SECRET_SIG));
+        assert.ok(JSON.stringify(notify.inputs.environment).includes("very-secret-token"), "the notifier gets it");
+        for (const r of byType(run, COMMAND)) {
+            if (r.name !== "notify-config") assert.ok(!JSON.stringify(r.inputs).includes("very-secret-token"), `${r.name} must not carry the URL`);
+        }
+        for (const gate of ["app-blue-gate", "app-green-gate", "switch-gate"]) assert.ok(get(run, gate).deps.includes("notify-config"), gate);
     });
 
     it("slots wait for the data services, and the proxy config is tested before use", async () => {
@@ -124,8 +202,12 @@ describe("program (Pulumi mocks)", function () {
         assert.deepStrictEqual(labelsOf(get(run, "app-blue-1"))["switchyard.colour"], "blue");
         const proxy = get(run, "proxy-container").inputs;
         assert.deepStrictEqual(proxy.ports.map((p: any) => [p.internal, p.external, p.ip]), [[8080, 8080, "127.0.0.1"], [8081, 8081, "127.0.0.1"]]);
+        // Only the steps that talk to Postgres see its password, and only as a secret.
+        const needsPassword = ["backup-dump", "migrate-expand-run", "migrate-contract-run"];
         for (const cmd of byType(run, COMMAND)) {
-            assert.ok(!JSON.stringify(cmd.inputs).includes("pw-"), `${cmd.name} must not see a password`);
+            const text = JSON.stringify(cmd.inputs);
+            if (needsPassword.includes(cmd.name)) assert.ok(text.includes(SECRET_SIG), `${cmd.name}: the password only as a secret`);
+            else assert.ok(!text.includes("pw-"), `${cmd.name} must not see a password`);
         }
     });
 
@@ -144,7 +226,7 @@ describe("program (Pulumi mocks)", function () {
         const after = await runProgram({ config: switched, host: hostAfter(staged, "blue", ["blue", "green"]) });
         const d = diffRuns(before, after);
         assert.deepStrictEqual(d.created, []);
-        assert.deepStrictEqual(d.changed, ["switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
+        assert.deepStrictEqual(d.changed, ["backup-dump", "switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
         assert.deepStrictEqual(d.deleted, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
         assert.strictEqual(envOf(after, "switch-repoint").SWITCHYARD_COLOR, "green");
         assert.strictEqual(envOf(after, "switch-verify").SWITCHYARD_COLOR, "green");
@@ -168,14 +250,16 @@ describe("program (Pulumi mocks)", function () {
         const after = await runProgram({ config: switched, host });
         const d = diffRuns(before, after);
         assert.deepStrictEqual(d.created, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
-        assert.deepStrictEqual(d.changed, ["switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
+        assert.deepStrictEqual(d.changed, ["backup-dump", "switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
         assert.deepStrictEqual(d.deleted, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
         assert.ok(get(after, "switch-gate").deps.includes("app-green-gate"));
     });
 
     it("case 4: nothing changed, nothing changes (and no command runs)", async () => {
+        const protectedRelease = { ...switched, migrations: { command: "node migrate.js expand", contractCommand: "node migrate.js contract" }, maintenance: true };
         for (const [config, host] of [
             [base, hostAfter(base, "blue", ["blue"])],
+            [protectedRelease, { ...hostAfter(switched, "green", ["green"], { blue: "app:1.0.0" }), maintenance: true }],
             [staged, hostAfter(staged, "blue", ["blue", "green"])],
             [switched, hostAfter(switched, "green", ["green"], { blue: "app:1.0.0" })],
         ] as const) {

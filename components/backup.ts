@@ -1,0 +1,60 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { ReleaseSteps } from "../lib/steps";
+import { ReleaseKey } from "./switch";
+
+export interface BackupArgs {
+    /** The release key: the dump is taken exactly when it changes. */
+    key: ReleaseKey;
+    /** The step the dump waits for (the switch's gate). */
+    after: pulumi.Resource;
+    /** The Postgres container to dump. */
+    postgresContainer: pulumi.Input<string>;
+    /** The backend network the one-off pg_dump container joins. */
+    backendNetwork: pulumi.Input<string>;
+    /** Where the dumps go: a volume name or an absolute host directory (components/backups.ts). */
+    store: pulumi.Input<string>;
+    /** How many of this stack's newest dumps stay. Defaults to 10. */
+    keep?: number;
+    /** Database to dump. Defaults to "app". */
+    database?: string;
+    /** Role that dumps it. Defaults to "app". */
+    user?: string;
+    /** The role's password, secret: it reaches pg_dump through the environment only. */
+    password: pulumi.Input<string>;
+    /** Makes the command resource. */
+    steps: ReleaseSteps;
+}
+
+/**
+ * The dump before a switch: pg_dump in a one-off container, checked readable,
+ * recorded with its size and checksum, old dumps pruned to `keep`
+ * (scripts/release/backup.sh). A failed dump fails the update before the
+ * re-point, so live traffic never moves without a backup behind it.
+ */
+export class Backup extends pulumi.ComponentResource {
+    public readonly dump: command.local.Command;
+
+    constructor(name: string, args: BackupArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("switchyard:release:Backup", name, {}, opts);
+        const keep = args.keep ?? 10;
+        if (!Number.isInteger(keep) || keep < 1) throw new pulumi.ResourceError(`backups.keep must be an integer >= 1, got ${keep}`, this);
+        this.dump = args.steps.step(
+            `${name}-dump`,
+            "backup",
+            {
+                ...args.key,
+                POSTGRES_CONTAINER: args.postgresContainer,
+                BACKEND_NETWORK: args.backendNetwork,
+                BACKUP_STORE: args.store,
+                BACKUPS_KEEP: String(keep),
+                PGUSER: args.user ?? "app",
+                PGDATABASE: args.database ?? "app",
+                PGPASSWORD: pulumi.secret(args.password),
+            },
+            // dependsOn: a dump is only worth taking for a release that passed its gate.
+            { parent: this, dependsOn: [args.after] },
+        );
+        this.registerOutputs({});
+    }
+}

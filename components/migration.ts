@@ -1,0 +1,57 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { ReleaseSteps } from "../lib/steps";
+import { ReleaseKey } from "./switch";
+
+export interface MigrationArgs {
+    /** "expand" (before the re-point, old code still serving) or "contract" (after retire, old code gone). */
+    phase: "expand" | "contract";
+    /** The app's migration command, run with `sh -c` in the image, such as "npm run db:migrate". */
+    command: string;
+    /** The image the command runs in: the new release's. */
+    image: string;
+    /** The release key: the migration runs exactly when it changes. */
+    key: ReleaseKey;
+    /** The step the migration waits for (expand: the backup or the gate; contract: retire). */
+    after: pulumi.Resource;
+    /** The backend network, where Postgres answers as "postgres". */
+    backendNetwork: pulumi.Input<string>;
+    /** postgres:// URL, secret: passed as DATABASE_URL through the environment only. */
+    databaseUrl: pulumi.Input<string>;
+    /** Longest run before the migration is stopped and the update fails. Defaults to 600. */
+    timeoutSeconds?: number;
+    /** Makes the command resource. */
+    steps: ReleaseSteps;
+}
+
+/**
+ * One migration phase of a release, in a one-off container from the new
+ * image (scripts/release/migrate.sh). Expand adds what the new code needs
+ * while the old code still serves; contract removes what only the old code
+ * needed, once it no longer runs. A failed migration fails the update at
+ * that point: after an expand failure nothing has switched.
+ */
+export class Migration extends pulumi.ComponentResource {
+    public readonly run: command.local.Command;
+
+    constructor(name: string, args: MigrationArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("switchyard:release:Migration", name, {}, opts);
+        if (!args.command.trim()) throw new pulumi.ResourceError(`migrations.${args.phase === "expand" ? "command" : "contractCommand"} must not be empty`, this);
+        this.run = args.steps.step(
+            `${name}-run`,
+            "migrate",
+            {
+                ...args.key,
+                PHASE: args.phase,
+                MIGRATION_COMMAND: args.command,
+                MIGRATION_IMAGE: args.image,
+                MIGRATION_TIMEOUT: String(args.timeoutSeconds ?? 600),
+                BACKEND_NETWORK: args.backendNetwork,
+                DATABASE_URL: pulumi.secret(args.databaseUrl),
+            },
+            // dependsOn: the order is the safety argument (expand after the backup, contract after retire).
+            { parent: this, dependsOn: [args.after] },
+        );
+        this.registerOutputs({ phase: args.phase });
+    }
+}

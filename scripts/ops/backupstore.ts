@@ -1,0 +1,81 @@
+// Where a stack's database dumps are and what each one is: the backups volume
+// (or backups.hostDir from the stack's config) read through a one-off
+// container of the stack's own Postgres image, as the backup step wrote it.
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import { stackNames } from "../../lib/naming";
+import { readStackFile, stackFilePath } from "../../lib/stackfile";
+
+/** The record backup.sh writes next to each dump. */
+export interface BackupRecord {
+    name: string;
+    stack: string;
+    time: string;
+    fromImage: string;
+    toImage: string;
+    database: string;
+    sizeBytes: number;
+    sha256: string;
+    tables: number;
+    dumpMs: number;
+}
+
+export interface BackupStore {
+    /** What `docker run -v <store>:/backups` mounts. */
+    store: string;
+    /** The stack's Postgres container, and the image helper containers run. */
+    postgres: string;
+    image: string;
+    /** Dump names of this stack start with it. */
+    prefix: string;
+    stackLabel: string;
+    proxy: string;
+}
+
+export function docker(args: string[], input?: string): string {
+    return execFileSync("docker", args, { encoding: "utf8", input, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"], maxBuffer: 64 << 20 }).trim();
+}
+
+export function openStore(stack: string, stackFile?: string): BackupStore {
+    const names = stackNames("switchyard", stack);
+    const postgres = `${names.namePrefix}-postgres`;
+    const running = spawnSync("docker", ["inspect", "-f", "{{.State.Running}} {{.Image}}", postgres], { encoding: "utf8" });
+    if (running.status !== 0) throw new Error(`stack ${stack} has no Postgres container (${postgres}); run pulumi up first`);
+    const [isRunning, image] = running.stdout.trim().split(" ");
+    if (isRunning !== "true") throw new Error(`${postgres} is not running; start it (pulumi up) before working with backups`);
+    const file = stackFile ?? stackFilePath(stack);
+    let hostDir: string | undefined;
+    if (fs.existsSync(file)) {
+        const backups = readStackFile(file).raw["switchyard:backups"];
+        if (backups) hostDir = (JSON.parse(backups) as { hostDir?: string }).hostDir;
+    }
+    return {
+        store: hostDir ?? `${names.namePrefix}-backups`,
+        postgres,
+        image,
+        prefix: names.stackLabel.replace(/[^A-Za-z0-9._-]/g, "_"),
+        stackLabel: names.stackLabel,
+        proxy: names.proxyContainer,
+    };
+}
+
+/** Runs sh -c SCRIPT in a one-off container with the store at /backups. */
+export function inStore(s: BackupStore, script: string, args: string[] = []): string {
+    return docker(["run", "--rm", "--label", `switchyard.stack=${s.stackLabel}`, "--label", "switchyard.role=job", "-v", `${s.store}:/backups`, "--entrypoint", "sh", s.image, "-c", script, "sh", ...args]);
+}
+
+/** The stack's backups, oldest first. */
+export function listBackups(s: BackupStore): BackupRecord[] {
+    const out = inStore(s, 'cd /backups 2>/dev/null || exit 0; for f in "$1"--*.json; do [ -f "$f" ] && [ -f "${f%.json}.dump" ] && { cat "$f"; echo; }; done; exit 0', [s.prefix]);
+    return out
+        .split("\n")
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as BackupRecord)
+        .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function humanSize(bytes: number): string {
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+    return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}

@@ -1,0 +1,86 @@
+// npm run restore -- --stack NAME --backup BACKUP [--yes] [--stack-file PATH]
+//
+// Restores the stack's database from one of its dumps. Never silently under
+// live traffic: maintenance mode on (the live listener answers 503 with
+// Retry-After; in-flight requests finish), the dump's checksum checked,
+// pg_restore --clean in ONE transaction (all or nothing), the tables counted
+// and the live colour's /health checked, maintenance back as it was. One line
+// per step with elapsed seconds. Without --yes it prints what it would do.
+// Redis is not part of a backup and is left as it is.
+import { spawnSync } from "child_process";
+import { STATE_DIR } from "../../lib/host";
+import { LIVE_LISTEN_PORT } from "../../nginx/render";
+import { parseStackArgs, runCli } from "./cli";
+import { BackupRecord, docker, humanSize, inStore, listBackups, openStore } from "./backupstore";
+
+const T0 = Date.now();
+const step = (line: string) => console.log(`[restore ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${line}`);
+
+function main() {
+    const args = parseStackArgs(process.argv.slice(2), { values: ["backup"], flags: ["yes"] });
+    const wanted = args.values.backup;
+    if (!wanted) throw new Error("--backup NAME is required (npm run backups -- --stack NAME lists them)");
+    const store = openStore(args.stack, args.stackFile);
+    const backups = listBackups(store);
+    const backup: BackupRecord | undefined = backups.find((b) => b.name === wanted || `${b.name}.dump` === wanted);
+    if (!backup) {
+        throw new Error(`no backup named "${wanted}" for stack ${args.stack} (have: ${backups.map((b) => b.name).join(", ") || "none"})`);
+    }
+    const plan = [
+        `turn maintenance mode on (the live listener answers 503 with Retry-After)`,
+        `check ${backup.name}.dump against its sha256 ${backup.sha256.slice(0, 12)}`,
+        `restore database ${backup.database} from it (${humanSize(backup.sizeBytes)}, taken ${backup.time} before ${backup.fromImage} -> ${backup.toImage}) in one transaction, replacing what is there now`,
+        `count the restored tables and check the live colour's /health`,
+        `turn maintenance mode off (unless it was on before)`,
+    ];
+    if (!args.flags.has("yes")) {
+        console.log(`restore of stack ${args.stack} would:\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join("\n")}\nNothing was changed. Run again with --yes to do it.`);
+        return;
+    }
+    const proxyExec = (...cmd: string[]) => spawnSync("docker", ["exec", store.proxy, ...cmd], { encoding: "utf8" });
+    const wasOn = proxyExec("test", "-f", `${STATE_DIR}/maintenance`).status === 0;
+    step(`restoring stack ${args.stack} from ${backup.name}`);
+    if (!wasOn && proxyExec("sh", "-c", `mkdir -p ${STATE_DIR} && : > ${STATE_DIR}/.maintenance.tmp && mv -f ${STATE_DIR}/.maintenance.tmp ${STATE_DIR}/maintenance`).status !== 0) {
+        throw new Error(`could not turn maintenance on in ${store.proxy}; nothing was restored`);
+    }
+    step(wasOn ? "maintenance mode was already on" : "maintenance on: the live listener answers 503 with Retry-After");
+    let restored = false;
+    try {
+        const sum = inStore(store, 'sha256sum "/backups/$1.dump" | cut -d" " -f1', [backup.name]);
+        if (sum !== backup.sha256) throw new Error(`${backup.name}.dump has sha256 ${sum}, but ${backup.sha256} was recorded: the file changed; nothing was restored`);
+        step("checksum matches");
+        // The dump streams from the store into pg_restore inside the Postgres
+        // container, over its local socket: no password leaves that container.
+        const pgRestore = 'pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error -U "$POSTGRES_USER" -d "$POSTGRES_DB"';
+        const r = spawnSync(
+            "sh",
+            ["-c", `docker run --rm -v "$1:/backups" --entrypoint cat "$2" "/backups/$3.dump" | docker exec -i "$4" sh -c '${pgRestore}'`, "sh", store.store, store.image, backup.name, store.postgres],
+            { encoding: "utf8" },
+        );
+        if (r.status !== 0) throw new Error(`pg_restore failed (exit ${r.status}); the transaction was rolled back, the database is as it was: ${(r.stderr || "").trim().split("\n").slice(-5).join(" | ")}`);
+        restored = true;
+        step(`restored database ${backup.database} in one transaction`);
+        const tables = docker(["exec", store.postgres, "sh", "-c",
+            `psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT string_agg(table_name || '=' || (xpath('/row/n/text()', query_to_xml('SELECT count(*) AS n FROM ' || quote_ident(table_name), false, true, '')))[1]::text, ', ' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"`]);
+        step(`rows per table now: ${tables || "(no tables)"}`);
+        const health = proxyExec("curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${LIVE_LISTEN_PORT}/health`);
+        if (health.stdout.trim() !== "200") throw new Error(`the live colour's /health answered ${health.stdout.trim() || "nothing"} after the restore; maintenance stays on until it is fixed`);
+        step("the live colour's /health answers 200");
+    } catch (err) {
+        step(`FAILED: ${(err as Error).message}`);
+        if (!restored && !wasOn) {
+            proxyExec("rm", "-f", `${STATE_DIR}/maintenance`);
+            step("maintenance off again: nothing was restored");
+        }
+        throw new Error("restore failed");
+    }
+    if (!wasOn) {
+        proxyExec("rm", "-f", `${STATE_DIR}/maintenance`);
+        step("maintenance off: the live listener serves traffic again");
+    } else {
+        step("maintenance stays on (it was on before the restore; the stack config decides)");
+    }
+    step("done");
+}
+
+if (require.main === module) runCli("restore", main);

@@ -1,0 +1,294 @@
+// The release steps that protect the data — backup, restore, migrations
+// (expand and contract), maintenance mode and failure notifications — against
+// a real Docker engine, Postgres, nginx and the sample app (versions 1 and 2),
+// with constant load where the claim is about traffic.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import { docker, dockerAvailable, IMAGES, REPO, runStep, runStepAsync, TestStack } from "./fixture";
+import { get, startLoad, LoadReport } from "./load";
+import { WebhookReceiver } from "./webhook";
+
+const SCHEMA3_IMAGE = "switchyard/app:test-schema3";
+
+describe("data release steps: backup, restore, migrations, maintenance, notifications (real Docker engine)", function () {
+    this.timeout(300000);
+    const stack = new TestStack("data");
+    const hook = new WebhookReceiver();
+    const store = `${stack.prefix}-backups`;
+    let blue: string[] = [];
+    let green: string[] = [];
+
+    const psql = (sql: string) => docker("exec", `${stack.prefix}-postgres`, "psql", "-U", "app", "-d", "app", "-tAc", sql);
+    const backupEnv = (extra: Record<string, string> = {}) =>
+        stack.env({
+            SWITCHYARD_COLOR: "green",
+            POSTGRES_CONTAINER: `${stack.prefix}-postgres`,
+            BACKEND_NETWORK: stack.backend,
+            BACKUP_STORE: store,
+            BACKUPS_KEEP: "3",
+            PGUSER: "app",
+            PGDATABASE: "app",
+            PGPASSWORD: stack.pgPassword,
+            ...extra,
+        });
+    const migrateEnv = (phase: string, image: string, extra: Record<string, string> = {}) =>
+        stack.env({
+            SWITCHYARD_COLOR: "green",
+            PHASE: phase,
+            MIGRATION_COMMAND: `node migrate.js ${phase}`,
+            MIGRATION_IMAGE: image,
+            BACKEND_NETWORK: stack.backend,
+            MIGRATION_TIMEOUT: "60",
+            DATABASE_URL: stack.databaseUrl,
+            ...extra,
+        });
+    const ops = (cmd: "backups" | "restore", ...args: string[]) => {
+        const t = Date.now();
+        const r = spawnSync(process.execPath, ["-r", "ts-node/register", `scripts/ops/${cmd}.ts`, "--stack", stack.stack, ...args], {
+            cwd: REPO,
+            encoding: "utf8",
+            env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
+        });
+        return { status: r.status, out: `${r.stdout}${r.stderr}`, seconds: (Date.now() - t) / 1000 };
+    };
+    const listBackups = () => JSON.parse(ops("backups", "--json").out) as { name: string; sizeBytes: number; sha256: string; fromImage: string; toImage: string }[];
+    const visits = () => psql("SELECT coalesce(string_agg(id || ':' || coalesce(note, ''), ',' ORDER BY id), '') FROM visits");
+    async function post(n: number, note: string): Promise<void> {
+        for (let i = 0; i < n; i++) assert.strictEqual((await get(stack.livePort, "/visits", { method: "POST", body: `${note} ${i}` })).status, 201);
+    }
+    const socketErrors = (rep: LoadReport) => rep.samples.filter((s) => s.error !== undefined);
+    const notifications = (since: number) => hook.since(since).map((m) => m.body);
+
+    before(async function () {
+        const missing = dockerAvailable();
+        if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
+        const build = spawnSync("docker", ["build", "-q", "-t", SCHEMA3_IMAGE, "-"], { input: `FROM ${IMAGES.app2}\nENV APP_SCHEMA=3\n`, encoding: "utf8" });
+        assert.strictEqual(build.status, 0, build.stderr);
+        await hook.start();
+        stack.up(5);
+        docker("volume", "create", "--label", `switchyard.stack=${stack.stackLabel}`, store);
+        blue = stack.startSlot("blue", 2);
+        const gate = runStep("gate", stack.gateEnv("blue", blue));
+        assert.strictEqual(gate.status, 0, gate.stderr);
+        const cfg = runStep("notify-config", stack.env({ NOTIFY_WEBHOOK_URL: hook.url }));
+        assert.strictEqual(cfg.status, 0, cfg.stderr);
+        assert.ok(!`${cfg.stdout}${cfg.stderr}`.includes("secret-token"), "the webhook URL is never printed");
+    });
+    after(async () => {
+        stack.down();
+        await hook.stop();
+    });
+
+    // Steps that notify run without blocking this process: the receiver lives in it.
+    it("a failed gate posts exactly one Slack-compatible message; a passing gate posts none; the URL never shows", async () => {
+        const t = Date.now();
+        const broken = stack.startSlot("green", 1, { env: ["SWITCHYARD_FORCE_UNHEALTHY=1"] });
+        const r = await runStepAsync("gate", stack.gateEnv("green", broken, 6));
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stdout, /notified the webhook: failure of gate/);
+        const got = notifications(t);
+        assert.strictEqual(got.length, 1, JSON.stringify(got));
+        const m = got[0];
+        assert.match(m.text, /gate failed for green \(switchyard\/app:1\.0\.0 -> switchyard\/app:1\.0\.0\); live traffic stays where it was/);
+        assert.deepStrictEqual([m.kind, m.step, m.colour, m.stack], ["failure", "gate", "green", stack.stackLabel]);
+        assert.match(m.error, /did not pass its health gate/);
+        assert.ok(!Number.isNaN(Date.parse(m.time)));
+        assert.ok(!`${r.stdout}${r.stderr}`.includes("secret-token"));
+        docker("rm", "-f", ...broken);
+
+        const t2 = Date.now();
+        const ok = await runStepAsync("gate", stack.gateEnv("blue", blue));
+        assert.strictEqual(ok.status, 0, ok.stderr);
+        assert.strictEqual(notifications(t2).length, 0, "no message on success");
+    });
+
+    it("a webhook that fails is tried twice, logged, and never changes the step's result", async () => {
+        hook.failing = true;
+        try {
+            const broken = stack.startSlot("green", 1, { env: ["SWITCHYARD_FORCE_UNHEALTHY=1"] });
+            const t = Date.now();
+            const r = await runStepAsync("gate", stack.gateEnv("green", broken, 5));
+            const seconds = (Date.now() - t) / 1000;
+            assert.strictEqual(r.status, 1, "the gate's own failure stands");
+            assert.match(r.stdout, /notification attempt 1 of 2 failed: webhook answered HTTP 500; retrying once/);
+            assert.match(r.stdout, /notification attempt 2 of 2 failed: .*the release is not affected/);
+            assert.ok(seconds < 5 + 10 + 10, `gate with a failing webhook took ${seconds}s`);
+            assert.ok(!`${r.stdout}${r.stderr}`.includes("secret-token"));
+            docker("rm", "-f", ...broken);
+        } finally {
+            hook.failing = false;
+        }
+    });
+
+    it("backup: a checked dump with its record; npm run restore brings back exactly the rows it held", async () => {
+        green = stack.startSlot("green", 2, { image: IMAGES.app2 });
+        assert.strictEqual(runStep("gate", stack.gateEnv("green", green)).status, 0);
+        await post(20, "before backup");
+        const rowsAtBackup = visits();
+        const t = Date.now();
+        const r = runStep("backup", backupEnv());
+        const seconds = (Date.now() - t) / 1000;
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /wrote switchyard_sytest-data--\d{8}T\d{9}Z--switchyard_app_1\.0\.0--to--switchyard_app_2\.0\.0\.dump: \d+ bytes, 1 table\(s\) with data, sha256 [0-9a-f]{64}/);
+        const list = listBackups();
+        assert.strictEqual(list.length, 1);
+        assert.deepStrictEqual([list[0].fromImage, list[0].toImage], [IMAGES.app, IMAGES.app2]);
+        assert.ok(list[0].sizeBytes > 0 && /^[0-9a-f]{64}$/.test(list[0].sha256));
+        console.log(`      backup of ${rowsAtBackup.split(",").length} rows: ${list[0].sizeBytes} bytes in ${seconds.toFixed(1)} s (step wall time)`);
+        assert.ok(!`${r.stdout}${r.stderr}`.includes(stack.pgPassword), "the password is never printed");
+
+        // Later changes the restore must undo: new rows, and rows deleted.
+        await post(5, "after backup");
+        psql("DELETE FROM visits WHERE id IN (SELECT id FROM visits ORDER BY id LIMIT 3)");
+        assert.notStrictEqual(visits(), rowsAtBackup);
+
+        const dry = ops("restore", "--backup", list[0].name);
+        assert.strictEqual(dry.status, 0, dry.out);
+        assert.match(dry.out, /would:\n  1\. turn maintenance mode on[\s\S]*Nothing was changed\. Run again with --yes/);
+        assert.notStrictEqual(visits(), rowsAtBackup, "without --yes nothing is restored");
+
+        const restore = ops("restore", "--backup", list[0].name, "--yes");
+        assert.strictEqual(restore.status, 0, restore.out);
+        for (const line of ["maintenance on: the live listener answers 503", "checksum matches", "restored database app in one transaction", "rows per table now:", "/health answers 200", "maintenance off: the live listener serves traffic again"]) {
+            assert.ok(restore.out.includes(line), `restore output has "${line}":\n${restore.out}`);
+        }
+        assert.match(restore.out, /^\[restore +\d+\.\ds\] /m, "one line per step with elapsed seconds");
+        console.log(`      restore: ${restore.seconds.toFixed(1)} s for the whole command`);
+        assert.strictEqual(visits(), rowsAtBackup, "the rows are exactly those of the backup");
+        assert.strictEqual((await get(stack.livePort, "/version")).status, 200, "maintenance is off again");
+        const missing = ops("restore", "--backup", "no-such-backup", "--yes");
+        assert.strictEqual(missing.status, 1);
+        assert.match(missing.out, /no backup named "no-such-backup" for stack sytest-data \(have: switchyard_sytest-data--/);
+    });
+
+    it("retention keeps exactly backups.keep newest dumps, never the one just taken", () => {
+        const taken: string[] = [];
+        for (let i = 0; i < 4; i++) {
+            const r = runStep("backup", backupEnv({ BACKUPS_KEEP: "3" }));
+            assert.strictEqual(r.status, 0, r.stderr);
+            taken.push(/wrote (\S+)\.dump/.exec(r.stdout)![1]);
+        }
+        const names = listBackups().map((b) => b.name);
+        assert.deepStrictEqual(names, taken.slice(-3), "the three newest stay");
+        const files = docker("run", "--rm", "-v", `${store}:/b`, "--entrypoint", "ls", IMAGES.postgres, "-A", "/b").split("\n").sort();
+        assert.strictEqual(files.length, 6, `a .dump and a .json for each of the three, nothing partial: ${files.join(" ")}`);
+        const one = runStep("backup", backupEnv({ BACKUPS_KEEP: "1" }));
+        assert.strictEqual(one.status, 0, one.stderr);
+        assert.deepStrictEqual(listBackups().map((b) => b.name), [/wrote (\S+)\.dump/.exec(one.stdout)![1]]);
+    });
+
+    it("a failed dump fails the step with its error and leaves no file; the webhook hears of it once", async () => {
+        const before = listBackups().map((b) => b.name);
+        const t = Date.now();
+        const r = await runStepAsync("backup", backupEnv({ PGPASSWORD: "not-the-password-at-all" }));
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /backup failed: .*password authentication failed.*nothing was switched; live traffic stays where it was/);
+        assert.ok(!r.stderr.includes("not-the-password-at-all"));
+        assert.deepStrictEqual(listBackups().map((b) => b.name), before);
+        const files = docker("run", "--rm", "-v", `${store}:/b`, "--entrypoint", "ls", IMAGES.postgres, "-A", "/b").split("\n");
+        assert.ok(!files.some((f) => f.startsWith(".")), `no partial file: ${files.join(" ")}`);
+        const got = notifications(t);
+        assert.deepStrictEqual(got.map((m) => m.step), ["backup"]);
+    });
+
+    it("expand migration from the new image under load: old code keeps serving, rows intact, safe to run twice", async () => {
+        const rowsBefore = visits();
+        const load = startLoad({ port: stack.livePort, rate: 100, durationMs: 60000 });
+        await new Promise((r) => setTimeout(r, 1500));
+        const r = await runStepAsync("migrate", migrateEnv("expand", IMAGES.app2));
+        await new Promise((r) => setTimeout(r, 1500));
+        const rep = await load.stop();
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /\[migrate expand\] \| .*applied 002_visits_source/);
+        assert.deepStrictEqual(rep.errors, {}, "old code kept serving through the expand");
+        console.log(`      expand under load: ${rep.requests} requests, failed ${rep.failed}, p99 ${rep.p99} ms`);
+        assert.strictEqual(psql("SELECT column_default FROM information_schema.columns WHERE table_name = 'visits' AND column_name = 'source'"), "'legacy'::text");
+        assert.ok(visits().startsWith(rowsBefore), "rows written before are intact");
+        assert.strictEqual(psql("SELECT count(*) FROM visits WHERE source IS DISTINCT FROM 'legacy'"), "0", "old code's rows get the default");
+        const again = runStep("migrate", migrateEnv("expand", IMAGES.app2));
+        assert.strictEqual(again.status, 0, again.stderr);
+        assert.match(again.stdout, /0 expand migration\(s\) to apply/);
+        assert.strictEqual(docker("ps", "-aq", "--filter", `name=${stack.prefix}-migrate-`), "", "no migration container left behind");
+    });
+
+    it("a failing migration under load: the step fails with its output's tail, nothing changed, traffic untouched, one message", async () => {
+        const rowsBefore = psql("SELECT count(*) FROM visits");
+        const columns = psql("SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'visits'");
+        const t = Date.now();
+        const load = startLoad({ port: stack.livePort, rate: 100, durationMs: 60000 });
+        await new Promise((r) => setTimeout(r, 1500));
+        const r = await runStepAsync("migrate", migrateEnv("expand", SCHEMA3_IMAGE));
+        await new Promise((r) => setTimeout(r, 1500));
+        const rep = await load.stop();
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /the expand migration \(node migrate\.js expand\) exited 1; nothing was switched: live traffic stays on blue, and the idle slot green keeps running for inspection/);
+        assert.match(r.stderr, /\| migration failed: 003_visits_checksum_unsafe failed and was rolled back: column "checksum" of relation "visits" contains null values/);
+        assert.deepStrictEqual(rep.errors, {});
+        console.log(`      failing migration under load: ${rep.requests} requests, failed ${rep.failed}`);
+        assert.strictEqual(psql("SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'visits'"), columns, "schema unchanged");
+        assert.ok(Number(psql("SELECT count(*) FROM visits")) >= Number(rowsBefore), "no row lost");
+        assert.strictEqual(stack.running("green").length, 2, "the idle slot stays for inspection");
+        assert.deepStrictEqual(notifications(t).map((m) => m.step), ["migrate expand"]);
+    });
+
+    it("maintenance on/off under load: 503 with Retry-After (HTML or JSON) and no socket error; health and preview unaffected; verify passes", async () => {
+        const load = startLoad({ port: stack.livePort, rate: 100, durationMs: 60000 });
+        const t0 = Date.now();
+        await new Promise((r) => setTimeout(r, 2000));
+        const on = await runStepAsync("maintenance", stack.env({ MAINTENANCE: "on" }));
+        const onAt = Date.now() - t0;
+        assert.strictEqual(on.status, 0, on.stderr);
+        const html = await get(stack.livePort, "/visits");
+        const json = await get(stack.livePort, "/version", { headers: { Accept: "application/json" } });
+        const health = await get(stack.livePort, "/healthz");
+        const preview = await get(stack.previewPort, "/version");
+        const verify = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+        await new Promise((r) => setTimeout(r, 2000));
+        const offStart = Date.now() - t0;
+        const off = await runStepAsync("maintenance", stack.env({ MAINTENANCE: "off" }));
+        const offAt = Date.now() - t0;
+        assert.strictEqual(off.status, 0, off.stderr);
+        await new Promise((r) => setTimeout(r, 2000));
+        const rep = await load.stop();
+
+        assert.strictEqual(html.status, 503);
+        assert.strictEqual(html.headers["retry-after"], "120");
+        assert.match(String(html.headers["content-type"]), /text\/html/);
+        assert.match(html.body, /Down for maintenance/);
+        assert.strictEqual(json.status, 503);
+        assert.strictEqual(JSON.parse(json.body).error, "maintenance");
+        assert.strictEqual(health.status, 200, "the proxy's own health stays up");
+        assert.strictEqual(preview.status, 200, "the preview listener keeps serving the staged colour");
+        assert.strictEqual(preview.headers["x-switchyard-color"], "green");
+        assert.strictEqual(verify.status, 0, `verify from inside the proxy passes during maintenance: ${verify.stderr}`);
+
+        assert.deepStrictEqual(socketErrors(rep), [], "no socket errors");
+        const unavailable = rep.samples.filter((s) => s.status === 503);
+        const other = rep.samples.filter((s) => s.status !== 503 && (s.status < 200 || s.status > 299));
+        assert.deepStrictEqual(other, [], "every answer is 2xx or the maintenance 503");
+        assert.ok(unavailable.length > 100, `503s while on: ${unavailable.length}`);
+        // Requests sent well before "on" or after "off" were served.
+        assert.ok(unavailable.every((s) => s.at >= onAt - 1500 && s.at <= offAt + 200), "503 only while maintenance was on");
+        const servedAfter = rep.samples.filter((s) => s.at > offAt + 200);
+        assert.ok(servedAfter.length > 100 && servedAfter.every((s) => s.status >= 200 && s.status <= 299), "all served after off");
+        console.log(`      maintenance toggles under load: ${rep.requests} requests, ${unavailable.length} answered 503 while on (${((offStart - onAt) / 1000).toFixed(1)} s), ${socketErrors(rep).length} socket errors`);
+    });
+
+    it("after the switch and retire, the contract runs; it refuses while old code runs; the new colour writes the new column", async () => {
+        const refused = runStep("migrate", migrateEnv("contract", IMAGES.app2));
+        assert.strictEqual(refused.status, 1);
+        assert.match(refused.stderr, /refusing the contract migration: blue still runs 2 container\(s\) of the old code/);
+        assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire" })).status, 0);
+        assert.strictEqual(runStep("verify", stack.env({ SWITCHYARD_COLOR: "green", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" })).status, 0);
+        const written = await get(stack.livePort, "/visits", { method: "POST", body: "from version 2" });
+        assert.strictEqual(written.status, 201);
+        assert.strictEqual(psql(`SELECT source FROM visits WHERE id = ${JSON.parse(written.body).id}`), IMAGES.app2, "the new colour writes visits.source");
+        const retire = runStep("retire", stack.env({ RETIRE_COLOR: "blue", DRAIN_SECONDS: "2", APP_PORT: "3000", STOP_GRACE_SECONDS: "5" }));
+        assert.strictEqual(retire.status, 0, retire.stderr);
+        const contract = runStep("migrate", migrateEnv("contract", IMAGES.app2));
+        assert.strictEqual(contract.status, 0, contract.stderr);
+        assert.match(contract.stdout, /applied 002_visits_source_required/);
+        assert.strictEqual(psql("SELECT is_nullable || ',' || coalesce(column_default, 'none') FROM information_schema.columns WHERE table_name = 'visits' AND column_name = 'source'"), "NO,none");
+        assert.strictEqual((await get(stack.livePort, "/visits", { method: "POST", body: "after contract" })).status, 201);
+    });
+});
