@@ -19,7 +19,8 @@ old_image=""
 [ "$STANDBY" = retire ] && old_image=$old_running_image
 # Inside the proxy: ledger and previous colour first, the marker flip last.
 # previous-live-image is the image live before the last switch: going back to
-# it is a rollback, which the stack's webhook hears about.
+# it is a rollback, which the stack's webhook hears about (and which clears
+# it, so undoing a rollback is not reported as another one).
 result=$(docker exec "$SWITCHYARD_PROXY" sh -c '
   set -e
   mkdir -p "$1" && cd "$1"
@@ -29,8 +30,11 @@ result=$(docker exec "$SWITCHYARD_PROXY" sh -c '
   if [ "$prev" != "$target" ] && [ -n "$old_running_image" ]; then
     if [ -n "$target_image" ] && [ "$(cat previous-live-image 2>/dev/null)" = "$target_image" ]; then
       echo "rollback: back to $target_image on $target (from $old_running_image)"
+      # Releasing the rolled-back image again later is a roll forward, not a rollback.
+      rm -f previous-live-image
+    else
+      printf "%s" "$old_running_image" > .previous-live-image.tmp && mv -f .previous-live-image.tmp previous-live-image
     fi
-    printf "%s" "$old_running_image" > .previous-live-image.tmp && mv -f .previous-live-image.tmp previous-live-image
   fi
   if [ -n "$old_image" ] && [ "$prev" = "$old" ]; then
     printf "%s" "$old_image" > ".retired-$old.tmp" && mv -f ".retired-$old.tmp" "retired-$old"

@@ -274,6 +274,24 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         console.log(`      maintenance toggles under load: ${rep.requests} requests, ${unavailable.length} answered 503 while on (${((offStart - onAt) / 1000).toFixed(1)} s), ${socketErrors(rep).length} socket errors`);
     });
 
+    it("a switch back to the image live before is one rollback message; undoing it is not another", async () => {
+        const env = (colour: string) => stack.env({ SWITCHYARD_COLOR: colour, STANDBY: "keep" });
+        const t = Date.now();
+        assert.strictEqual((await runStepAsync("repoint", env("green"))).status, 0);
+        assert.deepStrictEqual(notifications(t), [], "a release is not a rollback");
+        const back = await runStepAsync("repoint", env("blue"));
+        assert.strictEqual(back.status, 0, back.stderr);
+        assert.match(back.stdout, /rollback: back to switchyard\/app:1\.0\.0 on blue \(from switchyard\/app:2\.0\.0\)/);
+        const got = notifications(t);
+        assert.strictEqual(got.length, 1, JSON.stringify(got));
+        assert.deepStrictEqual([got[0].kind, got[0].step, got[0].colour, got[0].fromImage, got[0].toImage], ["rollback", "repoint", "blue", IMAGES.app2, IMAGES.app]);
+        assert.match(got[0].text, /rollback to blue \(switchyard\/app:1\.0\.0, was switchyard\/app:2\.0\.0\)/);
+        const t2 = Date.now();
+        assert.strictEqual((await runStepAsync("repoint", env("green"))).status, 0);
+        assert.strictEqual((await runStepAsync("repoint", env("blue"))).status, 0);
+        assert.deepStrictEqual(notifications(t2).map((m) => m.kind), ["rollback"], "green again is a roll forward; blue again a rollback");
+    });
+
     it("after the switch and retire, the contract runs; it refuses while old code runs; the new colour writes the new column", async () => {
         const refused = runStep("migrate", migrateEnv("contract", IMAGES.app2));
         assert.strictEqual(refused.status, 1);
