@@ -69,7 +69,16 @@ export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState
     lines.push(`| idle colour | ${idleNow ? `${idleNow}: ${host.running[idleNow] ? `running ${host.running[idleNow]!.image}` : host.retired[idleNow] ? `retired (${host.retired[idleNow]})` : "empty"}` : "-"} | ${plan.idle}: ${plan.idleState}${cfg.slots[plan.idle] ? ` (${cfg.slots[plan.idle]!.image})` : ""} |`);
     lines.push("");
     if (plan.switching) {
-        lines.push(`**Switch ${plan.previousLive} → ${plan.live}.** Steps, in order: gate → re-point (no nginx reload) → verify → retire.`);
+        const steps = [
+            "gate",
+            ...(cfg.backups.enabled ? ["backup"] : []),
+            ...(cfg.migrations.command ? ["migrate (expand)"] : []),
+            "re-point (no nginx reload)",
+            "verify",
+            "retire",
+            ...(cfg.migrations.contractCommand ? ["contract"] : []),
+        ];
+        lines.push(`**Switch ${plan.previousLive} → ${plan.live}.** Steps, in order: ${steps.join(" → ")}.`);
         if (!runsAsConfigured(plan.live)) {
             lines.push(`- **Create:** ${plan.live} with ${cfg.slots[plan.live]!.image}, ${cfg.replicas} replica(s), before anything switches.`);
         }
@@ -84,14 +93,18 @@ export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState
     if (staged) lines.push(`- **Staged:** ${plan.idle} is (re)created with ${cfg.slots[plan.idle]!.image} and gated; the preview listener (port ${cfg.proxy.previewPort}) serves it.`);
     if (plan.switching || !live) {
         lines.push(`- **Gate:** each of ${cfg.replicas} ${plan.live} replica(s) must answer \`${cfg.health.path}\` healthy ${cfg.health.healthyThreshold} times in a row within ${cfg.health.timeoutSeconds} s.`);
+        if (cfg.backups.enabled) lines.push(`- **Backup:** \`pg_dump\` of ${cfg.postgres.database} before anything switches; the newest ${cfg.backups.keep} are kept.`);
+        if (cfg.migrations.command) lines.push(`- **Migrate (expand):** \`${cfg.migrations.command}\` from ${cfg.slots[plan.live]!.image}, while ${live ?? "nothing"} still serves.`);
         lines.push(`- **Verify:** ${cfg.verifyRequests} consecutive answers from ${plan.live} on the live listener, else traffic goes back.`);
     }
+    if (cfg.maintenance) lines.push("- **Maintenance mode is on:** the live listener answers 503 (Retry-After) until it is turned off.");
     if (plan.switching) {
         lines.push(
             plan.idleState === "retired"
                 ? `- **Retire:** ${plan.previousLive} drains (up to ${cfg.drainSeconds} s), is stopped and removed.`
                 : `- **Standby:** ${plan.previousLive} keeps running for an instant rollback (standby keep).`,
         );
+        if (cfg.migrations.contractCommand) lines.push(`- **Contract:** \`${cfg.migrations.contractCommand}\` once ${plan.previousLive} no longer runs; rolling back past it needs a restore.`);
     }
     if (changes.length) lines.push(...changes.map((c) => `- ${c}`));
     lines.push("");

@@ -87,6 +87,8 @@ export function baseConfig(livePort: number, previewPort: number): Record<string
         proxy: { image: "switchyard/nginx:local", livePort, previewPort, bindAddress: "127.0.0.1" },
         postgres: { image: "switchyard/postgres:local" },
         redis: { image: "switchyard/redis:local" },
+        // Three, so ten switches show the retention at work.
+        backups: { keep: 3 },
     };
 }
 
@@ -197,6 +199,24 @@ export class E2EStack {
         const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
         this.log(`pulumi ${args.join(" ")} (exit ${r.status})`, out);
         return { status: r.status ?? -1, out };
+    }
+
+    /** An ops command of this repo (npm run backups / restore ...) on this stack, without blocking the event loop. */
+    ops(command: string, ...args: string[]): Promise<{ status: number; out: string; seconds: number }> {
+        const t = Date.now();
+        return new Promise((resolve) => {
+            const child = spawn(process.execPath, ["-r", "ts-node/register", `scripts/ops/${command}.ts`, "--stack", this.name, "--stack-file", this.stackFile, ...args], {
+                cwd: REPO,
+                env: { ...this.env, TS_NODE_TRANSPILE_ONLY: "true" },
+            });
+            let out = "";
+            child.stdout.on("data", (d) => (out += d));
+            child.stderr.on("data", (d) => (out += d));
+            child.on("close", (code) => {
+                this.log(`npm run ${command} ${args.join(" ")} (exit ${code})`, out);
+                resolve({ status: code ?? -1, out, seconds: (Date.now() - t) / 1000 });
+            });
+        });
     }
 
     /** `pulumi up` as its own process group, for killing and for racing. */

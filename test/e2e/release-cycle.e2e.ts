@@ -14,9 +14,15 @@ import * as fs from "fs";
 import * as path from "path";
 import { Colour } from "../../lib/config";
 import { describeFailures, get, LoadReport, startLoadProcess } from "../scripts/load";
+import { WebhookReceiver } from "../scripts/webhook";
 import { baseConfig, changed, E2EStack, freePort, missingParts, psql, redisCli, say, sleep, waitFor } from "./harness";
 
 const BROKEN_IMAGE = "switchyard/app:e2e-broken";
+/** Version 2 of the sample app: needs the expand migration (visits.source). */
+const APP2 = "switchyard/app:2.0.0";
+/** A release whose expand migration fails (a NOT NULL column on a table with rows). */
+const BAD_MIGRATION_IMAGE = "switchyard/app:e2e-bad-migration";
+const MIGRATIONS = { command: "node migrate.js expand", contractCommand: "node migrate.js contract", timeoutSeconds: 120 };
 /** Requests per second on the live listener: the issue asks for at least 200. */
 const LOAD_RATE = 200;
 
@@ -37,9 +43,14 @@ describe("e2e: the release cycle under a real pulumi up", function () {
     let preview = 0;
     let shared: Record<string, string> = {};
     const seeded: number[] = [];
+    const hook = new WebhookReceiver();
 
-    /** Runs fn under constant load; asserts zero failed requests and returns the report. */
-    async function underLoad(scenario: string, fn: () => Promise<unknown>, rate = LOAD_RATE): Promise<LoadReport & { fnEndedAt: number }> {
+    /**
+     * Runs fn under constant load; asserts zero failed requests and returns the
+     * report. With `maintenance503`, a 503 that says maintenance (with
+     * Retry-After) is an answer, not a failure; socket errors still fail.
+     */
+    async function underLoad(scenario: string, fn: () => Promise<unknown>, rate = LOAD_RATE, opts: { maintenance503?: boolean } = {}): Promise<LoadReport & { fnEndedAt: number }> {
         const load = startLoadProcess({ port: live, rate, durationMs: 20 * 60 * 1000 });
         await sleep(2000);
         await fn();
@@ -49,9 +60,17 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         const posts = rep.samples.filter((x) => x.method === "POST").length;
         const reads = rep.samples.filter((x) => x.path === "/visits" && x.method === "GET").length;
         const close = rep.samples.filter((x) => !x.keepAlive).length;
-        say(`load ${scenario} at ${rate} req/s: ${rep.requests} requests (${posts} POST /visits, ${reads} GET /visits, ${close} Connection: close), failed ${rep.failed}, p50 ${rep.p50} ms, p99 ${rep.p99} ms, by colour ${JSON.stringify(rep.byColour)}`);
-        figures.push({ scenario, requests: rep.requests, failed: rep.failed, p99: rep.p99 });
-        assert.deepStrictEqual(rep.errors, {}, `${scenario}: failed requests\n${describeFailures(rep)}`);
+        const maintenance = rep.samples.filter((x) => x.status === 503 && /maintenance/i.test(x.body ?? "")).length;
+        const failed = rep.failed - (opts.maintenance503 ? maintenance : 0);
+        const answered503 = opts.maintenance503 ? `, ${maintenance} answered 503 maintenance` : "";
+        say(`load ${scenario} at ${rate} req/s: ${rep.requests} requests (${posts} POST /visits, ${reads} GET /visits, ${close} Connection: close), failed ${failed}${answered503}, p50 ${rep.p50} ms, p99 ${rep.p99} ms, by colour ${JSON.stringify(rep.byColour)}`);
+        figures.push({ scenario, requests: rep.requests, failed, p99: rep.p99, ...(opts.maintenance503 ? { note: `${maintenance} answered 503 maintenance` } : {}) });
+        const errors = { ...rep.errors };
+        if (opts.maintenance503 && maintenance > 0) {
+            errors["HTTP 503"] -= maintenance;
+            if (errors["HTTP 503"] === 0) delete errors["HTTP 503"];
+        }
+        assert.deepStrictEqual(errors, {}, `${scenario}: failed requests\n${describeFailures(rep)}`);
         assert.ok(posts > 0 && reads > 0 && close > 0, `${scenario}: the load must write and read the database on both kinds of connection`);
         return { ...rep, fnEndedAt };
     }
@@ -105,9 +124,14 @@ describe("e2e: the release cycle under a real pulumi up", function () {
             encoding: "utf8",
         });
         assert.strictEqual(build.status, 0, build.stderr);
+        const bad = spawnSync("docker", ["build", "-q", "-t", BAD_MIGRATION_IMAGE, "-"], { input: `FROM ${APP2}\nENV APP_SCHEMA=3\n`, encoding: "utf8" });
+        assert.strictEqual(bad.status, 0, bad.stderr);
+        await hook.start();
         live = await freePort();
         preview = await freePort();
         s = await E2EStack.create("", baseConfig(live, preview));
+        // The webhook (a real local receiver) is a secret, as a Slack URL is.
+        await s.stack.setConfig("switchyard:notify.webhookUrl", { value: hook.url, secret: true }, true);
     });
 
     after(async function () {
@@ -118,8 +142,19 @@ describe("e2e: the release cycle under a real pulumi up", function () {
             fs.writeFileSync(path.join("bench-results", "e2e.json"), JSON.stringify(figures, null, 2));
         }
         if (s) await s.destroy();
+        await hook.stop();
         if (s) assert.strictEqual(s.containers().length, 0, "the throwaway stack left containers behind");
     });
+
+    /** The stack's backups, oldest first (npm run backups -- --json). */
+    async function readBackups(): Promise<{ name: string; fromImage: string; toImage: string; sizeBytes: number }[]> {
+        const r = await s.ops("backups", "--json");
+        assert.strictEqual(r.status, 0, r.out);
+        return JSON.parse(r.out);
+    }
+
+    /** Webhook messages since t, as "kind step". */
+    const messages = (t: number) => hook.since(t).map((m) => `${m.body.kind} ${m.body.step}`);
 
     it("1. fresh up from nothing: containers healthy, live answers from blue, preview a clear 503", async () => {
         const r = await s.up("fresh");
@@ -130,7 +165,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
             assert.strictEqual(execFileSync("docker", ["inspect", "--format", "{{.State.Health.Status}}", c.name], { encoding: "utf8" }).trim(), "healthy", c.name);
         }
         const v = await get(live, "/version");
-        assert.deepStrictEqual([v.status, JSON.parse(v.body)], [200, { color: "blue", image: "switchyard/app:1.0.0" }]);
+        assert.deepStrictEqual([v.status, JSON.parse(v.body)], [200, { color: "blue", image: "switchyard/app:1.0.0", schema: 1 }]);
         const p = await get(preview, "/version");
         assert.strictEqual(p.status, 503);
         assert.match(p.body, /no idle colour|not running|green/i, `preview says why: ${p.body}`);
@@ -146,6 +181,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
 
     it("2. release by image tag in one up, then rollback by liveColor: standby retire, 0 failed", async () => {
         let up = await s.up("noop-before-release");
+        const t = Date.now();
         const rel = await underLoad("2 release green (retire)", async () => {
             setConfig({ slots: { ...slots(), green: { image: "switchyard/app:1.1.0" } }, liveColor: "green" });
             up = await s.up("release green");
@@ -154,8 +190,11 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         allFromAfter(rel, "green");
         assert.ok((rel.byColour.blue ?? 0) > 0 && (rel.byColour.green ?? 0) > 0, "both colours served during the release");
         assert.deepStrictEqual(s.containers().filter((c) => c.role === "app").map((c) => c.colour), ["green", "green"], "blue retired and removed");
-        assert.deepStrictEqual(JSON.parse((await get(live, "/version")).body), { color: "green", image: "switchyard/app:1.1.0" });
+        assert.deepStrictEqual(JSON.parse((await get(live, "/version")).body), { color: "green", image: "switchyard/app:1.1.0", schema: 1 });
         await assertSettled("green", "after release");
+        assert.deepStrictEqual(messages(t), [], "a successful release sends no message");
+        const newest = (await readBackups()).at(-1)!;
+        assert.deepStrictEqual([newest.fromImage, newest.toImage], ["switchyard/app:1.0.0", "switchyard/app:1.1.0"], "the release backed up first");
 
         const back = await underLoad("2 rollback blue (retire)", async () => {
             await s.stack.setConfig("switchyard:liveColor", { value: "blue" });
@@ -163,8 +202,9 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         });
         figures[figures.length - 1] = { ...figures[figures.length - 1], upSeconds: up.seconds, changes: `+${up.changes.create} ~${up.changes.update} -${up.changes.delete}` };
         allFromAfter(back, "blue");
-        assert.deepStrictEqual(JSON.parse((await get(live, "/version")).body), { color: "blue", image: "switchyard/app:1.0.0" }, "rolled back to blue's pinned image");
+        assert.deepStrictEqual(JSON.parse((await get(live, "/version")).body), { color: "blue", image: "switchyard/app:1.0.0", schema: 1 }, "rolled back to blue's pinned image");
         await assertSettled("blue", "after rollback");
+        assert.deepStrictEqual(messages(t), ["rollback repoint"], "the rollback is reported, once");
         assertSharedUntouched("release and rollback");
     });
 
@@ -225,6 +265,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
 
     it("4. broken image: up fails within timeout + 10 s naming colour, status and log tail; live unchanged", async () => {
         const timeout = (s.readConfig().health as { timeoutSeconds: number }).timeoutSeconds;
+        const t = Date.now();
         let failure = { message: "", seconds: 0, output: "" };
         const before = s.readConfig();
         const liveNow = s.route()!;
@@ -258,10 +299,13 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         assert.deepStrictEqual([out.liveColor, out.liveImage], [liveNow, before.slots[liveNow].image], "outputs do not claim the failed release");
         await s.up("config restored after the broken release");
         await assertSettled(liveNow, "after broken release");
+        assert.deepStrictEqual(messages(t), ["failure gate"], "one message for the failed gate, none for the fix");
+        assert.match(hook.since(t)[0].body.text, new RegExp(`gate failed for ${idle} \\(.* -> ${BROKEN_IMAGE}\\)`));
         assertSharedUntouched("broken release");
     });
 
     it("5. invalid proxy config: refused, the previous config keeps serving", async () => {
+        const t = Date.now();
         let failure = { message: "", seconds: 0 };
         const before = s.readConfig();
         try {
@@ -277,6 +321,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         assert.strictEqual((await get(live, "/version")).status, 200, "the previous config serves");
         await s.up("proxy config restored");
         await assertSettled("green", "after invalid proxy config");
+        assert.deepStrictEqual(messages(t), ["failure proxy-config"]);
         assertSharedUntouched("invalid proxy config");
     });
 
@@ -328,6 +373,9 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         assert.strictEqual(psql(s, `SELECT count(*) FROM visits WHERE id IN (${ids})`), String(seeded.length), "seeded rows kept");
         assert.ok(Number(psql(s, "SELECT count(*) FROM visits")) >= seeded.length + acknowledged, "every acknowledged write kept");
         assert.strictEqual(redisCli(s, "GET", "e2e:marker"), "kept");
+        const kept = await readBackups();
+        assert.strictEqual(kept.length, 3, `backups.keep is 3: ${kept.map((b) => b.name).join(" ")}`);
+        assert.ok(kept.every((b) => b.sizeBytes > 0), "every kept dump has content");
         assert.strictEqual(execFileSync("docker", ["volume", "ls", "-q", "--filter", `name=${s.names.namePrefix}-`], { encoding: "utf8" }).trim(), volumes, "data volumes kept");
         assertSharedUntouched("ten switches");
     });
@@ -367,6 +415,9 @@ describe("e2e: the release cycle under a real pulumi up", function () {
             assert.ok(!state.includes(pw), `${what} password in plaintext in pulumi stack export`);
             assert.ok(!log.includes(pw), `${what} password in the output of an operation`);
         }
+        const token = new URL(hook.url).pathname;
+        assert.ok(!state.includes(token), "webhook URL in plaintext in pulumi stack export");
+        assert.ok(!log.includes(token), "webhook URL in the output of an operation");
         for (const svc of ["postgres", "redis"]) {
             const ports = execFileSync("docker", ["inspect", "--format", "{{json .HostConfig.PortBindings}} {{json .NetworkSettings.Ports}}", `${s.names.namePrefix}-${svc}`], { encoding: "utf8" });
             assert.ok(!/HostPort/.test(ports), `${svc} publishes a host port: ${ports}`);
@@ -397,7 +448,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
     it("10. a no-op up changes nothing and runs no step; preview --diff of a switch shows the steps", async () => {
         const noop = await s.up("no-op", { expectNoChanges: true });
         assert.strictEqual(changed(noop.changes), 0);
-        assert.doesNotMatch(noop.output, /\[(gate|repoint|verify|retire|proxy-config) /, "no release step ran");
+        assert.doesNotMatch(noop.output, /\[(gate|backup|migrate|repoint|verify|retire|proxy-config|maintenance|notify-config) /, "no release step ran");
         figures.push({ scenario: "10 no-op up", upSeconds: noop.seconds, changes: `${noop.changes.same} unchanged` });
         const liveNow = s.route()!;
         const other = liveNow === "blue" ? "green" : "blue";
@@ -411,5 +462,166 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         await s.stack.setConfig("switchyard:liveColor", { value: liveNow });
         figures.push({ scenario: "10 preview --diff of a switch", upSeconds: pv.seconds, changes: `~${pv.changes.update}` });
         assertSharedUntouched("the whole suite");
+    });
+    /** When a line matching re appeared in an up's output: epoch ms (lines are stamped with seconds since the up began). */
+    function stampOf(output: string, re: RegExp, upStart: number): number {
+        const line = output.split("\n").find((l) => re.test(l));
+        assert.ok(line, `the up printed ${re}`);
+        return upStart + Number(/^\[ *([\d.]+)\]/.exec(line!)![1]) * 1000;
+    }
+    const visitColumns = () => psql(s, "SELECT string_agg(column_name || ':' || is_nullable || ':' || coalesce(column_default, '-'), ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'visits'");
+
+    it("11. release to app 2.0.0 with expand and contract migrations under load: old colour serves through the expand, earlier rows intact", async () => {
+        setConfig({ standby: "retire", migrations: MIGRATIONS });
+        await s.up("standby retire, migrations configured");
+        const liveNow = s.route()!;
+        const idle: Colour = liveNow === "blue" ? "green" : "blue";
+        const maxId = Number(psql(s, "SELECT max(id) FROM visits"));
+        const rowsBefore = psql(s, `SELECT count(*) FROM visits WHERE id <= ${maxId}`);
+        const t = Date.now();
+        let up = { output: "", seconds: 0, changes: { create: 0, update: 0, replace: 0, delete: 0, same: 0 } };
+        let upStart = 0;
+        const rep = await underLoad("11 release 2.0.0 with migrations", async () => {
+            setConfig({ slots: { ...slots(), [idle]: { image: APP2 } }, liveColor: idle });
+            upStart = Date.now();
+            up = await s.up("release 2.0.0: backup, expand, switch, retire, contract");
+        });
+        figures[figures.length - 1] = { ...figures[figures.length - 1], upSeconds: up.seconds, changes: `+${up.changes.create} ~${up.changes.update} -${up.changes.delete}` };
+        // The order of one release, from its own output.
+        const at = (re: RegExp) => stampOf(up.output, re, upStart);
+        const order = [
+            at(/\[backup .*wrote /),
+            at(/\[migrate expand\] \| .*applied 002_visits_source in/),
+            at(/live listener re-pointed/),
+            at(/\[retire .*retired /),
+            at(/\[migrate contract\] \| .*applied 002_visits_source_required/),
+        ];
+        assert.deepStrictEqual([...order].sort((a, b) => a - b), order, "backup -> expand -> re-point -> retire -> contract");
+        // Old code kept serving, writes included, after the expand had run.
+        const expandDone = at(/the expand migration finished/);
+        const oldAfterExpand = rep.samples.filter((x) => x.colour === liveNow && x.method === "POST" && x.status === 201 && rep.startedAt + x.at > expandDone);
+        assert.ok(oldAfterExpand.length > 0, `${liveNow} (version 1) wrote after the expand`);
+        allFromAfter(rep, idle);
+        assert.deepStrictEqual(JSON.parse((await get(live, "/version")).body), { color: idle, image: APP2, schema: 2 });
+        assert.strictEqual(psql(s, `SELECT count(*) FROM visits WHERE id <= ${maxId}`), rowsBefore, "rows written before are intact");
+        assert.strictEqual(psql(s, `SELECT count(*) FROM visits WHERE id <= ${maxId} AND source <> 'legacy'`), "0");
+        assert.ok(Number(psql(s, `SELECT count(*) FROM visits WHERE source = '${APP2}'`)) > 0, "the new colour writes visits.source");
+        assert.match(visitColumns(), /source:NO:-/, "contract made source required, without a default");
+        const list = await readBackups();
+        assert.strictEqual(list.at(-1)!.toImage, APP2, "the release backed up first");
+        assert.ok(list.length <= 3, `backups.keep is 3: ${list.length}`);
+        assert.deepStrictEqual(messages(t), [], "no message for a release that worked");
+        figures[figures.length - 1].note = `old colour wrote ${oldAfterExpand.length} rows after the expand`;
+        await assertSettled(idle, "after the migrated release");
+        assertSharedUntouched("migrated release");
+    });
+
+    it("12. a failing expand migration under load: the up stops before the switch with its output; traffic, schema and rows untouched; one message", async () => {
+        const before = s.readConfig();
+        const liveNow = s.route()!;
+        const idle: Colour = liveNow === "blue" ? "green" : "blue";
+        const columns = visitColumns();
+        const maxId = Number(psql(s, "SELECT max(id) FROM visits"));
+        const rowsBefore = psql(s, `SELECT count(*) || ':' || sum(hashtext(id || coalesce(note, '') || source)) FROM visits WHERE id <= ${maxId}`);
+        const t = Date.now();
+        let failure = { message: "", seconds: 0, output: "" };
+        try {
+            await underLoad("12 failing migration", async () => {
+                setConfig({ slots: { ...slots(), [idle]: { image: BAD_MIGRATION_IMAGE } }, liveColor: idle });
+                failure = await s.upFails("release whose expand migration fails");
+            });
+        } finally {
+            s.writeConfig(before);
+        }
+        figures[figures.length - 1] = { ...figures[figures.length - 1], upSeconds: failure.seconds, note: "up failed at the expand migration" };
+        assert.match(failure.message, new RegExp(`the expand migration \\(node migrate\\.js expand\\) exited 1; nothing was switched: live traffic stays on ${liveNow}, and the idle slot ${idle} keeps running for inspection`));
+        assert.match(failure.message, /003_visits_checksum_unsafe failed and was rolled back: column "checksum" of relation "visits" contains null values/);
+        assert.strictEqual(s.route(), liveNow, "live unchanged");
+        assert.strictEqual(visitColumns(), columns, "schema unchanged");
+        assert.strictEqual(psql(s, `SELECT count(*) || ':' || sum(hashtext(id || coalesce(note, '') || source)) FROM visits WHERE id <= ${maxId}`), rowsBefore, "rows untouched");
+        assert.strictEqual(s.containers(false).filter((c) => c.role === "app" && c.colour === idle).length, 2, "the idle slot stays for inspection");
+        assert.strictEqual((await readBackups()).at(-1)!.toImage, BAD_MIGRATION_IMAGE, "the backup ran before the migration");
+        assert.deepStrictEqual(messages(t), ["failure migrate expand"]);
+        assert.match(hook.since(t)[0].body.error, /003_visits_checksum_unsafe/);
+        const out = JSON.parse(s.cli(["stack", "output", "--json"]).out);
+        assert.strictEqual(out.liveColor, liveNow, "outputs do not claim the failed release");
+        await s.up("config restored after the failing migration");
+        await assertSettled(liveNow, "after the failing migration");
+        assertSharedUntouched("failing migration");
+    });
+
+    it("13. maintenance on and off by config under load: 503 with Retry-After, no socket error, no reload; health and preview unaffected", async () => {
+        const proxy = s.names.proxyContainer;
+        const workers = () => execFileSync("docker", ["exec", proxy, "sh", "-c", "for p in /proc/[0-9]*; do tr '\\000' ' ' < $p/cmdline 2>/dev/null | grep -q '^nginx: worker' && basename $p; done | sort"], { encoding: "utf8" }).trim();
+        const workersBefore = workers();
+        const outputs: string[] = [];
+        let page = { status: 0, headers: {} as Record<string, unknown>, body: "" };
+        let json = { status: 0, body: "" };
+        let healthz = 0;
+        let onChanges = "";
+        const rep = await underLoad(
+            "13 maintenance on/off",
+            async () => {
+                setConfig({ maintenance: true });
+                const on = await s.up("maintenance on");
+                outputs.push(on.output);
+                onChanges = `~${on.changes.update} +${on.changes.create} -${on.changes.delete}`;
+                page = await get(live, "/visits");
+                json = await get(live, "/version", { headers: { Accept: "application/json" } });
+                healthz = (await get(live, "/healthz")).status;
+                await sleep(3000);
+                setConfig({ maintenance: false });
+                outputs.push((await s.up("maintenance off")).output);
+            },
+            LOAD_RATE,
+            { maintenance503: true },
+        );
+        assert.strictEqual(onChanges, "~1 +0 -0", "turning maintenance on changes one step and nothing else");
+        assert.strictEqual(page.status, 503);
+        assert.strictEqual(page.headers["retry-after"], "120");
+        assert.match(page.body, /Down for maintenance/);
+        assert.deepStrictEqual([json.status, JSON.parse(json.body).error], [503, "maintenance"]);
+        assert.strictEqual(healthz, 200, "the proxy's own health stays up");
+        const unavailable = rep.samples.filter((x) => x.status === 503).length;
+        assert.ok(unavailable > 100, `503 while on: ${unavailable}`);
+        assert.ok(rep.samples.filter((x) => rep.startedAt + x.at > rep.fnEndedAt).every((x) => x.status >= 200 && x.status < 300), "served again after off");
+        for (const o of outputs) assert.doesNotMatch(o, /\[proxy-config /, "no proxy config step ran");
+        assert.strictEqual(workers(), workersBefore, "the same nginx workers: no reload");
+        assertSharedUntouched("maintenance");
+    });
+
+    it("14. npm run restore under load: maintenance during, rows exactly as in the backup; then a no-op up", async () => {
+        // A backup at a quiet moment: a release (2.0.1, a tag of 2.0.0) with no load.
+        execFileSync("docker", ["tag", APP2, "switchyard/app:2.0.1"]);
+        const liveNow = s.route()!;
+        const idle: Colour = liveNow === "blue" ? "green" : "blue";
+        setConfig({ slots: { ...slots(), [idle]: { image: "switchyard/app:2.0.1" } }, liveColor: idle });
+        await s.up("release 2.0.1 (a quiet backup)");
+        const backup = (await readBackups()).at(-1)!;
+        assert.strictEqual(backup.toImage, "switchyard/app:2.0.1");
+        const maxId = Number(psql(s, "SELECT max(id) FROM visits"));
+        const rowsAtBackup = psql(s, `SELECT count(*) FROM visits WHERE id <= ${maxId}`);
+        for (let i = 0; i < 10; i++) assert.strictEqual((await get(live, "/visits", { method: "POST", body: `e2e after backup ${i}` })).status, 201);
+        let restore = { status: 0, out: "", seconds: 0 };
+        const dry = await s.ops("restore", "--backup", backup.name);
+        assert.match(dry.out, /Nothing was changed/);
+        await underLoad(
+            "14 restore",
+            async () => {
+                restore = await s.ops("restore", "--backup", backup.name, "--yes");
+            },
+            LOAD_RATE,
+            { maintenance503: true },
+        );
+        assert.strictEqual(restore.status, 0, restore.out);
+        console.log(restore.out.trim().replace(/^/gm, "        "));
+        figures[figures.length - 1] = { ...figures[figures.length - 1], upSeconds: restore.seconds, note: `${figures[figures.length - 1].note}; restore ${restore.seconds.toFixed(1)} s (${backup.sizeBytes} bytes)` };
+        for (const line of ["maintenance on", "checksum matches", "restored database app in one transaction", "/health answers 200", "maintenance off"]) assert.ok(restore.out.includes(line), line);
+        assert.strictEqual(psql(s, `SELECT count(*) FROM visits WHERE id <= ${maxId}`), rowsAtBackup, "the rows of the backup");
+        assert.strictEqual(psql(s, "SELECT count(*) FROM visits WHERE note LIKE 'e2e after backup%'"), "0", "rows written after the backup are gone");
+        assert.strictEqual(psql(s, `SELECT count(*) FROM visits WHERE id IN (${seeded.join(",")})`), String(seeded.length), "seeded rows kept");
+        const noop = await s.up("no-op after everything", { expectNoChanges: true });
+        assert.strictEqual(changed(noop.changes), 0);
+        assertSharedUntouched("restore");
     });
 });

@@ -55,7 +55,7 @@ describe("npm run plan (real Docker engine)", function () {
 
     it("one-step release: staged, gated, switched, old colour retired after the drain", () => {
         const out = plan({ ...withGreen, "switchyard:liveColor": "green" });
-        assert.match(out, /\*\*Switch blue → green\.\*\* Steps, in order: gate → re-point \(no nginx reload\) → verify → retire\./);
+        assert.match(out, /\*\*Switch blue → green\.\*\* Steps, in order: gate → backup → re-point \(no nginx reload\) → verify → retire\./);
         assert.match(out, /- \*\*Create:\*\* green with switchyard\/app:1\.1\.0, 2 replica\(s\), before anything switches\./);
         assert.match(out, /- \*\*Gate:\*\* each of 2 green replica\(s\) must answer `\/health` healthy 3 times in a row within 60 s\./);
         assert.match(out, /- \*\*Retire:\*\* blue drains \(up to 15 s\), is stopped and removed\./);
