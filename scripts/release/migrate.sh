@@ -3,8 +3,8 @@
 # from the NEW image on the backend network, with DATABASE_URL from the
 # environment. PHASE expand runs after the gate and the backup, before the
 # re-point: old code still serves, so it must only add (backward-compatible).
-# PHASE contract runs after retire, and refuses while any container of the
-# other colour still runs (old code would break). Output streams with a
+# PHASE contract runs after retire, and is deferred (not run, not failed)
+# while any container of the other colour still runs (old code would break). Output streams with a
 # prefix; a non-zero exit or a timeout fails the step with the output's tail,
 # and nothing is switched.
 #
@@ -18,9 +18,13 @@ case "$PHASE" in expand|contract) ;; *) die "PHASE '$PHASE' is not a migration p
 case "$SWITCHYARD_COLOR" in blue) old=green ;; green) old=blue ;; *) die "SWITCHYARD_COLOR '$SWITCHYARD_COLOR' is not a colour (allowed: blue, green)" ;; esac
 
 if [ "$PHASE" = contract ]; then
+  # Old code still running is not a failure of this release (say, contractCommand
+  # was just added while a staged colour runs): the contract waits for the next
+  # release that retires the other colour, and never runs under old code.
   mapfile -t still < <(slot_containers "$old")
   if [ "${#still[@]}" -gt 0 ]; then
-    die "refusing the contract migration: $old still runs ${#still[@]} container(s) of the old code (${still[*]}), which the contract could break; it runs once the old colour is retired"
+    say "contract deferred: $old still runs ${#still[@]} container(s) (${still[*]}), whose code the contract could break; it runs with the next release that retires $old"
+    exit 0
   fi
 fi
 

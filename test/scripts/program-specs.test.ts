@@ -9,7 +9,7 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { docker, dockerAvailable, runStep, TestStack } from "./fixture";
 import { describeFailures, get, startLoadProcess } from "./load";
-import { diffRuns, Recorded, runProgram, RunResult, unwrapSecrets } from "../unit/mocks";
+import { diffRuns, Recorded, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "../unit/mocks";
 import { dockerHostProbe, readRoute } from "../../lib/host";
 import { refuseDelete } from "../../lib/guard";
 
@@ -105,7 +105,7 @@ describe("the program's declared specs on the real engine", function () {
         startContainer(run.resources.get("proxy-container")!);
         runCommand(run, "proxy-config");
         for (const c of of("docker:index/container:Container").filter((c) => c.name.startsWith("app-blue-"))) startContainer(c);
-        for (const cmd of ["app-blue-gate", "switch-gate", "switch-repoint", "switch-verify", "switch-retire"]) runCommand(run, cmd);
+        for (const cmd of ["notify-config", "maintenance-toggle", "app-blue-gate", "switch-gate", "backup-dump", "switch-repoint", "switch-verify", "switch-retire"]) runCommand(run, cmd);
     });
     after(cleanup);
 
@@ -145,8 +145,15 @@ describe("the program's declared specs on the real engine", function () {
             const cmd = docker("inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Entrypoint}}", n);
             assert.doesNotMatch(cmd, /pw-/, `${n}: ${cmd}`);
         }
+        // The backup (and a migration) need the password: only as a secret
+        // environment value, never in command text or stdin.
+        const needsIt = new Set(["PGPASSWORD", "DATABASE_URL"]);
         for (const c of [...run.resources.values()].filter((r) => r.type === "command:local:Command")) {
-            assert.doesNotMatch(JSON.stringify(plain(c.inputs)), /pw-/, c.name);
+            const i = plain(c.inputs);
+            assert.doesNotMatch(JSON.stringify([i.create, i.update, i.stdin ?? ""]), /pw-/, c.name);
+            for (const [k, v] of Object.entries(i.environment as Record<string, string>)) {
+                if (/pw-/.test(v)) assert.ok(needsIt.has(k) && JSON.stringify(c.inputs.environment).includes(SECRET_SIG), `${c.name}: ${k} carries a password`);
+            }
         }
     });
 
@@ -154,7 +161,7 @@ describe("the program's declared specs on the real engine", function () {
     // labels); the difference to the previous run is applied in the engine's
     // order: new containers, then the changed steps in their dependsOn order,
     // then the containers that left the program (fact 4). Under load.
-    const STEP_ORDER = ["proxy-config", "app-blue-gate", "app-green-gate", "switch-gate", "switch-repoint", "switch-verify", "switch-retire"];
+    const STEP_ORDER = ["proxy-config", "notify-config", "maintenance-toggle", "app-blue-gate", "app-green-gate", "switch-gate", "backup-dump", "switch-repoint", "switch-verify", "switch-retire"];
     async function update(before: RunResult, cfg: Record<string, unknown>) {
         const after = await runProgram({ config: cfg, stack: STACK, host: dockerHostProbe(`switchyard/${STACK}`, `${PREFIX}-proxy`) });
         const d = diffRuns(before, after);
@@ -177,7 +184,7 @@ describe("the program's declared specs on the real engine", function () {
 
         const r1 = await update(run, release);
         assert.deepStrictEqual(r1.diff.created, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
-        assert.deepStrictEqual(r1.diff.changed, ["switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
+        assert.deepStrictEqual(r1.diff.changed, ["backup-dump", "switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
         assert.deepStrictEqual(r1.diff.deleted, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
         assert.strictEqual((await get(18080, "/version")).headers["x-switchyard-color"], "green");
 
@@ -190,7 +197,7 @@ describe("the program's declared specs on the real engine", function () {
         assert.deepStrictEqual(r3.diff.created, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
         assert.deepStrictEqual(r3.diff.deleted, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
         const blue = JSON.parse((await get(18080, "/version")).body);
-        assert.deepStrictEqual(blue, { color: "blue", image: "switchyard/app:1.0.0" }, "rolled back to the pinned image");
+        assert.deepStrictEqual(blue, { color: "blue", image: "switchyard/app:1.0.0", schema: 1 }, "rolled back to the pinned image");
 
         const r4 = await update(r3.after, rollback);
         assert.deepStrictEqual(r4.diff, { created: [], changed: [], deleted: [] });
