@@ -40,9 +40,11 @@ version_at_least() {
 }
 
 # stale_host PATH: true for a language host an earlier set-up built from
-# sdk/v3@v3.68.0 without the RPC forwarder (it fails on resource hooks). Its
-# build info says so; a host installed any other way is left alone.
+# sdk/v3@v3.68.0 without the RPC forwarder (it fails on resource hooks) or
+# without the policy pack runner (it cannot run --policy-pack). Its build info
+# says so; a host installed any other way is left alone.
 stale_host() {
   command -v go >/dev/null || return 1
-  go version -m "$1" 2>/dev/null | grep -q 'version.Version=v3.68.0"'
+  local info; info=$(go version -m "$1" 2>/dev/null)
+  grep -q 'version.Version=v3.68.0' <<< "$info" && ! grep -q 'version.Version=v3.68.0+forward.policy"' <<< "$info"
 }

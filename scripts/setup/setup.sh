@@ -56,13 +56,24 @@ fi
 
 # 2. npm packages ------------------------------------------------------------
 step_start "2 npm packages"
+# installed_matches DIR: node_modules of DIR holds exactly what its package-lock.json pins.
+installed_matches() {
+  [ -f "$1/node_modules/.package-lock.json" ] && cmp -s \
+    <(node -e 'const l=require(process.argv[1]);console.log(JSON.stringify(Object.keys(l.packages).filter(k=>k).sort().map(k=>k+"@"+l.packages[k].version)))' "$1/package-lock.json") \
+    <(node -e 'const l=require(process.argv[1]);console.log(JSON.stringify(Object.keys(l.packages).filter(k=>k).sort().map(k=>k+"@"+l.packages[k].version)))' "$1/node_modules/.package-lock.json")
+}
 if skipped 2 npm; then step_skip "--skip"
-elif [ -f "$REPO/node_modules/.package-lock.json" ] && cmp -s <(node -e 'const l=require(process.argv[1]);delete l.name;delete l.version;console.log(JSON.stringify(Object.keys(l.packages).filter(k=>k).sort().map(k=>k+"@"+l.packages[k].version)))' "$REPO/package-lock.json") \
-     <(node -e 'const l=require(process.argv[1]);console.log(JSON.stringify(Object.keys(l.packages).filter(k=>k).sort().map(k=>k+"@"+l.packages[k].version)))' "$REPO/node_modules/.package-lock.json"); then
-  step_skip "node_modules matches package-lock.json"
 else
-  (cd "$REPO" && npm ci --no-audit --no-fund >"$SWITCHYARD_HOME/npm.log" 2>&1) || step_fail "npm ci failed, see $SWITCHYARD_HOME/npm.log"
-  step_done "npm ci"
+  # The project, and the policy pack (its own package, as Pulumi policy packs are).
+  for dir in "$REPO" "$REPO/policy"; do
+    label=./${dir#"$REPO"}; label=${label/.\/\//.\/}
+    if installed_matches "$dir"; then
+      step_skip "$label node_modules matches package-lock.json"
+    else
+      (cd "$dir" && npm ci --no-audit --no-fund >"$SWITCHYARD_HOME/npm.log" 2>&1) || step_fail "npm ci in $label failed, see $SWITCHYARD_HOME/npm.log"
+      step_done "npm ci in $label"
+    fi
+  done
 fi
 PULUMI_VERSION=$(lock_version @pulumi/pulumi) || step_fail "no @pulumi/pulumi in package-lock.json"
 PULUMI_CLI_MINIMUM=$(node -p 'require(process.argv[1]).switchyard.pulumiCliMinimum' "$REPO/package.json")
@@ -123,7 +134,13 @@ else
     main="$build_dir/nodejs/cmd/pulumi-language-nodejs/main.go"
     grep -q forwardUnknownRPCs "$main" || sed -i 's|Options: rpcutil.OpenTracingServerInterceptorOptions(tracingSpan),|Options: append(rpcutil.OpenTracingServerInterceptorOptions(tracingSpan), forwardUnknownRPCs(conn)...),|' "$main"
     grep -q forwardUnknownRPCs "$main" || step_fail "could not add the RPC forwarder to $main"
-    host_version=3.68.0+forward
+    # Its RunPlugin answers "not supported"; run_plugin.go runs policy packs
+    # (pulumi preview --policy-pack) the way Pulumi's own launcher does.
+    cp "$REPO/scripts/setup/nodejs-host/run_plugin.go" "$build_dir/nodejs/cmd/pulumi-language-nodejs/"
+    grep -q 'return runPolicyPack(req, server)' "$main" \
+      || perl -0pi -e 's|(LanguageRuntime_RunPluginServer,\n\) error \{\n)\treturn errors\.New\("not supported"\)|$1\treturn runPolicyPack(req, server)|' "$main"
+    grep -q 'return runPolicyPack(req, server)' "$main" || step_fail "could not add the policy pack runner to $main"
+    host_version=3.68.0+forward.policy
   fi
   (cd "$build_dir" && go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$host_version" \
       -o "$PULUMI_HOME/bin/pulumi-language-nodejs" "$pkg") >"$SWITCHYARD_HOME/build-language-host.log" 2>&1 \
