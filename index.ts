@@ -136,6 +136,7 @@ for (const colour of release.declared) {
             image: cfg.slots[colour]!.image,
             replicas: cfg.replicas,
             appPort: cfg.appPort,
+            user: cfg.appUser,
             health: cfg.health,
             drainSeconds: cfg.drainSeconds,
             databaseUrl: postgres.url,
@@ -231,3 +232,14 @@ export const idleState = released(release.idleState);
 export const idleImage = released(slots[release.idle]?.image ?? null);
 export const liveUrl = released(proxy.liveUrl);
 export const previewUrl = released(proxy.previewUrl);
+// The settings policies judge a stack by (policy/): a policy pack cannot read
+// stack config, but it can read the stack's outputs. Plain values, known in a preview.
+export const settings = {
+    environment: cfg.environment,
+    replicas: cfg.replicas,
+    standby: cfg.standby,
+    drainSeconds: cfg.drainSeconds,
+    verifyRequests: cfg.verifyRequests,
+    proxy: { bindAddress: cfg.proxy.bindAddress, livePort: cfg.proxy.livePort, previewPort: cfg.proxy.previewPort },
+    health: { timeoutSeconds: cfg.health.timeoutSeconds },
+};

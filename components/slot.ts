@@ -32,6 +32,8 @@ export interface SlotArgs {
     replicas?: number;
     /** Port the app listens on. Defaults to 3000. */
     appPort?: number;
+    /** User (uid[:gid] or name) the replicas run as. Defaults to the image's own USER. */
+    user?: string;
     /** Gate and healthcheck settings. */
     health: HealthSettings;
     /** Drain time; the stop grace period is longer. Defaults to 15. */
@@ -109,6 +111,7 @@ export class Slot extends pulumi.ComponentResource {
                         name: containerName,
                         image: image.imageId,
                         envs,
+                        ...(args.user ? { user: args.user } : {}),
                         networksAdvanced: [
                             { name: args.backendNetwork },
                             // The alias is how nginx finds a colour: all replicas answer to it.

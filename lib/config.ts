@@ -63,6 +63,8 @@ export const configSchema = z
         replicas: numeric(z.number().int().min(1).max(20)).default(2),
         standby: z.enum(["retire", "keep"]).default("retire"),
         appPort: port.default(3000),
+        // uid[:gid] or a user name; unset, the image's own USER decides.
+        appUser: z.string().regex(/^(?:\d+(?::\d+)?|[a-z_][a-z0-9_-]{0,31}(?::[a-z_][a-z0-9_-]{0,31})?)$/, "must be uid[:gid] or a user name, such as 10001:10001").optional(),
         health: z
             .object({
                 path: z.string().regex(/^\/[A-Za-z0-9._~\/?=&%-]*$/, "must be a URL path starting with /").default("/health"),

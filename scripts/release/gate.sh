@@ -48,6 +48,13 @@ while :; do
   done
   if [ "$passed" -eq "${#targets[@]}" ]; then
     say "gate passed: ${SWITCHYARD_COLOR} is healthy on all ${#targets[@]} replica(s)"
+    # How long the colour took from its start to healthy, for the policy that
+    # compares it with health.timeoutSeconds (npm run plan reads it). A re-gate
+    # of a colour that has run a while measures nothing.
+    took=$(( $(date +%s) - started_s ))
+    if [ "$took" -le "$GATE_TIMEOUT" ]; then
+      proxy_exec sh -c "mkdir -p $STATE_DIR && printf '%s' $took > $STATE_DIR/.measured-start.tmp && mv -f $STATE_DIR/.measured-start.tmp $STATE_DIR/measured-start-${SWITCHYARD_COLOR}" || true
+    fi
     exit 0
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then

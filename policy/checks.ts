@@ -1,0 +1,238 @@
+// Switchyard's policies as pure checks over the resources of one preview or
+// update, so each rule is unit-tested without an engine (test/unit/policy.test.ts).
+// index.ts hands them to @pulumi/policy. Policies cannot read stack config,
+// so the program exports the settings they need as the stack output
+// `settings` (index.ts of the project), which a stack validation can read.
+
+export type Level = "mandatory" | "advisory";
+
+/** One resource as a policy sees it. */
+export interface ResourceView {
+    type: string;
+    name: string;
+    urn: string;
+    props: Record<string, any>;
+    protect: boolean;
+}
+
+/** The project's `settings` stack output. */
+export interface StackSettings {
+    environment: "local" | "staging" | "production";
+    replicas: number;
+    standby: "retire" | "keep";
+    drainSeconds: number;
+    verifyRequests: number;
+    proxy: { bindAddress: string; livePort: number; previewPort: number };
+    health: { timeoutSeconds: number };
+}
+
+export interface Violation {
+    message: string;
+    /** The resource it is about; absent for the stack as a whole. */
+    urn?: string;
+}
+
+/** Policy config (pulumi preview --policy-pack-config). */
+export interface PolicyConfig {
+    /** Seconds the live colour took from start to its first healthy answer (npm run plan measures it). */
+    measuredStartSeconds?: number;
+}
+
+export interface PolicyRule {
+    name: string;
+    description: string;
+    level: Level;
+    /** Production only, or every stack. */
+    scope: "production" | "every stack";
+    check(resources: ResourceView[], settings: StackSettings, config: PolicyConfig): Violation[];
+}
+
+const CONTAINER = "docker:index/container:Container";
+const VOLUME = "docker:index/volume:Volume";
+const IMAGE = "docker:index/remoteImage:RemoteImage";
+const COMMAND = "command:local:Command";
+const STACK = "pulumi:pulumi:Stack";
+
+/** Safe bounds for the release in production (README, Policy). */
+export const PRODUCTION_BOUNDS = { drainSeconds: [5, 300], minVerifyRequests: 3 } as const;
+
+export function settingsOf(resources: ResourceView[]): StackSettings | undefined {
+    const stack = resources.find((r) => r.type === STACK);
+    const s = stack?.props?.settings;
+    return s && typeof s === "object" && typeof s.environment === "string" ? (s as StackSettings) : undefined;
+}
+
+export function labelsOf(r: ResourceView): Record<string, string> {
+    const labels = Array.isArray(r.props.labels) ? r.props.labels : [];
+    return Object.fromEntries(labels.filter((l: any) => l && typeof l.label === "string").map((l: any) => [l.label, String(l.value)]));
+}
+
+const role = (r: ResourceView) => labelsOf(r)["switchyard.role"];
+const containers = (rs: ResourceView[], ...roles: string[]) => rs.filter((r) => r.type === CONTAINER && (roles.length === 0 || roles.includes(role(r))));
+const dockerName = (r: ResourceView) => String(r.props.name ?? r.name);
+
+/** Pinned: a digest, or a tag other than latest. */
+export function isPinned(ref: string): boolean {
+    if (ref.includes("@sha256:")) return true;
+    const last = ref.slice(ref.lastIndexOf("/") + 1);
+    const colon = last.indexOf(":");
+    return colon >= 0 && last.slice(colon + 1) !== "latest";
+}
+
+/** Root: unset (the image decides, and a check cannot see it), 0, root, or 0:<gid>. */
+export function runsAsRoot(user: unknown): boolean {
+    if (user === undefined || user === null || user === "") return true;
+    const u = String(user).split(":")[0];
+    return u === "0" || u === "root";
+}
+
+export const POLICIES: PolicyRule[] = [
+    {
+        name: "images-pinned",
+        description: "Production images are pinned: a tag other than latest, or an @sha256 digest.",
+        level: "mandatory",
+        scope: "production",
+        check: (rs) =>
+            rs
+                .filter((r) => r.type === IMAGE && typeof r.props.name === "string" && !isPinned(r.props.name))
+                .map((r) => ({
+                    urn: r.urn,
+                    message: `${r.name}: image "${r.props.name}" is not pinned; use a tag other than latest or an @sha256 digest (slots.<colour>.image, postgres.image, redis.image, proxy.image)`,
+                })),
+    },
+    {
+        name: "data-protected",
+        description: "Production data containers and volumes (Postgres, Redis, backups) are protected from deletion.",
+        level: "mandatory",
+        scope: "production",
+        check: (rs) =>
+            [...containers(rs, "postgres", "redis"), ...rs.filter((r) => r.type === VOLUME && /-(pgdata|redisdata|backups)$/.test(dockerName(r)))]
+                .filter((r) => !r.protect)
+                .map((r) => ({
+                    urn: r.urn,
+                    message: `${r.name} (${dockerName(r)}): protect is false; production data must be protected (environment: production sets it; do not unprotect it in state)`,
+                })),
+    },
+    {
+        name: "data-not-published",
+        description: "Postgres and Redis publish no host port.",
+        level: "mandatory",
+        scope: "production",
+        check: (rs) =>
+            containers(rs, "postgres", "redis")
+                .filter((r) => Array.isArray(r.props.ports) && r.props.ports.length > 0)
+                .map((r) => ({
+                    urn: r.urn,
+                    message: `${r.name} (${dockerName(r)}) publishes ${r.props.ports.map((p: any) => `${p.ip ?? "0.0.0.0"}:${p.external}->${p.internal}`).join(", ")}; data services stay on the internal backend network: remove the ports`,
+                })),
+    },
+    {
+        name: "memory-limits",
+        description: "Every production container has a memory limit.",
+        level: "mandatory",
+        scope: "production",
+        check: (rs) =>
+            containers(rs)
+                .filter((r) => !(Number(r.props.memory) > 0))
+                .map((r) => ({
+                    urn: r.urn,
+                    message: `${r.name} (${dockerName(r)}): memory is ${r.props.memory ?? "unset"}; set limits.<service>.memoryMb so one container cannot starve the host`,
+                })),
+    },
+    {
+        name: "app-non-root",
+        description: "Production app containers run as a non-root user.",
+        level: "mandatory",
+        scope: "production",
+        check: (rs) =>
+            containers(rs, "app")
+                .filter((r) => runsAsRoot(r.props.user))
+                .map((r) => ({
+                    urn: r.urn,
+                    message: `${r.name} (${dockerName(r)}): user is ${r.props.user ? `"${r.props.user}"` : "unset (the image decides, possibly root)"}; set appUser to a non-root uid:gid, such as 10001:10001`,
+                })),
+    },
+    {
+        name: "release-safety-bounds",
+        description: `Production releases drain ${PRODUCTION_BOUNDS.drainSeconds[0]}-${PRODUCTION_BOUNDS.drainSeconds[1]} s, verify with at least ${PRODUCTION_BOUNDS.minVerifyRequests} requests, and use standby keep or retire.`,
+        level: "mandatory",
+        scope: "production",
+        check: (_rs, s) => {
+            const out: Violation[] = [];
+            const [lo, hi] = PRODUCTION_BOUNDS.drainSeconds;
+            if (!(s.drainSeconds >= lo && s.drainSeconds <= hi)) {
+                out.push({ message: `drainSeconds is ${s.drainSeconds}; production needs ${lo}-${hi} s so requests in flight to the old colour finish (pulumi config set drainSeconds 30)` });
+            }
+            if (!(s.verifyRequests >= PRODUCTION_BOUNDS.minVerifyRequests)) {
+                out.push({ message: `verifyRequests is ${s.verifyRequests}; production needs at least ${PRODUCTION_BOUNDS.minVerifyRequests} answers from the new colour before the switch counts (pulumi config set verifyRequests 10)` });
+            }
+            if (s.standby !== "keep" && s.standby !== "retire") {
+                out.push({ message: `standby is ${JSON.stringify(s.standby)}; use keep (instant rollback) or retire` });
+            }
+            return out;
+        },
+    },
+    {
+        name: "proxy-listeners",
+        description: "The proxy's live and preview ports differ and bind where the config says.",
+        level: "mandatory",
+        scope: "every stack",
+        check: (rs, s) =>
+            containers(rs, "proxy").flatMap((r) => {
+                const ports: any[] = Array.isArray(r.props.ports) ? r.props.ports : [];
+                const externals = ports.map((p) => Number(p.external));
+                const out: Violation[] = [];
+                const want = [s.proxy.livePort, s.proxy.previewPort];
+                if (new Set(externals).size !== externals.length || externals.length !== 2 || !want.every((p) => externals.includes(p))) {
+                    out.push({ urn: r.urn, message: `${r.name}: publishes ports ${JSON.stringify(externals)}; it must publish proxy.livePort ${s.proxy.livePort} and proxy.previewPort ${s.proxy.previewPort}, two different ports` });
+                }
+                for (const p of ports.filter((p) => (p.ip ?? "0.0.0.0") !== s.proxy.bindAddress)) {
+                    out.push({ urn: r.urn, message: `${r.name}: port ${p.external} binds ${p.ip ?? "0.0.0.0"}, but proxy.bindAddress is ${s.proxy.bindAddress}` });
+                }
+                return out;
+            }),
+    },
+    {
+        name: "release-steps-never-undo",
+        description: "No release step has a delete command or triggers: either would undo a switch when the step is replaced.",
+        level: "mandatory",
+        scope: "every stack",
+        check: (rs) =>
+            rs
+                .filter((r) => r.type === COMMAND && (r.props.delete || (Array.isArray(r.props.triggers) && r.props.triggers.length > 0)))
+                .map((r) => ({
+                    urn: r.urn,
+                    message: `${r.name}: has ${r.props.delete ? `delete "${r.props.delete}"` : "triggers"}; a replaced release step would run it and undo the switch that just happened; remove it (steps run on create and update only)`,
+                })),
+    },
+    {
+        name: "replicas-production",
+        description: "Production runs at least 2 replicas per colour.",
+        level: "advisory",
+        scope: "production",
+        check: (_rs, s) =>
+            s.replicas < 2 ? [{ message: `replicas is ${s.replicas}; with one replica a crash of it is an outage; production should run at least 2 (pulumi config set replicas 3)` }] : [],
+    },
+    {
+        name: "health-timeout-vs-start",
+        description: "The gate's health timeout is longer than the app's measured start time.",
+        level: "advisory",
+        scope: "every stack",
+        check: (_rs, s, config) => {
+            const measured = config.measuredStartSeconds;
+            if (measured === undefined || !(measured > 0)) return [];
+            return s.health.timeoutSeconds <= measured
+                ? [{ message: `health.timeoutSeconds is ${s.health.timeoutSeconds}, but the live colour took ${measured.toFixed(1)} s from start to its first healthy answer; every release would fail its gate (pulumi config set --path health.timeoutSeconds ${Math.ceil(measured * 2)})` }]
+                : [];
+        },
+    },
+];
+
+/** Every violation of every rule that applies to this stack. */
+export function evaluate(resources: ResourceView[], config: PolicyConfig = {}): { rule: PolicyRule; violation: Violation }[] {
+    const settings = settingsOf(resources);
+    if (!settings) return [];
+    return POLICIES.filter((p) => p.scope === "every stack" || settings.environment === "production").flatMap((rule) =>
+        rule.check(resources, settings, config).map((violation) => ({ rule, violation })),
+    );
+}

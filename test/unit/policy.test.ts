@@ -1,0 +1,83 @@
+// The policy pack's rules (policy/checks.ts), on the resources the program
+// declares under mocks and on hand-made resources for what the program never
+// declares. A real preview with the pack runs in test/scripts/plan-preview.test.ts.
+import * as assert from "assert";
+import { evaluate, isPinned, ResourceView, runsAsRoot } from "../../policy/checks";
+import { readStackFile, stackFilePath } from "../../lib/stackfile";
+import { runProgram, RunResult } from "./mocks";
+
+function stackFile(stack: string): Record<string, unknown> {
+    const { raw } = readStackFile(stackFilePath(stack));
+    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.replace(/^switchyard:/, ""), v]));
+}
+
+/** What the policy pack would see of a run: every resource, and the stack with its outputs. */
+function viewOf(run: RunResult): ResourceView[] {
+    const rs: ResourceView[] = [...run.resources.values()].map((r) => ({ type: r.type, name: r.name, urn: `urn:pulumi:s::switchyard::${r.type}::${r.name}`, props: r.inputs, protect: r.protect }));
+    rs.push({ type: "pulumi:pulumi:Stack", name: "switchyard-s", urn: "urn:pulumi:s::switchyard::pulumi:pulumi:Stack::switchyard-s", props: run.outputs, protect: false });
+    return rs;
+}
+
+const messages = (rs: ResourceView[], config = {}) => evaluate(rs, config).map((v) => `${v.rule.level} ${v.rule.name}: ${v.violation.message}`);
+
+describe("policy pack rules", function () {
+    this.timeout(30000);
+
+    it("the shipped staging and production stacks pass every policy", async () => {
+        for (const stack of ["staging", "production"]) {
+            const run = await runProgram({ config: stackFile(stack), stack });
+            assert.strictEqual(run.outputs.settings && (run.outputs.settings as any).environment, stack);
+            assert.deepStrictEqual(messages(viewOf(run)), [], stack);
+        }
+    });
+
+    it("a production stack with a short drain, one verify request, one replica and no app user is refused, naming values and fixes", async () => {
+        const bad = { ...stackFile("production"), drainSeconds: 2, verifyRequests: 1, replicas: 1 };
+        delete (bad as Record<string, unknown>).appUser;
+        const got = messages(viewOf(await runProgram({ config: bad, stack: "production" })));
+        assert.deepStrictEqual(got, [
+            'mandatory app-non-root: app-blue-1 (switchyard-production-app-blue-1): user is unset (the image decides, possibly root); set appUser to a non-root uid:gid, such as 10001:10001',
+            "mandatory release-safety-bounds: drainSeconds is 2; production needs 5-300 s so requests in flight to the old colour finish (pulumi config set drainSeconds 30)",
+            "mandatory release-safety-bounds: verifyRequests is 1; production needs at least 3 answers from the new colour before the switch counts (pulumi config set verifyRequests 10)",
+            "advisory replicas-production: replicas is 1; with one replica a crash of it is an outage; production should run at least 2 (pulumi config set replicas 3)",
+        ]);
+    });
+
+    it("the same settings outside production break no production rule", async () => {
+        const run = await runProgram({ config: { ...stackFile("staging"), drainSeconds: 2, verifyRequests: 1, replicas: 1 }, stack: "staging" });
+        assert.deepStrictEqual(messages(viewOf(run)), []);
+    });
+
+    it("each rule catches what the program never declares (so none can pass by construction)", async () => {
+        const run = await runProgram({ config: stackFile("production"), stack: "production" });
+        const rs = viewOf(run);
+        const at = (name: string) => rs.find((r) => r.name === name)!;
+        at("app-blue-image").props = { ...at("app-blue-image").props, name: "ghcr.io/acme/app:latest" };
+        at("postgres-data").protect = false;
+        at("redis-container").props = { ...at("redis-container").props, ports: [{ internal: 6379, external: 6379, ip: "0.0.0.0" }] };
+        at("proxy-container").props = { ...at("proxy-container").props, memory: 0, ports: [{ internal: 8080, external: 80, ip: "127.0.0.1" }, { internal: 8081, external: 80, ip: "0.0.0.0" }] };
+        at("switch-verify").props = { ...at("switch-verify").props, delete: "bash scripts/release/undo.sh" };
+        at("switch-retire").props = { ...at("switch-retire").props, triggers: ["x"] };
+        const got = messages(rs, { measuredStartSeconds: 200 });
+        for (const expected of [
+            'mandatory images-pinned: app-blue-image: image "ghcr.io/acme/app:latest" is not pinned',
+            "mandatory data-protected: postgres-data (switchyard-production-pgdata): protect is false",
+            "mandatory data-not-published: redis-container (switchyard-production-redis) publishes 0.0.0.0:6379->6379",
+            "mandatory memory-limits: proxy-container (switchyard-production-proxy): memory is 0",
+            "mandatory proxy-listeners: proxy-container: publishes ports [80,80]; it must publish proxy.livePort 80 and proxy.previewPort 8081",
+            "mandatory proxy-listeners: proxy-container: port 80 binds 127.0.0.1, but proxy.bindAddress is 0.0.0.0",
+            'mandatory release-steps-never-undo: switch-verify: has delete "bash scripts/release/undo.sh"',
+            "mandatory release-steps-never-undo: switch-retire: has triggers",
+            "advisory health-timeout-vs-start: health.timeoutSeconds is 120, but the live colour took 200.0 s from start to its first healthy answer",
+        ]) {
+            assert.ok(got.some((g) => g.startsWith(expected)), `expected "${expected}" in:\n${got.join("\n")}`);
+        }
+    });
+
+    it("pinned and root, as the rules read them", () => {
+        assert.ok(isPinned("app:1.2.3") && isPinned("reg:5000/a/b@sha256:" + "a".repeat(64)));
+        assert.ok(!isPinned("app") && !isPinned("app:latest") && !isPinned("reg:5000/app"));
+        assert.ok(runsAsRoot(undefined) && runsAsRoot("0") && runsAsRoot("root:root") && runsAsRoot("0:10001"));
+        assert.ok(!runsAsRoot("10001:10001") && !runsAsRoot("app"));
+    });
+});
