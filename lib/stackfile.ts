@@ -22,12 +22,23 @@ export function readStackFile(file: string): StackFile {
     const raw: Record<string, string> = {};
     const secretKeys = new Set<string>();
     for (const [key, value] of Object.entries(config)) {
-        if (value && typeof value === "object" && "secure" in value) {
+        if (isSecure(value)) {
             secretKeys.add(key);
             raw[key] = "[secret]".padEnd(32, "*"); // encrypted here; only its presence is known
+        } else if (hasSecure(value)) {
+            // `config set --secret --path notify.webhookUrl`: the key is secret,
+            // its encrypted leaves unknown here; they stand in as a valid URL.
+            secretKeys.add(key);
+            raw[key] = JSON.stringify(value, (_k, v) => (isSecure(v) ? SECRET_LEAF : v));
         } else {
             raw[key] = typeof value === "string" ? value : JSON.stringify(value);
         }
     }
     return { raw, secretKeys };
 }
+
+/** What an encrypted leaf of a structured value reads as (only its presence is known). */
+export const SECRET_LEAF = "https://secret.invalid/";
+
+const isSecure = (v: unknown): boolean => Boolean(v && typeof v === "object" && !Array.isArray(v) && "secure" in (v as object));
+const hasSecure = (v: unknown): boolean => isSecure(v) || (Boolean(v) && typeof v === "object" && Object.values(v as object).some(hasSecure));

@@ -31,11 +31,15 @@ export function parseStackArgs(argv: string[], own: { values?: string[]; flags?:
 }
 
 /** Runs a command's main; any error is one line "<name>: <message>" and exit 1. */
-export function runCli(name: string, main: () => void): void {
-    try {
-        main();
-    } catch (err) {
+export function runCli(name: string, main: () => void | Promise<void>): void {
+    const fail = (err: unknown) => {
         console.error(`${name}: ${(err as Error).message}`);
         process.exit(1);
+    };
+    try {
+        const done = main();
+        if (done instanceof Promise) done.catch(fail);
+    } catch (err) {
+        fail(err);
     }
 }

@@ -1,19 +1,29 @@
-// npm run plan -- --stack NAME [--stack-file PATH]
+// npm run plan -- --stack NAME [--with-diff] [--no-preview] [--work-dir DIR] [--stack-file PATH]
 //
-// A release plan a reviewer reads at a glance, in Markdown: which colour is
-// live now and after (with images), what is staged, the gate that guards the
-// switch, what retires after how long a drain, and whether the shared
-// services change — risks first. It is computed by the same planRelease the
-// program runs, from the stack's config file and what the Docker host runs now,
-// so it needs Docker access but no Pulumi provider.
+// What a reviewer needs before approving a release, in Markdown. It runs a
+// real `pulumi preview` of the stack (Automation API) with the policy pack,
+// and joins it with the release story of the program's own planner: risks
+// first (a data service, volume, network or the proxy replaced or deleted, a
+// protected resource touched), the policy findings, which colour goes live
+// and what retires, every resource operation by component, the config changes
+// since the last update, and with --with-diff the raw `pulumi preview --diff`.
+// Where the provider plugins are missing it says so in one line and prints
+// the planner's story alone, marked as such; --no-preview asks for that.
+// Exit 2 when the preview is refused (a mandatory policy, the delete guard).
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as path from "path";
 import { otherColour, parseConfig, SwitchyardConfig } from "../../lib/config";
-import { dockerHostProbe, HostState } from "../../lib/host";
+import { dockerHostProbe, HostState, STATE_DIR } from "../../lib/host";
+import { missingForPreview } from "../../lib/plugins";
 import { planRelease } from "../../lib/release";
 import { stackNames } from "../../lib/naming";
-import { readStackFile, stackFilePath } from "../../lib/stackfile";
+import { readStackFile } from "../../lib/stackfile";
 import { parseStackArgs, runCli } from "./cli";
+import { realPreview } from "./preview";
+import { renderPreviewPlan } from "./preview-report";
+
+const REPO = path.resolve(__dirname, "..", "..");
 
 /** Image each data service runs now (undefined when it does not run). */
 export type RunningServices = Partial<Record<"postgres" | "redis" | "proxy", string>>;
@@ -39,7 +49,15 @@ export function loadStackConfig(file: string, stack: string): SwitchyardConfig {
 }
 
 export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState, services: RunningServices): string {
-    const lines: string[] = [`## Switchyard plan: \`${stack}\``, ""];
+    const { risks, story } = planSections(cfg, host, services);
+    const lines = [`## Switchyard plan: \`${stack}\``, ""];
+    if (risks.length) lines.push("### ⚠ Risks", "", ...risks.map((r) => `- ${r}`), "");
+    return [...lines, ...story].join("\n");
+}
+
+/** The release story of the program's own planner, and the risks it sees. */
+export function planSections(cfg: SwitchyardConfig, host: HostState, services: RunningServices): { risks: string[]; story: string[] } {
+    const lines: string[] = [];
     const plan = planRelease(cfg, host);
     // The image each colour runs now; a different one means its containers are re-created.
     const runsAsConfigured = (c: "blue" | "green") => host.running[c]?.image === cfg.slots[c]?.image;
@@ -62,7 +80,6 @@ export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState
                 `the delete guard refuses re-creating the colour that serves traffic; release to ${plan.idle} instead.`,
         );
     }
-    if (risks.length) lines.push("### ⚠ Risks", "", ...risks.map((r) => `- ${r}`), "");
     lines.push("| | now | after this update |", "|---|---|---|");
     lines.push(`| live colour | ${live ? `${live} (${image(live)})` : "nothing is live yet"} | **${plan.live}** (${cfg.slots[plan.live]!.image}) |`);
     const idleNow = live ? otherColour(live) : undefined;
@@ -108,16 +125,62 @@ export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState
     }
     if (changes.length) lines.push(...changes.map((c) => `- ${c}`));
     lines.push("");
-    return lines.join("\n");
+    return { risks, story: lines };
 }
 
-function main() {
-    const { stack, stackFile } = parseStackArgs(process.argv.slice(2));
-    const file = stackFile ?? stackFilePath(stack);
+/** Seconds the live colour took from its start to passing its gate (gate.sh records it), if known. */
+function measuredStart(proxy: string, live: string | undefined): number | undefined {
+    if (!live) return undefined;
+    try {
+        const v = Number(execFileSync("docker", ["exec", proxy, "cat", `${STATE_DIR}/measured-start-${live}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+        return v > 0 ? v : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+function configNow(file: string): Record<string, { value: string; secret: boolean }> {
+    const { raw, secretKeys } = readStackFile(file);
+    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, { value: v, secret: secretKeys.has(k) }]));
+}
+
+async function main() {
+    const args = parseStackArgs(process.argv.slice(2), { values: ["work-dir"], flags: ["with-diff", "no-preview"] });
+    const { stack } = args;
+    const workDir = path.resolve(args.values["work-dir"] ?? REPO);
+    const file = args.stackFile ?? path.join(workDir, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) throw new Error(`no stack config at ${file}`);
     const names = stackNames("switchyard", stack);
+    const cfg = loadStackConfig(file, stack);
     const host = dockerHostProbe(names.stackLabel, names.proxyContainer);
-    console.log(renderPlan(stack, loadStackConfig(file, stack), host, runningServices(names.namePrefix)));
+    const services = runningServices(names.namePrefix);
+    if (args.flags.has("no-preview")) {
+        console.log(renderPlan(stack, cfg, host, services));
+        return;
+    }
+    const missing = missingForPreview();
+    if (missing.length) {
+        console.log(`> **Preview unavailable here** (missing: ${missing.join(", ")}): below is the program's own planner, not Pulumi's preview.\n`);
+        console.log(renderPlan(stack, cfg, host, services));
+        return;
+    }
+    const policyPack = path.join(REPO, "policy");
+    const packReady = fs.existsSync(path.join(policyPack, "node_modules", "@pulumi", "policy"));
+    if (!packReady) console.error("plan: the policy pack's dependencies are not installed (npm run setup); previewing without it");
+    const measured = measuredStart(names.proxyContainer, host.route);
+    const preview = await realPreview({
+        stack,
+        workDir,
+        policyPack: packReady ? policyPack : undefined,
+        policyConfig: measured ? { "health-timeout-vs-start": { measuredStartSeconds: measured } } : undefined,
+    });
+    const { risks, story } = planSections(cfg, host, services);
+    // Whether a data service or the proxy is replaced, the preview knows; the
+    // planner only guesses it from image tags (a rebuilt local tag fools it).
+    const plannerRisks = risks.filter((r) => !/^\*\*(postgres|redis|proxy) is replaced\*\*/.test(r));
+    console.log(renderPreviewPlan({ stack, preview, plannerRisks, story, config: configNow(file), withDiff: args.flags.has("with-diff") }));
+    // The report is printed either way; a refused preview fails the command (and the PR check).
+    if (preview.error) process.exitCode = 2;
 }
 
 if (require.main === module) runCli("plan", main);

@@ -7,35 +7,23 @@ import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as net from "net";
-import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { LocalWorkspace, OpMap, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { Colour } from "../../lib/config";
 import { readRoute } from "../../lib/host";
 import { stackNames } from "../../lib/naming";
-import { docker, PROJECT_FILES, pulumiBin, REPO } from "../scripts/fixture";
+import { missingForPreview, pulumiBin } from "../../lib/plugins";
+import { copyProject } from "../../lib/project";
+import { docker, REPO } from "../scripts/fixture";
 
 const T0 = Date.now();
 const secs = (ms: number) => (ms / 1000).toFixed(1);
 export const say = (line: string) => console.log(`      [e2e ${secs(Date.now() - T0).padStart(6)}s] ${line}`);
 
-/** The provider plugins the program needs, at the versions package-lock.json pins. */
-export function requiredPlugins(): { name: string; version: string }[] {
-    const lock = JSON.parse(fs.readFileSync(path.join(REPO, "package-lock.json"), "utf8"));
-    return ["docker", "command", "random"].map((name) => ({ name, version: lock.packages[`node_modules/@pulumi/${name}`].version }));
-}
-
-
 /** What keeps the suite from running here, one item per missing part; empty when it can run. */
 export function missingParts(): string[] {
-    const bin = pulumiBin();
-    if (!bin) return ["pulumi CLI (npm run setup)"];
-    const r = spawnSync(bin, ["plugin", "ls", "--json"], { encoding: "utf8", env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" } });
-    const have: { name: string; kind: string; version: string }[] = r.status === 0 ? JSON.parse(r.stdout || "[]") ?? [] : [];
-    const missing = requiredPlugins()
-        .filter((p) => !have.some((h) => h.kind === "resource" && h.name === p.name && h.version === p.version))
-        .map((p) => `${p.name} ${p.version}`);
+    const missing = missingForPreview();
     if (spawnSync("docker", ["info"], { stdio: "ignore" }).status !== 0) missing.push("a Docker engine (npm run setup)");
     return missing;
 }
@@ -109,9 +97,7 @@ export class E2EStack {
 
     static async create(suffix: string, config: Record<string, unknown>): Promise<E2EStack> {
         const bin = pulumiBin()!;
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-e2e-"));
-        for (const f of PROJECT_FILES) fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
-        fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
+        const dir = copyProject(REPO, [], "switchyard-e2e-");
         fs.mkdirSync(path.join(dir, ".state"));
         const name = `e2e${randomBytes(3).toString("hex")}${suffix}`;
         const env: Record<string, string> = {

@@ -3,22 +3,13 @@
 // and nginx config the Pulumi program declares, without going through Pulumi.
 import { execFile, execFileSync, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { Colour } from "../../lib/config";
 import { stackNames } from "../../lib/naming";
 import { renderNginxConfig } from "../../nginx/render";
 
-export const REPO = path.resolve(__dirname, "..", "..");
-/** What a copy of the project needs to run `pulumi` (node_modules is linked, not copied). */
-export const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "lib", "components", "nginx", "scripts"];
-/** The Pulumi CLI: the one `npm run setup` put in $PULUMI_HOME/bin, else the first on PATH. */
-export function pulumiBin(): string | undefined {
-    const home = process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
-    const candidates = [path.join(home, "bin", "pulumi"), ...(process.env.PATH ?? "").split(":").map((d) => path.join(d, "pulumi"))];
-    return candidates.find((c) => fs.existsSync(c));
-}
+import { REPO } from "../../lib/project";
+export { PROJECT_FILES, REPO } from "../../lib/project";
+export { pulumiBin } from "../../lib/plugins";
 
 export const IMAGES = {
     app: process.env.SWITCHYARD_TEST_APP_IMAGE ?? "switchyard/app:1.0.0",

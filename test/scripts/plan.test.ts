@@ -1,4 +1,4 @@
-// npm run plan against a real stack on the Docker engine, for each kind of
+// npm run plan --no-preview (the program's own planner) against a real stack on the Docker engine, for each kind of
 // change a reviewer meets: no-op, stage, one-step release, rollback, a data
 // service replaced, and a new image on the live colour (which the delete
 // guard refuses).
@@ -25,7 +25,7 @@ describe("npm run plan (real Docker engine)", function () {
     const write = (config: Record<string, unknown>) => fs.writeFileSync(file, YAML.stringify({ config }));
     const plan = (config: Record<string, unknown>) => {
         write(config);
-        const r = spawnSync("npx", ["ts-node", "scripts/ops/plan.ts", "--stack", stack.stack, "--stack-file", file], { cwd: REPO, encoding: "utf8" });
+        const r = spawnSync("npx", ["ts-node", "scripts/ops/plan.ts", "--stack", stack.stack, "--stack-file", file, "--no-preview"], { cwd: REPO, encoding: "utf8" });
         assert.strictEqual(r.status, 0, r.stdout + r.stderr);
         return r.stdout;
     };
