@@ -6,6 +6,11 @@
 # finishes from. Traffic is not touched: the live listener keeps serving the
 # colour it routes to, whatever step was cut off (each step is idempotent).
 #
+#   0. state     (file backend) a sidecar `.attrs` file the killed CLI left
+#                empty or cut short: Pulumi's file store writes it in place, not
+#                atomically, and then fails every command with "failed to load
+#                checkpoint: EOF". The sidecar holds only content type and a
+#                checksum; without it the store reads the (intact) checkpoint.
 #   1. lock      remove the dead update's lock (`pulumi cancel`), refusing when
 #                the lock's process is still alive on this machine
 #   2. pending   `pulumi refresh --clear-pending-creates`: read every resource
@@ -34,6 +39,19 @@ done
 [[ "$STACK" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--stack NAME is required (got '${STACK}')"
 pulumi_stack() { bash "$REPO/scripts/stack.sh" "$STACK" "$@"; }
 source "$REPO/scripts/env.sh"
+
+# 0. Sidecar files a kill left truncated (file backend only).
+if [[ "$PULUMI_BACKEND_URL" == file://* ]]; then
+  state_dir="${PULUMI_BACKEND_URL#file://}"; state_dir="${state_dir%%\?*}/.pulumi"
+  fixed=0
+  while IFS= read -r attrs; do
+    if ! node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$attrs" 2>/dev/null; then
+      rm -f "$attrs" && say "state: removed ${attrs#"$state_dir"/}, cut short by the kill (the checkpoint it describes is intact)"
+      fixed=$((fixed + 1))
+    fi
+  done < <(find "$state_dir" -name '*.attrs' 2>/dev/null)
+  [ "$fixed" -gt 0 ] || say "state: every file of the file backend reads back"
+fi
 
 # 1. The lock. A file backend keeps it as a JSON file naming pid and host.
 if [[ "$PULUMI_BACKEND_URL" == file://* ]]; then
