@@ -52,10 +52,17 @@ describe("e2e: the release cycle under a real pulumi up", function () {
      */
     async function underLoad(scenario: string, fn: () => Promise<unknown>, rate = LOAD_RATE, opts: { maintenance503?: boolean } = {}): Promise<LoadReport & { fnEndedAt: number }> {
         const load = startLoadProcess({ port: live, rate, durationMs: 20 * 60 * 1000 });
-        await sleep(2000);
-        await fn();
-        const fnEndedAt = Date.now();
-        await sleep(1500);
+        let fnEndedAt = 0;
+        try {
+            await sleep(2000);
+            await fn();
+            fnEndedAt = Date.now();
+            await sleep(1500);
+        } catch (err) {
+            // Never leave the load worker running: it would hold the run open for its 20 minutes.
+            await load.stop().catch(() => undefined);
+            throw err;
+        }
         const rep = await load.stop();
         const posts = rep.samples.filter((x) => x.method === "POST").length;
         const reads = rep.samples.filter((x) => x.path === "/visits" && x.method === "GET").length;
