@@ -4,6 +4,9 @@
 // with constant load where the claim is about traffic.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { docker, dockerAvailable, IMAGES, REPO, runStep, runStepAsync, TestStack } from "./fixture";
 import { get, startLoad, LoadReport } from "./load";
 import { WebhookReceiver } from "./webhook";
@@ -177,6 +180,21 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         assert.deepStrictEqual(listBackups().map((b) => b.name), [/wrote (\S+)\.dump/.exec(one.stdout)![1]]);
     });
 
+    it("backups.hostDir: the dump and its record land in a host directory instead of the volume", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-backups-"));
+        try {
+            const r = runStep("backup", backupEnv({ BACKUP_STORE: dir, BACKUPS_KEEP: "2" }));
+            assert.strictEqual(r.status, 0, r.stderr);
+            const files = fs.readdirSync(dir).sort();
+            assert.strictEqual(files.length, 2, files.join(" "));
+            assert.match(files[0], /^switchyard_sytest-data--\d{8}T\d{9}Z--switchyard_app_1\.0\.0--to--switchyard_app_2\.0\.0\.dump$/);
+            const record = JSON.parse(fs.readFileSync(path.join(dir, files[1]), "utf8"));
+            assert.strictEqual(record.sizeBytes, fs.statSync(path.join(dir, files[0])).size);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     it("a failed dump fails the step with its error and leaves no file; the webhook hears of it once", async () => {
         const before = listBackups().map((b) => b.name);
         const t = Date.now();
@@ -235,6 +253,9 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         const load = startLoad({ port: stack.livePort, rate: 100, durationMs: 60000 });
         const t0 = Date.now();
         await new Promise((r) => setTimeout(r, 2000));
+        // In flight when maintenance turns on: it must finish as it started.
+        const inFlight = get(stack.livePort, "/slow?ms=3000", { timeoutMs: 20000 });
+        await new Promise((r) => setTimeout(r, 300));
         const on = await runStepAsync("maintenance", stack.env({ MAINTENANCE: "on" }));
         const onAt = Date.now() - t0;
         assert.strictEqual(on.status, 0, on.stderr);
@@ -251,6 +272,8 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         await new Promise((r) => setTimeout(r, 2000));
         const rep = await load.stop();
 
+        const slow = await inFlight;
+        assert.strictEqual(slow.status, 200, "a request in flight when maintenance turned on finished normally");
         assert.strictEqual(html.status, 503);
         assert.strictEqual(html.headers["retry-after"], "120");
         assert.match(String(html.headers["content-type"]), /text\/html/);
@@ -290,6 +313,24 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         assert.strictEqual((await runStepAsync("repoint", env("green"))).status, 0);
         assert.strictEqual((await runStepAsync("repoint", env("blue"))).status, 0);
         assert.deepStrictEqual(notifications(t2).map((m) => m.kind), ["rollback"], "green again is a roll forward; blue again a rollback");
+    });
+
+    it("verify's auto-undo (the new colour stops answering) puts traffic back and is reported once", async () => {
+        assert.strictEqual((await runStepAsync("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "keep" }))).status, 0);
+        const t = Date.now();
+        for (const c of green) docker("pause", c);
+        try {
+            const r = await runStepAsync("verify", stack.env({ SWITCHYARD_COLOR: "green", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+            assert.strictEqual(r.status, 1);
+            assert.match(r.stdout, /restored the live listener to blue/);
+            assert.match(r.stderr, /verify failed: .*live traffic is back on blue/);
+        } finally {
+            for (const c of green) docker("unpause", c);
+        }
+        assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "blue");
+        const got = hook.since(t).map((m) => m.body);
+        assert.deepStrictEqual(got.map((m) => `${m.kind} ${m.step} ${m.colour}`), ["failure verify green"]);
+        assert.match(got[0].error, /live traffic is back on blue/);
     });
 
     it("after the switch and retire, the contract runs; while old code runs it is deferred; the new colour writes the new column", async () => {
