@@ -44,12 +44,18 @@ source "$REPO/scripts/env.sh"
 if [[ "$PULUMI_BACKEND_URL" == file://* ]]; then
   state_dir="${PULUMI_BACKEND_URL#file://}"; state_dir="${state_dir%%\?*}/.pulumi"
   fixed=0
+  # One node process reads them all (a backend holds an .attrs per history entry).
   while IFS= read -r attrs; do
-    if ! node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$attrs" 2>/dev/null; then
-      rm -f "$attrs" && say "state: removed ${attrs#"$state_dir"/}, cut short by the kill (the checkpoint it describes is intact)"
-      fixed=$((fixed + 1))
-    fi
-  done < <(find "$state_dir" -name '*.attrs' 2>/dev/null)
+    [ -n "$attrs" ] || continue
+    rm -f "$attrs" && say "state: removed ${attrs#"$state_dir"/}, cut short by the kill (the checkpoint it describes is intact)"
+    fixed=$((fixed + 1))
+  done < <(find "$state_dir" -name '*.attrs' -print0 2>/dev/null | node -e '
+    const fs = require("fs");
+    let all = ""; process.stdin.on("data", (d) => (all += d)).on("end", () => {
+      for (const f of all.split("\0").filter(Boolean)) {
+        try { JSON.parse(fs.readFileSync(f, "utf8")); } catch { console.log(f); }
+      }
+    });')
   [ "$fixed" -gt 0 ] || say "state: every file of the file backend reads back"
 fi
 
