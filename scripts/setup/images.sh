@@ -28,7 +28,11 @@ fi
 
 build() { # build TAG DIR [docker build args...]
   local tag=$1 dir=$2; shift 2
-  local recipe; recipe=$( { recipe_of "$dir"; echo "$*"; } | sha256sum | cut -c1-16)
+  # Build args are part of the recipe; without any, the recipe is the directory's
+  # alone, as it always was: a changed hash rebuilds an image under the same tag,
+  # and a rebuilt data-service image is a replacement after the next refresh.
+  local recipe; recipe=$(recipe_of "$dir")
+  [ $# -eq 0 ] || recipe=$( { echo "$recipe"; echo "$*"; } | sha256sum | cut -c1-16)
   if [ "$(current "$tag")" = "$recipe" ]; then say "$tag up to date"; return; fi
   docker build --network host -q --label "switchyard.recipe=$recipe" -t "$tag" "$@" "$dir" >"$SWITCHYARD_HOME/build-image.log" 2>&1 \
     || { cat "$SWITCHYARD_HOME/build-image.log" >&2; echo "docker build of $tag failed" >&2; exit 1; }
