@@ -71,13 +71,9 @@ const role = (r: ResourceView) => labelsOf(r)["switchyard.role"];
 const containers = (rs: ResourceView[], ...roles: string[]) => rs.filter((r) => r.type === CONTAINER && (roles.length === 0 || roles.includes(role(r))));
 const dockerName = (r: ResourceView) => String(r.props.name ?? r.name);
 
-/** Pinned: a digest, or a tag other than latest. */
-export function isPinned(ref: string): boolean {
-    if (ref.includes("@sha256:")) return true;
-    const last = ref.slice(ref.lastIndexOf("/") + 1);
-    const colon = last.indexOf(":");
-    return colon >= 0 && last.slice(colon + 1) !== "latest";
-}
+// The same rule the config schema applies to production images.
+export { isPinned } from "../lib/config";
+import { isPinned } from "../lib/config";
 
 /** Root: unset (the image decides, and a check cannot see it), 0, root, or 0:<gid>. */
 export function runsAsRoot(user: unknown): boolean {

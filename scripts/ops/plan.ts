@@ -49,26 +49,32 @@ export function loadStackConfig(file: string, stack: string): SwitchyardConfig {
 }
 
 export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState, services: RunningServices): string {
-    const { risks, story } = planSections(cfg, host, services);
+    const { risks, serviceRisks, story } = planSections(cfg, host, services);
+    const all = [...serviceRisks, ...risks];
     const lines = [`## Switchyard plan: \`${stack}\``, ""];
-    if (risks.length) lines.push("### ⚠ Risks", "", ...risks.map((r) => `- ${r}`), "");
+    if (all.length) lines.push("### ⚠ Risks", "", ...all.map((r) => `- ${r}`), "");
     return [...lines, ...story].join("\n");
 }
 
-/** The release story of the program's own planner, and the risks it sees. */
-export function planSections(cfg: SwitchyardConfig, host: HostState, services: RunningServices): { risks: string[]; story: string[] } {
+/**
+ * The release story of the program's own planner and the risks it sees;
+ * serviceRisks are its guesses, from image tags, that a data service or the
+ * proxy is replaced (a real preview knows instead).
+ */
+export function planSections(cfg: SwitchyardConfig, host: HostState, services: RunningServices): { risks: string[]; serviceRisks: string[]; story: string[] } {
     const lines: string[] = [];
     const plan = planRelease(cfg, host);
     // The image each colour runs now; a different one means its containers are re-created.
     const runsAsConfigured = (c: "blue" | "green") => host.running[c]?.image === cfg.slots[c]?.image;
     const risks: string[] = [];
+    const serviceRisks: string[] = [];
     const changes: string[] = [];
     for (const svc of ["postgres", "redis", "proxy"] as const) {
         const now = services[svc];
         const want = cfg[svc].image;
         if (now && !now.split(",").includes(want)) {
             const what = svc === "proxy" ? "both listeners stop while nginx is re-created" : "the shared data service restarts (its volume is kept)";
-            risks.push(`**${svc} is replaced**: ${now} → ${want}; ${what}.`);
+            serviceRisks.push(`**${svc} is replaced**: ${now} → ${want}; ${what}.`);
         }
         if (!now) changes.push(`${svc} is created (${want}).`);
     }
@@ -125,7 +131,7 @@ export function planSections(cfg: SwitchyardConfig, host: HostState, services: R
     }
     if (changes.length) lines.push(...changes.map((c) => `- ${c}`));
     lines.push("");
-    return { risks, story: lines };
+    return { risks, serviceRisks, story: lines };
 }
 
 /** Seconds the live colour took from its start to passing its gate (gate.sh records it), if known. */
@@ -174,11 +180,10 @@ async function main() {
         policyPack: packReady ? policyPack : undefined,
         policyConfig: measured ? { "health-timeout-vs-start": { measuredStartSeconds: measured } } : undefined,
     });
-    const { risks, story } = planSections(cfg, host, services);
     // Whether a data service or the proxy is replaced, the preview knows; the
     // planner only guesses it from image tags (a rebuilt local tag fools it).
-    const plannerRisks = risks.filter((r) => !/^\*\*(postgres|redis|proxy) is replaced\*\*/.test(r));
-    console.log(renderPreviewPlan({ stack, preview, plannerRisks, story, config: configNow(file), withDiff: args.flags.has("with-diff") }));
+    const { risks, story } = planSections(cfg, host, services);
+    console.log(renderPreviewPlan({ stack, preview, plannerRisks: risks, story, config: configNow(file), withDiff: args.flags.has("with-diff") }));
     // The report is printed either way; a refused preview fails the command (and the PR check).
     if (preview.error) process.exitCode = 2;
 }
