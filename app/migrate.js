@@ -28,6 +28,8 @@ const MIGRATIONS = [
 ];
 
 const LOCK_ID = 72177; // one migration run at a time per database
+const LOCK_TIMEOUT_MS = 2000; // longest wait for a table lock per attempt
+const LOCK_ATTEMPTS = 10;
 
 function log(...parts) {
   console.log(new Date().toISOString(), ...parts);
@@ -54,14 +56,27 @@ async function main() {
     log(`app schema ${schema}: ${todo.length} ${phase} migration(s) to apply`);
     for (const m of todo) {
       const t = Date.now();
-      await client.query("BEGIN");
-      try {
-        await client.query(m.sql);
-        await client.query("INSERT INTO schema_migrations (name) VALUES ($1)", [m.name]);
-        await client.query("COMMIT");
-      } catch (err) {
-        await client.query("ROLLBACK");
-        throw new Error(`${m.name} failed and was rolled back: ${err.message}`);
+      for (let attempt = 1; ; attempt++) {
+        await client.query("BEGIN");
+        try {
+          // An ALTER waiting for its lock queues every later query on the table
+          // behind it, live traffic included: wait briefly, then step back and
+          // try again, rather than stall the old colour for as long as some
+          // long query holds the table.
+          await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT_MS}ms'`);
+          await client.query(m.sql);
+          await client.query("INSERT INTO schema_migrations (name) VALUES ($1)", [m.name]);
+          await client.query("COMMIT");
+          break;
+        } catch (err) {
+          await client.query("ROLLBACK");
+          if (err.code === "55P03" && attempt < LOCK_ATTEMPTS) {
+            log(`${m.name}: table busy (no lock within ${LOCK_TIMEOUT_MS} ms), attempt ${attempt} of ${LOCK_ATTEMPTS}; trying again in 1 s`);
+            await new Promise((r) => setTimeout(r, 1000));
+            continue;
+          }
+          throw new Error(`${m.name} failed and was rolled back: ${err.message}`);
+        }
       }
       log(`applied ${m.name} in ${Date.now() - t} ms`);
     }
