@@ -90,6 +90,8 @@ export class Switch extends pulumi.ComponentResource {
             "verify",
             {
                 ...key,
+                // Verify applies the switch again when a failed verify undid it, as re-point would.
+                STANDBY: args.standby ?? "retire",
                 VERIFY_REQUESTS: String(args.verifyRequests ?? 5),
                 HEALTH_PATH: args.healthPath ?? "/health",
                 LIVE_LISTEN_PORT: String(LIVE_LISTEN_PORT),

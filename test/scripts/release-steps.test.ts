@@ -90,7 +90,7 @@ describe("release steps (real Docker engine)", function () {
     });
 
     it("verify passes on consecutive answers from the target", () => {
-        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "green", VERIFY_REQUESTS: "5", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire", VERIFY_REQUESTS: "5", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
         assert.strictEqual(r.status, 0, r.stderr);
         assert.match(r.stdout, /verified: 5 consecutive answers from green/);
     });
@@ -124,7 +124,7 @@ describe("release steps (real Docker engine)", function () {
     it("verify restores the previous colour when the target does not answer", async () => {
         // Blue is retired; a re-point to it would be a bad switch that verify must undo.
         assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "keep" })).status, 0);
-        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "keep", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /verify failed: .*live traffic is back on green, which keeps running/);
         assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "green");
@@ -156,6 +156,21 @@ describe("release steps (real Docker engine)", function () {
         assert.deepStrictEqual(Object.keys(host.running), ["green"]);
         assert.strictEqual(host.running.green!.image, IMAGES.app);
         assert.strictEqual(host.swapLimit, docker("info", "--format", "{{json .SwapLimit}}") === "true");
+    });
+
+    it("verify run again after its own undo applies the switch again, so pulumi up after a failed verify retries it", async () => {
+        // The earlier verify of blue failed and put green back; re-point's update had succeeded, so Pulumi runs only verify again.
+        assert.strictEqual(docker("exec", stack.proxy, "cat", "/etc/switchyard/state/previous-live"), "green");
+        assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "green");
+        const blueAgain = stack.startSlot("blue", 2);
+        assert.strictEqual(runStep("gate", stack.gateEnv("blue", blueAgain)).status, 0);
+        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "retire", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /routes to green, not blue: the switch was undone after re-point made it .*applying it again/);
+        assert.match(r.stdout, /live listener re-pointed: green -> blue \(no reload\)/);
+        assert.match(r.stdout, /ledger: green will be retired/, "the retire ledger is written as re-point writes it");
+        assert.match(r.stdout, /verified: 3 consecutive answers from blue/);
+        assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "blue");
     });
 });
 
