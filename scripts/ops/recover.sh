@@ -13,6 +13,13 @@
 #                checksum; without it the store reads the (intact) checkpoint.
 #   1. lock      remove the dead update's lock (`pulumi cancel`), refusing when
 #                the lock's process is still alive on this machine
+#      steps     a kill -9 of the CLI does not stop its plugins: Pulumi starts
+#                each in its own process group, so the release step the killed
+#                update was running (verify, retire, a migration) runs on to its
+#                end. Recover waits for it (--wait-seconds, default 900), since
+#                cutting a migration or a drain short is worse, and only then
+#                lets the next update start; then it stops the plugins the dead
+#                CLI left behind (they would otherwise stay for good)
 #   2. pending   `pulumi refresh --clear-pending-creates`: read every resource
 #                back from Docker and drop operations the killed update left
 #                pending (otherwise every later update warns about them)
@@ -30,13 +37,16 @@ say() { printf '[recover %6ss] %s\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BE
 die() { say "FAILED: $*" >&2; exit 1; }
 
 STACK=""
+WAIT_SECONDS=900
 while [ $# -gt 0 ]; do
   case "$1" in
     --stack) STACK=${2:-}; shift 2 ;;
-    *) die "unknown argument '$1' (allowed: --stack NAME)" ;;
+    --wait-seconds) WAIT_SECONDS=${2:-}; shift 2 ;;
+    *) die "unknown argument '$1' (allowed: --stack NAME, --wait-seconds N)" ;;
   esac
 done
 [[ "$STACK" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--stack NAME is required (got '${STACK}')"
+[[ "$WAIT_SECONDS" =~ ^[0-9]+$ ]] || die "--wait-seconds must be a whole number of seconds (got '${WAIT_SECONDS}')"
 pulumi_stack() { bash "$REPO/scripts/stack.sh" "$STACK" "$@"; }
 source "$REPO/scripts/env.sh"
 
@@ -70,6 +80,45 @@ if [[ "$PULUMI_BACKEND_URL" == file://* ]]; then
     fi
   done
 fi
+# Release steps of the killed update that still run: a release-step script
+# whose environment names this stack's proxy. Their plugin outlived the CLI.
+step_pids() {
+  node -e '
+    const fs = require("fs");
+    const marker = `SWITCHYARD_PROXY=switchyard-${process.argv[1]}-proxy`;
+    const steps = new Map();
+    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+      try {
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        const script = cmd.find((a) => /scripts\/release\/[a-z-]+\.sh$/.test(a));
+        if (!script || !/(^|\/)bash$/.test(cmd[0])) continue;
+        if (!fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(marker)) continue;
+        const ppid = fs.readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[1];
+        steps.set(pid, { ppid, name: script.replace(/^.*\/|\.sh$/g, "") });
+      } catch {}
+    }
+    // A step, not its subshells or the step it calls (verify runs re-point).
+    for (const [pid, s] of steps) if (!steps.has(s.ppid)) console.log(pid, s.name);' "$STACK"
+}
+waited=0
+while running=$(step_pids) && [ -n "$running" ]; do
+  steps=$(awk '{ printf "%s%s (pid %s)", (NR > 1 ? ", " : ""), $2, $1 }' <<< "$running")
+  [ "$waited" -lt "$WAIT_SECONDS" ] || die "steps of the killed update still run after ${WAIT_SECONDS}s: $steps; wait for them (or stop them: kill PID), then run recover again"
+  [ $((waited % 10)) -eq 0 ] && say "steps: the killed update's $steps still runs; waiting for it to end (${waited}s so far)"
+  sleep 1; waited=$((waited + 1))
+done
+[ "$waited" -gt 0 ] && say "steps: the killed update's last step ended after ${waited}s" || say "steps: none of the killed update still runs"
+# Plugins whose CLI is gone and that run nothing any more.
+stopped=""
+for pid in $(pgrep -f '^[^ ]*/pulumi-resource-[a-z0-9-]+ ' || true); do
+  ppid=$(awk '{ print $4 }' "/proc/$pid/stat" 2>/dev/null) || continue
+  [ "$(cat "/proc/$ppid/comm" 2>/dev/null)" = pulumi ] && continue
+  pgrep -P "$pid" >/dev/null && continue
+  name=$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null)") || continue
+  kill "$pid" 2>/dev/null && stopped="$stopped $name (pid $pid)"
+done
+[ -z "$stopped" ] || say "steps: stopped plugins the killed CLI left running:$stopped"
+
 if out=$(pulumi_stack cancel --yes 2>&1); then say "lock: $(printf '%s' "$out" | tail -n 1)"
 elif grep -qi "not currently locked\|no update\|not locked" <<< "$out"; then say "lock: none"
 else die "pulumi cancel: $(printf '%s' "$out" | tail -n 1)"

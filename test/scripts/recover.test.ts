@@ -3,13 +3,13 @@
 // so a SIGKILL at that moment makes every command fail with "failed to load
 // checkpoint: EOF" (seen once in the e2e kill scenario). Real CLI, real backend.
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { missingForPreview } from "../../lib/plugins";
 import { baseConfig, E2EStack, freePort } from "../e2e/harness";
 
-describe("npm run recover: a file backend left with a truncated sidecar", function () {
+describe("npm run recover: what a killed pulumi up leaves", function () {
     this.timeout(180000);
     let s: E2EStack | undefined;
     after(async () => s && (await s.destroy()));
@@ -36,5 +36,49 @@ describe("npm run recover: a file backend left with a truncated sidecar", functi
 
         const again = spawnSync("bash", ["scripts/ops/recover.sh", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
         assert.match(again.stdout, /state: every file of the file backend reads back/);
+    });
+
+    it("a release step the killed update left running holds the recovery until it ends", async function () {
+        if (!s) this.skip();
+        const stack = s!;
+        // A kill -9 of the CLI leaves its plugins, and the step one of them runs,
+        // alive (each plugin has its own process group). Here: verify waiting
+        // for a proxy that is not there yet, started the way the command
+        // plugin starts it, outliving whatever started it.
+        const step = spawn("bash", ["scripts/release/verify.sh"], {
+            cwd: stack.dir,
+            detached: true,
+            stdio: "ignore",
+            env: { ...stack.env, SWITCHYARD_PROXY: `switchyard-${stack.name}-proxy`, SWITCHYARD_STACK: `switchyard/${stack.name}`, SWITCHYARD_COLOR: "green", STANDBY: "retire", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" },
+        });
+        try {
+            await new Promise((r) => setTimeout(r, 500));
+            const held = spawnSync("bash", ["scripts/ops/recover.sh", "--stack", stack.name, "--wait-seconds", "3"], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
+            assert.strictEqual(held.status, 1, held.stdout + held.stderr);
+            assert.match(held.stdout, new RegExp(`steps: the killed update's verify \\(pid ${step.pid}\\) still runs; waiting for it to end \\(0s so far\\)`));
+            assert.match(held.stderr, new RegExp(`FAILED: steps of the killed update still run after 3s: verify \\(pid ${step.pid}\\); wait for them`));
+            assert.doesNotMatch(held.stdout, /lock:|pending operations/, "nothing past the wait ran");
+            const bad = spawnSync("bash", ["scripts/ops/recover.sh", "--stack", stack.name, "--wait-seconds", "soon"], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
+            assert.match(bad.stderr, /--wait-seconds must be a whole number of seconds \(got 'soon'\)/);
+            // Within the wait: recover goes on once the step ends (here it is stopped after 2.5 s).
+            const waiting = new Promise<{ code: number | null; out: string }>((resolve) => {
+                const r = spawn("bash", ["scripts/ops/recover.sh", "--stack", stack.name, "--wait-seconds", "60"], { cwd: stack.dir, env: stack.env });
+                let out = "";
+                r.stdout.on("data", (d) => (out += d));
+                r.stderr.on("data", (d) => (out += d));
+                r.on("close", (code) => resolve({ code, out }));
+            });
+            await new Promise((r) => setTimeout(r, 2500));
+            process.kill(step.pid!, "SIGKILL");
+            const waited = await waiting;
+            assert.strictEqual(waited.code, 0, waited.out);
+            assert.match(waited.out, /steps: the killed update's last step ended after [2-5]s/);
+            assert.match(waited.out, /done: the live listener routes to/);
+        } finally {
+            spawnSync("kill", ["-9", String(step.pid)]);
+        }
+        const after = spawnSync("bash", ["scripts/ops/recover.sh", "--stack", stack.name], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
+        assert.strictEqual(after.status, 0, after.stdout + after.stderr);
+        assert.match(after.stdout, /steps: none of the killed update still runs/);
     });
 });
