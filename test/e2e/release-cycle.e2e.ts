@@ -333,6 +333,18 @@ describe("e2e: the release cycle under a real pulumi up", function () {
     });
 
     const pgrep = (pattern: string) => spawnSync("pgrep", ["-f", pattern]).status === 0;
+    /** Provider plugins whose pulumi CLI is gone: "pid path". */
+    const orphanedPlugins = () =>
+        fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).flatMap((pid) => {
+            try {
+                const exe = fs.readlinkSync(`/proc/${pid}/exe`);
+                if (!/\/pulumi-resource-[a-z0-9-]+$/.test(exe)) return [];
+                const ppid = fs.readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[1];
+                return fs.readFileSync(`/proc/${ppid}/comm`, "utf8").trim() === "pulumi" ? [] : [`${pid} ${exe}`];
+            } catch {
+                return [];
+            }
+        });
     for (const [moment, target, when] of [
         ["during the gate", "blue", () => pgrep("release/gate.sh")],
         ["right after the re-point", "green", () => s.route() === "green"],
@@ -342,6 +354,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
             assert.notStrictEqual(s.route(), target, `precondition: live is not ${target} yet`);
             let locked = "";
             let recovered = "";
+            let orphanPlugins: string[] = [];
             await underLoad(`6 kill ${moment}`, async () => {
                 // Long requests keep the drain busy long enough to be caught in it.
                 const slow = Array.from({ length: 6 }, () => get(live, "/slow?ms=15000", { timeoutMs: 60000 }).catch(() => undefined));
@@ -351,10 +364,14 @@ describe("e2e: the release cycle under a real pulumi up", function () {
                 const r = spawnSync("bash", ["scripts/ops/recover.sh", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
                 recovered = `${r.stdout}${r.stderr}`;
                 assert.strictEqual(r.status, 0, recovered);
+                orphanPlugins = orphanedPlugins();
                 await s.up(`after kill ${moment}`);
                 await Promise.all(slow);
             });
             assert.match(locked, /currently locked/, "the killed update leaves its lock");
+            // The CLI's plugins have process groups of their own: the kill leaves them, and the step one runs, alive.
+            assert.match(recovered, /steps: (none of the killed update still runs|the killed update's last step ended after \d+s)/);
+            assert.deepStrictEqual(orphanPlugins, [], "no plugin of the killed CLI stays behind");
             console.log(recovered.trim().replace(/^/gm, "        "));
             await assertSettled(target, `after kill ${moment}`);
             assertSharedUntouched(`kill ${moment}`);
@@ -533,26 +550,30 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         const t = Date.now();
         let failure = { message: "", seconds: 0, output: "" };
         try {
-            await underLoad("12 failing migration", async () => {
-                setConfig({ slots: { ...slots(), [idle]: { image: BAD_MIGRATION_IMAGE } }, liveColor: idle });
-                failure = await s.upFails("release whose expand migration fails");
-            });
+            try {
+                await underLoad("12 failing migration", async () => {
+                    setConfig({ slots: { ...slots(), [idle]: { image: BAD_MIGRATION_IMAGE } }, liveColor: idle });
+                    failure = await s.upFails("release whose expand migration fails");
+                });
+            } finally {
+                s.writeConfig(before);
+            }
+            figures[figures.length - 1] = { ...figures[figures.length - 1], upSeconds: failure.seconds, note: "up failed at the expand migration" };
+            assert.match(failure.message, new RegExp(`the expand migration \\(node migrate\\.js expand\\) exited 1; nothing was switched: live traffic stays on ${liveNow}, and the idle slot ${idle} keeps running for inspection`));
+            assert.match(failure.message, /003_visits_checksum_unsafe failed and was rolled back: column "checksum" of relation "visits" contains null values/);
+            assert.strictEqual(s.route(), liveNow, "live unchanged");
+            assert.strictEqual(visitColumns(), columns, "schema unchanged");
+            assert.strictEqual(psql(s, `SELECT count(*) || ':' || sum(hashtext(id || coalesce(note, '') || source)) FROM visits WHERE id <= ${maxId}`), rowsBefore, "rows untouched");
+            assert.strictEqual(s.containers(false).filter((c) => c.role === "app" && c.colour === idle).length, 2, "the idle slot stays for inspection");
+            assert.strictEqual((await readBackups()).at(-1)!.toImage, BAD_MIGRATION_IMAGE, "the backup ran before the migration");
+            assert.deepStrictEqual(messages(t), ["failure migrate expand"]);
+            assert.match(hook.since(t)[0].body.error, /003_visits_checksum_unsafe/);
+            const out = JSON.parse(s.cli(["stack", "output", "--json"]).out);
+            assert.strictEqual(out.liveColor, liveNow, "outputs do not claim the failed release");
         } finally {
-            s.writeConfig(before);
+            // Even when an assertion above failed: the next scenario starts from the restored config, not from the idle slot left for inspection.
+            await s.up("config restored after the failing migration");
         }
-        figures[figures.length - 1] = { ...figures[figures.length - 1], upSeconds: failure.seconds, note: "up failed at the expand migration" };
-        assert.match(failure.message, new RegExp(`the expand migration \\(node migrate\\.js expand\\) exited 1; nothing was switched: live traffic stays on ${liveNow}, and the idle slot ${idle} keeps running for inspection`));
-        assert.match(failure.message, /003_visits_checksum_unsafe failed and was rolled back: column "checksum" of relation "visits" contains null values/);
-        assert.strictEqual(s.route(), liveNow, "live unchanged");
-        assert.strictEqual(visitColumns(), columns, "schema unchanged");
-        assert.strictEqual(psql(s, `SELECT count(*) || ':' || sum(hashtext(id || coalesce(note, '') || source)) FROM visits WHERE id <= ${maxId}`), rowsBefore, "rows untouched");
-        assert.strictEqual(s.containers(false).filter((c) => c.role === "app" && c.colour === idle).length, 2, "the idle slot stays for inspection");
-        assert.strictEqual((await readBackups()).at(-1)!.toImage, BAD_MIGRATION_IMAGE, "the backup ran before the migration");
-        assert.deepStrictEqual(messages(t), ["failure migrate expand"]);
-        assert.match(hook.since(t)[0].body.error, /003_visits_checksum_unsafe/);
-        const out = JSON.parse(s.cli(["stack", "output", "--json"]).out);
-        assert.strictEqual(out.liveColor, liveNow, "outputs do not claim the failed release");
-        await s.up("config restored after the failing migration");
         await assertSettled(liveNow, "after the failing migration");
         assertSharedUntouched("failing migration");
     });
