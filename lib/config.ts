@@ -11,15 +11,28 @@ export type Colour = (typeof COLOURS)[number];
 export const ENVIRONMENTS = ["local", "staging", "production"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 
-/** Keys that must be set with `pulumi config set --secret` (notify holds the webhook URL). */
-export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify"] as const;
+/**
+ * Keys that must be set with `pulumi config set --secret` (notify holds the
+ * webhook URL, slotSecrets the app's secret variables). Every other key is a
+ * plain setting: one that Pulumi holds as a secret is refused, because its
+ * value would reach state and resource inputs in plaintext.
+ */
+export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets"] as const;
+/** Secret keys whose value is an object (JSON), not text. */
+const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets"];
+
+/** Variables Switchyard sets in every app container; config may not set them. */
+export const RESERVED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL"] as const;
+export const RESERVED_ENV_PREFIX = "SWITCHYARD_";
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 export function otherColour(c: Colour): Colour {
     return c === "blue" ? "green" : "blue";
 }
 
-// name[:tag][@sha256:digest], with an optional registry host and path.
-const IMAGE_RE = /^(?:[a-z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+// name[:tag][@sha256:digest], with an optional registry host and path. Every
+// part starts with a letter or digit, so no reference reads as a CLI flag.
+const IMAGE_RE = /^(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 
 const image = z.string().regex(IMAGE_RE, "must be an image reference like name:tag or name@sha256:<64 hex>");
 // `pulumi config set --path` stores a nested value like 0.25 as text; a
@@ -28,6 +41,86 @@ function numberFromText(v: unknown): unknown {
     return typeof v === "string" && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v;
 }
 const numeric = <T extends z.ZodTypeAny>(schema: T) => z.preprocess(numberFromText, schema);
+// Pulumi stores a top-level true as the text "true"; a nested one may be text
+// too. Both spellings mean the boolean; any other text is refused.
+const bool = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ invalid_type_error: "must be true or false" }));
+
+/** A lower-case SQL identifier, within Postgres's 63-byte limit. */
+export const SQL_IDENTIFIER_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+const sqlIdentifier = z.string().regex(SQL_IDENTIFIER_RE, "must be a lower-case SQL identifier (a-z, 0-9, _; at most 63 characters)");
+
+// One environment variable name -> value map; values are text (numbers and
+// booleans from YAML become their text). Names are checked, and the names
+// Switchyard sets itself are refused.
+const envValue = z.union([z.string(), z.number(), z.boolean()]).transform(String).refine((v) => !v.includes("\0"), "must not contain a NUL character");
+const envMap = z.record(z.string(), envValue).superRefine((env, ctx) => {
+    for (const name of Object.keys(env)) {
+        if (!ENV_NAME_RE.test(name)) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message: "is not an environment variable name (letters, digits and _, not starting with a digit)" });
+        } else if ((RESERVED_ENV as readonly string[]).includes(name) || name.startsWith(RESERVED_ENV_PREFIX)) {
+            ctx.addIssue({
+                code: z.ZodIssueCode.custom,
+                path: [name],
+                message: `is set by Switchyard itself (${RESERVED_ENV.join(", ")} and ${RESERVED_ENV_PREFIX}*); choose another name`,
+            });
+        }
+    }
+});
+
+// A command in exec form: a list of arguments, run without a shell. A text
+// value is accepted when it splits on spaces with nothing a shell would read
+// differently; otherwise it must be given as a list.
+const SHELL_CHARS_RE = /[|&;<>()$`\\"'*?[\]#~=%!{}\n\r\t]/;
+const execForm = z.preprocess(
+    (v) => (typeof v === "string" && !SHELL_CHARS_RE.test(v) ? v.trim().split(/ +/).filter(Boolean) : v),
+    z
+        .array(z.string().min(1, "must not be an empty argument").max(1000).refine((a) => !/[\0\n]/.test(a), "must not contain a newline or NUL"), {
+            invalid_type_error: 'must be a command in exec form, a list such as ["node", "migrate.js"]; a text with shell characters is not run through a shell',
+        })
+        .min(1, "must have at least the program to run")
+        .max(64),
+);
+
+// A user-set password: long, and no control characters (they would end a
+// config line or an environment entry). Any other character is fine: URLs
+// percent-encode it, and Redis gets it quoted.
+const password = z.string().min(16, "must be at least 16 characters").regex(/^[^\x00-\x1f\x7f]*$/, "must not contain control characters (newline, tab, NUL)");
+
+function isLoopbackHost(host: string): boolean {
+    const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+    return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+function isLinkLocalOrMetadata(host: string): boolean {
+    const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+    return /^169\.254\./.test(h) || /^fe[89ab][0-9a-f]:/.test(h) || h === "metadata" || h === "metadata.google.internal" || h === "100.100.100.200" || h === "fd00:ec2::254";
+}
+
+/** Why a webhook URL is refused, or undefined: https anywhere, plain http only to this machine. */
+export function webhookUrlProblem(value: string): string | undefined {
+    let url: URL;
+    try {
+        url = new URL(value);
+    } catch {
+        return "must be an https:// URL";
+    }
+    if (url.username || url.password) return "must not carry credentials in the URL (put a token in the path or query)";
+    if (isLinkLocalOrMetadata(url.hostname)) return "must not point at a link-local or cloud metadata address";
+    if (url.protocol === "https:") return undefined;
+    if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return undefined;
+    return "must be an https:// URL (plain http:// only to 127.0.0.1, localhost or ::1)";
+}
+
+/** A bind address as a URL host: IPv6 in brackets, the any-address as loopback. */
+export function urlHost(bindAddress: string): string {
+    if (bindAddress === "0.0.0.0") return "127.0.0.1";
+    if (bindAddress === "::") return "[::1]";
+    return bindAddress.includes(":") ? `[${bindAddress}]` : bindAddress;
+}
+
+/** True for 127.0.0.0/8 and ::1: a listener only this host reaches. */
+export function isLoopbackAddress(address: string): boolean {
+    return isLoopbackHost(address);
+}
 
 const port = numeric(z.number().int().min(1).max(65535));
 const seconds = (min: number, max: number) => numeric(z.number().int().min(min).max(max));
@@ -53,7 +146,14 @@ const limits = z
     })
     .strict();
 
-const slot = z.object({ image }).strict();
+const slot = z
+    .object({
+        image,
+        // The app's own plain variables for this colour. A change is a release
+        // of this colour, never a restart of the other one.
+        env: envMap.optional(),
+    })
+    .strict();
 
 export const configSchema = z
     .object({
@@ -64,14 +164,24 @@ export const configSchema = z
         standby: z.enum(["retire", "keep"]).default("retire"),
         appPort: port.default(3000),
         // uid[:gid] or a user name; unset, the image's own USER decides.
+        // The app's secret variables per colour (a secret key of its own, so
+        // the plain slots settings stay readable in a plan).
+        slotSecrets: z.object({ blue: envMap.optional(), green: envMap.optional() }).strict().optional(),
         appUser: z.string().regex(/^(?:\d+(?::\d+)?|[a-z_][a-z0-9_-]{0,31}(?::[a-z_][a-z0-9_-]{0,31})?)$/, "must be uid[:gid] or a user name, such as 10001:10001").optional(),
         health: z
             .object({
-                path: z.string().regex(/^\/[A-Za-z0-9._~\/?=&%-]*$/, "must be a URL path starting with /").default("/health"),
+                // Probed by the gate (curl inside the proxy, the path as one
+                // argument) and never through a shell.
+                path: z.string().max(1000).regex(/^\/[A-Za-z0-9._~\/?=&%+,:-]*$/, "must be a URL path starting with / (letters, digits and . _ ~ / ? = & % + , : -)").default("/health"),
                 port: port.optional(),
                 intervalSeconds: seconds(1, 60).default(2),
                 timeoutSeconds: seconds(5, 900).default(60),
                 healthyThreshold: numeric(z.number().int().min(1).max(50)).default(3),
+                // Docker's own health check inside each replica, in exec form
+                // (the image must contain the program). Unset: no container
+                // health check; the gate decides health from the proxy, so
+                // images without a shell or curl work.
+                command: execForm.optional(),
             })
             .strict()
             .default({}),
@@ -83,9 +193,16 @@ export const configSchema = z
                 livePort: port.default(8080),
                 previewPort: port.default(8081),
                 bindAddress: z.string().ip({ message: "must be an IP address such as 127.0.0.1 or 0.0.0.0" }).default("127.0.0.1"),
-                // Raw nginx directives for the http block (rate limits, headers, maps).
-                // Only nginx can validate them: the proxy-config step runs `nginx -t`
-                // and keeps the previous config when they are rejected.
+                // The preview listener serves the idle colour (a staged release,
+                // or the previous one under standby keep): loopback unless the
+                // stack says otherwise, and then publicPreview must say so too.
+                previewBindAddress: z.string().ip({ message: "must be an IP address such as 127.0.0.1" }).default("127.0.0.1"),
+                publicPreview: bool.default(false),
+                // Raw nginx directives for the http block (rate limits, headers, maps):
+                // TRUSTED input, as powerful as editing nginx.conf (it can add a
+                // listener or serve any file the proxy reads). Only nginx can
+                // validate it: the proxy-config step runs `nginx -t` and keeps the
+                // previous config when it is rejected. Production policy flags it.
                 extraHttpConfig: z.string().max(8000).refine((v) => !v.includes("{{"), "must not contain {{ (template placeholders)").optional(),
             })
             .strict()
@@ -93,8 +210,8 @@ export const configSchema = z
         postgres: z
             .object({
                 image: image.default("postgres:16-bookworm"),
-                database: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier").default("app"),
-                user: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier").default("app"),
+                database: sqlIdentifier.default("app"),
+                user: sqlIdentifier.default("app"),
             })
             .strict()
             .default({}),
@@ -110,30 +227,43 @@ export const configSchema = z
             .default({}),
         backups: z
             .object({
-                enabled: z.boolean().default(true),
+                enabled: bool.default(true),
                 keep: numeric(z.number().int().min(1).max(1000)).default(10),
                 // An absolute host directory instead of the backups volume.
-                hostDir: z.string().regex(/^\/[A-Za-z0-9._\/-]*$/, "must be an absolute path of letters, digits, . _ - and /").optional(),
+                // Dumps are written 0600 into it, and it is made 0700.
+                hostDir: z
+                    .string()
+                    .regex(/^\/[A-Za-z0-9._\/-]*$/, "must be an absolute path of letters, digits, . _ - and /")
+                    .refine((v) => !v.split("/").some((seg) => seg === ".." || seg === "."), "must not contain . or .. segments")
+                    .refine((v) => v.replace(/\/+$/, "") !== "", "must not be / (the dumps need a directory of their own)")
+                    .optional(),
             })
             .strict()
             .default({}),
         migrations: z
             .object({
-                command: z.string().min(1).max(1000).optional(),
-                contractCommand: z.string().min(1).max(1000).optional(),
+                // Run with the new image's own entrypoint, in exec form: no shell needed.
+                command: execForm.optional(),
+                contractCommand: execForm.optional(),
                 timeoutSeconds: seconds(10, 7200).default(600),
             })
             .strict()
             .default({}),
-        maintenance: z.boolean().default(false),
+        maintenance: bool.default(false),
         notify: z
             .object({
-                webhookUrl: z.string().url("must be an http(s) URL").regex(/^https?:\/\//, "must be an http(s) URL").optional(),
+                webhookUrl: z
+                    .string()
+                    .superRefine((v, ctx) => {
+                        const problem = webhookUrlProblem(v);
+                        if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+                    })
+                    .optional(),
             })
             .strict()
             .default({}),
-        postgresPassword: z.string().min(16, "must be at least 16 characters").optional(),
-        redisPassword: z.string().min(16, "must be at least 16 characters").optional(),
+        postgresPassword: password.optional(),
+        redisPassword: password.optional(),
     })
     .strict()
     .superRefine((c, ctx) => {
@@ -146,6 +276,23 @@ export const configSchema = z
         }
         if (c.proxy.livePort === c.proxy.previewPort) {
             ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "previewPort"], message: "must differ from proxy.livePort" });
+        }
+        for (const colour of COLOURS) {
+            if (c.slotSecrets?.[colour] && !c.slots[colour]) {
+                ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["slotSecrets", colour], message: `has no slot to go to: set slots.${colour}.image, or remove slotSecrets.${colour}` });
+            }
+            for (const name of Object.keys(c.slotSecrets?.[colour] ?? {})) {
+                if (c.slots[colour]?.env?.[name] !== undefined) {
+                    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["slotSecrets", colour, name], message: `is also a plain variable (slots.${colour}.env.${name}); set it in one place` });
+                }
+            }
+        }
+        if (!c.proxy.publicPreview && !isLoopbackAddress(c.proxy.previewBindAddress)) {
+            ctx.addIssue({
+                code: z.ZodIssueCode.custom,
+                path: ["proxy", "previewBindAddress"],
+                message: "is not a loopback address: the preview listener serves the idle colour (a staged or previous release); to publish it anyway set proxy.publicPreview true as well",
+            });
         }
         if (c.migrations.contractCommand && c.standby === "keep") {
             ctx.addIssue({
@@ -211,12 +358,21 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
         const key = fullKey.slice(NAMESPACE.length + 1);
         const isSecretKey = (SECRET_KEYS as readonly string[]).includes(key);
         if (isSecretKey && !secretKeys.has(fullKey)) {
-            const how = key === "notify" ? "--secret --path notify.webhookUrl <url>" : `--secret ${key} <value>`;
+            const how = key === "notify" ? "--secret --path notify.webhookUrl <url>" : key === "slotSecrets" ? "--secret --path slotSecrets.<colour>.<NAME> <value>" : `--secret ${key} <value>`;
             problems.push(`${fullKey}: is stored in plaintext; set it with \`pulumi config set ${how}\``);
             continue;
         }
-        // A password is text as it stands (digits must not become a number); notify is an object.
-        input[key] = isSecretKey && key !== "notify" ? value : decode(value);
+        if (!isSecretKey && secretKeys.has(fullKey)) {
+            // Its value is used as a plain setting: it would reach state and
+            // resource inputs in plaintext. Never echoed.
+            problems.push(
+                `${fullKey} = [secret]: is a plain setting, not a secret (secret keys: ${SECRET_KEYS.join(", ")}); ` +
+                    `Switchyard would store it in plaintext, so it is refused: set it again without --secret, or move a secret value to slotSecrets`,
+            );
+            continue;
+        }
+        // A password is text as it stands (digits must not become a number); the object keys are JSON.
+        input[key] = isSecretKey && !SECRET_OBJECT_KEYS.includes(key) ? value : decode(value);
     }
     const result = configSchema.safeParse(input);
     if (!result.success) {
@@ -248,6 +404,7 @@ function describeIssue(issue: z.ZodIssue, input: Record<string, unknown>): strin
             .join("\n  - ");
     }
     const key = `${NAMESPACE}:${issue.path.join(".")}`;
+    // Secret keys never show their value; an env name under slotSecrets may show (it is not the value).
     const secret = (SECRET_KEYS as readonly string[]).includes(String(issue.path[0]));
     const value = secret ? "[secret]" : show(valueAt(input, issue.path));
     return `${key} = ${value}: ${allowedText(issue)}`;
@@ -258,9 +415,11 @@ function allowedText(issue: z.ZodIssue): string {
         case z.ZodIssueCode.invalid_enum_value:
             return `must be one of ${issue.options.join(" | ")}`;
         case z.ZodIssueCode.invalid_type:
-            return issue.received === "undefined" ? `is required (${issue.expected})` : `must be a ${issue.expected}, got ${issue.received}`;
+            if (issue.received === "undefined") return `is required (${issue.expected})`;
+            // A schema's own wording (exec form, booleans) says more than zod's.
+            return issue.message.startsWith("Expected ") ? `must be a ${issue.expected}, got ${issue.received}` : issue.message;
         case z.ZodIssueCode.too_small:
-            return issue.type === "string" ? issue.message : `must be ${issue.inclusive ? ">=" : ">"} ${issue.minimum}`;
+            return issue.type === "string" || issue.type === "array" ? issue.message : `must be ${issue.inclusive ? ">=" : ">"} ${issue.minimum}`;
         case z.ZodIssueCode.too_big:
             return `must be ${issue.inclusive ? "<=" : "<"} ${issue.maximum}`;
         default:

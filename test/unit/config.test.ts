@@ -28,7 +28,7 @@ describe("config", () => {
         assert.strictEqual(cfg.standby, "retire");
         assert.deepStrictEqual(cfg.health, { path: "/health", intervalSeconds: 2, timeoutSeconds: 60, healthyThreshold: 3 });
         assert.strictEqual(cfg.drainSeconds, 15);
-        assert.deepStrictEqual(cfg.proxy, { image: "nginx:1.27-bookworm", livePort: 8080, previewPort: 8081, bindAddress: "127.0.0.1" });
+        assert.deepStrictEqual(cfg.proxy, { image: "nginx:1.27-bookworm", livePort: 8080, previewPort: 8081, bindAddress: "127.0.0.1", previewBindAddress: "127.0.0.1", publicPreview: false });
         assert.deepStrictEqual(cfg.limits.app, { memoryMb: 256, cpus: 0.5 });
     });
 
@@ -55,7 +55,7 @@ describe("config", () => {
         });
         const expect = [
             /^switchyard:liveColor = "purple": must be one of blue \| green$/,
-            /^switchyard:slots\.green\.imag: unknown key \(allowed here: image\)$/,
+            /^switchyard:slots\.green\.imag: unknown key \(allowed here: image, env\)$/,
             /^switchyard:slots\.green\.image = \(not set\): is required \(string\)$/,
             /^switchyard:replicas = 0: must be >= 1$/,
             /^switchyard:standby = "sometimes": must be one of retire \| keep$/,
@@ -129,10 +129,10 @@ describe("config", () => {
             "switchyard:backups.extra: unknown key (allowed here: enabled, keep, hostDir)",
             'switchyard:backups.hostDir = "backups": must be an absolute path of letters, digits, . _ - and /',
             "switchyard:backups.keep = 0: must be >= 1",
-            "switchyard:maintenance = \"yes\": must be a boolean, got string",
+            "switchyard:maintenance = \"yes\": must be true or false",
         ]);
         assert.deepStrictEqual(problems({ ...minimal, migrations: { command: "", timeoutSeconds: 5 } }).sort(), [
-            'switchyard:migrations.command = "": String must contain at least 1 character(s)',
+            'switchyard:migrations.command = "": must have at least the program to run',
             "switchyard:migrations.timeoutSeconds = 5: must be >= 10",
         ]);
     });
@@ -155,7 +155,7 @@ describe("config", () => {
         const cfg = parseConfig(raw({ ...minimal, notify: { webhookUrl: url } }), new Set(["switchyard:notify"]), "staging");
         assert.strictEqual(cfg.notify.webhookUrl, url);
         const bad = problems({ ...minimal, notify: { webhookUrl: "ftp://x/very-secret-token" } }, ["notify"]);
-        assert.deepStrictEqual(bad, ["switchyard:notify.webhookUrl = [secret]: must be an http(s) URL"]);
+        assert.deepStrictEqual(bad, ["switchyard:notify.webhookUrl = [secret]: must be an https:// URL (plain http:// only to 127.0.0.1, localhost or ::1)"]);
         assert.ok(!bad.join("").includes("very-secret-token"));
     });
 

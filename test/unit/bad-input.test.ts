@@ -1,0 +1,77 @@
+// Every bad input the security review named (issue 16), and the ones refused
+// before it: the whole program refuses it before any resource is declared,
+// and the message names the key, the value (or [secret]) and what is allowed.
+import * as assert from "assert";
+import { runProgram } from "./mocks";
+
+const base = { liveColor: "blue", slots: { blue: { image: "app:1.0.0" } } };
+
+interface Case {
+    what: string;
+    config: Record<string, unknown>;
+    secrets?: string[];
+    /** The problem line, as a pattern: key, value, what is allowed. */
+    expect: RegExp;
+    /** A value that must not appear anywhere in the message. */
+    hidden?: string;
+}
+
+const CASES: Case[] = [
+    // Issue 16, finding 3: a health path is data, never shell text; a space or quote is refused.
+    { what: "health path with a space", config: { ...base, health: { path: "/x id" } }, expect: /^switchyard:health\.path = "\/x id": must be a URL path starting with \/ \(letters, digits and/ },
+    { what: "health path with a quote", config: { ...base, health: { path: "/x'$(id)'" } }, expect: /^switchyard:health\.path = "\/x'\$\(id\)'": must be a URL path/ },
+    { what: "health command as shell text", config: { ...base, health: { command: "curl -f localhost:3000/health || exit 1" } }, expect: /^switchyard:health\.command = "curl -f localhost:3000\/health \|\| exit 1": must be a command in exec form, a list such as \["node", "migrate\.js"\]/ },
+    // Finding 12: validation gaps.
+    { what: "image that reads as a flag", config: { ...base, slots: { blue: { image: "-v/x:/y" } } }, expect: /^switchyard:slots\.blue\.image = "-v\/x:\/y": must be an image reference/ },
+    { what: "image --privileged", config: { ...base, slots: { blue: { image: "--privileged" } } }, expect: /^switchyard:slots\.blue\.image = "--privileged": must be an image reference/ },
+    { what: "backups.hostDir /", config: { ...base, backups: { hostDir: "/" } }, expect: /^switchyard:backups\.hostDir = "\/": must not be \/ \(the dumps need a directory of their own\)$/ },
+    { what: "backups.hostDir with ..", config: { ...base, backups: { hostDir: "/srv/backups/../../etc" } }, expect: /^switchyard:backups\.hostDir = "\/srv\/backups\/\.\.\/\.\.\/etc": must not contain \. or \.\. segments$/ },
+    { what: "webhook over plain http", config: { ...base, notify: { webhookUrl: "http://hooks.example.com/T1/very-secret" } }, secrets: ["notify"], expect: /^switchyard:notify\.webhookUrl = \[secret\]: must be an https:\/\/ URL \(plain http:\/\/ only to 127\.0\.0\.1, localhost or ::1\)$/, hidden: "very-secret" },
+    { what: "webhook to the metadata address", config: { ...base, notify: { webhookUrl: "https://169.254.169.254/latest/meta-data" } }, secrets: ["notify"], expect: /^switchyard:notify\.webhookUrl = \[secret\]: must not point at a link-local or cloud metadata address$/, hidden: "meta-data" },
+    { what: "webhook to a metadata name", config: { ...base, notify: { webhookUrl: "https://metadata.google.internal/x" } }, secrets: ["notify"], expect: /must not point at a link-local or cloud metadata address$/ },
+    { what: "webhook with credentials", config: { ...base, notify: { webhookUrl: "https://bot:hunter2hunter2@hooks.example.com/x" } }, secrets: ["notify"], expect: /^switchyard:notify\.webhookUrl = \[secret\]: must not carry credentials in the URL/, hidden: "hunter2" },
+    { what: "maintenance as other text", config: { ...base, maintenance: "yes" }, expect: /^switchyard:maintenance = "yes": must be true or false$/ },
+    { what: "backups.enabled as other text", config: { ...base, backups: { enabled: "on" } }, expect: /^switchyard:backups\.enabled = "on": must be true or false$/ },
+    // Finding 1: a public preview listener needs a second, explicit yes.
+    { what: "public preview listener", config: { ...base, proxy: { previewBindAddress: "0.0.0.0" } }, expect: /^switchyard:proxy\.previewBindAddress = "0\.0\.0\.0": is not a loopback address: the preview listener serves the idle colour .*set proxy\.publicPreview true as well$/ },
+    // Finding 9: any key Pulumi holds as a secret stays secret, or is refused.
+    { what: "a plain key set as a secret", config: { ...base, proxy: { livePort: 8080, extraHttpConfig: "add_header X-Token s3cr3t-token-value;" } }, secrets: ["proxy"], expect: /^switchyard:proxy = \[secret\]: is a plain setting, not a secret \(secret keys: postgresPassword, redisPassword, notify, slotSecrets\)/, hidden: "s3cr3t-token-value" },
+    { what: "a bad value under a plain key set as a secret", config: { ...base, proxy: { livePort: "not-a-port-s3cr3t" } }, secrets: ["proxy"], expect: /^switchyard:proxy = \[secret\]: is a plain setting/, hidden: "s3cr3t" },
+    { what: "password with a newline", config: { ...base, postgresPassword: "abcdefghijklmnop\nq" }, secrets: ["postgresPassword"], expect: /^switchyard:postgresPassword = \[secret\]: must not contain control characters/, hidden: "abcdefghijklmnop" },
+    { what: "password in plaintext", config: { ...base, redisPassword: "plaintext-password-1234" }, expect: /^switchyard:redisPassword: is stored in plaintext; set it with `pulumi config set --secret redisPassword <value>`$/, hidden: "plaintext-password" },
+    // App variables (issue 15): names checked, Switchyard's own refused.
+    { what: "env name that is not a name", config: { ...base, slots: { blue: { image: "app:1", env: { "1BAD": "x" } } } }, expect: /^switchyard:slots\.blue\.env\.1BAD = "x": is not an environment variable name/ },
+    { what: "env sets PORT", config: { ...base, slots: { blue: { image: "app:1", env: { PORT: "9" } } } }, expect: /^switchyard:slots\.blue\.env\.PORT = "9": is set by Switchyard itself \(PORT, DATABASE_URL, REDIS_URL and SWITCHYARD_\*\); choose another name$/ },
+    { what: "env sets SWITCHYARD_COLOR", config: { ...base, slots: { blue: { image: "app:1", env: { SWITCHYARD_COLOR: "green" } } } }, expect: /^switchyard:slots\.blue\.env\.SWITCHYARD_COLOR = "green": is set by Switchyard itself/ },
+    { what: "secret env sets DATABASE_URL", config: { ...base, slotSecrets: { blue: { DATABASE_URL: "postgres://u:leaked-pw@elsewhere/db" } } }, secrets: ["slotSecrets"], expect: /^switchyard:slotSecrets\.blue\.DATABASE_URL = \[secret\]: is set by Switchyard itself/, hidden: "leaked-pw" },
+    { what: "app secrets in plaintext", config: { ...base, slotSecrets: { blue: { STRIPE_KEY: "sk_live_plain" } } }, expect: /^switchyard:slotSecrets: is stored in plaintext; set it with `pulumi config set --secret --path slotSecrets\.<colour>\.<NAME> <value>`$/, hidden: "sk_live_plain" },
+    { what: "secret for a colour without a slot", config: { ...base, slotSecrets: { green: { STRIPE_KEY: "sk_live_x" } } }, secrets: ["slotSecrets"], expect: /^switchyard:slotSecrets\.green = \[secret\]: has no slot to go to: set slots\.green\.image, or remove slotSecrets\.green$/, hidden: "sk_live_x" },
+    { what: "one name both plain and secret", config: { ...base, slots: { blue: { image: "app:1", env: { API_KEY: "a" } } }, slotSecrets: { blue: { API_KEY: "b-secret" } } }, secrets: ["slotSecrets"], expect: /^switchyard:slotSecrets\.blue\.API_KEY = \[secret\]: is also a plain variable \(slots\.blue\.env\.API_KEY\); set it in one place$/, hidden: "b-secret" },
+    { what: "migration command with shell syntax", config: { ...base, migrations: { command: "node migrate.js && curl evil" } }, expect: /^switchyard:migrations\.command = "node migrate\.js && curl evil": must be a command in exec form/ },
+    // Refused before issue 16 as well.
+    { what: "colour", config: { ...base, liveColor: "purple" }, expect: /^switchyard:liveColor = "purple": must be one of blue \| green$/ },
+    { what: "port", config: { ...base, proxy: { livePort: 70000 } }, expect: /^switchyard:proxy\.livePort = 70000: must be <= 65535$/ },
+    { what: "bind address", config: { ...base, proxy: { bindAddress: "localhost" } }, expect: /^switchyard:proxy\.bindAddress = "localhost": must be an IP address/ },
+    { what: "unknown key", config: { ...base, helth: {} }, expect: /^switchyard:helth: unknown key \(allowed here: / },
+    { what: "SQL identifier over 63 characters", config: { ...base, postgres: { database: "a".repeat(64) } }, expect: /^switchyard:postgres\.database = "a{64}": must be a lower-case SQL identifier \(a-z, 0-9, _; at most 63 characters\)$/ },
+];
+
+describe("bad input: refused before anything is declared, with key, value and what is allowed", function () {
+    this.timeout(30000);
+    for (const c of CASES) {
+        it(c.what, async () => {
+            let error: (Error & { registered?: string[] }) | undefined;
+            try {
+                await runProgram({ config: c.config, secrets: c.secrets });
+            } catch (err) {
+                error = err as Error & { registered?: string[] };
+            }
+            assert.ok(error, "the program must refuse this config");
+            assert.match(error.message, /nothing was created or changed/);
+            const lines = error.message.split("\n").map((l) => l.replace(/^\s+- /, ""));
+            assert.ok(lines.some((l) => c.expect.test(l)), `expected a line matching ${c.expect} in:\n${error.message}`);
+            if (c.hidden) assert.ok(!error.message.includes(c.hidden), `the message must not show ${c.hidden}`);
+            assert.deepStrictEqual(error.registered ?? [], [], "no resource was declared");
+        });
+    }
+});
