@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { containerOptions, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
+import { SQL_IDENTIFIER_RE } from "../lib/config";
 import { DataServiceArgs, dataVolume, servicePassword } from "../lib/dataservice";
 
 export interface PostgresArgs extends DataServiceArgs {
@@ -30,8 +31,8 @@ export class Postgres extends pulumi.ComponentResource {
         super("switchyard:data:Postgres", name, {}, opts);
         const database = args.database ?? "app";
         const user = args.user ?? "app";
-        if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new pulumi.ResourceError(`postgres.database "${database}" must be a lower-case SQL identifier`, this);
-        if (!/^[a-z_][a-z0-9_]*$/.test(user)) throw new pulumi.ResourceError(`postgres.user "${user}" must be a lower-case SQL identifier`, this);
+        if (!SQL_IDENTIFIER_RE.test(database)) throw new pulumi.ResourceError(`postgres.database "${database}" must be a lower-case SQL identifier of at most 63 characters`, this);
+        if (!SQL_IDENTIFIER_RE.test(user)) throw new pulumi.ResourceError(`postgres.user "${user}" must be a lower-case SQL identifier of at most 63 characters`, this);
 
         const password = servicePassword(name, args, this);
         this.password = pulumi.secret(password);
@@ -60,7 +61,8 @@ export class Postgres extends pulumi.ComponentResource {
             },
             containerOptions({ parent: this, protect: args.protectData ?? false, hooks: args.guard?.binding("postgres") }),
         );
-        this.url = pulumi.secret(pulumi.interpolate`postgres://${user}:${password}@${this.host}:5432/${database}`);
+        // Percent-encoded: a password with @ / # ? must not change the URL's meaning.
+        this.url = pulumi.secret(pulumi.interpolate`postgres://${user}:${password.apply(encodeURIComponent)}@${this.host}:5432/${database}`);
         this.registerOutputs({ url: this.url, volume: this.volume.name });
     }
 }

@@ -8,6 +8,18 @@ export interface RedisArgs extends DataServiceArgs {
     limits?: Limits;
 }
 
+/**
+ * The Redis container's command. The password reaches redis-server as config
+ * on its standard input (`redis-server -`, a here-document: no file, no
+ * argument), quoted for Redis's config parser, so it is never on a command
+ * line: not in `ps` on the host, not in `docker inspect`'s Cmd or Args.
+ */
+export const REDIS_COMMAND = [
+    "sh",
+    "-c",
+    'p=$(printf "%s" "$REDIS_PASSWORD" | sed \'s/[\\\\"]/\\\\&/g\'); exec redis-server - --appendonly yes --dir /data <<EOF\nrequirepass "$p"\nEOF\n',
+];
+
 /** Seconds Redis gets to shut down (it writes its append-only file on SIGTERM). */
 const REDIS_STOP_GRACE = 15;
 
@@ -30,10 +42,10 @@ export class Redis extends pulumi.ComponentResource {
             {
                 name: `${args.namePrefix}-redis`,
                 image: image.imageId,
-                // The password is read from the environment at start, so it is in
-                // neither the command line nor `docker inspect`'s Cmd.
+                // The password comes from the environment and goes in as config
+                // on stdin (REDIS_COMMAND), never as an argument.
                 envs: pulumi.secret(pulumi.interpolate`REDIS_PASSWORD=${password}`).apply((p) => [p]),
-                command: ["sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" --appendonly yes --dir /data'],
+                command: REDIS_COMMAND,
                 mounts: [{ type: "volume", source: this.volume.name, target: "/data" }],
                 networksAdvanced: [{ name: args.backendNetwork, aliases: [this.host] }],
                 healthcheck: healthcheck('REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG', 2, 3, 30, 2),
@@ -45,7 +57,8 @@ export class Redis extends pulumi.ComponentResource {
             },
             containerOptions({ parent: this, protect: args.protectData ?? false, hooks: args.guard?.binding("redis") }),
         );
-        this.url = pulumi.secret(pulumi.interpolate`redis://:${password}@${this.host}:6379/0`);
+        // Percent-encoded: a password with @ / # ? must not change the URL's meaning.
+        this.url = pulumi.secret(pulumi.interpolate`redis://:${password.apply(encodeURIComponent)}@${this.host}:6379/0`);
         this.registerOutputs({ url: this.url, volume: this.volume.name });
     }
 }
