@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
+import { urlHost } from "../lib/config";
 import { DeleteGuard } from "../lib/guard";
 import { STATE_DIR } from "../lib/host";
 import { ReleaseSteps } from "../lib/steps";
@@ -19,8 +20,14 @@ export interface NginxArgs {
     livePort?: number;
     /** Host port of the preview listener (the idle colour). Defaults to 8081. */
     previewPort?: number;
-    /** Host address both listeners bind to. Defaults to "127.0.0.1". */
+    /** Host address the live listener binds to. Defaults to "127.0.0.1". */
     bindAddress?: string;
+    /**
+     * Host address the preview listener binds to. It serves the idle colour
+     * (a staged release, or the previous one under standby keep), so it stays
+     * on loopback unless the stack publishes it on purpose. Defaults to "127.0.0.1".
+     */
+    previewBindAddress?: string;
     /** Port the app listens on in every slot. Defaults to 3000. */
     appPort?: number;
     /** Drain time: worker_shutdown_timeout after a reload. Defaults to 15. */
@@ -29,7 +36,7 @@ export interface NginxArgs {
     frontendNetwork: pulumi.Input<string>;
     /** Memory (MB) and CPU limits. Defaults to 128 MB and 0.5 CPU. */
     limits?: Limits;
-    /** Extra nginx directives for the http block; `nginx -t` decides. Defaults to none. */
+    /** Extra nginx directives for the http block: trusted input, `nginx -t` decides. Defaults to none. */
     extraHttpConfig?: string;
     /** Makes the proxy-config command (it runs docker against the stack's host). */
     steps: ReleaseSteps;
@@ -58,13 +65,13 @@ export class Nginx extends pulumi.ComponentResource {
         const livePort = args.livePort ?? 8080;
         const previewPort = args.previewPort ?? 8081;
         const bindAddress = args.bindAddress ?? "127.0.0.1";
+        const previewBindAddress = args.previewBindAddress ?? "127.0.0.1";
         if (livePort === previewPort) {
             throw new pulumi.ResourceError(`proxy.previewPort ${previewPort} must differ from proxy.livePort ${livePort}`, this);
         }
         this.containerName = `${args.namePrefix}-proxy`;
-        const host = bindAddress === "0.0.0.0" ? "127.0.0.1" : bindAddress;
-        this.liveUrl = `http://${host}:${livePort}`;
-        this.previewUrl = `http://${host}:${previewPort}`;
+        this.liveUrl = `http://${urlHost(bindAddress)}:${livePort}`;
+        this.previewUrl = `http://${urlHost(previewBindAddress)}:${previewPort}`;
         const volumeLabels = [{ label: "switchyard.stack", value: args.stackLabel }];
 
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "nginx:1.27-bookworm", keepLocally: true }, { parent: this });
@@ -89,7 +96,7 @@ export class Nginx extends pulumi.ComponentResource {
                 ],
                 ports: [
                     { internal: LIVE_LISTEN_PORT, external: livePort, ip: bindAddress },
-                    { internal: PREVIEW_LISTEN_PORT, external: previewPort, ip: bindAddress },
+                    { internal: PREVIEW_LISTEN_PORT, external: previewPort, ip: previewBindAddress },
                 ],
                 networksAdvanced: [{ name: args.frontendNetwork }],
                 healthcheck: healthcheck(`curl -fsS -o /dev/null http://127.0.0.1:${LIVE_LISTEN_PORT}/healthz || exit 1`, 5, 3, 3, 10),

@@ -22,7 +22,16 @@ export interface StackSettings {
     standby: "retire" | "keep";
     drainSeconds: number;
     verifyRequests: number;
-    proxy: { bindAddress: string; livePort: number; previewPort: number };
+    proxy: {
+        bindAddress: string;
+        /** Absent on stacks last updated before it existed: then the preview listener bound bindAddress. */
+        previewBindAddress?: string;
+        publicPreview?: boolean;
+        livePort: number;
+        previewPort: number;
+        /** True when proxy.extraHttpConfig (raw nginx, trusted input) is set. */
+        extraHttpConfig?: boolean;
+    };
     health: { timeoutSeconds: number };
 }
 
@@ -70,6 +79,11 @@ export function labelsOf(r: ResourceView): Record<string, string> {
 const role = (r: ResourceView) => labelsOf(r)["switchyard.role"];
 const containers = (rs: ResourceView[], ...roles: string[]) => rs.filter((r) => r.type === CONTAINER && (roles.length === 0 || roles.includes(role(r))));
 const dockerName = (r: ResourceView) => String(r.props.name ?? r.name);
+
+/** 127.0.0.0/8 or ::1. */
+export function isLoopback(address: string): boolean {
+    return address === "::1" || /^127\.\d+\.\d+\.\d+$/.test(address);
+}
 
 // The same rule the config schema applies to production images.
 export { isPinned } from "../lib/config";
@@ -182,11 +196,39 @@ export const POLICIES: PolicyRule[] = [
                 if (new Set(externals).size !== externals.length || externals.length !== 2 || !want.every((p) => externals.includes(p))) {
                     out.push({ urn: r.urn, message: `${r.name}: publishes ports ${JSON.stringify(externals)}; it must publish proxy.livePort ${s.proxy.livePort} and proxy.previewPort ${s.proxy.previewPort}, two different ports` });
                 }
-                for (const p of ports.filter((p) => (p.ip ?? "0.0.0.0") !== s.proxy.bindAddress)) {
-                    out.push({ urn: r.urn, message: `${r.name}: port ${p.external} binds ${p.ip ?? "0.0.0.0"}, but proxy.bindAddress is ${s.proxy.bindAddress}` });
+                const previewBind = s.proxy.previewBindAddress ?? s.proxy.bindAddress;
+                for (const p of ports) {
+                    const [key, want] = Number(p.external) === s.proxy.previewPort ? ["proxy.previewBindAddress", previewBind] : ["proxy.bindAddress", s.proxy.bindAddress];
+                    if ((p.ip ?? "0.0.0.0") !== want) out.push({ urn: r.urn, message: `${r.name}: port ${p.external} binds ${p.ip ?? "0.0.0.0"}, but ${key} is ${want}` });
                 }
                 return out;
             }),
+    },
+    {
+        name: "preview-listener-private",
+        description: "The production preview listener (the idle colour: a staged or the previous release) binds loopback unless the stack sets proxy.publicPreview.",
+        level: "mandatory",
+        scope: "production",
+        check: (rs, s) =>
+            containers(rs, "proxy").flatMap((r) => {
+                const ports: any[] = Array.isArray(r.props.ports) ? r.props.ports : [];
+                return ports
+                    .filter((p) => Number(p.external) === s.proxy.previewPort && !isLoopback(p.ip ?? "0.0.0.0") && s.proxy.publicPreview !== true)
+                    .map((p) => ({
+                        urn: r.urn,
+                        message: `${r.name}: the preview listener (port ${p.external}) binds ${p.ip ?? "0.0.0.0"}, reachable beyond this host; it serves the idle colour, which may be a release with a known flaw. Bind it to 127.0.0.1 (proxy.previewBindAddress), or publish it on purpose with proxy.publicPreview true`,
+                    }));
+            }),
+    },
+    {
+        name: "extra-http-config-reviewed",
+        description: "proxy.extraHttpConfig is raw nginx (trusted input: it can add listeners or serve files); production flags it for review.",
+        level: "advisory",
+        scope: "production",
+        check: (_rs, s) =>
+            s.proxy.extraHttpConfig
+                ? [{ message: "proxy.extraHttpConfig is set: raw nginx directives are trusted input, as powerful as editing nginx.conf (a listener, a location serving the proxy's files); review every change to it like code" }]
+                : [],
     },
     {
         name: "release-steps-never-undo",
