@@ -8,6 +8,7 @@
 //    every container and volume behind the delete guard:
 //    gate -> backup -> migrate (expand) -> re-point -> verify -> retire -> contract,
 //    with the notifier and maintenance mode around it.
+import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { COLOURS, parseConfig, SwitchyardConfig } from "./lib/config";
@@ -95,6 +96,7 @@ const proxy = new Nginx(
         livePort: cfg.proxy.livePort,
         previewPort: cfg.proxy.previewPort,
         bindAddress: cfg.proxy.bindAddress,
+        previewBindAddress: cfg.proxy.previewBindAddress,
         extraHttpConfig: cfg.proxy.extraHttpConfig,
         appPort: cfg.appPort,
         drainSeconds: cfg.drainSeconds,
@@ -138,6 +140,10 @@ for (const colour of release.declared) {
             appPort: cfg.appPort,
             user: cfg.appUser,
             health: cfg.health,
+            env: cfg.slots[colour]!.env,
+            secretEnv: cfg.slotSecrets?.[colour]
+                ? config.requireSecretObject<Record<string, Record<string, string>>>("slotSecrets").apply((all) => stringValues(all[colour] ?? {}))
+                : undefined,
             drainSeconds: cfg.drainSeconds,
             databaseUrl: postgres.url,
             redisUrl: redis.url,
@@ -172,7 +178,7 @@ const sw = new Switch(
         steps,
         before: [notifier.config, ...(maintenanceOn ? [maintenanceOn.toggle] : [])],
         beforeRepoint: (gate, key) => {
-            const backup = cfg.backups.enabled ? beforeSwitchBackup(gate, key) : undefined;
+            const backup = cfg.backups.enabled ? beforeSwitchBackup(gate, key, cfg.migrations.command) : undefined;
             const expand = cfg.migrations.command ? migration("expand", cfg.migrations.command, backup?.dump ?? gate, key) : undefined;
             return expand?.run ?? backup?.dump ?? gate;
         },
@@ -182,7 +188,12 @@ const sw = new Switch(
 const contract = cfg.migrations.contractCommand ? migration("contract", cfg.migrations.contractCommand, sw.retire, sw.key) : undefined;
 if (maintenanceTurnsOff) new Maintenance("maintenance", { proxyContainerName, on: false, after: [sw.verify], steps }, opts);
 
-function beforeSwitchBackup(gate: pulumi.Resource, key: ReleaseKey): Backup {
+// Secret values as text: YAML may give a number or a boolean.
+function stringValues(env: Record<string, unknown>): Record<string, string> {
+    return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]));
+}
+
+function beforeSwitchBackup(gate: pulumi.Resource, key: ReleaseKey, expandCommand: string[] | undefined): Backup {
     return new Backup(
         "backup",
         {
@@ -195,13 +206,17 @@ function beforeSwitchBackup(gate: pulumi.Resource, key: ReleaseKey): Backup {
             database: cfg.postgres.database,
             user: cfg.postgres.user,
             password: postgres.password,
+            // A migration that runs again (a new command) gets a fresh dump first.
+            migrationFingerprint: expandCommand
+                ? createHash("sha256").update(JSON.stringify([expandCommand, cfg.slots[release.live]!.image, cfg.migrations.timeoutSeconds])).digest("hex").slice(0, 16)
+                : undefined,
             steps,
         },
         opts,
     );
 }
 
-function migration(phase: "expand" | "contract", cmd: string, after: pulumi.Resource, key: ReleaseKey): Migration {
+function migration(phase: "expand" | "contract", cmd: string[], after: pulumi.Resource, key: ReleaseKey): Migration {
     return new Migration(
         `migrate-${phase}`,
         {
@@ -240,6 +255,14 @@ export const settings = {
     standby: cfg.standby,
     drainSeconds: cfg.drainSeconds,
     verifyRequests: cfg.verifyRequests,
-    proxy: { bindAddress: cfg.proxy.bindAddress, livePort: cfg.proxy.livePort, previewPort: cfg.proxy.previewPort },
+    proxy: {
+        bindAddress: cfg.proxy.bindAddress,
+        previewBindAddress: cfg.proxy.previewBindAddress,
+        publicPreview: cfg.proxy.publicPreview,
+        livePort: cfg.proxy.livePort,
+        previewPort: cfg.proxy.previewPort,
+        // Whether raw nginx (trusted input) is in the proxy's config.
+        extraHttpConfig: cfg.proxy.extraHttpConfig !== undefined,
+    },
     health: { timeoutSeconds: cfg.health.timeoutSeconds },
 };

@@ -22,6 +22,12 @@ export interface BackupArgs {
     user?: string;
     /** The role's password, secret: it reaches pg_dump through the environment only. */
     password: pulumi.Input<string>;
+    /**
+     * What the expand migration after this dump runs with (its command, image
+     * and timeout, as one fingerprint): any change that runs the migration again
+     * takes a fresh dump first. Defaults to none (no migration follows).
+     */
+    migrationFingerprint?: string;
     /** Makes the command resource. */
     steps: ReleaseSteps;
 }
@@ -51,6 +57,7 @@ export class Backup extends pulumi.ComponentResource {
                 PGUSER: args.user ?? "app",
                 PGDATABASE: args.database ?? "app",
                 PGPASSWORD: pulumi.secret(args.password),
+                ...(args.migrationFingerprint ? { MIGRATION_FINGERPRINT: args.migrationFingerprint } : {}),
             },
             // dependsOn: a dump is only worth taking for a release that passed its gate.
             { parent: this, dependsOn: [args.after] },

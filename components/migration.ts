@@ -6,8 +6,12 @@ import { ReleaseKey } from "./switch";
 export interface MigrationArgs {
     /** "expand" (before the re-point, old code still serving) or "contract" (after retire, old code gone). */
     phase: "expand" | "contract";
-    /** The app's migration command, run with `sh -c` in the image, such as "npm run db:migrate". */
-    command: string;
+    /**
+     * The app's migration command in exec form, such as ["node", "migrate.js"]:
+     * the arguments to the image's own entrypoint (or the program, when the
+     * image has none). No shell is involved, so any image works.
+     */
+    command: string[];
     /** The image the command runs in: the new release's. */
     image: string;
     /** The release key: the migration runs exactly when it changes. */
@@ -36,14 +40,18 @@ export class Migration extends pulumi.ComponentResource {
 
     constructor(name: string, args: MigrationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:release:Migration", name, {}, opts);
-        if (!args.command.trim()) throw new pulumi.ResourceError(`migrations.${args.phase === "expand" ? "command" : "contractCommand"} must not be empty`, this);
+        const key = `migrations.${args.phase === "expand" ? "command" : "contractCommand"}`;
+        if (args.command.length === 0 || args.command.some((a) => !a || /[\0\n]/.test(a))) {
+            throw new pulumi.ResourceError(`${key} ${JSON.stringify(args.command)} must be a non-empty list of arguments without newlines`, this);
+        }
         this.run = args.steps.step(
             `${name}-run`,
             "migrate",
             {
                 ...args.key,
                 PHASE: args.phase,
-                MIGRATION_COMMAND: args.command,
+                // JSON: the step hands each argument to docker as it is.
+                MIGRATION_COMMAND: JSON.stringify(args.command),
                 MIGRATION_IMAGE: args.image,
                 MIGRATION_TIMEOUT: String(args.timeoutSeconds ?? 600),
                 BACKEND_NETWORK: args.backendNetwork,

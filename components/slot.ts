@@ -7,7 +7,7 @@ import { DeleteGuard } from "../lib/guard";
 import { ReleaseSteps } from "../lib/steps";
 
 export interface HealthSettings {
-    /** Path the gate and Docker's healthcheck probe. Defaults to "/health". */
+    /** Path the gate probes from the proxy. Defaults to "/health". */
     path: string;
     /** Port probed. Defaults to the app port. */
     port?: number;
@@ -17,6 +17,12 @@ export interface HealthSettings {
     timeoutSeconds: number;
     /** Consecutive healthy answers each replica needs. Defaults to 3. */
     healthyThreshold: number;
+    /**
+     * Docker's own health check inside each replica, in exec form (the image
+     * must contain the program), such as ["/app", "healthcheck"]. Defaults to
+     * none: the gate alone decides, so images without a shell or curl work.
+     */
+    command?: string[];
 }
 
 export interface SlotArgs {
@@ -42,6 +48,10 @@ export interface SlotArgs {
     databaseUrl: pulumi.Input<string>;
     /** redis:// URL, secret. */
     redisUrl: pulumi.Input<string>;
+    /** The app's own plain variables for this colour. Defaults to none. */
+    env?: Record<string, string>;
+    /** The app's own secret variables for this colour; secret in state and plan. Defaults to none. */
+    secretEnv?: pulumi.Input<Record<string, string>>;
     frontendNetwork: pulumi.Input<string>;
     backendNetwork: pulumi.Input<string>;
     /** Proxy container the gate probes from (inside the frontend network). */
@@ -88,9 +98,18 @@ export class Slot extends pulumi.ComponentResource {
         this.colour = args.colour;
         this.image = args.image;
 
+        const env = args.env ?? {};
+        for (const key of Object.keys(env)) {
+            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new pulumi.ResourceError(`slots.${args.colour}.env: "${key}" is not an environment variable name`, this);
+        }
+
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this });
+        // Switchyard's own variables last, so nothing can override them. The
+        // whole list is secret (it holds the service URLs and the app's secrets).
         const envs = pulumi.secret(
-            pulumi.all([args.databaseUrl, args.redisUrl]).apply(([db, redis]) => [
+            pulumi.all([args.databaseUrl, args.redisUrl, pulumi.output(args.secretEnv ?? {})]).apply(([db, redis, secrets]) => [
+                ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+                ...Object.entries(secrets).map(([k, v]) => `${k}=${v}`),
                 `PORT=${appPort}`,
                 `SWITCHYARD_COLOR=${args.colour}`,
                 `SWITCHYARD_IMAGE=${args.image}`,
@@ -98,6 +117,10 @@ export class Slot extends pulumi.ComponentResource {
                 `REDIS_URL=${redis}`,
             ]),
         );
+        // What a reviewer reads in `pulumi preview --diff` for this colour: the
+        // plain variables with their values, the secret ones by name only.
+        const envLabel = Object.entries(env).map(([k, v]) => `${k}=${v}`).sort().join("\n");
+        const secretNames = pulumi.output(args.secretEnv ?? {}).apply((s) => Object.keys(s).sort().join(","));
 
         this.containerNames = [];
         this.containers = [];
@@ -117,7 +140,8 @@ export class Slot extends pulumi.ComponentResource {
                             // The alias is how nginx finds a colour: all replicas answer to it.
                             { name: args.frontendNetwork, aliases: [`app-${args.colour}`] },
                         ],
-                        healthcheck: healthcheck(`curl -fsS -o /dev/null http://127.0.0.1:${healthPort}${args.health.path} || exit 1`, args.health.intervalSeconds, 3, 3, 5),
+                        // Opt-in and exec form: no config value reaches a shell.
+                        ...(args.health.command ? { healthcheck: healthcheck(args.health.command, args.health.intervalSeconds, 3, 3, 5) } : {}),
                         // Our gate, not wait:true, decides health: its error names the
                         // colour, the last answer and the log tail.
                         wait: false,
@@ -125,13 +149,11 @@ export class Slot extends pulumi.ComponentResource {
                         ...lifecycleArgs(drainSeconds + 5),
                         securityOpts: ["no-new-privileges:true"],
                         capabilities: { drops: ["ALL"] },
-                        labels: dockerLabels({
-                            stack: args.stackLabel,
-                            role: "app",
-                            colour: args.colour,
-                            image: args.image,
-                            replica: i,
-                        }),
+                        labels: pulumi.unsecret(secretNames).apply((names) => [
+                            ...dockerLabels({ stack: args.stackLabel, role: "app", colour: args.colour, image: args.image, replica: i }),
+                            ...(envLabel ? [{ label: "switchyard.env", value: envLabel }] : []),
+                            ...(names ? [{ label: "switchyard.secret-env", value: names }] : []),
+                        ]),
                         ...limitArgs(args.limits ?? { memoryMb: 256, cpus: 0.5 }, args.daemon ?? { swapLimit: true }),
                     },
                     // dependsOn: a component's dependsOn does not reach its children.

@@ -67,10 +67,14 @@ export function lifecycleArgs(graceSeconds: number): Pick<docker.ContainerArgs, 
     };
 }
 
-/** Docker healthcheck with durations in the form the provider reads back ("1m0s", not "60s"). */
-export function healthcheck(test: string, intervalSeconds: number, timeoutSeconds: number, retries: number, startPeriodSeconds: number): docker.types.input.ContainerHealthcheck {
+/**
+ * Docker healthcheck with durations in the form the provider reads back
+ * ("1m0s", not "60s"). A list runs in exec form (no shell: config values go
+ * in as arguments); a text is a fixed shell command of Switchyard's own.
+ */
+export function healthcheck(test: string | string[], intervalSeconds: number, timeoutSeconds: number, retries: number, startPeriodSeconds: number): docker.types.input.ContainerHealthcheck {
     return {
-        tests: ["CMD-SHELL", test],
+        tests: Array.isArray(test) ? ["CMD", ...test] : ["CMD-SHELL", test],
         interval: goDuration(intervalSeconds),
         timeout: goDuration(timeoutSeconds),
         retries,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # migrate: run the app's own migration command once, in a one-off container
 # from the NEW image on the backend network, with DATABASE_URL from the
-# environment. PHASE expand runs after the gate and the backup, before the
+# environment. The command is in exec form (MIGRATION_COMMAND is a JSON list):
+# its arguments go to the image's own entrypoint, no shell involved, so an
+# image without sh (distroless, FROM scratch) migrates too. PHASE expand runs after the gate and the backup, before the
 # re-point: old code still serves, so it must only add (backward-compatible).
 # PHASE contract runs after retire, and is deferred (not run, not failed)
 # while any container of the other colour still runs (old code would break). Output streams with a
@@ -9,13 +11,20 @@
 # and nothing is switched.
 #
 # env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, PHASE (expand |
-#      contract), MIGRATION_COMMAND, MIGRATION_IMAGE, BACKEND_NETWORK,
+#      contract), MIGRATION_COMMAND (JSON list), MIGRATION_IMAGE, BACKEND_NETWORK,
 #      MIGRATION_TIMEOUT, DATABASE_URL (secret)
 SWITCHYARD_STEP="migrate ${PHASE:-?}"
 source "$(dirname "$0")/lib.sh"
 require SWITCHYARD_PROXY SWITCHYARD_STACK SWITCHYARD_COLOR PHASE MIGRATION_COMMAND MIGRATION_IMAGE BACKEND_NETWORK MIGRATION_TIMEOUT DATABASE_URL
 case "$PHASE" in expand|contract) ;; *) die "PHASE '$PHASE' is not a migration phase (allowed: expand, contract)" ;; esac
 case "$SWITCHYARD_COLOR" in blue) old=green ;; green) old=blue ;; *) die "SWITCHYARD_COLOR '$SWITCHYARD_COLOR' is not a colour (allowed: blue, green)" ;; esac
+mapfile -t migration_args < <(node -e '
+  const a = JSON.parse(process.argv[1]);
+  if (!Array.isArray(a) || a.length === 0 || a.some((x) => typeof x !== "string" || x === "" || /[\0\n]/.test(x))) process.exit(1);
+  for (const x of a) console.log(x);
+' "$MIGRATION_COMMAND") && [ "${#migration_args[@]}" -gt 0 ] \
+  || die "MIGRATION_COMMAND '$MIGRATION_COMMAND' is not a JSON list of arguments (such as [\"node\",\"migrate.js\"])"
+shown="${migration_args[*]}"
 
 if [ "$PHASE" = contract ]; then
   # Old code still running is not a failure of this release (say, contractCommand
@@ -33,11 +42,12 @@ tail_file=$(mktemp)
 cleanup() { docker rm -f "$job" >/dev/null 2>&1 || true; rm -f "$tail_file"; }
 trap cleanup EXIT
 docker rm -f "$job" >/dev/null 2>&1 || true
-say "running the $PHASE migration in a one-off container from $MIGRATION_IMAGE: $MIGRATION_COMMAND"
+say "running the $PHASE migration in a one-off container from $MIGRATION_IMAGE: $shown"
+# "--" ends docker's options: nothing in the image or the command reads as one.
 docker create --name "$job" --network "$BACKEND_NETWORK" \
   --label "switchyard.stack=$SWITCHYARD_STACK" --label switchyard.role=job \
   -e DATABASE_URL -e SWITCHYARD_MIGRATION_PHASE="$PHASE" \
-  --entrypoint sh "$MIGRATION_IMAGE" -c "$MIGRATION_COMMAND" >/dev/null || die "could not create the migration container from $MIGRATION_IMAGE"
+  -- "$MIGRATION_IMAGE" "${migration_args[@]}" >/dev/null || die "could not create the migration container from $MIGRATION_IMAGE"
 docker start "$job" >/dev/null || die "could not start the migration container"
 # The output as it comes, one prefixed line each; the tail is kept for the error.
 docker logs -f "$job" 2>&1 | while IFS= read -r line; do
@@ -57,7 +67,7 @@ if [ "$code" != 0 ]; then
   else
     where="the release itself is done ($SWITCHYARD_COLOR is live); fix the contract migration and run pulumi up again"
   fi
-  die "the $PHASE migration ($MIGRATION_COMMAND) exited $code; $where. Last lines of its output:
+  die "the $PHASE migration ($shown) exited $code; $where. Last lines of its output:
 $(tail -n 15 "$tail_file" | sed 's/^/  | /')"
 fi
 say "the $PHASE migration finished (exit 0)"

@@ -115,7 +115,7 @@ describe("program (Pulumi mocks)", function () {
         for (const env of [backup, expand, contract]) {
             for (const k of ["SWITCHYARD_COLOR", "TARGET_CONTAINER_IDS", "SWITCHYARD_STACK", "SWITCHYARD_PROXY"]) assert.deepStrictEqual(env[k], envOf(run, "switch-repoint")[k], k);
         }
-        assert.deepStrictEqual([expand.PHASE, expand.MIGRATION_IMAGE, expand.MIGRATION_COMMAND], ["expand", "app:2.0.0", "node migrate.js expand"]);
+        assert.deepStrictEqual([expand.PHASE, expand.MIGRATION_IMAGE, expand.MIGRATION_COMMAND], ["expand", "app:2.0.0", '["node","migrate.js","expand"]']);
         assert.deepStrictEqual([contract.PHASE, contract.MIGRATION_IMAGE], ["contract", "app:2.0.0"]);
         assert.deepStrictEqual([backup.BACKUP_STORE, backup.BACKUPS_KEEP, backup.PGUSER, backup.PGDATABASE], ["switchyard-staging-backups", "10", "app", "app"]);
         // Credentials only as secrets in the environment, never in command text.
@@ -305,10 +305,11 @@ describe("program (Pulumi mocks)", function () {
     });
 
     it("limits and healthchecks are sent in the provider's read-back form", async () => {
-        const run = await runProgram({ config: { ...base, limits: { app: { memoryMb: 300, cpus: 1 }, postgres: { memoryMb: 1024, cpus: 2 } }, health: { intervalSeconds: 60 } } });
+        const run = await runProgram({ config: { ...base, limits: { app: { memoryMb: 300, cpus: 1 }, postgres: { memoryMb: 1024, cpus: 2 } }, health: { intervalSeconds: 60, command: ["/app", "healthcheck"] } } });
         const app = get(run, "app-blue-1").inputs;
         assert.deepStrictEqual([app.cpus, app.memory, app.memorySwap], ["1.0", 300, 300]);
         assert.strictEqual(app.healthcheck.interval, "1m0s");
+        assert.deepStrictEqual(app.healthcheck.tests, ["CMD", "/app", "healthcheck"], "exec form: no shell");
         assert.strictEqual(get(run, "postgres-container").inputs.cpus, "2.0");
         assert.strictEqual(get(run, "redis-container").inputs.cpus, "0.5");
         const noSwapLimit = await runProgram({ config: base, host: { ...hostAfter(base, "blue", ["blue"]), swapLimit: false } });

@@ -1,0 +1,124 @@
+// The app's own variables and secrets (issue 15) and the security review's
+// program-level fixes (issue 16), on the resources the program declares
+// under Pulumi's mocks.
+import * as assert from "assert";
+import { HostState } from "../../lib/host";
+import { REDIS_COMMAND } from "../../components/redis";
+import { diffRuns, get, labelsOf, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "./mocks";
+
+const staged = {
+    liveColor: "blue",
+    replicas: 2,
+    slots: {
+        blue: { image: "app:1.0.0", env: { FEATURE_X: "off", NODE_ENV: "production" } },
+        green: { image: "app:1.0.0", env: { FEATURE_X: "on", NODE_ENV: "production" } },
+    },
+};
+const STRIPE = "sk_live_0123456789abcdef";
+const secrets = { slotSecrets: { blue: { STRIPE_KEY: STRIPE }, green: { STRIPE_KEY: STRIPE, SENTRY_DSN: "https://k3y@sentry.example/1" } } };
+const host: HostState = {
+    route: "blue",
+    running: { blue: { image: "app:1.0.0", containers: [] }, green: { image: "app:1.0.0", containers: [] } },
+    retired: {},
+    swapLimit: true,
+};
+
+/** Every plaintext occurrence of `value` outside a secret wrapper, by resource. */
+function plaintextIn(run: RunResult, value: string): string[] {
+    const found: string[] = [];
+    for (const r of run.resources.values()) {
+        const text = JSON.stringify(r.inputs, (_k, v) => (v && typeof v === "object" && v[SECRET_SIG] ? "[secret]" : v));
+        if (text.includes(value)) found.push(r.name);
+    }
+    return found;
+}
+
+const envList = (run: RunResult, name: string): string[] => unwrapSecrets(get(run, name).inputs.envs);
+
+describe("app environment and the security fixes (Pulumi mocks)", function () {
+    this.timeout(30000);
+
+    it("each colour gets its own plain and secret variables, after which Switchyard's own come", async () => {
+        const run = await runProgram({ config: { ...staged, ...secrets }, secrets: ["slotSecrets"], host });
+        const green = envList(run, "app-green-1");
+        for (const want of ["FEATURE_X=on", "NODE_ENV=production", `STRIPE_KEY=${STRIPE}`, "SENTRY_DSN=https://k3y@sentry.example/1", "PORT=3000", "SWITCHYARD_COLOR=green"]) {
+            assert.ok(green.includes(want), `green has ${want}: ${green.join(" ")}`);
+        }
+        assert.ok(envList(run, "app-blue-1").includes("FEATURE_X=off"));
+        assert.ok(!envList(run, "app-blue-1").some((e) => e.startsWith("SENTRY_DSN=")), "blue has only its own secrets");
+        assert.ok(green.indexOf("PORT=3000") > green.indexOf(`STRIPE_KEY=${STRIPE}`), "Switchyard's variables come last");
+        assert.ok(get(run, "app-green-1").inputs.envs[SECRET_SIG], "the whole envs list is secret");
+    });
+
+    it("no secret value is in plaintext in any resource's inputs; a reviewer reads plain values and secret names", async () => {
+        const run = await runProgram({ config: { ...staged, ...secrets }, secrets: ["slotSecrets"], host });
+        assert.deepStrictEqual(plaintextIn(run, STRIPE), []);
+        assert.deepStrictEqual(plaintextIn(run, "k3y@sentry"), []);
+        const labels = labelsOf(get(run, "app-green-1"));
+        assert.strictEqual(labels["switchyard.env"], "FEATURE_X=on\nNODE_ENV=production");
+        assert.strictEqual(labels["switchyard.secret-env"], "SENTRY_DSN,STRIPE_KEY");
+    });
+
+    it("an environment change is a release of that colour: the other colour's containers stay as they are", async () => {
+        const before = await runProgram({ config: staged, host });
+        const after = await runProgram({ config: { ...staged, slots: { ...staged.slots, green: { ...staged.slots.green, env: { FEATURE_X: "on", NODE_ENV: "production", NEW_FLAG: "1" } } } }, host });
+        const diff = diffRuns(before, after);
+        assert.deepStrictEqual(diff.changed.filter((n) => /^app-blue-\d$/.test(n)), [], "live blue is not recreated");
+        assert.deepStrictEqual(diff.changed.filter((n) => /^app-green-\d$/.test(n)), ["app-green-1", "app-green-2"], "idle green gets the new variable");
+        assert.deepStrictEqual([...diff.created, ...diff.deleted], []);
+    });
+
+    it("a health path with & and ? is data for the gate and verify, and no app container runs a shell health check", async () => {
+        const path = "/health?a=1&b=2";
+        const run = await runProgram({ config: { ...staged, health: { path } }, host });
+        assert.strictEqual(get(run, "app-blue-gate").inputs.environment.HEALTH_PATH, path);
+        assert.strictEqual(get(run, "switch-verify").inputs.environment.HEALTH_PATH, path);
+        for (const name of ["app-blue-1", "app-green-1"]) assert.strictEqual(get(run, name).inputs.healthcheck, undefined, `${name}: opt-in only`);
+        const opted = await runProgram({ config: { ...staged, health: { path, command: ["/app", "health", path] } }, host });
+        assert.deepStrictEqual(get(opted, "app-blue-1").inputs.healthcheck.tests, ["CMD", "/app", "health", path]);
+    });
+
+    it("the preview listener binds loopback by default, apart from a public live listener", async () => {
+        const run = await runProgram({ config: { ...staged, proxy: { bindAddress: "0.0.0.0" } }, host });
+        assert.deepStrictEqual(
+            get(run, "proxy-container").inputs.ports.map((p: any) => `${p.ip}:${p.external}`),
+            ["0.0.0.0:8080", "127.0.0.1:8081"],
+        );
+        const open = await runProgram({ config: { ...staged, proxy: { previewBindAddress: "0.0.0.0", publicPreview: true } }, host });
+        assert.strictEqual(get(open, "proxy-container").inputs.ports[1].ip, "0.0.0.0");
+    });
+
+    it("an IPv6 bind address makes well-formed URLs", async () => {
+        const run = await runProgram({ config: { ...staged, liveColor: "blue", proxy: { bindAddress: "::", previewBindAddress: "::1" } }, host });
+        assert.strictEqual(run.outputs.liveUrl, "http://[::1]:8080");
+        assert.strictEqual(run.outputs.previewUrl, "http://[::1]:8081");
+        assert.ok(new URL(String(run.outputs.liveUrl)));
+    });
+
+    it("passwords with @ / # ? are percent-encoded in DATABASE_URL and REDIS_URL, and decode back", async () => {
+        const pw = "p@ss/w#rd?x%y:z 0123456789";
+        const run = await runProgram({ config: { ...staged, postgresPassword: pw, redisPassword: pw }, secrets: ["postgresPassword", "redisPassword"], host });
+        const env = envList(run, "app-blue-1");
+        for (const key of ["DATABASE_URL", "REDIS_URL"]) {
+            const url = new URL(env.find((e) => e.startsWith(`${key}=`))!.slice(key.length + 1));
+            assert.strictEqual(decodeURIComponent(url.password), pw, key);
+            assert.strictEqual(url.hostname, key === "DATABASE_URL" ? "postgres" : "redis", `${key}: the host survives`);
+        }
+    });
+
+    it("Redis gets its password as config on stdin, never as an argument", async () => {
+        const run = await runProgram({ config: staged, host });
+        const cmd = get(run, "redis-container").inputs.command as string[];
+        assert.deepStrictEqual(cmd, REDIS_COMMAND);
+        assert.ok(!cmd.join(" ").includes("--requirepass"), "no --requirepass on redis-server's command line");
+    });
+
+    it("any change that runs the expand migration again takes a fresh backup first", async () => {
+        const withMigration = { ...staged, liveColor: "blue", migrations: { command: ["node", "migrate.js", "expand"] } };
+        const a = await runProgram({ config: withMigration, host: { ...host, route: "green" } });
+        const b = await runProgram({ config: { ...withMigration, migrations: { command: ["node", "migrate.js", "expand", "--v2"] } }, host: { ...host, route: "green" } });
+        const changed = diffRuns(a, b).changed;
+        assert.ok(changed.includes("migrate-expand-run"), `the migration runs again: ${changed.join(", ")}`);
+        assert.ok(changed.includes("backup-dump"), `so does the backup before it: ${changed.join(", ")}`);
+    });
+});
