@@ -34,8 +34,14 @@ out=$(docker run --rm --name "$job" --network "$BACKEND_NETWORK" \
   -e PGUSER -e PGDATABASE -e PGPASSWORD -e PGHOST=postgres -e PGCONNECT_TIMEOUT=10 \
   -v "$BACKUP_STORE:/backups" --user 0:0 --entrypoint sh "$pg_image" -c '
   set -eu
+  # Dumps hold every row: readable by root alone (files 0600, directory 0700).
+  umask 077
+  chmod 700 /backups
   cd /backups
   name=$1 prefix=$2 keep=$3 from=$4 to=$5 stack=$6
+  # This stack'"'"'s dumps only: its prefix, then the timestamp. "local--*"
+  # alone would also match the dumps of a stack named "local--2".
+  mine() { ls -1 -- "$prefix"--*.dump 2>/dev/null | grep -E "^$(printf "%s" "$prefix" | sed "s/[.]/[.]/g")--[0-9]{8}T[0-9]{9}Z--" || true; }
   t0=$(date +%s%N)
   trap "rm -f .$name.partial" EXIT
   pg_dump --format=custom --file=".$name.partial" || { echo "pg_dump failed (exit $?)"; exit 3; }
@@ -51,12 +57,12 @@ out=$(docker run --rm --name "$job" --network "$BACKEND_NETWORK" \
   mv -f ".$name.json" "$name.json"
   echo "wrote $name.dump: $size bytes, $tables table(s) with data, sha256 $sum, in ${ms} ms"
   # Retention: the newest $keep of this stack stay; names sort by time.
-  ls -1 -- "$prefix"--*.dump 2>/dev/null | sort | head -n "-$keep" | while read -r old; do
+  mine | sort | head -n "-$keep" | while read -r old; do
     [ "$old" = "$name.dump" ] && continue
     rm -f -- "$old" "${old%.dump}.json"
     echo "removed $old (keeping the newest $keep)"
   done
-  echo "backups of this stack now: $(ls -1 -- "$prefix"--*.dump | wc -l)"
+  echo "backups of this stack now: $(mine | wc -l)"
 ' sh "$name" "$prefix" "$BACKUPS_KEEP" "$from" "$to" "$SWITCHYARD_STACK" 2>&1) || {
   die "backup failed: $(printf '%s' "$out" | tail -n 8 | tr '\n' ' ')— nothing was switched; live traffic stays where it was"
 }

@@ -25,15 +25,21 @@ if [ "${#old[@]}" -eq 0 ]; then
   exit 0
 fi
 
-port_hex=$(printf '%04X' "$APP_PORT")
-in_flight() {
-  local total=0 n c
-  for c in "${old[@]}"; do
-    n=$(docker exec "$c" cat /proc/net/tcp /proc/net/tcp6 2>/dev/null \
-      | awk -v p=":$port_hex" '$4 == "01" && substr($2, length($2) - 4) == p { n++ } END { print n + 0 }' || echo 0)
-    total=$((total + n))
+# In flight = the proxy's established connections to an old replica's app
+# port (nginx keeps no idle upstream connections: each is a request). Read in
+# the proxy, not in the app: an app image need not have cat, or a shell.
+targets=""
+for c in "${old[@]}"; do
+  for ip in $(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$c" 2>/dev/null); do
+    IFS=. read -r a b c3 d <<< "$ip"
+    # /proc/net/tcp writes an IPv4 address as little-endian hex, then :port.
+    targets+="$(printf '%02X%02X%02X%02X:%04X' "$d" "$c3" "$b" "$a" "$APP_PORT") "
   done
-  echo "$total"
+done
+in_flight() {
+  { proxy_exec cat /proc/net/tcp 2>/dev/null || true; } \
+    | awk -v list="$targets" 'BEGIN { n = split(list, t, " "); for (i = 1; i <= n; i++) want[t[i]] = 1 }
+        $4 == "01" && ($3 in want) { c++ } END { print c + 0 }'
 }
 shutting_down() {
   proxy_exec sh -c 'for p in /proc/[0-9]*; do tr "\000" " " < "$p/cmdline" 2>/dev/null; echo; done' | grep -c "shutting down" || true
