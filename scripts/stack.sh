@@ -10,6 +10,22 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 source "$REPO/scripts/env.sh"
 [ $# -ge 2 ] || { echo "usage: scripts/stack.sh STACK PULUMI-ARGS..." >&2; exit 2; }
 stack=$1; shift
+# A --stack among the Pulumi arguments would win over this one (Pulumi keeps
+# the last): `npm run up -- --stack production` must not act on another stack
+# than it says. The same name is dropped; another one is refused.
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stack|-s) named=${2:-}; shift 2 || shift ;;
+    --stack=*) named=${1#--stack=}; shift ;;
+    *) args+=("$1"); shift; continue ;;
+  esac
+  if [ "$named" != "$stack" ]; then
+    echo "stack.sh: refused: this command acts on stack '$stack', but the arguments also name stack '$named'; nothing was run. For '$named' run: bash scripts/stack.sh $named ${args[*]:-<command>}" >&2
+    exit 2
+  fi
+done
+set -- "${args[@]}"
 # Machine-local stacks (stacks/<name>.yaml) start from their committed template.
 if [ ! -f "$REPO/Pulumi.$stack.yaml" ] && [ -f "$REPO/stacks/$stack.yaml" ]; then
   cp "$REPO/stacks/$stack.yaml" "$REPO/Pulumi.$stack.yaml"

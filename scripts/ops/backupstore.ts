@@ -3,8 +3,8 @@
 // container of the stack's own Postgres image, as the backup step wrote it.
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import { stackNames } from "../../lib/naming";
-import { readStackFile, stackFilePath } from "../../lib/stackfile";
+import { readStackFile } from "../../lib/stackfile";
+import { followStack } from "./cli";
 
 /** The record backup.sh writes next to each dump. */
 export interface BackupRecord {
@@ -37,13 +37,12 @@ export function docker(args: string[], input?: string): string {
 }
 
 export function openStore(stack: string, stackFile?: string): BackupStore {
-    const names = stackNames("switchyard", stack);
+    const { names, file } = followStack(stack, stackFile);
     const postgres = `${names.namePrefix}-postgres`;
     const running = spawnSync("docker", ["inspect", "-f", "{{.State.Running}} {{.Image}}", postgres], { encoding: "utf8" });
     if (running.status !== 0) throw new Error(`stack ${stack} has no Postgres container (${postgres}); run pulumi up first`);
     const [isRunning, image] = running.stdout.trim().split(" ");
     if (isRunning !== "true") throw new Error(`${postgres} is not running; start it (pulumi up) before working with backups`);
-    const file = stackFile ?? stackFilePath(stack);
     let hostDir: string | undefined;
     if (fs.existsSync(file)) {
         const backups = readStackFile(file).raw["switchyard:backups"];
@@ -71,6 +70,8 @@ export function listBackups(s: BackupStore): BackupRecord[] {
         .split("\n")
         .filter((l) => l.trim())
         .map((l) => JSON.parse(l) as BackupRecord)
+        // The name prefix of stack "local" also starts "local--2"'s dumps: the record says whose it is.
+        .filter((r) => r.stack === s.stackLabel)
         .sort((a, b) => a.name.localeCompare(b.name));
 }
 

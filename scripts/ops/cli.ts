@@ -1,4 +1,10 @@
-// What the ops commands share: their arguments and how they fail.
+// What the ops commands share: their arguments, the stack they follow and how they fail.
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { resolveDockerEndpoint } from "../../lib/dockerhost";
+import { stackNames } from "../../lib/naming";
+import { readStackFile, stackFilePath } from "../../lib/stackfile";
 
 export interface StackArgs {
     stack: string;
@@ -42,4 +48,27 @@ export function runCli(name: string, main: () => void | Promise<void>): void {
     } catch (err) {
         fail(err);
     }
+}
+
+/**
+ * The stack an ops command acts on, resolved the way the program resolves it:
+ * Docker names from the project name in Pulumi.yaml (pulumi.getProject()),
+ * and the Docker host from the stack's `docker:host` (then DOCKER_HOST, the
+ * docker context, the local socket). Every docker call the command makes
+ * afterwards goes to that host: DOCKER_HOST is set for this process.
+ */
+export function followStack(stack: string, stackFile?: string): { names: ReturnType<typeof stackNames>; file: string; project: string; dockerHost: string } {
+    const file = stackFile ?? stackFilePath(stack);
+    const configHost = fs.existsSync(file) ? readStackFile(file).raw["docker:host"] : undefined;
+    const endpoint = resolveDockerEndpoint(configHost);
+    process.env.DOCKER_HOST = endpoint.host;
+    const project = projectName();
+    return { names: stackNames(project, stack), file, project, dockerHost: endpoint.host };
+}
+
+/** The project's name, from Pulumi.yaml beside lib/. */
+export function projectName(dir = path.resolve(__dirname, "..", "..")): string {
+    const name = (YAML.parse(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")) as { name?: unknown })?.name;
+    if (typeof name !== "string" || !name) throw new Error(`no project name in ${path.join(dir, "Pulumi.yaml")}`);
+    return name;
 }

@@ -19,7 +19,7 @@ import { missingForPreview } from "../../lib/plugins";
 import { planRelease } from "../../lib/release";
 import { stackNames } from "../../lib/naming";
 import { readStackFile } from "../../lib/stackfile";
-import { parseStackArgs, runCli } from "./cli";
+import { followStack, parseStackArgs, runCli } from "./cli";
 import { realPreview } from "./preview";
 import { renderPreviewPlan } from "./preview-report";
 
@@ -156,7 +156,7 @@ async function main() {
     const workDir = path.resolve(args.values["work-dir"] ?? REPO);
     const file = args.stackFile ?? path.join(workDir, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) throw new Error(`no stack config at ${file}`);
-    const names = stackNames("switchyard", stack);
+    const { names } = followStack(stack, file);
     const cfg = loadStackConfig(file, stack);
     const host = dockerHostProbe(names.stackLabel, names.proxyContainer);
     const services = runningServices(names.namePrefix);

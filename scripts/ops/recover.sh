@@ -38,17 +38,20 @@ die() { say "FAILED: $*" >&2; exit 1; }
 
 STACK=""
 WAIT_SECONDS=900
+CANCEL=auto
 while [ $# -gt 0 ]; do
   case "$1" in
     --stack) STACK=${2:-}; shift 2 ;;
     --wait-seconds) WAIT_SECONDS=${2:-}; shift 2 ;;
-    *) die "unknown argument '$1' (allowed: --stack NAME, --wait-seconds N)" ;;
+    --cancel) CANCEL=yes; shift ;;
+    *) die "unknown argument '$1' (allowed: --stack NAME, --wait-seconds N, --cancel)" ;;
   esac
 done
 [[ "$STACK" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--stack NAME is required (got '${STACK}')"
 [[ "$WAIT_SECONDS" =~ ^[0-9]+$ ]] || die "--wait-seconds must be a whole number of seconds (got '${WAIT_SECONDS}')"
 pulumi_stack() { bash "$REPO/scripts/stack.sh" "$STACK" "$@"; }
 source "$REPO/scripts/env.sh"
+source "$REPO/scripts/ops/follow-stack.sh"
 
 # 0. Sidecar files a kill left truncated (file backend only).
 if [[ "$PULUMI_BACKEND_URL" == file://* ]]; then
@@ -71,21 +74,29 @@ fi
 
 # 1. The lock. A file backend keeps it as a JSON file naming pid and host.
 if [[ "$PULUMI_BACKEND_URL" == file://* ]]; then
-  lockdir="${PULUMI_BACKEND_URL#file://}"; lockdir="${lockdir%%\?*}/.pulumi/locks/organization/switchyard/$STACK"
+  lockdir="${PULUMI_BACKEND_URL#file://}"; lockdir="${lockdir%%\?*}/.pulumi/locks/organization/$PROJECT/$STACK"
   for lock in "$lockdir"/*.json; do
     [ -f "$lock" ] || continue
     read -r pid host < <(node -e 'const l=require(process.argv[1]);console.log(l.pid, l.hostname)' "$lock")
     if [ "$host" = "$(hostname)" ] && kill -0 "$pid" 2>/dev/null; then
       die "an update of $STACK is still running (pid $pid); wait for it, or stop it first"
     fi
+    # Another machine's update cannot be seen from here: it may be alive.
+    if [ "$host" != "$(hostname)" ] && [ "$CANCEL" != yes ]; then
+      die "the lock on $STACK belongs to an update on $host (pid $pid), which this machine cannot check; make sure it is dead, then run recover again with --cancel"
+    fi
   done
+elif [ "$CANCEL" != yes ]; then
+  # A cloud or bucket backend: whether the update still runs elsewhere is not
+  # visible here, and cancelling a live update breaks it mid-release.
+  die "the backend ($PULUMI_BACKEND_URL) is not a local file backend, so recover cannot tell whether the update holding $STACK's lock is dead; check (pulumi stack history, or the backend's console), then run recover again with --cancel"
 fi
 # Release steps of the killed update that still run: a release-step script
 # whose environment names this stack's proxy. Their plugin outlived the CLI.
 step_pids() {
   node -e '
     const fs = require("fs");
-    const marker = `SWITCHYARD_PROXY=switchyard-${process.argv[1]}-proxy`;
+    const marker = `SWITCHYARD_PROXY=${process.argv[1]}`;
     const steps = new Map();
     for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
       try {
@@ -98,7 +109,7 @@ step_pids() {
       } catch {}
     }
     // A step, not its subshells or the step it calls (verify runs re-point).
-    for (const [pid, s] of steps) if (!steps.has(s.ppid)) console.log(pid, s.name);' "$STACK"
+    for (const [pid, s] of steps) if (!steps.has(s.ppid)) console.log(pid, s.name);' "$PROXY"
 }
 waited=0
 while running=$(step_pids) && [ -n "$running" ]; do
@@ -108,11 +119,15 @@ while running=$(step_pids) && [ -n "$running" ]; do
   sleep 1; waited=$((waited + 1))
 done
 [ "$waited" -gt 0 ] && say "steps: the killed update's last step ended after ${waited}s" || say "steps: none of the killed update still runs"
-# Plugins whose CLI is gone and that run nothing any more.
+# Plugins whose CLI is gone and that run nothing any more, of this project
+# only: Pulumi starts a plugin in the program's directory, so one whose
+# working directory is elsewhere belongs to another project's update.
 stopped=""
+project_dir=$(cd "$REPO" && pwd -P)
 for pid in $(pgrep -f '^[^ ]*/pulumi-resource-[a-z0-9-]+ ' || true); do
   ppid=$(awk '{ print $4 }' "/proc/$pid/stat" 2>/dev/null) || continue
   [ "$(cat "/proc/$ppid/comm" 2>/dev/null)" = pulumi ] && continue
+  [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$project_dir" ] || continue
   pgrep -P "$pid" >/dev/null && continue
   name=$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null)") || continue
   kill "$pid" 2>/dev/null && stopped="$stopped $name (pid $pid)"
@@ -133,9 +148,9 @@ after=$(pending) || after="?"
 say "pending operations: ${before:-none} -> ${after:-none} (refresh read every resource back)"
 
 # 3. Orphans: containers labelled with this stack that the state does not hold.
-label="switchyard/$STACK"
+label="$LABEL"
 in_state=$(pulumi_stack stack export | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const r of JSON.parse(s).deployment.resources||[]) if(r.type==="docker:index/container:Container") console.log(r.outputs.name)})')
-export SWITCHYARD_PROXY="switchyard-$STACK-proxy"
+export SWITCHYARD_PROXY="$PROXY"
 route=$(if docker exec "$SWITCHYARD_PROXY" test -f /etc/switchyard/state/live-green 2>/dev/null; then echo green; else echo blue; fi)
 left=0
 while IFS=$'\t' read -r name role colour; do

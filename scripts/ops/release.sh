@@ -24,6 +24,7 @@ done
 [ -n "$STACK" ] || die "--stack NAME is required"
 [ "$MODE" = rollback ] || [ -n "$IMAGE" ] || die "--image IMAGE is required (the image to release to the idle colour)"
 pulumi_stack() { bash "$REPO/scripts/stack.sh" "$STACK" "$@"; }
+source "$REPO/scripts/ops/follow-stack.sh"
 
 live=$(pulumi_stack config get switchyard:liveColor 2>/dev/null) || die "stack $STACK has no switchyard:liveColor (is Pulumi.$STACK.yaml there?)"
 case "$live" in blue) target=green ;; green) target=blue ;; *) die "switchyard:liveColor of stack $STACK is '$live' (allowed: blue, green)" ;; esac
@@ -45,7 +46,7 @@ if pulumi_stack up --yes; then
 fi
 
 # pulumi up failed: make the config say what runs.
-proxy="switchyard-$STACK-proxy"
+proxy="$PROXY"
 route=""
 if docker exec "$proxy" true 2>/dev/null; then
   route=$(docker exec "$proxy" sh -c 'if [ -f /etc/switchyard/state/live-green ]; then echo green; else echo blue; fi')

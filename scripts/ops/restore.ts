@@ -8,7 +8,10 @@
 // per step with elapsed seconds. Without --yes it prints what it would do.
 // Redis is not part of a backup and is left as it is.
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import { configSchema } from "../../lib/config";
 import { STATE_DIR } from "../../lib/host";
+import { readStackFile, stackFilePath } from "../../lib/stackfile";
 import { LIVE_LISTEN_PORT } from "../../nginx/render";
 import { parseStackArgs, runCli } from "./cli";
 import { BackupRecord, docker, humanSize, inStore, listBackups, openStore } from "./backupstore";
@@ -21,16 +24,17 @@ function main() {
     const wanted = args.values.backup;
     if (!wanted) throw new Error("--backup NAME is required (npm run backups -- --stack NAME lists them)");
     const store = openStore(args.stack, args.stackFile);
+    const healthPath = stackHealthPath(args.stackFile ?? stackFilePath(args.stack));
     const backups = listBackups(store);
     const backup: BackupRecord | undefined = backups.find((b) => b.name === wanted || `${b.name}.dump` === wanted);
     if (!backup) {
         throw new Error(`no backup named "${wanted}" for stack ${args.stack} (have: ${backups.map((b) => b.name).join(", ") || "none"})`);
     }
     const plan = [
-        `turn maintenance mode on (the live listener answers 503 with Retry-After)`,
+        `turn maintenance mode on (the live and preview listeners answer 503 with Retry-After: no colour writes during the restore)`,
         `check ${backup.name}.dump against its sha256 ${backup.sha256.slice(0, 12)}`,
         `restore database ${backup.database} from it (${humanSize(backup.sizeBytes)}, taken ${backup.time} before ${backup.fromImage} -> ${backup.toImage}) in one transaction, replacing what is there now`,
-        `count the restored tables and check the live colour's /health`,
+        `count the restored tables and check the live colour's ${healthPath}`,
         `turn maintenance mode off (unless it was on before)`,
     ];
     if (!args.flags.has("yes")) {
@@ -43,7 +47,7 @@ function main() {
     if (!wasOn && proxyExec("sh", "-c", `mkdir -p ${STATE_DIR} && : > ${STATE_DIR}/.maintenance.tmp && mv -f ${STATE_DIR}/.maintenance.tmp ${STATE_DIR}/maintenance`).status !== 0) {
         throw new Error(`could not turn maintenance on in ${store.proxy}; nothing was restored`);
     }
-    step(wasOn ? "maintenance mode was already on" : "maintenance on: the live listener answers 503 with Retry-After");
+    step(wasOn ? "maintenance mode was already on" : "maintenance on: the live and preview listeners answer 503 with Retry-After");
     let restored = false;
     try {
         const sum = inStore(store, 'sha256sum "/backups/$1.dump" | cut -d" " -f1', [backup.name]);
@@ -63,9 +67,9 @@ function main() {
         const tables = docker(["exec", store.postgres, "sh", "-c",
             `psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT string_agg(table_name || '=' || (xpath('/row/n/text()', query_to_xml('SELECT count(*) AS n FROM ' || quote_ident(table_name), false, true, '')))[1]::text, ', ' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"`]);
         step(`rows per table now: ${tables || "(no tables)"}`);
-        const health = proxyExec("curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${LIVE_LISTEN_PORT}/health`);
-        if (health.stdout.trim() !== "200") throw new Error(`the live colour's /health answered ${health.stdout.trim() || "nothing"} after the restore; maintenance stays on until it is fixed`);
-        step("the live colour's /health answers 200");
+        const health = proxyExec("curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${LIVE_LISTEN_PORT}${healthPath}`);
+        if (health.stdout.trim() !== "200") throw new Error(`the live colour's ${healthPath} answered ${health.stdout.trim() || "nothing"} after the restore; maintenance stays on until it is fixed`);
+        step(`the live colour's ${healthPath} answers 200`);
     } catch (err) {
         step(`FAILED: ${(err as Error).message}`);
         if (!restored && !wasOn) {
@@ -81,6 +85,16 @@ function main() {
         step("maintenance stays on (it was on before the restore; the stack config decides)");
     }
     step("done");
+}
+
+/** health.path of the stack (its default when unset), validated as the program validates it. */
+export function stackHealthPath(file: string): string {
+    const raw = fs.existsSync(file) ? readStackFile(file).raw["switchyard:health"] : undefined;
+    const path = raw ? (JSON.parse(raw) as { path?: unknown }).path : undefined;
+    if (path === undefined) return "/health";
+    const parsed = configSchema.innerType().shape.health.safeParse({ path });
+    if (!parsed.success || typeof path !== "string") throw new Error(`switchyard:health.path = ${JSON.stringify(path)} in ${file}: must be a URL path starting with /`);
+    return path;
 }
 
 if (require.main === module) runCli("restore", main);

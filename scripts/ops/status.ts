@@ -13,7 +13,7 @@ import { Colour, COLOURS } from "../../lib/config";
 import { dockerHostProbe } from "../../lib/host";
 import { stackNames } from "../../lib/naming";
 import { readStackFile, stackFilePath } from "../../lib/stackfile";
-import { parseStackArgs, runCli } from "./cli";
+import { followStack, parseStackArgs, runCli } from "./cli";
 
 export interface ContainerRow {
     name: string;
@@ -95,9 +95,9 @@ export function render(stack: string, rows: ContainerRow[], route: Colour | unde
 
 function main() {
     const { stack, stackFile } = parseStackArgs(process.argv.slice(2));
-    const names = stackNames("switchyard", stack);
+    const { names, file } = followStack(stack, stackFile);
     const host = dockerHostProbe(names.stackLabel, names.proxyContainer);
-    const cfg = readStackConfigView(stackFile ?? stackFilePath(stack));
+    const cfg = readStackConfigView(file);
     const { text, code } = render(stack, containers(names.stackLabel), host.route, host.retired, cfg);
     console.log(text);
     process.exit(code);
