@@ -11,7 +11,8 @@
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { COLOURS, parseConfig, SwitchyardConfig } from "./lib/config";
+import { COLOURS, ConfigError, parseConfig, SwitchyardConfig } from "./lib/config";
+import { combinedPem, tlsFacts, tlsProblems } from "./lib/tls";
 import { dockerCliEnv, resolveDockerEndpoint } from "./lib/dockerhost";
 import { ALLOW_ENV, DeleteGuard, parseAllowList } from "./lib/guard";
 import { readHostState, readRoute } from "./lib/host";
@@ -39,7 +40,10 @@ const { stackLabel, namePrefix, proxyContainer: proxyContainerName } = stackName
 function loadConfig(): SwitchyardConfig {
     const raw = pulumi.runtime.allConfig();
     const secret = new Set(Object.keys(raw).filter((k) => runtimeConfig.isConfigSecret(k)));
-    return parseConfig(raw, secret, stack);
+    const parsed = parseConfig(raw, secret, stack);
+    const tlsIssues = parsed.tls ? tlsProblems(parsed.tls) : [];
+    if (tlsIssues.length) throw new ConfigError(tlsIssues, stack);
+    return parsed;
 }
 
 function failWith<T>(read: () => T): T {
@@ -62,11 +66,21 @@ pulumi.log.info(`switchyard ${stack}: ${describePlan(release)} (Docker host ${en
 const guard = new DeleteGuard({ stack, plan: release, allow: allowDelete, route: () => readRoute(proxyContainerName, dockerEnv) });
 // An explicit provider: the host the plan was read from is the host deployed to.
 const provider = new docker.Provider("docker", { host: endpoint.host });
+const config = new pulumi.Config("switchyard");
 const opts: pulumi.ComponentResourceOptions = { providers: [provider] };
+// The slot images alone are pulled with the private registry's credentials:
+// a change of credentials touches this provider and those pulls, nothing else.
+// Every part of the key stays secret in state, as Pulumi holds it.
+const registryAuth = cfg.registry ? config.requireSecretObject<{ server: string; username: string; password: string }>("registry") : undefined;
+const registryProvider = registryAuth
+    ? new docker.Provider("registry", {
+          host: endpoint.host,
+          registryAuth: [{ address: registryAuth.apply((r) => r.server), username: registryAuth.apply((r) => r.username), password: registryAuth.apply((r) => r.password) }],
+      })
+    : undefined;
 const steps = new ReleaseSteps(endpoint.host);
 const daemon = { swapLimit: host.swapLimit };
 const production = cfg.environment === "production";
-const config = new pulumi.Config("switchyard");
 
 const networks = new Networks("networks", { namePrefix, stackLabel, guard }, opts);
 const dataService = { namePrefix, stackLabel, backendNetwork: networks.backend.name, protectData: production, daemon, guard };
@@ -98,6 +112,15 @@ const proxy = new Nginx(
         bindAddress: cfg.proxy.bindAddress,
         previewBindAddress: cfg.proxy.previewBindAddress,
         extraHttpConfig: cfg.proxy.extraHttpConfig,
+        tls: cfg.tls
+            ? {
+                  pem: config.requireSecretObject<{ certificate: string; key: string }>("tls").apply(combinedPem),
+                  fingerprint: tlsFacts(cfg.tls.certificate).fingerprint,
+                  port: cfg.proxy.tlsPort,
+                  previewPort: cfg.proxy.previewTlsPort,
+                  redirectHttp: cfg.proxy.redirectHttp,
+              }
+            : undefined,
         appPort: cfg.appPort,
         drainSeconds: cfg.drainSeconds,
         frontendNetwork: networks.frontend.name,
@@ -154,6 +177,7 @@ for (const colour of release.declared) {
             proxyReady: notifier.config,
             limits: cfg.limits.app,
             dataServices: [postgres.container, redis.container],
+            imageProvider: registryProvider,
             steps,
             daemon,
             guard,
@@ -247,6 +271,8 @@ export const idleState = released(release.idleState);
 export const idleImage = released(slots[release.idle]?.image ?? null);
 export const liveUrl = released(proxy.liveUrl);
 export const previewUrl = released(proxy.previewUrl);
+export const liveTlsUrl = released(proxy.liveTlsUrl ?? null);
+export const previewTlsUrl = released(proxy.previewTlsUrl ?? null);
 // The settings policies judge a stack by (policy/): a policy pack cannot read
 // stack config, but it can read the stack's outputs. Plain values, known in a preview.
 export const settings = {
@@ -261,6 +287,7 @@ export const settings = {
         publicPreview: cfg.proxy.publicPreview,
         livePort: cfg.proxy.livePort,
         previewPort: cfg.proxy.previewPort,
+        tls: cfg.tls ? { tlsPort: cfg.proxy.tlsPort, previewTlsPort: cfg.proxy.previewTlsPort, redirectHttp: cfg.proxy.redirectHttp } : null,
         // Whether raw nginx (trusted input) is in the proxy's config.
         extraHttpConfig: cfg.proxy.extraHttpConfig !== undefined,
     },

@@ -7,7 +7,7 @@ import { urlHost } from "../lib/config";
 import { DeleteGuard } from "../lib/guard";
 import { STATE_DIR } from "../lib/host";
 import { ReleaseSteps } from "../lib/steps";
-import { CONF_DIR, LIVE_LISTEN_PORT, PREVIEW_LISTEN_PORT, renderNginxConfig } from "../nginx/render";
+import { CONF_DIR, LIVE_LISTEN_PORT, LIVE_TLS_LISTEN_PORT, PREVIEW_LISTEN_PORT, PREVIEW_TLS_LISTEN_PORT, renderNginxConfig, TLS_FILE } from "../nginx/render";
 
 export interface NginxArgs {
     /** Prefix for Docker object names, such as "switchyard-staging". */
@@ -44,6 +44,21 @@ export interface NginxArgs {
     daemon?: DaemonFacts;
     /** Refuses replacing the proxy container. Defaults to no guard. */
     guard?: DeleteGuard;
+    /** HTTPS listeners beside the plain ones. Defaults to none (plain HTTP only). */
+    tls?: ProxyTls;
+}
+
+export interface ProxyTls {
+    /** Certificate chain then private key, one PEM text; secret. */
+    pem: pulumi.Input<string>;
+    /** sha256 of the certificate: a new certificate runs the tls-config step again. */
+    fingerprint: string;
+    /** Host port of the live HTTPS listener (on bindAddress). Defaults to 8443. */
+    port?: number;
+    /** Host port of the preview HTTPS listener (on previewBindAddress). Defaults to 8444. */
+    previewPort?: number;
+    /** Plain HTTP on the live listener answers 301 to HTTPS. Defaults to false. */
+    redirectHttp?: boolean;
 }
 
 /**
@@ -59,6 +74,11 @@ export class Nginx extends pulumi.ComponentResource {
     public readonly containerName: string;
     public readonly liveUrl: string;
     public readonly previewUrl: string;
+    /** https:// URLs of the HTTPS listeners, or undefined without TLS. */
+    public readonly liveTlsUrl?: string;
+    public readonly previewTlsUrl?: string;
+    /** Installs the certificate (no reload); undefined without TLS. */
+    public readonly tlsConfig?: command.local.Command;
 
     constructor(name: string, args: NginxArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:proxy:Nginx", name, {}, opts);
@@ -72,6 +92,15 @@ export class Nginx extends pulumi.ComponentResource {
         this.containerName = `${args.namePrefix}-proxy`;
         this.liveUrl = `http://${urlHost(bindAddress)}:${livePort}`;
         this.previewUrl = `http://${urlHost(previewBindAddress)}:${previewPort}`;
+        const tlsPort = args.tls?.port ?? 8443;
+        const previewTlsPort = args.tls?.previewPort ?? 8444;
+        if (args.tls && new Set([livePort, previewPort, tlsPort, previewTlsPort]).size !== 4) {
+            throw new pulumi.ResourceError(`proxy ports ${livePort}, ${previewPort}, ${tlsPort} (tlsPort) and ${previewTlsPort} (previewTlsPort) must all differ`, this);
+        }
+        if (args.tls) {
+            this.liveTlsUrl = `https://${urlHost(bindAddress)}:${tlsPort}`;
+            this.previewTlsUrl = `https://${urlHost(previewBindAddress)}:${previewTlsPort}`;
+        }
         const volumeLabels = [{ label: "switchyard.stack", value: args.stackLabel }];
 
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "nginx:1.27-bookworm", keepLocally: true }, { parent: this });
@@ -97,6 +126,13 @@ export class Nginx extends pulumi.ComponentResource {
                 ports: [
                     { internal: LIVE_LISTEN_PORT, external: livePort, ip: bindAddress },
                     { internal: PREVIEW_LISTEN_PORT, external: previewPort, ip: previewBindAddress },
+                    // Published only with TLS: turning TLS on later re-creates the proxy once.
+                    ...(args.tls
+                        ? [
+                              { internal: LIVE_TLS_LISTEN_PORT, external: tlsPort, ip: bindAddress },
+                              { internal: PREVIEW_TLS_LISTEN_PORT, external: previewTlsPort, ip: previewBindAddress },
+                          ]
+                        : []),
                 ],
                 networksAdvanced: [{ name: args.frontendNetwork }],
                 healthcheck: healthcheck(`curl -fsS -o /dev/null http://127.0.0.1:${LIVE_LISTEN_PORT}/healthz || exit 1`, 5, 3, 3, 10),
@@ -109,7 +145,12 @@ export class Nginx extends pulumi.ComponentResource {
             containerOptions({ parent: this, hooks: args.guard?.binding("proxy") }),
         );
 
-        const rendered = renderNginxConfig({ appPort: args.appPort ?? 3000, drainSeconds: args.drainSeconds ?? 15, extraHttpConfig: args.extraHttpConfig });
+        const rendered = renderNginxConfig({
+            appPort: args.appPort ?? 3000,
+            drainSeconds: args.drainSeconds ?? 15,
+            extraHttpConfig: args.extraHttpConfig,
+            tls: args.tls ? { redirectHttp: args.tls.redirectHttp ?? false, publicPort: tlsPort } : undefined,
+        });
         this.config = args.steps.step(
             `${name}-config`,
             "proxy-config",
@@ -124,7 +165,23 @@ export class Nginx extends pulumi.ComponentResource {
             { parent: this },
             rendered,
         );
-        this.registerOutputs({ liveUrl: this.liveUrl, previewUrl: this.previewUrl, container: this.containerName });
+        if (args.tls) {
+            this.tlsConfig = args.steps.step(
+                `${name}-tls`,
+                "tls-config",
+                {
+                    SWITCHYARD_PROXY: this.containerName,
+                    TLS_PEM: pulumi.secret(args.tls.pem),
+                    TLS_FINGERPRINT: args.tls.fingerprint,
+                    TLS_FILE,
+                    LIVE_TLS_LISTEN_PORT: String(LIVE_TLS_LISTEN_PORT),
+                    PROXY_CONTAINER_ID: this.container.id,
+                },
+                // dependsOn: the HTTPS listeners exist once the config is installed.
+                { parent: this, dependsOn: [this.config] },
+            );
+        }
+        this.registerOutputs({ liveUrl: this.liveUrl, previewUrl: this.previewUrl, liveTlsUrl: this.liveTlsUrl, previewTlsUrl: this.previewTlsUrl, container: this.containerName });
     }
 }
 

@@ -68,6 +68,8 @@ export interface SlotArgs {
     daemon?: DaemonFacts;
     /** Refuses deleting a replica of the colour that serves live traffic. Defaults to no guard. */
     guard?: DeleteGuard;
+    /** Provider that pulls the image (one with the private registry's credentials). Defaults to the component's. */
+    imageProvider?: pulumi.ProviderResource;
 }
 
 /**
@@ -103,7 +105,9 @@ export class Slot extends pulumi.ComponentResource {
             if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new pulumi.ResourceError(`slots.${args.colour}.env: "${key}" is not an environment variable name`, this);
         }
 
-        const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this });
+        // A pull that fails (bad credentials, a missing tag) fails here, before
+        // the gate: nothing is switched and the live colour is untouched.
+        const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this, ...(args.imageProvider ? { provider: args.imageProvider } : {}) });
         // Switchyard's own variables last, so nothing can override them. The
         // whole list is secret (it holds the service URLs and the app's secrets).
         const envs = pulumi.secret(

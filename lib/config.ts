@@ -17,9 +17,9 @@ export type Environment = (typeof ENVIRONMENTS)[number];
  * plain setting: one that Pulumi holds as a secret is refused, because its
  * value would reach state and resource inputs in plaintext.
  */
-export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets"] as const;
+export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets", "registry", "tls"] as const;
 /** Secret keys whose value is an object (JSON), not text. */
-const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets"];
+const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets", "registry", "tls"];
 
 /** Variables Switchyard sets in every app container; config may not set them. */
 export const RESERVED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL"] as const;
@@ -198,6 +198,12 @@ export const configSchema = z
                 // stack says otherwise, and then publicPreview must say so too.
                 previewBindAddress: z.string().ip({ message: "must be an IP address such as 127.0.0.1" }).default("127.0.0.1"),
                 publicPreview: bool.default(false),
+                // Host ports of the HTTPS listeners (only with tls set): live on
+                // bindAddress, preview on previewBindAddress.
+                tlsPort: port.default(8443),
+                previewTlsPort: port.default(8444),
+                // Answer plain HTTP on the live listener with a redirect to HTTPS.
+                redirectHttp: bool.default(false),
                 // Raw nginx directives for the http block (rate limits, headers, maps):
                 // TRUSTED input, as powerful as editing nginx.conf (it can add a
                 // listener or serve any file the proxy reads). Only nginx can
@@ -262,6 +268,25 @@ export const configSchema = z
             })
             .strict()
             .default({}),
+        // A private registry the slot images are pulled from (the whole key is
+        // secret: `pulumi config set --secret --path registry.password ...`).
+        registry: z
+            .object({
+                server: z.string().regex(/^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?$/, "must be a registry host[:port], such as ghcr.io or 127.0.0.1:5000"),
+                username: z.string().min(1).max(256).regex(/^[^\x00-\x1f\x7f]*$/, "must not contain control characters"),
+                password: z.string().min(1).max(4096).regex(/^[^\x00-\x1f\x7f]*$/, "must not contain control characters"),
+            })
+            .strict()
+            .optional(),
+        // The proxy's certificate chain and private key (PEM), for the HTTPS
+        // listeners; the key pair is checked before anything is declared.
+        tls: z
+            .object({
+                certificate: z.string().min(1).max(65536),
+                key: z.string().min(1).max(65536),
+            })
+            .strict()
+            .optional(),
         postgresPassword: password.optional(),
         redisPassword: password.optional(),
     })
@@ -276,6 +301,15 @@ export const configSchema = z
         }
         if (c.proxy.livePort === c.proxy.previewPort) {
             ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "previewPort"], message: "must differ from proxy.livePort" });
+        }
+        if (c.tls) {
+            const ports = [c.proxy.livePort, c.proxy.previewPort];
+            if (ports.includes(c.proxy.tlsPort)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "tlsPort"], message: "must differ from proxy.livePort and proxy.previewPort" });
+            if ([...ports, c.proxy.tlsPort].includes(c.proxy.previewTlsPort)) {
+                ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "previewTlsPort"], message: "must differ from proxy.livePort, proxy.previewPort and proxy.tlsPort" });
+            }
+        } else if (c.proxy.redirectHttp) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "redirectHttp"], message: "needs tls (a certificate and key) to redirect to" });
         }
         for (const colour of COLOURS) {
             if (c.slotSecrets?.[colour] && !c.slots[colour]) {
@@ -358,8 +392,13 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
         const key = fullKey.slice(NAMESPACE.length + 1);
         const isSecretKey = (SECRET_KEYS as readonly string[]).includes(key);
         if (isSecretKey && !secretKeys.has(fullKey)) {
-            const how = key === "notify" ? "--secret --path notify.webhookUrl <url>" : key === "slotSecrets" ? "--secret --path slotSecrets.<colour>.<NAME> <value>" : `--secret ${key} <value>`;
-            problems.push(`${fullKey}: is stored in plaintext; set it with \`pulumi config set ${how}\``);
+            const how: Record<string, string> = {
+                notify: "--secret --path notify.webhookUrl <url>",
+                slotSecrets: "--secret --path slotSecrets.<colour>.<NAME> <value>",
+                registry: "--secret --path registry.password <password>",
+                tls: "--secret --path tls.key < key.pem (and tls.certificate)",
+            };
+            problems.push(`${fullKey}: is stored in plaintext; set it with \`pulumi config set ${how[key] ?? `--secret ${key} <value>`}\``);
             continue;
         }
         if (!isSecretKey && secretKeys.has(fullKey)) {

@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 
-export type StepName = "gate" | "backup" | "migrate" | "repoint" | "verify" | "retire" | "proxy-config" | "maintenance" | "notify-config";
+export type StepName = "gate" | "backup" | "migrate" | "repoint" | "verify" | "retire" | "proxy-config" | "tls-config" | "maintenance" | "notify-config";
 
 /**
  * Makes the command resources of the release. The same script serves create

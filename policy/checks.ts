@@ -31,6 +31,8 @@ export interface StackSettings {
         previewPort: number;
         /** True when proxy.extraHttpConfig (raw nginx, trusted input) is set. */
         extraHttpConfig?: boolean;
+        /** The HTTPS listeners' host ports, or null/absent without TLS. */
+        tls?: { tlsPort: number; previewTlsPort: number; redirectHttp: boolean } | null;
     };
     health: { timeoutSeconds: number };
 }
@@ -192,13 +194,16 @@ export const POLICIES: PolicyRule[] = [
                 const ports: any[] = Array.isArray(r.props.ports) ? r.props.ports : [];
                 const externals = ports.map((p) => Number(p.external));
                 const out: Violation[] = [];
-                const want = [s.proxy.livePort, s.proxy.previewPort];
-                if (new Set(externals).size !== externals.length || externals.length !== 2 || !want.every((p) => externals.includes(p))) {
-                    out.push({ urn: r.urn, message: `${r.name}: publishes ports ${JSON.stringify(externals)}; it must publish proxy.livePort ${s.proxy.livePort} and proxy.previewPort ${s.proxy.previewPort}, two different ports` });
+                const tls = s.proxy.tls ?? undefined;
+                const want = [s.proxy.livePort, s.proxy.previewPort, ...(tls ? [tls.tlsPort, tls.previewTlsPort] : [])];
+                if (new Set(externals).size !== externals.length || externals.length !== want.length || !want.every((p) => externals.includes(p))) {
+                    const named = `proxy.livePort ${s.proxy.livePort} and proxy.previewPort ${s.proxy.previewPort}${tls ? `, proxy.tlsPort ${tls.tlsPort} and proxy.previewTlsPort ${tls.previewTlsPort}` : ""}`;
+                    out.push({ urn: r.urn, message: `${r.name}: publishes ports ${JSON.stringify(externals)}; it must publish ${named}, ${want.length === 2 ? "two" : "four"} different ports` });
                 }
                 const previewBind = s.proxy.previewBindAddress ?? s.proxy.bindAddress;
+                const previewPorts = [s.proxy.previewPort, ...(tls ? [tls.previewTlsPort] : [])];
                 for (const p of ports) {
-                    const [key, want] = Number(p.external) === s.proxy.previewPort ? ["proxy.previewBindAddress", previewBind] : ["proxy.bindAddress", s.proxy.bindAddress];
+                    const [key, want] = previewPorts.includes(Number(p.external)) ? ["proxy.previewBindAddress", previewBind] : ["proxy.bindAddress", s.proxy.bindAddress];
                     if ((p.ip ?? "0.0.0.0") !== want) out.push({ urn: r.urn, message: `${r.name}: port ${p.external} binds ${p.ip ?? "0.0.0.0"}, but ${key} is ${want}` });
                 }
                 return out;
@@ -213,7 +218,7 @@ export const POLICIES: PolicyRule[] = [
             containers(rs, "proxy").flatMap((r) => {
                 const ports: any[] = Array.isArray(r.props.ports) ? r.props.ports : [];
                 return ports
-                    .filter((p) => Number(p.external) === s.proxy.previewPort && !isLoopback(p.ip ?? "0.0.0.0") && s.proxy.publicPreview !== true)
+                    .filter((p) => [s.proxy.previewPort, s.proxy.tls?.previewTlsPort].includes(Number(p.external)) && !isLoopback(p.ip ?? "0.0.0.0") && s.proxy.publicPreview !== true)
                     .map((p) => ({
                         urn: r.urn,
                         message: `${r.name}: the preview listener (port ${p.external}) binds ${p.ip ?? "0.0.0.0"}, reachable beyond this host; it serves the idle colour, which may be a release with a known flaw. Bind it to 127.0.0.1 (proxy.previewBindAddress), or publish it on purpose with proxy.publicPreview true`,

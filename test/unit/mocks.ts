@@ -17,6 +17,8 @@ export interface Recorded {
     /** Names of the hooks the engine runs before deleting it. */
     beforeDelete: string[];
     ignoreChanges: string[];
+    /** The provider reference (urn::id) the resource is created with; empty for the default. */
+    provider: string;
 }
 
 export interface RunOptions {
@@ -99,6 +101,7 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
             deps: req.getDependenciesList().map(urnName),
             beforeDelete: req.getHooks()?.getBeforeDeleteList() ?? [],
             ignoreChanges: req.getIgnorechangesList(),
+            provider: req.getProvider(),
         });
         return register(req, cb);
     };
