@@ -60,7 +60,8 @@ export function openStore(stack: string, stackFile?: string): BackupStore {
 
 /** Runs sh -c SCRIPT in a one-off container with the store at /backups. */
 export function inStore(s: BackupStore, script: string, args: string[] = []): string {
-    return docker(["run", "--rm", "--label", `switchyard.stack=${s.stackLabel}`, "--label", "switchyard.role=job", "-v", `${s.store}:/backups`, "--entrypoint", "sh", s.image, "-c", script, "sh", ...args]);
+    // As root in that container only: the store is root's alone (0700, dumps 0600).
+    return docker(["run", "--rm", "--user", "0:0", "--label", `switchyard.stack=${s.stackLabel}`, "--label", "switchyard.role=job", "-v", `${s.store}:/backups`, "--entrypoint", "sh", s.image, "-c", script, "sh", ...args]);
 }
 
 /** The stack's backups, oldest first. */

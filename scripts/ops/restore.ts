@@ -58,7 +58,7 @@ function main() {
         const pgRestore = 'pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error -U "$POSTGRES_USER" -d "$POSTGRES_DB"';
         const r = spawnSync(
             "sh",
-            ["-c", `docker run --rm -v "$1:/backups" --entrypoint cat "$2" "/backups/$3.dump" | docker exec -i "$4" sh -c '${pgRestore}'`, "sh", store.store, store.image, backup.name, store.postgres],
+            ["-c", `docker run --rm --user 0:0 -v "$1:/backups" --entrypoint cat "$2" "/backups/$3.dump" | docker exec -i "$4" sh -c '${pgRestore}'`, "sh", store.store, store.image, backup.name, store.postgres],
             { encoding: "utf8" },
         );
         if (r.status !== 0) throw new Error(`pg_restore failed (exit ${r.status}); the transaction was rolled back, the database is as it was: ${(r.stderr || "").trim().split("\n").slice(-5).join(" | ")}`);

@@ -19,7 +19,7 @@ require SWITCHYARD_PROXY SWITCHYARD_STACK SWITCHYARD_COLOR PHASE MIGRATION_COMMA
 case "$PHASE" in expand|contract) ;; *) die "PHASE '$PHASE' is not a migration phase (allowed: expand, contract)" ;; esac
 case "$SWITCHYARD_COLOR" in blue) old=green ;; green) old=blue ;; *) die "SWITCHYARD_COLOR '$SWITCHYARD_COLOR' is not a colour (allowed: blue, green)" ;; esac
 mapfile -t migration_args < <(node -e '
-  const a = JSON.parse(process.argv[1]);
+  let a; try { a = JSON.parse(process.argv[1]); } catch { process.exit(1); }
   if (!Array.isArray(a) || a.length === 0 || a.some((x) => typeof x !== "string" || x === "" || /[\0\n]/.test(x))) process.exit(1);
   for (const x of a) console.log(x);
 ' "$MIGRATION_COMMAND") && [ "${#migration_args[@]}" -gt 0 ] \

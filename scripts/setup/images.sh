@@ -52,3 +52,19 @@ say "switchyard/app:1.1.0 tagged"
 # Version 2: the same code on schema 2 (visits.source; app/migrate.js), the
 # release that needs an expand migration before it takes traffic.
 build switchyard/app:2.0.0 "$REPO/app" --build-arg BASE_IMAGE=switchyard/node:local --build-arg APP_SCHEMA=2
+
+# The registry the private-image tests push to (password auth).
+build switchyard/registry:local "$IMAGES/registry"
+
+# A second app, unlike the sample: a static Go binary in a FROM scratch image
+# (examples/scratch-app). Its Go modules come from the module proxy.
+scratch_src="$REPO/examples/scratch-app"
+scratch_ctx="$SWITCHYARD_HOME/build/scratch-app"
+mkdir -p "$scratch_ctx"
+if ! command -v go >/dev/null; then echo "go is needed to build examples/scratch-app" >&2; exit 1; fi
+(cd "$scratch_src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$scratch_ctx/app" .) >"$SWITCHYARD_HOME/build-scratch-app.log" 2>&1 \
+  || { cat "$SWITCHYARD_HOME/build-scratch-app.log" >&2; echo "go build of examples/scratch-app failed" >&2; exit 1; }
+cp "$scratch_src/Dockerfile" "$scratch_ctx/Dockerfile"
+build switchyard/scratch-app:1.0.0 "$scratch_ctx"
+docker tag switchyard/scratch-app:1.0.0 switchyard/scratch-app:1.1.0
+say "switchyard/scratch-app:1.1.0 tagged"

@@ -38,7 +38,7 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         stack.env({
             SWITCHYARD_COLOR: "green",
             PHASE: phase,
-            MIGRATION_COMMAND: `node migrate.js ${phase}`,
+            MIGRATION_COMMAND: JSON.stringify(["node", "migrate.js", phase]),
             MIGRATION_IMAGE: image,
             BACKEND_NETWORK: stack.backend,
             MIGRATION_TIMEOUT: "60",
@@ -152,7 +152,7 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
 
         const restore = ops("restore", "--backup", list[0].name, "--yes");
         assert.strictEqual(restore.status, 0, restore.out);
-        for (const line of ["maintenance on: the live listener answers 503", "checksum matches", "restored database app in one transaction", "rows per table now:", "/health answers 200", "maintenance off: the live listener serves traffic again"]) {
+        for (const line of ["maintenance on: the live and preview listeners answer 503", "checksum matches", "restored database app in one transaction", "rows per table now:", "/health answers 200", "maintenance off: the live listener serves traffic again"]) {
             assert.ok(restore.out.includes(line), `restore output has "${line}":\n${restore.out}`);
         }
         assert.match(restore.out, /^\[restore +\d+\.\ds\] /m, "one line per step with elapsed seconds");
@@ -173,7 +173,7 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         }
         const names = listBackups().map((b) => b.name);
         assert.deepStrictEqual(names, taken.slice(-3), "the three newest stay");
-        const files = docker("run", "--rm", "-v", `${store}:/b`, "--entrypoint", "ls", IMAGES.postgres, "-A", "/b").split("\n").sort();
+        const files = docker("run", "--rm", "--user", "0:0", "-v", `${store}:/b`, "--entrypoint", "ls", IMAGES.postgres, "-A", "/b").split("\n").sort();
         assert.strictEqual(files.length, 6, `a .dump and a .json for each of the three, nothing partial: ${files.join(" ")}`);
         const one = runStep("backup", backupEnv({ BACKUPS_KEEP: "1" }));
         assert.strictEqual(one.status, 0, one.stderr);
@@ -190,6 +190,20 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
             assert.match(files[0], /^switchyard_sytest-data--\d{8}T\d{9}Z--switchyard_app_1\.0\.0--to--switchyard_app_2\.0\.0\.dump$/);
             const record = JSON.parse(fs.readFileSync(path.join(dir, files[1]), "utf8"));
             assert.strictEqual(record.sizeBytes, fs.statSync(path.join(dir, files[0])).size);
+            // Every row is in a dump: root's alone (issue 16, finding 6).
+            assert.strictEqual((fs.statSync(dir).mode & 0o777).toString(8), "700", "the store is 0700");
+            for (const f of files) assert.strictEqual((fs.statSync(path.join(dir, f)).mode & 0o777).toString(8), "600", `${f} is 0600`);
+
+            // A stack named "<this>--2" sharing the directory: its dumps start
+            // with this stack's prefix too, and retention must not count them.
+            const neighbour = files[0].replace(/--\d{8}T\d{9}Z--/, "--2--20200101T000000000Z--");
+            fs.copyFileSync(path.join(dir, files[0]), path.join(dir, neighbour));
+            fs.writeFileSync(path.join(dir, neighbour.replace(/\.dump$/, ".json")), JSON.stringify({ ...record, name: neighbour.replace(/\.dump$/, ""), stack: `${record.stack}--2` }));
+            const again = runStep("backup", backupEnv({ BACKUP_STORE: dir, BACKUPS_KEEP: "1" }));
+            assert.strictEqual(again.status, 0, again.stderr);
+            const after = fs.readdirSync(dir);
+            assert.ok(after.includes(neighbour), `the other stack's dump stays: ${after.join(" ")}`);
+            assert.ok(!after.includes(files[0]), "this stack's older dump went (keep 1)");
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
@@ -203,7 +217,7 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         assert.match(r.stderr, /backup failed: .*password authentication failed.*nothing was switched; live traffic stays where it was/);
         assert.ok(!r.stderr.includes("not-the-password-at-all"));
         assert.deepStrictEqual(listBackups().map((b) => b.name), before);
-        const files = docker("run", "--rm", "-v", `${store}:/b`, "--entrypoint", "ls", IMAGES.postgres, "-A", "/b").split("\n");
+        const files = docker("run", "--rm", "--user", "0:0", "-v", `${store}:/b`, "--entrypoint", "ls", IMAGES.postgres, "-A", "/b").split("\n");
         assert.ok(!files.some((f) => f.startsWith(".")), `no partial file: ${files.join(" ")}`);
         const got = notifications(t);
         assert.deepStrictEqual(got.map((m) => m.step), ["backup"]);
@@ -249,7 +263,7 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         assert.deepStrictEqual(notifications(t).map((m) => m.step), ["migrate expand"]);
     });
 
-    it("maintenance on/off under load: 503 with Retry-After (HTML or JSON) and no socket error; health and preview unaffected; verify passes", async () => {
+    it("maintenance on/off under load: 503 with Retry-After (HTML or JSON) and no socket error; health unaffected, the preview closed too (no colour writes); verify passes", async () => {
         const load = startLoad({ port: stack.livePort, rate: 100, durationMs: 60000 });
         const t0 = Date.now();
         await new Promise((r) => setTimeout(r, 2000));
@@ -281,8 +295,10 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         assert.strictEqual(json.status, 503);
         assert.strictEqual(JSON.parse(json.body).error, "maintenance");
         assert.strictEqual(health.status, 200, "the proxy's own health stays up");
-        assert.strictEqual(preview.status, 200, "the preview listener keeps serving the staged colour");
-        assert.strictEqual(preview.headers["x-switchyard-color"], "green");
+        // Maintenance means no writes from outside: the staged colour is closed too (issue 16, finding 13).
+        assert.strictEqual(preview.status, 503, "the preview listener is closed during maintenance");
+        assert.strictEqual(preview.headers["x-switchyard-maintenance"], "on");
+        assert.strictEqual(preview.headers["x-switchyard-color"], undefined, "no colour answered");
         assert.strictEqual(verify.status, 0, `verify from inside the proxy passes during maintenance: ${verify.stderr}`);
 
         assert.deepStrictEqual(socketErrors(rep), [], "no socket errors");
