@@ -5,6 +5,7 @@ import { execFile, execFileSync, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import { Colour } from "../../lib/config";
 import { stackNames } from "../../lib/naming";
+import { REDIS_COMMAND } from "../../components/redis";
 import { renderNginxConfig } from "../../nginx/render";
 
 import { REPO } from "../../lib/project";
@@ -15,6 +16,9 @@ export const IMAGES = {
     app: process.env.SWITCHYARD_TEST_APP_IMAGE ?? "switchyard/app:1.0.0",
     /** The sample app on schema 2 (visits.source), the release that needs an expand migration. */
     app2: process.env.SWITCHYARD_TEST_APP2_IMAGE ?? "switchyard/app:2.0.0",
+    /** The second app: a static Go binary in a FROM scratch image (examples/scratch-app). */
+    scratch: process.env.SWITCHYARD_TEST_SCRATCH_IMAGE ?? "switchyard/scratch-app:1.0.0",
+    registry: process.env.SWITCHYARD_TEST_REGISTRY_IMAGE ?? "switchyard/registry:local",
     nginx: process.env.SWITCHYARD_TEST_NGINX_IMAGE ?? "switchyard/nginx:local",
     postgres: process.env.SWITCHYARD_TEST_POSTGRES_IMAGE ?? "switchyard/postgres:local",
     redis: process.env.SWITCHYARD_TEST_REDIS_IMAGE ?? "switchyard/redis:local",
@@ -80,6 +84,15 @@ export function runStepAsync(step: string, env: Record<string, string>, stdin?: 
     });
 }
 
+export interface TestStackOptions {
+    /** Port the app listens on. Defaults to 3000 (the sample app). */
+    appPort?: number;
+    /** Path the gate probes. Defaults to "/health". */
+    healthPath?: string;
+    /** Serve HTTPS too (the certificate comes from the tls-config step). Defaults to false. */
+    tls?: boolean;
+}
+
 export class TestStack {
     readonly stack: string;
     readonly prefix: string;
@@ -87,12 +100,20 @@ export class TestStack {
     readonly proxy: string;
     livePort = 0;
     previewPort = 0;
+    tlsPort = 0;
+    previewTlsPort = 0;
     /** The app role's password (tests hand it to the steps as the program would). */
     readonly pgPassword = randomBytes(18).toString("hex");
-    private readonly redisPassword = randomBytes(18).toString("hex");
+    // Characters a URL and Redis's config parser both treat specially: the
+    // program percent-encodes it in REDIS_URL and quotes it for redis-server.
+    readonly redisPassword = `${randomBytes(12).toString("hex")}@/#?%"\\$ x`;
+    readonly appPort: number;
+    readonly healthPath: string;
 
     /** Named as the program names a stack "sytest-<id>" of project "switchyard". */
-    constructor(readonly id: string) {
+    constructor(readonly id: string, readonly options: TestStackOptions = {}) {
+        this.appPort = options.appPort ?? 3000;
+        this.healthPath = options.healthPath ?? "/health";
         this.stack = `sytest-${id}`;
         const names = stackNames("switchyard", this.stack);
         this.prefix = names.namePrefix;
@@ -122,23 +143,32 @@ export class TestStack {
             "--health-cmd", "pg_isready -h 127.0.0.1 -U app -d app", "--health-interval", "1s", IMAGES.postgres);
         docker("run", "-d", "--name", `${this.prefix}-redis`, ...label, "--label", "switchyard.role=redis",
             "--network", this.backend, "--network-alias", "redis", "-e", `REDIS_PASSWORD=${this.redisPassword}`,
-            IMAGES.redis, "sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" --appendonly yes --dir /data');
+            IMAGES.redis, ...REDIS_COMMAND);
         docker("volume", "create", ...label, `${this.prefix}-proxy-conf`);
         docker("volume", "create", ...label, `${this.prefix}-proxy-state`);
         docker("run", "-d", "--name", this.proxy, ...label, "--label", "switchyard.role=proxy",
             "--network", this.frontend,
             "-v", `${this.prefix}-proxy-conf:/etc/switchyard/nginx`, "-v", `${this.prefix}-proxy-state:/etc/switchyard/state`,
-            "-p", "127.0.0.1::8080", "-p", "127.0.0.1::8081", "--stop-signal", "SIGQUIT",
+            "-p", "127.0.0.1::8080", "-p", "127.0.0.1::8081", ...(this.options.tls ? ["-p", "127.0.0.1::8443", "-p", "127.0.0.1::8444"] : []), "--stop-signal", "SIGQUIT",
             IMAGES.nginx, "sh", "-c",
             "until [ -f /etc/switchyard/nginx/nginx.conf ]; do sleep 0.2; done; exec nginx -c /etc/switchyard/nginx/nginx.conf -g 'daemon off;'");
         this.livePort = Number(docker("port", this.proxy, "8080/tcp").split("\n")[0].split(":").pop());
         this.previewPort = Number(docker("port", this.proxy, "8081/tcp").split("\n")[0].split(":").pop());
+        if (this.options.tls) {
+            this.tlsPort = Number(docker("port", this.proxy, "8443/tcp").split("\n")[0].split(":").pop());
+            this.previewTlsPort = Number(docker("port", this.proxy, "8444/tcp").split("\n")[0].split(":").pop());
+        }
         const r = runStep("proxy-config", { SWITCHYARD_PROXY: this.proxy, LIVE_LISTEN_PORT: "8080" }, this.nginxConfig(drainSeconds));
         if (r.status !== 0) throw new Error(`proxy-config failed: ${r.stderr}`);
     }
 
-    nginxConfig(drainSeconds = 10): string {
-        return renderNginxConfig({ appPort: 3000, drainSeconds });
+    nginxConfig(drainSeconds = 10, redirectHttp = false): string {
+        return renderNginxConfig({ appPort: this.appPort, drainSeconds, ...(this.options.tls ? { tls: { redirectHttp, publicPort: this.tlsPort } } : {}) });
+    }
+
+    /** REDIS_URL as the program builds it: the password percent-encoded. */
+    get redisUrl() {
+        return `redis://:${encodeURIComponent(this.redisPassword)}@redis:6379/0`;
     }
 
     /** Starts a colour's replicas the way the Slot component declares them. */
@@ -171,7 +201,7 @@ export class TestStack {
                     "--network", this.backend,
                     "-e", `SWITCHYARD_COLOR=${colour}`, "-e", `SWITCHYARD_IMAGE=${image}`,
                     "-e", `DATABASE_URL=postgres://app:${this.pgPassword}@postgres:5432/app`,
-                    "-e", `REDIS_URL=redis://:${this.redisPassword}@redis:6379/0`,
+                    "-e", `REDIS_URL=${this.redisUrl}`,
                     ...(opts.env ?? []).flatMap((e) => ["-e", e]),
                     "--stop-timeout", "15", "--security-opt", "no-new-privileges:true", "--cap-drop", "ALL",
                     image],
@@ -191,8 +221,8 @@ export class TestStack {
         return this.env({
             SWITCHYARD_COLOR: colour,
             SWITCHYARD_TARGETS: targets.join(" "),
-            HEALTH_PATH: "/health",
-            HEALTH_PORT: "3000",
+            HEALTH_PATH: this.healthPath,
+            HEALTH_PORT: String(this.appPort),
             HEALTHY_THRESHOLD: "3",
             GATE_INTERVAL: "1",
             GATE_TIMEOUT: String(timeout),

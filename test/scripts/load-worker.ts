@@ -8,7 +8,9 @@ if (!port || !rate || !durationMs) {
     console.error("usage: load-worker PORT RATE DURATION_MS");
     process.exit(2);
 }
-const load = startLoad({ port, rate, durationMs });
+// SWITCHYARD_LOAD_CA set: HTTPS, trusting that CA alone.
+const ca = process.env.SWITCHYARD_LOAD_CA;
+const load = startLoad({ port, rate, durationMs, ...(ca ? { tls: { ca } } : {}) });
 process.on("SIGTERM", () => void load.stop());
 // Exit only once the report is flushed: stdout to a pipe is asynchronous.
 load.done.then((rep) => process.stdout.write(JSON.stringify(rep), () => process.exit(0)));

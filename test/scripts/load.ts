@@ -5,6 +5,7 @@
 // with its time, status, colour and, when it failed, what it said.
 import { spawn } from "child_process";
 import * as http from "http";
+import * as https from "https";
 import * as path from "path";
 
 export interface HttpAnswer {
@@ -17,10 +18,12 @@ export interface HttpAnswer {
 export function get(
     port: number,
     path: string,
-    opts: { method?: string; body?: string; agent?: http.Agent | false; close?: boolean; timeoutMs?: number; headers?: Record<string, string> } = {},
+    opts: { method?: string; body?: string; agent?: http.Agent | false; close?: boolean; timeoutMs?: number; headers?: Record<string, string>; tls?: { ca: string } } = {},
 ): Promise<HttpAnswer> {
     return new Promise((resolve, reject) => {
-        const req = http.request(
+        // HTTPS with only the given CA trusted: a certificate it did not sign fails.
+        const request = (opts.tls ? https.request : http.request) as typeof http.request;
+        const req = request(
             {
                 host: "127.0.0.1",
                 port,
@@ -29,7 +32,8 @@ export function get(
                 agent: opts.agent ?? false,
                 headers: { ...(opts.close ? { Connection: "close" } : {}), ...(opts.body ? { "Content-Type": "text/plain" } : {}), ...opts.headers },
                 timeout: opts.timeoutMs ?? 30000,
-            },
+                ...(opts.tls ? { ca: opts.tls.ca, servername: "localhost" } : {}),
+            } as http.RequestOptions,
             (res) => {
                 let body = "";
                 res.setEncoding("utf8");
@@ -80,6 +84,8 @@ export interface LoadOptions {
     postShare?: number;
     /** Share of GET /visits among requests. Defaults to 0.3. */
     readShare?: number;
+    /** HTTPS, trusting only this CA (PEM). Defaults to plain HTTP. */
+    tls?: { ca: string };
 }
 
 /**
@@ -87,7 +93,7 @@ export interface LoadOptions {
  * A failure is a socket error or any status outside 2xx.
  */
 export function startLoad(opts: LoadOptions): { stop: () => Promise<LoadReport>; done: Promise<LoadReport> } {
-    const keepAliveAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+    const keepAliveAgent = opts.tls ? new https.Agent({ keepAlive: true, maxSockets: 32, ca: opts.tls.ca }) : new http.Agent({ keepAlive: true, maxSockets: 32 });
     const samples: Sample[] = [];
     const inflight = new Set<Promise<void>>();
     const t0 = Date.now();
@@ -110,6 +116,7 @@ export function startLoad(opts: LoadOptions): { stop: () => Promise<LoadReport>;
             agent: keepAlive ? keepAliveAgent : false,
             close: !keepAlive,
             timeoutMs: 10000,
+            tls: opts.tls,
         })
             .then((a) => {
                 const ok = a.status >= 200 && a.status <= 299;
@@ -180,8 +187,8 @@ export function startLoadProcess(opts: LoadOptions): { stop: () => Promise<LoadR
     const child = spawn(process.execPath, ["-r", "ts-node/register", path.join(__dirname, "load-worker.ts"), String(opts.port), String(opts.rate), String(opts.durationMs)], {
         stdio: ["ignore", "pipe", "inherit"],
         // Compile without a type check: a checked start-up costs seconds of CPU
-        // just as the operation under measurement begins.
-        env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
+        // just as the operation under measurement begins. The CA comes as data.
+        env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true", ...(opts.tls ? { SWITCHYARD_LOAD_CA: opts.tls.ca } : {}) },
     });
     let out = "";
     child.stdout.on("data", (d) => (out += d));

@@ -44,6 +44,18 @@ describe("rendered nginx config (real nginx)", function () {
         assert.match(r.output, /host not found in upstream "app-blue/);
     });
 
+    it("with HTTPS and the redirect: passes nginx -t before any certificate file exists (it is read per handshake)", () => {
+        const r = nginxTest(renderNginxConfig({ appPort: 8000, drainSeconds: 5, tls: { redirectHttp: true, publicPort: 443 } }));
+        assert.strictEqual(r.status, 0, r.output);
+        const text = renderNginxConfig({ appPort: 8000, drainSeconds: 5, tls: { redirectHttp: true, publicPort: 443 } });
+        assert.match(text, /return 301 https:\/\/\$host\$request_uri;/, "port 443 is left out of the redirect URL");
+        assert.strictEqual((text.match(/listen \d+ ssl http2;/g) ?? []).length, 2, "live and preview both listen for HTTPS");
+    });
+
+    it("without HTTPS, no TLS directive is rendered", () => {
+        assert.doesNotMatch(renderNginxConfig({ appPort: 3000, drainSeconds: 5 }), /ssl|https/);
+    });
+
     it("rejects an unknown placeholder in the template", () => {
         assert.throws(() => renderNginxConfig({ appPort: 3000, drainSeconds: 5 }, "listen {{nope}};"), /unknown placeholder \{\{nope\}\}/);
     });

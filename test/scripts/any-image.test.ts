@@ -1,0 +1,171 @@
+// Any image, HTTPS and the data services' secrets, against a real Docker
+// engine and a real nginx, Postgres and Redis (issues 15 and 16):
+//   - a FROM scratch app (no shell, no curl, no cat) is gated, switched,
+//     drained and retired under load, and migrated through its entrypoint;
+//   - Redis takes a password full of special characters from stdin: never on
+//     a command line, and the app reaches it through the encoded REDIS_URL;
+//   - the certificate is installed and replaced under HTTPS load with no
+//     reload; a pair that does not work is put back; plain HTTP redirects.
+import * as assert from "assert";
+import { X509Certificate } from "crypto";
+import { spawnSync } from "child_process";
+import * as tls from "tls";
+import { REDIS_COMMAND } from "../../components/redis";
+import { combinedPem } from "../../lib/tls";
+import { LIVE_TLS_LISTEN_PORT, TLS_FILE } from "../../nginx/render";
+import { makeCa, makeCert, TestCert } from "../certs";
+import { docker, dockerAvailable, IMAGES, runStep, runStepAsync, TestStack } from "./fixture";
+import { describeFailures, get, startLoadProcess } from "./load";
+
+const TOKEN = "app-secret-token-0123456789";
+
+/** The certificate a fresh TLS connection to 127.0.0.1:port is shown. */
+function servedCertificate(port: number, ca: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const socket = tls.connect({ host: "127.0.0.1", port, ca, servername: "localhost" }, () => {
+            const raw = socket.getPeerCertificate().raw;
+            socket.end();
+            resolve(new X509Certificate(raw).fingerprint256);
+        });
+        socket.on("error", reject);
+    });
+}
+
+describe("any image, HTTPS, data-service secrets (real Docker engine)", function () {
+    this.timeout(300000);
+    const stack = new TestStack("anyimage", { appPort: 8000, healthPath: "/healthz", tls: true });
+    const ca = makeCa();
+    const first = makeCert("first.switchyard.test", 30, ca);
+    const second = makeCert("second.switchyard.test", 30, ca);
+    const tlsEnv = (pair: TestCert) =>
+        stack.env({ TLS_PEM: combinedPem(pair), TLS_FINGERPRINT: new X509Certificate(pair.certificate).fingerprint256.replace(/:/g, "").toLowerCase(), TLS_FILE, LIVE_TLS_LISTEN_PORT: String(LIVE_TLS_LISTEN_PORT) });
+    const appEnv = (greeting: string) => ["APP_GREETING=" + greeting, `APP_SECRET_TOKEN=${TOKEN}`];
+    let blue: string[] = [];
+    let green: string[] = [];
+
+    before(function () {
+        const missing = dockerAvailable();
+        if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
+        stack.up(5);
+        blue = stack.startSlot("blue", 2, { image: IMAGES.scratch, env: appEnv("hello from blue") });
+    });
+    after(() => stack.down());
+
+    it("Redis: the password (with @ / # ? % \" \\ $ and a space) works, and is on no command line", () => {
+        const redis = `${stack.prefix}-redis`;
+        assert.deepStrictEqual(JSON.parse(docker("inspect", "-f", "{{json .Config.Cmd}}", redis)), REDIS_COMMAND);
+        const ping = docker("exec", redis, "sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping');
+        assert.strictEqual(ping, "PONG");
+        const wrong = docker("exec", redis, "sh", "-c", "REDISCLI_AUTH=wrong redis-cli ping 2>&1 || true");
+        assert.match(wrong, /WRONGPASS|NOAUTH|invalid/i, "a wrong password is refused, so requirepass took effect");
+        for (const where of ["{{json .Args}}", "{{json .Path}}"]) assert.ok(!docker("inspect", "-f", where, redis).includes(stack.redisPassword.slice(0, 24)), where);
+        const cmdline = docker("exec", redis, "cat", "/proc/1/cmdline");
+        assert.ok(!cmdline.includes(stack.redisPassword.slice(0, 24)), `redis-server's command line: ${cmdline}`);
+    });
+
+    it("a FROM scratch app has no shell, and passes the gate from the proxy with its own plain and secret variables", async () => {
+        const sh = spawnSync("docker", ["exec", blue[0], "sh", "-c", "true"], { encoding: "utf8" });
+        assert.notStrictEqual(sh.status, 0, "the image has no sh");
+        const r = runStep("gate", stack.gateEnv("blue", blue));
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /gate passed: blue is healthy on all 2 replica\(s\)/);
+        const v = JSON.parse((await get(stack.livePort, "/version")).body);
+        assert.strictEqual(v.greeting, "hello from blue");
+        assert.strictEqual(v.tokenSha.length, 12, "the secret variable arrived (only its digest is shown)");
+        const visits = await get(stack.livePort, "/visits", { method: "POST", body: "first" });
+        assert.strictEqual(visits.status, 201, `Postgres and Redis through the encoded URLs: ${visits.body}`);
+    });
+
+    it("the migration runs the image's own entrypoint in exec form (no shell in the image)", () => {
+        const r = runStep("migrate", stack.env({
+            SWITCHYARD_COLOR: "green", PHASE: "expand", MIGRATION_COMMAND: JSON.stringify(["migrate"]), MIGRATION_IMAGE: IMAGES.scratch,
+            BACKEND_NETWORK: stack.backend, MIGRATION_TIMEOUT: "60", DATABASE_URL: stack.databaseUrl,
+        }));
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /\[migrate expand\] \| migrate: schema ready \(visits, visits_color\)/);
+        assert.match(r.stdout, /the expand migration finished \(exit 0\)/);
+        const bad = runStep("migrate", stack.env({
+            SWITCHYARD_COLOR: "green", PHASE: "expand", MIGRATION_COMMAND: "migrate && rm -rf /", MIGRATION_IMAGE: IMAGES.scratch,
+            BACKEND_NETWORK: stack.backend, MIGRATION_TIMEOUT: "60", DATABASE_URL: stack.databaseUrl,
+        }));
+        assert.strictEqual(bad.status, 1);
+        assert.match(bad.stderr, /MIGRATION_COMMAND 'migrate && rm -rf \/' is not a JSON list of arguments/);
+    });
+
+    it("HTTPS: the certificate is installed with no reload and answers; plain HTTP redirects when asked", async () => {
+        const r = runStep("tls-config", tlsEnv(first));
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /HTTPS answers with certificate [0-9a-f]{16}/);
+        assert.strictEqual(await servedCertificate(stack.tlsPort, ca.certificate), new X509Certificate(first.certificate).fingerprint256);
+        const a = await get(stack.tlsPort, "/version", { tls: { ca: ca.certificate } });
+        assert.strictEqual(a.status, 200);
+        assert.strictEqual(a.headers["x-switchyard-color"], "blue");
+        const mode = docker("exec", stack.proxy, "stat", "-c", "%a %U", TLS_FILE);
+        assert.match(mode, /^400 (nobody|www-data|nginx)$/, `the key file is readable by the worker user alone: ${mode}`);
+        assert.strictEqual((await get(stack.previewTlsPort, "/healthz", { tls: { ca: ca.certificate } })).status, 200, "the preview listener serves HTTPS too");
+
+        const redirect = runStep("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, stack.nginxConfig(5, true));
+        try {
+            assert.strictEqual(redirect.status, 0, redirect.stderr);
+            // A reload is asynchronous: the new workers answer within moments.
+            let plain = await get(stack.livePort, "/version?x=1");
+            for (let i = 0; i < 50 && plain.status !== 301; i++) {
+                await new Promise((r) => setTimeout(r, 100));
+                plain = await get(stack.livePort, "/version?x=1");
+            }
+            assert.strictEqual(plain.status, 301);
+            assert.strictEqual(plain.headers.location, `https://127.0.0.1:${stack.tlsPort}/version?x=1`);
+            const inside = docker("exec", stack.proxy, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:8080/healthz");
+            assert.strictEqual(inside, "200", "the proxy's own probes stay on plain HTTP");
+        } finally {
+            assert.strictEqual(runStep("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, stack.nginxConfig(5)).status, 0);
+            for (let i = 0; i < 50 && (await get(stack.livePort, "/version")).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+        }
+    });
+
+    it("under HTTPS and HTTP load: switch to a scratch green, replace the certificate, retire blue: 0 failed", async () => {
+        green = stack.startSlot("green", 2, { image: IMAGES.scratch, env: appEnv("hello from green") });
+        assert.strictEqual(runStep("gate", stack.gateEnv("green", green)).status, 0);
+        const loadTls = startLoadProcess({ port: stack.tlsPort, rate: 120, durationMs: 60000, tls: { ca: ca.certificate } });
+        const loadHttp = startLoadProcess({ port: stack.livePort, rate: 100, durationMs: 60000 });
+        await new Promise((r) => setTimeout(r, 2000));
+        const slow = Array.from({ length: 4 }, () => get(stack.tlsPort, "/slow?ms=2500", { tls: { ca: ca.certificate } }));
+        await new Promise((r) => setTimeout(r, 300));
+        const repoint = await runStepAsync("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire" }));
+        assert.strictEqual(repoint.status, 0, repoint.stderr);
+        const verify = await runStepAsync("verify", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire", VERIFY_REQUESTS: "5", HEALTH_PATH: "/healthz", LIVE_LISTEN_PORT: "8080" }));
+        assert.strictEqual(verify.status, 0, verify.stderr);
+        await new Promise((r) => setTimeout(r, 1500));
+        const t0 = Date.now();
+        const rotate = await runStepAsync("tls-config", tlsEnv(second));
+        const rotateMs = Date.now() - t0;
+        assert.strictEqual(rotate.status, 0, rotate.stderr);
+        assert.strictEqual(await servedCertificate(stack.tlsPort, ca.certificate), new X509Certificate(second.certificate).fingerprint256, "the next handshake has the new certificate");
+        await new Promise((r) => setTimeout(r, 1500));
+        // The old colour has requests in flight; retire waits for them, counted from the proxy (the image has no cat).
+        const retire = await runStepAsync("retire", stack.env({ RETIRE_COLOR: "blue", DRAIN_SECONDS: "20", APP_PORT: "8000", STOP_GRACE_SECONDS: "10" }));
+        assert.strictEqual(retire.status, 0, retire.stderr);
+        assert.match(retire.stdout, /drained: no request in flight to blue/);
+        const held = await Promise.all(slow);
+        assert.deepStrictEqual(held.map((h) => [h.status, h.headers["x-switchyard-color"]]), Array(4).fill([200, "blue"]), "held requests on blue finished");
+        await new Promise((r) => setTimeout(r, 2000));
+        const [https, http] = await Promise.all([loadTls.stop(), loadHttp.stop()]);
+        console.log(`      scratch release over HTTPS: ${https.requests} requests, failed ${https.failed}, p99 ${https.p99} ms; HTTP: ${http.requests}, failed ${http.failed}; certificate replaced in ${rotateMs} ms`);
+        assert.strictEqual(https.failed, 0, describeFailures(https));
+        assert.strictEqual(http.failed, 0, describeFailures(http));
+        assert.ok(https.requests > 1000 && (https.byColour.green ?? 0) > 0 && (https.byColour.blue ?? 0) > 0, JSON.stringify(https.byColour));
+        assert.ok(https.samples.some((s) => s.method === "POST" && s.status === 201), "the load wrote to Postgres and Redis");
+        for (const name of blue) assert.strictEqual(docker("inspect", "-f", "{{.State.ExitCode}}", name), "0", `${name} stopped on SIGTERM by itself`);
+    });
+
+    it("a certificate whose key does not fit is put back: the previous one keeps serving", async () => {
+        const before = await servedCertificate(stack.tlsPort, ca.certificate);
+        const broken = tlsEnv({ certificate: first.certificate, key: second.key });
+        const r = runStep("tls-config", broken);
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /HTTPS on :8443 answered 000 with the new certificate; the previous one is back in service/);
+        assert.ok(!`${r.stdout}${r.stderr}`.includes("PRIVATE KEY"), "no key in the output");
+        assert.strictEqual(await servedCertificate(stack.tlsPort, ca.certificate), before);
+        assert.strictEqual((await get(stack.tlsPort, "/version", { tls: { ca: ca.certificate } })).status, 200);
+    });
+});
