@@ -70,12 +70,10 @@ const config = new pulumi.Config("switchyard");
 const opts: pulumi.ComponentResourceOptions = { providers: [provider] };
 // The slot images alone are pulled with the private registry's credentials:
 // a change of credentials touches this provider and those pulls, nothing else.
-// Every part of the key stays secret in state, as Pulumi holds it.
-const registryAuth = cfg.registry ? config.requireSecretObject<{ server: string; username: string; password: string }>("registry") : undefined;
-const registryProvider = registryAuth
+const registryProvider = cfg.registry
     ? new docker.Provider("registry", {
           host: endpoint.host,
-          registryAuth: [{ address: registryAuth.apply((r) => r.server), username: registryAuth.apply((r) => r.username), password: registryAuth.apply((r) => r.password) }],
+          registryAuth: [{ address: cfg.registry.server, username: cfg.registry.username, password: config.requireSecret("registryPassword") }],
       })
     : undefined;
 const steps = new ReleaseSteps(endpoint.host);

@@ -17,9 +17,9 @@ export type Environment = (typeof ENVIRONMENTS)[number];
  * plain setting: one that Pulumi holds as a secret is refused, because its
  * value would reach state and resource inputs in plaintext.
  */
-export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets", "registry", "tls"] as const;
+export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets", "registryPassword", "tls"] as const;
 /** Secret keys whose value is an object (JSON), not text. */
-const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets", "registry", "tls"];
+const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets", "tls"];
 
 /** Variables Switchyard sets in every app container; config may not set them. */
 export const RESERVED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL"] as const;
@@ -268,16 +268,17 @@ export const configSchema = z
             })
             .strict()
             .default({}),
-        // A private registry the slot images are pulled from (the whole key is
-        // secret: `pulumi config set --secret --path registry.password ...`).
+        // A private registry the slot images are pulled from: server and user
+        // are plain (a plan and an error name them), the password is a secret
+        // key of its own (registryPassword).
         registry: z
             .object({
                 server: z.string().regex(/^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?$/, "must be a registry host[:port], such as ghcr.io or 127.0.0.1:5000"),
                 username: z.string().min(1).max(256).regex(/^[^\x00-\x1f\x7f]*$/, "must not contain control characters"),
-                password: z.string().min(1).max(4096).regex(/^[^\x00-\x1f\x7f]*$/, "must not contain control characters"),
             })
             .strict()
             .optional(),
+        registryPassword: z.string().min(1).max(4096).regex(/^[^\x00-\x1f\x7f]*$/, "must not contain control characters").optional(),
         // The proxy's certificate chain and private key (PEM), for the HTTPS
         // listeners; the key pair is checked before anything is declared.
         tls: z
@@ -302,6 +303,12 @@ export const configSchema = z
         if (c.proxy.livePort === c.proxy.previewPort) {
             ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "previewPort"], message: "must differ from proxy.livePort" });
         }
+        if (c.registry && !c.registryPassword) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["registryPassword"], message: `is required with registry (set it with \`pulumi config set --secret registryPassword <password>\`)` });
+        }
+        if (c.registryPassword && !c.registry) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["registry"], message: "is required with registryPassword: set registry.server and registry.username" });
+        }
         if (c.tls) {
             const ports = [c.proxy.livePort, c.proxy.previewPort];
             if (ports.includes(c.proxy.tlsPort)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "tlsPort"], message: "must differ from proxy.livePort and proxy.previewPort" });
@@ -312,9 +319,6 @@ export const configSchema = z
             ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "redirectHttp"], message: "needs tls (a certificate and key) to redirect to" });
         }
         for (const colour of COLOURS) {
-            if (c.slotSecrets?.[colour] && !c.slots[colour]) {
-                ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["slotSecrets", colour], message: `has no slot to go to: set slots.${colour}.image, or remove slotSecrets.${colour}` });
-            }
             for (const name of Object.keys(c.slotSecrets?.[colour] ?? {})) {
                 if (c.slots[colour]?.env?.[name] !== undefined) {
                     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["slotSecrets", colour, name], message: `is also a plain variable (slots.${colour}.env.${name}); set it in one place` });
@@ -395,7 +399,7 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
             const how: Record<string, string> = {
                 notify: "--secret --path notify.webhookUrl <url>",
                 slotSecrets: "--secret --path slotSecrets.<colour>.<NAME> <value>",
-                registry: "--secret --path registry.password <password>",
+                registryPassword: "--secret registryPassword <password>",
                 tls: "--secret --path tls.key < key.pem (and tls.certificate)",
             };
             problems.push(`${fullKey}: is stored in plaintext; set it with \`pulumi config set ${how[key] ?? `--secret ${key} <value>`}\``);
@@ -445,7 +449,8 @@ function describeIssue(issue: z.ZodIssue, input: Record<string, unknown>): strin
     const key = `${NAMESPACE}:${issue.path.join(".")}`;
     // Secret keys never show their value; an env name under slotSecrets may show (it is not the value).
     const secret = (SECRET_KEYS as readonly string[]).includes(String(issue.path[0]));
-    const value = secret ? "[secret]" : show(valueAt(input, issue.path));
+    const raw = valueAt(input, issue.path);
+    const value = secret && raw !== undefined ? "[secret]" : show(raw);
     return `${key} = ${value}: ${allowedText(issue)}`;
 }
 

@@ -578,7 +578,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         assertSharedUntouched("failing migration");
     });
 
-    it("13. maintenance on and off by config under load: 503 with Retry-After, no socket error, no reload; health and preview unaffected", async () => {
+    it("13. maintenance on and off by config under load: 503 with Retry-After, no socket error, no reload; health up, the preview closed too", async () => {
         const proxy = s.names.proxyContainer;
         const workers = () => execFileSync("docker", ["exec", proxy, "sh", "-c", "for p in /proc/[0-9]*; do tr '\\000' ' ' < $p/cmdline 2>/dev/null | grep -q '^nginx: worker' && basename $p; done | sort"], { encoding: "utf8" }).trim();
         const workersBefore = workers();
@@ -586,6 +586,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         let page = { status: 0, headers: {} as Record<string, unknown>, body: "" };
         let json = { status: 0, body: "" };
         let healthz = 0;
+        let previewDuring = { status: 0, headers: {} as Record<string, unknown> };
         let onChanges = "";
         const rep = await underLoad(
             "13 maintenance on/off",
@@ -597,6 +598,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
                 page = await get(live, "/visits");
                 json = await get(live, "/version", { headers: { Accept: "application/json" } });
                 healthz = (await get(live, "/healthz")).status;
+                previewDuring = await get(preview, "/version");
                 await sleep(3000);
                 setConfig({ maintenance: false });
                 outputs.push((await s.up("maintenance off")).output);
@@ -610,6 +612,8 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         assert.match(page.body, /Down for maintenance/);
         assert.deepStrictEqual([json.status, JSON.parse(json.body).error], [503, "maintenance"]);
         assert.strictEqual(healthz, 200, "the proxy's own health stays up");
+        // No colour takes writes from outside during maintenance (issue 16, finding 13).
+        assert.deepStrictEqual([previewDuring.status, previewDuring.headers["x-switchyard-maintenance"]], [503, "on"], "the preview listener is closed too");
         const unavailable = rep.samples.filter((x) => x.status === 503).length;
         assert.ok(unavailable > 100, `503 while on: ${unavailable}`);
         assert.ok(rep.samples.filter((x) => rep.startedAt + x.at > rep.fnEndedAt).every((x) => x.status >= 200 && x.status < 300), "served again after off");

@@ -4,12 +4,13 @@
 import * as assert from "assert";
 import { tlsProblems } from "../../lib/tls";
 import { makeCert } from "../certs";
-import { byType, get, runProgram, RunResult, SECRET_SIG } from "./mocks";
+import { byType, get, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "./mocks";
 
 const base = { liveColor: "blue", slots: { blue: { image: "127.0.0.1:5000/scratch-app:1.0.0" } }, appPort: 8000, health: { path: "/healthz" } };
 const cert = makeCert();
 const other = makeCert();
-const registry = { server: "127.0.0.1:5000", username: "deploy", password: "registry-pass-0123456789" };
+const registry = { server: "127.0.0.1:5000", username: "deploy" };
+const registryPassword = "registry-pass-0123456789";
 
 function plaintextIn(run: RunResult, value: string): string[] {
     return [...run.resources.values()]
@@ -70,22 +71,23 @@ describe("HTTPS and a private registry (Pulumi mocks)", function () {
     });
 
     it("registry: slot images are pulled by a provider of their own with the credentials, all secret; data images are not", async () => {
-        const run = await runProgram({ config: { ...base, registry }, secrets: ["registry"] });
+        const run = await runProgram({ config: { ...base, registry, registryPassword }, secrets: ["registryPassword"] });
         const providers = byType(run, "pulumi:providers:docker");
         const reg = providers.find((p) => p.name === "registry")!;
         assert.ok(reg, `a registry provider: ${providers.map((p) => p.name).join(", ")}`);
-        assert.deepStrictEqual(plaintextIn(run, registry.password), [], "the password is in no input in plaintext");
-        assert.deepStrictEqual(plaintextIn(run, "deploy"), [], "nor the user name (the key is secret)");
+        assert.deepStrictEqual(plaintextIn(run, registryPassword), [], "the password is in no input in plaintext");
+        assert.strictEqual(JSON.parse(unwrapSecrets(reg.inputs.registryAuth))[0].address, "127.0.0.1:5000", "provider config travels as JSON text");
         assert.match(get(run, "app-blue-image").provider, /::registry::/, "the slot image uses it");
         assert.doesNotMatch(get(run, "postgres-image").provider, /::registry::/, "Postgres's image does not");
         const none = await runProgram({ config: base });
         assert.deepStrictEqual(byType(none, "pulumi:providers:docker").map((p) => p.name), ["docker"], "without registry config, one provider as before");
     });
 
-    it("registry credentials in plaintext, or a server that is not a host, are refused", async () => {
-        assert.match((await refusal({ ...base, registry }, [])).message, /switchyard:registry: is stored in plaintext; set it with `pulumi config set --secret --path registry\.password <password>`/);
-        const bad = await refusal({ ...base, registry: { ...registry, server: "https://ghcr.io/x" } }, ["registry"]);
-        assert.match(bad.message, /switchyard:registry\.server = \[secret\]: must be a registry host\[:port\]/);
-        assert.ok(!bad.message.includes(registry.password));
+    it("a registry password in plaintext, missing, or a server that is not a host, are refused", async () => {
+        assert.match((await refusal({ ...base, registry, registryPassword }, [])).message, /switchyard:registryPassword: is stored in plaintext; set it with `pulumi config set --secret registryPassword <password>`/);
+        assert.match((await refusal({ ...base, registry }, [])).message, /switchyard:registryPassword = \(not set\): is required with registry/);
+        const bad = await refusal({ ...base, registry: { ...registry, server: "https://ghcr.io/x" }, registryPassword }, ["registryPassword"]);
+        assert.match(bad.message, /switchyard:registry\.server = "https:\/\/ghcr\.io\/x": must be a registry host\[:port\]/);
+        assert.ok(!bad.message.includes(registryPassword));
     });
 });
