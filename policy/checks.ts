@@ -81,6 +81,9 @@ export function labelsOf(r: ResourceView): Record<string, string> {
 const role = (r: ResourceView) => labelsOf(r)["switchyard.role"];
 const containers = (rs: ResourceView[], ...roles: string[]) => rs.filter((r) => r.type === CONTAINER && (roles.length === 0 || roles.includes(role(r))));
 const dockerName = (r: ResourceView) => String(r.props.name ?? r.name);
+const portsOf = (r: ResourceView): any[] => (Array.isArray(r.props.ports) ? r.props.ports : []);
+/** Host ports of the preview listeners: plain, and HTTPS with TLS. */
+const previewPortsOf = (s: StackSettings): number[] => [s.proxy.previewPort, ...(s.proxy.tls ? [s.proxy.tls.previewTlsPort] : [])];
 
 /** 127.0.0.0/8 or ::1. */
 export function isLoopback(address: string): boolean {
@@ -191,7 +194,7 @@ export const POLICIES: PolicyRule[] = [
         scope: "every stack",
         check: (rs, s) =>
             containers(rs, "proxy").flatMap((r) => {
-                const ports: any[] = Array.isArray(r.props.ports) ? r.props.ports : [];
+                const ports = portsOf(r);
                 const externals = ports.map((p) => Number(p.external));
                 const out: Violation[] = [];
                 const tls = s.proxy.tls ?? undefined;
@@ -201,9 +204,8 @@ export const POLICIES: PolicyRule[] = [
                     out.push({ urn: r.urn, message: `${r.name}: publishes ports ${JSON.stringify(externals)}; it must publish ${named}, ${want.length === 2 ? "two" : "four"} different ports` });
                 }
                 const previewBind = s.proxy.previewBindAddress ?? s.proxy.bindAddress;
-                const previewPorts = [s.proxy.previewPort, ...(tls ? [tls.previewTlsPort] : [])];
                 for (const p of ports) {
-                    const [key, want] = previewPorts.includes(Number(p.external)) ? ["proxy.previewBindAddress", previewBind] : ["proxy.bindAddress", s.proxy.bindAddress];
+                    const [key, want] = previewPortsOf(s).includes(Number(p.external)) ? ["proxy.previewBindAddress", previewBind] : ["proxy.bindAddress", s.proxy.bindAddress];
                     if ((p.ip ?? "0.0.0.0") !== want) out.push({ urn: r.urn, message: `${r.name}: port ${p.external} binds ${p.ip ?? "0.0.0.0"}, but ${key} is ${want}` });
                 }
                 return out;
@@ -215,15 +217,14 @@ export const POLICIES: PolicyRule[] = [
         level: "mandatory",
         scope: "production",
         check: (rs, s) =>
-            containers(rs, "proxy").flatMap((r) => {
-                const ports: any[] = Array.isArray(r.props.ports) ? r.props.ports : [];
-                return ports
-                    .filter((p) => [s.proxy.previewPort, s.proxy.tls?.previewTlsPort].includes(Number(p.external)) && !isLoopback(p.ip ?? "0.0.0.0") && s.proxy.publicPreview !== true)
+            containers(rs, "proxy").flatMap((r) =>
+                portsOf(r)
+                    .filter((p) => previewPortsOf(s).includes(Number(p.external)) && !isLoopback(p.ip ?? "0.0.0.0") && s.proxy.publicPreview !== true)
                     .map((p) => ({
                         urn: r.urn,
                         message: `${r.name}: the preview listener (port ${p.external}) binds ${p.ip ?? "0.0.0.0"}, reachable beyond this host; it serves the idle colour, which may be a release with a known flaw. Bind it to 127.0.0.1 (proxy.previewBindAddress), or publish it on purpose with proxy.publicPreview true`,
-                    }));
-            }),
+                    })),
+            ),
     },
     {
         name: "extra-http-config-reviewed",

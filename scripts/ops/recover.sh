@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run recover -- --stack NAME
+# npm run recover -- --stack NAME [--wait-seconds N] [--cancel]
 #
 # After a `pulumi up` of NAME was killed (kill -9, a lost SSH session, a
 # rebooted CI runner), bring the stack back to a state the next `pulumi up`
@@ -12,7 +12,9 @@
 #                checkpoint: EOF". The sidecar holds only content type and a
 #                checksum; without it the store reads the (intact) checkpoint.
 #   1. lock      remove the dead update's lock (`pulumi cancel`), refusing when
-#                the lock's process is still alive on this machine
+#                the lock's process is still alive on this machine, and asking
+#                for --cancel when it cannot see (another machine's lock, or a
+#                backend that is not a local file)
 #      steps     a kill -9 of the CLI does not stop its plugins: Pulumi starts
 #                each in its own process group, so the release step the killed
 #                update was running (verify, retire, a migration) runs on to its
@@ -51,6 +53,11 @@ done
 [[ "$WAIT_SECONDS" =~ ^[0-9]+$ ]] || die "--wait-seconds must be a whole number of seconds (got '${WAIT_SECONDS}')"
 pulumi_stack() { bash "$REPO/scripts/stack.sh" "$STACK" "$@"; }
 source "$REPO/scripts/env.sh"
+if [[ "$PULUMI_BACKEND_URL" != file://* ]] && [ "$CANCEL" != yes ]; then
+  # A cloud or bucket backend: whether the update still runs elsewhere is not
+  # visible here, and cancelling a live update breaks it mid-release.
+  die "the backend ($PULUMI_BACKEND_URL) is not a local file backend, so recover cannot tell whether the update holding $STACK's lock is dead; check (pulumi stack history, or the backend's console), then run recover again with --cancel"
+fi
 source "$REPO/scripts/ops/follow-stack.sh"
 
 # 0. Sidecar files a kill left truncated (file backend only).
@@ -86,10 +93,6 @@ if [[ "$PULUMI_BACKEND_URL" == file://* ]]; then
       die "the lock on $STACK belongs to an update on $host (pid $pid), which this machine cannot check; make sure it is dead, then run recover again with --cancel"
     fi
   done
-elif [ "$CANCEL" != yes ]; then
-  # A cloud or bucket backend: whether the update still runs elsewhere is not
-  # visible here, and cancelling a live update breaks it mid-release.
-  die "the backend ($PULUMI_BACKEND_URL) is not a local file backend, so recover cannot tell whether the update holding $STACK's lock is dead; check (pulumi stack history, or the backend's console), then run recover again with --cancel"
 fi
 # Release steps of the killed update that still run: a release-step script
 # whose environment names this stack's proxy. Their plugin outlived the CLI.

@@ -9,7 +9,8 @@
 #   4. nodejs host       the nodejs language host, built from Go module source
 #   5. plugins           docker, command, random at the pinned versions: `pulumi plugin install`,
 #                        else built from Go modules where the proxy serves them
-#   6. images            debian base (debootstrap), nginx, postgres, redis, node, the sample app
+#   6. images            debian base (debootstrap), nginx, postgres, redis, node, the sample app,
+#                        a registry, and the FROM scratch example app (go build)
 #   7. backend           a local file backend and passphrase file under ~/.switchyard
 #   8. tools             actionlint (checks .github/workflows in the tests), from the Go module proxy
 #
@@ -217,6 +218,11 @@ else
   (cd "$SWITCHYARD_HOME/build" && GOBIN="$SWITCHYARD_HOME/bin" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION") \
     >"$SWITCHYARD_HOME/build-actionlint.log" 2>&1 || step_fail "go install actionlint failed, see $SWITCHYARD_HOME/build-actionlint.log"
   step_done "actionlint $ACTIONLINT_VERSION in $SWITCHYARD_HOME/bin"
+fi
+# The TLS tests make their certificates with the openssl CLI.
+if ! skipped 8 tools; then
+  if command -v openssl >/dev/null; then step_line "openssl: $(openssl version | cut -d' ' -f1-2)"
+  else apt_install openssl && step_line "openssl: installed ($(openssl version | cut -d' ' -f1-2))"; fi
 fi
 
 echo

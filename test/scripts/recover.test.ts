@@ -5,6 +5,7 @@
 import * as assert from "assert";
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { missingForPreview } from "../../lib/plugins";
 import { baseConfig, E2EStack, freePort } from "../e2e/harness";
@@ -80,5 +81,36 @@ describe("npm run recover: what a killed pulumi up leaves", function () {
         const after = spawnSync("bash", ["scripts/ops/recover.sh", "--stack", stack.name], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
         assert.strictEqual(after.status, 0, after.stdout + after.stderr);
         assert.match(after.stdout, /steps: none of the killed update still runs/);
+    });
+
+    it("stops only this project's orphaned plugins, and never cancels a lock it cannot see is dead (issue 16, finding 11)", async function () {
+        if (!s) this.skip();
+        const stack = s!;
+        // Two idle processes named like provider plugins whose CLI is gone: one
+        // started in this project's directory, one in another project's.
+        const bin = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-plugin-")), "pulumi-resource-sytest");
+        fs.copyFileSync("/bin/sleep", bin);
+        fs.chmodSync(bin, 0o755);
+        const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-other-project-"));
+        const ours = spawn(bin, ["300"], { cwd: stack.dir, detached: true, stdio: "ignore" });
+        const theirs = spawn(bin, ["301"], { cwd: elsewhere, detached: true, stdio: "ignore" });
+        const alive = (pid: number) => spawnSync("kill", ["-0", String(pid)]).status === 0;
+        try {
+            await new Promise((r) => setTimeout(r, 300));
+            const r = spawnSync("bash", ["scripts/ops/recover.sh", "--stack", stack.name], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
+            assert.strictEqual(r.status, 0, r.stdout + r.stderr);
+            assert.match(r.stdout, new RegExp(`stopped plugins the killed CLI left running: pulumi-resource-sytest \\(pid ${ours.pid}\\)`));
+            await new Promise((res) => setTimeout(res, 200));
+            assert.ok(!alive(ours.pid!), "this project's orphan is stopped");
+            assert.ok(alive(theirs.pid!), "another project's process is left alone");
+
+            // A backend whose locks this machine cannot inspect: no blind `pulumi cancel`.
+            const cloud = spawnSync("bash", ["scripts/ops/recover.sh", "--stack", stack.name], { cwd: stack.dir, env: { ...stack.env, PULUMI_BACKEND_URL: "s3://switchyard-nowhere/state" }, encoding: "utf8" });
+            assert.strictEqual(cloud.status, 1, cloud.stdout + cloud.stderr);
+            assert.match(cloud.stderr, /the backend \(s3:\/\/switchyard-nowhere\/state\) is not a local file backend, so recover cannot tell whether the update holding .*'s lock is dead; check .*then run recover again with --cancel/);
+            assert.doesNotMatch(cloud.stdout, /lock:|pending operations/, "nothing was cancelled or refreshed");
+        } finally {
+            for (const c of [ours, theirs]) spawnSync("kill", ["-9", String(c.pid)]);
+        }
     });
 });

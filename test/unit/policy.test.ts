@@ -74,6 +74,26 @@ describe("policy pack rules", function () {
         }
     });
 
+    it("production: a public preview listener is refused unless publicPreview says so; raw nginx is flagged", async () => {
+        // Before the fix the production stack published 8081 on 0.0.0.0 with the live listener.
+        const run = await runProgram({ config: { ...stackFile("production"), proxy: { ...JSON.parse(String(stackFile("production").proxy)), extraHttpConfig: "add_header X-A b;" } }, stack: "production" });
+        const rs = viewOf(run);
+        const proxy = rs.find((r) => r.name === "proxy-container")!;
+        assert.deepStrictEqual(proxy.props.ports.map((p: any) => `${p.ip}:${p.external}`), ["0.0.0.0:80", "127.0.0.1:8081"], "the shipped production preview stays on loopback");
+        assert.deepStrictEqual(messages(rs), [
+            "advisory extra-http-config-reviewed: proxy.extraHttpConfig is set: raw nginx directives are trusted input, as powerful as editing nginx.conf (a listener, a location serving the proxy's files); review every change to it like code",
+        ]);
+        proxy.props = { ...proxy.props, ports: [proxy.props.ports[0], { ...proxy.props.ports[1], ip: "0.0.0.0" }] };
+        const stackRes = rs.find((r) => r.type === "pulumi:pulumi:Stack")!;
+        stackRes.props = { ...stackRes.props, settings: { ...(stackRes.props.settings as any), proxy: { ...(stackRes.props.settings as any).proxy, previewBindAddress: "0.0.0.0" } } };
+        assert.ok(
+            messages(rs).some((m) => m.startsWith("mandatory preview-listener-private: proxy-container: the preview listener (port 8081) binds 0.0.0.0, reachable beyond this host")),
+            messages(rs).join("\n"),
+        );
+        stackRes.props = { ...stackRes.props, settings: { ...(stackRes.props.settings as any), proxy: { ...(stackRes.props.settings as any).proxy, previewBindAddress: "0.0.0.0", publicPreview: true } } };
+        assert.ok(!messages(rs).some((m) => m.includes("preview-listener-private")), "an explicit publicPreview passes");
+    });
+
     it("pinned and root, as the rules read them", () => {
         assert.ok(isPinned("app:1.2.3") && isPinned("reg:5000/a/b@sha256:" + "a".repeat(64)));
         assert.ok(!isPinned("app") && !isPinned("app:latest") && !isPinned("reg:5000/app"));
