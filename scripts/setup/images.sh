@@ -62,7 +62,13 @@ scratch_src="$REPO/examples/scratch-app"
 scratch_ctx="$SWITCHYARD_HOME/build/scratch-app"
 mkdir -p "$scratch_ctx"
 if ! command -v go >/dev/null; then echo "go is needed to build examples/scratch-app" >&2; exit 1; fi
-(cd "$scratch_src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$scratch_ctx/app" .) >"$SWITCHYARD_HOME/build-scratch-app.log" 2>&1 \
+# Its module file is written here with pinned versions (the checksum database
+# verifies them), so the repository holds the app's source alone.
+scratch_mod="$scratch_ctx/src"
+rm -rf "$scratch_mod" && mkdir -p "$scratch_mod" && cp "$scratch_src"/*.go "$scratch_mod/"
+(cd "$scratch_mod" && go mod init switchyard.local/scratch-app \
+  && go mod edit -require=github.com/jackc/pgx/v5@v5.12.0 -require=github.com/redis/go-redis/v9@v9.23.0 \
+  && go mod tidy && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$scratch_ctx/app" .) >"$SWITCHYARD_HOME/build-scratch-app.log" 2>&1 \
   || { cat "$SWITCHYARD_HOME/build-scratch-app.log" >&2; echo "go build of examples/scratch-app failed" >&2; exit 1; }
 cp "$scratch_src/Dockerfile" "$scratch_ctx/Dockerfile"
 build switchyard/scratch-app:1.0.0 "$scratch_ctx"
