@@ -86,7 +86,8 @@ const execForm = z.preprocess(
 // percent-encode it, and Redis gets it quoted.
 const password = z.string().min(16, "must be at least 16 characters").regex(/^[^\x00-\x1f\x7f]*$/, "must not contain control characters (newline, tab, NUL)");
 
-function isLoopbackHost(host: string): boolean {
+/** 127.0.0.0/8, ::1 (bracketed or not) and localhost: only this host reaches it. */
+export function isLoopback(host: string): boolean {
     const h = host.replace(/^\[|\]$/g, "").toLowerCase();
     return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
@@ -106,7 +107,7 @@ export function webhookUrlProblem(value: string): string | undefined {
     if (url.username || url.password) return "must not carry credentials in the URL (put a token in the path or query)";
     if (isLinkLocalOrMetadata(url.hostname)) return "must not point at a link-local or cloud metadata address";
     if (url.protocol === "https:") return undefined;
-    if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return undefined;
+    if (url.protocol === "http:" && isLoopback(url.hostname)) return undefined;
     return "must be an https:// URL (plain http:// only to 127.0.0.1, localhost or ::1)";
 }
 
@@ -115,11 +116,6 @@ export function urlHost(bindAddress: string): string {
     if (bindAddress === "0.0.0.0") return "127.0.0.1";
     if (bindAddress === "::") return "[::1]";
     return bindAddress.includes(":") ? `[${bindAddress}]` : bindAddress;
-}
-
-/** True for 127.0.0.0/8 and ::1: a listener only this host reaches. */
-export function isLoopbackAddress(address: string): boolean {
-    return isLoopbackHost(address);
 }
 
 const port = numeric(z.number().int().min(1).max(65535));
@@ -325,7 +321,7 @@ export const configSchema = z
                 }
             }
         }
-        if (!c.proxy.publicPreview && !isLoopbackAddress(c.proxy.previewBindAddress)) {
+        if (!c.proxy.publicPreview && !isLoopback(c.proxy.previewBindAddress)) {
             ctx.addIssue({
                 code: z.ZodIssueCode.custom,
                 path: ["proxy", "previewBindAddress"],

@@ -85,14 +85,9 @@ const portsOf = (r: ResourceView): any[] => (Array.isArray(r.props.ports) ? r.pr
 /** Host ports of the preview listeners: plain, and HTTPS with TLS. */
 const previewPortsOf = (s: StackSettings): number[] => [s.proxy.previewPort, ...(s.proxy.tls ? [s.proxy.tls.previewTlsPort] : [])];
 
-/** 127.0.0.0/8 or ::1. */
-export function isLoopback(address: string): boolean {
-    return address === "::1" || /^127\.\d+\.\d+\.\d+$/.test(address);
-}
-
 // The same rule the config schema applies to production images.
 export { isPinned } from "../lib/config";
-import { isPinned } from "../lib/config";
+import { isLoopback, isPinned } from "../lib/config";
 
 /** Root: unset (the image decides, and a check cannot see it), 0, root, or 0:<gid>. */
 export function runsAsRoot(user: unknown): boolean {

@@ -17,7 +17,6 @@ import { otherColour, parseConfig, SwitchyardConfig } from "../../lib/config";
 import { dockerHostProbe, HostState, STATE_DIR } from "../../lib/host";
 import { missingForPreview } from "../../lib/plugins";
 import { planRelease } from "../../lib/release";
-import { stackNames } from "../../lib/naming";
 import { readStackFile } from "../../lib/stackfile";
 import { followStack, parseStackArgs, runCli } from "./cli";
 import { realPreview } from "./preview";

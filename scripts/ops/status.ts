@@ -11,8 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Colour, COLOURS } from "../../lib/config";
 import { dockerHostProbe } from "../../lib/host";
-import { stackNames } from "../../lib/naming";
-import { readStackFile, stackFilePath } from "../../lib/stackfile";
+import { readStackFile } from "../../lib/stackfile";
 import { followStack, parseStackArgs, runCli } from "./cli";
 
 export interface ContainerRow {

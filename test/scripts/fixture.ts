@@ -152,11 +152,12 @@ export class TestStack {
             "-p", "127.0.0.1::8080", "-p", "127.0.0.1::8081", ...(this.options.tls ? ["-p", "127.0.0.1::8443", "-p", "127.0.0.1::8444"] : []), "--stop-signal", "SIGQUIT",
             IMAGES.nginx, "sh", "-c",
             "until [ -f /etc/switchyard/nginx/nginx.conf ]; do sleep 0.2; done; exec nginx -c /etc/switchyard/nginx/nginx.conf -g 'daemon off;'");
-        this.livePort = Number(docker("port", this.proxy, "8080/tcp").split("\n")[0].split(":").pop());
-        this.previewPort = Number(docker("port", this.proxy, "8081/tcp").split("\n")[0].split(":").pop());
+        const published = (port: number) => Number(docker("port", this.proxy, `${port}/tcp`).split("\n")[0].split(":").pop());
+        this.livePort = published(8080);
+        this.previewPort = published(8081);
         if (this.options.tls) {
-            this.tlsPort = Number(docker("port", this.proxy, "8443/tcp").split("\n")[0].split(":").pop());
-            this.previewTlsPort = Number(docker("port", this.proxy, "8444/tcp").split("\n")[0].split(":").pop());
+            this.tlsPort = published(8443);
+            this.previewTlsPort = published(8444);
         }
         const r = runStep("proxy-config", { SWITCHYARD_PROXY: this.proxy, LIVE_LISTEN_PORT: "8080" }, this.nginxConfig(drainSeconds));
         if (r.status !== 0) throw new Error(`proxy-config failed: ${r.stderr}`);
