@@ -7,8 +7,11 @@ import * as os from "os";
 import * as path from "path";
 
 export const REPO = path.resolve(__dirname, "..");
-/** What a copy of the project needs to run `pulumi` (node_modules is linked, not copied). */
-export const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json", "index.ts", "lib", "components", "nginx", "scripts"];
+/**
+ * What a copy of the project needs to run `pulumi` and the operator commands
+ * (node_modules is linked, not copied).
+ */
+export const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json", "index.ts", "lib", "components", "nginx", "scripts", "ops", "setup"];
 
 /** A temporary copy of the project at `from`, with the given stack files; returns its directory. */
 export function copyProject(from: string, stackFiles: string[] = [], prefix = "switchyard-"): string {

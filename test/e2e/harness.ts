@@ -105,7 +105,7 @@ export class E2EStack {
             PULUMI_CONFIG_PASSPHRASE: `e2e-${randomBytes(8).toString("hex")}`,
             PULUMI_SKIP_UPDATE_CHECK: "true",
             PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
-            // As scripts/env.sh: types are checked by npm test, not on every update.
+            // As setup/env.sh: types are checked by npm test, not on every update.
             PULUMI_NODEJS_TRANSPILE_ONLY: process.env.PULUMI_NODEJS_TRANSPILE_ONLY ?? "true",
             PATH: `${path.dirname(bin)}:${process.env.PATH}`,
         };
@@ -191,7 +191,7 @@ export class E2EStack {
     ops(command: string, ...args: string[]): Promise<{ status: number; out: string; seconds: number }> {
         const t = Date.now();
         return new Promise((resolve) => {
-            const child = spawn(process.execPath, ["-r", "ts-node/register", `scripts/ops/${command}.ts`, "--stack", this.name, "--stack-file", this.stackFile, ...args], {
+            const child = spawn(process.execPath, ["-r", "ts-node/register", `ops/${command}.ts`, "--stack", this.name, "--stack-file", this.stackFile, ...args], {
                 cwd: REPO,
                 env: { ...this.env, TS_NODE_TRANSPILE_ONLY: "true" },
             });

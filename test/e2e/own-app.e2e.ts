@@ -161,8 +161,8 @@ describe("e2e: your own app (FROM scratch, private registry, secrets, HTTPS) und
         if (figures.length) {
             console.log("\n      | scenario | up (s) | changes | HTTPS | HTTP | note |\n      |---|---|---|---|---|---|");
             for (const f of figures) console.log(`      | ${f.scenario} | ${f.upSeconds?.toFixed(1) ?? ""} | ${f.changes ?? ""} | ${f.https ?? ""} | ${f.http ?? ""} | ${f.note ?? ""} |`);
-            fs.mkdirSync("bench-results", { recursive: true });
-            fs.writeFileSync(path.join("bench-results", "e2e-own-app.json"), JSON.stringify(figures, null, 2));
+            fs.mkdirSync("bench/results", { recursive: true });
+            fs.writeFileSync(path.join("bench/results", "e2e-own-app.json"), JSON.stringify(figures, null, 2));
         }
         if (s) await s.destroy();
         spawnSync("docker", ["rm", "-f", "-v", regName], { stdio: "ignore" });

@@ -145,8 +145,8 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         if (figures.length) {
             console.log("\n      | scenario | up (s) | changes | requests | failed | p99 (ms) | note |\n      |---|---|---|---|---|---|---|");
             for (const f of figures) console.log(`      | ${f.scenario} | ${f.upSeconds?.toFixed(1) ?? ""} | ${f.changes ?? ""} | ${f.requests ?? ""} | ${f.failed ?? ""} | ${f.p99 ?? ""} | ${f.note ?? ""} |`);
-            fs.mkdirSync("bench-results", { recursive: true });
-            fs.writeFileSync(path.join("bench-results", "e2e.json"), JSON.stringify(figures, null, 2));
+            fs.mkdirSync("bench/results", { recursive: true });
+            fs.writeFileSync(path.join("bench/results", "e2e.json"), JSON.stringify(figures, null, 2));
         }
         if (s) await s.destroy();
         await hook.stop();
@@ -361,7 +361,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
                 setConfig({ liveColor: target });
                 await s.killUpWhen(moment, when as () => boolean);
                 locked = s.cli(["up", "--yes", "--skip-preview"]).out;
-                const r = spawnSync("bash", ["scripts/ops/recover.sh", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
+                const r = spawnSync("bash", ["ops/recover.sh", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
                 recovered = `${r.stdout}${r.stderr}`;
                 assert.strictEqual(r.status, 0, recovered);
                 orphanPlugins = orphanedPlugins();

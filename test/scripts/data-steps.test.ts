@@ -47,7 +47,7 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         });
     const ops = (cmd: "backups" | "restore", ...args: string[]) => {
         const t = Date.now();
-        const r = spawnSync(process.execPath, ["-r", "ts-node/register", `scripts/ops/${cmd}.ts`, "--stack", stack.stack, ...args], {
+        const r = spawnSync(process.execPath, ["-r", "ts-node/register", `ops/${cmd}.ts`, "--stack", stack.stack, ...args], {
             cwd: REPO,
             encoding: "utf8",
             env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },

@@ -21,7 +21,7 @@ function plan(s: E2EStack, ...extra: string[]): Promise<{ status: number; out: s
 
 function planWith(s: E2EStack, env: Record<string, string>, ...extra: string[]): Promise<{ status: number; out: string; err: string }> {
     return new Promise((resolve) => {
-        const child = spawn(process.execPath, ["-r", "ts-node/register", "scripts/ops/plan.ts", "--stack", s.name, "--work-dir", s.dir, ...extra], {
+        const child = spawn(process.execPath, ["-r", "ts-node/register", "ops/plan.ts", "--stack", s.name, "--work-dir", s.dir, ...extra], {
             cwd: REPO,
             env: { ...s.env, TS_NODE_TRANSPILE_ONLY: "true", ...env },
         });

@@ -25,7 +25,7 @@ describe("npm run plan (real Docker engine)", function () {
     const write = (config: Record<string, unknown>) => fs.writeFileSync(file, YAML.stringify({ config }));
     const plan = (config: Record<string, unknown>) => {
         write(config);
-        const r = spawnSync("npx", ["ts-node", "scripts/ops/plan.ts", "--stack", stack.stack, "--stack-file", file, "--no-preview"], { cwd: REPO, encoding: "utf8" });
+        const r = spawnSync("npx", ["ts-node", "ops/plan.ts", "--stack", stack.stack, "--stack-file", file, "--no-preview"], { cwd: REPO, encoding: "utf8" });
         assert.strictEqual(r.status, 0, r.stdout + r.stderr);
         return r.stdout;
     };

@@ -75,7 +75,7 @@ describe("program under the real Pulumi CLI", function () {
 
     it("npm run release: when pulumi up fails before traffic moves, the config is put back and the exit is non-zero", () => {
         assert.strictEqual(run("config", "rm", "switchyard:postgresPassword").status, 0);
-        const r = spawnSync("bash", ["scripts/ops/release.sh", "--stack", "cfgcheck", "--image", "switchyard/app:1.1.0"], { cwd: dir, env, encoding: "utf8", timeout: 180000 });
+        const r = spawnSync("bash", ["ops/release.sh", "--stack", "cfgcheck", "--image", "switchyard/app:1.1.0"], { cwd: dir, env, encoding: "utf8", timeout: 180000 });
         const out = `${r.stdout}${r.stderr}`;
         assert.strictEqual(r.status, 1, out);
         assert.match(out, /^\[release +\d+\.\ds\] stack cfgcheck: releasing switchyard\/app:1\.1\.0 to green \(live now: blue\)$/m);
@@ -85,7 +85,7 @@ describe("program under the real Pulumi CLI", function () {
     });
 
     it("npm run rollback refuses a colour with no image", () => {
-        const r = spawnSync("bash", ["scripts/ops/release.sh", "--rollback", "--stack", "cfgcheck"], { cwd: dir, env, encoding: "utf8" });
+        const r = spawnSync("bash", ["ops/release.sh", "--rollback", "--stack", "cfgcheck"], { cwd: dir, env, encoding: "utf8" });
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /FAILED: cannot roll back to green: slots\.green\.image is not set/);
     });

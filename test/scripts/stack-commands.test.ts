@@ -31,11 +31,11 @@ describe("stack commands act on the stack named", function () {
 
     it("a second, different --stack is refused before Pulumi runs; the same one is fine", () => {
         for (const args of [["--stack", "production"], ["--stack=production"], ["-s", "production"]]) {
-            const r = run("bash", ["scripts/stack.sh", "local", "destroy", "--yes", ...args]);
+            const r = run("bash", ["ops/stack.sh", "local", "destroy", "--yes", ...args]);
             assert.strictEqual(r.status, 2, r.out);
             assert.match(r.out, /refused: this command acts on stack 'local', but the arguments also name stack 'production'; nothing was run/);
         }
-        const same = run("bash", ["scripts/stack.sh", "no-such-stack-2", "preview", "--stack", "no-such-stack-2"]);
+        const same = run("bash", ["ops/stack.sh", "no-such-stack-2", "preview", "--stack", "no-such-stack-2"]);
         assert.match(same.out, /no Pulumi\.no-such-stack-2\.yaml/, "the same name passes the check");
     });
 });

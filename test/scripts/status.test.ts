@@ -20,7 +20,7 @@ describe("npm run status (real Docker engine)", function () {
     const stack = new TestStack("status");
     const stackFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-status-")), "Pulumi.sytest-status.yaml");
     const status = () => {
-        const r = spawnSync("npx", ["ts-node", "scripts/ops/status.ts", "--stack", stack.stack, "--stack-file", stackFile], { cwd: REPO, encoding: "utf8" });
+        const r = spawnSync("npx", ["ts-node", "ops/status.ts", "--stack", stack.stack, "--stack-file", stackFile], { cwd: REPO, encoding: "utf8" });
         return { code: r.status, out: r.stdout, err: r.stderr };
     };
     const writeConfig = (liveColor: string) =>
@@ -72,7 +72,7 @@ describe("npm run status (real Docker engine)", function () {
         const other = fs.readFileSync(stackFile, "utf8") + "  docker:host: unix:///run/switchyard-no-such-engine.sock\n";
         const file = path.join(path.dirname(stackFile), "Pulumi.sytest-status-otherhost.yaml");
         fs.writeFileSync(file, other);
-        const r = spawnSync("npx", ["ts-node", "scripts/ops/status.ts", "--stack", stack.stack, "--stack-file", file], { cwd: REPO, encoding: "utf8" });
+        const r = spawnSync("npx", ["ts-node", "ops/status.ts", "--stack", stack.stack, "--stack-file", file], { cwd: REPO, encoding: "utf8" });
         assert.notStrictEqual(r.status, 0, r.stdout);
         assert.match(`${r.stdout}${r.stderr}`, /switchyard-no-such-engine\.sock/, "it asked the configured engine, not the local one");
     });
@@ -80,11 +80,11 @@ describe("npm run status (real Docker engine)", function () {
     it("follows the project name in Pulumi.yaml (issue 15): a project named otherwise finds its own containers", () => {
         // A copy of the ops commands in a project named "shop": its stack sytest-status has no containers here.
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-project-"));
-        for (const f of ["scripts", "lib", "nginx", "components", "package.json", "tsconfig.json"]) fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
+        for (const f of ["scripts", "ops", "setup", "lib", "nginx", "components", "package.json", "tsconfig.json"]) fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
         fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
         fs.writeFileSync(path.join(dir, "Pulumi.yaml"), fs.readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8").replace(/^name: .*$/m, "name: shop"));
         try {
-            const r = spawnSync("npx", ["ts-node", "scripts/ops/status.ts", "--stack", stack.stack, "--stack-file", stackFile], { cwd: dir, encoding: "utf8" });
+            const r = spawnSync("npx", ["ts-node", "ops/status.ts", "--stack", stack.stack, "--stack-file", stackFile], { cwd: dir, encoding: "utf8" });
             const out = `${r.stdout}${r.stderr}`;
             assert.doesNotMatch(out, /switchyard-sytest-status-app-blue-1/, "the switchyard project's containers are not shop's");
             assert.match(out, /shop-sytest-status|no proxy|not running|none/i, out);
@@ -94,7 +94,7 @@ describe("npm run status (real Docker engine)", function () {
     });
 
     it("rejects a missing --stack with a clear message", () => {
-        const r = spawnSync("npx", ["ts-node", "scripts/ops/status.ts"], { cwd: REPO, encoding: "utf8" });
+        const r = spawnSync("npx", ["ts-node", "ops/status.ts"], { cwd: REPO, encoding: "utf8" });
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /status: --stack NAME is required \(got nothing\)/);
     });

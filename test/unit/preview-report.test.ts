@@ -1,8 +1,8 @@
-// The wording of npm run plan's preview report (scripts/ops/preview-report.ts),
+// The wording of npm run plan's preview report (ops/preview-report.ts),
 // on preview steps as the engine reports them.
 import * as assert from "assert";
-import { PreviewResult, PreviewStep, parseUrn } from "../../scripts/ops/preview";
-import { componentOf, configDiff, previewRisks, renderPreviewPlan, resourceTable } from "../../scripts/ops/preview-report";
+import { PreviewResult, PreviewStep, parseUrn } from "../../ops/preview";
+import { componentOf, configDiff, previewRisks, renderPreviewPlan, resourceTable } from "../../ops/preview-report";
 
 const urn = (types: string, name: string) => `urn:pulumi:staging::switchyard::${types}::${name}`;
 function step(op: PreviewStep["op"], types: string, name: string, parent?: [string, string], extra: Partial<PreviewStep> = {}): PreviewStep {

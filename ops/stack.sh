@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# scripts/stack.sh STACK PULUMI-ARGS...: run the Pulumi CLI on a stack of this
-# project with the toolchain and backend from scripts/env.sh, creating the
+# ops/stack.sh STACK PULUMI-ARGS...: run the Pulumi CLI on a stack of this
+# project with the toolchain and backend from setup/env.sh, creating the
 # stack (passphrase secrets provider) on first use.
-#   npm run up            -> scripts/stack.sh local up --yes
-#   npm run preview       -> scripts/stack.sh local preview --diff
-#   npm run destroy       -> scripts/stack.sh local destroy --yes
+#   npm run up            -> ops/stack.sh local up --yes
+#   npm run preview       -> ops/stack.sh local preview --diff
+#   npm run destroy       -> ops/stack.sh local destroy --yes
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-source "$REPO/scripts/env.sh"
-[ $# -ge 2 ] || { echo "usage: scripts/stack.sh STACK PULUMI-ARGS..." >&2; exit 2; }
+source "$REPO/setup/env.sh"
+[ $# -ge 2 ] || { echo "usage: ops/stack.sh STACK PULUMI-ARGS..." >&2; exit 2; }
 stack=$1; shift
 # A --stack among the Pulumi arguments would win over this one (Pulumi keeps
 # the last): `npm run up -- --stack production` must not act on another stack
@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift; continue ;;
   esac
   if [ "$named" != "$stack" ]; then
-    echo "stack.sh: refused: this command acts on stack '$stack', but the arguments also name stack '$named'; nothing was run. For '$named' run: bash scripts/stack.sh $named ${args[*]:-<command>}" >&2
+    echo "stack.sh: refused: this command acts on stack '$stack', but the arguments also name stack '$named'; nothing was run. For '$named' run: bash ops/stack.sh $named ${args[*]:-<command>}" >&2
     exit 2
   fi
 done

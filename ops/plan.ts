@@ -13,16 +13,16 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { otherColour, parseConfig, SwitchyardConfig } from "../../lib/config";
-import { dockerHostProbe, HostState, STATE_DIR } from "../../lib/host";
-import { missingForPreview } from "../../lib/plugins";
-import { planRelease } from "../../lib/release";
-import { readStackFile } from "../../lib/stackfile";
+import { otherColour, parseConfig, SwitchyardConfig } from "../lib/config";
+import { dockerHostProbe, HostState, STATE_DIR } from "../lib/host";
+import { missingForPreview } from "../lib/plugins";
+import { planRelease } from "../lib/release";
+import { readStackFile } from "../lib/stackfile";
 import { followStack, parseStackArgs, runCli } from "./cli";
 import { realPreview } from "./preview";
 import { renderPreviewPlan } from "./preview-report";
 
-const REPO = path.resolve(__dirname, "..", "..");
+const REPO = path.resolve(__dirname, "..");
 
 /** Image each data service runs now (undefined when it does not run). */
 export type RunningServices = Partial<Record<"postgres" | "redis" | "proxy", string>>;

@@ -5,7 +5,7 @@
 # (SWITCHYARD_ALLOW_DELETE=all); production data stays protected in state
 # (`protect`) until it is unprotected on purpose.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 STACK=local
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -16,4 +16,4 @@ while [ $# -gt 0 ]; do
 done
 [[ "$STACK" =~ ^[A-Za-z0-9_.-]+$ ]] || { echo "destroy: --stack NAME must be a stack name (got '$STACK')" >&2; exit 2; }
 echo "destroy: removing stack '$STACK' (Pulumi.$STACK.yaml) and its data" >&2
-SWITCHYARD_ALLOW_DELETE=all exec bash "$REPO/scripts/stack.sh" "$STACK" destroy --yes --run-program
+SWITCHYARD_ALLOW_DELETE=all exec bash "$REPO/ops/stack.sh" "$STACK" destroy --yes --run-program

@@ -3,7 +3,7 @@
 // container of the stack's own Postgres image, as the backup step wrote it.
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import { readStackFile } from "../../lib/stackfile";
+import { readStackFile } from "../lib/stackfile";
 import { followStack } from "./cli";
 
 /** The record backup.sh writes next to each dump. */

@@ -3,8 +3,8 @@
 # debootstrap (no registry can be reached), each skipped when an image with
 # the same recipe hash exists. One line per image with elapsed seconds.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-IMAGES="$REPO/scripts/setup/images"
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+IMAGES="$REPO/setup/images"
 SWITCHYARD_HOME="${SWITCHYARD_HOME:-$HOME/.switchyard}"
 T0=$(date +%s.%N)
 say() { printf '[images %6ss] %s\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" "$*"; }
@@ -41,17 +41,17 @@ build() { # build TAG DIR [docker build args...]
 for name in nginx postgres redis node; do build "switchyard/$name:local" "$IMAGES/$name"; done
 
 # The sample app: its npm dependencies are installed on the host and copied in.
-if [ ! -d "$REPO/app/node_modules" ] || [ "$REPO/app/package-lock.json" -nt "$REPO/app/node_modules/.package-lock.json" ]; then
-  (cd "$REPO/app" && npm ci --omit=dev --no-audit --no-fund >/dev/null 2>&1) || { echo "npm ci in app/ failed" >&2; exit 1; }
+if [ ! -d "$REPO/examples/sample-app/node_modules" ] || [ "$REPO/examples/sample-app/package-lock.json" -nt "$REPO/examples/sample-app/node_modules/.package-lock.json" ]; then
+  (cd "$REPO/examples/sample-app" && npm ci --omit=dev --no-audit --no-fund >/dev/null 2>&1) || { echo "npm ci in examples/sample-app/ failed" >&2; exit 1; }
   say "app dependencies installed"
 fi
-build switchyard/app:1.0.0 "$REPO/app" --build-arg BASE_IMAGE=switchyard/node:local
+build switchyard/app:1.0.0 "$REPO/examples/sample-app" --build-arg BASE_IMAGE=switchyard/node:local
 # A second tag of the same app, so a release to the idle colour can be staged locally.
 docker tag switchyard/app:1.0.0 switchyard/app:1.1.0
 say "switchyard/app:1.1.0 tagged"
 # Version 2: the same code on schema 2 (visits.source; app/migrate.js), the
 # release that needs an expand migration before it takes traffic.
-build switchyard/app:2.0.0 "$REPO/app" --build-arg BASE_IMAGE=switchyard/node:local --build-arg APP_SCHEMA=2
+build switchyard/app:2.0.0 "$REPO/examples/sample-app" --build-arg BASE_IMAGE=switchyard/node:local --build-arg APP_SCHEMA=2
 
 # The registry the private-image tests push to (password auth).
 build switchyard/registry:local "$IMAGES/registry"

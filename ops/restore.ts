@@ -9,10 +9,10 @@
 // Redis is not part of a backup and is left as it is.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import { configSchema } from "../../lib/config";
-import { STATE_DIR } from "../../lib/host";
-import { readStackFile, stackFilePath } from "../../lib/stackfile";
-import { LIVE_LISTEN_PORT } from "../../nginx/render";
+import { configSchema } from "../lib/config";
+import { STATE_DIR } from "../lib/host";
+import { readStackFile, stackFilePath } from "../lib/stackfile";
+import { LIVE_LISTEN_PORT } from "../nginx/render";
 import { parseStackArgs, runCli } from "./cli";
 import { BackupRecord, docker, humanSize, inStore, listBackups, openStore } from "./backupstore";
 

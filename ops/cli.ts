@@ -2,9 +2,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { resolveDockerEndpoint } from "../../lib/dockerhost";
-import { stackNames } from "../../lib/naming";
-import { readStackFile, stackFilePath } from "../../lib/stackfile";
+import { resolveDockerEndpoint } from "../lib/dockerhost";
+import { stackNames } from "../lib/naming";
+import { readStackFile, stackFilePath } from "../lib/stackfile";
 
 export interface StackArgs {
     stack: string;
@@ -67,7 +67,7 @@ export function followStack(stack: string, stackFile?: string): { names: ReturnT
 }
 
 /** The project's name, from Pulumi.yaml beside lib/. */
-export function projectName(dir = path.resolve(__dirname, "..", "..")): string {
+export function projectName(dir = path.resolve(__dirname, "..")): string {
     const name = (YAML.parse(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")) as { name?: unknown })?.name;
     if (typeof name !== "string" || !name) throw new Error(`no project name in ${path.join(dir, "Pulumi.yaml")}`);
     return name;

@@ -4,12 +4,12 @@
 // requests served and failed during the update, and the time as a multiple of
 // a no-op update's in the same run. Needs the provider plugins (npm run setup).
 // Prints one line per update with elapsed seconds, then JSON and a Markdown
-// table, and writes bench-results/up.json and bench-results/up.md.
+// table, and writes bench/results/up.json and bench/results/up.md.
 import * as os from "os";
-import { docker } from "../../test/scripts/fixture";
+import { docker } from "../test/scripts/fixture";
 import { writeBenchResults } from "./results";
-import { report, startLoadProcess } from "../../test/scripts/load";
-import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep } from "../../test/e2e/harness";
+import { report, startLoadProcess } from "../test/scripts/load";
+import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep } from "../test/e2e/harness";
 
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 

@@ -1,4 +1,4 @@
-// Renders a real preview (scripts/ops/preview.ts) for a reviewer, joined with
+// Renders a real preview (ops/preview.ts) for a reviewer, joined with
 // the release story of the program's planner: risks first, then the policy
 // findings, the story, what Pulumi will do grouped by component, the config
 // changes since the last update, and the raw diff folded away. Pure, so the

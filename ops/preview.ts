@@ -6,8 +6,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ConfigMap, EngineEvent, LocalWorkspace, OpType, PulumiCommand } from "@pulumi/pulumi/automation";
-import { pulumiBin } from "../../lib/plugins";
-import { copyProject } from "../../lib/project";
+import { pulumiBin } from "../lib/plugins";
+import { copyProject } from "../lib/project";
 
 export interface PreviewStep {
     op: OpType;

@@ -4,11 +4,11 @@
 //   reload   rewrite the colour into nginx.conf, nginx -t, rename, nginx -s reload
 //   recreate stop the old containers and start the new ones behind the same name
 // Prints one line per step with elapsed seconds, then a Markdown table, and
-// writes bench-results/switch.json and bench-results/switch.md.
+// writes bench/results/switch.json and bench/results/switch.md.
 import * as os from "os";
-import { docker, dockerAsync, dockerAvailable, runStepAsync, TestStack } from "../../test/scripts/fixture";
+import { docker, dockerAsync, dockerAvailable, runStepAsync, TestStack } from "../test/scripts/fixture";
 import { writeBenchResults } from "./results";
-import { LoadReport, report, Sample, startLoad } from "../../test/scripts/load";
+import { LoadReport, report, Sample, startLoad } from "../test/scripts/load";
 
 type Method = "marker" | "reload" | "recreate";
 const RATE = Number(process.env.BENCH_RATE ?? 250);

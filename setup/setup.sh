@@ -19,9 +19,9 @@
 # Options: --skip STEP[,STEP] to skip steps by number or name (for example
 # --skip 3,4,5 on a machine that only runs the release-step tests).
 set -uo pipefail
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-source "$REPO/scripts/setup/lib.sh"
-source "$REPO/scripts/env.sh"
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+source "$REPO/setup/lib.sh"
+source "$REPO/setup/env.sh"
 
 SKIP=","
 while [ $# -gt 0 ]; do
@@ -131,13 +131,13 @@ else
     # That host proxies the engine's resource monitor and knows only the RPCs
     # of v3.68.0; forward_unknown.go passes every newer RPC (resource hooks)
     # through unchanged. See the file's header.
-    cp "$REPO/scripts/setup/nodejs-host/forward_unknown.go" "$build_dir/nodejs/cmd/pulumi-language-nodejs/"
+    cp "$REPO/setup/nodejs-host/forward_unknown.go" "$build_dir/nodejs/cmd/pulumi-language-nodejs/"
     main="$build_dir/nodejs/cmd/pulumi-language-nodejs/main.go"
     grep -q forwardUnknownRPCs "$main" || sed -i 's|Options: rpcutil.OpenTracingServerInterceptorOptions(tracingSpan),|Options: append(rpcutil.OpenTracingServerInterceptorOptions(tracingSpan), forwardUnknownRPCs(conn)...),|' "$main"
     grep -q forwardUnknownRPCs "$main" || step_fail "could not add the RPC forwarder to $main"
     # Its RunPlugin answers "not supported"; run_plugin.go runs policy packs
     # (pulumi preview --policy-pack) the way Pulumi's own launcher does.
-    cp "$REPO/scripts/setup/nodejs-host/run_plugin.go" "$build_dir/nodejs/cmd/pulumi-language-nodejs/"
+    cp "$REPO/setup/nodejs-host/run_plugin.go" "$build_dir/nodejs/cmd/pulumi-language-nodejs/"
     grep -q 'return runPolicyPack(req, server)' "$main" \
       || perl -0pi -e 's|(LanguageRuntime_RunPluginServer,\n\) error \{\n)\treturn errors\.New\("not supported"\)|$1\treturn runPolicyPack(req, server)|' "$main"
     grep -q 'return runPolicyPack(req, server)' "$main" || step_fail "could not add the policy pack runner to $main"
@@ -191,7 +191,7 @@ step_start "6 images"
 if skipped 6 images; then step_skip "--skip"
 elif ! docker info >/dev/null 2>&1; then step_fail "no Docker engine: run this set-up without --skip 1"
 else
-  "$REPO/scripts/setup/images.sh" || step_fail "image build failed (see the lines above)"
+  "$REPO/setup/images.sh" || step_fail "image build failed (see the lines above)"
   step_done "images ready: $(docker images --format '{{.Repository}}:{{.Tag}}' | grep '^switchyard/' | sort | tr '\n' ' ')"
 fi
 

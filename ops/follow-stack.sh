@@ -1,6 +1,6 @@
 # Sourced by the bash ops commands after STACK, REPO and pulumi_stack are set:
 # the stack's Docker names and Docker host, resolved as the program resolves
-# them (scripts/ops/cli.ts followStack does the same for the TypeScript ones).
+# them (ops/cli.ts followStack does the same for the TypeScript ones).
 #   PROJECT   the project name in Pulumi.yaml (pulumi.getProject())
 #   LABEL     the switchyard.stack label: PROJECT/STACK
 #   PROXY     the proxy container: PROJECT-STACK-proxy

@@ -33,7 +33,7 @@
 # Then run `pulumi up` (npm run up for the local stack): it finishes the
 # release the killed update started, or the one the config now describes.
 set -uo pipefail
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 T0=$(date +%s.%N)
 say() { printf '[recover %6ss] %s\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" "$*"; }
 die() { say "FAILED: $*" >&2; exit 1; }
@@ -51,14 +51,14 @@ while [ $# -gt 0 ]; do
 done
 [[ "$STACK" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--stack NAME is required (got '${STACK}')"
 [[ "$WAIT_SECONDS" =~ ^[0-9]+$ ]] || die "--wait-seconds must be a whole number of seconds (got '${WAIT_SECONDS}')"
-pulumi_stack() { bash "$REPO/scripts/stack.sh" "$STACK" "$@"; }
-source "$REPO/scripts/env.sh"
+pulumi_stack() { bash "$REPO/ops/stack.sh" "$STACK" "$@"; }
+source "$REPO/setup/env.sh"
 if [[ "$PULUMI_BACKEND_URL" != file://* ]] && [ "$CANCEL" != yes ]; then
   # A cloud or bucket backend: whether the update still runs elsewhere is not
   # visible here, and cancelling a live update breaks it mid-release.
   die "the backend ($PULUMI_BACKEND_URL) is not a local file backend, so recover cannot tell whether the update holding $STACK's lock is dead; check (pulumi stack history, or the backend's console), then run recover again with --cancel"
 fi
-source "$REPO/scripts/ops/follow-stack.sh"
+source "$REPO/ops/follow-stack.sh"
 
 # 0. Sidecar files a kill left truncated (file backend only).
 if [[ "$PULUMI_BACKEND_URL" == file://* ]]; then

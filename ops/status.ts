@@ -9,9 +9,9 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { Colour, COLOURS } from "../../lib/config";
-import { dockerHostProbe } from "../../lib/host";
-import { readStackFile } from "../../lib/stackfile";
+import { Colour, COLOURS } from "../lib/config";
+import { dockerHostProbe } from "../lib/host";
+import { readStackFile } from "../lib/stackfile";
 import { followStack, parseStackArgs, runCli } from "./cli";
 
 export interface ContainerRow {

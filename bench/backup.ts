@@ -5,10 +5,10 @@
 // machine, with the dump's size. Sizes: BENCH_ROWS (default 10000,100000,1000000)
 // rows of the sample app's visits table, about 100 bytes each.
 // Prints one line per step with elapsed seconds, then a Markdown table, and
-// writes bench-results/backup.json and bench-results/backup.md.
+// writes bench/results/backup.json and bench/results/backup.md.
 import { spawnSync } from "child_process";
 import * as os from "os";
-import { docker, dockerAvailable, REPO, runStep, TestStack } from "../../test/scripts/fixture";
+import { docker, dockerAvailable, REPO, runStep, TestStack } from "../test/scripts/fixture";
 import { writeBenchResults } from "./results";
 
 const SIZES = (process.env.BENCH_ROWS ?? "10000,100000,1000000").split(",").map(Number);
@@ -54,7 +54,7 @@ function main() {
             say(`backup: ${m[2]} bytes in ${backupSeconds.toFixed(1)} s`);
             psql("DELETE FROM visits WHERE id % 2 = 0");
             t = Date.now();
-            const restore = spawnSync(process.execPath, ["-r", "ts-node/register", "scripts/ops/restore.ts", "--stack", stack.stack, "--backup", m[1], "--yes"], {
+            const restore = spawnSync(process.execPath, ["-r", "ts-node/register", "ops/restore.ts", "--stack", stack.stack, "--backup", m[1], "--yes"], {
                 cwd: REPO,
                 encoding: "utf8",
                 env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },

@@ -7,7 +7,7 @@
 # the old colour (a failed gate or verify), liveColor and the image are put
 # back; if traffic already moved (say, retire failed), the new config stays.
 set -uo pipefail
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 T0=$(date +%s.%N)
 say() { printf '[%s %6ss] %s\n' "$MODE" "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" "$*"; }
 die() { say "FAILED: $*" >&2; exit 1; }
@@ -23,8 +23,8 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$STACK" ] || die "--stack NAME is required"
 [ "$MODE" = rollback ] || [ -n "$IMAGE" ] || die "--image IMAGE is required (the image to release to the idle colour)"
-pulumi_stack() { bash "$REPO/scripts/stack.sh" "$STACK" "$@"; }
-source "$REPO/scripts/ops/follow-stack.sh"
+pulumi_stack() { bash "$REPO/ops/stack.sh" "$STACK" "$@"; }
+source "$REPO/ops/follow-stack.sh"
 
 live=$(pulumi_stack config get switchyard:liveColor 2>/dev/null) || die "stack $STACK has no switchyard:liveColor (is Pulumi.$STACK.yaml there?)"
 case "$live" in blue) target=green ;; green) target=blue ;; *) die "switchyard:liveColor of stack $STACK is '$live' (allowed: blue, green)" ;; esac

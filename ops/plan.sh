@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# npm run plan -- --stack NAME ...: ops/plan.ts with the toolchain and
+# backend of setup/env.sh (the same stack state `npm run up` uses).
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+source "$REPO/setup/env.sh"
+cd "$REPO"
+TS_NODE_TRANSPILE_ONLY=true exec node -r ts-node/register ops/plan.ts "$@"
