@@ -5,7 +5,7 @@ import * as command from "@pulumi/command";
 import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 import { urlHost } from "../lib/config";
 import { DeleteGuard } from "../lib/guard";
-import { STATE_DIR } from "../lib/host";
+import { STATE_DIR } from "../lib/routemarker";
 import { ReleaseSteps } from "../lib/steps";
 import { CONF_DIR, LIVE_LISTEN_PORT, LIVE_TLS_LISTEN_PORT, PREVIEW_LISTEN_PORT, PREVIEW_TLS_LISTEN_PORT, renderNginxConfig, TLS_FILE } from "../nginx/render";
 

@@ -8,9 +8,7 @@
 // say what each slot runs, so the host itself is the record.
 import { execFileSync } from "child_process";
 import { Colour, COLOURS } from "./config";
-
-/** Where the proxy keeps the route marker and the retire ledger. */
-export const STATE_DIR = "/etc/switchyard/state";
+import { LIST_MARKERS_SCRIPT, parseMarkers } from "./routemarker";
 
 export interface RunningSlot {
     /** The image the slot's containers were created from (label switchyard.image). */
@@ -65,23 +63,14 @@ export function readRoute(proxyContainer: string, env: NodeJS.ProcessEnv = proce
     const docker = (args: string[]) => dockerCli(args, env);
     const proxyRunning = docker(["ps", "--filter", `name=^${proxyContainer}$`, "--format", "{{.Names}}"]).trim() === proxyContainer;
     if (proxyRunning) {
-        const listing = docker([
-            "exec", proxyContainer, "sh", "-c",
-            `cd ${STATE_DIR} 2>/dev/null || exit 0; for f in live-* retired-* maintenance; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; exit 0`,
-        ]);
-        for (const line of listing.split("\n")) {
-            const m = /^retired-(blue|green)=(.*)$/.exec(line);
-            if (m && state) state.retired[m[1] as Colour] = m[2];
+        const markers = parseMarkers(docker(["exec", proxyContainer, "sh", "-c", LIST_MARKERS_SCRIPT]));
+        if (state) {
+            Object.assign(state.retired, markers.retired);
+            state.maintenance = markers.maintenance;
         }
-        if (state) state.maintenance = /^maintenance=/m.test(listing);
-        return parseRoute(listing);
+        return markers.route;
     }
     return undefined;
-}
-
-/** The route marker: a file named live-green means green is live; no marker means blue. */
-export function parseRoute(listing: string): Colour {
-    return /^live-green=/m.test(listing) ? "green" : "blue";
 }
 
 function isColour(v: string | undefined): v is Colour {

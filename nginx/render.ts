@@ -1,8 +1,8 @@
 // Renders the proxy's nginx.conf from nginx.conf.template. The template is a
 // file so that `nginx -t` tests can render exactly what the stack would run.
 import * as fs from "fs";
-import * as path from "path";
-import { STATE_DIR } from "../lib/host";
+import { packageFile } from "../lib/package";
+import { MAINTENANCE_MARKER, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
 
 /** Ports nginx listens on inside the proxy container (published per config). */
 export const LIVE_LISTEN_PORT = 8080;
@@ -47,7 +47,7 @@ const tlsListen = (port: number) => `        listen ${port} ssl http2;
         ssl_certificate $switchyard_tls_file;
         ssl_certificate_key $switchyard_tls_file;`;
 
-const TEMPLATE_PATH = path.join(__dirname, "nginx.conf.template");
+const TEMPLATE_PATH = packageFile("nginx", "nginx.conf.template");
 
 export function renderNginxConfig(values: NginxTemplateValues, template = fs.readFileSync(TEMPLATE_PATH, "utf8")): string {
     const vars: Record<string, string> = {
@@ -58,6 +58,8 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
         liveListenPort: String(LIVE_LISTEN_PORT),
         previewListenPort: String(PREVIEW_LISTEN_PORT),
         stateDir: STATE_DIR,
+        routeMarker: `${STATE_DIR}/${ROUTE_MARKER}`,
+        maintenanceMarker: `${STATE_DIR}/${MAINTENANCE_MARKER}`,
         retryAfterSeconds: String(values.retryAfterSeconds ?? 120),
         tlsHttpConfig: values.tls
             ? TLS_HTTP_CONFIG +

@@ -59,6 +59,8 @@ if [[ "$PULUMI_BACKEND_URL" != file://* ]] && [ "$CANCEL" != yes ]; then
   die "the backend ($PULUMI_BACKEND_URL) is not a local file backend, so recover cannot tell whether the update holding $STACK's lock is dead; check (pulumi stack history, or the backend's console), then run recover again with --cancel"
 fi
 source "$REPO/ops/follow-stack.sh"
+# route_read: the route-marker protocol the release steps use.
+source "$REPO/scripts/release/route-marker.sh"
 
 # 0. Sidecar files a kill left truncated (file backend only).
 if [[ "$PULUMI_BACKEND_URL" == file://* ]]; then
@@ -154,7 +156,7 @@ say "pending operations: ${before:-none} -> ${after:-none} (refresh read every r
 label="$LABEL"
 in_state=$(pulumi_stack stack export | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const r of JSON.parse(s).deployment.resources||[]) if(r.type==="docker:index/container:Container") console.log(r.outputs.name)})')
 export SWITCHYARD_PROXY="$PROXY"
-route=$(if docker exec "$SWITCHYARD_PROXY" test -f /etc/switchyard/state/live-green 2>/dev/null; then echo green; else echo blue; fi)
+route=$(route_read "$SWITCHYARD_PROXY" 2>/dev/null)
 left=0
 while IFS=$'\t' read -r name role colour; do
   [ -n "$name" ] || continue

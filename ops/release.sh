@@ -25,6 +25,8 @@ done
 [ "$MODE" = rollback ] || [ -n "$IMAGE" ] || die "--image IMAGE is required (the image to release to the idle colour)"
 pulumi_stack() { bash "$REPO/ops/stack.sh" "$STACK" "$@"; }
 source "$REPO/ops/follow-stack.sh"
+# route_read: the route-marker protocol the release steps use.
+source "$REPO/scripts/release/route-marker.sh"
 
 live=$(pulumi_stack config get switchyard:liveColor 2>/dev/null) || die "stack $STACK has no switchyard:liveColor (is Pulumi.$STACK.yaml there?)"
 case "$live" in blue) target=green ;; green) target=blue ;; *) die "switchyard:liveColor of stack $STACK is '$live' (allowed: blue, green)" ;; esac
@@ -49,7 +51,7 @@ fi
 proxy="$PROXY"
 route=""
 if docker exec "$proxy" true 2>/dev/null; then
-  route=$(docker exec "$proxy" sh -c 'if [ -f /etc/switchyard/state/live-green ]; then echo green; else echo blue; fi')
+  route=$(route_read "$proxy")
 fi
 if [ "$route" = "$target" ]; then
   die "pulumi up failed after live traffic moved to $target; the config stays liveColor=$target. Fix the error above and run pulumi up again"

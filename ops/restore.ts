@@ -10,7 +10,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import { configSchema } from "../lib/config";
-import { STATE_DIR } from "../lib/host";
+import { MAINTENANCE_MARKER, STATE_DIR } from "../lib/routemarker";
 import { readStackFile, stackFilePath } from "../lib/stackfile";
 import { LIVE_LISTEN_PORT } from "../nginx/render";
 import { parseStackArgs, runCli } from "./cli";
@@ -42,9 +42,9 @@ function main() {
         return;
     }
     const proxyExec = (...cmd: string[]) => spawnSync("docker", ["exec", store.proxy, ...cmd], { encoding: "utf8" });
-    const wasOn = proxyExec("test", "-f", `${STATE_DIR}/maintenance`).status === 0;
+    const wasOn = proxyExec("test", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`).status === 0;
     step(`restoring stack ${args.stack} from ${backup.name}`);
-    if (!wasOn && proxyExec("sh", "-c", `mkdir -p ${STATE_DIR} && : > ${STATE_DIR}/.maintenance.tmp && mv -f ${STATE_DIR}/.maintenance.tmp ${STATE_DIR}/maintenance`).status !== 0) {
+    if (!wasOn && proxyExec("sh", "-c", `mkdir -p ${STATE_DIR} && : > ${STATE_DIR}/.${MAINTENANCE_MARKER}.tmp && mv -f ${STATE_DIR}/.${MAINTENANCE_MARKER}.tmp ${STATE_DIR}/${MAINTENANCE_MARKER}`).status !== 0) {
         throw new Error(`could not turn maintenance on in ${store.proxy}; nothing was restored`);
     }
     step(wasOn ? "maintenance mode was already on" : "maintenance on: the live and preview listeners answer 503 with Retry-After");
@@ -73,13 +73,13 @@ function main() {
     } catch (err) {
         step(`FAILED: ${(err as Error).message}`);
         if (!restored && !wasOn) {
-            proxyExec("rm", "-f", `${STATE_DIR}/maintenance`);
+            proxyExec("rm", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`);
             step("maintenance off again: nothing was restored");
         }
         throw new Error("restore failed");
     }
     if (!wasOn) {
-        proxyExec("rm", "-f", `${STATE_DIR}/maintenance`);
+        proxyExec("rm", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`);
         step("maintenance off: the live listener serves traffic again");
     } else {
         step("maintenance stays on (it was on before the restore; the stack config decides)");

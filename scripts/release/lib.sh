@@ -6,7 +6,8 @@ set -euo pipefail
 
 SWITCHYARD_STEP="${SWITCHYARD_STEP:-$(basename "$0" .sh)}"
 SWITCHYARD_T0=$(date +%s.%N)
-STATE_DIR=/etc/switchyard/state
+# STATE_DIR, the marker names, route_read and route_write.
+source "$(dirname "${BASH_SOURCE[0]}")/route-marker.sh"
 CONF_DIR=/etc/switchyard/nginx
 
 elapsed() { awk -v t0="$SWITCHYARD_T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f", t1 - t0 }'; }
@@ -41,19 +42,11 @@ wait_running() {
 }
 
 # current_route: the colour the live listener serves now (marker file).
-current_route() {
-  if proxy_exec test -f "$STATE_DIR/live-green"; then echo green; else echo blue; fi
-}
+current_route() { route_read "$SWITCHYARD_PROXY"; }
 
 # set_route COLOUR: atomically point the live listener at COLOUR. A rename or
 # unlink is atomic, and nginx checks the marker per request: no reload.
-set_route() {
-  case "$1" in
-    green) proxy_exec sh -c "mkdir -p $STATE_DIR && : > $STATE_DIR/.live-green.tmp && mv -f $STATE_DIR/.live-green.tmp $STATE_DIR/live-green" ;;
-    blue) proxy_exec sh -c "mkdir -p $STATE_DIR && rm -f $STATE_DIR/live-green" ;;
-    *) die "unknown colour '$1' (allowed: blue, green)" ;;
-  esac
-}
+set_route() { route_write "$SWITCHYARD_PROXY" "$1" || die "could not point the live listener at '$1' (allowed: blue, green)"; }
 
 # slot_containers COLOUR: running app containers of COLOUR in this stack.
 slot_containers() {

@@ -12,11 +12,11 @@ require SWITCHYARD_PROXY MAINTENANCE
 wait_running "$SWITCHYARD_PROXY" 30
 case "$MAINTENANCE" in
   on)
-    proxy_exec sh -c "mkdir -p $STATE_DIR && : > $STATE_DIR/.maintenance.tmp && mv -f $STATE_DIR/.maintenance.tmp $STATE_DIR/maintenance" \
+    proxy_exec sh -c "mkdir -p $STATE_DIR && : > $STATE_DIR/.$MAINTENANCE_MARKER.tmp && mv -f $STATE_DIR/.$MAINTENANCE_MARKER.tmp $STATE_DIR/$MAINTENANCE_MARKER" \
       || die "could not turn maintenance on in $SWITCHYARD_PROXY"
     say "maintenance on: the live listener answers 503 with Retry-After; preview keeps serving the idle colour" ;;
   off)
-    proxy_exec rm -f "$STATE_DIR/maintenance" || die "could not turn maintenance off in $SWITCHYARD_PROXY"
+    proxy_exec rm -f "$STATE_DIR/$MAINTENANCE_MARKER" || die "could not turn maintenance off in $SWITCHYARD_PROXY"
     say "maintenance off: the live listener serves $(current_route) again" ;;
   *) die "MAINTENANCE '$MAINTENANCE' is not allowed (allowed: on, off)" ;;
 esac

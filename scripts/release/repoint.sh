@@ -24,29 +24,30 @@ old_image=""
 result=$(docker exec "$SWITCHYARD_PROXY" sh -c '
   set -e
   mkdir -p "$1" && cd "$1"
-  target=$2 old=$3 old_image=$4 target_image=$5 old_running_image=$6
-  if [ -f live-green ]; then prev=green; else prev=blue; fi
-  printf "%s" "$prev" > .previous-live.tmp && mv -f .previous-live.tmp previous-live
+  target=$2 old=$3 old_image=$4 target_image=$5 old_running_image=$6 marker=$7 retired=$8 prev_live=$9 prev_image=${10}
+  if [ -f "$marker" ]; then prev=green; else prev=blue; fi
+  printf "%s" "$prev" > ".$prev_live.tmp" && mv -f ".$prev_live.tmp" "$prev_live"
   if [ "$prev" != "$target" ] && [ -n "$old_running_image" ]; then
-    if [ -n "$target_image" ] && [ "$(cat previous-live-image 2>/dev/null)" = "$target_image" ]; then
+    if [ -n "$target_image" ] && [ "$(cat "$prev_image" 2>/dev/null)" = "$target_image" ]; then
       echo "rollback: back to $target_image on $target (from $old_running_image)"
       # Releasing the rolled-back image again later is a roll forward, not a rollback.
-      rm -f previous-live-image
+      rm -f "$prev_image"
     else
-      printf "%s" "$old_running_image" > .previous-live-image.tmp && mv -f .previous-live-image.tmp previous-live-image
+      printf "%s" "$old_running_image" > ".$prev_image.tmp" && mv -f ".$prev_image.tmp" "$prev_image"
     fi
   fi
   if [ -n "$old_image" ] && [ "$prev" = "$old" ]; then
-    printf "%s" "$old_image" > ".retired-$old.tmp" && mv -f ".retired-$old.tmp" "retired-$old"
+    printf "%s" "$old_image" > ".$retired$old.tmp" && mv -f ".$retired$old.tmp" "$retired$old"
     echo "ledger: $old will be retired (image $old_image)"
   fi
-  rm -f "retired-$target"
+  rm -f "$retired$target"
   if [ "$prev" = "$target" ]; then
     echo "live listener already routes to $target"
   else
-    if [ "$target" = green ]; then : > .live-green.tmp && mv -f .live-green.tmp live-green; else rm -f live-green; fi
+    if [ "$target" = green ]; then : > ".$marker.tmp" && mv -f ".$marker.tmp" "$marker"; else rm -f "$marker"; fi
     echo "live listener re-pointed: $prev -> $target (no reload)"
-  fi' sh "$STATE_DIR" "$SWITCHYARD_COLOR" "$old" "$old_image" "$target_image" "$old_running_image") || die "could not re-point the proxy $SWITCHYARD_PROXY"
+  fi' sh "$STATE_DIR" "$SWITCHYARD_COLOR" "$old" "$old_image" "$target_image" "$old_running_image" \
+  "$ROUTE_MARKER" "$RETIRED_PREFIX" "$PREVIOUS_LIVE" "$PREVIOUS_LIVE_IMAGE") || die "could not re-point the proxy $SWITCHYARD_PROXY"
 while IFS= read -r line; do say "$line"; done <<< "$result"
 if rollback=$(grep '^rollback: ' <<< "$result"); then
   NOTIFY_FROM_IMAGE=$old_running_image notify rollback "$rollback"

@@ -71,10 +71,10 @@ if [ "$ok" -ge "$VERIFY_REQUESTS" ] 2>/dev/null; then
   say "verified: ${VERIFY_REQUESTS} consecutive answers from ${SWITCHYARD_COLOR} on the live listener"
   exit 0
 fi
-previous=$(proxy_exec cat "$STATE_DIR/previous-live" 2>/dev/null || true)
+previous=$(proxy_exec cat "$STATE_DIR/$PREVIOUS_LIVE" 2>/dev/null || true)
 if [ -n "$previous" ] && [ "$previous" != "$SWITCHYARD_COLOR" ]; then
   set_route "$previous"
-  proxy_exec rm -f "$STATE_DIR/retired-$previous"
+  proxy_exec rm -f "$STATE_DIR/$RETIRED_PREFIX$previous"
   say "restored the live listener to $previous"
   die "verify failed: the live listener did not answer from ${SWITCHYARD_COLOR} ${VERIFY_REQUESTS} times in a row within ${VERIFY_SECONDS}s (last: ${last}); live traffic is back on ${previous}, which keeps running"
 fi

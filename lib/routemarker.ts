@@ -1,0 +1,60 @@
+// The route-marker protocol for the program, the proxy config and the
+// operator commands in TypeScript: read from scripts/release/route-marker.env,
+// the one definition the release steps source too.
+import * as fs from "fs";
+import { Colour } from "./config";
+import { packageFile } from "./package";
+
+export const ROUTE_MARKER_FILE = packageFile("scripts", "release", "route-marker.env");
+
+function readProtocol(file: string): Record<string, string> {
+    const values: Record<string, string> = {};
+    for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+        const m = /^([A-Z_]+)=(\S+)$/.exec(line.trim());
+        if (m) values[m[1]] = m[2];
+    }
+    return values;
+}
+
+const protocol = readProtocol(ROUTE_MARKER_FILE);
+function value(name: string): string {
+    const v = protocol[name];
+    if (!v) throw new Error(`switchyard: ${ROUTE_MARKER_FILE} does not define ${name}`);
+    return v;
+}
+
+/** The proxy's state volume, where every marker lives. */
+export const STATE_DIR = value("STATE_DIR");
+/** Present: the live listener routes to green; absent: to blue. */
+export const ROUTE_MARKER = value("ROUTE_MARKER");
+/** Present: the live listener answers 503 maintenance. */
+export const MAINTENANCE_MARKER = value("MAINTENANCE_MARKER");
+/** retired-<colour>: the image a colour had when it was retired. */
+export const RETIRED_PREFIX = value("RETIRED_PREFIX");
+
+/** A shell script (run in the proxy) that lists the markers as NAME=content lines. */
+export const LIST_MARKERS_SCRIPT =
+    `cd ${STATE_DIR} 2>/dev/null || exit 0; ` +
+    `for f in ${ROUTE_MARKER} ${RETIRED_PREFIX}* ${MAINTENANCE_MARKER}; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; exit 0`;
+
+export interface MarkerListing {
+    route: Colour;
+    retired: Partial<Record<Colour, string>>;
+    maintenance: boolean;
+}
+
+/** Reads LIST_MARKERS_SCRIPT's output: the route marker present means green is live. */
+export function parseMarkers(listing: string): MarkerListing {
+    const lines = listing.split("\n");
+    const retired: Partial<Record<Colour, string>> = {};
+    for (const line of lines) {
+        for (const colour of ["blue", "green"] as const) {
+            if (line.startsWith(`${RETIRED_PREFIX}${colour}=`)) retired[colour] = line.slice(`${RETIRED_PREFIX}${colour}=`.length);
+        }
+    }
+    return {
+        route: lines.some((l) => l.startsWith(`${ROUTE_MARKER}=`)) ? "green" : "blue",
+        retired,
+        maintenance: lines.some((l) => l.startsWith(`${MAINTENANCE_MARKER}=`)),
+    };
+}

@@ -1,0 +1,48 @@
+// The route-marker protocol is defined once (scripts/release/route-marker.env):
+// every other file reads it from there instead of spelling the file names.
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { LIST_MARKERS_SCRIPT, MAINTENANCE_MARKER, parseMarkers, ROUTE_MARKER, ROUTE_MARKER_FILE, STATE_DIR } from "../../lib/routemarker";
+import { renderNginxConfig } from "../../nginx/render";
+
+const REPO = path.resolve(__dirname, "..", "..");
+const SHIPPED = ["index.ts", "components", "lib", "nginx", "scripts", "ops"];
+
+function files(p: string): string[] {
+    const full = path.join(REPO, p);
+    if (fs.statSync(full).isFile()) return [p];
+    return fs.readdirSync(full).flatMap((f) => files(path.join(p, f)));
+}
+
+describe("the route-marker protocol", () => {
+    it("is read from route-marker.env", () => {
+        assert.strictEqual(ROUTE_MARKER_FILE, path.join(REPO, "scripts", "release", "route-marker.env"));
+        assert.strictEqual(STATE_DIR, "/etc/switchyard/state");
+        assert.strictEqual(ROUTE_MARKER, "live-green");
+        assert.strictEqual(MAINTENANCE_MARKER, "maintenance");
+    });
+
+    it("reads the proxy's listing: the marker present means green, the ledger and maintenance alongside", () => {
+        assert.deepStrictEqual(parseMarkers(""), { route: "blue", retired: {}, maintenance: false });
+        assert.deepStrictEqual(parseMarkers("live-green=\nretired-blue=app:1.0.0\nmaintenance=\n"), {
+            route: "green",
+            retired: { blue: "app:1.0.0" },
+            maintenance: true,
+        });
+        assert.match(LIST_MARKERS_SCRIPT, /live-green retired-\* maintenance/);
+    });
+
+    it("is spelled nowhere else in what the program, the steps and the operator commands run", () => {
+        const offenders = SHIPPED.flatMap(files)
+            .filter((f) => !f.endsWith("route-marker.env") && !f.endsWith(".md"))
+            .filter((f) => /live-green|\/etc\/switchyard\/state\b(?!\/tls)/.test(fs.readFileSync(path.join(REPO, f), "utf8").replace(/^\s*(#|\/\/|\*).*$/gm, "")));
+        assert.deepStrictEqual(offenders, []);
+    });
+
+    it("reaches the proxy config: nginx checks the marker's path on every request", () => {
+        const conf = renderNginxConfig({ appPort: 3000, drainSeconds: 15 });
+        assert.match(conf, /if \(-f \/etc\/switchyard\/state\/live-green\)/);
+        assert.match(conf, /if \(-f \/etc\/switchyard\/state\/maintenance\)/);
+    });
+});
