@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { ReleaseSteps } from "../lib/steps";
-import { ReleaseKey } from "./switch";
+import { ReleaseKey, ReleaseSteps } from "../lib/steps";
 
 export interface BackupArgs {
     /** The release key: the dump is taken exactly when it changes. */

@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { ReleaseSteps } from "../lib/steps";
-import { ReleaseKey } from "./switch";
+import { ReleaseKey, ReleaseSteps } from "../lib/steps";
 
 export interface MigrationArgs {
     /** "expand" (before the re-point, old code still serving) or "contract" (after retire, old code gone). */

@@ -368,9 +368,10 @@ export function isPinned(ref: string): boolean {
 }
 
 export class ConfigError extends Error {
-    constructor(readonly problems: string[], stack: string) {
+    /** `subject` says what was checked; defaults to the stack's config. */
+    constructor(readonly problems: string[], stack: string, subject = `config for stack "${stack}"`) {
         super(
-            `Invalid Switchyard config for stack "${stack}" (${problems.length} problem${problems.length === 1 ? "" : "s"}); ` +
+            `Invalid Switchyard ${subject} (${problems.length} problem${problems.length === 1 ? "" : "s"}); ` +
                 `nothing was created or changed:\n` +
                 problems.map((p) => `  - ${p}`).join("\n"),
         );
@@ -413,12 +414,23 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
         // A password is text as it stands (digits must not become a number); the object keys are JSON.
         input[key] = isSecretKey && !SECRET_OBJECT_KEYS.includes(key) ? value : decode(value);
     }
-    const result = configSchema.safeParse(input);
-    if (!result.success) {
-        for (const issue of result.error.issues) problems.push(describeIssue(issue, input));
-    }
+    const checked = checkSettings(input, `${NAMESPACE}:`);
+    problems.push(...checked.problems);
     if (problems.length > 0) throw new ConfigError(problems, stack);
-    return result.success ? result.data : (undefined as never);
+    return checked.settings!;
+}
+
+/** The settings as written: config, or a component's args (defaults not yet applied). */
+export type SwitchyardSettings = z.input<typeof configSchema>;
+
+/**
+ * Checks settings given as an object, the same schema as the stack config:
+ * the parsed settings, or every problem, each key named `${keyPrefix}key`.
+ */
+export function checkSettings(input: Record<string, unknown>, keyPrefix: string): { settings?: SwitchyardConfig; problems: string[] } {
+    const result = configSchema.safeParse(input);
+    if (result.success) return { settings: result.data, problems: [] };
+    return { problems: result.error.issues.map((issue) => describeIssue(issue, input, keyPrefix)) };
 }
 
 // Pulumi stores structured values as JSON text and scalars as plain strings.
@@ -434,15 +446,15 @@ function decode(value: string): unknown {
     return value;
 }
 
-function describeIssue(issue: z.ZodIssue, input: Record<string, unknown>): string {
+function describeIssue(issue: z.ZodIssue, input: Record<string, unknown>, keyPrefix: string): string {
     if (issue.code === z.ZodIssueCode.unrecognized_keys) {
         const base = issue.path.length ? `${issue.path.join(".")}.` : "";
         const allowed = allowedKeysAt(issue.path);
         return issue.keys
-            .map((k) => `${NAMESPACE}:${base}${k}: unknown key${allowed ? ` (allowed here: ${allowed.join(", ")})` : ""}`)
+            .map((k) => `${keyPrefix}${base}${k}: unknown key${allowed ? ` (allowed here: ${allowed.join(", ")})` : ""}`)
             .join("\n  - ");
     }
-    const key = `${NAMESPACE}:${issue.path.join(".")}`;
+    const key = `${keyPrefix}${issue.path.join(".")}`;
     // Secret keys never show their value; an env name under slotSecrets may show (it is not the value).
     const secret = (SECRET_KEYS as readonly string[]).includes(String(issue.path[0]));
     const raw = valueAt(input, issue.path);

@@ -1,8 +1,13 @@
 // Release steps run by command resources: `bash scripts/release/<step>.sh`.
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
+import { PACKAGE_ROOT } from "./package";
 
 export type StepName = "gate" | "backup" | "migrate" | "repoint" | "verify" | "retire" | "proxy-config" | "tls-config" | "maintenance" | "notify-config";
+
+/** The inputs that make a release: when any changes, every release step runs again. */
+export type ReleaseKey = Record<string, pulumi.Input<string>>;
 
 /**
  * Makes the command resources of the release. The same script serves create
@@ -10,11 +15,21 @@ export type StepName = "gate" | "backup" | "migrate" | "repoint" | "verify" | "r
  * step again; there is no delete, because undoing a step on replacement would
  * undo the switch that just happened (fact 3). Every step runs its docker CLI
  * calls against the Docker host the program resolved (DOCKER_HOST), the same
- * one the provider deploys to. The path is relative so state does not depend
- * on where the repo is cloned.
+ * one the provider deploys to.
+ *
+ * The command text is relative, and so is the directory it runs in: state
+ * never depends on where a project is cloned. From this repository the
+ * directory is the project's own (no `dir` at all); from a project that
+ * installed Switchyard it is the package's path inside the project, such as
+ * node_modules/switchyard.
  */
 export class ReleaseSteps {
-    constructor(private readonly dockerHost: string) {}
+    private readonly dir: string | undefined;
+
+    constructor(private readonly dockerHost: string, packageRoot = PACKAGE_ROOT, projectDir = process.cwd()) {
+        const rel = path.relative(projectDir, packageRoot);
+        this.dir = rel === "" ? undefined : rel;
+    }
 
     step(
         name: string,
@@ -26,7 +41,14 @@ export class ReleaseSteps {
         const script = `bash scripts/release/${step}.sh`;
         return new command.local.Command(
             name,
-            { create: script, update: script, environment: { ...environment, DOCKER_HOST: this.dockerHost }, stdin, logging: "stdoutAndStderr" },
+            {
+                create: script,
+                update: script,
+                environment: { ...environment, DOCKER_HOST: this.dockerHost },
+                stdin,
+                logging: "stdoutAndStderr",
+                ...(this.dir ? { dir: this.dir } : {}),
+            },
             opts,
         );
     }

@@ -16,28 +16,29 @@ export interface TlsFacts {
 }
 
 /** Problems with the pair, as config problem lines (key: what is wrong); empty when it is usable. */
-export function tlsProblems(t: TlsMaterial, now = new Date()): string[] {
+/** Problems with a certificate and key, each naming its key as `${keyPrefix}tls.…`. */
+export function tlsProblems(t: TlsMaterial, now = new Date(), keyPrefix = "switchyard:"): string[] {
     const problems: string[] = [];
     let cert: X509Certificate | undefined;
-    if (!/-----BEGIN CERTIFICATE-----/.test(t.certificate)) problems.push("switchyard:tls.certificate = [secret]: must be a PEM certificate (-----BEGIN CERTIFICATE-----), the server's first, then its chain");
+    if (!/-----BEGIN CERTIFICATE-----/.test(t.certificate)) problems.push(`${keyPrefix}tls.certificate = [secret]: must be a PEM certificate (-----BEGIN CERTIFICATE-----), the server's first, then its chain`);
     else {
         try {
             cert = new X509Certificate(t.certificate);
         } catch (err) {
-            problems.push(`switchyard:tls.certificate = [secret]: is not a readable PEM certificate (${(err as Error).message})`);
+            problems.push(`${keyPrefix}tls.certificate = [secret]: is not a readable PEM certificate (${(err as Error).message})`);
         }
     }
     let key: ReturnType<typeof createPrivateKey> | undefined;
-    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(t.key)) problems.push("switchyard:tls.key = [secret]: must be an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)");
+    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(t.key)) problems.push(`${keyPrefix}tls.key = [secret]: must be an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)`);
     else {
         try {
             key = createPrivateKey(t.key);
         } catch {
-            problems.push("switchyard:tls.key = [secret]: is not a readable unencrypted PEM private key");
+            problems.push(`${keyPrefix}tls.key = [secret]: is not a readable unencrypted PEM private key`);
         }
     }
-    if (cert && key && !cert.checkPrivateKey(key)) problems.push("switchyard:tls.key = [secret]: does not belong to tls.certificate (their public keys differ)");
-    if (cert && new Date(cert.validTo) < now) problems.push(`switchyard:tls.certificate = [secret]: expired on ${new Date(cert.validTo).toISOString()}; renew it`);
+    if (cert && key && !cert.checkPrivateKey(key)) problems.push(`${keyPrefix}tls.key = [secret]: does not belong to tls.certificate (their public keys differ)`);
+    if (cert && new Date(cert.validTo) < now) problems.push(`${keyPrefix}tls.certificate = [secret]: expired on ${new Date(cert.validTo).toISOString()}; renew it`);
     return problems;
 }
 

@@ -14,7 +14,8 @@ export function componentOf(step: PreviewStep): string {
     const p = step.parent;
     if (step.type.startsWith("pulumi:providers:")) return "providers";
     if (!p) return step.type === "pulumi:pulumi:Stack" ? "stack" : "other";
-    if (p.type === "switchyard:app:Slot") return `slot ${p.name}`;
+    // The slot's colour: its name is <app>-release-app-<colour>.
+    if (p.type === "switchyard:app:Slot") return `slot ${p.name.replace(/^.*?(app-(?:blue|green))$/, "$1")}`;
     if (p.type.startsWith("switchyard:release:")) return "release steps";
     if (p.type.startsWith("switchyard:data:")) return "data";
     if (p.type === "switchyard:proxy:Nginx") return "proxy";
@@ -29,8 +30,9 @@ export function previewRisks(steps: PreviewStep[]): string[] {
         if (QUIET.has(s.op)) continue;
         const what = s.type === "docker:index/volume:Volume" ? "a volume"
             : s.type === "docker:index/network:Network" ? "a network"
-            : /^(postgres|redis)-container$/.test(s.name) ? `the shared ${s.name.split("-")[0] === "postgres" ? "Postgres" : "Redis"}`
-            : s.name === "proxy-container" ? "the proxy (both listeners)"
+            : /(?:^|-)postgres-container$/.test(s.name) ? "the shared Postgres"
+            : /(?:^|-)redis-container$/.test(s.name) ? "the shared Redis"
+            : /(?:^|-)proxy-container$/.test(s.name) ? "the proxy (both listeners)"
             : undefined;
         // delete-replaced is half of a replacement (Docker's containers delete first).
         const verb = s.op === "delete" ? "deleted" : "replaced";

@@ -268,7 +268,7 @@ describe("e2e: your own app (FROM scratch, private registry, secrets, HTTPS) und
         });
         outputs.push(failure.output, failure.message);
         assert.match(failure.message, new RegExp(`unable to pull image ${image("1.2.0").replace(/[.]/g, "\\.")}[\\s\\S]*unauthorized: authentication required`), "names the image and the registry's answer");
-        assert.doesNotMatch(failure.output, /switch-repoint|\[repoint /, "nothing reached the re-point");
+        assert.doesNotMatch(failure.output, /release-repoint|\[repoint /, "nothing reached the re-point");
         assert.ok(!failure.message.includes("wrong-password-000"), "the password is not in the message");
         assert.strictEqual(s.route(), "green", "live traffic never moved");
         assert.deepStrictEqual(s.containers(false).filter((c) => c.role === "app" && c.colour === "green").map((c) => s.identity(c.name)), liveBefore, "the live containers are untouched");

@@ -478,7 +478,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         const other = liveNow === "blue" ? "green" : "blue";
         await s.stack.setConfig("switchyard:liveColor", { value: other });
         const pv = await s.preview("switch");
-        for (const step of ["switch-gate", "switch-repoint", "switch-verify"]) {
+        for (const step of ["switchyard-release-gate", "switchyard-release-repoint", "switchyard-release-verify"]) {
             assert.match(pv.output, new RegExp(`\\(update\\)\\n\\s+\\[id=[^\\]]+\\]\\n\\s+\\[urn=[^\\]]+::${step}\\]`), `the preview shows ${step} running again`);
         }
         assert.match(pv.output, new RegExp(`SWITCHYARD_COLOR\\s*: "${liveNow}" => "${other}"`), "the diff names the colour change");

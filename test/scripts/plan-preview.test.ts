@@ -90,8 +90,8 @@ describe("npm run plan from a real preview, with the policy pack", function () {
         const r = await plan(s, "--with-diff");
         assert.strictEqual(r.status, 0, r.out + r.err);
         assert.match(r.out, /\*\*Switch blue → green\.\*\* Steps, in order: gate → backup → re-point/);
-        assert.match(r.out, /\| slot app-green \| `app-green-1` docker:container\/?:?Container \| \+ create \|/);
-        assert.match(r.out, /\| release steps \| `switch-repoint` command:Command \| ~ update \| environment \|/);
+        assert.match(r.out, /\| slot app-green \| `switchyard-release-app-green-1` docker:container\/?:?Container \| \+ create \|/);
+        assert.match(r.out, /\| release steps \| `switchyard-release-repoint` command:Command \| ~ update \| environment \|/);
         assert.match(r.out, /\| `switchyard:liveColor` \| `blue` \| `green` \|/);
         assert.match(r.out, /<details><summary>pulumi preview --diff<\/summary>[\s\S]*SWITCHYARD_COLOR[\s\S]*<\/details>/);
         assert.doesNotMatch(r.out, /Risks/, "a release replaces nothing shared");
@@ -101,14 +101,18 @@ describe("npm run plan from a real preview, with the policy pack", function () {
         needsPlugins.call(this);
         docker("tag", "switchyard/postgres:local", "switchyard/postgres:plan-other");
         s.writeConfig({ ...s.readConfig(), postgres: { image: "switchyard/postgres:plan-other" } });
-        const r = await plan(s);
-        assert.strictEqual(r.status, 2, r.out + r.err);
-        const risks = r.out.indexOf("### ⚠ Risks");
-        assert.ok(risks > 0 && risks < r.out.indexOf("### What Pulumi will do"), "risks come before the operations");
-        assert.match(r.out, /- \*\*the shared Postgres is replaced\*\*: `postgres-container` \(docker:index\/container:Container\)/);
-        assert.match(r.out, /### ⛔ The preview was refused[\s\S]*Postgres/);
-        s.writeConfig({ ...s.readConfig(), postgres: { image: "switchyard/postgres:local" } });
-        docker("rmi", "switchyard/postgres:plan-other");
+        try {
+            const r = await plan(s);
+            assert.strictEqual(r.status, 2, r.out + r.err);
+            const risks = r.out.indexOf("### ⚠ Risks");
+            assert.ok(risks > 0 && risks < r.out.indexOf("### What Pulumi will do"), "risks come before the operations");
+            assert.match(r.out, /- \*\*the shared Postgres is replaced\*\*: `switchyard-postgres-container` \(docker:index\/container:Container\)/);
+            assert.match(r.out, /### ⛔ The preview was refused[\s\S]*Postgres/);
+        } finally {
+            // The extra tag would show in every later test that reads Postgres's image.
+            s.writeConfig({ ...s.readConfig(), postgres: { image: "switchyard/postgres:local" } });
+            docker("rmi", "switchyard/postgres:plan-other");
+        }
     });
 
     it("a bad production stack is refused by the policy pack, naming value and fix", async function () {
@@ -119,7 +123,7 @@ describe("npm run plan from a real preview, with the policy pack", function () {
         const p = await make("bad", bad);
         const r = await plan(p);
         assert.strictEqual(r.status, 2, r.out + r.err);
-        assert.match(r.out, /❌ \*\*mandatory\*\* `app-non-root`: app-blue-1 \(.*-app-blue-1\): user is unset \(the image decides, possibly root\); set appUser to a non-root uid:gid/);
+        assert.match(r.out, /❌ \*\*mandatory\*\* `app-non-root`: switchyard-release-app-blue-1 \(.*-app-blue-1\): user is unset \(the image decides, possibly root\); set appUser to a non-root uid:gid/);
         assert.match(r.out, /❌ \*\*mandatory\*\* `release-safety-bounds`: drainSeconds is 2; production needs 5-300 s/);
         assert.match(r.out, /❌ \*\*mandatory\*\* `release-safety-bounds`: verifyRequests is 1; production needs at least 3/);
         assert.match(r.out, /⚠️ advisory `replicas-production`: replicas is 1/);

@@ -104,8 +104,8 @@ describe("the program's declared specs on the real engine", function () {
         }
         startContainer(run.resources.get("proxy-container")!);
         runCommand(run, "proxy-config");
-        for (const c of of("docker:index/container:Container").filter((c) => c.name.startsWith("app-blue-"))) startContainer(c);
-        for (const cmd of ["notify-config", "maintenance-toggle", "app-blue-gate", "switch-gate", "backup-dump", "switch-repoint", "switch-verify", "switch-retire"]) runCommand(run, cmd);
+        for (const c of of("docker:index/container:Container").filter((c) => c.name.startsWith("release-app-blue-"))) startContainer(c);
+        for (const cmd of ["release-notify-config", "release-maintenance-toggle", "release-app-blue-gate", "release-gate", "release-backup-dump", "release-repoint", "release-verify", "release-retire"]) runCommand(run, cmd);
     });
     after(cleanup);
 
@@ -161,7 +161,7 @@ describe("the program's declared specs on the real engine", function () {
     // labels); the difference to the previous run is applied in the engine's
     // order: new containers, then the changed steps in their dependsOn order,
     // then the containers that left the program (fact 4). Under load.
-    const STEP_ORDER = ["proxy-config", "notify-config", "maintenance-toggle", "app-blue-gate", "app-green-gate", "switch-gate", "backup-dump", "switch-repoint", "switch-verify", "switch-retire"];
+    const STEP_ORDER = ["proxy-config", "release-notify-config", "release-maintenance-toggle", "release-app-blue-gate", "release-app-green-gate", "release-gate", "release-backup-dump", "release-repoint", "release-verify", "release-retire"];
     async function update(before: RunResult, cfg: Record<string, unknown>) {
         const after = await runProgram({ config: cfg, stack: STACK, host: dockerHostProbe(`switchyard/${STACK}`, `${PREFIX}-proxy`) });
         const d = diffRuns(before, after);
@@ -183,9 +183,9 @@ describe("the program's declared specs on the real engine", function () {
         const release = { ...config, liveColor: "green", slots: { blue: { image: "switchyard/app:1.0.0" }, green: { image: "switchyard/app:1.1.0" } } };
 
         const r1 = await update(run, release);
-        assert.deepStrictEqual(r1.diff.created, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
-        assert.deepStrictEqual(r1.diff.changed, ["backup-dump", "switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
-        assert.deepStrictEqual(r1.diff.deleted, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
+        assert.deepStrictEqual(r1.diff.created, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-image"]);
+        assert.deepStrictEqual(r1.diff.changed, ["release-backup-dump", "release-gate", "release-repoint", "release-retire", "release-verify"]);
+        assert.deepStrictEqual(r1.diff.deleted, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-image"]);
         assert.strictEqual((await get(18080, "/version")).headers["x-switchyard-color"], "green");
 
         const r2 = await update(r1.after, release);
@@ -194,8 +194,8 @@ describe("the program's declared specs on the real engine", function () {
 
         const rollback = { ...release, liveColor: "blue" };
         const r3 = await update(r2.after, rollback);
-        assert.deepStrictEqual(r3.diff.created, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
-        assert.deepStrictEqual(r3.diff.deleted, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
+        assert.deepStrictEqual(r3.diff.created, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-image"]);
+        assert.deepStrictEqual(r3.diff.deleted, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-image"]);
         const blue = JSON.parse((await get(18080, "/version")).body);
         assert.deepStrictEqual(blue, { color: "blue", image: "switchyard/app:1.0.0", schema: 1 }, "rolled back to the pinned image");
 

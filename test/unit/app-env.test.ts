@@ -40,21 +40,21 @@ describe("app environment and the security fixes (Pulumi mocks)", function () {
 
     it("each colour gets its own plain and secret variables, after which Switchyard's own come", async () => {
         const run = await runProgram({ config: { ...staged, ...secrets }, secrets: ["slotSecrets"], host });
-        const green = envList(run, "app-green-1");
+        const green = envList(run, "release-app-green-1");
         for (const want of ["FEATURE_X=on", "NODE_ENV=production", `STRIPE_KEY=${STRIPE}`, "SENTRY_DSN=https://k3y@sentry.example/1", "PORT=3000", "SWITCHYARD_COLOR=green"]) {
             assert.ok(green.includes(want), `green has ${want}: ${green.join(" ")}`);
         }
-        assert.ok(envList(run, "app-blue-1").includes("FEATURE_X=off"));
-        assert.ok(!envList(run, "app-blue-1").some((e) => e.startsWith("SENTRY_DSN=")), "blue has only its own secrets");
+        assert.ok(envList(run, "release-app-blue-1").includes("FEATURE_X=off"));
+        assert.ok(!envList(run, "release-app-blue-1").some((e) => e.startsWith("SENTRY_DSN=")), "blue has only its own secrets");
         assert.ok(green.indexOf("PORT=3000") > green.indexOf(`STRIPE_KEY=${STRIPE}`), "Switchyard's variables come last");
-        assert.ok(get(run, "app-green-1").inputs.envs[SECRET_SIG], "the whole envs list is secret");
+        assert.ok(get(run, "release-app-green-1").inputs.envs[SECRET_SIG], "the whole envs list is secret");
     });
 
     it("no secret value is in plaintext in any resource's inputs; a reviewer reads plain values and secret names", async () => {
         const run = await runProgram({ config: { ...staged, ...secrets }, secrets: ["slotSecrets"], host });
         assert.deepStrictEqual(plaintextIn(run, STRIPE), []);
         assert.deepStrictEqual(plaintextIn(run, "k3y@sentry"), []);
-        const labels = labelsOf(get(run, "app-green-1"));
+        const labels = labelsOf(get(run, "release-app-green-1"));
         assert.strictEqual(labels["switchyard.env"], "FEATURE_X=on\nNODE_ENV=production");
         assert.strictEqual(labels["switchyard.secret-env"], "SENTRY_DSN,STRIPE_KEY");
     });
@@ -63,19 +63,19 @@ describe("app environment and the security fixes (Pulumi mocks)", function () {
         const before = await runProgram({ config: staged, host });
         const after = await runProgram({ config: { ...staged, slots: { ...staged.slots, green: { ...staged.slots.green, env: { FEATURE_X: "on", NODE_ENV: "production", NEW_FLAG: "1" } } } }, host });
         const diff = diffRuns(before, after);
-        assert.deepStrictEqual(diff.changed.filter((n) => /^app-blue-\d$/.test(n)), [], "live blue is not recreated");
-        assert.deepStrictEqual(diff.changed.filter((n) => /^app-green-\d$/.test(n)), ["app-green-1", "app-green-2"], "idle green gets the new variable");
+        assert.deepStrictEqual(diff.changed.filter((n) => /^release-app-blue-\d$/.test(n)), [], "live blue is not recreated");
+        assert.deepStrictEqual(diff.changed.filter((n) => /^release-app-green-\d$/.test(n)), ["release-app-green-1", "release-app-green-2"], "idle green gets the new variable");
         assert.deepStrictEqual([...diff.created, ...diff.deleted], []);
     });
 
     it("a health path with & and ? is data for the gate and verify, and no app container runs a shell health check", async () => {
         const path = "/health?a=1&b=2";
         const run = await runProgram({ config: { ...staged, health: { path } }, host });
-        assert.strictEqual(get(run, "app-blue-gate").inputs.environment.HEALTH_PATH, path);
-        assert.strictEqual(get(run, "switch-verify").inputs.environment.HEALTH_PATH, path);
-        for (const name of ["app-blue-1", "app-green-1"]) assert.strictEqual(get(run, name).inputs.healthcheck, undefined, `${name}: opt-in only`);
+        assert.strictEqual(get(run, "release-app-blue-gate").inputs.environment.HEALTH_PATH, path);
+        assert.strictEqual(get(run, "release-verify").inputs.environment.HEALTH_PATH, path);
+        for (const name of ["release-app-blue-1", "release-app-green-1"]) assert.strictEqual(get(run, name).inputs.healthcheck, undefined, `${name}: opt-in only`);
         const opted = await runProgram({ config: { ...staged, health: { path, command: ["/app", "health", path] } }, host });
-        assert.deepStrictEqual(get(opted, "app-blue-1").inputs.healthcheck.tests, ["CMD", "/app", "health", path]);
+        assert.deepStrictEqual(get(opted, "release-app-blue-1").inputs.healthcheck.tests, ["CMD", "/app", "health", path]);
     });
 
     it("the preview listener binds loopback by default, apart from a public live listener", async () => {
@@ -98,7 +98,7 @@ describe("app environment and the security fixes (Pulumi mocks)", function () {
     it("passwords with @ / # ? are percent-encoded in DATABASE_URL and REDIS_URL, and decode back", async () => {
         const pw = "p@ss/w#rd?x%y:z 0123456789";
         const run = await runProgram({ config: { ...staged, postgresPassword: pw, redisPassword: pw }, secrets: ["postgresPassword", "redisPassword"], host });
-        const env = envList(run, "app-blue-1");
+        const env = envList(run, "release-app-blue-1");
         for (const key of ["DATABASE_URL", "REDIS_URL"]) {
             const url = new URL(env.find((e) => e.startsWith(`${key}=`))!.slice(key.length + 1));
             assert.strictEqual(decodeURIComponent(url.password), pw, key);
@@ -118,7 +118,7 @@ describe("app environment and the security fixes (Pulumi mocks)", function () {
         const a = await runProgram({ config: withMigration, host: { ...host, route: "green" } });
         const b = await runProgram({ config: { ...withMigration, migrations: { command: ["node", "migrate.js", "expand", "--v2"] } }, host: { ...host, route: "green" } });
         const changed = diffRuns(a, b).changed;
-        assert.ok(changed.includes("migrate-expand-run"), `the migration runs again: ${changed.join(", ")}`);
-        assert.ok(changed.includes("backup-dump"), `so does the backup before it: ${changed.join(", ")}`);
+        assert.ok(changed.includes("release-migrate-expand-run"), `the migration runs again: ${changed.join(", ")}`);
+        assert.ok(changed.includes("release-backup-dump"), `so does the backup before it: ${changed.join(", ")}`);
     });
 });

@@ -55,8 +55,14 @@ export const EMPTY_HOST: HostState = { running: {}, retired: {}, swapLimit: true
 const mockMonitor = require("@pulumi/pulumi/runtime/mocks").MockMonitor.prototype;
 mockMonitor.registerResourceHook ??= (_req: unknown, cb: (err: Error | null, res: unknown) => void) => cb(null, {});
 
+/** The program's BlueGreenApp: names are recorded relative to it ("release-gate", not "switchyard-release-gate"). */
+const APP = "switchyard";
+function relativeName(name: string): string {
+    return name.startsWith(`${APP}-`) ? name.slice(APP.length + 1) : name;
+}
+
 function urnName(urn: string): string {
-    return urn.slice(urn.lastIndexOf("::") + 2);
+    return relativeName(urn.slice(urn.lastIndexOf("::") + 2));
 }
 
 /** Runs the program once under mocks; rejects with the program's error. */
@@ -71,13 +77,14 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
     await pulumi.runtime.setMocks(
         {
             newResource(args: pulumi.runtime.MockResourceArgs) {
-                if (opts.failing?.includes(args.name)) throw new Error(`${args.name} failed`);
+                const name = relativeName(args.name);
+                if (opts.failing?.includes(name)) throw new Error(`${name} failed`);
                 // A deterministic id that changes when inputs change, as a
                 // re-created container's would.
-                const id = `${args.name}-${createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex").slice(0, 8)}`;
+                const id = `${name}-${createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex").slice(0, 8)}`;
                 const state: Record<string, unknown> = { ...args.inputs };
                 if (args.type === "docker:index/remoteImage:RemoteImage") state.imageId = `sha256:${args.inputs.name}`;
-                if (args.type === "random:index/randomPassword:RandomPassword") state.result = `pw-${args.name}`;
+                if (args.type === "random:index/randomPassword:RandomPassword") state.result = `pw-${name}`;
                 return { id, state };
             },
             call: () => ({}),

@@ -36,7 +36,7 @@ describe("policy pack rules", function () {
         delete (bad as Record<string, unknown>).appUser;
         const got = messages(viewOf(await runProgram({ config: bad, stack: "production" })));
         assert.deepStrictEqual(got, [
-            'mandatory app-non-root: app-blue-1 (switchyard-production-app-blue-1): user is unset (the image decides, possibly root); set appUser to a non-root uid:gid, such as 10001:10001',
+            'mandatory app-non-root: release-app-blue-1 (switchyard-production-app-blue-1): user is unset (the image decides, possibly root); set appUser to a non-root uid:gid, such as 10001:10001',
             "mandatory release-safety-bounds: drainSeconds is 2; production needs 5-300 s so requests in flight to the old colour finish (pulumi config set drainSeconds 30)",
             "mandatory release-safety-bounds: verifyRequests is 1; production needs at least 3 answers from the new colour before the switch counts (pulumi config set verifyRequests 10)",
             "advisory replicas-production: replicas is 1; with one replica a crash of it is an outage; production should run at least 2 (pulumi config set replicas 3)",
@@ -52,22 +52,22 @@ describe("policy pack rules", function () {
         const run = await runProgram({ config: stackFile("production"), stack: "production" });
         const rs = viewOf(run);
         const at = (name: string) => rs.find((r) => r.name === name)!;
-        at("app-blue-image").props = { ...at("app-blue-image").props, name: "ghcr.io/acme/app:latest" };
+        at("release-app-blue-image").props = { ...at("release-app-blue-image").props, name: "ghcr.io/acme/app:latest" };
         at("postgres-data").protect = false;
         at("redis-container").props = { ...at("redis-container").props, ports: [{ internal: 6379, external: 6379, ip: "0.0.0.0" }] };
         at("proxy-container").props = { ...at("proxy-container").props, memory: 0, ports: [{ internal: 8080, external: 80, ip: "127.0.0.1" }, { internal: 8081, external: 80, ip: "0.0.0.0" }] };
-        at("switch-verify").props = { ...at("switch-verify").props, delete: "bash scripts/release/undo.sh" };
-        at("switch-retire").props = { ...at("switch-retire").props, triggers: ["x"] };
+        at("release-verify").props = { ...at("release-verify").props, delete: "bash scripts/release/undo.sh" };
+        at("release-retire").props = { ...at("release-retire").props, triggers: ["x"] };
         const got = messages(rs, { measuredStartSeconds: 200 });
         for (const expected of [
-            'mandatory images-pinned: app-blue-image: image "ghcr.io/acme/app:latest" is not pinned',
+            'mandatory images-pinned: release-app-blue-image: image "ghcr.io/acme/app:latest" is not pinned',
             "mandatory data-protected: postgres-data (switchyard-production-pgdata): protect is false",
             "mandatory data-not-published: redis-container (switchyard-production-redis) publishes 0.0.0.0:6379->6379",
             "mandatory memory-limits: proxy-container (switchyard-production-proxy): memory is 0",
             "mandatory proxy-listeners: proxy-container: publishes ports [80,80]; it must publish proxy.livePort 80 and proxy.previewPort 8081",
             "mandatory proxy-listeners: proxy-container: port 80 binds 127.0.0.1, but proxy.bindAddress is 0.0.0.0",
-            'mandatory release-steps-never-undo: switch-verify: has delete "bash scripts/release/undo.sh"',
-            "mandatory release-steps-never-undo: switch-retire: has triggers",
+            'mandatory release-steps-never-undo: release-verify: has delete "bash scripts/release/undo.sh"',
+            "mandatory release-steps-never-undo: release-retire: has triggers",
             "advisory health-timeout-vs-start: health.timeoutSeconds is 120, but the live colour took 200.0 s from start to its first healthy answer",
         ]) {
             assert.ok(got.some((g) => g.startsWith(expected)), `expected "${expected}" in:\n${got.join("\n")}`);

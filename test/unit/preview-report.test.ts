@@ -10,12 +10,12 @@ function step(op: PreviewStep["op"], types: string, name: string, parent?: [stri
     return { op, urn: urn(types, name), type, name, parent: parent && { type: parent[0], name: parent[1] }, protect: false, diffs: [], ...extra };
 }
 
-const slotContainer = step("create", "switchyard:app:Slot$docker:index/container:Container", "app-green-1", ["switchyard:app:Slot", "app-green"]);
-const repoint = step("update", "switchyard:release:Switch$command:local:Command", "switch-repoint", ["switchyard:release:Switch", "switch"], { diffs: ["environment"] });
-const pg = step("replace", "switchyard:data:Postgres$docker:index/container:Container", "postgres-container", ["switchyard:data:Postgres", "postgres"], { diffs: ["image"] });
-const volume = step("delete", "switchyard:data:Redis$docker:index/volume:Volume", "redis-data", ["switchyard:data:Redis", "redis"], { protect: true });
-const protectedPw = step("update", "switchyard:data:Postgres$random:index/randomPassword:RandomPassword", "postgres-password", ["switchyard:data:Postgres", "postgres"], { protect: true, diffs: ["length"] });
-const same = step("same", "switchyard:proxy:Nginx$docker:index/container:Container", "proxy-container", ["switchyard:proxy:Nginx", "proxy"]);
+const slotContainer = step("create", "switchyard:app:Slot$docker:index/container:Container", "switchyard-release-app-green-1", ["switchyard:app:Slot", "switchyard-release-app-green"]);
+const repoint = step("update", "switchyard:release:Release$command:local:Command", "switchyard-release-repoint", ["switchyard:release:Release", "switchyard-release"], { diffs: ["environment"] });
+const pg = step("replace", "switchyard:data:Postgres$docker:index/container:Container", "switchyard-postgres-container", ["switchyard:data:Postgres", "switchyard-postgres"], { diffs: ["image"] });
+const volume = step("delete", "switchyard:data:Redis$docker:index/volume:Volume", "switchyard-redis-data", ["switchyard:data:Redis", "switchyard-redis"], { protect: true });
+const protectedPw = step("update", "switchyard:data:Postgres$random:index/randomPassword:RandomPassword", "switchyard-postgres-password", ["switchyard:data:Postgres", "switchyard-postgres"], { protect: true, diffs: ["length"] });
+const same = step("same", "switchyard:proxy:Nginx$docker:index/container:Container", "switchyard-proxy-container", ["switchyard:proxy:Nginx", "switchyard-proxy"]);
 
 describe("plan's preview report", () => {
     it("reads names and types from URNs, and groups resources by component", () => {
@@ -26,16 +26,16 @@ describe("plan's preview report", () => {
     it("risks: a replaced data service, a deleted volume, a protected resource touched; a release is no risk", () => {
         assert.deepStrictEqual(previewRisks([slotContainer, repoint, same]), []);
         assert.deepStrictEqual(previewRisks([pg, volume, protectedPw]), [
-            "**the shared Postgres is replaced**: `postgres-container` (docker:index/container:Container), because of `image`.",
-            "**a volume is deleted**: `redis-data` (docker:index/volume:Volume).",
-            "**a protected resource is touched**: `postgres-password` (random:index/randomPassword:RandomPassword) would be updated (length).",
+            "**the shared Postgres is replaced**: `switchyard-postgres-container` (docker:index/container:Container), because of `image`.",
+            "**a volume is deleted**: `switchyard-redis-data` (docker:index/volume:Volume).",
+            "**a protected resource is touched**: `switchyard-postgres-password` (random:index/randomPassword:RandomPassword) would be updated (length).",
         ]);
     });
 
     it("the operations table: counts, one row per changed resource, grouped", () => {
         const t = resourceTable([slotContainer, repoint, pg, same]).join("\n");
         assert.match(t, /^### What Pulumi will do: 1 to create, 1 to update, 1 to replace, 0 to delete \(1 unchanged\)/);
-        assert.match(t, /\| data \| `postgres-container` docker:container\/?:?Container \| \+- replace \| image \|\n\| release steps \| `switch-repoint` command:Command \| ~ update \| environment \|\n\| slot app-green \| `app-green-1`/);
+        assert.match(t, /\| data \| `switchyard-postgres-container` docker:container\/?:?Container \| \+- replace \| image \|\n\| release steps \| `switchyard-release-repoint` command:Command \| ~ update \| environment \|\n\| slot app-green \| `switchyard-release-app-green-1`/);
         assert.match(resourceTable([same]).join("\n"), /Nothing changes\./);
     });
 

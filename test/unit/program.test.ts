@@ -40,19 +40,20 @@ describe("program (Pulumi mocks)", function () {
             "switchyard:data:Postgres postgres",
             "switchyard:data:Redis redis",
             "switchyard:proxy:Nginx proxy",
-            "switchyard:app:Slot app-blue",
-            "switchyard:release:Switch switch",
-            `${CONTAINER} app-blue-1`,
-            `${CONTAINER} app-blue-2`,
+            "switchyard:index:BlueGreenApp switchyard",
+            "switchyard:app:Slot release-app-blue",
+            "switchyard:release:Release release",
+            `${CONTAINER} release-app-blue-1`,
+            `${CONTAINER} release-app-blue-2`,
             `${CONTAINER} postgres-container`,
             `${CONTAINER} redis-container`,
             `${CONTAINER} proxy-container`,
             `${COMMAND} proxy-config`,
-            `${COMMAND} app-blue-gate`,
-            `${COMMAND} switch-gate`,
-            `${COMMAND} switch-repoint`,
-            `${COMMAND} switch-verify`,
-            `${COMMAND} switch-retire`,
+            `${COMMAND} release-app-blue-gate`,
+            `${COMMAND} release-gate`,
+            `${COMMAND} release-repoint`,
+            `${COMMAND} release-verify`,
+            `${COMMAND} release-retire`,
             "random:index/randomPassword:RandomPassword postgres-password",
             "random:index/randomPassword:RandomPassword redis-password",
             "docker:index/volume:Volume postgres-data",
@@ -61,7 +62,7 @@ describe("program (Pulumi mocks)", function () {
         ]) {
             assert.ok(types.includes(expected), `missing ${expected}`);
         }
-        assert.ok(!run.resources.has("app-green"), "green has no image: no slot");
+        assert.ok(!run.resources.has("release-app-green"), "green has no image: no slot");
         assert.strictEqual(get(run, "networks-backend").inputs.internal, true);
         assert.strictEqual(get(run, "postgres-data").protect, false);
         assert.deepStrictEqual(run.outputs.liveColor, "blue");
@@ -76,23 +77,23 @@ describe("program (Pulumi mocks)", function () {
             assert.strictEqual(get(run, name).protect, true, `${name} must be protected`);
         }
         assert.strictEqual(get(run, "proxy-container").protect, false);
-        assert.strictEqual(get(run, "app-blue-1").inputs.name, "switchyard-production-app-blue-1");
+        assert.strictEqual(get(run, "release-app-blue-1").inputs.name, "switchyard-production-app-blue-1");
     });
 
     it("gate -> re-point -> verify -> retire, each depending on the one before", async () => {
         const run = await runProgram({ config: base });
-        assert.ok(get(run, "switch-gate").deps.includes("app-blue-gate"));
-        assert.ok(get(run, "switch-gate").deps.includes("proxy-config"));
+        assert.ok(get(run, "release-gate").deps.includes("release-app-blue-gate"));
+        assert.ok(get(run, "release-gate").deps.includes("proxy-config"));
         // Backups are on by default: the dump sits between the gate and the re-point.
-        assert.ok(get(run, "backup-dump").deps.includes("switch-gate"));
-        assert.ok(get(run, "switch-repoint").deps.includes("backup-dump"));
-        assert.ok(get(run, "switch-verify").deps.includes("switch-repoint"));
-        assert.ok(get(run, "switch-retire").deps.includes("switch-verify"));
+        assert.ok(get(run, "release-backup-dump").deps.includes("release-gate"));
+        assert.ok(get(run, "release-repoint").deps.includes("release-backup-dump"));
+        assert.ok(get(run, "release-verify").deps.includes("release-repoint"));
+        assert.ok(get(run, "release-retire").deps.includes("release-verify"));
         // The slot's gate probes through the configured proxy (the notifier runs after its config).
-        assert.ok(get(run, "app-blue-gate").deps.includes("notify-config"));
-        assert.ok(get(run, "notify-config").deps.includes("proxy-config"));
+        assert.ok(get(run, "release-app-blue-gate").deps.includes("release-notify-config"));
+        assert.ok(get(run, "release-notify-config").deps.includes("proxy-config"));
         for (const step of ["gate", "repoint", "verify", "retire"]) {
-            const cmd = get(run, `switch-${step}`).inputs;
+            const cmd = get(run, `release-${step}`).inputs;
             assert.strictEqual(cmd.create, `bash scripts/release/${step}.sh`);
             assert.strictEqual(cmd.update, cmd.create, "a changed input must run the step again");
             assert.strictEqual(cmd.delete, undefined, "no delete: undoing a step on replacement would undo the switch");
@@ -103,25 +104,25 @@ describe("program (Pulumi mocks)", function () {
     it("a release with data protection: gate -> backup -> expand -> re-point -> verify -> retire -> contract", async () => {
         const config = { ...switched, migrations: { command: "node migrate.js expand", contractCommand: "node migrate.js contract" } };
         const run = await runProgram({ config, host: hostAfter(staged, "blue", ["blue", "green"]) });
-        assert.ok(get(run, "backup-dump").deps.includes("switch-gate"));
-        assert.ok(get(run, "migrate-expand-run").deps.includes("backup-dump"));
-        assert.ok(get(run, "switch-repoint").deps.includes("migrate-expand-run"));
-        assert.ok(!get(run, "switch-repoint").deps.includes("switch-gate"), "the re-point waits for the migration, not only the gate");
-        assert.ok(get(run, "migrate-contract-run").deps.includes("switch-retire"));
-        const backup = envOf(run, "backup-dump");
-        const expand = envOf(run, "migrate-expand-run");
-        const contract = envOf(run, "migrate-contract-run");
+        assert.ok(get(run, "release-backup-dump").deps.includes("release-gate"));
+        assert.ok(get(run, "release-migrate-expand-run").deps.includes("release-backup-dump"));
+        assert.ok(get(run, "release-repoint").deps.includes("release-migrate-expand-run"));
+        assert.ok(!get(run, "release-repoint").deps.includes("release-gate"), "the re-point waits for the migration, not only the gate");
+        assert.ok(get(run, "release-migrate-contract-run").deps.includes("release-retire"));
+        const backup = envOf(run, "release-backup-dump");
+        const expand = envOf(run, "release-migrate-expand-run");
+        const contract = envOf(run, "release-migrate-contract-run");
         // Each carries the release key, so it runs exactly when a release does.
         for (const env of [backup, expand, contract]) {
-            for (const k of ["SWITCHYARD_COLOR", "TARGET_CONTAINER_IDS", "SWITCHYARD_STACK", "SWITCHYARD_PROXY"]) assert.deepStrictEqual(env[k], envOf(run, "switch-repoint")[k], k);
+            for (const k of ["SWITCHYARD_COLOR", "TARGET_CONTAINER_IDS", "SWITCHYARD_STACK", "SWITCHYARD_PROXY"]) assert.deepStrictEqual(env[k], envOf(run, "release-repoint")[k], k);
         }
         assert.deepStrictEqual([expand.PHASE, expand.MIGRATION_IMAGE, expand.MIGRATION_COMMAND], ["expand", "app:2.0.0", '["node","migrate.js","expand"]']);
         assert.deepStrictEqual([contract.PHASE, contract.MIGRATION_IMAGE], ["contract", "app:2.0.0"]);
         assert.deepStrictEqual([backup.BACKUP_STORE, backup.BACKUPS_KEEP, backup.PGUSER, backup.PGDATABASE], ["switchyard-staging-backups", "10", "app", "app"]);
         // Credentials only as secrets in the environment, never in command text.
-        assert.ok(JSON.stringify(get(run, "backup-dump").inputs.environment).includes(SECRET_SIG));
-        assert.ok(JSON.stringify(get(run, "migrate-expand-run").inputs.environment).includes(SECRET_SIG));
-        for (const name of ["backup-dump", "migrate-expand-run", "migrate-contract-run"]) {
+        assert.ok(JSON.stringify(get(run, "release-backup-dump").inputs.environment).includes(SECRET_SIG));
+        assert.ok(JSON.stringify(get(run, "release-migrate-expand-run").inputs.environment).includes(SECRET_SIG));
+        for (const name of ["release-backup-dump", "release-migrate-expand-run", "release-migrate-contract-run"]) {
             const cmd = get(run, name).inputs;
             assert.ok(!/pw-|postgres:\/\//.test(`${cmd.create}${cmd.update}`), `${name}: no credential in the command text`);
             assert.strictEqual(cmd.delete, undefined);
@@ -131,7 +132,7 @@ describe("program (Pulumi mocks)", function () {
         assert.deepStrictEqual(get(run, "backups-volume").beforeDelete, ["switchyard-guard-volume"]);
         assert.strictEqual(run.outputs.liveColor, "green");
         await assert.rejects(
-            runProgram({ config, host: hostAfter(staged, "blue", ["blue", "green"]), failing: ["migrate-contract-run"] }),
+            runProgram({ config, host: hostAfter(staged, "blue", ["blue", "green"]), failing: ["release-migrate-contract-run"] }),
             /migrate-contract-run failed/,
             "the outputs wait for the contract too",
         );
@@ -139,44 +140,44 @@ describe("program (Pulumi mocks)", function () {
 
     it("backups off (not production) and no migrations: the re-point follows the gate; a host directory replaces the volume", async () => {
         const run = await runProgram({ config: { ...base, backups: { enabled: false } } });
-        assert.ok(!run.resources.has("backup-dump") && !run.resources.has("migrate-expand-run"));
-        assert.ok(get(run, "switch-repoint").deps.includes("switch-gate"));
+        assert.ok(!run.resources.has("release-backup-dump") && !run.resources.has("release-migrate-expand-run"));
+        assert.ok(get(run, "release-repoint").deps.includes("release-gate"));
         const dir = await runProgram({ config: { ...base, backups: { hostDir: "/srv/backups", keep: 3 } } });
         assert.ok(!dir.resources.has("backups-volume"));
-        assert.deepStrictEqual([envOf(dir, "backup-dump").BACKUP_STORE, envOf(dir, "backup-dump").BACKUPS_KEEP], ["/srv/backups", "3"]);
+        assert.deepStrictEqual([envOf(dir, "release-backup-dump").BACKUP_STORE, envOf(dir, "release-backup-dump").BACKUPS_KEEP], ["/srv/backups", "3"]);
         const prod = await runProgram({ config: stackFile("production"), stack: "production" });
         assert.strictEqual(get(prod, "backups-volume").protect, true, "production's backups are protected");
     });
 
     it("maintenance turns on before the gate and off only after verify", async () => {
         const on = await runProgram({ config: { ...base, maintenance: true }, host: hostAfter(base, "blue", ["blue"]) });
-        assert.strictEqual(envOf(on, "maintenance-toggle").MAINTENANCE, "on");
-        assert.ok(get(on, "switch-gate").deps.includes("maintenance-toggle"));
+        assert.strictEqual(envOf(on, "release-maintenance-toggle").MAINTENANCE, "on");
+        assert.ok(get(on, "release-gate").deps.includes("release-maintenance-toggle"));
         const host = { ...hostAfter(staged, "blue", ["blue", "green"]), maintenance: true };
         const off = await runProgram({ config: switched, host });
-        assert.strictEqual(envOf(off, "maintenance-toggle").MAINTENANCE, "off");
-        assert.ok(get(off, "maintenance-toggle").deps.includes("switch-verify"));
-        assert.ok(!get(off, "switch-gate").deps.includes("maintenance-toggle"));
+        assert.strictEqual(envOf(off, "release-maintenance-toggle").MAINTENANCE, "off");
+        assert.ok(get(off, "release-maintenance-toggle").deps.includes("release-verify"));
+        assert.ok(!get(off, "release-gate").deps.includes("release-maintenance-toggle"));
         const steady = await runProgram({ config: base, host: hostAfter(base, "blue", ["blue"]) });
-        assert.strictEqual(envOf(steady, "maintenance-toggle").MAINTENANCE, "off");
+        assert.strictEqual(envOf(steady, "release-maintenance-toggle").MAINTENANCE, "off");
     });
 
     it("the webhook URL reaches the notifier step alone, as a secret; gates wait for it", async () => {
         const url = "https://hooks.example.com/services/very-secret-token";
         const run = await runProgram({ config: { ...staged, notify: { webhookUrl: url } }, secrets: ["notify"] });
-        const notify = get(run, "notify-config");
+        const notify = get(run, "release-notify-config");
         assert.ok(notify.deps.includes("proxy-config"));
         assert.ok(JSON.stringify(notify.inputs.environment).includes(SECRET_SIG));
         assert.ok(JSON.stringify(notify.inputs.environment).includes("very-secret-token"), "the notifier gets it");
         for (const r of byType(run, COMMAND)) {
-            if (r.name !== "notify-config") assert.ok(!JSON.stringify(r.inputs).includes("very-secret-token"), `${r.name} must not carry the URL`);
+            if (r.name !== "release-notify-config") assert.ok(!JSON.stringify(r.inputs).includes("very-secret-token"), `${r.name} must not carry the URL`);
         }
-        for (const gate of ["app-blue-gate", "app-green-gate", "switch-gate"]) assert.ok(get(run, gate).deps.includes("notify-config"), gate);
+        for (const gate of ["release-app-blue-gate", "release-app-green-gate", "release-gate"]) assert.ok(get(run, gate).deps.includes("release-notify-config"), gate);
     });
 
     it("slots wait for the data services, and the proxy config is tested before use", async () => {
         const run = await runProgram({ config: base });
-        const slotDeps = get(run, "app-blue-1").deps;
+        const slotDeps = get(run, "release-app-blue-1").deps;
         assert.ok(slotDeps.includes("postgres-container") && slotDeps.includes("redis-container"), slotDeps.join(","));
         const cfg = get(run, "proxy-config").inputs;
         assert.strictEqual(cfg.create, "bash scripts/release/proxy-config.sh");
@@ -195,15 +196,15 @@ describe("program (Pulumi mocks)", function () {
             assert.ok(JSON.stringify(c.envs).includes(SECRET_SIG), `${name} envs must be secret`);
             assert.ok(!JSON.stringify(c.command ?? []).includes("pw-"), "password must not be on the command line");
         }
-        const app = get(run, "app-blue-1").inputs;
+        const app = get(run, "release-app-blue-1").inputs;
         assert.ok(JSON.stringify(app.envs).includes(SECRET_SIG), "app envs carry DATABASE_URL: secret");
         assert.ok(JSON.stringify(app.networksAdvanced).includes("app-blue"));
         assert.strictEqual(app.stopTimeout, 20, "stop grace = drain + 5");
-        assert.deepStrictEqual(labelsOf(get(run, "app-blue-1"))["switchyard.colour"], "blue");
+        assert.deepStrictEqual(labelsOf(get(run, "release-app-blue-1"))["switchyard.colour"], "blue");
         const proxy = get(run, "proxy-container").inputs;
         assert.deepStrictEqual(proxy.ports.map((p: any) => [p.internal, p.external, p.ip]), [[8080, 8080, "127.0.0.1"], [8081, 8081, "127.0.0.1"]]);
         // Only the steps that talk to Postgres see its password, and only as a secret.
-        const needsPassword = ["backup-dump", "migrate-expand-run", "migrate-contract-run"];
+        const needsPassword = ["release-backup-dump", "release-migrate-expand-run", "release-migrate-contract-run"];
         for (const cmd of byType(run, COMMAND)) {
             const text = JSON.stringify(cmd.inputs);
             if (needsPassword.includes(cmd.name)) assert.ok(text.includes(SECRET_SIG), `${cmd.name}: the password only as a secret`);
@@ -217,7 +218,7 @@ describe("program (Pulumi mocks)", function () {
         const d = diffRuns(before, after);
         assert.deepStrictEqual(d.deleted, []);
         assert.deepStrictEqual(d.changed, []);
-        assert.deepStrictEqual(d.created, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
+        assert.deepStrictEqual(d.created, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-image"]);
         assert.strictEqual(after.outputs.idleState, "staged");
     });
 
@@ -226,11 +227,11 @@ describe("program (Pulumi mocks)", function () {
         const after = await runProgram({ config: switched, host: hostAfter(staged, "blue", ["blue", "green"]) });
         const d = diffRuns(before, after);
         assert.deepStrictEqual(d.created, []);
-        assert.deepStrictEqual(d.changed, ["backup-dump", "switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
-        assert.deepStrictEqual(d.deleted, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
-        assert.strictEqual(envOf(after, "switch-repoint").SWITCHYARD_COLOR, "green");
-        assert.strictEqual(envOf(after, "switch-verify").SWITCHYARD_COLOR, "green");
-        assert.strictEqual(envOf(after, "switch-retire").RETIRE_COLOR, "blue");
+        assert.deepStrictEqual(d.changed, ["release-backup-dump", "release-gate", "release-repoint", "release-retire", "release-verify"]);
+        assert.deepStrictEqual(d.deleted, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-image"]);
+        assert.strictEqual(envOf(after, "release-repoint").SWITCHYARD_COLOR, "green");
+        assert.strictEqual(envOf(after, "release-verify").SWITCHYARD_COLOR, "green");
+        assert.strictEqual(envOf(after, "release-retire").RETIRE_COLOR, "blue");
     });
 
     it("case 2, rollback: a retired colour is re-created from its pinned image, then switched to", async () => {
@@ -238,10 +239,10 @@ describe("program (Pulumi mocks)", function () {
         const before = await runProgram({ config: switched, host });
         const after = await runProgram({ config: { ...switched, liveColor: "blue" }, host });
         const d = diffRuns(before, after);
-        assert.deepStrictEqual(d.created, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
-        assert.deepStrictEqual(d.deleted, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
-        assert.strictEqual(get(after, "app-blue-1").inputs.labels.find((l: any) => l.label === "switchyard.image").value, "app:1.0.0");
-        assert.strictEqual(envOf(after, "switch-retire").RETIRE_COLOR, "green");
+        assert.deepStrictEqual(d.created, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-image"]);
+        assert.deepStrictEqual(d.deleted, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-image"]);
+        assert.strictEqual(get(after, "release-app-blue-1").inputs.labels.find((l: any) => l.label === "switchyard.image").value, "app:1.0.0");
+        assert.strictEqual(envOf(after, "release-retire").RETIRE_COLOR, "green");
     });
 
     it("case 3: a new idle image and a flip together: create, gate, switch, retire in one update", async () => {
@@ -249,10 +250,10 @@ describe("program (Pulumi mocks)", function () {
         const before = await runProgram({ config: base, host });
         const after = await runProgram({ config: switched, host });
         const d = diffRuns(before, after);
-        assert.deepStrictEqual(d.created, ["app-green", "app-green-1", "app-green-2", "app-green-gate", "app-green-image"]);
-        assert.deepStrictEqual(d.changed, ["backup-dump", "switch-gate", "switch-repoint", "switch-retire", "switch-verify"]);
-        assert.deepStrictEqual(d.deleted, ["app-blue", "app-blue-1", "app-blue-2", "app-blue-gate", "app-blue-image"]);
-        assert.ok(get(after, "switch-gate").deps.includes("app-green-gate"));
+        assert.deepStrictEqual(d.created, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-image"]);
+        assert.deepStrictEqual(d.changed, ["release-backup-dump", "release-gate", "release-repoint", "release-retire", "release-verify"]);
+        assert.deepStrictEqual(d.deleted, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-image"]);
+        assert.ok(get(after, "release-gate").deps.includes("release-app-green-gate"));
     });
 
     it("case 4: nothing changed, nothing changes (and no command runs)", async () => {
@@ -280,8 +281,8 @@ describe("program (Pulumi mocks)", function () {
     it("case 5: every container, data volume, the proxy state volume and the networks are behind the delete guard", async () => {
         const run = await runProgram({ config: staged, host: hostAfter(staged, "blue", ["blue", "green"]) });
         const expect: Record<string, string> = {
-            "app-blue-1": "switchyard-guard-app",
-            "app-green-2": "switchyard-guard-app",
+            "release-app-blue-1": "switchyard-guard-app",
+            "release-app-green-2": "switchyard-guard-app",
             "postgres-container": "switchyard-guard-postgres",
             "redis-container": "switchyard-guard-redis",
             "proxy-container": "switchyard-guard-proxy",
@@ -301,19 +302,19 @@ describe("program (Pulumi mocks)", function () {
         assert.strictEqual(get(run, "postgres-container").inputs.destroyGraceSeconds, 30);
         assert.strictEqual(get(run, "redis-container").inputs.destroyGraceSeconds, 15);
         assert.strictEqual(get(run, "proxy-container").inputs.destroyGraceSeconds, 20, "proxy: drain + 5");
-        assert.strictEqual(get(run, "app-blue-1").inputs.destroyGraceSeconds, 20, "app: drain + 5");
+        assert.strictEqual(get(run, "release-app-blue-1").inputs.destroyGraceSeconds, 20, "app: drain + 5");
     });
 
     it("limits and healthchecks are sent in the provider's read-back form", async () => {
         const run = await runProgram({ config: { ...base, limits: { app: { memoryMb: 300, cpus: 1 }, postgres: { memoryMb: 1024, cpus: 2 } }, health: { intervalSeconds: 60, command: ["/app", "healthcheck"] } } });
-        const app = get(run, "app-blue-1").inputs;
+        const app = get(run, "release-app-blue-1").inputs;
         assert.deepStrictEqual([app.cpus, app.memory, app.memorySwap], ["1.0", 300, 300]);
         assert.strictEqual(app.healthcheck.interval, "1m0s");
         assert.deepStrictEqual(app.healthcheck.tests, ["CMD", "/app", "healthcheck"], "exec form: no shell");
         assert.strictEqual(get(run, "postgres-container").inputs.cpus, "2.0");
         assert.strictEqual(get(run, "redis-container").inputs.cpus, "0.5");
         const noSwapLimit = await runProgram({ config: base, host: { ...hostAfter(base, "blue", ["blue"]), swapLimit: false } });
-        assert.strictEqual(get(noSwapLimit, "app-blue-1").inputs.memorySwap, -1, "without swap limit support Docker stores -1");
+        assert.strictEqual(get(noSwapLimit, "release-app-blue-1").inputs.memorySwap, -1, "without swap limit support Docker stores -1");
     });
 
     it("every release step runs against the Docker host the provider deploys to", async () => {
@@ -328,7 +329,7 @@ describe("program (Pulumi mocks)", function () {
         assert.strictEqual(ok.outputs.liveColor, "green");
         // Under the engine a failed step leaves the previous outputs in place;
         // under mocks the outputs that wait on it never resolve to the new ones.
-        for (const step of ["switch-gate", "switch-repoint", "switch-verify", "switch-retire"]) {
+        for (const step of ["release-gate", "release-repoint", "release-verify", "release-retire"]) {
             await assert.rejects(
                 runProgram({ config: switched, host: hostAfter(staged, "blue", ["blue", "green"]), failing: [step] }),
                 new RegExp(`${step} failed`),

@@ -77,8 +77,8 @@ describe("HTTPS and a private registry (Pulumi mocks)", function () {
         assert.ok(reg, `a registry provider: ${providers.map((p) => p.name).join(", ")}`);
         assert.deepStrictEqual(plaintextIn(run, registryPassword), [], "the password is in no input in plaintext");
         assert.strictEqual(JSON.parse(unwrapSecrets(reg.inputs.registryAuth))[0].address, "127.0.0.1:5000", "provider config travels as JSON text");
-        assert.match(get(run, "app-blue-image").provider, /::registry::/, "the slot image uses it");
-        assert.doesNotMatch(get(run, "postgres-image").provider, /::registry::/, "Postgres's image does not");
+        assert.match(get(run, "release-app-blue-image").provider, /::switchyard-registry::/, "the slot image uses it");
+        assert.doesNotMatch(get(run, "postgres-image").provider, /::switchyard-registry::/, "Postgres's image does not");
         const none = await runProgram({ config: base });
         assert.deepStrictEqual(byType(none, "pulumi:providers:docker").map((p) => p.name), ["docker"], "without registry config, one provider as before");
     });

@@ -1,0 +1,227 @@
+// The release: every step of a blue-green switch, in the order it runs.
+//
+// The safety argument is this order, enforced by dependsOn:
+//   notify      the webhook URL is in the proxy before any step can fail
+//   maintenance on (when asked), before anything of the release runs
+//   slots       the new colour's containers start beside the live ones, and
+//               the slot's own gate waits for every replica to answer health
+//   gate        the colour going live is gated again, as one release step
+//   backup      a dump of Postgres, only for a release that passed its gate
+//   expand      the expand migration, after the dump, while old code serves
+//   re-point    the route marker moves; nothing moved before the gate passed
+//   verify      the live listener must answer from the new colour, or the
+//               route goes back and the update fails
+//   retire      the old colour drains and stops, only once verify passed
+//   contract    the contract migration, once no old code runs
+//   maintenance off, only once the new colour is verified
+// A step that fails stops the update there: everything before it stays, and
+// nothing after it runs, so live traffic is never on an unverified colour.
+import { createHash } from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { Colour, COLOURS } from "../lib/config";
+import { rootAlias } from "../lib/naming";
+import { ReleasePlan } from "../lib/release";
+import { ReleaseKey, ReleaseSteps } from "../lib/steps";
+import { LIVE_LISTEN_PORT } from "../nginx/render";
+import { Backup } from "./backup";
+import { Maintenance } from "./maintenance";
+import { Migration } from "./migration";
+import { Notifier } from "./notifier";
+import { Slot, SlotArgs } from "./slot";
+
+/** What every slot shares; the colour, image and variables come per colour. */
+export type SlotDefaults = Omit<SlotArgs, "colour" | "image" | "env" | "secretEnv" | "proxyReady" | "steps">;
+
+export interface ColourSettings {
+    /** Image reference the colour runs. */
+    image: string;
+    /** The app's own plain variables. Defaults to none. */
+    env?: Record<string, string>;
+    /** The app's own secret variables; secret in state and plan. Defaults to none. */
+    secretEnv?: pulumi.Input<Record<string, string>>;
+}
+
+export interface ReleaseBackupArgs {
+    /** The Postgres container to dump. */
+    postgresContainer: pulumi.Input<string>;
+    /** The backend network the one-off pg_dump container joins. */
+    backendNetwork: pulumi.Input<string>;
+    /** A volume name or an absolute host directory (components/backups.ts). */
+    store: pulumi.Input<string>;
+    /** How many of this stack's newest dumps stay. Defaults to 10. */
+    keep?: number;
+    /** Database to dump. Defaults to "app". */
+    database?: string;
+    /** Role that dumps it. Defaults to "app". */
+    user?: string;
+    /** The role's password, secret. */
+    password: pulumi.Input<string>;
+}
+
+export interface ReleaseArgs {
+    /** Which colour is live after this update, which slots exist, whether the idle one retires (lib/release.ts). */
+    plan: ReleasePlan;
+    /** Image and variables per colour; the plan's declared colours must have one. */
+    colours: Partial<Record<Colour, ColourSettings>>;
+    /** What every slot shares (replicas, port, health, networks, data URLs, limits). */
+    slot: SlotDefaults;
+    /** The proxy's config step: nothing is gated or routed before it. */
+    proxyReady: pulumi.Resource;
+    /** Webhook for failed steps and rollbacks, secret. Defaults to none: notifications off. */
+    webhookUrl?: pulumi.Input<string>;
+    /** Maintenance mode asked for by this update. Defaults to false. */
+    maintenance?: boolean;
+    /** Whether the proxy is in maintenance mode now: turning it off waits for verify. Defaults to false. */
+    maintenanceNow?: boolean;
+    /** The dump before every switch. Defaults to none (no backup). */
+    backup?: ReleaseBackupArgs;
+    /** Expand (before the re-point) and contract (after retire) migrations, in exec form. Defaults to none. */
+    migrations?: { command?: string[]; contractCommand?: string[]; timeoutSeconds?: number };
+    /** Consecutive answers from the new colour that verify needs. Defaults to 5. */
+    verifyRequests?: number;
+    /** "retire" stops the old colour after the switch; "keep" keeps it for an instant rollback. Defaults to "retire". */
+    standby?: "retire" | "keep";
+    /** Makes the command resources (they run docker against the stack's host). */
+    steps: ReleaseSteps;
+    /** Adopt the parts a Switchyard 0.1 program declared at the stack's root (aliases). Defaults to false. */
+    adoptRootResources?: boolean;
+}
+
+/**
+ * A blue-green release: the slots, then gate -> backup -> expand -> re-point
+ * -> verify -> retire -> contract as command resources, with the notifier and
+ * maintenance mode around them. Every step carries the release key (the
+ * target colour and its container ids), so the chain runs again exactly when
+ * the live colour or its containers change, and not on a no-op update.
+ */
+export class Release extends pulumi.ComponentResource {
+    public readonly slots: Partial<Record<Colour, Slot>>;
+    public readonly gate: command.local.Command;
+    public readonly repoint: command.local.Command;
+    public readonly verify: command.local.Command;
+    public readonly retire: command.local.Command;
+    /** The step every output waits for: contract when there is one, else retire. */
+    public readonly lastStep: command.local.Command;
+    /** The release key every step carries. */
+    public readonly key: ReleaseKey;
+
+    constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        const adopt = args.adoptRootResources ?? false;
+        // Switchyard 0.1 had a Switch component ("switch") for gate..retire:
+        // this component is it, so those steps keep their state.
+        super("switchyard:release:Release", name, {}, { ...opts, aliases: adopt ? [{ name: "switch", type: "switchyard:release:Switch", parent: pulumi.rootStackResource }] : [] });
+        const { plan } = args;
+        for (const colour of plan.declared) {
+            if (!args.colours[colour]) throw new pulumi.ResourceError(`colours.${colour}: the plan declares ${colour}, so it needs an image`, this);
+        }
+        const live = plan.live;
+        const retireColour = plan.idleState === "retired" ? plan.idle : undefined;
+        const standby = args.standby ?? "retire";
+        const drainSeconds = args.slot.drainSeconds ?? 15;
+        const child = (oldName: string): pulumi.ComponentResourceOptions => ({ parent: this, aliases: rootAlias(adopt, oldName) });
+
+        // The notifier runs after the proxy's config, and every step after it, so any failure is reported.
+        const notifier = new Notifier(`${name}-notify`, { proxyContainerName: args.slot.proxyContainerName, webhookUrl: args.webhookUrl, proxyReady: args.proxyReady, steps: args.steps }, child("notify"));
+        // Maintenance turns on before anything of a release runs, and off only
+        // once the new colour is verified (below).
+        const turnsOff = (args.maintenanceNow ?? false) && !(args.maintenance ?? false);
+        const maintenanceOn = turnsOff
+            ? undefined
+            : new Maintenance(`${name}-maintenance`, { proxyContainerName: args.slot.proxyContainerName, on: args.maintenance ?? false, after: [notifier.config], steps: args.steps }, child("maintenance"));
+
+        this.slots = {};
+        for (const colour of plan.declared) {
+            const settings = args.colours[colour]!;
+            this.slots[colour] = new Slot(
+                `${name}-app-${colour}`,
+                { ...args.slot, colour, image: settings.image, env: settings.env, secretEnv: settings.secretEnv, proxyReady: notifier.config, steps: args.steps },
+                child(`app-${colour}`),
+            );
+        }
+        const target = this.slots[live]!;
+        this.key = {
+            SWITCHYARD_PROXY: args.slot.proxyContainerName,
+            SWITCHYARD_STACK: args.slot.stackLabel,
+            SWITCHYARD_COLOR: live,
+            TARGET_CONTAINER_IDS: target.containerIds,
+        };
+        const key = this.key;
+
+        // dependsOn (every step): the order above is the safety argument.
+        this.gate = args.steps.step(`${name}-gate`, "gate", { ...target.gateEnvironment, ...key }, {
+            parent: this,
+            dependsOn: [args.proxyReady, target.gate, notifier.config, ...(maintenanceOn ? [maintenanceOn.toggle] : [])],
+        });
+        const migrations = args.migrations ?? {};
+        const backup = args.backup
+            ? new Backup(
+                  `${name}-backup`,
+                  {
+                      ...args.backup,
+                      key,
+                      after: this.gate,
+                      // A migration that runs again (a new command) gets a fresh dump first.
+                      migrationFingerprint: migrations.command
+                          ? createHash("sha256").update(JSON.stringify([migrations.command, target.image, migrations.timeoutSeconds ?? 600])).digest("hex").slice(0, 16)
+                          : undefined,
+                      steps: args.steps,
+                  },
+                  child("backup"),
+              )
+            : undefined;
+        const migration = (phase: "expand" | "contract", cmd: string[], after: pulumi.Resource) =>
+            new Migration(
+                `${name}-migrate-${phase}`,
+                {
+                    phase,
+                    command: cmd,
+                    image: target.image,
+                    key,
+                    after,
+                    backendNetwork: args.slot.backendNetwork,
+                    databaseUrl: args.slot.databaseUrl,
+                    timeoutSeconds: migrations.timeoutSeconds,
+                    steps: args.steps,
+                },
+                child(`migrate-${phase}`),
+            );
+        const expand = migrations.command ? migration("expand", migrations.command, backup?.dump ?? this.gate) : undefined;
+
+        this.repoint = args.steps.step(`${name}-repoint`, "repoint", { ...key, STANDBY: standby }, {
+            parent: this,
+            dependsOn: [expand?.run ?? backup?.dump ?? this.gate],
+        });
+        this.verify = args.steps.step(
+            `${name}-verify`,
+            "verify",
+            {
+                ...key,
+                // Verify applies the switch again when a failed verify undid it, as re-point would.
+                STANDBY: standby,
+                VERIFY_REQUESTS: String(args.verifyRequests ?? 5),
+                HEALTH_PATH: args.slot.health.path,
+                LIVE_LISTEN_PORT: String(LIVE_LISTEN_PORT),
+            },
+            { parent: this, dependsOn: [this.repoint] },
+        );
+        this.retire = args.steps.step(
+            `${name}-retire`,
+            "retire",
+            {
+                ...key,
+                RETIRE_COLOR: retireColour ?? "",
+                DRAIN_SECONDS: String(drainSeconds),
+                APP_PORT: String(args.slot.appPort ?? 3000),
+                STOP_GRACE_SECONDS: String(drainSeconds + 5),
+            },
+            { parent: this, dependsOn: [this.verify] },
+        );
+        const contract = migrations.contractCommand ? migration("contract", migrations.contractCommand, this.retire) : undefined;
+        if (turnsOff) {
+            new Maintenance(`${name}-maintenance`, { proxyContainerName: args.slot.proxyContainerName, on: false, after: [this.verify], steps: args.steps }, child("maintenance"));
+        }
+        this.lastStep = contract?.run ?? this.retire;
+        this.registerOutputs({ live, retires: retireColour ?? null, colours: COLOURS.filter((c) => this.slots[c]) });
+    }
+}
