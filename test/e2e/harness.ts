@@ -90,14 +90,19 @@ export class E2EStack {
         readonly stack: Stack,
         readonly env: NodeJS.ProcessEnv,
         readonly pulumi: string,
+        project: string,
     ) {
-        this.names = stackNames("switchyard", name);
+        this.names = stackNames(project, name);
         this.logFile = path.join(dir, "e2e.log");
     }
 
-    static async create(suffix: string, config: Record<string, unknown>): Promise<E2EStack> {
+    /**
+     * A stack in a copy of this project, or (with `project`) in the Pulumi
+     * project already at `project.dir`, such as one that installed the package.
+     */
+    static async create(suffix: string, config: Record<string, unknown>, project?: { dir: string; name: string }): Promise<E2EStack> {
         const bin = pulumiBin()!;
-        const dir = copyProject(REPO, [], "switchyard-e2e-");
+        const dir = project?.dir ?? copyProject(REPO, [], "switchyard-e2e-");
         fs.mkdirSync(path.join(dir, ".state"));
         const name = `e2e${randomBytes(3).toString("hex")}${suffix}`;
         const env: Record<string, string> = {
@@ -111,7 +116,7 @@ export class E2EStack {
         };
         const pulumiCommand = await PulumiCommand.get({ root: path.dirname(path.dirname(bin)), skipVersionCheck: false });
         const stack = await LocalWorkspace.createOrSelectStack({ stackName: name, workDir: dir }, { envVars: env, pulumiCommand, secretsProvider: "passphrase" });
-        const s = new E2EStack(dir, name, stack, { ...process.env, ...env, PULUMI_CONFIG_PASSPHRASE_FILE: "" }, bin);
+        const s = new E2EStack(dir, name, stack, { ...process.env, ...env, PULUMI_CONFIG_PASSPHRASE_FILE: "" }, bin, project?.name ?? "switchyard");
         delete s.env.PULUMI_CONFIG_PASSPHRASE_FILE;
         s.writeConfig(config);
         say(`stack ${name} in ${dir} (backend ${env.PULUMI_BACKEND_URL})`);

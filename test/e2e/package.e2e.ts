@@ -1,0 +1,162 @@
+// e2e: Switchyard as a component package. `npm pack` of this repository,
+// installed into a throwaway Pulumi project outside it (its own name, its own
+// program, BlueGreenApp from the installed package), then a real preview, up,
+// a switch under load, a no-op up and a destroy against the local engine.
+import * as assert from "assert";
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { requiredPlugins } from "../../lib/plugins";
+import { describeFailures, get, startLoadProcess } from "../scripts/load";
+import { docker, REPO } from "../scripts/fixture";
+import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep } from "./harness";
+
+const PROJECT = "shop";
+const RATE = 200;
+
+/** The throwaway project's program: the package's component, settings from the stack's `switchyard:` config plus its own. */
+const PROGRAM = `import { BlueGreenApp, settingsFromConfig } from "switchyard";
+
+// The shop's program: the same settings Switchyard's own program reads, and
+// one of its own in code.
+const shop = new BlueGreenApp("shop", { ...settingsFromConfig(), replicas: 2 });
+
+export const liveColor = shop.liveColor;
+export const liveUrl = shop.liveUrl;
+`;
+
+function lockVersion(name: string): string {
+    const lock = JSON.parse(fs.readFileSync(path.join(REPO, "package-lock.json"), "utf8"));
+    return lock.packages[`node_modules/${name}`].version;
+}
+
+/** `npm pack` of the repository into dir: the tarball's path. */
+function pack(dir: string): string {
+    const out = execFileSync("npm", ["pack", "--json", "--pack-destination", dir], { cwd: REPO, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 300000 });
+    const json = out.slice(out.indexOf("["));
+    return path.join(dir, JSON.parse(json)[0].filename);
+}
+
+describe("e2e: the component package installed into another Pulumi project (npm pack, real pulumi up)", function () {
+    let s: E2EStack | undefined;
+    let dir = "";
+    let tarball = "";
+    const ports = { live: 0, preview: 0 };
+
+    before(async function () {
+        const missing = missingParts();
+        if (missing.length) {
+            console.log(`e2e SKIPPED: plugins missing: ${missing.join(", ")}`);
+            this.skip();
+        }
+        ports.live = await freePort();
+        ports.preview = await freePort();
+    });
+
+    after(async function () {
+        if (s) await s.destroy();
+        else if (dir && process.env.SWITCHYARD_E2E_KEEP !== "1") fs.rmSync(dir, { recursive: true, force: true });
+        if (tarball) fs.rmSync(path.dirname(tarball), { recursive: true, force: true });
+    });
+
+    it("P1. npm pack holds the compiled components, the release steps and the proxy template, and nothing of the repository's own tooling", () => {
+        const t = Date.now();
+        tarball = pack(fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-pack-")));
+        const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).split("\n").filter(Boolean).map((f) => f.replace(/^package\//, ""));
+        say(`npm pack: ${path.basename(tarball)}, ${files.length} files, ${(fs.statSync(tarball).size / 1024).toFixed(0)} KiB in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+        for (const f of ["package.json", "dist/components/index.js", "dist/components/index.d.ts", "dist/components/bluegreen.d.ts", "scripts/release/gate.sh", "scripts/release/route-marker.env", "scripts/release/notify.js", "nginx/nginx.conf.template"]) {
+            assert.ok(files.includes(f), `the package holds ${f}`);
+        }
+        for (const prefix of ["test/", "ops/", "setup/", "bench/", "examples/", "policy/", "index.ts", "Pulumi."]) {
+            assert.deepStrictEqual(files.filter((f) => f.startsWith(prefix)), [], `the package holds nothing under ${prefix}`);
+        }
+        const manifest = JSON.parse(execFileSync("tar", ["-xOzf", tarball, "package/package.json"], { encoding: "utf8" }));
+        assert.strictEqual(manifest.main, "dist/components/index.js");
+        for (const peer of ["@pulumi/pulumi", "@pulumi/docker", "@pulumi/command", "@pulumi/random"]) assert.ok(manifest.peerDependencies[peer], `${peer} is a peer: one SDK in the program`);
+    });
+
+    it("P2. installs into a project outside the repository, with the plugins' own versions", function () {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "shop-"));
+        fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${PROJECT}\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n`);
+        fs.writeFileSync(path.join(dir, "index.ts"), PROGRAM);
+        fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "es2020", module: "commonjs", moduleResolution: "node", strict: true, esModuleInterop: true, skipLibCheck: true }, files: ["index.ts"] }, null, 2));
+        const deps: Record<string, string> = { switchyard: `file:${tarball}` };
+        for (const p of requiredPlugins()) deps[`@pulumi/${p.name}`] = p.version;
+        deps["@pulumi/pulumi"] = lockVersion("@pulumi/pulumi");
+        const devDeps = { typescript: lockVersion("typescript"), "ts-node": lockVersion("ts-node"), "@types/node": lockVersion("@types/node") };
+        fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: PROJECT, private: true, main: "index.ts", dependencies: deps, devDependencies: devDeps }, null, 2));
+        const t = Date.now();
+        const r = spawnSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: dir, encoding: "utf8", timeout: 600000 });
+        assert.strictEqual(r.status, 0, `npm install in ${dir}: ${r.stdout}${r.stderr}`);
+        say(`npm install of the package and its peers in ${dir}: ${((Date.now() - t) / 1000).toFixed(1)}s`);
+        const installed = path.join(dir, "node_modules", "switchyard");
+        assert.ok(!fs.lstatSync(installed).isSymbolicLink(), "a copy, not a link into the repository");
+        assert.ok(fs.existsSync(path.join(installed, "scripts", "release", "repoint.sh")));
+        // One SDK in the program: the package resolves the project's @pulumi/pulumi.
+        const sdk = execFileSync(process.execPath, ["-p", `require.resolve("@pulumi/pulumi", { paths: [${JSON.stringify(installed)}] })`], { cwd: dir, encoding: "utf8" }).trim();
+        assert.strictEqual(sdk, path.join(dir, "node_modules", "@pulumi", "pulumi", "index.js"));
+    });
+
+    it("P3. bad args are refused by the component, naming the key, before anything is created", async function () {
+        s = await E2EStack.create("pkg", { ...baseConfig(ports.live, ports.preview), replicas: 1 }, { dir, name: PROJECT });
+        fs.writeFileSync(path.join(dir, "index.ts"), PROGRAM.replace("replicas: 2", "replicas: 0"));
+        const bad = s.cli(["preview", "--non-interactive"]);
+        fs.writeFileSync(path.join(dir, "index.ts"), PROGRAM);
+        assert.notStrictEqual(bad.status, 0);
+        assert.match(bad.out, /Invalid Switchyard args of BlueGreenApp "shop" \(1 problem\); nothing was created or changed:\s+- args\.replicas = 0: /);
+        assert.deepStrictEqual(s.containers(), [], "no container");
+    });
+
+    it("P4. preview, then up: the steps run from the installed package, and state holds no path of this machine", async function () {
+        const pv = await s!.preview("first");
+        assert.ok(pv.changes.create >= 30, `the preview creates the stack (${pv.changes.create})`);
+        const up = await s!.up("first");
+        assert.strictEqual(up.changes.create, pv.changes.create, "up does what the preview said");
+        assert.match(up.output, /\[verify +[\d.]+s\] verified: \d+ consecutive answers from blue/);
+        const r = await get(ports.live, "/version");
+        assert.strictEqual(JSON.parse(r.body).color, "blue");
+        const state = s!.cli(["stack", "export"]).out;
+        const commands = JSON.parse(state).deployment.resources.filter((x: any) => x.type === "command:local:Command");
+        assert.ok(commands.length >= 6, "the release steps are in state");
+        for (const c of commands) {
+            assert.strictEqual(c.inputs.dir, path.join("node_modules", "switchyard"), `${c.urn}: runs in the installed package, by a relative path`);
+            assert.match(c.inputs.create, /^bash scripts\/release\/[a-z-]+\.sh$/);
+        }
+        assert.ok(!state.includes(dir) && !state.includes(REPO), "no absolute path of the project or the repository in state");
+        assert.ok(commands.every((c: any) => /::shop-release-|::shop-proxy-/.test(c.urn)), "children named after the component");
+        const prefix = `${PROJECT}-${s!.name}`;
+        assert.deepStrictEqual(s!.containers().map((c) => c.name).sort(), ["app-blue-1", "app-blue-2", "postgres", "proxy", "redis"].map((n) => `${prefix}-${n}`).sort(), "Docker names follow the project and stack");
+    });
+
+    it("P5. a switch to green under load loses no request; a no-op up changes nothing", async function () {
+        s!.writeConfig({ ...s!.readConfig(), liveColor: "green", slots: { blue: { image: "switchyard/app:1.0.0" }, green: { image: "switchyard/app:1.1.0" } } });
+        const load = startLoadProcess({ port: ports.live, rate: RATE, durationMs: 10 * 60 * 1000 });
+        let up;
+        try {
+            await sleep(2000);
+            up = await s!.up("switch to green");
+            await sleep(1500);
+        } catch (err) {
+            await load.stop().catch(() => undefined);
+            throw err;
+        }
+        const r = await load.stop();
+        say(`load during the switch: ${RATE}/s, ${r.requests} requests, failed ${r.failed}, p99 ${r.p99} ms, by colour ${JSON.stringify(r.byColour)}`);
+        assert.deepStrictEqual(r.errors, {}, `failed requests\n${describeFailures(r)}`);
+        assert.ok(r.samples.some((x) => x.method === "POST" && x.status === 201), "the load writes the database");
+        assert.ok((r.byColour.blue ?? 0) > 0 && (r.byColour.green ?? 0) > 0, "served by blue, then green");
+        assert.strictEqual(up.changes.replace, 0);
+        assert.strictEqual(s!.route(), "green");
+        const noop = await s!.up("no-op", { expectNoChanges: true });
+        assert.strictEqual(changed(noop.changes), 0);
+    });
+
+    it("P6. pulumi destroy removes everything the component made", function () {
+        const r = s!.cli(["destroy", "--yes", "--skip-preview"], { SWITCHYARD_ALLOW_DELETE: "all" });
+        assert.strictEqual(r.status, 0, r.out);
+        assert.deepStrictEqual(s!.containers(), [], "no container of the stack is left");
+        assert.strictEqual(docker("volume", "ls", "-q", "--filter", `name=${PROJECT}-${s!.name}-`), "", "no volume is left");
+        assert.strictEqual(JSON.parse(s!.cli(["stack", "export"]).out).deployment.resources?.length ?? 0, 0, "the state is empty");
+    });
+});
