@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ReleaseKey, ReleaseSteps } from "../lib/steps";
+import { DEFAULTS } from "../lib/config";
 
 export interface BackupArgs {
     /** The release key: the dump is taken exactly when it changes. */
@@ -42,7 +43,7 @@ export class Backup extends pulumi.ComponentResource {
 
     constructor(name: string, args: BackupArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:release:Backup", name, {}, opts);
-        const keep = args.keep ?? 10;
+        const keep = args.keep ?? DEFAULTS.backupsKeep;
         if (!Number.isInteger(keep) || keep < 1) throw new pulumi.ResourceError(`backups.keep must be an integer >= 1, got ${keep}`, this);
         this.dump = args.steps.step(
             `${name}-dump`,
@@ -53,8 +54,8 @@ export class Backup extends pulumi.ComponentResource {
                 BACKEND_NETWORK: args.backendNetwork,
                 BACKUP_STORE: args.store,
                 BACKUPS_KEEP: String(keep),
-                PGUSER: args.user ?? "app",
-                PGDATABASE: args.database ?? "app",
+                PGUSER: args.user ?? DEFAULTS.user,
+                PGDATABASE: args.database ?? DEFAULTS.database,
                 PGPASSWORD: pulumi.secret(args.password),
                 ...(args.migrationFingerprint ? { MIGRATION_FINGERPRINT: args.migrationFingerprint } : {}),
             },

@@ -14,6 +14,6 @@ export { Migration, MigrationArgs } from "./migration";
 export { Maintenance, MaintenanceArgs } from "./maintenance";
 export { Notifier, NotifierArgs } from "./notifier";
 export { settingsFromConfig } from "../lib/stackconfig";
-export { checkSettings, configSchema, COLOURS, Colour, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
+export { checkSettings, configSchema, COLOURS, Colour, DEFAULTS, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
 export { planRelease, ReleasePlan } from "../lib/release";
 export { ReleaseSteps, ReleaseKey } from "../lib/steps";

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ReleaseKey, ReleaseSteps } from "../lib/steps";
+import { DEFAULTS } from "../lib/config";
 
 export interface MigrationArgs {
     /** "expand" (before the re-point, old code still serving) or "contract" (after retire, old code gone). */
@@ -52,7 +53,7 @@ export class Migration extends pulumi.ComponentResource {
                 // JSON: the step hands each argument to docker as it is.
                 MIGRATION_COMMAND: JSON.stringify(args.command),
                 MIGRATION_IMAGE: args.image,
-                MIGRATION_TIMEOUT: String(args.timeoutSeconds ?? 600),
+                MIGRATION_TIMEOUT: String(args.timeoutSeconds ?? DEFAULTS.migrationTimeoutSeconds),
                 BACKEND_NETWORK: args.backendNetwork,
                 DATABASE_URL: pulumi.secret(args.databaseUrl),
             },

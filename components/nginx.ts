@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
-import { urlHost } from "../lib/config";
+import { DEFAULTS, urlHost } from "../lib/config";
 import { DeleteGuard } from "../lib/guard";
 import { STATE_DIR } from "../lib/routemarker";
 import { ReleaseSteps } from "../lib/steps";
@@ -82,18 +82,18 @@ export class Nginx extends pulumi.ComponentResource {
 
     constructor(name: string, args: NginxArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:proxy:Nginx", name, {}, opts);
-        const livePort = args.livePort ?? 8080;
-        const previewPort = args.previewPort ?? 8081;
-        const bindAddress = args.bindAddress ?? "127.0.0.1";
-        const previewBindAddress = args.previewBindAddress ?? "127.0.0.1";
+        const livePort = args.livePort ?? DEFAULTS.livePort;
+        const previewPort = args.previewPort ?? DEFAULTS.previewPort;
+        const bindAddress = args.bindAddress ?? DEFAULTS.bindAddress;
+        const previewBindAddress = args.previewBindAddress ?? DEFAULTS.bindAddress;
         if (livePort === previewPort) {
             throw new pulumi.ResourceError(`proxy.previewPort ${previewPort} must differ from proxy.livePort ${livePort}`, this);
         }
         this.containerName = `${args.namePrefix}-proxy`;
         this.liveUrl = `http://${urlHost(bindAddress)}:${livePort}`;
         this.previewUrl = `http://${urlHost(previewBindAddress)}:${previewPort}`;
-        const tlsPort = args.tls?.port ?? 8443;
-        const previewTlsPort = args.tls?.previewPort ?? 8444;
+        const tlsPort = args.tls?.port ?? DEFAULTS.tlsPort;
+        const previewTlsPort = args.tls?.previewPort ?? DEFAULTS.previewTlsPort;
         if (args.tls && new Set([livePort, previewPort, tlsPort, previewTlsPort]).size !== 4) {
             throw new pulumi.ResourceError(`proxy ports ${livePort}, ${previewPort}, ${tlsPort} (tlsPort) and ${previewTlsPort} (previewTlsPort) must all differ`, this);
         }
@@ -103,7 +103,7 @@ export class Nginx extends pulumi.ComponentResource {
         }
         const volumeLabels = [{ label: "switchyard.stack", value: args.stackLabel }];
 
-        const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "nginx:1.27-bookworm", keepLocally: true }, { parent: this });
+        const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? DEFAULTS.proxyImage, keepLocally: true }, { parent: this });
         const confVolume = new docker.Volume(`${name}-conf`, { name: `${args.namePrefix}-proxy-conf`, labels: volumeLabels }, { parent: this });
         // The route marker and the retire ledger: losing them loses which colour is live.
         const stateVolume = new docker.Volume(
@@ -139,15 +139,15 @@ export class Nginx extends pulumi.ComponentResource {
                 // SIGQUIT is nginx's graceful stop: in-flight requests finish first.
                 stopSignal: "SIGQUIT",
                 labels: dockerLabels({ stack: args.stackLabel, role: "proxy" }),
-                ...lifecycleArgs((args.drainSeconds ?? 15) + 5),
-                ...limitArgs(args.limits ?? { memoryMb: 128, cpus: 0.5 }, args.daemon ?? { swapLimit: true }),
+                ...lifecycleArgs((args.drainSeconds ?? DEFAULTS.drainSeconds) + 5),
+                ...limitArgs(args.limits ?? DEFAULTS.limits.proxy, args.daemon ?? { swapLimit: true }),
             },
             containerOptions({ parent: this, hooks: args.guard?.binding("proxy") }),
         );
 
         const rendered = renderNginxConfig({
-            appPort: args.appPort ?? 3000,
-            drainSeconds: args.drainSeconds ?? 15,
+            appPort: args.appPort ?? DEFAULTS.appPort,
+            drainSeconds: args.drainSeconds ?? DEFAULTS.drainSeconds,
             extraHttpConfig: args.extraHttpConfig,
             tls: args.tls ? { redirectHttp: args.tls.redirectHttp ?? false, publicPort: tlsPort } : undefined,
         });

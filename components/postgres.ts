@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { containerOptions, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
-import { SQL_IDENTIFIER_RE } from "../lib/config";
+import { DEFAULTS, SQL_IDENTIFIER_RE } from "../lib/config";
 import { DataServiceArgs, dataVolume, servicePassword } from "../lib/dataservice";
 
 export interface PostgresArgs extends DataServiceArgs {
@@ -29,14 +29,14 @@ export class Postgres extends pulumi.ComponentResource {
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:data:Postgres", name, {}, opts);
-        const database = args.database ?? "app";
-        const user = args.user ?? "app";
+        const database = args.database ?? DEFAULTS.database;
+        const user = args.user ?? DEFAULTS.user;
         if (!SQL_IDENTIFIER_RE.test(database)) throw new pulumi.ResourceError(`postgres.database "${database}" must be a lower-case SQL identifier of at most 63 characters`, this);
         if (!SQL_IDENTIFIER_RE.test(user)) throw new pulumi.ResourceError(`postgres.user "${user}" must be a lower-case SQL identifier of at most 63 characters`, this);
 
         const password = servicePassword(name, args, this);
         this.password = pulumi.secret(password);
-        const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "postgres:16-bookworm", keepLocally: true }, { parent: this });
+        const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? DEFAULTS.postgresImage, keepLocally: true }, { parent: this });
         this.volume = dataVolume(`${name}-data`, `${args.namePrefix}-pgdata`, args, this);
         this.container = new docker.Container(
             `${name}-container`,
@@ -57,7 +57,7 @@ export class Postgres extends pulumi.ComponentResource {
                 waitTimeout: 120,
                 labels: dockerLabels({ stack: args.stackLabel, role: "postgres" }),
                 ...lifecycleArgs(POSTGRES_STOP_GRACE),
-                ...limitArgs(args.limits ?? { memoryMb: 512, cpus: 1 }, args.daemon ?? { swapLimit: true }),
+                ...limitArgs(args.limits ?? DEFAULTS.limits.postgres, args.daemon ?? { swapLimit: true }),
             },
             containerOptions({ parent: this, protect: args.protectData ?? false, hooks: args.guard?.binding("postgres") }),
         );

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { containerOptions, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 import { DataServiceArgs, dataVolume, servicePassword } from "../lib/dataservice";
+import { DEFAULTS } from "../lib/config";
 
 export interface RedisArgs extends DataServiceArgs {
     /** Memory (MB) and CPU limits. Defaults to 128 MB and 0.5 CPU. */
@@ -35,7 +36,7 @@ export class Redis extends pulumi.ComponentResource {
     constructor(name: string, args: RedisArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:data:Redis", name, {}, opts);
         const password = servicePassword(name, args, this);
-        const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? "redis:7-bookworm", keepLocally: true }, { parent: this });
+        const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? DEFAULTS.redisImage, keepLocally: true }, { parent: this });
         this.volume = dataVolume(`${name}-data`, `${args.namePrefix}-redisdata`, args, this);
         this.container = new docker.Container(
             `${name}-container`,
@@ -53,7 +54,7 @@ export class Redis extends pulumi.ComponentResource {
                 waitTimeout: 60,
                 labels: dockerLabels({ stack: args.stackLabel, role: "redis" }),
                 ...lifecycleArgs(REDIS_STOP_GRACE),
-                ...limitArgs(args.limits ?? { memoryMb: 128, cpus: 0.5 }, args.daemon ?? { swapLimit: true }),
+                ...limitArgs(args.limits ?? DEFAULTS.limits.redis, args.daemon ?? { swapLimit: true }),
             },
             containerOptions({ parent: this, protect: args.protectData ?? false, hooks: args.guard?.binding("redis") }),
         );

@@ -19,7 +19,7 @@
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { Colour, COLOURS } from "../lib/config";
+import { Colour, COLOURS, DEFAULTS } from "../lib/config";
 import { rootAlias } from "../lib/naming";
 import { ReleasePlan } from "../lib/release";
 import { ReleaseKey, ReleaseSteps } from "../lib/steps";
@@ -117,8 +117,8 @@ export class Release extends pulumi.ComponentResource {
         }
         const live = plan.live;
         const retireColour = plan.idleState === "retired" ? plan.idle : undefined;
-        const standby = args.standby ?? "retire";
-        const drainSeconds = args.slot.drainSeconds ?? 15;
+        const standby = args.standby ?? DEFAULTS.standby;
+        const drainSeconds = args.slot.drainSeconds ?? DEFAULTS.drainSeconds;
         const child = (oldName: string): pulumi.ComponentResourceOptions => ({ parent: this, aliases: rootAlias(adopt, oldName) });
 
         // The notifier runs after the proxy's config, and every step after it, so any failure is reported.
@@ -163,7 +163,7 @@ export class Release extends pulumi.ComponentResource {
                       after: this.gate,
                       // A migration that runs again (a new command) gets a fresh dump first.
                       migrationFingerprint: migrations.command
-                          ? createHash("sha256").update(JSON.stringify([migrations.command, target.image, migrations.timeoutSeconds ?? 600])).digest("hex").slice(0, 16)
+                          ? createHash("sha256").update(JSON.stringify([migrations.command, target.image, migrations.timeoutSeconds ?? DEFAULTS.migrationTimeoutSeconds])).digest("hex").slice(0, 16)
                           : undefined,
                       steps: args.steps,
                   },
@@ -199,7 +199,7 @@ export class Release extends pulumi.ComponentResource {
                 ...key,
                 // Verify applies the switch again when a failed verify undid it, as re-point would.
                 STANDBY: standby,
-                VERIFY_REQUESTS: String(args.verifyRequests ?? 5),
+                VERIFY_REQUESTS: String(args.verifyRequests ?? DEFAULTS.verifyRequests),
                 HEALTH_PATH: args.slot.health.path,
                 LIVE_LISTEN_PORT: String(LIVE_LISTEN_PORT),
             },
@@ -212,7 +212,7 @@ export class Release extends pulumi.ComponentResource {
                 ...key,
                 RETIRE_COLOR: retireColour ?? "",
                 DRAIN_SECONDS: String(drainSeconds),
-                APP_PORT: String(args.slot.appPort ?? 3000),
+                APP_PORT: String(args.slot.appPort ?? DEFAULTS.appPort),
                 STOP_GRACE_SECONDS: String(drainSeconds + 5),
             },
             { parent: this, dependsOn: [this.verify] },

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
-import { Colour } from "../lib/config";
+import { Colour, DEFAULTS } from "../lib/config";
 import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 import { DeleteGuard } from "../lib/guard";
 import { ReleaseSteps } from "../lib/steps";
@@ -90,13 +90,13 @@ export class Slot extends pulumi.ComponentResource {
 
     constructor(name: string, args: SlotArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:app:Slot", name, {}, opts);
-        const replicas = args.replicas ?? 2;
+        const replicas = args.replicas ?? DEFAULTS.replicas;
         if (!Number.isInteger(replicas) || replicas < 1) {
             throw new pulumi.ResourceError(`replicas must be an integer >= 1, got ${replicas}`, this);
         }
-        const appPort = args.appPort ?? 3000;
+        const appPort = args.appPort ?? DEFAULTS.appPort;
         const healthPort = args.health.port ?? appPort;
-        const drainSeconds = args.drainSeconds ?? 15;
+        const drainSeconds = args.drainSeconds ?? DEFAULTS.drainSeconds;
         this.colour = args.colour;
         this.image = args.image;
 
@@ -158,7 +158,7 @@ export class Slot extends pulumi.ComponentResource {
                             ...(envLabel ? [{ label: "switchyard.env", value: envLabel }] : []),
                             ...(names ? [{ label: "switchyard.secret-env", value: names }] : []),
                         ]),
-                        ...limitArgs(args.limits ?? { memoryMb: 256, cpus: 0.5 }, args.daemon ?? { swapLimit: true }),
+                        ...limitArgs(args.limits ?? DEFAULTS.limits.app, args.daemon ?? { swapLimit: true }),
                     },
                     // dependsOn: a component's dependsOn does not reach its children.
                     containerOptions({ parent: this, dependsOn: args.dataServices, hooks: args.guard?.binding("app") }),

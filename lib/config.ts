@@ -151,14 +151,45 @@ const slot = z
     })
     .strict();
 
+/**
+ * Every default, defined once: the config schema fills them in, and the
+ * components use the same values when their args leave a field out.
+ */
+export const DEFAULTS = {
+    replicas: 2,
+    standby: "retire",
+    appPort: 3000,
+    healthPath: "/health",
+    verifyRequests: 5,
+    drainSeconds: 15,
+    proxyImage: "nginx:1.27-bookworm",
+    livePort: 8080,
+    previewPort: 8081,
+    bindAddress: "127.0.0.1",
+    tlsPort: 8443,
+    previewTlsPort: 8444,
+    postgresImage: "postgres:16-bookworm",
+    database: "app",
+    user: "app",
+    redisImage: "redis:7-bookworm",
+    limits: {
+        app: { memoryMb: 256, cpus: 0.5 },
+        proxy: { memoryMb: 128, cpus: 0.5 },
+        postgres: { memoryMb: 512, cpus: 1 },
+        redis: { memoryMb: 128, cpus: 0.5 },
+    },
+    backupsKeep: 10,
+    migrationTimeoutSeconds: 600,
+} as const;
+
 export const configSchema = z
     .object({
         environment: z.enum(ENVIRONMENTS).default("local"),
         liveColor: z.enum(COLOURS),
         slots: z.object({ blue: slot.optional(), green: slot.optional() }).strict(),
-        replicas: numeric(z.number().int().min(1).max(20)).default(2),
-        standby: z.enum(["retire", "keep"]).default("retire"),
-        appPort: port.default(3000),
+        replicas: numeric(z.number().int().min(1).max(20)).default(DEFAULTS.replicas),
+        standby: z.enum(["retire", "keep"]).default(DEFAULTS.standby),
+        appPort: port.default(DEFAULTS.appPort),
         // uid[:gid] or a user name; unset, the image's own USER decides.
         // The app's secret variables per colour (a secret key of its own, so
         // the plain slots settings stay readable in a plan).
@@ -168,7 +199,7 @@ export const configSchema = z
             .object({
                 // Probed by the gate (curl inside the proxy, the path as one
                 // argument) and never through a shell.
-                path: z.string().max(1000).regex(/^\/[A-Za-z0-9._~\/?=&%+,:-]*$/, "must be a URL path starting with / (letters, digits and . _ ~ / ? = & % + , : -)").default("/health"),
+                path: z.string().max(1000).regex(/^\/[A-Za-z0-9._~\/?=&%+,:-]*$/, "must be a URL path starting with / (letters, digits and . _ ~ / ? = & % + , : -)").default(DEFAULTS.healthPath),
                 port: port.optional(),
                 intervalSeconds: seconds(1, 60).default(2),
                 timeoutSeconds: seconds(5, 900).default(60),
@@ -181,23 +212,23 @@ export const configSchema = z
             })
             .strict()
             .default({}),
-        verifyRequests: numeric(z.number().int().min(1).max(100)).default(5),
-        drainSeconds: seconds(0, 600).default(15),
+        verifyRequests: numeric(z.number().int().min(1).max(100)).default(DEFAULTS.verifyRequests),
+        drainSeconds: seconds(0, 600).default(DEFAULTS.drainSeconds),
         proxy: z
             .object({
-                image: image.default("nginx:1.27-bookworm"),
-                livePort: port.default(8080),
-                previewPort: port.default(8081),
-                bindAddress: z.string().ip({ message: "must be an IP address such as 127.0.0.1 or 0.0.0.0" }).default("127.0.0.1"),
+                image: image.default(DEFAULTS.proxyImage),
+                livePort: port.default(DEFAULTS.livePort),
+                previewPort: port.default(DEFAULTS.previewPort),
+                bindAddress: z.string().ip({ message: "must be an IP address such as 127.0.0.1 or 0.0.0.0" }).default(DEFAULTS.bindAddress),
                 // The preview listener serves the idle colour (a staged release,
                 // or the previous one under standby keep): loopback unless the
                 // stack says otherwise, and then publicPreview must say so too.
-                previewBindAddress: z.string().ip({ message: "must be an IP address such as 127.0.0.1" }).default("127.0.0.1"),
+                previewBindAddress: z.string().ip({ message: "must be an IP address such as 127.0.0.1" }).default(DEFAULTS.bindAddress),
                 publicPreview: bool.default(false),
                 // Host ports of the HTTPS listeners (only with tls set): live on
                 // bindAddress, preview on previewBindAddress.
-                tlsPort: port.default(8443),
-                previewTlsPort: port.default(8444),
+                tlsPort: port.default(DEFAULTS.tlsPort),
+                previewTlsPort: port.default(DEFAULTS.previewTlsPort),
                 // Answer plain HTTP on the live listener with a redirect to HTTPS.
                 redirectHttp: bool.default(false),
                 // Raw nginx directives for the http block (rate limits, headers, maps):
@@ -211,26 +242,26 @@ export const configSchema = z
             .default({}),
         postgres: z
             .object({
-                image: image.default("postgres:16-bookworm"),
-                database: sqlIdentifier.default("app"),
-                user: sqlIdentifier.default("app"),
+                image: image.default(DEFAULTS.postgresImage),
+                database: sqlIdentifier.default(DEFAULTS.database),
+                user: sqlIdentifier.default(DEFAULTS.user),
             })
             .strict()
             .default({}),
-        redis: z.object({ image: image.default("redis:7-bookworm") }).strict().default({}),
+        redis: z.object({ image: image.default(DEFAULTS.redisImage) }).strict().default({}),
         limits: z
             .object({
-                app: limits.default({ memoryMb: 256, cpus: 0.5 }),
-                proxy: limits.default({ memoryMb: 128, cpus: 0.5 }),
-                postgres: limits.default({ memoryMb: 512, cpus: 1 }),
-                redis: limits.default({ memoryMb: 128, cpus: 0.5 }),
+                app: limits.default(DEFAULTS.limits.app),
+                proxy: limits.default(DEFAULTS.limits.proxy),
+                postgres: limits.default(DEFAULTS.limits.postgres),
+                redis: limits.default(DEFAULTS.limits.redis),
             })
             .strict()
             .default({}),
         backups: z
             .object({
                 enabled: bool.default(true),
-                keep: numeric(z.number().int().min(1).max(1000)).default(10),
+                keep: numeric(z.number().int().min(1).max(1000)).default(DEFAULTS.backupsKeep),
                 // An absolute host directory instead of the backups volume.
                 // Dumps are written 0600 into it, and it is made 0700.
                 hostDir: z
@@ -247,7 +278,7 @@ export const configSchema = z
                 // Run with the new image's own entrypoint, in exec form: no shell needed.
                 command: execForm.optional(),
                 contractCommand: execForm.optional(),
-                timeoutSeconds: seconds(10, 7200).default(600),
+                timeoutSeconds: seconds(10, 7200).default(DEFAULTS.migrationTimeoutSeconds),
             })
             .strict()
             .default({}),
