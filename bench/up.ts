@@ -2,10 +2,16 @@
 // in one run on a throwaway stack (own file backend, fresh 127.0.0.1 ports)
 // under constant load on the live listener: wall time, resources changed,
 // requests served and failed during the update, and the time as a multiple of
-// a no-op update's in the same run. Needs the provider plugins (npm run setup).
+// two things measured in the same run: the floor (a no-op up of bench/floor,
+// a bare program with the same three plugins and a handful of resources, so
+// what any such Pulumi program pays) and Switchyard's own no-op update.
+// Needs the provider plugins (npm run setup).
 // Prints one line per update with elapsed seconds, then JSON and a Markdown
 // table, and writes bench/results/up.json and bench/results/up.md.
+import * as fs from "fs";
 import * as os from "os";
+import * as path from "path";
+import { REPO } from "../test/scripts/fixture";
 import { docker } from "../test/scripts/fixture";
 import { writeBenchResults } from "./results";
 import { report, startLoadProcess } from "../test/scripts/load";
@@ -22,6 +28,29 @@ interface Row {
     failed: number;
     p99: number;
     vsNoop?: number;
+    vsFloor?: number;
+}
+
+const FLOOR_RUNS = 3;
+
+/** The floor's stack: bench/floor in a throwaway copy (this repository's node_modules, so the same SDK and plugins). */
+async function floorStack(): Promise<E2EStack> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-floor-"));
+    for (const f of ["Pulumi.yaml", "index.ts"]) fs.copyFileSync(path.join(REPO, "bench", "floor", f), path.join(dir, f));
+    fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
+    const floor = await E2EStack.create("f", {}, { dir, name: "floor" });
+    await floor.up("floor: first");
+    return floor;
+}
+
+/** The floor: the median of FLOOR_RUNS no-op ups of the floor's stack, measured now (under the same load as the rows). */
+async function floorSeconds(floor: E2EStack): Promise<{ median: number; runs: number[] }> {
+    const runs: number[] = [];
+    for (let i = 1; i <= FLOOR_RUNS; i++) {
+        const r = await floor.up(`floor: no-op ${i}/${FLOOR_RUNS}`, { expectNoChanges: true });
+        runs.push(Math.round(r.seconds * 100) / 100);
+    }
+    return { median: [...runs].sort((x, y) => x - y)[Math.floor(FLOOR_RUNS / 2)], runs };
 }
 
 async function main() {
@@ -32,11 +61,16 @@ async function main() {
     }
     const live = await freePort();
     const stack = await E2EStack.create("b", baseConfig(live, await freePort()));
+    const floorStackReady = floorStack();
     const rows: Row[] = [];
+    let floor = { median: 0, runs: [] as number[] };
     try {
         await stack.up("fresh");
+        const floorOf = await floorStackReady;
         const load = startLoadProcess({ port: live, rate: RATE, durationMs: 30 * 60 * 1000 });
         await sleep(2000);
+        // Side by side: the floor under the same load, just before the rows.
+        floor = await floorSeconds(floorOf);
         const windows: { update: string; from: number; to: number; r: Awaited<ReturnType<E2EStack["up"]>> }[] = [];
         const step = async (update: string, change: () => Promise<void> | void) => {
             await change();
@@ -71,19 +105,23 @@ async function main() {
         }
         const noop = rows[0].seconds;
         for (const r of rows) r.vsNoop = Math.round((r.seconds / noop) * 10) / 10;
+        for (const r of rows) r.vsFloor = Math.round((r.seconds / floor.median) * 100) / 100;
     } finally {
         await stack.destroy();
+        await (await floorStackReady.catch(() => undefined))?.destroy();
     }
     const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Docker ${docker("version", "--format", "{{.Server.Version}}")}`;
     const md = [
         `pulumi up benchmark — ${machine}; ${RATE} req/s on the live listener throughout (GET /version, GET and POST /visits; half keep-alive, half Connection: close), 2 replicas, drain 15 s, one run.`,
         "",
-        "| update | wall time (s) | × no-op | resources (+ created ~ updated - deleted ± replaced) | requests during | failed | p99 (ms) |",
-        "|---|---|---|---|---|---|---|",
-        ...rows.map((r) => `| ${r.update} | ${r.seconds} | ${r.vsNoop} | ${r.changes} | ${r.requests} | ${r.failed} | ${r.p99} |`),
+        `Floor: a no-op \`pulumi up\` of bench/floor (the same three plugins, 5 resources, no Switchyard) under the same load, just before the rows, median of ${FLOOR_RUNS}: ${floor.median} s (runs: ${floor.runs.join(", ")} s).`,
+        "",
+        "| update | wall time (s) | × floor | × no-op | resources (+ created ~ updated - deleted ± replaced) | requests during | failed | p99 (ms) |",
+        "|---|---|---|---|---|---|---|---|",
+        ...rows.map((r) => `| ${r.update} | ${r.seconds} | ${r.vsFloor} | ${r.vsNoop} | ${r.changes} | ${r.requests} | ${r.failed} | ${r.p99} |`),
         "",
     ].join("\n");
-    say(`wrote ${writeBenchResults("up", { machine, rate: RATE, rows }, rows, md).join(" and ")}`);
+    say(`wrote ${writeBenchResults("up", { machine, rate: RATE, floor, rows }, rows, md).join(" and ")}`);
 }
 
 main().catch((err) => {
