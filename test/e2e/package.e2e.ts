@@ -153,7 +153,7 @@ describe("e2e: the component package installed into another Pulumi project (npm 
     });
 
     it("P6. pulumi destroy removes everything the component made", function () {
-        const r = s!.cli(["destroy", "--yes", "--skip-preview"], { SWITCHYARD_ALLOW_DELETE: "all" });
+        const r = s!.cli(["destroy", "--yes", "--skip-preview", "--run-program"], { SWITCHYARD_ALLOW_DELETE: "all" });
         assert.strictEqual(r.status, 0, r.out);
         assert.deepStrictEqual(s!.containers(), [], "no container of the stack is left");
         assert.strictEqual(docker("volume", "ls", "-q", "--filter", `name=${PROJECT}-${s!.name}-`), "", "no volume is left");

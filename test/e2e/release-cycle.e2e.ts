@@ -290,7 +290,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         // up. Before that, Pulumi's own start-up (CLI, plugins, the program)
         // takes 3 s on an idle 2-core machine and 6-10 s under this load; it is
         // reported, not bounded, since a no-op up pays it too.
-        const stamps = [...failure.output.matchAll(new RegExp(`^\\[ *([\\d.]+)\\] .*Container app-${idle}-\\d+ created`, "gm"))].map((m) => Number(m[1]));
+        const stamps = [...failure.output.matchAll(new RegExp(`^\\[ *([\\d.]+)\\] .*Container switchyard-release-app-${idle}-\\d+ created`, "gm"))].map((m) => Number(m[1]));
         assert.ok(stamps.length > 0, "the broken slot's containers were created");
         const createdAt = Math.max(...stamps);
         const afterCreate = failure.seconds - createdAt;
