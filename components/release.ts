@@ -24,7 +24,7 @@ import { rootAlias } from "../lib/naming";
 import { ReleasePlan } from "../lib/release";
 import { ReleaseKey, ReleaseSteps } from "../lib/steps";
 import { LIVE_LISTEN_PORT } from "../nginx/render";
-import { Backup } from "./backup";
+import { Backup, BackupArgs } from "./backup";
 import { Maintenance } from "./maintenance";
 import { Migration } from "./migration";
 import { Notifier } from "./notifier";
@@ -42,22 +42,8 @@ export interface ColourSettings {
     secretEnv?: pulumi.Input<Record<string, string>>;
 }
 
-export interface ReleaseBackupArgs {
-    /** The Postgres container to dump. */
-    postgresContainer: pulumi.Input<string>;
-    /** The backend network the one-off pg_dump container joins. */
-    backendNetwork: pulumi.Input<string>;
-    /** A volume name or an absolute host directory (components/backups.ts). */
-    store: pulumi.Input<string>;
-    /** How many of this stack's newest dumps stay. Defaults to 10. */
-    keep?: number;
-    /** Database to dump. Defaults to "app". */
-    database?: string;
-    /** Role that dumps it. Defaults to "app". */
-    user?: string;
-    /** The role's password, secret. */
-    password: pulumi.Input<string>;
-}
+/** The dump before every switch: Backup's args, less what the release supplies itself. */
+export type ReleaseBackupArgs = Omit<BackupArgs, "key" | "after" | "migrationFingerprint" | "steps">;
 
 export interface ReleaseArgs {
     /** Which colour is live after this update, which slots exist, whether the idle one retires (lib/release.ts). */
