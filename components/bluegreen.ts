@@ -11,6 +11,7 @@ import { readHostState, readRoute } from "../lib/host";
 import { rootAlias, stackNames } from "../lib/naming";
 import { describePlan, planRelease } from "../lib/release";
 import { ReleaseSteps } from "../lib/steps";
+import { refusedAs } from "../lib/stackconfig";
 import { combinedPem, tlsFacts, tlsProblems } from "../lib/tls";
 import { Backups } from "./backups";
 import { Networks } from "./networks";
@@ -270,15 +271,6 @@ function validSettings(settings: SwitchyardSettings, name: string): SwitchyardCo
     if (cfg?.tls) problems.push(...tlsProblems(cfg.tls, new Date(), "args."));
     if (problems.length > 0) throw new pulumi.RunError(new ConfigError(problems, pulumi.getStack(), `args of BlueGreenApp "${name}"`).message);
     return cfg!;
-}
-
-/** Runs `read`; its error becomes the update's message alone, not a stack trace. */
-function refusedAs<T>(read: () => T): T {
-    try {
-        return read();
-    } catch (err) {
-        throw err instanceof Error ? new pulumi.RunError(err.message) : err;
-    }
 }
 
 // A policy pack cannot read stack config, but it can read the stack's outputs.

@@ -13,15 +13,21 @@ const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecr
  * the settings, or a RunError listing every problem by key.
  */
 export function settingsFromConfig(stack = pulumi.getStack()): SwitchyardConfig {
-    try {
+    return refusedAs(() => {
         const raw = pulumi.runtime.allConfig();
         const secret = new Set(Object.keys(raw).filter((k) => runtimeConfig.isConfigSecret(k)));
         const parsed = parseConfig(raw, secret, stack);
         const tlsIssues = parsed.tls ? tlsProblems(parsed.tls) : [];
         if (tlsIssues.length) throw new ConfigError(tlsIssues, stack);
         return parsed;
+    });
+}
+
+/** Runs `read`; its error becomes the update's message alone (a RunError), not a stack trace. */
+export function refusedAs<T>(read: () => T): T {
+    try {
+        return read();
     } catch (err) {
-        // RunError prints the message alone: the problem list, not a stack trace.
         throw err instanceof Error ? new pulumi.RunError(err.message) : err;
     }
 }
