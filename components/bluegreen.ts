@@ -123,45 +123,45 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const { dockerHost, adoptRootResources, ...settings } = args;
         const cfg = validSettings(settings, name);
         const allowDelete = refusedAs(() => parseAllowList(process.env[ALLOW_ENV]));
-        super("switchyard:index:BlueGreenApp", name, {}, opts);
-        const adopt = adoptRootResources ?? false;
-        const child = (role: string): pulumi.ComponentResourceOptions => ({ parent: this, aliases: rootAlias(adopt, role) });
-
+        // What the host runs now decides the plan; an unreachable host fails here, before anything registers.
         const stack = pulumi.getStack();
         const { stackLabel, namePrefix, proxyContainer: proxyContainerName } = stackNames(pulumi.getProject(), stack);
         const endpoint = resolveDockerEndpoint(dockerHost);
         const dockerEnv = dockerCliEnv(endpoint);
         const host = refusedAs(() => readHostState(stackLabel, proxyContainerName, dockerEnv));
         const plan = planRelease(cfg, host);
+        super("switchyard:index:BlueGreenApp", name, {}, opts);
+        const adopt = adoptRootResources ?? false;
+        const providerOpts = (role: string): pulumi.ComponentResourceOptions => ({ parent: this, aliases: rootAlias(adopt, role) });
         pulumi.log.info(`switchyard ${stack}: ${describePlan(plan)} (Docker host ${endpoint.host}, from ${endpoint.source})`);
 
         const guard = new DeleteGuard({ stack, plan, allow: allowDelete, route: () => readRoute(proxyContainerName, dockerEnv) });
         // An explicit provider: the host the plan was read from is the host deployed to.
-        const provider = new docker.Provider(`${name}-docker`, { host: endpoint.host }, child("docker"));
+        const provider = new docker.Provider(`${name}-docker`, { host: endpoint.host }, providerOpts("docker"));
         const opt = { parent: this, providers: [provider] };
-        const as = (role: string): pulumi.ComponentResourceOptions => ({ ...opt, aliases: rootAlias(adopt, role) });
+        const partOpts = (role: string): pulumi.ComponentResourceOptions => ({ ...opt, aliases: rootAlias(adopt, role) });
         // The slot images alone are pulled with the private registry's credentials:
         // a change of credentials touches this provider and those pulls, nothing else.
         const registryProvider = cfg.registry
             ? new docker.Provider(
                   `${name}-registry`,
                   { host: endpoint.host, registryAuth: [{ address: cfg.registry.server, username: cfg.registry.username, password: pulumi.secret(cfg.registryPassword!) }] },
-                  child("registry"),
+                  providerOpts("registry"),
               )
             : undefined;
         const steps = new ReleaseSteps(endpoint.host);
         const daemon = { swapLimit: host.swapLimit };
         const production = cfg.environment === "production";
 
-        const networks = new Networks(`${name}-networks`, { namePrefix, stackLabel, guard }, as("networks"));
+        const networks = new Networks(`${name}-networks`, { namePrefix, stackLabel, guard }, partOpts("networks"));
         const dataService = { namePrefix, stackLabel, backendNetwork: networks.backend.name, protectData: production, daemon, guard };
         const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
         const postgres = new Postgres(
             `${name}-postgres`,
             { ...dataService, image: cfg.postgres.image, database: cfg.postgres.database, user: cfg.postgres.user, password: secret(cfg.postgresPassword), limits: cfg.limits.postgres },
-            as("postgres"),
+            partOpts("postgres"),
         );
-        const redis = new Redis(`${name}-redis`, { ...dataService, image: cfg.redis.image, password: secret(cfg.redisPassword), limits: cfg.limits.redis }, as("redis"));
+        const redis = new Redis(`${name}-redis`, { ...dataService, image: cfg.redis.image, password: secret(cfg.redisPassword), limits: cfg.limits.redis }, partOpts("redis"));
         const proxy = new Nginx(
             `${name}-proxy`,
             {
@@ -190,9 +190,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 daemon,
                 guard,
             },
-            as("proxy"),
+            partOpts("proxy"),
         );
-        const backups = new Backups(`${name}-backups`, { namePrefix, stackLabel, hostDir: cfg.backups.hostDir, protect: production, guard }, as("backups"));
+        const backups = new Backups(`${name}-backups`, { namePrefix, stackLabel, hostDir: cfg.backups.hostDir, protect: production, guard }, partOpts("backups"));
 
         const release = new Release(
             `${name}-release`,
