@@ -49,6 +49,8 @@ export interface BlueGreenAppArgs {
     health?: Settings["health"];
     /** Consecutive answers from the new colour verify needs. Defaults to 5. */
     verifyRequests?: Settings["verifyRequests"];
+    /** After verify, judge the new colour's real traffic: seconds (0 = off), maxErrorPercent, maxP99Ms, minRequests. Defaults to off, 1 %, not judged, 50. */
+    bake?: Settings["bake"];
     /** Longest wait for in-flight requests to the old colour (0-600 s). Defaults to 15. */
     drainSeconds?: Settings["drainSeconds"];
     /** The nginx proxy: image, ports, bind addresses, TLS ports, extra http config. Defaults to 127.0.0.1:8080 live, :8081 preview. */
@@ -240,6 +242,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                     : undefined,
                 migrations: cfg.migrations,
                 verifyRequests: cfg.verifyRequests,
+                bake: cfg.bake,
                 standby: cfg.standby,
                 steps,
                 adoptRootResources: adopt,
@@ -281,6 +284,7 @@ function policySettings(cfg: SwitchyardConfig) {
         standby: cfg.standby,
         drainSeconds: cfg.drainSeconds,
         verifyRequests: cfg.verifyRequests,
+        bake: { seconds: cfg.bake.seconds, maxErrorPercent: cfg.bake.maxErrorPercent, maxP99Ms: cfg.bake.maxP99Ms ?? null, minRequests: cfg.bake.minRequests },
         proxy: {
             bindAddress: cfg.proxy.bindAddress,
             previewBindAddress: cfg.proxy.previewBindAddress,

@@ -2,7 +2,7 @@
 // Pulumi program, or the parts on their own. The release steps and the proxy
 // template ship inside the package and are found from it (lib/package.ts).
 export { BlueGreenApp, BlueGreenAppArgs } from "./bluegreen";
-export { Release, ReleaseArgs, ColourSettings, ReleaseBackupArgs, SlotDefaults } from "./release";
+export { Release, ReleaseArgs, BakeSettings, ColourSettings, ReleaseBackupArgs, SlotDefaults } from "./release";
 export { Slot, SlotArgs, HealthSettings } from "./slot";
 export { Nginx, NginxArgs, ProxyTls } from "./nginx";
 export { Postgres, PostgresArgs } from "./postgres";

@@ -11,7 +11,11 @@
 //   re-point    the route marker moves; nothing moved before the gate passed
 //   verify      the live listener must answer from the new colour, or the
 //               route goes back and the update fails
-//   retire      the old colour drains and stops, only once verify passed
+//   bake        (when asked) the new colour's real traffic is judged for a
+//               while: too many 5xx or too slow, and the route goes back to
+//               the old colour, which still runs, and the update fails
+//   retire      the old colour drains and stops, only once verify (and the
+//               bake) passed
 //   contract    the contract migration, once no old code runs
 //   maintenance off, only once the new colour is verified
 // A step that fails stops the update there: everything before it stays, and
@@ -42,6 +46,18 @@ export interface ColourSettings {
     secretEnv?: pulumi.Input<Record<string, string>>;
 }
 
+/** The bake's window and thresholds (the `bake` config key). */
+export interface BakeSettings {
+    /** How long real traffic to the new colour is watched; 0 declares no bake step. */
+    seconds: number;
+    /** Most 5xx answers allowed, as a percentage of the colour's real requests. */
+    maxErrorPercent: number;
+    /** Highest p99 request time allowed, in ms. Defaults to none: reported, not judged. */
+    maxP99Ms?: number;
+    /** Fewest real requests worth judging; fewer, and the bake passes and says so. */
+    minRequests: number;
+}
+
 /** The dump before every switch: Backup's args, less what the release supplies itself. */
 export type ReleaseBackupArgs = Omit<BackupArgs, "key" | "after" | "migrationFingerprint" | "steps">;
 
@@ -66,6 +82,8 @@ export interface ReleaseArgs {
     migrations?: { command?: string[]; contractCommand?: string[]; timeoutSeconds?: number };
     /** Consecutive answers from the new colour that verify needs. Defaults to 5. */
     verifyRequests?: number;
+    /** After verify, judge the new colour's real traffic for `seconds` (0: no bake step). Defaults to off. */
+    bake?: BakeSettings;
     /** "retire" stops the old colour after the switch; "keep" keeps it for an instant rollback. Defaults to "retire". */
     standby?: "retire" | "keep";
     /** Makes the command resources (they run docker against the stack's host). */
@@ -86,6 +104,8 @@ export class Release extends pulumi.ComponentResource {
     public readonly gate: command.local.Command;
     public readonly repoint: command.local.Command;
     public readonly verify: command.local.Command;
+    /** The bake after verify, when one is asked for. */
+    public readonly bake?: command.local.Command;
     public readonly retire: command.local.Command;
     /** The step every output waits for: contract when there is one, else retire. */
     public readonly lastStep: command.local.Command;
@@ -191,6 +211,25 @@ export class Release extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [this.repoint] },
         );
+        const bake: BakeSettings = args.bake ?? DEFAULTS.bake;
+        // No step at all when off: a stack that never asked for a bake keeps exactly its resources.
+        this.bake =
+            bake.seconds > 0
+                ? args.steps.step(
+                      `${name}-bake`,
+                      "bake",
+                      {
+                          ...key,
+                          // Bake, like verify, applies the switch again when a failed bake undid it.
+                          STANDBY: standby,
+                          BAKE_SECONDS: String(bake.seconds),
+                          BAKE_MAX_ERROR_PERCENT: String(bake.maxErrorPercent),
+                          BAKE_MAX_P99_MS: bake.maxP99Ms === undefined ? "" : String(bake.maxP99Ms),
+                          BAKE_MIN_REQUESTS: String(bake.minRequests),
+                      },
+                      { parent: this, dependsOn: [this.verify] },
+                  )
+                : undefined;
         this.retire = args.steps.step(
             `${name}-retire`,
             "retire",
@@ -201,11 +240,11 @@ export class Release extends pulumi.ComponentResource {
                 APP_PORT: String(args.slot.appPort ?? DEFAULTS.appPort),
                 STOP_GRACE_SECONDS: String(drainSeconds + 5),
             },
-            { parent: this, dependsOn: [this.verify] },
+            { parent: this, dependsOn: [this.bake ?? this.verify] },
         );
         const contract = migrations.contractCommand ? migration("contract", migrations.contractCommand, this.retire) : undefined;
         if (turnsOff) {
-            new Maintenance(`${name}-maintenance`, { proxyContainerName: args.slot.proxyContainerName, on: false, after: [this.verify], steps: args.steps }, child("maintenance"));
+            new Maintenance(`${name}-maintenance`, { proxyContainerName: args.slot.proxyContainerName, on: false, after: [this.bake ?? this.verify], steps: args.steps }, child("maintenance"));
         }
         this.lastStep = contract?.run ?? this.retire;
         this.registerOutputs({ live, retires: retireColour ?? null, colours: COLOURS.filter((c) => this.slots[c]) });

@@ -161,6 +161,8 @@ export const DEFAULTS = {
     appPort: 3000,
     healthPath: "/health",
     verifyRequests: 5,
+    // Off: a release is promoted once verify passes, as before the bake existed.
+    bake: { seconds: 0, maxErrorPercent: 1, minRequests: 50 },
     drainSeconds: 15,
     proxyImage: "nginx:1.27-bookworm",
     livePort: 8080,
@@ -213,6 +215,21 @@ export const configSchema = z
             .strict()
             .default({}),
         verifyRequests: numeric(z.number().int().min(1).max(100)).default(DEFAULTS.verifyRequests),
+        // After verify, the new colour's real traffic on the live listener
+        // (the proxy's own access records) is judged for this long; too many
+        // 5xx answers, or a p99 above maxP99Ms, switches back to the old
+        // colour (still running: retire waits for the bake) and fails the update.
+        bake: z
+            .object({
+                seconds: seconds(0, 3600).default(DEFAULTS.bake.seconds),
+                maxErrorPercent: numeric(z.number().min(0).max(100)).default(DEFAULTS.bake.maxErrorPercent),
+                // Unset: latency is reported, not judged.
+                maxP99Ms: numeric(z.number().int().min(1).max(600000)).optional(),
+                // Fewer real requests than this in the window: too little to judge, so the bake passes and says so.
+                minRequests: numeric(z.number().int().min(1).max(1000000)).default(DEFAULTS.bake.minRequests),
+            })
+            .strict()
+            .default({}),
         drainSeconds: seconds(0, 600).default(DEFAULTS.drainSeconds),
         proxy: z
             .object({

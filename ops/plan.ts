@@ -98,6 +98,7 @@ export function planSections(cfg: SwitchyardConfig, host: HostState, services: R
             ...(cfg.migrations.command ? ["migrate (expand)"] : []),
             "re-point (no nginx reload)",
             "verify",
+            ...(cfg.bake.seconds > 0 ? [`bake (${cfg.bake.seconds} s)`] : []),
             "retire",
             ...(cfg.migrations.contractCommand ? ["contract"] : []),
         ];
@@ -119,6 +120,10 @@ export function planSections(cfg: SwitchyardConfig, host: HostState, services: R
         if (cfg.backups.enabled) lines.push(`- **Backup:** \`pg_dump\` of ${cfg.postgres.database} before anything switches; the newest ${cfg.backups.keep} are kept.`);
         if (cfg.migrations.command) lines.push(`- **Migrate (expand):** \`${cfg.migrations.command}\` from ${cfg.slots[plan.live]!.image}, while ${live ?? "nothing"} still serves.`);
         lines.push(`- **Verify:** ${cfg.verifyRequests} consecutive answers from ${plan.live} on the live listener, else traffic goes back.`);
+        if (cfg.bake.seconds > 0) {
+            const latency = cfg.bake.maxP99Ms === undefined ? "" : ` or a p99 above ${cfg.bake.maxP99Ms} ms`;
+            lines.push(`- **Bake:** ${cfg.bake.seconds} s of ${plan.live}'s real traffic from the proxy's records; above ${cfg.bake.maxErrorPercent} % 5xx${latency} (from ${cfg.bake.minRequests} requests), traffic goes back to ${live ?? "nothing"} and the update fails.`);
+        }
     }
     if (cfg.maintenance) lines.push("- **Maintenance mode is on:** the live listener answers 503 (Retry-After) until it is turned off.");
     if (plan.switching) {

@@ -14,6 +14,11 @@ const image = process.env.SWITCHYARD_IMAGE || "unknown";
 // A deliberately broken release (tests build an image with this set) must fail
 // its health gate while still answering every other endpoint.
 const forceUnhealthy = process.env.SWITCHYARD_FORCE_UNHEALTHY === "1";
+// A release that passes its gate and verify but fails real traffic (the bake
+// tests set it through slots.<colour>.env): this share of the requests other
+// than /health answers 500, in a fixed rotation, so the rate is exact.
+const failPercent = Math.max(0, Math.min(Number(process.env.SAMPLE_FAIL_PERCENT || 0), 100));
+let served = 0; // requests counted for SAMPLE_FAIL_PERCENT
 // Version 2 of the schema (migrate.js) adds visits.source: this release writes
 // its own image there. Version 1 does not know the column.
 const schema = Number(process.env.APP_SCHEMA || 1);
@@ -95,6 +100,9 @@ async function route(req, res) {
     const h = await health();
     return send(res, h.ok ? 200 : 500, { status: h.ok ? "ok" : "unhealthy", color, detail: h.detail });
   }
+  // Spread evenly: request n fails when it crosses the next whole failure.
+  const n = served++;
+  if (Math.floor(((n + 1) * failPercent) / 100) > Math.floor((n * failPercent) / 100)) return send(res, 500, { error: `injected failure (SAMPLE_FAIL_PERCENT=${failPercent})`, color });
   if (url.pathname === "/version") return send(res, 200, { color, image, schema });
   if (url.pathname === "/slow") {
     const ms = Math.max(0, Math.min(Number(url.searchParams.get("ms")) || 0, maxSlowMs));

@@ -62,6 +62,12 @@ describe("npm run plan (real Docker engine)", function () {
         assert.match(out, /\| idle colour \| green: empty \| blue: retired \(switchyard\/app:1\.0\.0\) \|/);
     });
 
+    it("with a bake: the bake's window and thresholds are a step between verify and retire", () => {
+        const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:bake": { seconds: 120, maxErrorPercent: 2, maxP99Ms: 900 } });
+        assert.match(out, /Steps, in order: gate → backup → re-point \(no nginx reload\) → verify → bake \(120 s\) → retire\./);
+        assert.match(out, /- \*\*Bake:\*\* 120 s of green's real traffic from the proxy's records; above 2 % 5xx or a p99 above 900 ms \(from 50 requests\), traffic goes back to blue and the update fails\./);
+    });
+
     it("after the release: no-op; then a rollback re-creates blue from its pinned image", () => {
         const released = { ...withGreen, "switchyard:liveColor": "green" };
         const green = stack.startSlot("green", 2, { image: "switchyard/app:1.1.0" });

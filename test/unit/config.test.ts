@@ -137,6 +137,21 @@ describe("config", () => {
         ]);
     });
 
+    it("bake: off by default; its window and thresholds checked, each bad value named with what is allowed", () => {
+        const cfg = parseConfig(raw(minimal), new Set(), "staging");
+        assert.deepStrictEqual(cfg.bake, { seconds: 0, maxErrorPercent: 1, minRequests: 50 });
+        // `pulumi config set --path bake.seconds 60` stores text.
+        const set = parseConfig(raw({ ...minimal, bake: { seconds: "60", maxErrorPercent: "0.5", maxP99Ms: "800" } }), new Set(), "staging");
+        assert.deepStrictEqual(set.bake, { seconds: 60, maxErrorPercent: 0.5, maxP99Ms: 800, minRequests: 50 });
+        assert.deepStrictEqual(problems({ ...minimal, bake: { seconds: -1, maxErrorPercent: 120, maxP99Ms: 0, minRequests: 0, window: 5 } }).sort(), [
+            "switchyard:bake.maxErrorPercent = 120: must be <= 100",
+            "switchyard:bake.maxP99Ms = 0: must be >= 1",
+            "switchyard:bake.minRequests = 0: must be >= 1",
+            "switchyard:bake.seconds = -1: must be >= 0",
+            "switchyard:bake.window: unknown key (allowed here: seconds, maxErrorPercent, maxP99Ms, minRequests)",
+        ]);
+    });
+
     it("production cannot turn backups off; a contract migration is refused under standby keep", () => {
         assert.deepStrictEqual(problems({ ...minimal, environment: "production", backups: { enabled: false } }, [], "production"), [
             "switchyard:backups.enabled = false: cannot be false in production: every switch backs up the database first",

@@ -101,6 +101,24 @@ describe("program (Pulumi mocks)", function () {
         }
     });
 
+    it("no bake by default; with bake.seconds the bake sits between verify and retire with its thresholds", async () => {
+        const plain = await runProgram({ config: base });
+        assert.ok(!plain.resources.has("release-bake"), "no bake step unless one is asked for");
+        const run = await runProgram({ config: { ...base, bake: { seconds: 60, maxErrorPercent: 2, maxP99Ms: 800 } } });
+        const bake = get(run, "release-bake");
+        assert.ok(bake.deps.includes("release-verify"));
+        assert.ok(get(run, "release-retire").deps.includes("release-bake"));
+        assert.ok(!get(run, "release-retire").deps.includes("release-verify"), "retire waits for the bake, so the old colour is there to go back to");
+        assert.strictEqual(bake.inputs.create, "bash scripts/release/bake.sh");
+        const env = envOf(run, "release-bake");
+        assert.deepStrictEqual(
+            { seconds: env.BAKE_SECONDS, errors: env.BAKE_MAX_ERROR_PERCENT, p99: env.BAKE_MAX_P99_MS, min: env.BAKE_MIN_REQUESTS, colour: env.SWITCHYARD_COLOR },
+            { seconds: "60", errors: "2", p99: "800", min: "50", colour: "blue" },
+        );
+        // The release key: the bake runs again exactly when the other steps do.
+        assert.strictEqual(env.TARGET_CONTAINER_IDS, envOf(run, "release-verify").TARGET_CONTAINER_IDS);
+    });
+
     it("a release with data protection: gate -> backup -> expand -> re-point -> verify -> retire -> contract", async () => {
         const config = { ...switched, migrations: { command: "node migrate.js expand", contractCommand: "node migrate.js contract" } };
         const run = await runProgram({ config, host: hostAfter(staged, "blue", ["blue", "green"]) });

@@ -1,0 +1,126 @@
+// The bake step against a real nginx and the sample app: it judges the new
+// colour by the proxy's own access records of real traffic, switches back to
+// the old colour when that traffic fails, and passes a good release.
+import * as assert from "assert";
+import { docker, dockerAvailable, runStep, runStepAsync, TestStack } from "./fixture";
+import { get, startLoad } from "./load";
+
+describe("bake: the new colour judged by its real traffic (real Docker engine)", function () {
+    this.timeout(300000);
+    const stack = new TestStack("bake");
+    const bakeEnv = (extra: Record<string, string> = {}) =>
+        stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "keep", BAKE_SECONDS: "20", BAKE_MAX_ERROR_PERCENT: "5", BAKE_MAX_P99_MS: "", BAKE_MIN_REQUESTS: "30", ...extra });
+    const route = async () => (await get(stack.livePort, "/version")).headers["x-switchyard-route"];
+    const startGreen = (env: string[] = []) => {
+        const names = stack.startSlot("green", 1, { env });
+        const gate = runStep("gate", stack.gateEnv("green", names));
+        assert.strictEqual(gate.status, 0, gate.stderr);
+    };
+    const switchToGreen = () => {
+        const r = runStep("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "keep" }));
+        assert.strictEqual(r.status, 0, r.stderr);
+    };
+    const backToBlue = () => assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "keep" })).status, 0);
+
+    before(function () {
+        const missing = dockerAvailable();
+        if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
+        stack.up(5);
+        const blue = stack.startSlot("blue", 1);
+        assert.strictEqual(runStep("gate", stack.gateEnv("blue", blue)).status, 0);
+    });
+    after(() => stack.down());
+
+    it("a colour whose /health passes but 20 % of real requests fail: switched back at the first check, figures named", async () => {
+        startGreen(["SAMPLE_FAIL_PERCENT=20"]);
+        switchToGreen();
+        const load = startLoad({ port: stack.livePort, rate: 60, durationMs: 15000 });
+        const t0 = Date.now();
+        const r = await runStepAsync("bake", bakeEnv());
+        const seconds = (Date.now() - t0) / 1000;
+        const rep = await load.stop();
+        assert.strictEqual(r.status, 1, r.stdout);
+        assert.match(r.stderr, /FAILED: bake failed on .* after \d+s of 20s: green (\d+) of (\d+) real requests answered 5xx \(\d+\.\d\d %, threshold 5 %\); live traffic is back on blue, which keeps running/);
+        const [, errors, total] = /green (\d+) of (\d+) real/.exec(r.stderr)!.map(Number);
+        assert.ok(total >= 30 && errors / total > 0.15 && errors / total < 0.25, `the proxy counted ${errors} of ${total}`);
+        // Judged at the first check with enough requests, not at the window's end.
+        assert.ok(seconds < 8, `the bake took ${seconds}s of its 20s window`);
+        assert.strictEqual(await route(), "blue");
+        // What the clients saw is what the proxy counted, and nothing after the switch back.
+        const greenFailed = rep.samples.filter((s) => s.status === 500 && s.colour === "green").length;
+        assert.ok(Math.abs(greenFailed - errors) <= 3, `clients saw ${greenFailed} 500s from green, the bake counted ${errors}`);
+        const afterBack = rep.samples.filter((s) => rep.startedAt + s.at > t0 + seconds * 1000 + 500 && (s.status < 200 || s.status > 299));
+        assert.deepStrictEqual(afterBack, [], "no request failed once the route was back on blue");
+    });
+
+    it("run again (pulumi up after a failed bake), the switch is applied again and judged again", async () => {
+        const load = startLoad({ port: stack.livePort, rate: 60, durationMs: 15000 });
+        const r = await runStepAsync("bake", bakeEnv());
+        await load.stop();
+        assert.strictEqual(r.status, 1, r.stdout);
+        assert.match(r.stdout, /the live listener routes to blue, not green: a failed bake .* undid the switch; applying it again/);
+        assert.match(r.stderr, /bake failed on .* answered 5xx/);
+        assert.strictEqual(await route(), "blue");
+    });
+
+    it("a good colour under the same load bakes for the whole window and stays live; requests from the proxy itself are not counted", async () => {
+        docker("rm", "-f", `${stack.prefix}-app-green-1`);
+        startGreen();
+        switchToGreen();
+        const load = startLoad({ port: stack.livePort, rate: 60, durationMs: 12000 });
+        const t0 = Date.now();
+        const r = await runStepAsync("bake", bakeEnv({ BAKE_SECONDS: "8" }));
+        const seconds = (Date.now() - t0) / 1000;
+        const rep = await load.stop();
+        assert.strictEqual(r.status, 0, r.stderr);
+        const m = /baked: green held for 8s: (\d+) requests, 0 5xx \(0\.00 %\), p99 (\d+) ms/.exec(r.stdout);
+        assert.ok(m, r.stdout);
+        assert.ok(seconds >= 8 && seconds < 14, `the bake took ${seconds}s`);
+        // The clients' green answers in the window, give or take the edges: the proxy's own probes (verify) are not among them.
+        const clientGreen = rep.samples.filter((s) => s.colour === "green" && rep.startedAt + s.at >= t0 && rep.startedAt + s.at <= t0 + seconds * 1000).length;
+        assert.ok(Math.abs(Number(m[1]) - clientGreen) <= 60, `bake counted ${m[1]}, clients had ${clientGreen} green answers`);
+        assert.strictEqual(rep.failed, 0);
+        assert.match(r.stdout, /\[bake +\d+\.\ds\] 2s of 8s: \d+ requests/, "one line per check with elapsed seconds");
+        assert.strictEqual(await route(), "green");
+    });
+
+    it("too slow: a p99 above maxP99Ms fails the bake even with no 5xx", async () => {
+        const slow = (async () => {
+            const until = Date.now() + 9000;
+            while (Date.now() < until) await Promise.all(Array.from({ length: 10 }, () => get(stack.livePort, "/slow?ms=300")));
+        })();
+        await new Promise((r) => setTimeout(r, 1000));
+        // Re-point recorded blue as the colour before green: that is where the route goes back to.
+        backToBlue();
+        switchToGreen();
+        const r = await runStepAsync("bake", bakeEnv({ BAKE_SECONDS: "10", BAKE_MAX_P99_MS: "200", BAKE_MIN_REQUESTS: "20" }));
+        await slow;
+        assert.strictEqual(r.status, 1, r.stdout);
+        assert.match(r.stderr, /bake failed on .*: green p99 (\d+) ms over \d+ real requests \(threshold 200 ms\); live traffic is back on blue/);
+        assert.ok(Number(/p99 (\d+) ms over/.exec(r.stderr)![1]) >= 290, r.stderr);
+    });
+
+    it("too little traffic to judge: the bake passes and says so", async () => {
+        switchToGreen();
+        const r = runStep("bake", bakeEnv({ BAKE_SECONDS: "3" }));
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /baked: only \d+ real requests reached green in 3s \(fewer than 30\): too little traffic to judge, so the release stands/);
+    });
+
+    it("answers nginx gives itself (maintenance 503s) are not the colour's errors", async () => {
+        assert.strictEqual(runStep("maintenance", stack.env({ MAINTENANCE: "on" })).status, 0);
+        const load = startLoad({ port: stack.livePort, rate: 40, durationMs: 6000, postShare: 0, readShare: 0 });
+        const r = await runStepAsync("bake", bakeEnv({ BAKE_SECONDS: "4", BAKE_MIN_REQUESTS: "1" }));
+        const rep = await load.stop();
+        assert.strictEqual(runStep("maintenance", stack.env({ MAINTENANCE: "off" })).status, 0);
+        assert.ok(rep.samples.filter((s) => s.status === 503).length > 50, "the load saw maintenance answers");
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.match(r.stdout, /baked: only 0 real requests reached green/);
+    });
+
+    it("bad input is refused, naming the variable and what is allowed", () => {
+        const r = runStep("bake", bakeEnv({ BAKE_MAX_ERROR_PERCENT: "5%" }));
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /BAKE_MAX_ERROR_PERCENT '5%' must be a number from 0 to 100/);
+    });
+});
