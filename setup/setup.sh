@@ -2,7 +2,8 @@
 # npm run setup: take this machine from nothing to a working `pulumi up` of the
 # local stack, and do next to nothing on a machine that has the parts already.
 #
-#   1. docker engine     Debian's docker.io and a background dockerd, when `docker info` fails
+#   1. docker engine     Debian's docker.io and a background dockerd with live-restore
+#                        (setup/dockerd.sh), when `docker info` fails
 #   2. npm packages      npm ci, when node_modules does not match package-lock.json
 #   3. pulumi cli        any installed CLI >= package.json's switchyard.pulumiCliMinimum;
 #                        else built from its Go module at the version package-lock.json pins
@@ -43,16 +44,20 @@ apt_install() {
 # 1. Docker engine ----------------------------------------------------------
 step_start "1 docker engine"
 if skipped 1 engine; then step_skip "--skip"
-elif docker info >/dev/null 2>&1; then step_skip "docker info answers ($(docker info --format '{{.ServerVersion}}'))"
+elif docker info >/dev/null 2>&1; then
+  # An engine set-up did not start is not touched; its live-restore decides
+  # whether the stack keeps serving while it restarts.
+  if [ "$(docker info --format '{{.LiveRestoreEnabled}}')" != true ]; then
+    step_line "live-restore is off on this engine: its containers stop while it restarts (README, \"When the Docker engine restarts\", turns it on)"
+  fi
+  step_skip "docker info answers ($(docker info --format '{{.ServerVersion}}'), live-restore $(docker info --format '{{.LiveRestoreEnabled}}'))"
 else
   command -v dockerd >/dev/null || { step_line "installing Debian's docker.io"; apt_install docker.io; }
   command -v docker >/dev/null || apt_install docker.io
-  log="$SWITCHYARD_HOME/dockerd.log"
-  step_line "starting dockerd in the background (log: $log)"
-  setsid nohup dockerd >>"$log" 2>&1 < /dev/null &
-  for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
-  docker info >/dev/null 2>&1 || step_fail "dockerd did not answer within 60s; see $log"
-  step_done "dockerd $(docker info --format '{{.ServerVersion}}') answers"
+  # Live-restore and kernel port mapping: an engine restart leaves the stack serving (setup/dockerd.sh).
+  SWITCHYARD_HOME="$SWITCHYARD_HOME" bash "$REPO/setup/dockerd.sh" start 2>&1 | while IFS= read -r line; do step_line "$line"; done
+  docker info >/dev/null 2>&1 || step_fail "dockerd did not answer; see $SWITCHYARD_HOME/dockerd.log"
+  step_done "dockerd $(docker info --format '{{.ServerVersion}}') answers, live-restore $(docker info --format '{{.LiveRestoreEnabled}}')"
 fi
 
 # 2. npm packages ------------------------------------------------------------
