@@ -70,8 +70,9 @@ describe("program (Pulumi mocks)", function () {
         assert.deepStrictEqual(run.outputs.liveUrl, "http://127.0.0.1:8080");
     });
 
-    it("production: three replicas, data protected, pinned images", async () => {
+    it("production: three replicas, data protected, pinned images, a bake before the old colour is let go", async () => {
         const run = await runProgram({ config: stackFile("production"), stack: "production" });
+        assert.strictEqual(envOf(run, "release-bake").BAKE_SECONDS, "120");
         assert.strictEqual(byType(run, CONTAINER).filter((c) => labelsOf(c)["switchyard.role"] === "app").length, 3);
         for (const name of ["postgres-data", "redis-data", "postgres-container", "redis-container"]) {
             assert.strictEqual(get(run, name).protect, true, `${name} must be protected`);
