@@ -228,6 +228,16 @@ fi
 if ! skipped 8 tools; then
   if command -v openssl >/dev/null; then step_line "openssl: $(openssl version | cut -d' ' -f1-2)"
   else apt_install openssl && step_line "openssl: installed ($(openssl version | cut -d' ' -f1-2))"; fi
+  # The ssh:// host e2e test reaches a second engine through an sshd on 127.0.0.1 (test/e2e/engines.ts).
+  if [ -x /usr/sbin/sshd ]; then step_line "sshd: $(/usr/sbin/sshd -V 2>&1 | head -n 1)"
+  else
+    # Installed, never started as a service: policy-rc.d tells the package's scripts not to.
+    own_policy=0
+    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1; }
+    apt_install openssh-server openssh-client
+    [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    step_line "sshd: installed (openssh-server; no service started)"
+  fi
 fi
 
 echo

@@ -1,0 +1,172 @@
+// A second Docker host on this machine for the e2e suite: its own dockerd
+// (socket, data root, exec root, address pool), reached over ssh:// through an
+// sshd on 127.0.0.1 with a key made here, as a deploy user would reach a
+// remote host. Its published ports are on 127.0.0.1 like the main engine's.
+//
+// Two engines on one kernel share iptables: an engine with iptables on
+// rewrites the DOCKER chains at its start, which would drop the main engine's
+// port mappings. This one runs with iptables off (its ports go through
+// docker-proxy) and one FORWARD rule lets its own containers reach each other,
+// since bridged traffic passes the main engine's FORWARD policy.
+import { execFileSync, spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import { say, sleep } from "./harness";
+
+const SSHD = "/usr/sbin/sshd";
+
+export class ExtraEngine {
+    readonly root: string;
+    readonly socket: string;
+    /** The ssh alias (an ssh_config.d entry): DOCKER_HOST=ssh://<alias>. */
+    readonly sshAlias: string;
+    private readonly sshConfig: string;
+    private readonly forwardRule: string[];
+
+    /** `subnet`: this engine's address pool, a /16 no other engine uses. */
+    constructor(readonly name: string, readonly subnet: string, readonly sshPort: number) {
+        this.root = `/var/lib/switchyard-e2e-${name}`;
+        this.socket = `${this.root}/docker.sock`;
+        this.sshAlias = `switchyard-e2e-${name}`;
+        this.sshConfig = `/etc/ssh/ssh_config.d/${this.sshAlias}.conf`;
+        this.forwardRule = ["FORWARD", "-s", subnet, "-d", subnet, "-j", "ACCEPT"];
+    }
+
+    get unixHost(): string {
+        return `unix://${this.socket}`;
+    }
+    get sshHost(): string {
+        return `ssh://root@${this.sshAlias}`;
+    }
+
+    /** docker against this engine, over its socket. */
+    docker(...args: string[]): string {
+        return execFileSync("docker", ["-H", this.unixHost, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+    }
+
+    /** Why this machine cannot run a second engine over ssh, or undefined. */
+    static missing(): string | undefined {
+        if (!fs.existsSync(SSHD)) return `${SSHD} is missing (set-up installs openssh-server)`;
+        if (spawnSync("iptables", ["-S", "FORWARD"]).status !== 0) return "iptables does not answer";
+        return undefined;
+    }
+
+    async start(images: string[]): Promise<void> {
+        const t = Date.now();
+        this.stop();
+        fs.mkdirSync(`${this.root}/ssh`, { recursive: true, mode: 0o700 });
+        const log = fs.openSync(`${this.root}/dockerd.log`, "a");
+        spawn(
+            "dockerd",
+            [
+                "--host", this.unixHost,
+                "--data-root", `${this.root}/data`,
+                "--exec-root", `${this.root}/exec`,
+                "--pidfile", `${this.root}/docker.pid`,
+                "--iptables=false",
+                "--bridge=none",
+                "--default-address-pool", `base=${this.subnet},size=24`,
+                "--live-restore",
+            ],
+            { detached: true, stdio: ["ignore", log, log] },
+        );
+        for (let i = 0; i < 120 && spawnSync("docker", ["-H", this.unixHost, "info"]).status !== 0; i++) await sleep(500);
+        this.docker("info", "--format", "{{.ServerVersion}}");
+        spawnSync("iptables", ["-I", ...this.forwardRule]);
+        // The images, from the main engine: no registry is reachable here.
+        const save = spawn("docker", ["save", ...images], { stdio: ["ignore", "pipe", "inherit"] });
+        const load = spawn("docker", ["-H", this.unixHost, "load", "-q"], { stdio: ["pipe", "ignore", "inherit"] });
+        save.stdout.pipe(load.stdin);
+        const loaded = await new Promise<number | null>((r) => load.on("close", r));
+        if (loaded !== 0) throw new Error(`docker load into ${this.name} failed (exit ${loaded})`);
+
+        // sshd on 127.0.0.1 with a host key and a client key made here; the
+        // session's DOCKER_HOST is this engine, so `docker system dial-stdio`
+        // (what an ssh:// DOCKER_HOST runs remotely) reaches it.
+        const ssh = `${this.root}/ssh`;
+        for (const key of ["host_key", "client_key"]) {
+            if (!fs.existsSync(`${ssh}/${key}`)) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${ssh}/${key}`]);
+        }
+        fs.copyFileSync(`${ssh}/client_key.pub`, `${ssh}/authorized_keys`);
+        fs.writeFileSync(
+            `${ssh}/sshd_config`,
+            [
+                `Port ${this.sshPort}`,
+                "ListenAddress 127.0.0.1",
+                `HostKey ${ssh}/host_key`,
+                `AuthorizedKeysFile ${ssh}/authorized_keys`,
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin prohibit-password",
+                `PidFile ${ssh}/sshd.pid`,
+                `SetEnv DOCKER_HOST=${this.unixHost}`,
+                "",
+            ].join("\n"),
+        );
+        fs.mkdirSync("/run/sshd", { recursive: true });
+        spawn(SSHD, ["-D", "-f", `${ssh}/sshd_config`, "-E", `${ssh}/sshd.log`], { detached: true, stdio: "ignore" });
+        const known = `${ssh}/known_hosts`;
+        fs.writeFileSync(known, `[127.0.0.1]:${this.sshPort} ${fs.readFileSync(`${ssh}/host_key.pub`, "utf8")}`);
+        fs.writeFileSync(
+            this.sshConfig,
+            [
+                `Host ${this.sshAlias}`,
+                "  HostName 127.0.0.1",
+                `  Port ${this.sshPort}`,
+                "  User root",
+                `  IdentityFile ${ssh}/client_key`,
+                "  IdentitiesOnly yes",
+                `  UserKnownHostsFile ${known}`,
+                "  StrictHostKeyChecking yes",
+                // One connection carries every docker call (README: ssh:// hosts), not a handshake each.
+                "  ControlMaster auto",
+                `  ControlPath ${ssh}/cm-%C`,
+                "  ControlPersist 120",
+                "",
+            ].join("\n"),
+        );
+        for (let i = 0; i < 50; i++) {
+            if (spawnSync("docker", ["-H", this.sshHost, "info", "--format", "{{.Name}}"], { timeout: 20000 }).status === 0) break;
+            await sleep(300);
+        }
+        const over = execFileSync("docker", ["-H", this.sshHost, "info", "--format", "{{.DockerRootDir}}"], { encoding: "utf8" }).trim();
+        if (over !== `${this.root}/data`) throw new Error(`${this.sshHost} reaches ${over}, not ${this.name}'s engine`);
+        say(`engine ${this.name}: dockerd on ${this.unixHost}, reached as ${this.sshHost} (sshd 127.0.0.1:${this.sshPort}), ${images.length} images loaded, in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+    }
+
+    /** Stops sshd and dockerd, and removes what start() put on the machine. */
+    stop(): void {
+        const kill = (pidFile: string) => {
+            if (!fs.existsSync(pidFile)) return;
+            const pid = Number(fs.readFileSync(pidFile, "utf8").trim());
+            try {
+                process.kill(pid, "SIGTERM");
+            } catch {
+                return;
+            }
+            // Gone, or a zombie: this process started it, and a blocked event loop has not reaped it yet.
+            const alive = () => {
+                try {
+                    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+                } catch {
+                    return false;
+                }
+            };
+            for (let i = 0; i < 150 && alive(); i++) spawnSync("sleep", ["0.2"]);
+        };
+        spawnSync("ssh", ["-O", "exit", this.sshAlias], { stdio: "ignore", timeout: 5000 });
+        kill(`${this.root}/ssh/sshd.pid`);
+        if (fs.existsSync(this.socket) && spawnSync("docker", ["-H", this.unixHost, "info"]).status === 0) {
+            const ids = spawnSync("docker", ["-H", this.unixHost, "ps", "-aq"], { encoding: "utf8" }).stdout.trim();
+            if (ids) spawnSync("docker", ["-H", this.unixHost, "rm", "-f", "-v", ...ids.split("\n")]);
+        }
+        kill(`${this.root}/docker.pid`);
+        while (spawnSync("iptables", ["-D", ...this.forwardRule], { stdio: "ignore" }).status === 0);
+        fs.rmSync(this.sshConfig, { force: true });
+        if (fs.existsSync(this.root)) {
+            // Mounts the engine left (container rootfs, netns) go first.
+            const mounts = fs.readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")[1]).filter((m) => m?.startsWith(this.root)).reverse();
+            for (const m of mounts) spawnSync("umount", ["-l", m]);
+            fs.rmSync(this.root, { recursive: true, force: true });
+        }
+    }
+}
