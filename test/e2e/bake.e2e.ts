@@ -12,9 +12,9 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { Colour } from "../../lib/config";
-import { describeFailures, get, LoadReport, startLoadProcess } from "../scripts/load";
+import { describeFailures, get, LoadReport } from "../scripts/load";
 import { WebhookReceiver } from "../scripts/webhook";
-import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep } from "./harness";
+import { baseConfig, changed, E2EStack, freePort, missingParts, say, withLoad } from "./harness";
 
 const LOAD_RATE = 100;
 const BAKE = { seconds: 15, maxErrorPercent: 5, minRequests: 50 };
@@ -46,24 +46,11 @@ describe("e2e: the bake judges real traffic under a real pulumi up (one host)", 
 
     /** Runs an update under load; returns the load's report and when the update ran. */
     async function underLoad(fn: () => Promise<unknown>): Promise<LoadReport & { began: number; ended: number }> {
-        const load = startLoadProcess({ port: live, rate: LOAD_RATE, durationMs: 10 * 60 * 1000 });
-        let began = 0;
-        let ended = 0;
-        try {
-            await sleep(2000);
-            began = Date.now();
-            await fn();
-            ended = Date.now();
-            await sleep(1500);
-        } catch (err) {
-            await load.stop().catch(() => undefined);
-            throw err;
-        }
-        const rep = await load.stop();
+        const rep = await withLoad({ port: live, rate: LOAD_RATE, durationMs: 10 * 60 * 1000 }, fn);
         const posts = rep.samples.filter((x) => x.method === "POST").length;
         const reads = rep.samples.filter((x) => x.path === "/visits" && x.method === "GET").length;
         assert.ok(posts > 0 && reads > 0, "the load writes and reads the database");
-        return { ...rep, began, ended };
+        return rep;
     }
 
     before(async function () {

@@ -16,6 +16,7 @@ import { stackNames } from "../../lib/naming";
 import { missingForPreview, pulumiBin } from "../../lib/plugins";
 import { copyProject } from "../../lib/project";
 import { docker, REPO } from "../scripts/fixture";
+import { LoadOptions, LoadReport, startLoadProcess } from "../scripts/load";
 
 const T0 = Date.now();
 const secs = (ms: number) => (ms / 1000).toFixed(1);
@@ -281,6 +282,28 @@ export class E2EStack {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs fn under constant load from a separate process, with 2 s of load
+ * before it and 1.5 s after; `began`/`ended` say when fn ran. The load is
+ * stopped even when fn fails, so no worker outlives a failed scenario.
+ */
+export async function withLoad(opts: LoadOptions, fn: () => Promise<unknown>): Promise<LoadReport & { began: number; ended: number }> {
+    const load = startLoadProcess(opts);
+    let began = 0;
+    let ended = 0;
+    try {
+        await sleep(2000);
+        began = Date.now();
+        await fn();
+        ended = Date.now();
+        await sleep(1500);
+    } catch (err) {
+        await load.stop().catch(() => undefined);
+        throw err;
+    }
+    return { ...(await load.stop()), began, ended };
+}
 
 /** Polls until check() is true; rejects naming what it waited for. */
 export async function waitFor(what: string, check: () => boolean, timeoutMs = 60000): Promise<void> {

@@ -13,9 +13,9 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { Colour } from "../../lib/config";
-import { describeFailures, get, LoadReport, startLoadProcess } from "../scripts/load";
+import { describeFailures, get, LoadReport } from "../scripts/load";
 import { WebhookReceiver } from "../scripts/webhook";
-import { baseConfig, changed, E2EStack, freePort, missingParts, psql, redisCli, say, sleep, waitFor } from "./harness";
+import { baseConfig, changed, E2EStack, freePort, missingParts, psql, redisCli, say, sleep, waitFor, withLoad } from "./harness";
 
 const BROKEN_IMAGE = "switchyard/app:e2e-broken";
 /** Version 2 of the sample app: needs the expand migration (visits.source). */
@@ -51,19 +51,8 @@ describe("e2e: the release cycle under a real pulumi up", function () {
      * Retry-After) is an answer, not a failure; socket errors still fail.
      */
     async function underLoad(scenario: string, fn: () => Promise<unknown>, rate = LOAD_RATE, opts: { maintenance503?: boolean } = {}): Promise<LoadReport & { fnEndedAt: number }> {
-        const load = startLoadProcess({ port: live, rate, durationMs: 20 * 60 * 1000 });
-        let fnEndedAt = 0;
-        try {
-            await sleep(2000);
-            await fn();
-            fnEndedAt = Date.now();
-            await sleep(1500);
-        } catch (err) {
-            // Never leave the load worker running: it would hold the run open for its 20 minutes.
-            await load.stop().catch(() => undefined);
-            throw err;
-        }
-        const rep = await load.stop();
+        const rep = await withLoad({ port: live, rate, durationMs: 20 * 60 * 1000 }, fn);
+        const fnEndedAt = rep.ended;
         const posts = rep.samples.filter((x) => x.method === "POST").length;
         const reads = rep.samples.filter((x) => x.path === "/visits" && x.method === "GET").length;
         const close = rep.samples.filter((x) => !x.keepAlive).length;

@@ -6,9 +6,9 @@
 // (127.0.0.1, published by that engine): GET and POST through Postgres.
 import * as assert from "assert";
 import { execFileSync } from "child_process";
-import { describeFailures, get, LoadReport, startLoadProcess } from "../scripts/load";
+import { describeFailures, get, LoadReport } from "../scripts/load";
 import { ExtraEngine } from "./engines";
-import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep } from "./harness";
+import { baseConfig, changed, E2EStack, freePort, missingParts, say, withLoad } from "./harness";
 
 const LOAD_RATE = 100;
 const IMAGES = ["switchyard/app:1.0.0", "switchyard/app:1.1.0", "switchyard/nginx:local", "switchyard/postgres:local", "switchyard/redis:local"];
@@ -23,16 +23,7 @@ describe("e2e: a stack on a Docker host reached over ssh://", function () {
     const setConfig = (patch: Record<string, unknown>) => s.writeConfig({ ...s.readConfig(), ...patch });
     /** An update under load: every request must succeed. */
     async function underLoad(label: string, fn: () => Promise<unknown>): Promise<LoadReport> {
-        const load = startLoadProcess({ port: live, rate: LOAD_RATE, durationMs: 10 * 60 * 1000 });
-        try {
-            await sleep(2000);
-            await fn();
-            await sleep(1500);
-        } catch (err) {
-            await load.stop().catch(() => undefined);
-            throw err;
-        }
-        const rep = await load.stop();
+        const rep = await withLoad({ port: live, rate: LOAD_RATE, durationMs: 10 * 60 * 1000 }, fn);
         say(`load ${label} at ${LOAD_RATE} req/s: ${rep.requests} requests, failed ${rep.failed}, p99 ${rep.p99} ms, by colour ${JSON.stringify(rep.byColour)}`);
         assert.deepStrictEqual(rep.errors, {}, `${label}: failed requests\n${describeFailures(rep)}`);
         assert.ok(rep.samples.some((x) => x.method === "POST") && rep.samples.some((x) => x.path === "/visits" && x.method === "GET"), "the load writes and reads the database");
