@@ -244,7 +244,8 @@ export class Release extends pulumi.ComponentResource {
         );
         const contract = migrations.contractCommand ? migration("contract", migrations.contractCommand, this.retire) : undefined;
         if (turnsOff) {
-            new Maintenance(`${name}-maintenance`, { proxyContainerName: args.slot.proxyContainerName, on: false, after: [this.bake ?? this.verify], steps: args.steps }, child("maintenance"));
+            // After verify, not after the bake: under maintenance no real traffic reaches the colour, so there would be nothing to judge.
+            new Maintenance(`${name}-maintenance`, { proxyContainerName: args.slot.proxyContainerName, on: false, after: [this.verify], steps: args.steps }, child("maintenance"));
         }
         this.lastStep = contract?.run ?? this.retire;
         this.registerOutputs({ live, retires: retireColour ?? null, colours: COLOURS.filter((c) => this.slots[c]) });

@@ -177,6 +177,10 @@ describe("program (Pulumi mocks)", function () {
         assert.strictEqual(envOf(off, "release-maintenance-toggle").MAINTENANCE, "off");
         assert.ok(get(off, "release-maintenance-toggle").deps.includes("release-verify"));
         assert.ok(!get(off, "release-gate").deps.includes("release-maintenance-toggle"));
+        // With a bake, maintenance still ends after verify: the bake needs real traffic to judge.
+        const baked = await runProgram({ config: { ...switched, bake: { seconds: 30 } }, host });
+        assert.ok(get(baked, "release-maintenance-toggle").deps.includes("release-verify"));
+        assert.ok(!get(baked, "release-maintenance-toggle").deps.includes("release-bake"));
         const steady = await runProgram({ config: base, host: hostAfter(base, "blue", ["blue"]) });
         assert.strictEqual(envOf(steady, "release-maintenance-toggle").MAINTENANCE, "off");
     });
