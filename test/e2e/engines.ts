@@ -7,7 +7,11 @@
 // rewrites the DOCKER chains at its start, which would drop the main engine's
 // port mappings. This one runs with iptables off (its ports go through
 // docker-proxy) and one FORWARD rule lets its own containers reach each other,
-// since bridged traffic passes the main engine's FORWARD policy.
+// since bridged traffic passes the main engine's FORWARD policy. It has a
+// default bridge of its own, made here: an engine started with --bridge=none
+// deletes the kernel's docker0, the main engine's default bridge (seen: every
+// `docker run` on the main engine failed afterwards).
+const run = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
 import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import { say, sleep } from "./harness";
@@ -21,6 +25,8 @@ export class ExtraEngine {
     readonly sshAlias: string;
     private readonly sshConfig: string;
     private readonly forwardRule: string[];
+    /** This engine's default bridge (an interface name of at most 15 characters). */
+    private readonly bridge: string;
 
     /** `subnet`: this engine's address pool, a /16 no other engine uses. */
     constructor(readonly name: string, readonly subnet: string, readonly sshPort: number) {
@@ -29,6 +35,13 @@ export class ExtraEngine {
         this.sshAlias = `switchyard-e2e-${name}`;
         this.sshConfig = `/etc/ssh/ssh_config.d/${this.sshAlias}.conf`;
         this.forwardRule = ["FORWARD", "-s", subnet, "-d", subnet, "-j", "ACCEPT"];
+        this.bridge = `sy-${name}`.slice(0, 15);
+    }
+
+    /** The default bridge's address: the first of the pool's last /24 (the pool's /24s are for the stack's networks). */
+    private get bridgeAddress(): string {
+        const [a, b] = this.subnet.split(".");
+        return `${a}.${b}.255.1/24`;
     }
 
     get unixHost(): string {
@@ -54,6 +67,9 @@ export class ExtraEngine {
         const t = Date.now();
         this.stop();
         fs.mkdirSync(`${this.root}/ssh`, { recursive: true, mode: 0o700 });
+        if (!run("ip", "link", "add", this.bridge, "type", "bridge") || !run("ip", "addr", "add", this.bridgeAddress, "dev", this.bridge) || !run("ip", "link", "set", this.bridge, "up")) {
+            throw new Error(`could not make the bridge ${this.bridge} (${this.bridgeAddress}) for engine ${this.name}`);
+        }
         const log = fs.openSync(`${this.root}/dockerd.log`, "a");
         spawn(
             "dockerd",
@@ -63,7 +79,7 @@ export class ExtraEngine {
                 "--exec-root", `${this.root}/exec`,
                 "--pidfile", `${this.root}/docker.pid`,
                 "--iptables=false",
-                "--bridge=none",
+                "--bridge", this.bridge,
                 "--default-address-pool", `base=${this.subnet},size=24`,
                 "--live-restore",
             ],
@@ -160,7 +176,8 @@ export class ExtraEngine {
             if (ids) spawnSync("docker", ["-H", this.unixHost, "rm", "-f", "-v", ...ids.split("\n")]);
         }
         kill(`${this.root}/docker.pid`);
-        while (spawnSync("iptables", ["-D", ...this.forwardRule], { stdio: "ignore" }).status === 0);
+        while (run("iptables", "-D", ...this.forwardRule));
+        run("ip", "link", "del", this.bridge);
         fs.rmSync(this.sshConfig, { force: true });
         if (fs.existsSync(this.root)) {
             // Mounts the engine left (container rootfs, netns) go first.

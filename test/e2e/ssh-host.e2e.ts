@@ -5,7 +5,8 @@
 // lands on the machine's own engine. Load on the stack's live listener
 // (127.0.0.1, published by that engine): GET and POST through Postgres.
 import * as assert from "assert";
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
 import { describeFailures, get, LoadReport } from "../scripts/load";
 import { ExtraEngine } from "./engines";
 import { baseConfig, changed, E2EStack, freePort, missingParts, say, withLoad } from "./harness";
@@ -47,7 +48,10 @@ describe("e2e: a stack on a Docker host reached over ssh://", function () {
         await s.stack.setConfig("docker:host", { value: engine.sshHost });
     });
 
-    after(async function () {
+    let removed = false;
+    async function removeAll(): Promise<void> {
+        if (removed) return;
+        removed = true;
         try {
             if (s) await s.destroy();
         } finally {
@@ -55,7 +59,8 @@ describe("e2e: a stack on a Docker host reached over ssh://", function () {
             else process.env.DOCKER_HOST = savedDockerHost;
             engine?.stop();
         }
-    });
+    }
+    after(removeAll);
 
     it("1. fresh up over ssh: everything on the ssh host, nothing on this machine's engine", async () => {
         const up = await s.up("fresh over ssh");
@@ -96,5 +101,13 @@ describe("e2e: a stack on a Docker host reached over ssh://", function () {
         const up = await s.up("no-op over ssh", { expectNoChanges: true });
         assert.strictEqual(changed(up.changes), 0, JSON.stringify(up.changes));
         say(`figures: no-op over ssh ${up.seconds.toFixed(1)} s, ${up.changes.same} unchanged`);
+    });
+
+    it("4. destroyed and stopped: nothing left on the ssh host, and this machine's engine as it was (docker0, docker run)", async () => {
+        await removeAll();
+        assert.strictEqual(spawnSync("ip", ["link", "show", "docker0"]).status, 0, "the main engine's default bridge docker0 is still there");
+        const r = spawnSync("docker", ["-H", "unix:///var/run/docker.sock", "run", "--rm", "switchyard/redis:local", "true"], { encoding: "utf8" });
+        assert.strictEqual(r.status, 0, `docker run on the main engine: ${r.stderr}`);
+        assert.ok(!fs.existsSync(engine.root), `${engine.root} removed`);
     });
 });
