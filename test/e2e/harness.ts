@@ -286,7 +286,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Runs fn under constant load from a separate process, with 2 s of load
  * before it and 1.5 s after; `began`/`ended` say when fn ran. The load is
- * stopped even when fn fails, so no worker outlives a failed scenario.
+ * stopped even when fn fails, so no worker outlives a failed scenario; a load
+ * that did not both read and write the database fails.
  */
 export async function withLoad(opts: LoadOptions, fn: () => Promise<unknown>): Promise<LoadReport & { began: number; ended: number }> {
     const load = startLoadProcess(opts);
@@ -302,7 +303,12 @@ export async function withLoad(opts: LoadOptions, fn: () => Promise<unknown>): P
         await load.stop().catch(() => undefined);
         throw err;
     }
-    return { ...(await load.stop()), began, ended };
+    const rep = await load.stop();
+    // Every e2e load reads and writes the database (GET and POST /visits), not only /version.
+    const posts = rep.samples.filter((x) => x.method === "POST").length;
+    const reads = rep.samples.filter((x) => x.path === "/visits" && x.method === "GET").length;
+    if (!(posts > 0 && reads > 0)) throw new Error(`the load must write and read the database: ${posts} POST /visits, ${reads} GET /visits`);
+    return { ...rep, began, ended };
 }
 
 /** Polls until check() is true; rejects naming what it waited for. */

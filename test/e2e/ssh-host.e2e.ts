@@ -27,7 +27,6 @@ describe("e2e: a stack on a Docker host reached over ssh://", function () {
         const rep = await withLoad({ port: live, rate: LOAD_RATE, durationMs: 10 * 60 * 1000 }, fn);
         say(`load ${label} at ${LOAD_RATE} req/s: ${rep.requests} requests, failed ${rep.failed}, p99 ${rep.p99} ms, by colour ${JSON.stringify(rep.byColour)}`);
         assert.deepStrictEqual(rep.errors, {}, `${label}: failed requests\n${describeFailures(rep)}`);
-        assert.ok(rep.samples.some((x) => x.method === "POST") && rep.samples.some((x) => x.path === "/visits" && x.method === "GET"), "the load writes and reads the database");
         return rep;
     }
 
