@@ -24,5 +24,7 @@ export const liveUrl = app.liveUrl;
 export const previewUrl = app.previewUrl;
 export const liveTlsUrl = app.liveTlsUrl;
 export const previewTlsUrl = app.previewTlsUrl;
+// Every host in release order, with its live colour and listeners (a load balancer or DNS points at the live ones).
+export const hosts = app.hosts;
 // What the policy pack (policy/) judges the stack by.
 export const settings = app.settings;

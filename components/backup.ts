@@ -8,9 +8,14 @@ export interface BackupArgs {
     key: ReleaseKey;
     /** The step the dump waits for (the switch's gate). */
     after: pulumi.Resource;
-    /** The Postgres container to dump. */
-    postgresContainer: pulumi.Input<string>;
-    /** The backend network the one-off pg_dump container joins. */
+    /** The Postgres container to dump (Switchyard's own). Either this or `server`. */
+    postgresContainer?: pulumi.Input<string>;
+    /**
+     * A managed Postgres (postgresUrl) to dump instead: its host, port and
+     * sslmode, and the image whose pg_dump reaches it. Either this or `postgresContainer`.
+     */
+    server?: { host: string; port: number; sslmode?: string; image: pulumi.Input<string> };
+    /** The network the one-off pg_dump container joins: the backend one, or for a managed database the frontend one (a route out). */
     backendNetwork: pulumi.Input<string>;
     /** Where the dumps go: a volume name or an absolute host directory (components/backups.ts). */
     store: pulumi.Input<string>;
@@ -45,12 +50,17 @@ export class Backup extends pulumi.ComponentResource {
         super("switchyard:release:Backup", name, {}, opts);
         const keep = args.keep ?? DEFAULTS.backupsKeep;
         if (!Number.isInteger(keep) || keep < 1) throw new pulumi.ResourceError(`backups.keep must be an integer >= 1, got ${keep}`, this);
+        if ((args.postgresContainer === undefined) === (args.server === undefined)) throw new pulumi.ResourceError("a backup needs exactly one of postgresContainer and server", this);
+        // Only a managed database's dump carries its address: a stack's own Postgres keeps exactly its step inputs.
+        const server: Record<string, pulumi.Input<string>> = args.server
+            ? { PGHOST: args.server.host, PGPORT: String(args.server.port), PG_IMAGE: args.server.image, ...(args.server.sslmode ? { PGSSLMODE: args.server.sslmode } : {}) }
+            : { POSTGRES_CONTAINER: args.postgresContainer! };
         this.dump = args.steps.step(
             `${name}-dump`,
             "backup",
             {
                 ...args.key,
-                POSTGRES_CONTAINER: args.postgresContainer,
+                ...server,
                 BACKEND_NETWORK: args.backendNetwork,
                 BACKUP_STORE: args.store,
                 BACKUPS_KEEP: String(keep),

@@ -5,9 +5,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { checkSettings, ConfigError, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
-import { dockerCliEnv, resolveDockerEndpoint } from "../lib/dockerhost";
+import { dockerCliEnv } from "../lib/dockerhost";
+import { rolloutBatches, stackHosts } from "../lib/hosts";
 import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
 import { readHostState, readRoute } from "../lib/host";
+import { postgresServer } from "../lib/dataservice";
 import { rootAlias, stackNames } from "../lib/naming";
 import { describePlan, planRelease } from "../lib/release";
 import { ReleaseSteps } from "../lib/steps";
@@ -18,7 +20,7 @@ import { Networks } from "./networks";
 import { Nginx } from "./nginx";
 import { Postgres } from "./postgres";
 import { Redis } from "./redis";
-import { Release } from "./release";
+import { Release, ReleaseBackupArgs } from "./release";
 
 type Settings = SwitchyardSettings;
 
@@ -75,6 +77,16 @@ export interface BlueGreenAppArgs {
     registryPassword?: Settings["registryPassword"];
     /** Certificate chain and key (PEM, secret) for the HTTPS listeners. Defaults to none: HTTP only. */
     tls?: Settings["tls"];
+    /** Docker hosts in release order: the first is the canary and runs Postgres and Redis. Defaults to one host, `dockerHost`. */
+    hosts?: Settings["hosts"];
+    /** Where the other hosts reach Postgres and Redis on the first host: address and ports. Required with two or more hosts. */
+    data?: Settings["data"];
+    /** How the hosts after the canary follow: batchSize at a time. Defaults to 1. */
+    rollout?: Settings["rollout"];
+    /** A managed Postgres (secret URL): no Postgres container; the app, backups and migrations use it. Defaults to none. */
+    postgresUrl?: Settings["postgresUrl"];
+    /** A managed Redis (secret URL): no Redis container. Defaults to none. */
+    redisUrl?: Settings["redisUrl"];
     /** The app role's Postgres password (secret, 16+ characters). Defaults to a generated one. */
     postgresPassword?: Settings["postgresPassword"];
     /** Redis's password (secret, 16+ characters). Defaults to a generated one. */
@@ -116,6 +128,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     public readonly previewUrl: pulumi.Output<string>;
     public readonly liveTlsUrl: pulumi.Output<string | null>;
     public readonly previewTlsUrl: pulumi.Output<string | null>;
+    /** Every host in release order: its name, Docker host, live colour and listener URLs (one entry for a one-host stack). */
+    public readonly hosts: pulumi.Output<{ name: string | null; dockerHost: string; liveColor: string; liveUrl: string; previewUrl: string }[]>;
     /** The settings policies judge a stack by (policy/): plain values, known in a preview. */
     public readonly settings: ReturnType<typeof policySettings>;
 
@@ -125,135 +139,147 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const { dockerHost, adoptRootResources, ...settings } = args;
         const cfg = validSettings(settings, name);
         const allowDelete = refusedAs(() => parseAllowList(process.env[ALLOW_ENV]));
-        // What the host runs now decides the plan; an unreachable host fails here, before anything registers.
         const stack = pulumi.getStack();
         const { stackLabel, namePrefix, proxyContainer: proxyContainerName } = stackNames(pulumi.getProject(), stack);
-        const endpoint = resolveDockerEndpoint(dockerHost);
-        const dockerEnv = dockerCliEnv(endpoint);
-        const host = refusedAs(() => readHostState(stackLabel, proxyContainerName, dockerEnv));
-        const plan = planRelease(cfg, host);
+        // What every host runs now decides its plan; an unreachable host fails here, before anything registers.
+        const targets = refusedAs(() => stackHosts(cfg, name, dockerHost)).map((h) => {
+            const env = dockerCliEnv(h.endpoint);
+            const state = refusedAs(() => readHostState(stackLabel, proxyContainerName, env));
+            return { ...h, env, state, plan: planRelease(cfg, state) };
+        });
         super("switchyard:index:BlueGreenApp", name, {}, opts);
         const adopt = adoptRootResources ?? false;
-        const providerOpts = (role: string): pulumi.ComponentResourceOptions => ({ parent: this, aliases: rootAlias(adopt, role) });
-        pulumi.log.info(`switchyard ${stack}: ${describePlan(plan)} (Docker host ${endpoint.host}, from ${endpoint.source})`);
-
-        const guard = new DeleteGuard({ stack, plan, allow: allowDelete, route: () => readRoute(proxyContainerName, dockerEnv) });
-        // An explicit provider: the host the plan was read from is the host deployed to.
-        const provider = new docker.Provider(`${name}-docker`, { host: endpoint.host }, providerOpts("docker"));
-        const opt = { parent: this, providers: [provider] };
-        const partOpts = (role: string): pulumi.ComponentResourceOptions => ({ ...opt, aliases: rootAlias(adopt, role) });
-        // The slot images alone are pulled with the private registry's credentials:
-        // a change of credentials touches this provider and those pulls, nothing else.
-        const registryProvider = cfg.registry
-            ? new docker.Provider(
-                  `${name}-registry`,
-                  { host: endpoint.host, registryAuth: [{ address: cfg.registry.server, username: cfg.registry.username, password: pulumi.secret(cfg.registryPassword!) }] },
-                  providerOpts("registry"),
-              )
-            : undefined;
-        const steps = new ReleaseSteps(endpoint.host);
-        const daemon = { swapLimit: host.swapLimit };
-        const production = cfg.environment === "production";
-
-        const networks = new Networks(`${name}-networks`, { namePrefix, stackLabel, guard }, partOpts("networks"));
-        const dataService = { namePrefix, stackLabel, backendNetwork: networks.backend.name, protectData: production, daemon, guard };
+        const several = targets.length > 1;
+        for (const t of targets) {
+            pulumi.log.info(`switchyard ${stack}${t.name ? ` host ${t.name}` : ""}: ${describePlan(t.plan)} (Docker host ${t.endpoint.host}, from ${t.endpoint.source})`);
+        }
         const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
-        const postgres = new Postgres(
-            `${name}-postgres`,
-            { ...dataService, image: cfg.postgres.image, database: cfg.postgres.database, user: cfg.postgres.user, password: secret(cfg.postgresPassword), limits: cfg.limits.postgres },
-            partOpts("postgres"),
-        );
-        const redis = new Redis(`${name}-redis`, { ...dataService, image: cfg.redis.image, password: secret(cfg.redisPassword), limits: cfg.limits.redis }, partOpts("redis"));
-        const proxy = new Nginx(
-            `${name}-proxy`,
-            {
-                namePrefix,
-                stackLabel,
-                image: cfg.proxy.image,
-                livePort: cfg.proxy.livePort,
-                previewPort: cfg.proxy.previewPort,
-                bindAddress: cfg.proxy.bindAddress,
-                previewBindAddress: cfg.proxy.previewBindAddress,
-                extraHttpConfig: cfg.proxy.extraHttpConfig,
-                tls: cfg.tls
-                    ? {
-                          pem: pulumi.secret(combinedPem(cfg.tls)),
-                          fingerprint: tlsFacts(cfg.tls.certificate).fingerprint,
-                          port: cfg.proxy.tlsPort,
-                          previewPort: cfg.proxy.previewTlsPort,
-                          redirectHttp: cfg.proxy.redirectHttp,
-                      }
-                    : undefined,
-                appPort: cfg.appPort,
-                drainSeconds: cfg.drainSeconds,
-                frontendNetwork: networks.frontend.name,
-                limits: cfg.limits.proxy,
-                steps,
-                daemon,
-                guard,
-            },
-            partOpts("proxy"),
-        );
-        const backups = new Backups(`${name}-backups`, { namePrefix, stackLabel, hostDir: cfg.backups.hostDir, protect: production, guard }, partOpts("backups"));
 
-        const release = new Release(
-            `${name}-release`,
-            {
-                plan,
-                colours: Object.fromEntries(
-                    plan.declared.map((colour) => [
-                        colour,
-                        { image: cfg.slots[colour]!.image, env: cfg.slots[colour]!.env, secretEnv: cfg.slotSecrets?.[colour] ? pulumi.secret(cfg.slotSecrets[colour]!) : undefined },
-                    ]),
-                ),
-                slot: {
+        // Each batch re-points once the batch before it is promoted; contract waits for every host's retire.
+        const batches = rolloutBatches(targets.length, cfg.rollout.batchSize);
+        let settleRetires: (retires: pulumi.Resource[]) => void = () => undefined;
+        const everyRetire = several ? new Promise<pulumi.Resource[]>((resolve) => (settleRetires = resolve)) : undefined;
+        const releases: Release[] = [];
+        const proxies: Nginx[] = [];
+        let data: DataServices | undefined;
+
+        for (const [i, t] of targets.entries()) {
+            // The first host keeps a one-host stack's names (and its aliases to Switchyard 0.1's root parts).
+            const first = i === 0;
+            const providerOpts = (role: string): pulumi.ComponentResourceOptions => ({ parent: this, aliases: first ? rootAlias(adopt, role) : [] });
+            const guard = new DeleteGuard({ stack, plan: t.plan, allow: allowDelete, route: () => readRoute(proxyContainerName, t.env), hostName: first ? undefined : t.name });
+            // An explicit provider per host: the host the plan was read from is the host deployed to.
+            const provider = new docker.Provider(`${t.prefix}-docker`, { host: t.endpoint.host }, providerOpts("docker"));
+            const opt = { parent: this, providers: [provider] };
+            const partOpts = (role: string): pulumi.ComponentResourceOptions => ({ ...opt, aliases: first ? rootAlias(adopt, role) : [] });
+            // The slot images alone are pulled with the private registry's credentials:
+            // a change of credentials touches this provider and those pulls, nothing else.
+            const registryProvider = cfg.registry
+                ? new docker.Provider(
+                      `${t.prefix}-registry`,
+                      { host: t.endpoint.host, registryAuth: [{ address: cfg.registry.server, username: cfg.registry.username, password: pulumi.secret(cfg.registryPassword!) }] },
+                      providerOpts("registry"),
+                  )
+                : undefined;
+            const steps = new ReleaseSteps(t.endpoint.host, undefined, undefined, t.name);
+            const daemon = { swapLimit: t.state.swapLimit };
+
+            const networks = new Networks(`${t.prefix}-networks`, { namePrefix, stackLabel, guard, publishData: first && several && !(cfg.postgresUrl && cfg.redisUrl) }, partOpts("networks"));
+            if (first) data = this.dataServices(name, cfg, { namePrefix, stackLabel, networks, daemon, guard, partOpts, provider });
+            const proxy = new Nginx(
+                `${t.prefix}-proxy`,
+                {
                     namePrefix,
                     stackLabel,
-                    replicas: cfg.replicas,
+                    image: cfg.proxy.image,
+                    livePort: t.ports.livePort,
+                    previewPort: t.ports.previewPort,
+                    bindAddress: cfg.proxy.bindAddress,
+                    previewBindAddress: cfg.proxy.previewBindAddress,
+                    extraHttpConfig: cfg.proxy.extraHttpConfig,
+                    tls: cfg.tls
+                        ? {
+                              pem: pulumi.secret(combinedPem(cfg.tls)),
+                              fingerprint: tlsFacts(cfg.tls.certificate).fingerprint,
+                              port: t.ports.tlsPort,
+                              previewPort: t.ports.previewTlsPort,
+                              redirectHttp: cfg.proxy.redirectHttp,
+                          }
+                        : undefined,
                     appPort: cfg.appPort,
-                    user: cfg.appUser,
-                    health: cfg.health,
                     drainSeconds: cfg.drainSeconds,
-                    databaseUrl: postgres.url,
-                    redisUrl: redis.url,
                     frontendNetwork: networks.frontend.name,
-                    backendNetwork: networks.backend.name,
-                    proxyContainerName,
-                    limits: cfg.limits.app,
-                    dataServices: [postgres.container, redis.container],
-                    imageProvider: registryProvider,
+                    limits: cfg.limits.proxy,
+                    steps,
                     daemon,
                     guard,
                 },
-                proxyReady: proxy.config,
-                webhookUrl: secret(cfg.notify.webhookUrl),
-                maintenance: cfg.maintenance,
-                maintenanceNow: host.maintenance === true,
-                backup: cfg.backups.enabled
-                    ? {
-                          postgresContainer: postgres.container.name,
-                          backendNetwork: networks.backend.name,
-                          store: backups.store,
-                          keep: cfg.backups.keep,
-                          database: cfg.postgres.database,
-                          user: cfg.postgres.user,
-                          password: postgres.password,
-                      }
-                    : undefined,
-                migrations: cfg.migrations,
-                verifyRequests: cfg.verifyRequests,
-                bake: cfg.bake,
-                standby: cfg.standby,
-                steps,
-                adoptRootResources: adopt,
-            },
-            opt,
-        );
+                partOpts("proxy"),
+            );
+            proxies.push(proxy);
+
+            const batch = batches.findIndex((b) => b.includes(i));
+            const release = new Release(
+                `${t.prefix}-release`,
+                {
+                    plan: t.plan,
+                    colours: Object.fromEntries(
+                        t.plan.declared.map((colour) => [
+                            colour,
+                            { image: cfg.slots[colour]!.image, env: cfg.slots[colour]!.env, secretEnv: cfg.slotSecrets?.[colour] ? pulumi.secret(cfg.slotSecrets[colour]!) : undefined },
+                        ]),
+                    ),
+                    slot: {
+                        namePrefix,
+                        stackLabel,
+                        replicas: cfg.replicas,
+                        appPort: cfg.appPort,
+                        user: cfg.appUser,
+                        health: cfg.health,
+                        drainSeconds: cfg.drainSeconds,
+                        // The first host's slots reach the data services on its backend network; the others at data.address.
+                        databaseUrl: first ? data!.urls.local.database : data!.urls.remote.database,
+                        redisUrl: first ? data!.urls.local.redis : data!.urls.remote.redis,
+                        frontendNetwork: networks.frontend.name,
+                        backendNetwork: networks.backend.name,
+                        proxyContainerName,
+                        limits: cfg.limits.app,
+                        dataServices: data!.containers,
+                        imageProvider: registryProvider,
+                        daemon,
+                        guard,
+                    },
+                    proxyReady: proxy.config,
+                    webhookUrl: secret(cfg.notify.webhookUrl),
+                    maintenance: cfg.maintenance,
+                    maintenanceNow: t.state.maintenance === true,
+                    // The dump and the migrations run once, on the first host, before its re-point: every other host re-points after it.
+                    backup: first ? data!.backup : undefined,
+                    migrations: first ? cfg.migrations : undefined,
+                    migrationNetwork: data!.migrationNetwork,
+                    verifyRequests: cfg.verifyRequests,
+                    // The canary bakes; the hosts after it were judged by its traffic.
+                    bake: first ? cfg.bake : undefined,
+                    standby: cfg.standby,
+                    steps,
+                    repointAfter: batch > 0 ? batches[batch - 1].map((j) => releases[j].promoted) : undefined,
+                    contractAfter: first ? everyRetire : undefined,
+                    adoptRootResources: first && adopt,
+                },
+                opt,
+            );
+            releases.push(release);
+        }
+        settleRetires(releases.slice(1).map((r) => r.retire));
 
         // Outputs say what happened, not what was asked: each waits for the
-        // last release step. An update that fails before it (a failed gate or
-        // verify) never sets them, so the stack keeps the last completed release's.
-        const released = <T>(value: T): pulumi.Output<T> => release.lastStep.id.apply(() => value);
+        // last release step of every host. An update that fails before them (a
+        // failed gate, verify or bake) never sets them, so the stack keeps the
+        // last completed release's.
+        const done = pulumi.all(releases.map((r) => r.lastStep.id));
+        const released = <T>(value: pulumi.Input<T>): pulumi.Output<T> => pulumi.all([done, value]).apply(([, v]) => v) as pulumi.Output<T>;
+        const plan = targets[0].plan;
+        const [proxy, release] = [proxies[0], releases[0]];
         this.liveColor = released(plan.live);
         this.liveImage = released(cfg.slots[plan.live]!.image);
         this.idleColor = released(plan.idle);
@@ -263,9 +289,101 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         this.previewUrl = released(proxy.previewUrl);
         this.liveTlsUrl = released(proxy.liveTlsUrl ?? null);
         this.previewTlsUrl = released(proxy.previewTlsUrl ?? null);
+        this.hosts = released(
+            pulumi.all(targets.map((t, i) => pulumi.all([proxies[i].liveUrl, proxies[i].previewUrl]).apply(([liveUrl, previewUrl]) => ({ name: t.name ?? null, dockerHost: t.endpoint.host, liveColor: t.plan.live, liveUrl, previewUrl })))),
+        );
         this.settings = policySettings(cfg);
-        this.registerOutputs({ liveColor: this.liveColor, liveImage: this.liveImage, liveUrl: this.liveUrl, previewUrl: this.previewUrl });
+        this.registerOutputs({ liveColor: this.liveColor, liveImage: this.liveImage, liveUrl: this.liveUrl, previewUrl: this.previewUrl, hosts: this.hosts });
     }
+
+    /**
+     * Postgres, Redis and the backups store, on the first host; a service
+     * given as a URL (postgresUrl, redisUrl) is managed elsewhere, so no
+     * container of it is declared and everything uses the URL.
+     */
+    private dataServices(
+        name: string,
+        cfg: SwitchyardConfig,
+        on: {
+            namePrefix: string;
+            stackLabel: string;
+            networks: Networks;
+            daemon: { swapLimit: boolean };
+            guard: DeleteGuard;
+            partOpts: (role: string) => pulumi.ComponentResourceOptions;
+            provider: docker.Provider;
+        },
+    ): DataServices {
+        const { namePrefix, stackLabel, networks, daemon, guard, partOpts } = on;
+        const production = cfg.environment === "production";
+        const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
+        const publish = (port: number) => (cfg.data && networks.data ? { network: networks.data.name, address: cfg.data.address, port } : undefined);
+        const dataService = { namePrefix, stackLabel, backendNetwork: networks.backend.name, protectData: production, daemon, guard };
+        const postgres = cfg.postgresUrl
+            ? undefined
+            : new Postgres(
+                  `${name}-postgres`,
+                  {
+                      ...dataService,
+                      image: cfg.postgres.image,
+                      database: cfg.postgres.database,
+                      user: cfg.postgres.user,
+                      password: secret(cfg.postgresPassword),
+                      limits: cfg.limits.postgres,
+                      publish: publish(cfg.data?.postgresPort ?? 0),
+                  },
+                  partOpts("postgres"),
+              );
+        const redis = cfg.redisUrl
+            ? undefined
+            : new Redis(
+                  `${name}-redis`,
+                  { ...dataService, image: cfg.redis.image, password: secret(cfg.redisPassword), limits: cfg.limits.redis, publish: publish(cfg.data?.redisPort ?? 0) },
+                  partOpts("redis"),
+              );
+        const backups = new Backups(`${name}-backups`, { namePrefix, stackLabel, hostDir: cfg.backups.hostDir, protect: production, guard }, partOpts("backups"));
+        const managed = { database: pulumi.secret(cfg.postgresUrl ?? ""), redis: pulumi.secret(cfg.redisUrl ?? "") };
+        let backup: ReleaseBackupArgs | undefined;
+        if (cfg.backups.enabled && postgres) {
+            backup = { postgresContainer: postgres.container.name, backendNetwork: networks.backend.name, store: backups.store, keep: cfg.backups.keep, database: cfg.postgres.database, user: cfg.postgres.user, password: postgres.password };
+        } else if (cfg.backups.enabled) {
+            // pg_dump of the managed database from a one-off container of postgres.image, over the frontend network.
+            const server = postgresServer(cfg.postgresUrl!);
+            const client = new docker.RemoteImage(`${name}-postgres-client`, { name: cfg.postgres.image, keepLocally: true }, { parent: this, provider: on.provider });
+            backup = {
+                server: { host: server.host, port: server.port, sslmode: server.sslmode, image: client.imageId },
+                backendNetwork: networks.frontend.name,
+                store: backups.store,
+                keep: cfg.backups.keep,
+                database: server.database,
+                user: server.user,
+                password: pulumi.secret(server.password),
+            };
+        }
+        return {
+            urls: {
+                local: { database: postgres?.url ?? managed.database, redis: redis?.url ?? managed.redis },
+                remote: { database: postgres?.publishedUrl ?? managed.database, redis: redis?.publishedUrl ?? managed.redis },
+            },
+            containers: [postgres?.container, redis?.container].filter((c): c is docker.Container => c !== undefined),
+            backups,
+            backup,
+            migrationNetwork: postgres ? networks.backend.name : networks.frontend.name,
+        };
+    }
+}
+
+/** What the first host's data services give the rest of the stack. */
+interface DataServices {
+    /** DATABASE_URL and REDIS_URL (secret): on the first host's backend network, and for the other hosts. */
+    urls: { local: { database: pulumi.Output<string>; redis: pulumi.Output<string> }; remote: { database: pulumi.Output<string>; redis: pulumi.Output<string> } };
+    /** The containers the slots start after (none for a managed service). */
+    containers: pulumi.Resource[];
+    backups: Backups;
+    /** The dump before every switch, when backups are on. */
+    backup?: ReleaseBackupArgs;
+    /** Where the migrations' one-off container runs: the backend network, or with a managed database the frontend one (it has a route out). */
+    migrationNetwork: pulumi.Output<string>;
 }
 
 /** The settings checked with the config's own schema, the certificate pair too; or every problem, named. */
@@ -284,6 +402,9 @@ function policySettings(cfg: SwitchyardConfig) {
         standby: cfg.standby,
         drainSeconds: cfg.drainSeconds,
         verifyRequests: cfg.verifyRequests,
+        // Several hosts: how many, and how many switch at a time after the canary.
+        hosts: cfg.hosts?.length ?? 1,
+        rolloutBatchSize: cfg.rollout.batchSize,
         bake: { seconds: cfg.bake.seconds, maxErrorPercent: cfg.bake.maxErrorPercent, maxP99Ms: cfg.bake.maxP99Ms ?? null, minRequests: cfg.bake.minRequests },
         proxy: {
             bindAddress: cfg.proxy.bindAddress,

@@ -18,6 +18,8 @@ export interface MigrationArgs {
     key: ReleaseKey;
     /** The step the migration waits for (expand: the backup or the gate; contract: retire). */
     after: pulumi.Resource;
+    /** More to wait for, known only once the whole program is declared (with several hosts: every host's retire). Defaults to nothing. */
+    alsoAfter?: Promise<pulumi.Resource[]>;
     /** The backend network, where Postgres answers as "postgres". */
     backendNetwork: pulumi.Input<string>;
     /** postgres:// URL, secret: passed as DATABASE_URL through the environment only. */
@@ -44,6 +46,7 @@ export class Migration extends pulumi.ComponentResource {
         if (args.command.length === 0 || args.command.some((a) => !a || /[\0\n]/.test(a))) {
             throw new pulumi.ResourceError(`${key} ${JSON.stringify(args.command)} must be a non-empty list of arguments without newlines`, this);
         }
+        const dependsOn: pulumi.Input<pulumi.Input<pulumi.Resource>[]> = args.alsoAfter ? args.alsoAfter.then((more) => [args.after, ...more]) : [args.after];
         this.run = args.steps.step(
             `${name}-run`,
             "migrate",
@@ -58,7 +61,7 @@ export class Migration extends pulumi.ComponentResource {
                 DATABASE_URL: pulumi.secret(args.databaseUrl),
             },
             // dependsOn: the order is the safety argument (expand after the backup, contract after retire).
-            { parent: this, dependsOn: [args.after] },
+            { parent: this, dependsOn },
         );
         this.registerOutputs({ phase: args.phase });
     }

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { containerOptions, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 import { DEFAULTS, SQL_IDENTIFIER_RE } from "../lib/config";
-import { DataServiceArgs, dataVolume, servicePassword } from "../lib/dataservice";
+import { DataServiceArgs, dataNetworking, dataVolume, servicePassword, urlAddress } from "../lib/dataservice";
 
 export interface PostgresArgs extends DataServiceArgs {
     /** Database the app uses. Defaults to "app". */
@@ -24,6 +24,8 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly volume: docker.Volume;
     /** postgres://user:password@postgres:5432/database, secret. */
     public readonly url: pulumi.Output<string>;
+    /** The same database at its published address (data.address), for the stack's other hosts; secret. Only with `publish`. */
+    public readonly publishedUrl?: pulumi.Output<string>;
     /** The app role's password, secret (the backup step's pg_dump uses it). */
     public readonly password: pulumi.Output<string>;
 
@@ -50,7 +52,7 @@ export class Postgres extends pulumi.ComponentResource {
                     p,
                 ]),
                 mounts: [{ type: "volume", source: this.volume.name, target: "/var/lib/postgresql/data" }],
-                networksAdvanced: [{ name: args.backendNetwork, aliases: [this.host] }],
+                ...dataNetworking(args, this.host, 5432),
                 healthcheck: healthcheck(`pg_isready -h 127.0.0.1 -U ${user} -d ${database}`, 2, 3, 30, 5),
                 // The slots must not start before the database answers.
                 wait: true,
@@ -62,7 +64,9 @@ export class Postgres extends pulumi.ComponentResource {
             containerOptions({ parent: this, protect: args.protectData ?? false, hooks: args.guard?.binding("postgres") }),
         );
         // Percent-encoded: a password with @ / # ? must not change the URL's meaning.
-        this.url = pulumi.secret(pulumi.interpolate`postgres://${user}:${password.apply(encodeURIComponent)}@${this.host}:5432/${database}`);
+        const at = (address: string, port: number) => pulumi.secret(pulumi.interpolate`postgres://${user}:${password.apply(encodeURIComponent)}@${address}:${port}/${database}`);
+        this.url = at(this.host, 5432);
+        if (args.publish) this.publishedUrl = at(urlAddress(args.publish.address), args.publish.port);
         this.registerOutputs({ url: this.url, volume: this.volume.name });
     }
 }

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { containerOptions, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
-import { DataServiceArgs, dataVolume, servicePassword } from "../lib/dataservice";
+import { DataServiceArgs, dataNetworking, dataVolume, servicePassword, urlAddress } from "../lib/dataservice";
 import { DEFAULTS } from "../lib/config";
 
 export interface RedisArgs extends DataServiceArgs {
@@ -32,6 +32,8 @@ export class Redis extends pulumi.ComponentResource {
     public readonly volume: docker.Volume;
     /** redis://:password@redis:6379/0, secret. */
     public readonly url: pulumi.Output<string>;
+    /** The same Redis at its published address (data.address), for the stack's other hosts; secret. Only with `publish`. */
+    public readonly publishedUrl?: pulumi.Output<string>;
 
     constructor(name: string, args: RedisArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:data:Redis", name, {}, opts);
@@ -48,7 +50,7 @@ export class Redis extends pulumi.ComponentResource {
                 envs: pulumi.secret(pulumi.interpolate`REDIS_PASSWORD=${password}`).apply((p) => [p]),
                 command: REDIS_COMMAND,
                 mounts: [{ type: "volume", source: this.volume.name, target: "/data" }],
-                networksAdvanced: [{ name: args.backendNetwork, aliases: [this.host] }],
+                ...dataNetworking(args, this.host, 6379),
                 healthcheck: healthcheck('REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG', 2, 3, 30, 2),
                 wait: true,
                 waitTimeout: 60,
@@ -59,7 +61,9 @@ export class Redis extends pulumi.ComponentResource {
             containerOptions({ parent: this, protect: args.protectData ?? false, hooks: args.guard?.binding("redis") }),
         );
         // Percent-encoded: a password with @ / # ? must not change the URL's meaning.
-        this.url = pulumi.secret(pulumi.interpolate`redis://:${password.apply(encodeURIComponent)}@${this.host}:6379/0`);
+        const at = (address: string, port: number) => pulumi.secret(pulumi.interpolate`redis://:${password.apply(encodeURIComponent)}@${address}:${port}/0`);
+        this.url = at(this.host, 6379);
+        if (args.publish) this.publishedUrl = at(urlAddress(args.publish.address), args.publish.port);
         this.registerOutputs({ url: this.url, volume: this.volume.name });
     }
 }

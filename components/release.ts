@@ -78,6 +78,8 @@ export interface ReleaseArgs {
     maintenanceNow?: boolean;
     /** The dump before every switch. Defaults to none (no backup). */
     backup?: ReleaseBackupArgs;
+    /** The network the migrations' one-off container joins. Defaults to the slots' backend network. */
+    migrationNetwork?: pulumi.Input<string>;
     /** Expand (before the re-point) and contract (after retire) migrations, in exec form. Defaults to none. */
     migrations?: { command?: string[]; contractCommand?: string[]; timeoutSeconds?: number };
     /** Consecutive answers from the new colour that verify needs. Defaults to 5. */
@@ -88,6 +90,13 @@ export interface ReleaseArgs {
     standby?: "retire" | "keep";
     /** Makes the command resources (they run docker against the stack's host). */
     steps: ReleaseSteps;
+    /**
+     * With several hosts: what must pass before this host's re-point (the
+     * canary's bake, or the previous batch's verify). Defaults to nothing.
+     */
+    repointAfter?: pulumi.Resource[];
+    /** With several hosts: what the contract migration waits for too (every host's retire). Defaults to nothing. */
+    contractAfter?: Promise<pulumi.Resource[]>;
     /** Adopt the parts a Switchyard 0.1 program declared at the stack's root (aliases). Defaults to false. */
     adoptRootResources?: boolean;
 }
@@ -107,6 +116,8 @@ export class Release extends pulumi.ComponentResource {
     /** The bake after verify, when one is asked for. */
     public readonly bake?: command.local.Command;
     public readonly retire: command.local.Command;
+    /** The last check of the new colour: the bake when there is one, else verify. The next hosts wait for it. */
+    public readonly promoted: command.local.Command;
     /** The step every output waits for: contract when there is one, else retire. */
     public readonly lastStep: command.local.Command;
     /** The release key every step carries. */
@@ -176,7 +187,7 @@ export class Release extends pulumi.ComponentResource {
                   child("backup"),
               )
             : undefined;
-        const migration = (phase: "expand" | "contract", cmd: string[], after: pulumi.Resource) =>
+        const migration = (phase: "expand" | "contract", cmd: string[], after: pulumi.Resource, alsoAfter?: Promise<pulumi.Resource[]>) =>
             new Migration(
                 `${name}-migrate-${phase}`,
                 {
@@ -185,7 +196,8 @@ export class Release extends pulumi.ComponentResource {
                     image: target.image,
                     key,
                     after,
-                    backendNetwork: args.slot.backendNetwork,
+                    alsoAfter,
+                    backendNetwork: args.migrationNetwork ?? args.slot.backendNetwork,
                     databaseUrl: args.slot.databaseUrl,
                     timeoutSeconds: migrations.timeoutSeconds,
                     steps: args.steps,
@@ -196,7 +208,7 @@ export class Release extends pulumi.ComponentResource {
 
         this.repoint = args.steps.step(`${name}-repoint`, "repoint", { ...key, STANDBY: standby }, {
             parent: this,
-            dependsOn: [expand?.run ?? backup?.dump ?? this.gate],
+            dependsOn: [expand?.run ?? backup?.dump ?? this.gate, ...(args.repointAfter ?? [])],
         });
         this.verify = args.steps.step(
             `${name}-verify`,
@@ -242,7 +254,8 @@ export class Release extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [this.bake ?? this.verify] },
         );
-        const contract = migrations.contractCommand ? migration("contract", migrations.contractCommand, this.retire) : undefined;
+        this.promoted = this.bake ?? this.verify;
+        const contract = migrations.contractCommand ? migration("contract", migrations.contractCommand, this.retire, args.contractAfter) : undefined;
         if (turnsOff) {
             // After verify, not after the bake: under maintenance no real traffic reaches the colour, so there would be nothing to judge.
             new Maintenance(`${name}-maintenance`, { proxyContainerName: args.slot.proxyContainerName, on: false, after: [this.verify], steps: args.steps }, child("maintenance"));

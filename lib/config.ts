@@ -17,7 +17,7 @@ export type Environment = (typeof ENVIRONMENTS)[number];
  * plain setting: one that Pulumi holds as a secret is refused, because its
  * value would reach state and resource inputs in plaintext.
  */
-export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets", "registryPassword", "tls"] as const;
+export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets", "registryPassword", "tls", "postgresUrl", "redisUrl"] as const;
 /** Secret keys whose value is an object (JSON), not text. */
 const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets", "tls"];
 
@@ -180,9 +180,56 @@ export const DEFAULTS = {
         postgres: { memoryMb: 512, cpus: 1 },
         redis: { memoryMb: 128, cpus: 0.5 },
     },
+    dataPorts: { postgres: 5432, redis: 6379 },
+    rolloutBatchSize: 1,
     backupsKeep: 10,
     migrationTimeoutSeconds: 600,
 } as const;
+
+/**
+ * A service URL: the scheme, a host, and for Postgres a user and a database.
+ * It is a secret, so no message repeats it, not even in part.
+ */
+function externalUrl(schemes: string[], example: string) {
+    return z.string().superRefine((v, ctx) => {
+        let url: URL;
+        try {
+            url = new URL(v);
+        } catch {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a URL such as ${example}` });
+            return;
+        }
+        const problem = !schemes.includes(url.protocol)
+            ? `must start with ${schemes.map((p) => `${p}//`).join(" or ")}, such as ${example}`
+            : !url.hostname
+              ? `must name a host, such as ${example}`
+              : url.protocol.startsWith("postgres") && (!url.username || url.pathname.length < 2)
+                ? `must name a user and a database, such as ${example}`
+                : isLinkLocalOrMetadata(url.hostname)
+                  ? "must not point at a link-local or cloud metadata address"
+                  : /[\s'"`$\\]/.test(v)
+                    ? "must not contain spaces, quotes, $ or backslashes (percent-encode them)"
+                    : undefined;
+        if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+    });
+}
+
+export const MAX_HOSTS = 10;
+/** ssh://[user@]host[:port] or unix:///path: no spaces, quotes or shell characters. */
+// tcp:// is left out: an engine on TCP needs its TLS material, which hosts cannot carry yet.
+const DOCKER_HOST_RE = /^(?:ssh:\/\/(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::\d{1,5})?|unix:\/\/\/[A-Za-z0-9._\/-]+)$/;
+const host = z
+    .object({
+        // Names the host in resource names, the plan and every error: it stays, like a stack name.
+        name: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, "must be a host name of a-z, 0-9 and - (starting with a letter, at most 31 characters), such as web-1"),
+        dockerHost: z.string().regex(DOCKER_HOST_RE, "must be a Docker host URL: ssh://[user@]host[:port] or unix:///path (tcp:// needs TLS material, which hosts do not take yet; reach a TCP engine over ssh://)"),
+        // This host's listener ports, when they differ from proxy.* (a host behind another load-balancer port).
+        livePort: port.optional(),
+        previewPort: port.optional(),
+        tlsPort: port.optional(),
+        previewTlsPort: port.optional(),
+    })
+    .strict();
 
 export const configSchema = z
     .object({
@@ -334,6 +381,32 @@ export const configSchema = z
             .optional(),
         postgresPassword: password.optional(),
         redisPassword: password.optional(),
+        // A managed (external) Postgres or Redis: no container of it is
+        // declared, and the app, the backups and the migrations use this URL.
+        postgresUrl: externalUrl(["postgres:", "postgresql:"], "postgres://user:password@host:5432/database").optional(),
+        redisUrl: externalUrl(["redis:", "rediss:"], "redis://:password@host:6379/0 (rediss:// for TLS)").optional(),
+        // Several Docker hosts, each with its own proxy and both colour slots,
+        // released in this order: the first is the canary (and runs Postgres
+        // and Redis), the rest follow rollout.batchSize at a time. Unset: one
+        // host, docker:host (or DOCKER_HOST, the docker context, the socket).
+        hosts: z.array(host).min(1).max(MAX_HOSTS).optional(),
+        // Where the app hosts reach Postgres and Redis on the first host: its
+        // address on the network they share (published there only). Required with two or more hosts.
+        data: z
+            .object({
+                address: z.string().ip({ message: "must be the IP address of the first host on the network the app hosts share, such as 10.0.0.11" }),
+                postgresPort: port.default(DEFAULTS.dataPorts.postgres),
+                redisPort: port.default(DEFAULTS.dataPorts.redis),
+            })
+            .strict()
+            .optional(),
+        rollout: z
+            .object({
+                // Hosts switched at a time after the canary's verify (and bake) passed.
+                batchSize: numeric(z.number().int().min(1).max(MAX_HOSTS)).default(DEFAULTS.rolloutBatchSize),
+            })
+            .strict()
+            .default({}),
     })
     .strict()
     .superRefine((c, ctx) => {
@@ -383,6 +456,12 @@ export const configSchema = z
                 message: 'is refused with standby "keep": the old colour keeps running old code, which a contract migration would break; use standby "retire"',
             });
         }
+        hostProblems(c, ctx);
+        for (const svc of ["postgres", "redis"] as const) {
+            if (c[`${svc}Url`] && c[`${svc}Password`]) {
+                ctx.addIssue({ code: z.ZodIssueCode.custom, path: [`${svc}Password`], message: `is for the ${svc} container Switchyard runs; with ${svc}Url there is none (the URL carries the password)` });
+            }
+        }
         if (c.environment === "production") {
             if (!c.backups.enabled) {
                 ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["backups", "enabled"], message: "cannot be false in production: every switch backs up the database first" });
@@ -406,6 +485,35 @@ export const configSchema = z
     });
 
 export type SwitchyardConfig = z.infer<typeof configSchema>;
+export type HostSettings = z.infer<typeof host>;
+
+/** Hosts: unique names and engines; data.address with two or more, and only then; nothing the data address publishes to everyone. */
+function hostProblems(
+    c: { hosts?: HostSettings[]; data?: { address: string; postgresPort: number; redisPort: number }; proxy: { livePort: number; previewPort: number }; postgresUrl?: string; redisUrl?: string },
+    ctx: z.RefinementCtx,
+) {
+    const hosts = c.hosts ?? [];
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path, message });
+    hosts.forEach((h, i) => {
+        const firstName = hosts.findIndex((o) => o.name === h.name);
+        if (firstName < i) issue(["hosts", i, "name"], `is also hosts[${firstName}].name; every host needs a name of its own`);
+        const firstEngine = hosts.findIndex((o) => o.dockerHost === h.dockerHost);
+        if (firstEngine < i) issue(["hosts", i, "dockerHost"], `is also hosts[${firstEngine}].dockerHost; two hosts on one engine would overwrite each other's containers`);
+        const live = h.livePort ?? c.proxy.livePort;
+        if ((h.previewPort ?? c.proxy.previewPort) === live) issue(["hosts", i, "previewPort"], "must differ from this host's live port");
+    });
+    // With both services external there is nothing on the first host to publish.
+    const runsData = !(c.postgresUrl && c.redisUrl);
+    if (hosts.length > 1 && runsData && !c.data) {
+        issue(["data", "address"], "is required with two or more hosts: the address of the first host where the others reach Postgres and Redis, such as 10.0.0.11 (or give both postgresUrl and redisUrl)");
+    }
+    if (c.data && hosts.length < 2) issue(["data"], "is only for two or more hosts: with one host, Postgres and Redis stay on its internal network and are published nowhere");
+    else if (c.data && !runsData) issue(["data"], "is not needed: postgresUrl and redisUrl are both set, so no data service runs on the first host to publish");
+    if (c.data && c.data.postgresPort === c.data.redisPort) issue(["data", "redisPort"], "must differ from data.postgresPort");
+    if (c.data && (c.data.address === "0.0.0.0" || c.data.address === "::")) {
+        issue(["data", "address"], "must not be the any-address: it would publish Postgres and Redis on every interface; name the first host's private address");
+    }
+}
 
 /** An image is pinned when it has a digest, or a tag that is not `latest`. */
 export function isPinned(ref: string): boolean {

@@ -15,8 +15,13 @@ export interface DataServiceArgs {
     image?: string;
     /** Password; a secret. Defaults to a generated 32-character password kept secret in state. */
     password?: pulumi.Input<string>;
-    /** Internal network shared with the app slots; data services are never published on the host. */
+    /** Internal network shared with the app slots on this host. */
     backendNetwork: pulumi.Input<string>;
+    /**
+     * For a stack of several hosts: published on this address and port, from
+     * the `data` network, for the app hosts. Defaults to none: published nowhere.
+     */
+    publish?: DataPublish;
     /** Memory (MB) and CPU limits. Defaults differ per service. */
     limits?: Limits;
     /** Protect the container, its volume and its password from deletion (production). Defaults to false. */
@@ -25,6 +30,30 @@ export interface DataServiceArgs {
     daemon?: DaemonFacts;
     /** Refuses deleting the container and the volume. Defaults to no guard. */
     guard?: DeleteGuard;
+}
+
+export interface DataPublish {
+    /** The `data` network (not internal) the published port comes from. */
+    network: pulumi.Input<string>;
+    /** The host's address on the network its app hosts share (data.address). */
+    address: string;
+    /** Host port (data.postgresPort or data.redisPort). */
+    port: number;
+}
+
+/** The container's networks and ports: the backend alias always, the published port only when asked. */
+export function dataNetworking(args: DataServiceArgs, alias: string, internalPort: number) {
+    const backend = { name: args.backendNetwork, aliases: [alias] };
+    if (!args.publish) return { networksAdvanced: [backend] };
+    return {
+        networksAdvanced: [backend, { name: args.publish.network }],
+        ports: [{ internal: internalPort, external: args.publish.port, ip: args.publish.address, protocol: "tcp" }],
+    };
+}
+
+/** The address part of a URL: IPv6 in brackets. */
+export function urlAddress(address: string): string {
+    return address.includes(":") ? `[${address}]` : address;
 }
 
 /**
@@ -49,4 +78,17 @@ export function dataVolume(name: string, volumeName: string, args: DataServiceAr
         { name: volumeName, labels: [{ label: "switchyard.stack", value: args.stackLabel }] },
         { parent, protect: args.protectData ?? false, hooks: args.guard?.binding("volume") },
     );
+}
+
+/** A managed Postgres's postgres:// URL as libpq's environment (PGHOST ...): how pg_dump, pg_restore and psql reach it without the URL on a command line. */
+export function postgresServer(raw: string): { host: string; port: number; user: string; password: string; database: string; sslmode?: string } {
+    const url = new URL(raw);
+    return {
+        host: url.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(url.port || 5432),
+        user: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        database: decodeURIComponent(url.pathname.slice(1)),
+        sslmode: url.searchParams.get("sslmode") ?? undefined,
+    };
 }

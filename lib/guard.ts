@@ -47,6 +47,12 @@ export interface GuardContext {
     allow: ReadonlySet<GuardedRole>;
     /** The colour the live listener routes to right now (undefined: no proxy). */
     route: () => Colour | undefined;
+    /**
+     * hosts[].name of a host after the first, in a stack of several: its hooks
+     * are its own (hook names are unique in a program). Defaults to none: the
+     * names a one-host stack's state holds.
+     */
+    hostName?: string;
 }
 
 /** undefined when the delete may go ahead, else the refusal. Pure apart from ctx.route. */
@@ -100,7 +106,7 @@ export class DeleteGuard {
         for (const role of ["app", "postgres", "redis", "proxy", "volume", "network"] as const) {
             this.hooks.set(
                 role,
-                new pulumi.ResourceHook(`switchyard-guard-${role}`, (args) => this.check(role, args), { onDryRun: true }),
+                new pulumi.ResourceHook(`switchyard-guard-${ctx.hostName ? `${ctx.hostName}-` : ""}${role}`, (args) => this.check(role, args), { onDryRun: true }),
             );
         }
     }
@@ -122,6 +128,6 @@ export class DeleteGuard {
             },
             this.ctx,
         );
-        if (refusal) throw new Error(refusal);
+        if (refusal) throw new Error(this.ctx.hostName ? `On host ${this.ctx.hostName}: ${refusal}` : refusal);
     }
 }

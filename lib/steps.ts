@@ -26,7 +26,12 @@ export type ReleaseKey = Record<string, pulumi.Input<string>>;
 export class ReleaseSteps {
     private readonly dir: string | undefined;
 
-    constructor(private readonly dockerHost: string, packageRoot = PACKAGE_ROOT, projectDir = process.cwd()) {
+    /**
+     * `hostName` (hosts[].name, for a stack of several hosts) reaches every
+     * step as SWITCHYARD_HOST_NAME, so a failure names its host; a one-host
+     * stack's steps get no such input, so they keep exactly their state.
+     */
+    constructor(private readonly dockerHost: string, packageRoot = PACKAGE_ROOT, projectDir = process.cwd(), private readonly hostName?: string) {
         const rel = path.relative(projectDir, packageRoot);
         this.dir = rel === "" ? undefined : rel;
     }
@@ -44,7 +49,7 @@ export class ReleaseSteps {
             {
                 create: script,
                 update: script,
-                environment: { ...environment, DOCKER_HOST: this.dockerHost },
+                environment: { ...environment, DOCKER_HOST: this.dockerHost, ...(this.hostName ? { SWITCHYARD_HOST_NAME: this.hostName } : {}) },
                 stdin,
                 logging: "stdoutAndStderr",
                 ...(this.dir ? { dir: this.dir } : {}),

@@ -8,16 +8,27 @@
 # this stack are kept, never counting out the one just taken. A failed or
 # empty dump fails the step, so nothing switches.
 #
-# env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, POSTGRES_CONTAINER,
-#      BACKEND_NETWORK, BACKUP_STORE (a volume name or an absolute host
-#      directory), BACKUPS_KEEP, PGUSER, PGDATABASE, PGPASSWORD (secret: it
-#      reaches the container through the environment only)
+# env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, BACKEND_NETWORK
+#      (the network the dump container joins), BACKUP_STORE (a volume name or
+#      an absolute host directory), BACKUPS_KEEP, PGUSER, PGDATABASE,
+#      PGPASSWORD (secret: it reaches the container through the environment
+#      only), and either POSTGRES_CONTAINER (Switchyard's own Postgres) or, for
+#      a managed one, PGHOST, PGPORT, PGSSLMODE (optional) and PG_IMAGE (whose
+#      pg_dump runs)
 source "$(dirname "$0")/lib.sh"
-require SWITCHYARD_PROXY SWITCHYARD_STACK SWITCHYARD_COLOR POSTGRES_CONTAINER BACKEND_NETWORK BACKUP_STORE BACKUPS_KEEP PGUSER PGDATABASE PGPASSWORD
+require SWITCHYARD_PROXY SWITCHYARD_STACK SWITCHYARD_COLOR BACKEND_NETWORK BACKUP_STORE BACKUPS_KEEP PGUSER PGDATABASE PGPASSWORD
 [[ "$BACKUPS_KEEP" =~ ^[1-9][0-9]*$ ]] || die "BACKUPS_KEEP '$BACKUPS_KEEP' must be a whole number >= 1"
 
-wait_running "$POSTGRES_CONTAINER" 60
-pg_image=$(docker inspect -f '{{.Image}}' "$POSTGRES_CONTAINER") || die "cannot read the image of $POSTGRES_CONTAINER"
+if [ -n "${POSTGRES_CONTAINER:-}" ]; then
+  wait_running "$POSTGRES_CONTAINER" 60
+  pg_image=$(docker inspect -f '{{.Image}}' "$POSTGRES_CONTAINER") || die "cannot read the image of $POSTGRES_CONTAINER"
+  server=(-e PGHOST=postgres)
+else
+  require PGHOST PGPORT PG_IMAGE
+  pg_image=$PG_IMAGE
+  # Names only: docker reads the values from this environment, so no address or mode is parsed by a shell.
+  server=(-e PGHOST -e PGPORT -e PGSSLMODE)
+fi
 safe() { printf '%s' "$1" | tr -c 'A-Za-z0-9._-' '_'; }
 from=$(image_of "$(current_route)")
 from=${from:-none}
@@ -31,7 +42,7 @@ say "dumping database $PGDATABASE before $SWITCHYARD_COLOR goes live ($from -> $
 docker rm -f "$job" >/dev/null 2>&1 || true
 out=$(docker run --rm --name "$job" --network "$BACKEND_NETWORK" \
   --label "switchyard.stack=$SWITCHYARD_STACK" --label switchyard.role=job \
-  -e PGUSER -e PGDATABASE -e PGPASSWORD -e PGHOST=postgres -e PGCONNECT_TIMEOUT=10 \
+  -e PGUSER -e PGDATABASE -e PGPASSWORD "${server[@]}" -e PGCONNECT_TIMEOUT=10 \
   -v "$BACKUP_STORE:/backups" --user 0:0 --entrypoint sh "$pg_image" -c '
   set -eu
   # Dumps hold every row: readable by root alone (files 0600, directory 0700).

@@ -14,8 +14,9 @@ elapsed() { awk -v t0="$SWITCHYARD_T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%
 say() { printf '[%s %6ss] %s\n' "$SWITCHYARD_STEP" "$(elapsed)" "$*"; }
 # die MESSAGE: fail the step with MESSAGE, and tell the stack's webhook.
 die() {
-  printf '[%s %6ss] FAILED: %s\n' "$SWITCHYARD_STEP" "$(elapsed)" "$*" >&2
-  notify failure "$*"
+  local message="${SWITCHYARD_HOST_NAME:+on host $SWITCHYARD_HOST_NAME: }$*"
+  printf '[%s %6ss] FAILED: %s\n' "$SWITCHYARD_STEP" "$(elapsed)" "$message" >&2
+  notify failure "$message"
   exit 1
 }
 

@@ -27,6 +27,8 @@ export interface RunOptions {
     /** Keys (without namespace) stored as secrets. */
     secrets?: string[];
     host?: HostState;
+    /** What each Docker host runs, by its DOCKER_HOST (a stack of several hosts); the rest get `host`. */
+    hostsByDocker?: Record<string, HostState>;
     stack?: string;
     /** Names of resources whose create fails, as a failed release step would. */
     failing?: string[];
@@ -40,7 +42,7 @@ export interface RunResult {
 const PROGRAM = path.resolve(__dirname, "..", "..", "index.ts");
 /** The key (and value) that marks a secret in the engine's wire form. */
 export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+export const SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270";
 
 const isSecret = (v: any): boolean => Boolean(v && typeof v === "object" && v[SECRET_SIG] === SECRET_SIG_VALUE);
 
@@ -72,7 +74,7 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
     const raw: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.config)) raw[`switchyard:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
     pulumi.runtime.setAllConfig(raw, (opts.secrets ?? []).map((k) => `switchyard:${k}`));
-    setHostProbe(() => opts.host ?? EMPTY_HOST);
+    setHostProbe((_label, _proxy, env) => opts.hostsByDocker?.[env?.DOCKER_HOST ?? ""] ?? opts.host ?? EMPTY_HOST);
 
     await pulumi.runtime.setMocks(
         {

@@ -1,0 +1,188 @@
+// Several Docker hosts per stack, under Pulumi's mocks: each host gets its own
+// provider, proxy, networks and slots; Postgres and Redis run on the first
+// (the canary) and are published on data.address for the others; the hosts
+// re-point in order, each batch after the one before it was promoted.
+import * as assert from "assert";
+import { HostState } from "../../lib/host";
+import { parseConfig } from "../../lib/config";
+import { rolloutBatches, stackHosts } from "../../lib/hosts";
+import { hostOrder } from "../../ops/plan";
+import { byType, get, runProgram, RunResult, SECRET_SIG, SECRET_SIG_VALUE, unwrapSecrets } from "./mocks";
+
+const CONTAINER = "docker:index/container:Container";
+const COMMAND = "command:local:Command";
+const HOSTS = [
+    { name: "web-1", dockerHost: "ssh://deploy@web-1" },
+    { name: "web-2", dockerHost: "ssh://deploy@web-2", livePort: 9080, previewPort: 9081 },
+    { name: "web-3", dockerHost: "ssh://deploy@web-3" },
+];
+const staged = {
+    liveColor: "blue",
+    slots: { blue: { image: "app:1.0.0" }, green: { image: "app:2.0.0" } },
+    hosts: HOSTS,
+    data: { address: "10.0.0.11" },
+    bake: { seconds: 60 },
+    migrations: { command: ["node", "migrate.js"], contractCommand: ["node", "contract.js"] },
+};
+const switched = { ...staged, liveColor: "green" };
+const onBlue: HostState = { route: "blue", running: { blue: { image: "app:1.0.0", containers: [] }, green: { image: "app:2.0.0", containers: [] } }, retired: {}, swapLimit: true };
+const everyHostOnBlue = Object.fromEntries(HOSTS.map((h) => [h.dockerHost, onBlue]));
+
+/** The Docker host of the provider a resource was created with (its reference is urn::id). */
+function providerHost(run: RunResult, ref: string): string {
+    const urn = ref.slice(0, ref.lastIndexOf("::"));
+    return get(run, urn.slice(urn.lastIndexOf("::") + 2).replace(/^switchyard-/, "")).inputs.host;
+}
+
+describe("several hosts per stack (Pulumi mocks)", function () {
+    this.timeout(30000);
+
+    it("each host gets its own provider, networks, proxy and both slots; the data services run on the first alone", async () => {
+        const run = await runProgram({ config: staged });
+        assert.deepStrictEqual(byType(run, "pulumi:providers:docker").map((p) => [p.name, p.inputs.host]).sort(), [
+            ["docker", "ssh://deploy@web-1"],
+            ["web-2-docker", "ssh://deploy@web-2"],
+            ["web-3-docker", "ssh://deploy@web-3"],
+        ]);
+        // The first host keeps a one-host stack's names; the others are prefixed by their host name.
+        for (const [prefix, dockerHost] of [["", "ssh://deploy@web-1"], ["web-2-", "ssh://deploy@web-2"], ["web-3-", "ssh://deploy@web-3"]]) {
+            for (const name of ["proxy-container", "release-app-blue-1", "release-app-green-1", "networks-frontend", "networks-backend"]) {
+                assert.strictEqual(providerHost(run, get(run, `${prefix}${name}`).provider), dockerHost, `${prefix}${name}`);
+            }
+            for (const step of ["gate", "repoint", "verify", "retire"]) {
+                const env = get(run, `${prefix}release-${step}`).inputs.environment;
+                assert.strictEqual(env.DOCKER_HOST, dockerHost, `${prefix}release-${step} runs against its own host`);
+                assert.strictEqual(env.SWITCHYARD_HOST_NAME, dockerHost.slice("ssh://deploy@".length), "failures name the host");
+            }
+        }
+        const containers = byType(run, CONTAINER).map((c) => c.name);
+        assert.deepStrictEqual(containers.filter((n) => /postgres|redis/.test(n)).sort(), ["postgres-container", "redis-container"]);
+        assert.strictEqual(providerHost(run, get(run, "postgres-container").provider), "ssh://deploy@web-1");
+        // Published on data.address only, from the data network, not the internal backend.
+        const pg = get(run, "postgres-container").inputs;
+        assert.deepStrictEqual(pg.ports, [{ internal: 5432, external: 5432, ip: "10.0.0.11", protocol: "tcp" }]);
+        assert.deepStrictEqual(
+            pg.networksAdvanced.map((n: { name: string }) => n.name),
+            ["switchyard-staging-backend", "switchyard-staging-data"],
+        );
+        assert.deepStrictEqual(get(run, "redis-container").inputs.ports, [{ internal: 6379, external: 6379, ip: "10.0.0.11", protocol: "tcp" }]);
+        assert.ok(run.resources.has("networks-data") && !run.resources.has("web-2-networks-data"), "one data network, on the first host");
+        // Each host's delete guard has hooks of its own (hook names are unique in a program); the first keeps a one-host stack's.
+        assert.deepStrictEqual(get(run, "release-app-blue-1").beforeDelete, ["switchyard-guard-app"]);
+        assert.deepStrictEqual(get(run, "web-2-release-app-blue-1").beforeDelete, ["switchyard-guard-web-2-app"]);
+        assert.deepStrictEqual(get(run, "web-3-proxy-container").beforeDelete, ["switchyard-guard-web-3-proxy"]);
+        // web-2's listener ports are its own.
+        assert.deepStrictEqual(
+            get(run, "web-2-proxy-container").inputs.ports.map((p: { external: number }) => p.external).sort(),
+            [9080, 9081],
+        );
+    });
+
+    it("the first host's slots reach Postgres and Redis on its backend network, the others at data.address; the URLs stay secret", async () => {
+        const run = await runProgram({ config: staged });
+        const env = (name: string) => Object.fromEntries((unwrapSecrets(get(run, name).inputs.envs) as string[]).map((e) => e.split(/=(.*)/s).slice(0, 2)));
+        assert.match(env("release-app-blue-1").DATABASE_URL, /^postgres:\/\/app:[^@]+@postgres:5432\/app$/);
+        assert.match(env("release-app-blue-1").REDIS_URL, /^redis:\/\/:[^@]+@redis:6379\/0$/);
+        for (const prefix of ["web-2-", "web-3-"]) {
+            assert.match(env(`${prefix}release-app-green-1`).DATABASE_URL, /^postgres:\/\/app:[^@]+@10\.0\.0\.11:5432\/app$/);
+            assert.match(env(`${prefix}release-app-green-1`).REDIS_URL, /^redis:\/\/:[^@]+@10\.0\.0\.11:6379\/0$/);
+            assert.strictEqual(get(run, `${prefix}release-app-green-1`).inputs.envs[SECRET_SIG], SECRET_SIG_VALUE, "the URLs are inside a secret");
+        }
+    });
+
+    it("a release: the canary re-points after its backup and expand and bakes; web-2 re-points after the bake, web-3 after web-2's verify; contract after every retire", async () => {
+        const run = await runProgram({ config: switched, hostsByDocker: everyHostOnBlue });
+        const deps = (name: string) => get(run, name).deps;
+        assert.ok(deps("release-repoint").includes("release-migrate-expand-run"));
+        assert.ok(deps("release-bake").includes("release-verify"));
+        assert.ok(deps("web-2-release-repoint").includes("release-bake"), "web-2 waits for the canary's bake");
+        assert.ok(deps("web-3-release-repoint").includes("web-2-release-verify"), "web-3 waits for web-2's verify");
+        assert.ok(!deps("web-3-release-repoint").includes("release-bake"));
+        for (const retire of ["release-retire", "web-2-release-retire", "web-3-release-retire"]) assert.ok(deps("release-migrate-contract-run").includes(retire), retire);
+        // Backup, migrations and the bake run once, on the canary.
+        const commands = byType(run, COMMAND).map((c) => c.name);
+        assert.deepStrictEqual(commands.filter((n) => /backup-dump|migrate|bake/.test(n)).sort(), ["release-backup-dump", "release-bake", "release-migrate-contract-run", "release-migrate-expand-run"]);
+        for (const prefix of ["", "web-2-", "web-3-"]) assert.strictEqual(get(run, `${prefix}release-repoint`).inputs.environment.SWITCHYARD_COLOR, "green");
+        assert.deepStrictEqual(
+            (run.outputs.hosts as { name: string; liveColor: string; liveUrl: string }[]).map((h) => [h.name, h.liveColor, h.liveUrl]),
+            [
+                ["web-1", "green", "http://127.0.0.1:8080"],
+                ["web-2", "green", "http://127.0.0.1:9080"],
+                ["web-3", "green", "http://127.0.0.1:8080"],
+            ],
+        );
+    });
+
+    it("rollout.batchSize 2: both hosts after the canary re-point together, after its bake", async () => {
+        const run = await runProgram({ config: { ...switched, rollout: { batchSize: 2 } }, hostsByDocker: everyHostOnBlue });
+        for (const [host, other] of [["web-2", "web-3"], ["web-3", "web-2"]]) {
+            const deps = get(run, `${host}-release-repoint`).deps;
+            assert.ok(deps.includes("release-bake"), host);
+            assert.ok(!deps.some((d) => d.startsWith(`${other}-`)), `${host} does not wait for ${other}, in its own batch`);
+        }
+        assert.deepStrictEqual(rolloutBatches(5, 2), [[0], [1, 2], [3, 4]]);
+    });
+
+    it("each host is planned from what it runs: a host that is already green has no switch to make", async () => {
+        const onGreen: HostState = { ...onBlue, route: "green" };
+        const run = await runProgram({ config: switched, hostsByDocker: { ...everyHostOnBlue, "ssh://deploy@web-1": onGreen } });
+        // The canary stays green (retire has no colour to stop); web-2 and web-3 switch.
+        assert.strictEqual(get(run, "release-retire").inputs.environment.RETIRE_COLOR, "");
+        assert.strictEqual(get(run, "web-2-release-retire").inputs.environment.RETIRE_COLOR, "blue");
+    });
+
+    it("a one-host stack keeps its names and no step carries a host name", async () => {
+        const run = await runProgram({ config: { liveColor: "blue", slots: { blue: { image: "app:1.0.0" } } } });
+        assert.ok(!byType(run, COMMAND).some((c) => "SWITCHYARD_HOST_NAME" in c.inputs.environment));
+        assert.ok(!run.resources.has("networks-data"));
+        assert.strictEqual(get(run, "postgres-container").inputs.ports, undefined, "published nowhere");
+        assert.deepStrictEqual((run.outputs.hosts as { name: string | null }[]).map((h) => h.name), [null]);
+    });
+
+    it("the PR plan (npm run plan) lists the hosts in release order, each with its own plan", () => {
+        const raw = Object.fromEntries(Object.entries({ ...switched, rollout: { batchSize: 2 } }).map(([k, v]) => [`switchyard:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+        const cfg = parseConfig(raw, new Set(), "test");
+        const onGreen: HostState = { ...onBlue, route: "green" };
+        const lines = hostOrder(cfg, [onBlue, onBlue, onGreen]);
+        assert.deepStrictEqual(lines.filter((l) => /^\d\./.test(l)), [
+            "1. `web-1` (ssh://deploy@web-1): switch blue → green (canary, runs Postgres and Redis; bakes 60 s)",
+            "2. `web-2` (ssh://deploy@web-2): switch blue → green (re-points after web-1 baked)",
+            "3. `web-3` (ssh://deploy@web-3): green stays live (re-points after web-1 baked)",
+        ]);
+    });
+
+    it("with hosts, docker:host must be unset: one answer to where each host is", () => {
+        const raw = Object.fromEntries(Object.entries(staged).map(([k, v]) => [`switchyard:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+        const cfg = parseConfig(raw, new Set(), "test");
+        assert.throws(() => stackHosts(cfg, "switchyard", "unix:///var/run/docker.sock"), /docker:host = "unix:\/\/\/var\/run\/docker\.sock" and switchyard:hosts are both set/);
+        assert.deepStrictEqual(stackHosts(cfg, "switchyard", undefined).map((h) => [h.name, h.prefix, h.endpoint.host, h.ports.livePort]), [
+            ["web-1", "switchyard", "ssh://deploy@web-1", 8080],
+            ["web-2", "switchyard-web-2", "ssh://deploy@web-2", 9080],
+            ["web-3", "switchyard-web-3", "ssh://deploy@web-3", 8080],
+        ]);
+    });
+
+    it("bad host config is refused with the key, the value and what is allowed; nothing is declared", async () => {
+        const cases: [Record<string, unknown>, RegExp][] = [
+            [{ hosts: HOSTS, data: undefined }, /switchyard:data\.address = \(not set\): is required with two or more hosts/],
+            [{ hosts: [HOSTS[0], { ...HOSTS[1], name: "web-1" }], data: { address: "10.0.0.11" } }, /switchyard:hosts\.1\.name = "web-1": is also hosts\[0\]\.name/],
+            [{ hosts: [HOSTS[0], { ...HOSTS[1], dockerHost: HOSTS[0].dockerHost }] }, /switchyard:hosts\.1\.dockerHost = "ssh:\/\/deploy@web-1": is also hosts\[0\]\.dockerHost/],
+            [{ hosts: [{ name: "web-1", dockerHost: "tcp://10.0.0.5:2376" }], data: undefined }, /switchyard:hosts\.0\.dockerHost = "tcp:\/\/10\.0\.0\.5:2376": must be a Docker host URL: ssh:\/\/\[user@\]host\[:port\] or unix:\/\/\/path \(tcp:\/\/ needs TLS material/],
+            [{ hosts: [{ name: "web-1", dockerHost: "ssh://a;rm -rf /" }], data: undefined }, /switchyard:hosts\.0\.dockerHost = "ssh:\/\/a;rm -rf \/": must be a Docker host URL/],
+            [{ hosts: [{ name: "Web 1", dockerHost: "ssh://a" }], data: undefined }, /switchyard:hosts\.0\.name = "Web 1": must be a host name of a-z, 0-9 and -/],
+            [{ hosts: [HOSTS[0]], data: { address: "10.0.0.11" } }, /switchyard:data = \{"address":"10\.0\.0\.11"\}: is only for two or more hosts/],
+            [{ data: { address: "0.0.0.0" } }, /switchyard:data\.address = "0\.0\.0\.0": must not be the any-address/],
+            [{ data: { address: "10.0.0.11", redisPort: 5432 } }, /switchyard:data\.redisPort = 5432: must differ from data\.postgresPort/],
+            [{ rollout: { batchSize: 0 } }, /switchyard:rollout\.batchSize = 0: must be >= 1/],
+        ];
+        for (const [change, expected] of cases) {
+            const err = await runProgram({ config: { ...staged, ...change } }).then(
+                () => assert.fail(`accepted ${JSON.stringify(change)}`),
+                (e) => e,
+            );
+            assert.match(String(err.message), expected, JSON.stringify(change));
+            assert.match(String(err.message), /nothing was created or changed/);
+            assert.deepStrictEqual(err.registered.filter((n: string) => n !== "switchyard"), [], "nothing declared");
+        }
+    });
+});
