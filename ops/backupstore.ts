@@ -3,6 +3,9 @@
 // container of the stack's own Postgres image, as the backup step wrote it.
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as path from "path";
+import { DEFAULTS } from "../lib/config";
+import { postgresServer } from "../lib/dataservice";
 import { readStackFile } from "../lib/stackfile";
 import { followStack } from "./cli";
 
@@ -23,9 +26,11 @@ export interface BackupRecord {
 export interface BackupStore {
     /** What `docker run -v <store>:/backups` mounts. */
     store: string;
-    /** The stack's Postgres container, and the image helper containers run. */
-    postgres: string;
+    /** The stack's Postgres container (none with a managed one, postgresUrl), and the image helper containers run. */
+    postgres?: string;
     image: string;
+    /** With a managed Postgres: how to reach it (secret, read from the stack's config) and the network with a route out. */
+    managed?: { server: () => ReturnType<typeof postgresServer>; network: string };
     /** Dump names of this stack start with it. */
     prefix: string;
     stackLabel: string;
@@ -38,24 +43,36 @@ export function docker(args: string[], input?: string): string {
 
 export function openStore(stack: string, stackFile?: string): BackupStore {
     const { names, file } = followStack(stack, stackFile);
+    const raw = fs.existsSync(file) ? readStackFile(file).raw : {};
+    const hostDirOf = () => (raw["switchyard:backups"] ? (JSON.parse(raw["switchyard:backups"]) as { hostDir?: string }).hostDir : undefined);
+    const common = { store: hostDirOf() ?? `${names.namePrefix}-backups`, prefix: names.stackLabel.replace(/[^A-Za-z0-9._-]/g, "_"), stackLabel: names.stackLabel, proxy: names.proxyContainer };
+    if (raw["switchyard:postgresUrl"] !== undefined) {
+        // A managed Postgres: the helpers run postgres.image (the program pulled it for the backup step).
+        const image = (raw["switchyard:postgres"] ? (JSON.parse(raw["switchyard:postgres"]) as { image?: string }).image : undefined) ?? DEFAULTS.postgresImage;
+        return { ...common, image, managed: { server: () => postgresServer(secretConfig(stack, file, "switchyard:postgresUrl")), network: `${names.namePrefix}-frontend` } };
+    }
     const postgres = `${names.namePrefix}-postgres`;
     const running = spawnSync("docker", ["inspect", "-f", "{{.State.Running}} {{.Image}}", postgres], { encoding: "utf8" });
     if (running.status !== 0) throw new Error(`stack ${stack} has no Postgres container (${postgres}); run pulumi up first`);
     const [isRunning, image] = running.stdout.trim().split(" ");
     if (isRunning !== "true") throw new Error(`${postgres} is not running; start it (pulumi up) before working with backups`);
-    let hostDir: string | undefined;
-    if (fs.existsSync(file)) {
-        const backups = readStackFile(file).raw["switchyard:backups"];
-        if (backups) hostDir = (JSON.parse(backups) as { hostDir?: string }).hostDir;
-    }
-    return {
-        store: hostDir ?? `${names.namePrefix}-backups`,
-        postgres,
-        image,
-        prefix: names.stackLabel.replace(/[^A-Za-z0-9._-]/g, "_"),
-        stackLabel: names.stackLabel,
-        proxy: names.proxyContainer,
-    };
+    return { ...common, postgres, image };
+}
+
+/** A secret config value of the stack, decrypted by the Pulumi CLI (never printed). */
+function secretConfig(stack: string, file: string, key: string): string {
+    const r = spawnSync("pulumi", ["config", "get", key, "--stack", stack], { cwd: path.dirname(file), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    if (r.error || r.status !== 0) throw new Error(`could not read ${key} of stack ${stack} with \`pulumi config get\` (run \`source setup/env.sh\` first): ${(r.stderr || String(r.error ?? "")).trim().split("\n").pop()}`);
+    return r.stdout.trim();
+}
+
+/** libpq's environment for a managed Postgres: handed to `docker run -e NAME` by name, so no value is on a command line. */
+export function managedEnv(s: BackupStore): { args: string[]; env: NodeJS.ProcessEnv } {
+    const server = s.managed!.server();
+    const env: NodeJS.ProcessEnv = { ...process.env, PGHOST: server.host, PGPORT: String(server.port), PGUSER: server.user, PGPASSWORD: server.password, PGDATABASE: server.database };
+    if (server.sslmode) env.PGSSLMODE = server.sslmode;
+    const names = ["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", ...(server.sslmode ? ["PGSSLMODE"] : [])];
+    return { args: ["--network", s.managed!.network, ...names.flatMap((n) => ["-e", n])], env };
 }
 
 /** Runs sh -c SCRIPT in a one-off container with the store at /backups. */

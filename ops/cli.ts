@@ -59,8 +59,10 @@ export function runCli(name: string, main: () => void | Promise<void>): void {
  */
 export function followStack(stack: string, stackFile?: string): { names: ReturnType<typeof stackNames>; file: string; project: string; dockerHost: string } {
     const file = stackFile ?? stackFilePath(stack);
-    const configHost = fs.existsSync(file) ? readStackFile(file).raw["docker:host"] : undefined;
-    const endpoint = resolveDockerEndpoint(configHost);
+    const raw = fs.existsSync(file) ? readStackFile(file).raw : {};
+    // With several hosts, the ops commands act on the first: it runs the data services, the backups and the canary.
+    const firstHost = raw["switchyard:hosts"] ? (JSON.parse(raw["switchyard:hosts"]) as { dockerHost?: string }[])[0]?.dockerHost : undefined;
+    const endpoint = firstHost ? { host: firstHost, source: "hosts[0]" } : resolveDockerEndpoint(raw["docker:host"]);
     process.env.DOCKER_HOST = endpoint.host;
     const project = projectName();
     return { names: stackNames(project, stack), file, project, dockerHost: endpoint.host };

@@ -17,6 +17,7 @@ import { otherColour, parseConfig, SwitchyardConfig } from "../lib/config";
 import { dockerHostProbe, HostState } from "../lib/host";
 import { STATE_DIR } from "../lib/routemarker";
 import { missingForPreview } from "../lib/plugins";
+import { rolloutBatches } from "../lib/hosts";
 import { planRelease } from "../lib/release";
 import { readStackFile } from "../lib/stackfile";
 import { followStack, parseStackArgs, runCli } from "./cli";
@@ -48,8 +49,8 @@ export function loadStackConfig(file: string, stack: string): SwitchyardConfig {
     return parseConfig(raw, secretKeys, stack);
 }
 
-export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState, services: RunningServices): string {
-    const { risks, serviceRisks, story } = planSections(cfg, host, services);
+export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState, services: RunningServices, hosts?: HostState[]): string {
+    const { risks, serviceRisks, story } = planSections(cfg, host, services, hosts);
     const all = [...serviceRisks, ...risks];
     const lines = [`## Switchyard plan: \`${stack}\``, ""];
     if (all.length) lines.push("### ⚠ Risks", "", ...all.map((r) => `- ${r}`), "");
@@ -61,7 +62,7 @@ export function renderPlan(stack: string, cfg: SwitchyardConfig, host: HostState
  * serviceRisks are its guesses, from image tags, that a data service or the
  * proxy is replaced (a real preview knows instead).
  */
-export function planSections(cfg: SwitchyardConfig, host: HostState, services: RunningServices): { risks: string[]; serviceRisks: string[]; story: string[] } {
+export function planSections(cfg: SwitchyardConfig, host: HostState, services: RunningServices, hosts?: HostState[]): { risks: string[]; serviceRisks: string[]; story: string[] } {
     const lines: string[] = [];
     const plan = planRelease(cfg, host);
     // The image each colour runs now; a different one means its containers are re-created.
@@ -72,6 +73,11 @@ export function planSections(cfg: SwitchyardConfig, host: HostState, services: R
     for (const svc of ["postgres", "redis", "proxy"] as const) {
         const now = services[svc];
         const want = cfg[svc].image;
+        if (svc !== "proxy" && cfg[`${svc}Url`]) {
+            if (now) serviceRisks.push(`**${svc} is removed**: the stack now uses ${svc}Url, so its container and volume leave the program (the delete guard refuses it without \`SWITCHYARD_ALLOW_DELETE=${svc},volume\`); move the data to the managed service first.`);
+            else changes.push(`${svc} is managed elsewhere (${svc}Url): no container of it is declared.`);
+            continue;
+        }
         if (now && !now.split(",").includes(want)) {
             const what = svc === "proxy" ? "both listeners stop while nginx is re-created" : "the shared data service restarts (its volume is kept)";
             serviceRisks.push(`**${svc} is replaced**: ${now} → ${want}; ${what}.`);
@@ -136,7 +142,31 @@ export function planSections(cfg: SwitchyardConfig, host: HostState, services: R
     }
     if (changes.length) lines.push(...changes.map((c) => `- ${c}`));
     lines.push("");
+    if (cfg.hosts && hosts) lines.push(...hostOrder(cfg, hosts), "");
     return { risks, serviceRisks, story: lines };
+}
+
+/**
+ * With several hosts: each host's own plan, in the order they switch (the
+ * table above is the canary's). `hosts` holds what each runs now, in config order.
+ */
+export function hostOrder(cfg: SwitchyardConfig, hosts: HostState[]): string[] {
+    const list = cfg.hosts!;
+    const batches = rolloutBatches(list.length, cfg.rollout.batchSize);
+    const lines = [`**Hosts, in release order** (after the canary, ${cfg.rollout.batchSize} at a time):`, ""];
+    batches.forEach((batch, b) => {
+        for (const i of batch) {
+            const plan = planRelease(cfg, hosts[i]);
+            const what = plan.switching ? `switch ${plan.previousLive} → ${plan.live}` : plan.previousLive === undefined ? `first release: ${plan.live} goes live` : `${plan.live} stays live`;
+            const when =
+                b === 0
+                    ? `canary, runs Postgres and Redis${cfg.bake.seconds > 0 ? `; bakes ${cfg.bake.seconds} s` : ""}`
+                    : `re-points after ${batches[b - 1].map((j) => list[j].name).join(", ")} ${b === 1 && cfg.bake.seconds > 0 ? "baked" : "verified"}`;
+            lines.push(`${i + 1}. \`${list[i].name}\` (${list[i].dockerHost}): ${what} (${when})`);
+        }
+    });
+    lines.push("", `A failure stops the rollout on that host: the hosts after it never move.`);
+    return lines;
 }
 
 /** Seconds the live colour took from its start to passing its gate (gate.sh records it), if known. */
@@ -163,16 +193,19 @@ async function main() {
     if (!fs.existsSync(file)) throw new Error(`no stack config at ${file}`);
     const { names } = followStack(stack, file);
     const cfg = loadStackConfig(file, stack);
-    const host = dockerHostProbe(names.stackLabel, names.proxyContainer);
+    // With several hosts, each is read; the story's table is the first's (the canary, where the data services run).
+    const hosts = cfg.hosts?.map((h) => dockerHostProbe(names.stackLabel, names.proxyContainer, { ...process.env, DOCKER_HOST: h.dockerHost }));
+    if (cfg.hosts) process.env.DOCKER_HOST = cfg.hosts[0].dockerHost;
+    const host = hosts?.[0] ?? dockerHostProbe(names.stackLabel, names.proxyContainer);
     const services = runningServices(names.namePrefix);
     if (args.flags.has("no-preview")) {
-        console.log(renderPlan(stack, cfg, host, services));
+        console.log(renderPlan(stack, cfg, host, services, hosts));
         return;
     }
     const missing = missingForPreview();
     if (missing.length) {
         console.log(`> **Preview unavailable here** (missing: ${missing.join(", ")}): below is the program's own planner, not Pulumi's preview.\n`);
-        console.log(renderPlan(stack, cfg, host, services));
+        console.log(renderPlan(stack, cfg, host, services, hosts));
         return;
     }
     const policyPack = path.join(REPO, "policy");
@@ -187,7 +220,7 @@ async function main() {
     });
     // Whether a data service or the proxy is replaced, the preview knows; the
     // planner only guesses it from image tags (a rebuilt local tag fools it).
-    const { risks, story } = planSections(cfg, host, services);
+    const { risks, story } = planSections(cfg, host, services, hosts);
     console.log(renderPreviewPlan({ stack, preview, plannerRisks: risks, story, config: configNow(file), withDiff: args.flags.has("with-diff") }));
     // The report is printed either way; a refused preview fails the command (and the PR check).
     if (preview.error) process.exitCode = 2;

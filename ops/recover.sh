@@ -152,21 +152,47 @@ pulumi_stack refresh --yes --skip-preview --clear-pending-creates >/dev/null 2>"
 after=$(pending) || after="?"
 say "pending operations: ${before:-none} -> ${after:-none} (refresh read every resource back)"
 
-# 3. Orphans: containers labelled with this stack that the state does not hold.
-label="$LABEL"
-in_state=$(pulumi_stack stack export | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const r of JSON.parse(s).deployment.resources||[]) if(r.type==="docker:index/container:Container") console.log(r.outputs.name)})')
+# 3. Orphans: containers labelled with this stack that the state does not
+# hold, on every host of the stack (switchyard:hosts; else the one host).
+# Containers have the same names on every host, so the state's are told apart
+# by the Docker host of the provider that made them.
+hosts_json=$(pulumi_stack config get switchyard:hosts 2>/dev/null || true)
+if [ -n "$hosts_json" ]; then
+  mapfile -t stack_hosts < <(node -e 'for (const h of JSON.parse(process.argv[1])) console.log(h.dockerHost)' "$hosts_json") \
+    || die "switchyard:hosts is not a list of hosts: run pulumi preview to see the config error"
+else
+  stack_hosts=("${DOCKER_HOST:-}")
+fi
+state_json=$(pulumi_stack stack export) || die "pulumi stack export failed"
 export SWITCHYARD_PROXY="$PROXY"
-route=$(route_read "$SWITCHYARD_PROXY" 2>/dev/null)
 left=0
-while IFS=$'\t' read -r name role colour; do
-  [ -n "$name" ] || continue
-  grep -qxF "$name" <<< "$in_state" && continue
-  if [ "$role" = app ] && [ "$colour" != "$route" ]; then
-    docker rm -f "$name" >/dev/null && say "orphans: removed $name ($colour, not routed; the killed update was creating it)"
-  else
-    say "orphans: $name ($role${colour:+ $colour}) is not in the state and may serve traffic; left as is — inspect it, then remove it or import it" >&2
-    left=$((left + 1))
-  fi
-done < <(docker ps -a --filter "label=switchyard.stack=$label" --format '{{.Names}}{{"\t"}}{{.Label "switchyard.role"}}{{"\t"}}{{.Label "switchyard.colour"}}')
+routes=""
+for host in "${stack_hosts[@]}"; do
+  if [ -n "$host" ]; then export DOCKER_HOST="$host"; fi
+  where=""
+  [ -n "$hosts_json" ] && where=" on $host"
+  # With several hosts, the state's containers of this host; with one, all of them.
+  in_state=$(node -e '
+    const [host, several] = process.argv.slice(1);
+    const resources = JSON.parse(require("fs").readFileSync(0, "utf8")).deployment.resources || [];
+    const hostOf = new Map(resources.filter((r) => r.type === "pulumi:providers:docker").map((r) => [`${r.urn}::${r.id}`, (r.outputs || {}).host || (r.inputs || {}).host]));
+    for (const r of resources) {
+      if (r.type !== "docker:index/container:Container") continue;
+      if (several === "yes" && hostOf.get(r.provider) !== host) continue;
+      console.log(r.outputs.name);
+    }' "$host" "$([ -n "$hosts_json" ] && echo yes || echo no)" <<< "$state_json")
+  route=$(route_read "$SWITCHYARD_PROXY" 2>/dev/null)
+  routes="$routes${routes:+, }${where:+$host: }${route:-no route}"
+  while IFS=$'\t' read -r name role colour; do
+    [ -n "$name" ] || continue
+    grep -qxF "$name" <<< "$in_state" && continue
+    if [ "$role" = app ] && [ "$colour" != "$route" ]; then
+      docker rm -f "$name" >/dev/null && say "orphans: removed $name$where ($colour, not routed; the killed update was creating it)"
+    else
+      say "orphans: $name$where ($role${colour:+ $colour}) is not in the state and may serve traffic; left as is — inspect it, then remove it or import it" >&2
+      left=$((left + 1))
+    fi
+  done < <(docker ps -a --filter "label=switchyard.stack=$LABEL" --format '{{.Names}}{{"\t"}}{{.Label "switchyard.role"}}{{"\t"}}{{.Label "switchyard.colour"}}')
+done
 [ "$left" -eq 0 ] || die "$left container(s) need a look (above)"
-say "done: the live listener routes to $route; run pulumi up to finish the release"
+say "done: the live listener routes to ${routes}; run pulumi up to finish the release"

@@ -7,14 +7,14 @@
 // and the live colour's /health checked, maintenance back as it was. One line
 // per step with elapsed seconds. Without --yes it prints what it would do.
 // Redis is not part of a backup and is left as it is.
-import { spawnSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import { configSchema } from "../lib/config";
 import { MAINTENANCE_MARKER, STATE_DIR } from "../lib/routemarker";
 import { readStackFile, stackFilePath } from "../lib/stackfile";
 import { LIVE_LISTEN_PORT } from "../nginx/render";
 import { parseStackArgs, runCli } from "./cli";
-import { BackupRecord, docker, humanSize, inStore, listBackups, openStore } from "./backupstore";
+import { BackupRecord, docker, humanSize, inStore, listBackups, managedEnv, openStore } from "./backupstore";
 
 const T0 = Date.now();
 const step = (line: string) => console.log(`[restore ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${line}`);
@@ -53,19 +53,27 @@ function main() {
         const sum = inStore(store, 'sha256sum "/backups/$1.dump" | cut -d" " -f1', [backup.name]);
         if (sum !== backup.sha256) throw new Error(`${backup.name}.dump has sha256 ${sum}, but ${backup.sha256} was recorded: the file changed; nothing was restored`);
         step("checksum matches");
-        // The dump streams from the store into pg_restore inside the Postgres
-        // container, over its local socket: no password leaves that container.
-        const pgRestore = 'pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error -U "$POSTGRES_USER" -d "$POSTGRES_DB"';
+        // The dump streams from the store into pg_restore: inside the stack's
+        // Postgres container over its local socket (no password leaves it), or
+        // for a managed Postgres in a one-off container that gets libpq's
+        // environment by name (no address or password on a command line).
+        const pgRestore = store.managed
+            ? 'exec pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error -d "$PGDATABASE"'
+            : 'pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error -U "$POSTGRES_USER" -d "$POSTGRES_DB"';
+        const managed = store.managed ? managedEnv(store) : undefined;
+        const into = managed ? `docker run -i --rm ${managed.args.join(" ")} --entrypoint sh "$4" -c '${pgRestore}'` : `docker exec -i "$4" sh -c '${pgRestore}'`;
         const r = spawnSync(
             "sh",
-            ["-c", `docker run --rm --user 0:0 -v "$1:/backups" --entrypoint cat "$2" "/backups/$3.dump" | docker exec -i "$4" sh -c '${pgRestore}'`, "sh", store.store, store.image, backup.name, store.postgres],
-            { encoding: "utf8" },
+            ["-c", `docker run --rm --user 0:0 -v "$1:/backups" --entrypoint cat "$2" "/backups/$3.dump" | ${into}`, "sh", store.store, store.image, backup.name, store.postgres ?? store.image],
+            { encoding: "utf8", env: managed?.env ?? process.env },
         );
         if (r.status !== 0) throw new Error(`pg_restore failed (exit ${r.status}); the transaction was rolled back, the database is as it was: ${(r.stderr || "").trim().split("\n").slice(-5).join(" | ")}`);
         restored = true;
         step(`restored database ${backup.database} in one transaction`);
-        const tables = docker(["exec", store.postgres, "sh", "-c",
-            `psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT string_agg(table_name || '=' || (xpath('/row/n/text()', query_to_xml('SELECT count(*) AS n FROM ' || quote_ident(table_name), false, true, '')))[1]::text, ', ' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"`]);
+        const countRows = `SELECT string_agg(table_name || '=' || (xpath('/row/n/text()', query_to_xml('SELECT count(*) AS n FROM ' || quote_ident(table_name), false, true, '')))[1]::text, ', ' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`;
+        const tables = managed
+            ? execFileSync("docker", ["run", "--rm", ...managed.args, "--entrypoint", "psql", store.image, "-tAc", countRows], { encoding: "utf8", env: managed.env }).trim()
+            : docker(["exec", store.postgres!, "sh", "-c", `psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "${countRows}"`]);
         step(`rows per table now: ${tables || "(no tables)"}`);
         const health = proxyExec("curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${LIVE_LISTEN_PORT}${healthPath}`);
         if (health.stdout.trim() !== "200") throw new Error(`the live colour's ${healthPath} answered ${health.stdout.trim() || "nothing"} after the restore; maintenance stays on until it is fixed`);

@@ -27,12 +27,15 @@ export interface StackConfigView {
     liveColor?: string;
     standby?: string;
     file: string;
+    /** Data services given as URLs (postgresUrl, redisUrl): no container of them is expected. */
+    managed?: string[];
 }
 
 export function readStackConfigView(file: string): StackConfigView | undefined {
     if (!fs.existsSync(file)) return undefined;
     const { raw } = readStackFile(file);
-    return { file, liveColor: raw["switchyard:liveColor"], standby: raw["switchyard:standby"] ?? "retire" };
+    const managed = (["postgres", "redis"] as const).filter((svc) => raw[`switchyard:${svc}Url`] !== undefined);
+    return { file, liveColor: raw["switchyard:liveColor"], standby: raw["switchyard:standby"] ?? "retire", managed };
 }
 
 export function containers(stackLabel: string): ContainerRow[] {
@@ -76,7 +79,8 @@ export function render(stack: string, rows: ContainerRow[], route: Colour | unde
     lines.push("");
     for (const role of ["postgres", "redis", "proxy"]) {
         const c = rows.find((r) => r.role === role);
-        lines.push(`  ${role.padEnd(8)}  ${c ? `${c.state}, ${c.status}` : "missing"}`);
+        const managed = cfg?.managed?.includes(role);
+        lines.push(`  ${role.padEnd(8)}  ${c ? `${c.state}, ${c.status}` : managed ? `managed elsewhere (${role}Url)` : "missing"}`);
     }
     if (!cfg) {
         lines.push("", `  (no stack config found: liveColor not compared)`);
