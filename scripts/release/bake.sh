@@ -39,6 +39,9 @@ fi
 since=$(docker info --format '{{.SystemTime}}') || die "could not read the Docker engine's time at $HOST_NAME"
 samples=$(mktemp)
 trap 'rm -f "$samples"' EXIT
+# The colour to go back to, read now: re-point wrote it before this step, and
+# a failed check then switches back with no docker call in between.
+previous=$(proxy_exec cat "$STATE_DIR/$PREVIOUS_LIVE" 2>/dev/null || true)
 
 # Writes "<status> <request seconds>" per real request to the colour, from the
 # access log format in nginx/nginx.conf.template:
@@ -92,7 +95,6 @@ while :; do
   why=""
   [ "$total" -ge "$BAKE_MIN_REQUESTS" ] && why=$(verdict)
   if [ -n "$why" ]; then
-    previous=$(proxy_exec cat "$STATE_DIR/$PREVIOUS_LIVE" 2>/dev/null || true)
     message="bake failed on $HOST_NAME after ${waited}s of ${BAKE_SECONDS}s: $SWITCHYARD_COLOR $why"
     if [ -n "$previous" ] && [ "$previous" != "$SWITCHYARD_COLOR" ]; then
       set_route "$previous"
