@@ -38,10 +38,18 @@ export class ExtraEngine {
         this.bridge = `sy-${name}`.slice(0, 15);
     }
 
-    /** The default bridge's address: the first of the pool's last /24 (the pool's /24s are for the stack's networks). */
-    private get bridgeAddress(): string {
+    /**
+     * This host's address, on its default bridge: the first of the pool's
+     * last /24 (the pool's other /24s are for the stack's networks). The
+     * other engines' containers reach it through the kernel, as app hosts
+     * reach a data host's private address.
+     */
+    get address(): string {
         const [a, b] = this.subnet.split(".");
-        return `${a}.${b}.255.1/24`;
+        return `${a}.${b}.255.1`;
+    }
+    private get bridgeAddress(): string {
+        return `${this.address}/24`;
     }
 
     get unixHost(): string {
@@ -63,7 +71,15 @@ export class ExtraEngine {
         return undefined;
     }
 
-    async start(images: string[]): Promise<void> {
+    /** Saves the images once (docker save of the main engine), for engines started side by side. */
+    static async saveImages(images: string[], file: string): Promise<void> {
+        const save = spawn("docker", ["save", "-o", file, ...images], { stdio: ["ignore", "ignore", "inherit"] });
+        const saved = await new Promise<number | null>((r) => save.on("close", r));
+        if (saved !== 0) throw new Error(`docker save of ${images.join(" ")} failed (exit ${saved})`);
+    }
+
+    /** `imageTar`: the images saved by saveImages; without it they are streamed from the main engine. */
+    async start(images: string[], imageTar?: string): Promise<void> {
         const t = Date.now();
         this.stop();
         fs.mkdirSync(`${this.root}/ssh`, { recursive: true, mode: 0o700 });
@@ -87,11 +103,11 @@ export class ExtraEngine {
         );
         for (let i = 0; i < 120 && spawnSync("docker", ["-H", this.unixHost, "info"]).status !== 0; i++) await sleep(500);
         this.docker("info", "--format", "{{.ServerVersion}}");
-        spawnSync("iptables", ["-I", ...this.forwardRule]);
+        // -w: engines started side by side take turns at the xtables lock.
+        if (!run("iptables", "-w", "-I", ...this.forwardRule)) throw new Error(`iptables -I ${this.forwardRule.join(" ")} failed`);
         // The images, from the main engine: no registry is reachable here.
-        const save = spawn("docker", ["save", ...images], { stdio: ["ignore", "pipe", "inherit"] });
-        const load = spawn("docker", ["-H", this.unixHost, "load", "-q"], { stdio: ["pipe", "ignore", "inherit"] });
-        save.stdout.pipe(load.stdin);
+        const load = spawn("docker", ["-H", this.unixHost, "load", "-q", ...(imageTar ? ["-i", imageTar] : [])], { stdio: [imageTar ? "ignore" : "pipe", "ignore", "inherit"] });
+        if (!imageTar) spawn("docker", ["save", ...images], { stdio: ["ignore", "pipe", "inherit"] }).stdout!.pipe(load.stdin!);
         const loaded = await new Promise<number | null>((r) => load.on("close", r));
         if (loaded !== 0) throw new Error(`docker load into ${this.name} failed (exit ${loaded})`);
 
@@ -176,7 +192,7 @@ export class ExtraEngine {
             if (ids) spawnSync("docker", ["-H", this.unixHost, "rm", "-f", "-v", ...ids.split("\n")]);
         }
         kill(`${this.root}/docker.pid`);
-        while (run("iptables", "-D", ...this.forwardRule));
+        while (run("iptables", "-w", "-D", ...this.forwardRule));
         run("ip", "link", "del", this.bridge);
         fs.rmSync(this.sshConfig, { force: true });
         if (fs.existsSync(this.root)) {

@@ -1,0 +1,358 @@
+// One stack on three Docker hosts under a real `pulumi up`: three more engines
+// on this machine (test/e2e/engines.ts), each behind an sshd on 127.0.0.1 and
+// named in `hosts` as ssh://. The first (m1) is the canary and runs Postgres
+// and Redis, published on its address for the others (data.address); every
+// host has its own proxy and both colours. Load on every host's live listener
+// (127.0.0.1 ports only): GET /version, GET and POST /visits through Postgres.
+//
+// What it shows: a release and a rollback move the hosts one after another
+// (the canary first, baked, then m2, then m3) with 0 failed requests on every
+// host; a release that passes /health but fails 20 % of real requests is
+// stopped in the canary's bake, the other hosts never switch and lose
+// nothing; a no-op up changes nothing; an up killed between hosts is
+// recovered (npm run recover, then up) into one colour on every host.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { Colour } from "../../lib/config";
+import { readRoute } from "../../lib/host";
+import { describeFailures, get, LoadReport } from "../scripts/load";
+import { WebhookReceiver } from "../scripts/webhook";
+import { ExtraEngine } from "./engines";
+import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep, withLoad } from "./harness";
+
+/** Requests per second on each host's live listener. */
+const LOAD_RATE = 40;
+const IMAGES = ["switchyard/app:1.0.0", "switchyard/app:1.1.0", "switchyard/nginx:local", "switchyard/postgres:local", "switchyard/redis:local"];
+const BAKE = { seconds: 10, maxErrorPercent: 5, minRequests: 40 };
+/** The sample app's fault: 1 in 5 requests other than /health answers 500. */
+const FAULT = { SAMPLE_FAIL_PERCENT: "20" };
+
+type Load = LoadReport & { began: number; ended: number };
+interface Figure {
+    scenario: string;
+    upSeconds: number;
+    perHost: string;
+    note: string;
+}
+const figures: Figure[] = [];
+
+describe("e2e: one stack on three Docker hosts, host by host, over ssh://", function () {
+    const engines = [new ExtraEngine("m1", "10.221.0.0/16", 0), new ExtraEngine("m2", "10.222.0.0/16", 0), new ExtraEngine("m3", "10.223.0.0/16", 0)];
+    let s: E2EStack;
+    /** The stack of scenario 6: m2 and m3 with a managed Postgres and Redis. */
+    let managedStack: E2EStack | undefined;
+    const live: number[] = [];
+    const shared: Record<string, string> = {};
+    const hook = new WebhookReceiver();
+    const savedDockerHost = process.env.DOCKER_HOST;
+
+    const setConfig = (patch: Record<string, unknown>) => s.writeConfig({ ...s.readConfig(), ...patch });
+    const slots = () => s.readConfig().slots as Record<Colour, { image: string; env?: Record<string, string> }>;
+    const routeOn = (e: ExtraEngine) => readRoute(s.names.proxyContainer, { ...process.env, DOCKER_HOST: e.unixHost });
+    const appColours = (e: ExtraEngine) =>
+        e.docker("ps", "--filter", `label=switchyard.stack=${s.names.stackLabel}`, "--filter", "label=switchyard.role=app", "--format", '{{.Label "switchyard.colour"}}').split("\n").filter(Boolean).sort();
+    const identity = (e: ExtraEngine, container: string) => e.docker("inspect", "--format", "{{.Id}} {{.State.StartedAt}} {{.RestartCount}}", container);
+    function assertSharedUntouched(when: string): void {
+        for (const [key, id] of Object.entries(shared)) {
+            const [engine, container] = key.split("/");
+            assert.strictEqual(identity(engines.find((e) => e.name === engine)!, container), id, `${container} on ${engine} was replaced or restarted (${when})`);
+        }
+    }
+
+    /** fn under load on every host's live listener at once; one report per host. */
+    async function underLoad(fn: () => Promise<unknown>, i = 0): Promise<Load[]> {
+        if (i === engines.length) {
+            await fn();
+            return [];
+        }
+        let inner: Load[] = [];
+        const rep = await withLoad({ port: live[i], rate: LOAD_RATE, durationMs: 10 * 60 * 1000 }, async () => {
+            inner = await underLoad(fn, i + 1);
+        });
+        return [rep, ...inner];
+    }
+    const perHost = (reps: Load[]) => reps.map((r, i) => `${engines[i].name} ${r.requests}/${r.failed}`).join(", ");
+    /** When each host first answered from `colour`, in ms since the epoch. */
+    const firstAnswerFrom = (reps: Load[], colour: Colour) => reps.map((r) => r.startedAt + Math.min(...r.samples.filter((x) => x.colour === colour).map((x) => x.at)));
+    function assertNoneFailed(label: string, reps: Load[]): void {
+        reps.forEach((r, i) => assert.deepStrictEqual(r.errors, {}, `${label} on ${engines[i].name}: failed requests\n${describeFailures(r)}`));
+    }
+
+    before(async function () {
+        const missing = missingParts();
+        if (missing.length) {
+            console.log(`e2e SKIPPED: plugins missing: ${missing.join(", ")}`);
+            this.skip();
+        }
+        const noEngine = ExtraEngine.missing();
+        if (noEngine) throw new Error(`more engines over ssh need: ${noEngine}`);
+        // The images saved once, then the three engines started side by side.
+        const tar = path.join(fs.mkdtempSync("/tmp/switchyard-e2e-images-"), "images.tar");
+        await ExtraEngine.saveImages(IMAGES, tar);
+        for (const [i, e] of engines.entries()) engines[i] = new ExtraEngine(e.name, e.subnet, await freePort());
+        try {
+            await Promise.all(engines.map((e) => e.start(IMAGES, tar)));
+        } finally {
+            fs.rmSync(path.dirname(tar), { recursive: true, force: true });
+        }
+        await hook.start();
+        // The harness's own docker calls (destroy's sweep) go to the first host.
+        process.env.DOCKER_HOST = engines[0].unixHost;
+        const preview: number[] = [];
+        for (let i = 0; i < engines.length; i++) {
+            live.push(await freePort());
+            preview.push(await freePort());
+        }
+        const hosts = engines.map((e, i) => ({ name: e.name, dockerHost: e.sshHost, livePort: live[i], previewPort: preview[i] }));
+        // Three engines, their proxies and slots, and the load share two cores: a new replica takes up to ~20 s to answer here, so the gate gets 60 s.
+        const base = baseConfig(live[0], preview[0]);
+        const health = { ...(base.health as object), timeoutSeconds: 60 };
+        s = await E2EStack.create("hosts", { ...base, health, hosts, data: { address: engines[0].address }, bake: BAKE });
+        await s.stack.setConfig("switchyard:notify.webhookUrl", { value: hook.url, secret: true }, true);
+    });
+
+    let removed = false;
+    async function removeAll(): Promise<void> {
+        if (removed) return;
+        removed = true;
+        try {
+            if (managedStack) await managedStack.destroy();
+            if (s) await s.destroy();
+        } finally {
+            if (savedDockerHost === undefined) delete process.env.DOCKER_HOST;
+            else process.env.DOCKER_HOST = savedDockerHost;
+            for (const e of engines) e.stop();
+            await hook.stop();
+        }
+    }
+    after(async function () {
+        if (figures.length) {
+            console.log("\n      | scenario | up (s) | requests/failed per host | note |\n      |---|---|---|---|");
+            for (const f of figures) console.log(`      | ${f.scenario} | ${f.upSeconds.toFixed(1)} | ${f.perHost} | ${f.note} |`);
+            fs.mkdirSync("bench/results", { recursive: true });
+            fs.writeFileSync(path.join("bench/results", "e2e-hosts.json"), JSON.stringify(figures, null, 2));
+        }
+        await removeAll();
+    });
+
+    it("1. fresh up: a proxy and the live colour on every host, Postgres and Redis on m1 alone, one database for all", async () => {
+        const up = await s.up("fresh on three hosts");
+        const order = engines.map((e) => up.output.indexOf(`host ${e.name}: first release: blue goes live`));
+        assert.ok(order.every((at) => at >= 0) && order[0] < order[1] && order[1] < order[2], `the plan names the hosts in release order: ${order}`);
+        for (const e of engines) {
+            const roles = e.docker("ps", "--filter", `label=switchyard.stack=${s.names.stackLabel}`, "--format", '{{.Label "switchyard.role"}}').split("\n").sort();
+            assert.deepStrictEqual(roles, e === engines[0] ? ["app", "app", "postgres", "proxy", "redis"] : ["app", "app", "proxy"], e.name);
+            assert.strictEqual(routeOn(e), "blue", e.name);
+            shared[`${e.name}/${s.names.proxyContainer}`] = identity(e, s.names.proxyContainer);
+        }
+        for (const svc of ["postgres", "redis"]) shared[`m1/${s.names.namePrefix}-${svc}`] = identity(engines[0], `${s.names.namePrefix}-${svc}`);
+        const onMain = spawnSync("docker", ["-H", "unix:///var/run/docker.sock", "ps", "-aq", "--filter", `label=switchyard.stack=${s.names.stackLabel}`], { encoding: "utf8" }).stdout.trim();
+        assert.strictEqual(onMain, "", "nothing of the stack on this machine's own engine");
+        // A write through m2 is read through m3 and m1: one Postgres, one Redis.
+        const written = JSON.parse((await get(live[1], "/visits", { method: "POST", body: "from m2" })).body);
+        for (const port of [live[2], live[0]]) {
+            const read = JSON.parse((await get(port, "/visits")).body);
+            assert.ok(read.lastId >= written.id && read.counter >= written.counter, `read on :${port} ${JSON.stringify(read)} sees the write through m2 ${JSON.stringify(written)}`);
+        }
+        const out = JSON.parse(s.cli(["stack", "output", "--json"]).out);
+        assert.deepStrictEqual(out.hosts.map((h: { name: string; liveUrl: string }) => [h.name, h.liveUrl]), engines.map((e, i) => [e.name, `http://127.0.0.1:${live[i]}`]));
+        say(`figures: fresh up on three hosts ${up.seconds.toFixed(1)} s, ${up.changes.create} created`);
+        figures.push({ scenario: "1 fresh up", upSeconds: up.seconds, perHost: "", note: `${up.changes.create} created` });
+    });
+
+    it("2. preview then release green under load on every host: canary first and baked, then m2, then m3; 0 failed anywhere", async () => {
+        setConfig({ slots: { ...slots(), green: { image: "switchyard/app:1.1.0" } }, liveColor: "green" });
+        // The preview a reviewer reads (pulumi preview, as in a PR check) names the hosts in release order.
+        const preview = s.cli(["preview", "--non-interactive", "--color", "never"]);
+        assert.strictEqual(preview.status, 0, preview.out);
+        const order = engines.map((e) => preview.out.indexOf(`host ${e.name}: switch blue -> green`));
+        assert.ok(order.every((at) => at >= 0) && order[0] < order[1] && order[1] < order[2], `the preview shows the host order: ${order}\n${preview.out.slice(-3000)}`);
+        let up = { seconds: 0, output: "" };
+        const reps = await underLoad(async () => {
+            up = await s.up("release green on three hosts");
+        });
+        assertNoneFailed("release green", reps);
+        assert.match(up.output, /baked: green held for 10s: \d+ requests, 0 5xx/);
+        for (const e of engines) {
+            assert.strictEqual(routeOn(e), "green", e.name);
+            assert.deepStrictEqual(appColours(e), ["green", "green"], `${e.name}: blue retired`);
+        }
+        const [g1, g2, g3] = firstAnswerFrom(reps, "green");
+        assert.ok(g2 - g1 >= BAKE.seconds * 1000, `m2 switched ${((g2 - g1) / 1000).toFixed(1)}s after the canary: it waits for the ${BAKE.seconds}s bake`);
+        assert.ok(g3 > g2, "m3 switches after m2");
+        assertSharedUntouched("release green");
+        const note = `green first answered on m2 ${((g2 - g1) / 1000).toFixed(1)} s and on m3 ${((g3 - g1) / 1000).toFixed(1)} s after the canary`;
+        say(`figures: release green on three hosts ${up.seconds.toFixed(1)} s; ${perHost(reps)} (requests/failed); ${note}`);
+        figures.push({ scenario: "2 release green", upSeconds: up.seconds, perHost: perHost(reps), note });
+    });
+
+    it("3. a release that passes /health but fails 20 % of real requests is stopped in the canary's bake; m2 and m3 never switch and lose nothing", async () => {
+        const t = Date.now();
+        let failure = { message: "", seconds: 0, output: "" };
+        const reps = await underLoad(async () => {
+            // A new image (not the one live before green: going back to that would be a rollback, which the webhook also hears).
+            setConfig({ slots: { ...slots(), blue: { image: "switchyard/app:1.1.0", env: FAULT } }, liveColor: "blue" });
+            failure = await s.upFails("bad release to blue on three hosts");
+        });
+        const m = /on host m1: bake failed on (\S+) after (\d+)s of 10s: blue (\d+) of (\d+) real requests answered 5xx \(([\d.]+) %, threshold 5 %\); live traffic is back on green, which keeps running/.exec(failure.message);
+        assert.ok(m, `the up's error names the host, the counts and the threshold:\n${failure.message.slice(-2000)}`);
+        const [, dockerHost, bakedSeconds, errors, total] = m;
+        assert.strictEqual(dockerHost, engines[0].sshHost);
+        for (const e of engines) assert.strictEqual(routeOn(e), "green", `${e.name} routes to green`);
+        // m2 and m3: every answer from green, none failed.
+        for (const [i, r] of reps.entries()) {
+            if (i === 0) continue;
+            assert.deepStrictEqual(r.errors, {}, `${engines[i].name} lost requests:\n${describeFailures(r)}`);
+            assert.deepStrictEqual(Object.keys(r.byColour), ["green"], `${engines[i].name} never switched: ${JSON.stringify(r.byColour)}`);
+        }
+        // m1: the failed requests are blue's own injected 500s, bounded by the bake's first checks.
+        const canary = reps[0];
+        const failed = canary.samples.filter((x) => x.error !== undefined || x.status < 200 || x.status > 299);
+        assert.deepStrictEqual(failed.filter((x) => !(x.status === 500 && x.colour === "blue")), [], `failures other than blue's 500s on m1:\n${describeFailures(canary)}`);
+        const blueAt = canary.samples.filter((x) => x.colour === "blue").map((x) => x.at);
+        const exposed = (Math.max(...blueAt) - Math.min(...blueAt)) / 1000;
+        assert.ok(exposed < 12, `blue served m1's real traffic for ${exposed.toFixed(1)}s`);
+        assert.ok(Number(total) >= BAKE.minRequests && Number(errors) > 0);
+        const heard = hook.since(t).map((x) => `${x.body.kind} ${x.body.step}`);
+        assert.deepStrictEqual(heard, ["failure bake"], "the webhook hears the canary's failed bake, once");
+        assert.match(hook.since(t)[0].body.error, /on host m1: bake failed/);
+        const out = JSON.parse(s.cli(["stack", "output", "--json"]).out);
+        assert.deepStrictEqual(out.hosts.map((h: { liveColor: string }) => h.liveColor), ["green", "green", "green"], "the outputs keep the last completed release");
+        assertSharedUntouched("bad release");
+        const note = `canary bake failed after ${bakedSeconds} s: ${errors}/${total} 5xx at m1's proxy; m1 clients saw ${failed.length} failed (blue served ${exposed.toFixed(1)} s); m2, m3 never switched`;
+        say(`figures: ${note}; ${perHost(reps)}`);
+        figures.push({ scenario: "3 bad release (20 % 5xx)", upSeconds: failure.seconds, perHost: perHost(reps), note });
+    });
+
+    it("4. roll back to blue (the fault fixed) under load on every host: 0 failed; then a no-op up changes nothing", async () => {
+        let up = { seconds: 0, output: "" };
+        const reps = await underLoad(async () => {
+            setConfig({ slots: { ...slots(), blue: { image: "switchyard/app:1.0.0" } }, liveColor: "blue" });
+            up = await s.up("rollback to blue on three hosts");
+        });
+        assertNoneFailed("rollback blue", reps);
+        for (const e of engines) {
+            assert.strictEqual(routeOn(e), "blue", e.name);
+            assert.deepStrictEqual(appColours(e), ["blue", "blue"], `${e.name}: green retired`);
+        }
+        assertSharedUntouched("rollback");
+        figures.push({ scenario: "4 rollback blue", upSeconds: up.seconds, perHost: perHost(reps), note: "baked on m1, then m2, m3" });
+        const noop = await s.up("no-op on three hosts", { expectNoChanges: true });
+        assert.strictEqual(changed(noop.changes), 0, JSON.stringify(noop.changes));
+        figures.push({ scenario: "5 no-op", upSeconds: noop.seconds, perHost: "", note: `${noop.changes.same} unchanged` });
+        say(`figures: rollback ${up.seconds.toFixed(1)} s (${perHost(reps)}); no-op ${noop.seconds.toFixed(1)} s, ${noop.changes.same} unchanged`);
+    });
+
+    it("5. an up killed between hosts (m2 switched, m3 not): recover, then up: one colour on every host, no orphans, 0 failed", async () => {
+        setConfig({ slots: { ...slots(), green: { image: "switchyard/app:1.1.0" } }, liveColor: "green" });
+        let at = "";
+        let recover = { status: 0, out: "", seconds: 0 };
+        let up = { seconds: 0, output: "" };
+        const reps = await underLoad(async () => {
+            await s.killUpWhen("after m2 switched", () => routeOn(engines[1]) === "green", 300000);
+            at = engines.map((e) => `${e.name} ${routeOn(e)}`).join(", ");
+            const t = Date.now();
+            const r = spawnSync("bash", ["ops/recover.sh", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
+            recover = { status: r.status ?? -1, out: `${r.stdout}${r.stderr}`, seconds: (Date.now() - t) / 1000 };
+            up = await s.up("after recover on three hosts");
+        });
+        assert.strictEqual(recover.status, 0, recover.out);
+        console.log(recover.out.trim().replace(/^/gm, "        "));
+        assertNoneFailed("kill, recover, up", reps);
+        for (const e of engines) {
+            assert.strictEqual(routeOn(e), "green", e.name);
+            assert.deepStrictEqual(appColours(e), ["green", "green"], `${e.name}: one colour`);
+            // No orphans: every container of the stack on the host is in the state, made by that host's provider.
+            const onHost = e.docker("ps", "-a", "--filter", `label=switchyard.stack=${s.names.stackLabel}`, "--format", "{{.Names}}").split("\n").filter(Boolean).sort();
+            assert.deepStrictEqual(onHost, stateContainersOn(e), `${e.name}: containers on the host = containers in the state`);
+        }
+        assertSharedUntouched("kill and recover");
+        const note = `killed with ${at}; recover ${recover.seconds.toFixed(1)} s`;
+        say(`figures: ${note}; up after it ${up.seconds.toFixed(1)} s; ${perHost(reps)}`);
+        figures.push({ scenario: "6 kill between hosts, recover, up", upSeconds: up.seconds, perHost: perHost(reps), note });
+    });
+
+    /** The containers the state holds on one host: those its provider made. */
+    function stateContainersOn(e: ExtraEngine): string[] {
+        const resources = JSON.parse(s.cli(["stack", "export"]).out).deployment.resources as { type: string; urn: string; id: string; provider?: string; inputs?: { host?: string }; outputs?: { name?: string; host?: string } }[];
+        const providers = new Map(resources.filter((r) => r.type === "pulumi:providers:docker").map((r) => [`${r.urn}::${r.id}`, r.outputs?.host ?? r.inputs?.host]));
+        return resources
+            .filter((r) => r.type === "docker:index/container:Container" && providers.get(r.provider ?? "") === e.sshHost)
+            .map((r) => r.outputs!.name!)
+            .sort();
+    }
+
+    it("6. a stack on m2 and m3 with a managed Postgres and Redis (on m1, reached by address): no data container; release under load 0 failed; backup and restore through the URL; rows intact", async () => {
+        // The managed services: run by the test on m1, published on its address only, as a provider's would be.
+        const pgPassword = `pg-${Date.now()}-managed-pass`;
+        const redisPassword = `redis-${Date.now()}-managed-pass`;
+        const m1 = engines[0];
+        m1.docker("run", "-d", "--name", "managed-postgres", "-e", "POSTGRES_USER=shop", "-e", "POSTGRES_DB=shop", "-e", `POSTGRES_PASSWORD=${pgPassword}`, "-p", `${m1.address}:15432:5432`, "switchyard/postgres:local");
+        m1.docker("run", "-d", "--name", "managed-redis", "-e", `REDIS_PASSWORD=${redisPassword}`, "-p", `${m1.address}:16379:6379`, "--entrypoint", "sh", "switchyard/redis:local", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD"');
+        for (let i = 0; i < 60 && spawnSync("docker", ["-H", m1.unixHost, "exec", "managed-postgres", "pg_isready", "-h", "127.0.0.1", "-U", "shop"]).status !== 0; i++) await sleep(500);
+        const psqlManaged = (sql: string) => m1.docker("exec", "managed-postgres", "psql", "-U", "shop", "-d", "shop", "-tAc", sql);
+        const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+        const base = baseConfig(ports[0], ports[1]);
+        const hosts = [
+            { name: engines[1].name, dockerHost: engines[1].sshHost, livePort: ports[0], previewPort: ports[1] },
+            { name: engines[2].name, dockerHost: engines[2].sshHost, livePort: ports[2], previewPort: ports[3] },
+        ];
+        managedStack = await E2EStack.create("managed", { ...base, health: { ...(base.health as object), timeoutSeconds: 60 }, hosts, bake: BAKE });
+        const m = managedStack;
+        await m.stack.setConfig("switchyard:postgresUrl", { value: `postgres://shop:${pgPassword}@${m1.address}:15432/shop`, secret: true });
+        await m.stack.setConfig("switchyard:redisUrl", { value: `redis://:${redisPassword}@${m1.address}:16379/0`, secret: true });
+        const fresh = await m.up("managed data: fresh on m2 and m3");
+        for (const e of engines.slice(1)) {
+            const roles = e.docker("ps", "--filter", `label=switchyard.stack=${m.names.stackLabel}`, "--format", '{{.Label "switchyard.role"}}').split("\n").sort();
+            assert.deepStrictEqual(roles, ["app", "app", "proxy"], `${e.name}: no data container of the managed stack`);
+        }
+        const before = JSON.parse((await get(ports[0], "/visits", { method: "POST", body: "before-release" })).body);
+        assert.ok(before.id > 0, "a write through m2 lands in the managed Postgres");
+        // A release of both hosts under load: the canary's backup dumps the managed database.
+        const slotsNow = m.readConfig().slots;
+        m.writeConfig({ ...m.readConfig(), slots: { ...slotsNow, green: { image: "switchyard/app:1.1.0" } }, liveColor: "green" });
+        let release = { seconds: 0, output: "" };
+        const reps: Load[] = [];
+        const rep2 = await withLoad({ port: ports[0], rate: LOAD_RATE, durationMs: 10 * 60 * 1000 }, async () => {
+            reps.push(
+                await withLoad({ port: ports[2], rate: LOAD_RATE, durationMs: 10 * 60 * 1000 }, async () => {
+                    release = await m.up("managed data: release green");
+                }),
+            );
+        });
+        for (const [label, r] of [["m2", rep2], ["m3", reps[0]]] as const) assert.deepStrictEqual(r.errors, {}, `managed release on ${label}:\n${describeFailures(r)}`);
+        assert.match(release.output, /wrote \S+\.dump: \d+ bytes, \d+ table\(s\) with data/, "the backup step dumped the managed database");
+        const listed = await m.ops("backups", "--json");
+        assert.strictEqual(listed.status, 0, listed.out);
+        // One dump before the first release, one before this one; the newest is restored.
+        const backups = JSON.parse(listed.out) as { name: string; database: string }[];
+        assert.strictEqual(backups.length, 2, listed.out);
+        assert.ok(backups.every((b) => b.database === "shop"));
+        const newest = backups[backups.length - 1];
+        // Rows written after the dump go; the ones before it come back.
+        const rowsBefore = Number(psqlManaged("SELECT count(*) FROM visits"));
+        await get(ports[2], "/visits", { method: "POST", body: "after-backup" });
+        const restore = await m.ops("restore", "--backup", newest.name, "--yes");
+        assert.strictEqual(restore.status, 0, restore.out);
+        assert.match(restore.out, /restored database shop in one transaction/);
+        assert.strictEqual(psqlManaged("SELECT count(*) FROM visits WHERE note = 'after-backup'"), "0", "the row written after the dump is gone");
+        assert.strictEqual(psqlManaged("SELECT count(*) FROM visits WHERE note = 'before-release'"), "1", "the row written before the dump is back");
+        const rowsAfter = Number(psqlManaged("SELECT count(*) FROM visits"));
+        assert.ok(rowsAfter > 0 && rowsAfter <= rowsBefore, `rows: ${rowsBefore} before the restore, ${rowsAfter} after`);
+        assert.strictEqual((await get(ports[0], "/health")).status, 200, "the app answers after the restore");
+        assert.ok(!restore.out.includes(pgPassword) && !release.output.includes(pgPassword) && !listed.out.includes(pgPassword), "the password is in no output");
+        const note = `fresh ${fresh.seconds.toFixed(1)} s; release with a backup of the managed Postgres; restore ${restore.seconds.toFixed(1)} s (${rowsBefore} rows before, ${rowsAfter} after)`;
+        say(`figures: managed data on m2, m3: ${note}; m2 ${rep2.requests}/${rep2.failed}, m3 ${reps[0].requests}/${reps[0].failed}`);
+        figures.push({ scenario: "7 managed Postgres/Redis, 2 hosts: release", upSeconds: release.seconds, perHost: `m2 ${rep2.requests}/${rep2.failed}, m3 ${reps[0].requests}/${reps[0].failed}`, note });
+    });
+
+    it("7. destroyed and stopped: nothing left on the hosts, and this machine's engine as it was (docker0, docker run)", async () => {
+        await removeAll();
+        assert.strictEqual(spawnSync("ip", ["link", "show", "docker0"]).status, 0, "docker0 is still there");
+        const r = spawnSync("docker", ["-H", "unix:///var/run/docker.sock", "run", "--rm", "switchyard/redis:local", "true"], { encoding: "utf8" });
+        assert.strictEqual(r.status, 0, `docker run on the main engine: ${r.stderr}`);
+        for (const e of engines) assert.ok(!fs.existsSync(e.root), `${e.root} removed`);
+    });
+});
