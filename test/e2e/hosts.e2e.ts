@@ -109,7 +109,13 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
         // Three engines, their proxies and slots, and the load share two cores: a new replica takes up to ~20 s to answer here, so the gate gets 60 s.
         const base = baseConfig(live[0], preview[0]);
         const health = { ...(base.health as object), timeoutSeconds: 60 };
-        s = await E2EStack.create("hosts", { ...base, health, hosts, data: { address: engines[0].address }, bake: BAKE });
+        // One Postgres for three hosts: during a release 12 replicas keep up to 10
+        // connections each. At the default 512 MB a CI run saw 24 requests fail with
+        // "Connection terminated unexpectedly" within 4 s (most likely a backend
+        // killed at the memory limit, and Postgres resetting every connection):
+        // the shared database is sized for every host, as the README says.
+        const limits = { postgres: { memoryMb: 1024, cpus: 1 } };
+        s = await E2EStack.create("hosts", { ...base, health, limits, hosts, data: { address: engines[0].address }, bake: BAKE });
         await s.stack.setConfig("switchyard:notify.webhookUrl", { value: hook.url, secret: true }, true);
     });
 
