@@ -12,12 +12,14 @@ PROJECT=$(node -e 'console.log(require("yaml").parse(require("fs").readFileSync(
 [[ "$PROJECT" =~ ^[A-Za-z0-9_.-]+$ ]] || die "project name '$PROJECT' in Pulumi.yaml is not a name Switchyard can use (letters, digits, . _ -)"
 LABEL="$PROJECT/$STACK"
 PROXY="$PROJECT-$STACK-proxy"
-if hosts_list=$(pulumi_stack config get switchyard:hosts 2>/dev/null) && [ -n "$hosts_list" ]; then
-  configured_host=$(node -e 'console.log(JSON.parse(process.argv[1])[0].dockerHost)' "$hosts_list") \
-    || die "switchyard:hosts is not a list of hosts: run pulumi preview to see the config error"
-  export DOCKER_HOST="$configured_host"
-elif configured_host=$(pulumi_stack config get docker:host 2>/dev/null) && [ -n "$configured_host" ]; then
-  export DOCKER_HOST="$configured_host"
-fi
-unset hosts_list
+# One CLI call for both keys: recover waits on a killed update's steps right after this.
+stack_config=$(pulumi_stack config --json 2>/dev/null) || stack_config='{}'
+configured_host=$(node -e '
+  const c = JSON.parse(process.argv[1] || "{}");
+  const hosts = c["switchyard:hosts"];
+  if (hosts) console.log((hosts.objectValue ?? JSON.parse(hosts.value))[0].dockerHost);
+  else if (c["docker:host"] && c["docker:host"].value) console.log(c["docker:host"].value);' "$stack_config") \
+  || die "switchyard:hosts is not a list of hosts: run pulumi preview to see the config error"
+[ -n "$configured_host" ] && export DOCKER_HOST="$configured_host"
+unset stack_config
 unset configured_host

@@ -61,14 +61,16 @@ describe("npm run recover: what a killed pulumi up leaves", function () {
             assert.doesNotMatch(held.stdout, /lock:|pending operations/, "nothing past the wait ran");
             const bad = spawnSync("bash", ["ops/recover.sh", "--stack", stack.name, "--wait-seconds", "soon"], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
             assert.match(bad.stderr, /--wait-seconds must be a whole number of seconds \(got 'soon'\)/);
-            // Within the wait: recover goes on once the step ends (here it is stopped after 2.5 s).
+            // Within the wait: recover goes on once the step ends (here it is stopped
+            // 2.5 s after recover began waiting, however long its start took).
+            let out = "";
             const waiting = new Promise<{ code: number | null; out: string }>((resolve) => {
                 const r = spawn("bash", ["ops/recover.sh", "--stack", stack.name, "--wait-seconds", "60"], { cwd: stack.dir, env: stack.env });
-                let out = "";
                 r.stdout.on("data", (d) => (out += d));
                 r.stderr.on("data", (d) => (out += d));
                 r.on("close", (code) => resolve({ code, out }));
             });
+            for (let i = 0; i < 300 && !out.includes("still runs; waiting for it to end"); i++) await new Promise((r) => setTimeout(r, 100));
             await new Promise((r) => setTimeout(r, 2500));
             process.kill(step.pid!, "SIGKILL");
             const waited = await waiting;
