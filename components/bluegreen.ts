@@ -366,7 +366,6 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 remote: { database: postgres?.publishedUrl ?? managed.database, redis: redis?.publishedUrl ?? managed.redis },
             },
             containers: [postgres?.container, redis?.container].filter((c): c is docker.Container => c !== undefined),
-            backups,
             backup,
             migrationNetwork: postgres ? networks.backend.name : networks.frontend.name,
         };
@@ -379,7 +378,6 @@ interface DataServices {
     urls: { local: { database: pulumi.Output<string>; redis: pulumi.Output<string> }; remote: { database: pulumi.Output<string>; redis: pulumi.Output<string> } };
     /** The containers the slots start after (none for a managed service). */
     containers: pulumi.Resource[];
-    backups: Backups;
     /** The dump before every switch, when backups are on. */
     backup?: ReleaseBackupArgs;
     /** Where the migrations' one-off container runs: the backend network, or with a managed database the frontend one (it has a route out). */
