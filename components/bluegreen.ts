@@ -328,6 +328,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                       image: cfg.postgres.image,
                       database: cfg.postgres.database,
                       user: cfg.postgres.user,
+                      maxConnections: cfg.postgres.maxConnections,
                       password: secret(cfg.postgresPassword),
                       limits: cfg.limits.postgres,
                       publish: publish(cfg.data?.postgresPort ?? 0),

@@ -9,6 +9,11 @@ export interface PostgresArgs extends DataServiceArgs {
     database?: string;
     /** Role the app connects as. Defaults to "app". */
     user?: string;
+    /**
+     * Postgres's max_connections. Defaults to the image's own (100), with no
+     * command of ours: setting it later re-creates the container once (the volume stays).
+     */
+    maxConnections?: number;
     /** Memory (MB) and CPU limits. Defaults to 512 MB and 1 CPU. */
     limits?: Limits;
 }
@@ -51,6 +56,8 @@ export class Postgres extends pulumi.ComponentResource {
                     "PGDATA=/var/lib/postgresql/data",
                     p,
                 ]),
+                // Exec form: both the official entrypoint and ours pass `postgres -c …` on.
+                command: args.maxConnections === undefined ? undefined : ["postgres", "-c", `max_connections=${args.maxConnections}`],
                 mounts: [{ type: "volume", source: this.volume.name, target: "/var/lib/postgresql/data" }],
                 ...dataNetworking(args, this.host, 5432),
                 healthcheck: healthcheck(`pg_isready -h 127.0.0.1 -U ${user} -d ${database}`, 2, 3, 30, 5),

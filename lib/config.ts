@@ -173,6 +173,10 @@ export const DEFAULTS = {
     postgresImage: "postgres:16-bookworm",
     database: "app",
     user: "app",
+    // Postgres's own default max_connections, and the pool of one replica of the
+    // sample app (node-postgres's default; HikariCP's too).
+    postgresMaxConnections: 100,
+    connectionsPerReplica: 10,
     redisImage: "redis:7-bookworm",
     limits: {
         app: { memoryMb: 256, cpus: 0.5 },
@@ -309,6 +313,12 @@ export const configSchema = z
                 image: image.default(DEFAULTS.postgresImage),
                 database: sqlIdentifier.default(DEFAULTS.database),
                 user: sqlIdentifier.default(DEFAULTS.user),
+                // Set: the container runs `postgres -c max_connections=N` (changing it
+                // re-creates the container once; the volume stays). With postgresUrl it
+                // is the managed server's limit, only checked against.
+                maxConnections: numeric(z.number().int().min(20).max(10000)).optional(),
+                // The most connections one app replica opens: its pool size.
+                connectionsPerReplica: numeric(z.number().int().min(1).max(1000)).default(DEFAULTS.connectionsPerReplica),
             })
             .strict()
             .default({}),
@@ -457,6 +467,7 @@ export const configSchema = z
             });
         }
         hostProblems(c, ctx);
+        connectionProblems(c, ctx);
         for (const svc of ["postgres", "redis"] as const) {
             if (c[`${svc}Url`] && c[`${svc}Password`]) {
                 ctx.addIssue({ code: z.ZodIssueCode.custom, path: [`${svc}Password`], message: `is for the ${svc} container Switchyard runs; with ${svc}Url there is none (the URL carries the password)` });
@@ -513,6 +524,36 @@ function hostProblems(
     if (c.data && (c.data.address === "0.0.0.0" || c.data.address === "::")) {
         issue(["data", "address"], "must not be the any-address: it would publish Postgres and Redis on every interface; name the first host's private address");
     }
+}
+
+/** Connections the backup step and the migrations open besides the app's. */
+const OPS_CONNECTIONS = 5;
+
+/**
+ * Postgres's connection budget. During a release both colours run on every host,
+ * and each replica may hold its whole pool: over max_connections, Postgres answers
+ * "sorry, too many clients already" to live requests (a three-host CI run saw it).
+ * A managed server's limit is only known when postgres.maxConnections names it.
+ */
+function connectionProblems(
+    c: { hosts?: HostSettings[]; replicas: number; postgres: { maxConnections?: number; connectionsPerReplica: number }; postgresUrl?: string },
+    ctx: z.RefinementCtx,
+) {
+    if (c.postgresUrl && c.postgres.maxConnections === undefined) return;
+    const max = c.postgres.maxConnections ?? DEFAULTS.postgresMaxConnections;
+    const hosts = Math.max(1, c.hosts?.length ?? 0);
+    const perReplica = c.postgres.connectionsPerReplica;
+    const need = hosts * 2 * c.replicas * perReplica + OPS_CONNECTIONS;
+    if (need <= max) return;
+    const given = c.postgres.maxConnections === undefined ? `is not set (Postgres's default ${max})` : `is ${max}`;
+    ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["postgres", "maxConnections"],
+        message:
+            `${given}, fewer than a release needs: both colours run on every host, ${hosts} host${hosts === 1 ? "" : "s"} × 2 colours × ${c.replicas} replicas × ` +
+            `${perReplica} connections (postgres.connectionsPerReplica) + ${OPS_CONNECTIONS} for the backup and the migrations = ${need}; ` +
+            `set postgres.maxConnections to at least ${need} (and limits.postgres.memoryMb for it), or postgres.connectionsPerReplica to your app's pool size`,
+    });
 }
 
 /** An image is pinned when it has a digest, or a tag that is not `latest`. */

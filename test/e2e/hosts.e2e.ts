@@ -112,10 +112,13 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
         // One Postgres for three hosts: during a release 12 replicas keep up to 10
         // connections each. At the default 512 MB a CI run saw 24 requests fail with
         // "Connection terminated unexpectedly" within 4 s (most likely a backend
-        // killed at the memory limit, and Postgres resetting every connection):
-        // the shared database is sized for every host, as the README says.
+        // killed at the memory limit, and Postgres resetting every connection), and
+        // at the default max_connections (100) another saw 25 answered "sorry, too
+        // many clients already": the shared database is sized for every host, as the
+        // README says (the config refuses fewer than 125 connections here).
         const limits = { postgres: { memoryMb: 1024, cpus: 1 } };
-        s = await E2EStack.create("hosts", { ...base, health, limits, hosts, data: { address: engines[0].address }, bake: BAKE });
+        const postgres = { ...(base.postgres as object), maxConnections: 200 };
+        s = await E2EStack.create("hosts", { ...base, health, limits, postgres, hosts, data: { address: engines[0].address }, bake: BAKE });
         await s.stack.setConfig("switchyard:notify.webhookUrl", { value: hook.url, secret: true }, true);
     });
 
@@ -153,6 +156,8 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
             assert.strictEqual(routeOn(e), "blue", e.name);
             shared[`${e.name}/${s.names.proxyContainer}`] = identity(e, s.names.proxyContainer);
         }
+        const maxConnections = engines[0].docker("exec", `${s.names.namePrefix}-postgres`, "psql", "-U", "app", "-d", "app", "-tAc", "SHOW max_connections").trim();
+        assert.strictEqual(maxConnections, "200", "Postgres runs with postgres.maxConnections");
         for (const svc of ["postgres", "redis"]) shared[`m1/${s.names.namePrefix}-${svc}`] = identity(engines[0], `${s.names.namePrefix}-${svc}`);
         const onMain = spawnSync("docker", ["-H", "unix:///var/run/docker.sock", "ps", "-aq", "--filter", `label=switchyard.stack=${s.names.stackLabel}`], { encoding: "utf8" }).stdout.trim();
         assert.strictEqual(onMain, "", "nothing of the stack on this machine's own engine");

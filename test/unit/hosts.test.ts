@@ -21,6 +21,8 @@ const staged = {
     slots: { blue: { image: "app:1.0.0" }, green: { image: "app:2.0.0" } },
     hosts: HOSTS,
     data: { address: "10.0.0.11" },
+    // 3 hosts × 2 colours × 2 replicas × 10 + 5 = 125 connections in a release.
+    postgres: { maxConnections: 200 },
     bake: { seconds: 60 },
     migrations: { command: ["node", "migrate.js"], contractCommand: ["node", "contract.js"] },
 };
@@ -60,6 +62,7 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         assert.strictEqual(providerHost(run, get(run, "postgres-container").provider), "ssh://deploy@web-1");
         // Published on data.address only, from the data network, not the internal backend.
         const pg = get(run, "postgres-container").inputs;
+        assert.deepStrictEqual(pg.command, ["postgres", "-c", "max_connections=200"], "sized for every host's replicas");
         assert.deepStrictEqual(pg.ports, [{ internal: 5432, external: 5432, ip: "10.0.0.11", protocol: "tcp" }]);
         assert.deepStrictEqual(
             pg.networksAdvanced.map((n: { name: string }) => n.name),
@@ -136,6 +139,7 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         assert.ok(!byType(run, COMMAND).some((c) => "SWITCHYARD_HOST_NAME" in c.inputs.environment));
         assert.ok(!run.resources.has("networks-data"));
         assert.strictEqual(get(run, "postgres-container").inputs.ports, undefined, "published nowhere");
+        assert.strictEqual(get(run, "postgres-container").inputs.command, undefined, "the image's own command: an existing stack's Postgres is not re-created");
         assert.deepStrictEqual((run.outputs.hosts as { name: string | null }[]).map((h) => h.name), [null]);
     });
 
@@ -149,6 +153,18 @@ describe("several hosts per stack (Pulumi mocks)", function () {
             "2. `web-2` (ssh://deploy@web-2): switch blue → green (re-points after web-1 baked)",
             "3. `web-3` (ssh://deploy@web-3): green stays live (re-points after web-1 baked)",
         ]);
+    });
+
+    it("a release's connections fit Postgres: the app's pool size (connectionsPerReplica) or max_connections, and a managed server only when its limit is given", async () => {
+        // A small pool fits the default: 3 × 2 × 2 × 5 + 5 = 65.
+        const small = await runProgram({ config: { ...staged, postgres: { connectionsPerReplica: 5 } } });
+        assert.strictEqual(get(small, "postgres-container").inputs.command, undefined);
+        const managed = { ...staged, data: undefined, postgres: {}, postgresUrl: { secure: "postgres://app:pw@db.internal:5432/app" }, redisUrl: { secure: "redis://:pw@cache.internal:6379/0" } };
+        const raw = (c: Record<string, unknown>) =>
+            Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined).map(([k, v]) => [`switchyard:${k}`, typeof v === "string" ? v : ((v as { secure?: string }).secure ?? JSON.stringify(v))]));
+        const secrets = new Set(["switchyard:postgresUrl", "switchyard:redisUrl"]);
+        assert.doesNotThrow(() => parseConfig(raw(managed), secrets, "test"), "the managed server's limit is not known here");
+        assert.throws(() => parseConfig(raw({ ...managed, postgres: { maxConnections: 100 } }), secrets, "test"), /switchyard:postgres\.maxConnections = 100: is 100, fewer than a release needs/);
     });
 
     it("with hosts, docker:host must be unset: one answer to where each host is", () => {
@@ -174,6 +190,14 @@ describe("several hosts per stack (Pulumi mocks)", function () {
             [{ data: { address: "0.0.0.0" } }, /switchyard:data\.address = "0\.0\.0\.0": must not be the any-address/],
             [{ data: { address: "10.0.0.11", redisPort: 5432 } }, /switchyard:data\.redisPort = 5432: must differ from data\.postgresPort/],
             [{ rollout: { batchSize: 0 } }, /switchyard:rollout\.batchSize = 0: must be >= 1/],
+            // Both colours on every host can hold more connections than Postgres allows.
+            [
+                { postgres: {} },
+                /switchyard:postgres\.maxConnections = \(not set\): is not set \(Postgres's default 100\), fewer than a release needs: both colours run on every host, 3 hosts × 2 colours × 2 replicas × 10 connections \(postgres\.connectionsPerReplica\) \+ 5 for the backup and the migrations = 125; set postgres\.maxConnections to at least 125/,
+            ],
+            [{ postgres: { maxConnections: 120 } }, /switchyard:postgres\.maxConnections = 120: is 120, fewer than a release needs: .* = 125;/],
+            [{ postgres: { maxConnections: 10 } }, /switchyard:postgres\.maxConnections = 10: must be >= 20/],
+            [{ postgres: { maxConnections: 200, connectionsPerReplica: 0 } }, /switchyard:postgres\.connectionsPerReplica = 0: must be >= 1/],
         ];
         for (const [change, expected] of cases) {
             const err = await runProgram({ config: { ...staged, ...change } }).then(
