@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { checkSettings, ConfigError, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
 import { dockerCliEnv } from "../lib/dockerhost";
+import { dockerTlsName, writeDockerTls } from "../lib/dockertls";
 import { rolloutBatches, stackHosts } from "../lib/hosts";
 import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
 import { readHostState, readRoute } from "../lib/host";
@@ -14,7 +15,7 @@ import { rootAlias, stackNames } from "../lib/naming";
 import { describePlan, planRelease } from "../lib/release";
 import { ReleaseSteps } from "../lib/steps";
 import { refusedAs } from "../lib/stackconfig";
-import { combinedPem, tlsFacts, tlsProblems } from "../lib/tls";
+import { combinedPem, materialProblems, tlsFacts } from "../lib/tls";
 import { Backups } from "./backups";
 import { Networks } from "./networks";
 import { Nginx } from "./nginx";
@@ -79,6 +80,8 @@ export interface BlueGreenAppArgs {
     tls?: Settings["tls"];
     /** Docker hosts in release order: the first is the canary and runs Postgres and Redis. Defaults to one host, `dockerHost`. */
     hosts?: Settings["hosts"];
+    /** Each tcp:// host's client TLS material (CA, certificate, key; PEM, secret), by host name. Required for every tcp:// host. */
+    hostsTls?: Settings["hostsTls"];
     /** Where the other hosts reach Postgres and Redis on the first host: address and ports. Required with two or more hosts. */
     data?: Settings["data"];
     /** How the hosts after the canary follow: batchSize at a time. Defaults to 1. */
@@ -142,10 +145,14 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const stack = pulumi.getStack();
         const { stackLabel, namePrefix, proxyContainer: proxyContainerName } = stackNames(pulumi.getProject(), stack);
         // What every host runs now decides its plan; an unreachable host fails here, before anything registers.
+        // A tcp:// host's client material is written first: the docker CLI reads it from files.
         const targets = refusedAs(() => stackHosts(cfg, name, dockerHost)).map((h) => {
-            const env = dockerCliEnv(h.endpoint);
+            const tls = h.name ? cfg.hostsTls?.[h.name] : undefined;
+            const endpoint = tls ? { ...h.endpoint, tls: dockerTlsName(namePrefix, h.name!) } : h.endpoint;
+            if (tls) refusedAs(() => writeDockerTls(endpoint.tls!, tls));
+            const env = dockerCliEnv(endpoint);
             const state = refusedAs(() => readHostState(stackLabel, proxyContainerName, env));
-            return { ...h, env, state, plan: planRelease(cfg, state) };
+            return { ...h, endpoint, tls, env, state, plan: planRelease(cfg, state) };
         });
         super("switchyard:index:BlueGreenApp", name, {}, opts);
         const adopt = adoptRootResources ?? false;
@@ -169,7 +176,11 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             const providerOpts = (role: string): pulumi.ComponentResourceOptions => ({ parent: this, aliases: first ? rootAlias(adopt, role) : [] });
             const guard = new DeleteGuard({ stack, plan: t.plan, allow: allowDelete, route: () => readRoute(proxyContainerName, t.env), hostName: first ? undefined : t.name });
             // An explicit provider per host: the host the plan was read from is the host deployed to.
-            const provider = new docker.Provider(`${t.prefix}-docker`, { host: t.endpoint.host }, providerOpts("docker"));
+            // A tcp:// host's provider reads the files written above (certPath), not the
+            // material as inputs: with raw material the provider lets a DOCKER_HOST in the
+            // environment override `host` (seen: it dialled another engine's socket).
+            const engine = { host: t.endpoint.host, ...(t.tls ? { certPath: t.env.DOCKER_CERT_PATH } : {}) };
+            const provider = new docker.Provider(`${t.prefix}-docker`, engine, providerOpts("docker"));
             const opt = { parent: this, providers: [provider] };
             const partOpts = (role: string): pulumi.ComponentResourceOptions => ({ ...opt, aliases: first ? rootAlias(adopt, role) : [] });
             // The slot images alone are pulled with the private registry's credentials:
@@ -177,11 +188,11 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             const registryProvider = cfg.registry
                 ? new docker.Provider(
                       `${t.prefix}-registry`,
-                      { host: t.endpoint.host, registryAuth: [{ address: cfg.registry.server, username: cfg.registry.username, password: pulumi.secret(cfg.registryPassword!) }] },
+                      { ...engine, registryAuth: [{ address: cfg.registry.server, username: cfg.registry.username, password: pulumi.secret(cfg.registryPassword!) }] },
                       providerOpts("registry"),
                   )
                 : undefined;
-            const steps = new ReleaseSteps(t.endpoint.host, undefined, undefined, t.name);
+            const steps = new ReleaseSteps(t.endpoint.host, undefined, undefined, t.name, t.endpoint.tls);
             const daemon = { swapLimit: t.state.swapLimit };
 
             const networks = new Networks(`${t.prefix}-networks`, { namePrefix, stackLabel, guard, publishData: first && several && !(cfg.postgresUrl && cfg.redisUrl) }, partOpts("networks"));
@@ -385,10 +396,10 @@ interface DataServices {
     migrationNetwork: pulumi.Output<string>;
 }
 
-/** The settings checked with the config's own schema, the certificate pair too; or every problem, named. */
+/** The settings checked with the config's own schema, the certificates and keys too; or every problem, named. */
 function validSettings(settings: SwitchyardSettings, name: string): SwitchyardConfig {
     const { settings: cfg, problems } = checkSettings(settings as Record<string, unknown>, "args.");
-    if (cfg?.tls) problems.push(...tlsProblems(cfg.tls, new Date(), "args."));
+    if (cfg) problems.push(...materialProblems(cfg, "args."));
     if (problems.length > 0) throw new pulumi.RunError(new ConfigError(problems, pulumi.getStack(), `args of BlueGreenApp "${name}"`).message);
     return cfg!;
 }

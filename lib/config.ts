@@ -17,9 +17,9 @@ export type Environment = (typeof ENVIRONMENTS)[number];
  * plain setting: one that Pulumi holds as a secret is refused, because its
  * value would reach state and resource inputs in plaintext.
  */
-export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets", "registryPassword", "tls", "postgresUrl", "redisUrl"] as const;
+export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets", "registryPassword", "tls", "postgresUrl", "redisUrl", "hostsTls"] as const;
 /** Secret keys whose value is an object (JSON), not text. */
-const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets", "tls"];
+const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets", "tls", "hostsTls"];
 
 /** Variables Switchyard sets in every app container; config may not set them. */
 export const RESERVED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL"] as const;
@@ -219,14 +219,18 @@ function externalUrl(schemes: string[], example: string) {
 }
 
 export const MAX_HOSTS = 10;
-/** ssh://[user@]host[:port] or unix:///path: no spaces, quotes or shell characters. */
-// tcp:// is left out: an engine on TCP needs its TLS material, which hosts cannot carry yet.
-const DOCKER_HOST_RE = /^(?:ssh:\/\/(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::\d{1,5})?|unix:\/\/\/[A-Za-z0-9._\/-]+)$/;
+/**
+ * ssh://[user@]host[:port], tcp://host:port (TLS, from hostsTls) or unix:///path:
+ * no spaces, quotes or shell characters.
+ */
+const DOCKER_HOST_RE = /^(?:ssh:\/\/(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::\d{1,5})?|tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}|unix:\/\/\/[A-Za-z0-9._\/-]+)$/;
+const HOST_NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
+const HOST_NAME_RULE = "must be a host name of a-z, 0-9 and - (starting with a letter, at most 31 characters), such as web-1";
 const host = z
     .object({
         // Names the host in resource names, the plan and every error: it stays, like a stack name.
-        name: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, "must be a host name of a-z, 0-9 and - (starting with a letter, at most 31 characters), such as web-1"),
-        dockerHost: z.string().regex(DOCKER_HOST_RE, "must be a Docker host URL: ssh://[user@]host[:port] or unix:///path (tcp:// needs TLS material, which hosts do not take yet; reach a TCP engine over ssh://)"),
+        name: z.string().regex(HOST_NAME_RE, HOST_NAME_RULE),
+        dockerHost: z.string().regex(DOCKER_HOST_RE, "must be a Docker host URL: ssh://[user@]host[:port], tcp://host:port (with its client TLS material in hostsTls) or unix:///path"),
         // This host's listener ports, when they differ from proxy.* (a host behind another load-balancer port).
         livePort: port.optional(),
         previewPort: port.optional(),
@@ -400,6 +404,16 @@ export const configSchema = z
         // and Redis), the rest follow rollout.batchSize at a time. Unset: one
         // host, docker:host (or DOCKER_HOST, the docker context, the socket).
         hosts: z.array(host).min(1).max(MAX_HOSTS).optional(),
+        // The client TLS material of each tcp:// host, by host name: the CA that
+        // signed the engine's certificate, and this client's certificate and key
+        // (PEM). An engine on TCP without TLS would let anyone who reaches it run
+        // containers as root, so every tcp:// host needs its entry.
+        hostsTls: z
+            .record(
+                z.string().regex(HOST_NAME_RE, HOST_NAME_RULE),
+                z.object({ ca: z.string().min(1).max(65536), certificate: z.string().min(1).max(65536), key: z.string().min(1).max(65536) }).strict(),
+            )
+            .optional(),
         // Where the app hosts reach Postgres and Redis on the first host: its
         // address on the network they share (published there only). Required with two or more hosts.
         data: z
@@ -500,12 +514,23 @@ export type HostSettings = z.infer<typeof host>;
 
 /** Hosts: unique names and engines; data.address with two or more, and only then; nothing the data address publishes to everyone. */
 function hostProblems(
-    c: { hosts?: HostSettings[]; data?: { address: string; postgresPort: number; redisPort: number }; proxy: { livePort: number; previewPort: number }; postgresUrl?: string; redisUrl?: string },
+    c: {
+        hosts?: HostSettings[];
+        hostsTls?: Record<string, unknown>;
+        data?: { address: string; postgresPort: number; redisPort: number };
+        proxy: { livePort: number; previewPort: number };
+        postgresUrl?: string;
+        redisUrl?: string;
+    },
     ctx: z.RefinementCtx,
 ) {
     const hosts = c.hosts ?? [];
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path, message });
     hosts.forEach((h, i) => {
+        const tcp = h.dockerHost.startsWith("tcp://");
+        if (tcp && !c.hostsTls?.[h.name]) {
+            issue(["hosts", i, "dockerHost"], `is a TCP engine, which needs TLS: set its client material with pulumi config set --secret --path 'hostsTls["${h.name}"].ca' < ca.pem (and .certificate, .key)`);
+        }
         const firstName = hosts.findIndex((o) => o.name === h.name);
         if (firstName < i) issue(["hosts", i, "name"], `is also hosts[${firstName}].name; every host needs a name of its own`);
         const firstEngine = hosts.findIndex((o) => o.dockerHost === h.dockerHost);
@@ -513,6 +538,11 @@ function hostProblems(
         const live = h.livePort ?? c.proxy.livePort;
         if ((h.previewPort ?? c.proxy.previewPort) === live) issue(["hosts", i, "previewPort"], "must differ from this host's live port");
     });
+    for (const name of Object.keys(c.hostsTls ?? {})) {
+        const h = hosts.find((o) => o.name === name);
+        if (!h) issue(["hostsTls", name], `names no host of hosts (${hosts.map((o) => o.name).join(", ") || "none"}): TLS material is for a tcp:// host`);
+        else if (!h.dockerHost.startsWith("tcp://")) issue(["hostsTls", name], `is for a tcp:// host; ${name} is reached as ${h.dockerHost}, which carries its own authentication`);
+    }
     // With both services external there is nothing on the first host to publish.
     const runsData = !(c.postgresUrl && c.redisUrl);
     if (hosts.length > 1 && runsData && !c.data) {
@@ -595,6 +625,7 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
                 slotSecrets: "--secret --path slotSecrets.<colour>.<NAME> <value>",
                 registryPassword: "--secret registryPassword <password>",
                 tls: "--secret --path tls.key < key.pem (and tls.certificate)",
+                hostsTls: `--secret --path 'hostsTls["<host>"].key' < key.pem (and .ca, .certificate)`,
             };
             problems.push(`${fullKey}: is stored in plaintext; set it with \`pulumi config set ${how[key] ?? `--secret ${key} <value>`}\``);
             continue;

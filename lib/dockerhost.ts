@@ -7,12 +7,15 @@
 // resolves the host once, gives it to an explicit provider, and runs every
 // docker CLI call with DOCKER_HOST set to it (and DOCKER_CONTEXT unset).
 import { execFileSync } from "child_process";
+import { dockerTlsEnv } from "./dockertls";
 
 export interface DockerEndpoint {
     /** unix:///var/run/docker.sock, ssh://deploy@host, tcp://host:2376 ... */
     host: string;
     /** Where the host came from, for the plan line and error messages. */
     source: string;
+    /** A tcp:// host's client material: its directory's name (lib/dockertls.ts), written before any docker call. */
+    tls?: string;
 }
 
 export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
@@ -44,9 +47,9 @@ function currentContextHost(env: NodeJS.ProcessEnv): { name: string; host: strin
     }
 }
 
-/** The environment every docker CLI call runs with: this host, no context override. */
+/** The environment every docker CLI call runs with: this host (and its TLS material), no context override. */
 export function dockerCliEnv(endpoint: DockerEndpoint, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...base, DOCKER_HOST: endpoint.host };
+    const env: NodeJS.ProcessEnv = { ...base, DOCKER_HOST: endpoint.host, ...(endpoint.tls ? dockerTlsEnv(endpoint.tls, base) : {}) };
     delete env.DOCKER_CONTEXT;
     return env;
 }

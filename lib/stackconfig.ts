@@ -2,14 +2,14 @@
 // BlueGreenApp takes as its args, read the way `pulumi config` stores them.
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseConfig, SwitchyardConfig } from "./config";
-import { tlsProblems } from "./tls";
+import { materialProblems } from "./tls";
 
 // isConfigSecret is exported by the runtime but missing from its typings.
 const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
 
 /**
  * Every `switchyard:` key of this stack, checked (unknown keys, values,
- * secrets set as plain and plain keys set as secret, the certificate pair):
+ * secrets set as plain and plain keys set as secret, the certificates and keys):
  * the settings, or a RunError listing every problem by key.
  */
 export function settingsFromConfig(stack = pulumi.getStack()): SwitchyardConfig {
@@ -17,7 +17,7 @@ export function settingsFromConfig(stack = pulumi.getStack()): SwitchyardConfig 
         const raw = pulumi.runtime.allConfig();
         const secret = new Set(Object.keys(raw).filter((k) => runtimeConfig.isConfigSecret(k)));
         const parsed = parseConfig(raw, secret, stack);
-        const tlsIssues = parsed.tls ? tlsProblems(parsed.tls) : [];
+        const tlsIssues = materialProblems(parsed, "switchyard:");
         if (tlsIssues.length) throw new ConfigError(tlsIssues, stack);
         return parsed;
     });

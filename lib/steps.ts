@@ -31,7 +31,18 @@ export class ReleaseSteps {
      * step as SWITCHYARD_HOST_NAME, so a failure names its host; a one-host
      * stack's steps get no such input, so they keep exactly their state.
      */
-    constructor(private readonly dockerHost: string, packageRoot = PACKAGE_ROOT, projectDir = process.cwd(), private readonly hostName?: string) {
+    /**
+     * `tls` (a tcp:// host's material, by its directory's name in lib/dockertls.ts)
+     * reaches every step as SWITCHYARD_DOCKER_TLS: lib.sh points the docker CLI at
+     * those files. The material itself is never a step's input.
+     */
+    constructor(
+        private readonly dockerHost: string,
+        packageRoot = PACKAGE_ROOT,
+        projectDir = process.cwd(),
+        private readonly hostName?: string,
+        private readonly tls?: string,
+    ) {
         const rel = path.relative(projectDir, packageRoot);
         this.dir = rel === "" ? undefined : rel;
     }
@@ -49,7 +60,12 @@ export class ReleaseSteps {
             {
                 create: script,
                 update: script,
-                environment: { ...environment, DOCKER_HOST: this.dockerHost, ...(this.hostName ? { SWITCHYARD_HOST_NAME: this.hostName } : {}) },
+                environment: {
+                    ...environment,
+                    DOCKER_HOST: this.dockerHost,
+                    ...(this.hostName ? { SWITCHYARD_HOST_NAME: this.hostName } : {}),
+                    ...(this.tls ? { SWITCHYARD_DOCKER_TLS: this.tls } : {}),
+                },
                 stdin,
                 logging: "stdoutAndStderr",
                 ...(this.dir ? { dir: this.dir } : {}),

@@ -82,3 +82,13 @@ notify() {
   NOTIFY_URL="$url" node "$(dirname "${BASH_SOURCE[0]}")/notify.js" "$kind" "$(stack_label)" "$SWITCHYARD_STEP" \
     "${SWITCHYARD_COLOR:-}" "${from:-none}" "${to:-none}" "$summary" 2>&1 | while IFS= read -r line; do say "$line"; done || true
 }
+
+# A tcp:// host: the docker CLI reads its client material from the files the
+# program wrote before this step ran (lib/dockertls.ts); the step's input is
+# only the directory's name, so the material never reaches a command or state.
+if [ -n "${SWITCHYARD_DOCKER_TLS:-}" ]; then
+  export DOCKER_CERT_PATH="${SWITCHYARD_HOME:-$HOME/.switchyard}/docker-tls/$SWITCHYARD_DOCKER_TLS" DOCKER_TLS_VERIFY=1
+  for pem in ca cert key; do
+    [ -r "$DOCKER_CERT_PATH/$pem.pem" ] || die "the client TLS material of $DOCKER_HOST is missing ($DOCKER_CERT_PATH/$pem.pem); pulumi up writes it from hostsTls, so run it again"
+  done
+fi

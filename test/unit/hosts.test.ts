@@ -183,7 +183,7 @@ describe("several hosts per stack (Pulumi mocks)", function () {
             [{ hosts: HOSTS, data: undefined }, /switchyard:data\.address = \(not set\): is required with two or more hosts/],
             [{ hosts: [HOSTS[0], { ...HOSTS[1], name: "web-1" }], data: { address: "10.0.0.11" } }, /switchyard:hosts\.1\.name = "web-1": is also hosts\[0\]\.name/],
             [{ hosts: [HOSTS[0], { ...HOSTS[1], dockerHost: HOSTS[0].dockerHost }] }, /switchyard:hosts\.1\.dockerHost = "ssh:\/\/deploy@web-1": is also hosts\[0\]\.dockerHost/],
-            [{ hosts: [{ name: "web-1", dockerHost: "tcp://10.0.0.5:2376" }], data: undefined }, /switchyard:hosts\.0\.dockerHost = "tcp:\/\/10\.0\.0\.5:2376": must be a Docker host URL: ssh:\/\/\[user@\]host\[:port\] or unix:\/\/\/path \(tcp:\/\/ needs TLS material/],
+            [{ hosts: [{ name: "web-1", dockerHost: "tcp://10.0.0.5:2376" }], data: undefined }, /switchyard:hosts\.0\.dockerHost = "tcp:\/\/10\.0\.0\.5:2376": is a TCP engine, which needs TLS/],
             [{ hosts: [{ name: "web-1", dockerHost: "ssh://a;rm -rf /" }], data: undefined }, /switchyard:hosts\.0\.dockerHost = "ssh:\/\/a;rm -rf \/": must be a Docker host URL/],
             [{ hosts: [{ name: "Web 1", dockerHost: "ssh://a" }], data: undefined }, /switchyard:hosts\.0\.name = "Web 1": must be a host name of a-z, 0-9 and -/],
             [{ hosts: [HOSTS[0]], data: { address: "10.0.0.11" } }, /switchyard:data = \{"address":"10\.0\.0\.11"\}: is only for two or more hosts/],

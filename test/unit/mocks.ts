@@ -37,6 +37,8 @@ export interface RunOptions {
 export interface RunResult {
     resources: Map<string, Recorded>;
     outputs: Record<string, unknown>;
+    /** The docker CLI environment of each host read at plan time, in order. */
+    probed: NodeJS.ProcessEnv[];
 }
 
 const PROGRAM = path.resolve(__dirname, "..", "..", "index.ts");
@@ -74,7 +76,11 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
     const raw: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.config)) raw[`switchyard:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
     pulumi.runtime.setAllConfig(raw, (opts.secrets ?? []).map((k) => `switchyard:${k}`));
-    setHostProbe((_label, _proxy, env) => opts.hostsByDocker?.[env?.DOCKER_HOST ?? ""] ?? opts.host ?? EMPTY_HOST);
+    const probed: NodeJS.ProcessEnv[] = [];
+    setHostProbe((_label, _proxy, env) => {
+        probed.push(env ?? {});
+        return opts.hostsByDocker?.[env?.DOCKER_HOST ?? ""] ?? opts.host ?? EMPTY_HOST;
+    });
 
     await pulumi.runtime.setMocks(
         {
@@ -137,7 +143,7 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
         last = resources.size;
         await new Promise((r) => setTimeout(r, 50));
     }
-    return { resources, outputs };
+    return { resources, outputs, probed };
 }
 
 /** Inputs as a preview would compare them: secrets unwrapped to a marker. */
