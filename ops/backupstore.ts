@@ -7,7 +7,7 @@ import * as path from "path";
 import { DEFAULTS } from "../lib/config";
 import { postgresServer } from "../lib/dataservice";
 import { readStackFile } from "../lib/stackfile";
-import { followStack } from "./cli";
+import { followStack, secretConfig } from "./cli";
 
 /** The record backup.sh writes next to each dump. */
 export interface BackupRecord {
@@ -57,13 +57,6 @@ export function openStore(stack: string, stackFile?: string): BackupStore {
     const [isRunning, image] = running.stdout.trim().split(" ");
     if (isRunning !== "true") throw new Error(`${postgres} is not running; start it (pulumi up) before working with backups`);
     return { ...common, postgres, image };
-}
-
-/** A secret config value of the stack, decrypted by the Pulumi CLI (never printed). */
-function secretConfig(stack: string, file: string, key: string): string {
-    const r = spawnSync("pulumi", ["config", "get", key, "--stack", stack], { cwd: path.dirname(file), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-    if (r.error || r.status !== 0) throw new Error(`could not read ${key} of stack ${stack} with \`pulumi config get\` (run \`source setup/env.sh\` first): ${(r.stderr || String(r.error ?? "")).trim().split("\n").pop()}`);
-    return r.stdout.trim();
 }
 
 /** libpq's environment for a managed Postgres: handed to `docker run -e NAME` by name, so no value is on a command line. */

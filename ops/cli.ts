@@ -1,8 +1,10 @@
 // What the ops commands share: their arguments, the stack they follow and how they fail.
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { resolveDockerEndpoint } from "../lib/dockerhost";
+import { ClientTls, dockerTlsName, writeDockerTls } from "../lib/dockertls";
 import { stackNames } from "../lib/naming";
 import { readStackFile, stackFilePath } from "../lib/stackfile";
 
@@ -53,19 +55,44 @@ export function runCli(name: string, main: () => void | Promise<void>): void {
 /**
  * The stack an ops command acts on, resolved the way the program resolves it:
  * Docker names from the project name in Pulumi.yaml (pulumi.getProject()),
- * and the Docker host from the stack's `docker:host` (then DOCKER_HOST, the
- * docker context, the local socket). Every docker call the command makes
- * afterwards goes to that host: DOCKER_HOST is set for this process.
+ * and the Docker host from the stack's `hosts` (the first) or `docker:host`
+ * (then DOCKER_HOST, the docker context, the local socket). Every docker call
+ * the command makes afterwards goes to that host: DOCKER_HOST (and for a tcp://
+ * host its TLS material) is set for this process.
  */
 export function followStack(stack: string, stackFile?: string): { names: ReturnType<typeof stackNames>; file: string; project: string; dockerHost: string } {
     const file = stackFile ?? stackFilePath(stack);
     const raw = fs.existsSync(file) ? readStackFile(file).raw : {};
-    // With several hosts, the ops commands act on the first: it runs the data services, the backups and the canary.
-    const firstHost = raw["switchyard:hosts"] ? (JSON.parse(raw["switchyard:hosts"]) as { dockerHost?: string }[])[0]?.dockerHost : undefined;
-    const endpoint = firstHost ? { host: firstHost, source: "hosts[0]" } : resolveDockerEndpoint(raw["docker:host"]);
-    process.env.DOCKER_HOST = endpoint.host;
     const project = projectName();
-    return { names: stackNames(project, stack), file, project, dockerHost: endpoint.host };
+    const names = stackNames(project, stack);
+    // With several hosts, the ops commands act on the first: it runs the data services, the backups and the canary.
+    const firstHost = raw["switchyard:hosts"] ? (JSON.parse(raw["switchyard:hosts"]) as { name: string; dockerHost: string }[])[0] : undefined;
+    const endpoint = firstHost ? { host: firstHost.dockerHost, source: "hosts[0]" } : resolveDockerEndpoint(raw["docker:host"]);
+    Object.assign(process.env, firstHost ? hostEnv(stack, file, names.namePrefix, firstHost) : { DOCKER_HOST: endpoint.host });
+    return { names, file, project, dockerHost: endpoint.host };
+}
+
+/**
+ * The docker CLI's environment for one host of the stack. A tcp:// host's
+ * client material is written first, from hostsTls (read with `pulumi config
+ * get`, once per command, never printed).
+ */
+export function hostEnv(stack: string, file: string, namePrefix: string, host: { name: string; dockerHost: string }): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: host.dockerHost };
+    delete env.DOCKER_CONTEXT;
+    if (!host.dockerHost.startsWith("tcp://")) return env;
+    hostsTls ??= JSON.parse(secretConfig(stack, file, "switchyard:hostsTls")) as Record<string, ClientTls>;
+    const tls = hostsTls[host.name];
+    if (!tls) throw new Error(`switchyard:hostsTls has no material for host ${host.name} (${host.dockerHost}); run pulumi preview to see the config error`);
+    return { ...env, ...writeDockerTls(dockerTlsName(namePrefix, host.name), tls) };
+}
+let hostsTls: Record<string, ClientTls> | undefined;
+
+/** A secret config value of the stack, decrypted by the Pulumi CLI (never printed). */
+export function secretConfig(stack: string, file: string, key: string): string {
+    const r = spawnSync("pulumi", ["config", "get", key, "--stack", stack], { cwd: path.dirname(file), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    if (r.error || r.status !== 0) throw new Error(`could not read ${key} of stack ${stack} with \`pulumi config get\` (run \`source setup/env.sh\` first): ${(r.stderr || String(r.error ?? "")).trim().split("\n").pop()}`);
+    return r.stdout.trim();
 }
 
 /** The project's name, from Pulumi.yaml beside lib/. */

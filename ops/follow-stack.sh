@@ -17,9 +17,28 @@ stack_config=$(pulumi_stack config --json 2>/dev/null) || stack_config='{}'
 configured_host=$(node -e '
   const c = JSON.parse(process.argv[1] || "{}");
   const hosts = c["switchyard:hosts"];
-  if (hosts) console.log((hosts.objectValue ?? JSON.parse(hosts.value))[0].dockerHost);
+  if (hosts) { const h = (hosts.objectValue ?? JSON.parse(hosts.value))[0]; console.log(`${h.dockerHost}\t${h.name}`); }
   else if (c["docker:host"] && c["docker:host"].value) console.log(c["docker:host"].value);' "$stack_config") \
   || die "switchyard:hosts is not a list of hosts: run pulumi preview to see the config error"
-[ -n "$configured_host" ] && export DOCKER_HOST="$configured_host"
-unset stack_config
-unset configured_host
+
+# use_docker_host HOST [NAME]: every docker call after this goes to HOST; a
+# tcp:// host (hosts[].name NAME) gets its client TLS material written from
+# hostsTls first, through stdin (lib/dockertls.ts), never on a command line.
+use_docker_host() {
+  export DOCKER_HOST="$1"
+  # docker:host or DOCKER_HOST: the caller's own TLS environment (if any) stands.
+  [ -n "${2:-}" ] || return 0
+  unset DOCKER_CERT_PATH DOCKER_TLS_VERIFY
+  [[ "$1" == tcp://* ]] || return 0
+  local dir
+  dir=$(pulumi_stack config get switchyard:hostsTls 2>/dev/null \
+    | node -e 'const all = JSON.parse(require("fs").readFileSync(0, "utf8")); if (!all[process.argv[1]]) process.exit(3); process.stdout.write(JSON.stringify(all[process.argv[1]]));' "$2" \
+    | (cd "$REPO" && node -r ts-node/register/transpile-only lib/dockertls.ts write "$PROJECT-$STACK/$2")) \
+    || die "host $2 ($1) is a TCP engine and switchyard:hostsTls has no usable material for it: run pulumi preview to see the config error"
+  export DOCKER_CERT_PATH="$dir" DOCKER_TLS_VERIFY=1
+}
+if [ -n "$configured_host" ]; then
+  IFS=$'\t' read -r first_host first_name <<< "$configured_host"
+  use_docker_host "$first_host" "$first_name"
+fi
+unset stack_config configured_host first_host first_name

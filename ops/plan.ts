@@ -20,7 +20,7 @@ import { missingForPreview } from "../lib/plugins";
 import { rolloutBatches } from "../lib/hosts";
 import { planRelease } from "../lib/release";
 import { readStackFile } from "../lib/stackfile";
-import { followStack, parseStackArgs, runCli } from "./cli";
+import { followStack, hostEnv, parseStackArgs, runCli } from "./cli";
 import { realPreview } from "./preview";
 import { renderPreviewPlan } from "./preview-report";
 
@@ -193,9 +193,8 @@ async function main() {
     if (!fs.existsSync(file)) throw new Error(`no stack config at ${file}`);
     const { names } = followStack(stack, file);
     const cfg = loadStackConfig(file, stack);
-    // With several hosts, each is read; the story's table is the first's (the canary, where the data services run).
-    const hosts = cfg.hosts?.map((h) => dockerHostProbe(names.stackLabel, names.proxyContainer, { ...process.env, DOCKER_HOST: h.dockerHost }));
-    if (cfg.hosts) process.env.DOCKER_HOST = cfg.hosts[0].dockerHost;
+    // With several hosts, each is read; the story's table is the first's (the canary, where the data services run; followStack points this process at it).
+    const hosts = cfg.hosts?.map((h) => dockerHostProbe(names.stackLabel, names.proxyContainer, hostEnv(stack, file, names.namePrefix, h)));
     const host = hosts?.[0] ?? dockerHostProbe(names.stackLabel, names.proxyContainer);
     const services = runningServices(names.namePrefix);
     if (args.flags.has("no-preview")) {

@@ -158,7 +158,7 @@ say "pending operations: ${before:-none} -> ${after:-none} (refresh read every r
 # by the Docker host of the provider that made them.
 hosts_json=$(pulumi_stack config get switchyard:hosts 2>/dev/null || true)
 if [ -n "$hosts_json" ]; then
-  mapfile -t stack_hosts < <(node -e 'for (const h of JSON.parse(process.argv[1])) console.log(h.dockerHost)' "$hosts_json") \
+  mapfile -t stack_hosts < <(node -e 'for (const h of JSON.parse(process.argv[1])) console.log(`${h.dockerHost}\t${h.name}`)' "$hosts_json") \
     || die "switchyard:hosts is not a list of hosts: run pulumi preview to see the config error"
 else
   stack_hosts=("${DOCKER_HOST:-}")
@@ -167,8 +167,9 @@ state_json=$(pulumi_stack stack export) || die "pulumi stack export failed"
 export SWITCHYARD_PROXY="$PROXY"
 left=0
 routes=""
-for host in "${stack_hosts[@]}"; do
-  if [ -n "$host" ]; then export DOCKER_HOST="$host"; fi
+for entry in "${stack_hosts[@]}"; do
+  IFS=$'\t' read -r host host_name <<< "$entry"
+  if [ -n "$host" ]; then use_docker_host "$host" "$host_name"; fi
   where=""
   [ -n "$hosts_json" ] && where=" on $host"
   # With several hosts, the state's containers of this host; with one, all of them.
