@@ -11,9 +11,14 @@
 // default bridge of its own, made here: an engine started with --bridge=none
 // deletes the kernel's docker0, the main engine's default bridge (seen: every
 // `docker run` on the main engine failed afterwards).
+//
+// With a TCP port it also listens on 127.0.0.1:<port> with TLS (--tlsverify):
+// a CA, a server certificate for 127.0.0.1 and a client certificate made here,
+// as a team that exposes an engine on TCP would set it up.
 const run = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
 import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
+import { makeCa, makeCert } from "../certs";
 import { say, sleep } from "./harness";
 
 const SSHD = "/usr/sbin/sshd";
@@ -28,8 +33,11 @@ export class ExtraEngine {
     /** This engine's default bridge (an interface name of at most 15 characters). */
     private readonly bridge: string;
 
-    /** `subnet`: this engine's address pool, a /16 no other engine uses. */
-    constructor(readonly name: string, readonly subnet: string, readonly sshPort: number) {
+    /** The client material for tcpHost (CA, certificate, key; PEM), made by start(). */
+    clientTls?: { ca: string; certificate: string; key: string };
+
+    /** `subnet`: this engine's address pool, a /16 no other engine uses; `tcpPort`: also listen there with TLS. */
+    constructor(readonly name: string, readonly subnet: string, readonly sshPort: number, readonly tcpPort?: number) {
         this.root = `/var/lib/switchyard-e2e-${name}`;
         this.socket = `${this.root}/docker.sock`;
         this.sshAlias = `switchyard-e2e-${name}`;
@@ -57,6 +65,13 @@ export class ExtraEngine {
     }
     get sshHost(): string {
         return `ssh://root@${this.sshAlias}`;
+    }
+    get tcpHost(): string {
+        return `tcp://127.0.0.1:${this.tcpPort}`;
+    }
+    /** How a stack names this host: over TLS when it listens on TCP, else over ssh. */
+    get dockerHost(): string {
+        return this.tcpPort ? this.tcpHost : this.sshHost;
     }
 
     /** docker against this engine, over its socket. */
@@ -86,11 +101,25 @@ export class ExtraEngine {
         if (!run("ip", "link", "add", this.bridge, "type", "bridge") || !run("ip", "addr", "add", this.bridgeAddress, "dev", this.bridge) || !run("ip", "link", "set", this.bridge, "up")) {
             throw new Error(`could not make the bridge ${this.bridge} (${this.bridgeAddress}) for engine ${this.name}`);
         }
+        const tlsArgs: string[] = [];
+        if (this.tcpPort) {
+            const tls = `${this.root}/tls`;
+            fs.mkdirSync(tls, { recursive: true, mode: 0o700 });
+            const ca = makeCa(`switchyard-e2e-${this.name} CA`);
+            const server = makeCert(`switchyard-e2e-${this.name}`, 30, ca);
+            const client = makeCert("switchyard-e2e-client", 30, ca);
+            fs.writeFileSync(`${tls}/ca.pem`, ca.certificate);
+            fs.writeFileSync(`${tls}/server.pem`, server.certificate);
+            fs.writeFileSync(`${tls}/server-key.pem`, server.key, { mode: 0o600 });
+            this.clientTls = { ca: ca.certificate, certificate: client.certificate, key: client.key };
+            tlsArgs.push("--host", this.tcpHost, "--tlsverify", "--tlscacert", `${tls}/ca.pem`, "--tlscert", `${tls}/server.pem`, "--tlskey", `${tls}/server-key.pem`);
+        }
         const log = fs.openSync(`${this.root}/dockerd.log`, "a");
         spawn(
             "dockerd",
             [
                 "--host", this.unixHost,
+                ...tlsArgs,
                 "--data-root", `${this.root}/data`,
                 "--exec-root", `${this.root}/exec`,
                 "--pidfile", `${this.root}/docker.pid`,
@@ -162,7 +191,20 @@ export class ExtraEngine {
         }
         const over = execFileSync("docker", ["-H", this.sshHost, "info", "--format", "{{.DockerRootDir}}"], { encoding: "utf8" }).trim();
         if (over !== `${this.root}/data`) throw new Error(`${this.sshHost} reaches ${over}, not ${this.name}'s engine`);
-        say(`engine ${this.name}: dockerd on ${this.unixHost}, reached as ${this.sshHost} (sshd 127.0.0.1:${this.sshPort}), ${images.length} images loaded, in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+        if (this.tcpPort) {
+            // Refused without a client certificate; answered with one.
+            const bare = spawnSync("docker", ["-H", this.tcpHost, "--tls", "--tlscacert", `${this.root}/tls/ca.pem`, "info"], { encoding: "utf8", timeout: 20000 });
+            if (bare.status === 0) throw new Error(`${this.tcpHost} answered a client without a certificate`);
+            const client = `${this.root}/tls/client`;
+            fs.mkdirSync(client, { recursive: true, mode: 0o700 });
+            fs.writeFileSync(`${client}/ca.pem`, this.clientTls!.ca);
+            fs.writeFileSync(`${client}/cert.pem`, this.clientTls!.certificate);
+            fs.writeFileSync(`${client}/key.pem`, this.clientTls!.key, { mode: 0o600 });
+            const viaTcp = execFileSync("docker", ["-H", this.tcpHost, "info", "--format", "{{.DockerRootDir}}"], { encoding: "utf8", env: { ...process.env, DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: client } }).trim();
+            if (viaTcp !== `${this.root}/data`) throw new Error(`${this.tcpHost} reaches ${viaTcp}, not ${this.name}'s engine`);
+        }
+        const reached = this.tcpPort ? `${this.tcpHost} (TLS, client certificate required)` : `${this.sshHost} (sshd 127.0.0.1:${this.sshPort})`;
+        say(`engine ${this.name}: dockerd on ${this.unixHost}, reached as ${reached}, ${images.length} images loaded, in ${((Date.now() - t) / 1000).toFixed(1)}s`);
     }
 
     /** Stops sshd and dockerd, and removes what start() put on the machine. */

@@ -1,6 +1,8 @@
 // One stack on three Docker hosts under a real `pulumi up`: three more engines
-// on this machine (test/e2e/engines.ts), each behind an sshd on 127.0.0.1 and
-// named in `hosts` as ssh://. The first (m1) is the canary and runs Postgres
+// on this machine (test/e2e/engines.ts). m1 and m2 sit behind an sshd on
+// 127.0.0.1 and are named in `hosts` as ssh://; m3 listens on a 127.0.0.1 TCP
+// port with TLS and a client certificate required, named as tcp:// with its
+// client material in the secret hostsTls. The first (m1) is the canary and runs Postgres
 // and Redis, published on its address for the others (data.address); every
 // host has its own proxy and both colours. Load on every host's live listener
 // (127.0.0.1 ports only): GET /version, GET and POST /visits through Postgres.
@@ -19,6 +21,7 @@ import { Colour } from "../../lib/config";
 import { readRoute } from "../../lib/host";
 import { describeFailures, get, LoadReport } from "../scripts/load";
 import { WebhookReceiver } from "../scripts/webhook";
+import { dockerTlsRoot } from "../../lib/dockertls";
 import { ExtraEngine } from "./engines";
 import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep, withLoad } from "./harness";
 
@@ -38,7 +41,7 @@ interface Figure {
 }
 const figures: Figure[] = [];
 
-describe("e2e: one stack on three Docker hosts, host by host, over ssh://", function () {
+describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tcp:// with TLS", function () {
     const engines = [new ExtraEngine("m1", "10.221.0.0/16", 0), new ExtraEngine("m2", "10.222.0.0/16", 0), new ExtraEngine("m3", "10.223.0.0/16", 0)];
     let s: E2EStack;
     /** The stack of scenario 6: m2 and m3 with a managed Postgres and Redis. */
@@ -77,7 +80,15 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
     /** When each host first answered from `colour`, in ms since the epoch. */
     const firstAnswerFrom = (reps: Load[], colour: Colour) => reps.map((r) => r.startedAt + Math.min(...r.samples.filter((x) => x.colour === colour).map((x) => x.at)));
     function assertNoneFailed(label: string, reps: Load[]): void {
-        reps.forEach((r, i) => assert.deepStrictEqual(r.errors, {}, `${label} on ${engines[i].name}: failed requests\n${describeFailures(r)}`));
+        reps.forEach((r, i) => assert.deepStrictEqual(r.errors, {}, `${label} on ${engines[i].name}: failed requests\n${describeFailures(r)}${postgresLog(r)}`));
+    }
+    /** When a request failed on its database connection: what the shared Postgres logged then (its log, and m1's kernel view of its memory). */
+    function postgresLog(r: Load): string {
+        if (!r.samples.some((x) => /Connection terminated|too many clients|terminating connection/.test(x.body ?? ""))) return "";
+        const pg = `${s.names.namePrefix}-postgres`;
+        const logs = spawnSync("docker", ["-H", engines[0].unixHost, "logs", "--tail", "60", pg], { encoding: "utf8" });
+        const stats = spawnSync("docker", ["-H", engines[0].unixHost, "stats", "--no-stream", "--format", "{{.MemUsage}} {{.PIDs}}", pg], { encoding: "utf8" });
+        return `\n--- ${pg} on m1 (memory, pids: ${stats.stdout.trim()}):\n${logs.stdout}${logs.stderr}`;
     }
 
     before(async function () {
@@ -91,7 +102,8 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
         // The images saved once, then the three engines started side by side.
         const tar = path.join(fs.mkdtempSync("/tmp/switchyard-e2e-images-"), "images.tar");
         await ExtraEngine.saveImages(IMAGES, tar);
-        for (const [i, e] of engines.entries()) engines[i] = new ExtraEngine(e.name, e.subnet, await freePort());
+        // m3 listens on TCP with TLS as well: the stack reaches it that way.
+        for (const [i, e] of engines.entries()) engines[i] = new ExtraEngine(e.name, e.subnet, await freePort(), e.name === "m3" ? await freePort() : undefined);
         try {
             await Promise.all(engines.map((e) => e.start(IMAGES, tar)));
         } finally {
@@ -105,7 +117,7 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
             live.push(await freePort());
             preview.push(await freePort());
         }
-        const hosts = engines.map((e, i) => ({ name: e.name, dockerHost: e.sshHost, livePort: live[i], previewPort: preview[i] }));
+        const hosts = engines.map((e, i) => ({ name: e.name, dockerHost: e.dockerHost, livePort: live[i], previewPort: preview[i] }));
         // Three engines, their proxies and slots, and the load share two cores: a new replica takes up to ~20 s to answer here, so the gate gets 60 s.
         const base = baseConfig(live[0], preview[0]);
         const health = { ...(base.health as object), timeoutSeconds: 60 };
@@ -120,7 +132,14 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
         const postgres = { ...(base.postgres as object), maxConnections: 200 };
         s = await E2EStack.create("hosts", { ...base, health, limits, postgres, hosts, data: { address: engines[0].address }, bake: BAKE });
         await s.stack.setConfig("switchyard:notify.webhookUrl", { value: hook.url, secret: true }, true);
+        await setHostsTls(s);
     });
+
+    /** m3's client material, as a user sets it: `pulumi config set --secret --path hostsTls.m3.key < key.pem`, each file. */
+    async function setHostsTls(stack: E2EStack): Promise<void> {
+        const m3 = engines[2];
+        for (const [leaf, pem] of Object.entries(m3.clientTls!)) await stack.stack.setConfig(`switchyard:hostsTls.${m3.name}.${leaf}`, { value: pem, secret: true }, true);
+    }
 
     let removed = false;
     async function removeAll(): Promise<void> {
@@ -130,6 +149,8 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
             if (managedStack) await managedStack.destroy();
             if (s) await s.destroy();
         } finally {
+            // The client material the program wrote for m3 (lib/dockertls.ts), for both stacks.
+            for (const st of [s, managedStack]) if (st) fs.rmSync(path.join(dockerTlsRoot(), st.names.namePrefix), { recursive: true, force: true });
             if (savedDockerHost === undefined) delete process.env.DOCKER_HOST;
             else process.env.DOCKER_HOST = savedDockerHost;
             for (const e of engines) e.stop();
@@ -167,6 +188,11 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
             const read = JSON.parse((await get(port, "/visits")).body);
             assert.ok(read.lastId >= written.id && read.counter >= written.counter, `read on :${port} ${JSON.stringify(read)} sees the write through m2 ${JSON.stringify(written)}`);
         }
+        // m3 over TCP: its containers came through the TLS listener, and its client key is nowhere in state but encrypted.
+        const exported = s.cli(["stack", "export"]).out;
+        const keyLine = engines[2].clientTls!.key.split("\n").find((l) => l.length > 40)!;
+        assert.ok(!exported.includes(keyLine), "m3's client key is in the state in plaintext");
+        assert.deepStrictEqual(stateContainersOn(engines[2]).length, 3, "m3's proxy and replicas were made by its tcp:// provider");
         const out = JSON.parse(s.cli(["stack", "output", "--json"]).out);
         assert.deepStrictEqual(out.hosts.map((h: { name: string; liveUrl: string }) => [h.name, h.liveUrl]), engines.map((e, i) => [e.name, `http://127.0.0.1:${live[i]}`]));
         say(`figures: fresh up on three hosts ${up.seconds.toFixed(1)} s, ${up.changes.create} created`);
@@ -215,7 +241,7 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
         // m2 and m3: every answer from green, none failed.
         for (const [i, r] of reps.entries()) {
             if (i === 0) continue;
-            assert.deepStrictEqual(r.errors, {}, `${engines[i].name} lost requests:\n${describeFailures(r)}`);
+            assert.deepStrictEqual(r.errors, {}, `${engines[i].name} lost requests:\n${describeFailures(r)}${postgresLog(r)}`);
             assert.deepStrictEqual(Object.keys(r.byColour), ["green"], `${engines[i].name} never switched: ${JSON.stringify(r.byColour)}`);
         }
         // m1: the failed requests are blue's own injected 500s, bounded by the bake's first checks.
@@ -290,7 +316,7 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
         const resources = JSON.parse(s.cli(["stack", "export"]).out).deployment.resources as { type: string; urn: string; id: string; provider?: string; inputs?: { host?: string }; outputs?: { name?: string; host?: string } }[];
         const providers = new Map(resources.filter((r) => r.type === "pulumi:providers:docker").map((r) => [`${r.urn}::${r.id}`, r.outputs?.host ?? r.inputs?.host]));
         return resources
-            .filter((r) => r.type === "docker:index/container:Container" && providers.get(r.provider ?? "") === e.sshHost)
+            .filter((r) => r.type === "docker:index/container:Container" && providers.get(r.provider ?? "") === e.dockerHost)
             .map((r) => r.outputs!.name!)
             .sort();
     }
@@ -307,13 +333,14 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh://", func
         const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
         const base = baseConfig(ports[0], ports[1]);
         const hosts = [
-            { name: engines[1].name, dockerHost: engines[1].sshHost, livePort: ports[0], previewPort: ports[1] },
-            { name: engines[2].name, dockerHost: engines[2].sshHost, livePort: ports[2], previewPort: ports[3] },
+            { name: engines[1].name, dockerHost: engines[1].dockerHost, livePort: ports[0], previewPort: ports[1] },
+            { name: engines[2].name, dockerHost: engines[2].dockerHost, livePort: ports[2], previewPort: ports[3] },
         ];
         managedStack = await E2EStack.create("managed", { ...base, health: { ...(base.health as object), timeoutSeconds: 60 }, hosts, bake: BAKE });
         const m = managedStack;
         await m.stack.setConfig("switchyard:postgresUrl", { value: `postgres://shop:${pgPassword}@${m1.address}:15432/shop`, secret: true });
         await m.stack.setConfig("switchyard:redisUrl", { value: `redis://:${redisPassword}@${m1.address}:16379/0`, secret: true });
+        await setHostsTls(m);
         const fresh = await m.up("managed data: fresh on m2 and m3");
         for (const e of engines.slice(1)) {
             const roles = e.docker("ps", "--filter", `label=switchyard.stack=${m.names.stackLabel}`, "--format", '{{.Label "switchyard.role"}}').split("\n").sort();
