@@ -178,7 +178,8 @@ export function describeFailures(rep: LoadReport, limit = 10): string {
     return rep.samples
         .filter((s) => s.error !== undefined || s.status < 200 || s.status > 299)
         .slice(0, limit)
-        .map((s) => `${new Date(rep.startedAt + s.at).toISOString()} ${s.method} ${s.path} -> ${s.error ?? s.status} ${s.colour ?? ""} ${s.body ?? ""}`.trim())
+        // Whether the request reused a kept-alive connection, and how long it took: a reset on a reused connection after a long idle differs from one on a new connection.
+        .map((s) => `${new Date(rep.startedAt + s.at).toISOString()} ${s.method} ${s.path} -> ${s.error ?? s.status} ${s.colour ?? ""} ${s.body ?? ""}`.trim() + ` (${s.keepAlive ? "keep-alive" : "new connection"}, ${s.latencyMs} ms)`)
         .join("\n");
 }
 
