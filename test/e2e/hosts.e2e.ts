@@ -88,7 +88,8 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         const pg = `${s.names.namePrefix}-postgres`;
         const logs = spawnSync("docker", ["-H", engines[0].unixHost, "logs", "--tail", "60", pg], { encoding: "utf8" });
         const stats = spawnSync("docker", ["-H", engines[0].unixHost, "stats", "--no-stream", "--format", "{{.MemUsage}} {{.PIDs}}", pg], { encoding: "utf8" });
-        return `\n--- ${pg} on m1 (memory, pids: ${stats.stdout.trim()}):\n${logs.stdout}${logs.stderr}`;
+        const state = spawnSync("docker", ["-H", engines[0].unixHost, "inspect", "-f", "started {{.State.StartedAt}}, restarts {{.RestartCount}}, OOM-killed {{.State.OOMKilled}}", pg], { encoding: "utf8" });
+        return `\n--- ${pg} on m1 (memory, pids: ${stats.stdout.trim()}; ${state.stdout.trim()}):\n${logs.stdout}${logs.stderr}`;
     }
 
     before(async function () {
