@@ -47,8 +47,15 @@ describe("bake: the new colour judged by its real traffic (real Docker engine)",
         assert.ok(seconds < 8, `the bake took ${seconds}s of its 20s window`);
         assert.strictEqual(await route(), "blue");
         // What the clients saw is what the proxy counted, and nothing after the switch back.
-        const greenFailed = rep.samples.filter((s) => s.status === 500 && s.colour === "green").length;
-        assert.ok(Math.abs(greenFailed - errors) <= 3, `clients saw ${greenFailed} 500s from green, the bake counted ${errors}`);
+        // The bake counts the proxy's records up to its check's read; the 500s green
+        // served after that read, while the step decided and switched back (one docker
+        // exec), it cannot count. So: never more than the clients saw, and the rest
+        // within the last second green served (the switch back takes less than that).
+        const green500 = rep.samples.filter((s) => s.status === 500 && s.colour === "green");
+        const lastGreen = Math.max(...rep.samples.filter((s) => s.colour === "green").map((s) => s.at));
+        const inLastSecond = green500.filter((s) => s.at > lastGreen - 1000).length;
+        assert.ok(errors <= green500.length + 1, `the bake counted ${errors} 500s, the clients saw ${green500.length}`);
+        assert.ok(green500.length - errors <= inLastSecond, `clients saw ${green500.length} 500s from green, the bake counted ${errors}; only ${inLastSecond} came in green's last second`);
         const afterBack = rep.samples.filter((s) => rep.startedAt + s.at > t0 + seconds * 1000 + 500 && (s.status < 200 || s.status > 299));
         assert.deepStrictEqual(afterBack, [], "no request failed once the route was back on blue");
     });
