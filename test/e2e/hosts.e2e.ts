@@ -86,7 +86,11 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
     function postgresLog(r: Load): string {
         if (!r.samples.some((x) => /Connection terminated|too many clients|terminating connection/.test(x.body ?? ""))) return "";
         const pg = `${s.names.namePrefix}-postgres`;
-        const logs = spawnSync("docker", ["-H", engines[0].unixHost, "logs", "--tail", "60", pg], { encoding: "utf8" });
+        // From 30 s before the first failure, without the refusals a crash recovery repeats: the lines before them name the cause.
+        const first = Math.min(...r.samples.filter((x) => x.status >= 500).map((x) => r.startedAt + x.at));
+        const all = spawnSync("docker", ["-H", engines[0].unixHost, "logs", "--since", new Date(first - 30000).toISOString(), pg], { encoding: "utf8", maxBuffer: 64 << 20 });
+        const lines = `${all.stdout}${all.stderr}`.split("\n").filter((l) => !/not yet accepting connections|Consistent recovery state has not been yet reached|the database system is (starting up|in recovery mode)/.test(l));
+        const logs = { stdout: lines.slice(0, 80).join("\n"), stderr: "" };
         const stats = spawnSync("docker", ["-H", engines[0].unixHost, "stats", "--no-stream", "--format", "{{.MemUsage}} {{.PIDs}}", pg], { encoding: "utf8" });
         const state = spawnSync("docker", ["-H", engines[0].unixHost, "inspect", "-f", "started {{.State.StartedAt}}, restarts {{.RestartCount}}, OOM-killed {{.State.OOMKilled}}", pg], { encoding: "utf8" });
         return `\n--- ${pg} on m1 (memory, pids: ${stats.stdout.trim()}; ${state.stdout.trim()}):\n${logs.stdout}${logs.stderr}`;
