@@ -152,7 +152,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             if (tls) refusedAs(() => writeDockerTls(endpoint.tls!, tls));
             const env = dockerCliEnv(endpoint);
             const state = refusedAs(() => readHostState(stackLabel, proxyContainerName, env));
-            return { ...h, endpoint, tls, env, state, plan: planRelease(cfg, state) };
+            return { ...h, endpoint, env, state, plan: planRelease(cfg, state) };
         });
         super("switchyard:index:BlueGreenApp", name, {}, opts);
         const adopt = adoptRootResources ?? false;
@@ -179,7 +179,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             // A tcp:// host's provider reads the files written above (certPath), not the
             // material as inputs: with raw material the provider lets a DOCKER_HOST in the
             // environment override `host` (seen: it dialled another engine's socket).
-            const engine = { host: t.endpoint.host, ...(t.tls ? { certPath: t.env.DOCKER_CERT_PATH } : {}) };
+            const engine = { host: t.endpoint.host, ...(t.endpoint.tls ? { certPath: t.env.DOCKER_CERT_PATH } : {}) };
             const provider = new docker.Provider(`${t.prefix}-docker`, engine, providerOpts("docker"));
             const opt = { parent: this, providers: [provider] };
             const partOpts = (role: string): pulumi.ComponentResourceOptions => ({ ...opt, aliases: first ? rootAlias(adopt, role) : [] });
