@@ -87,7 +87,18 @@ export function healthcheck(test: string | string[], intervalSeconds: number, ti
  * ignored in diffs — a daemon merges its own default log options into what a
  * container asks for, and that read-back (a forced replacement) must not
  * recreate the container on the next update.
+ *
+ * A changed healthcheck replaces the container. The provider plans it as an
+ * update, but its update changes only the state: Docker cannot change a
+ * container's healthcheck, so the state would claim a check the container
+ * does not run. The replacement is delete-first, as the provider's own are
+ * (fact 1): the new container takes the old one's name.
  */
 export function containerOptions(opts: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions {
-    return { ...opts, ignoreChanges: [...(opts.ignoreChanges ?? []), "logOpts"] };
+    return {
+        ...opts,
+        ignoreChanges: [...(opts.ignoreChanges ?? []), "logOpts"],
+        replaceOnChanges: [...(opts.replaceOnChanges ?? []), "healthcheck"],
+        deleteBeforeReplace: true,
+    };
 }

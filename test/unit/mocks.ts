@@ -17,6 +17,8 @@ export interface Recorded {
     /** Names of the hooks the engine runs before deleting it. */
     beforeDelete: string[];
     ignoreChanges: string[];
+    replaceOnChanges: string[];
+    deleteBeforeReplace: boolean;
     /** The provider reference (urn::id) the resource is created with; empty for the default. */
     provider: string;
 }
@@ -116,6 +118,8 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
             deps: req.getDependenciesList().map(urnName),
             beforeDelete: req.getHooks()?.getBeforeDeleteList() ?? [],
             ignoreChanges: req.getIgnorechangesList(),
+            replaceOnChanges: req.getReplaceonchangesList(),
+            deleteBeforeReplace: req.getDeletebeforereplace(),
             provider: req.getProvider(),
         });
         return register(req, cb);
