@@ -19,7 +19,7 @@ import { combinedPem, materialProblems, tlsFacts } from "../lib/tls";
 import { Backups } from "./backups";
 import { Networks } from "./networks";
 import { Nginx } from "./nginx";
-import { Postgres } from "./postgres";
+import { keepsShellHealthcheck, Postgres, shellHealthcheckWarning } from "./postgres";
 import { Redis } from "./redis";
 import { Release, ReleaseBackupArgs } from "./release";
 
@@ -196,7 +196,11 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             const daemon = { swapLimit: t.state.swapLimit };
 
             const networks = new Networks(`${t.prefix}-networks`, { namePrefix, stackLabel, guard, publishData: first && several && !(cfg.postgresUrl && cfg.redisUrl) }, partOpts("networks"));
-            if (first) data = this.dataServices(name, cfg, { namePrefix, stackLabel, networks, daemon, guard, partOpts, provider });
+            if (first) {
+                const shellHealthcheck = keepsShellHealthcheck(t.state.postgresHealthcheck, cfg.postgres, allowDelete);
+                if (shellHealthcheck) pulumi.log.warn(shellHealthcheckWarning(stack, namePrefix), this);
+                data = this.dataServices(name, cfg, { namePrefix, stackLabel, networks, daemon, guard, partOpts, provider, shellHealthcheck });
+            }
             const proxy = new Nginx(
                 `${t.prefix}-proxy`,
                 {
@@ -323,9 +327,10 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             guard: DeleteGuard;
             partOpts: (role: string) => pulumi.ComponentResourceOptions;
             provider: docker.Provider;
+            shellHealthcheck: boolean;
         },
     ): DataServices {
-        const { namePrefix, stackLabel, networks, daemon, guard, partOpts } = on;
+        const { namePrefix, stackLabel, networks, daemon, guard, partOpts, shellHealthcheck } = on;
         const production = cfg.environment === "production";
         const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
         const publish = (port: number) => (cfg.data && networks.data ? { network: networks.data.name, address: cfg.data.address, port } : undefined);
@@ -340,6 +345,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                       database: cfg.postgres.database,
                       user: cfg.postgres.user,
                       maxConnections: cfg.postgres.maxConnections,
+                      shellHealthcheck,
                       password: secret(cfg.postgresPassword),
                       limits: cfg.limits.postgres,
                       publish: publish(cfg.data?.postgresPort ?? 0),

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { containerOptions, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 import { DEFAULTS, SQL_IDENTIFIER_RE } from "../lib/config";
+import { ALLOW_ENV, GuardedRole } from "../lib/guard";
 import { DataServiceArgs, dataNetworking, dataVolume, servicePassword, urlAddress } from "../lib/dataservice";
 
 export interface PostgresArgs extends DataServiceArgs {
@@ -16,10 +17,47 @@ export interface PostgresArgs extends DataServiceArgs {
     maxConnections?: number;
     /** Memory (MB) and CPU limits. Defaults to 512 MB and 1 CPU. */
     limits?: Limits;
+    /**
+     * Keep the shell-form healthcheck containers of Switchyard 0.2 and earlier
+     * were created with. Docker cannot change a healthcheck in place, so moving
+     * to the exec form re-creates the container (the volume stays). Defaults to
+     * false: the exec form.
+     */
+    shellHealthcheck?: boolean;
 }
 
 /** Seconds Postgres gets to shut down cleanly (a fast shutdown with a checkpoint). */
 const POSTGRES_STOP_GRACE = 30;
+
+/**
+ * Postgres's healthcheck. In exec form the check is a child of Docker's shim,
+ * which reaps it. In shell form (`sh -c`, which forks) a check that times out
+ * has its shell killed and pg_isready re-parented to PID 1, the postmaster;
+ * its exit code 2 is then taken for a crashed backend, and Postgres drops
+ * every connection and runs crash recovery (seen under load in the hosts e2e).
+ */
+export function postgresHealthcheck(user: string, database: string, shell: boolean): ReturnType<typeof healthcheck> {
+    const probe = ["pg_isready", "-h", "127.0.0.1", "-U", user, "-d", database];
+    return healthcheck(shell ? probe.join(" ") : probe, 2, 3, 30, 5);
+}
+
+/**
+ * Whether Postgres keeps the shell-form healthcheck of Switchyard 0.2: yes
+ * when the container running now has exactly that one (`running`, from the
+ * host probe), unless this update may re-create it (SWITCHYARD_ALLOW_DELETE=
+ * postgres). Upgrading Switchyard must not, by itself, take the database down.
+ */
+export function keepsShellHealthcheck(running: string[] | undefined, pg: { user?: string; database?: string }, allowDelete: ReadonlySet<GuardedRole>): boolean {
+    const shell = postgresHealthcheck(pg.user ?? DEFAULTS.user, pg.database ?? DEFAULTS.database, true).tests as string[];
+    return !allowDelete.has("postgres") && running?.length === shell.length && running.every((v, i) => v === shell[i]);
+}
+
+export function shellHealthcheckWarning(stack: string, namePrefix: string): string {
+    return `switchyard ${stack}: Postgres (${namePrefix}-postgres) keeps the shell-form healthcheck it was created with. ` +
+        `Under load a check of that form that times out makes Postgres drop every connection and run crash recovery (README: "Upgrading from 0.2"). ` +
+        `Docker cannot change a healthcheck in place: re-create the container once, at a quiet time, with ${ALLOW_ENV}=postgres pulumi up ` +
+        `(the data volume stays; Postgres is down for a few seconds).`;
+}
 
 /** Shared Postgres: one container on the backend network with a named volume. */
 export class Postgres extends pulumi.ComponentResource {
@@ -60,7 +98,7 @@ export class Postgres extends pulumi.ComponentResource {
                 command: args.maxConnections === undefined ? undefined : ["postgres", "-c", `max_connections=${args.maxConnections}`],
                 mounts: [{ type: "volume", source: this.volume.name, target: "/var/lib/postgresql/data" }],
                 ...dataNetworking(args, this.host, 5432),
-                healthcheck: healthcheck(`pg_isready -h 127.0.0.1 -U ${user} -d ${database}`, 2, 3, 30, 5),
+                healthcheck: postgresHealthcheck(user, database, args.shellHealthcheck ?? false),
                 // The slots must not start before the database answers.
                 wait: true,
                 waitTimeout: 120,

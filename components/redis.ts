@@ -51,6 +51,9 @@ export class Redis extends pulumi.ComponentResource {
                 command: REDIS_COMMAND,
                 mounts: [{ type: "volume", source: this.volume.name, target: "/data" }],
                 ...dataNetworking(args, this.host, 6379),
+                // Shell form, for the password from the environment. A check that times
+                // out leaves its redis-cli to PID 1, redis-server, which (unlike Postgres's
+                // postmaster) does not take a child it did not start for a crash.
                 healthcheck: healthcheck('REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG', 2, 3, 30, 2),
                 wait: true,
                 waitTimeout: 60,

@@ -31,6 +31,13 @@ export interface HostState {
      * memory_swap as -1, and the program must send what Docker will keep.
      */
     swapLimit: boolean;
+    /**
+     * The healthcheck test the stack's Postgres container on this host was
+     * created with (["CMD-SHELL", "…"] or ["CMD", …]), when one exists. Docker
+     * cannot change a container's healthcheck, so the program keeps an existing
+     * container's form unless the operator allows its re-creation.
+     */
+    postgresHealthcheck?: string[];
 }
 
 export type HostProbe = (stackLabel: string, proxyContainer: string, env?: NodeJS.ProcessEnv) => HostState;
@@ -52,6 +59,7 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
         slot.containers.push(name);
     }
     state.route = readRoute(proxyContainer, env, state);
+    state.postgresHealthcheck = readPostgresHealthcheck(stackLabel, env);
     return state;
 };
 
@@ -71,6 +79,15 @@ export function readRoute(proxyContainer: string, env: NodeJS.ProcessEnv = proce
         return markers.route;
     }
     return undefined;
+}
+
+/** The healthcheck test of the stack's Postgres container (running or not), or undefined when there is none. */
+function readPostgresHealthcheck(stackLabel: string, env: NodeJS.ProcessEnv): string[] | undefined {
+    const docker = (args: string[]) => dockerCli(args, env);
+    const name = docker(["ps", "-a", "--filter", `label=switchyard.stack=${stackLabel}`, "--filter", "label=switchyard.role=postgres", "--format", "{{.Names}}"]).split("\n").find(Boolean);
+    if (!name) return undefined;
+    const health = JSON.parse(docker(["inspect", "--format", "{{json .Config.Healthcheck}}", name]).trim() || "null") as { Test?: string[] } | null;
+    return health?.Test;
 }
 
 function isColour(v: string | undefined): v is Colour {

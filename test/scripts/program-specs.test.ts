@@ -48,8 +48,11 @@ function startContainer(c: Recorded): void {
     for (const m of i.mounts ?? []) args.push("-v", `${m.source}:${m.target}`);
     if (i.healthcheck) {
         const [kind, ...test] = i.healthcheck.tests;
-        assert.strictEqual(kind, "CMD-SHELL", `${i.name}: healthcheck kind`);
-        args.push("--health-cmd", test.join(" "), "--health-interval", i.healthcheck.interval, "--health-timeout", i.healthcheck.timeout, "--health-retries", String(i.healthcheck.retries), "--health-start-period", i.healthcheck.startPeriod);
+        assert.ok(kind === "CMD" || kind === "CMD-SHELL", `${i.name}: healthcheck kind ${kind}`);
+        // The docker CLI writes only the shell form; for the exec form the
+        // shell exec's the same program with the same arguments.
+        const command = kind === "CMD" ? `exec ${test.map((a: string) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")}` : test.join(" ");
+        args.push("--health-cmd", command, "--health-interval", i.healthcheck.interval, "--health-timeout", i.healthcheck.timeout, "--health-retries", String(i.healthcheck.retries), "--health-start-period", i.healthcheck.startPeriod);
     }
     if (i.memory) args.push("--memory", `${i.memory}m`);
     if (i.memorySwap) args.push("--memory-swap", i.memorySwap === -1 ? "-1" : `${i.memorySwap}m`);

@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
 import { HostState } from "../../lib/host";
 import { parseConfig } from "../../lib/config";
 import { readStackFile, stackFilePath } from "../../lib/stackfile";
@@ -318,6 +319,7 @@ describe("program (Pulumi mocks)", function () {
         for (const [name, hook] of Object.entries(expect)) assert.deepStrictEqual(get(run, name).beforeDelete, [hook], name);
         for (const c of byType(run, CONTAINER)) {
             assert.ok(c.ignoreChanges.includes("logOpts"), `${c.name}: a daemon's default log options must not replace it`);
+            assert.ok(c.replaceOnChanges.includes("healthcheck") && c.deleteBeforeReplace, `${c.name}: a new healthcheck is a new container, delete-first (Docker cannot change one in place)`);
             assert.strictEqual(c.inputs.mustRun, false, `${c.name}: refresh must not delete it when stopped`);
             assert.ok(c.inputs.destroyGraceSeconds > 0, `${c.name}: replaced or deleted, it is stopped, not killed`);
             assert.strictEqual(c.inputs.destroyGraceSeconds, c.inputs.stopTimeout, c.name);
@@ -338,6 +340,33 @@ describe("program (Pulumi mocks)", function () {
         assert.strictEqual(get(run, "redis-container").inputs.cpus, "0.5");
         const noSwapLimit = await runProgram({ config: base, host: { ...hostAfter(base, "blue", ["blue"]), swapLimit: false } });
         assert.strictEqual(get(noSwapLimit, "release-app-blue-1").inputs.memorySwap, -1, "without swap limit support Docker stores -1");
+    });
+
+    it("Postgres's healthcheck is exec form; an existing shell-form one is kept, with a warning, unless its re-create is allowed", async () => {
+        const exec = ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "app"];
+        // What Switchyard 0.2 created, byte for byte: declaring anything else re-creates Postgres.
+        const shell = ["CMD-SHELL", "pg_isready -h 127.0.0.1 -U app -d app"];
+        const tests = (run: RunResult) => get(run, "postgres-container").inputs.healthcheck.tests;
+        const warnings: string[] = [];
+        const warn = pulumi.log.warn;
+        pulumi.log.warn = async (msg: string) => void warnings.push(msg);
+        try {
+            assert.deepStrictEqual(tests(await runProgram({ config: base })), exec, "a new stack: exec form");
+            assert.deepStrictEqual(tests(await runProgram({ config: base, host: { ...hostAfter(base, "blue", ["blue"]), postgresHealthcheck: exec } })), exec);
+            const handMade = { ...hostAfter(base, "blue", ["blue"]), postgresHealthcheck: ["CMD-SHELL", "pg_isready -U app"] };
+            assert.deepStrictEqual(tests(await runProgram({ config: base, host: handMade })), exec, "only 0.2's own shell form is kept");
+            assert.deepStrictEqual(warnings, []);
+            const old = { ...hostAfter(base, "blue", ["blue"]), postgresHealthcheck: shell };
+            assert.deepStrictEqual(tests(await runProgram({ config: base, host: old })), shell, "an upgrade alone must not re-create Postgres");
+            assert.strictEqual(warnings.length, 1);
+            assert.match(warnings[0], /Postgres \(switchyard-staging-postgres\) keeps the shell-form healthcheck .* SWITCHYARD_ALLOW_DELETE=postgres pulumi up/);
+            process.env.SWITCHYARD_ALLOW_DELETE = "postgres";
+            assert.deepStrictEqual(tests(await runProgram({ config: base, host: old })), exec, "allowed: the one re-create moves it to exec form");
+            assert.strictEqual(warnings.length, 1);
+        } finally {
+            pulumi.log.warn = warn;
+            delete process.env.SWITCHYARD_ALLOW_DELETE;
+        }
     });
 
     it("every release step runs against the Docker host the provider deploys to", async () => {
