@@ -1,0 +1,111 @@
+// Upgrading a stack that Switchyard 0.2 made. 0.2 gave Postgres a shell-form
+// healthcheck, which can crash-reset Postgres under load (components/postgres.ts);
+// later versions declare the exec form. Docker cannot change a container's
+// healthcheck, so the new form alone would re-create Postgres: an upgrade must
+// instead keep it, say so, and move only when the operator allows it.
+//
+// The stack is made by the program as committed at 0.2 (git archive of FROM),
+// then the same project directory gets this checkout's program.
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { PROJECT_FILES, REPO } from "../../lib/project";
+import { describeFailures } from "../scripts/load";
+import { baseConfig, changed, E2EStack, freePort, missingParts, OpResult, psql, say, withLoad } from "./harness";
+
+/** The last commit of Switchyard 0.2.0, before the exec-form healthcheck. */
+const FROM = "3707514087a7d21aee784f6cba27928d911632b2";
+const LOAD_RATE = 50;
+
+const git = (...args: string[]) => execFileSync("git", ["-C", REPO, ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
+
+/** The project files as committed at `commit`, in a new directory with this checkout's node_modules. */
+function projectAt(commit: string): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-e2e-upgrade-"));
+    const tracked = new Set(git("ls-tree", "--name-only", commit).split("\n"));
+    const files = PROJECT_FILES.filter((f) => tracked.has(f));
+    execFileSync("tar", ["-x", "-C", dir], { input: execFileSync("git", ["-C", REPO, "archive", commit, ...files], { maxBuffer: 256 << 20 }) });
+    fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
+    return dir;
+}
+
+/** Replaces the program in `dir` by this checkout's, as an operator's upgrade would. */
+function upgradeProject(dir: string): void {
+    for (const f of PROJECT_FILES) {
+        fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+        if (fs.existsSync(path.join(REPO, f))) fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
+    }
+}
+
+describe("e2e: upgrading a stack that Switchyard 0.2 made", function () {
+    let s: E2EStack;
+    let live = 0;
+    const postgres = () => `${s.names.namePrefix}-postgres`;
+    const healthTest = () => JSON.parse(execFileSync("docker", ["inspect", "--format", "{{json .Config.Healthcheck.Test}}", postgres()], { encoding: "utf8" }));
+    const identities = () => Object.fromEntries(s.containers(false).map((c) => [c.name, s.identity(c.name)]));
+
+    before(async function () {
+        const missing = missingParts();
+        if (missing.length) {
+            console.log(`e2e SKIPPED: plugins missing: ${missing.join(", ")}`);
+            this.skip();
+        }
+        // A shallow clone fetches the history it needs; without it the test fails, it does not skip.
+        if (git("rev-parse", "--is-shallow-repository").trim() === "true") git("fetch", "--quiet", "--unshallow");
+        git("cat-file", "-e", `${FROM}^{commit}`);
+        live = await freePort();
+        s = await E2EStack.create("upgrade", { ...baseConfig(live, await freePort()), backups: { enabled: false } }, { dir: projectAt(FROM), name: "switchyard" });
+        const fresh = await s.up("fresh, by Switchyard 0.2");
+        say(`0.2 stack: ${fresh.changes.create} created in ${fresh.seconds.toFixed(1)} s`);
+    });
+
+    after(async function () {
+        if (s) await s.destroy();
+    });
+
+    it("1. the new program on the same config: a no-op up under load, 0 failed; Postgres kept, with a warning that says how to move", async () => {
+        assert.deepStrictEqual(healthTest(), ["CMD-SHELL", "pg_isready -h 127.0.0.1 -U app -d app"], "0.2 created a shell-form healthcheck");
+        const before = identities();
+        upgradeProject(s.dir);
+        let up: OpResult | undefined;
+        const rep = await withLoad({ port: live, rate: LOAD_RATE, durationMs: 180000 }, async () => (up = await s.up("upgrade to this checkout", { expectNoChanges: true })));
+        if (!up) throw new Error("the upgrade up did not return");
+        const failed = rep.samples.filter((x) => x.error !== undefined || x.status < 200 || x.status > 299);
+        say(`upgrade up under ${LOAD_RATE} req/s: ${up.changes.same} unchanged, ${changed(up.changes)} changed; ${rep.requests} requests, ${failed.length} failed`);
+        assert.strictEqual(changed(up.changes), 0, `the upgrade changed ${JSON.stringify(up.changes)}`);
+        assert.deepStrictEqual(failed, [], describeFailures({ ...rep, samples: failed }));
+        assert.deepStrictEqual(identities(), before, "no container was replaced or restarted");
+        assert.match(up.output, /Postgres \(\S+-postgres\) keeps the shell-form healthcheck it was created with\..*SWITCHYARD_ALLOW_DELETE=postgres pulumi up/s);
+    });
+
+    it("2. with SWITCHYARD_ALLOW_DELETE=postgres the up re-creates Postgres alone, in exec form; rows intact; then a no-op up with no warning", async () => {
+        const before = identities();
+        const rowsBefore = Number(psql(s, "SELECT count(*) FROM visits"));
+        let recreate = { status: -1, out: "" };
+        const t = Date.now();
+        const rep = await withLoad({ port: live, rate: LOAD_RATE, durationMs: 180000 }, async () => {
+            recreate = s.cli(["up", "--yes", "--skip-preview", "--color", "never"], { SWITCHYARD_ALLOW_DELETE: "postgres" });
+        });
+        const seconds = (Date.now() - t) / 1000;
+        assert.strictEqual(recreate.status, 0, recreate.out);
+        const failed = rep.samples.filter((x) => x.error !== undefined || x.status < 200 || x.status > 299);
+        const byKind: Record<string, number> = {};
+        for (const x of failed) byKind[x.error ?? `HTTP ${x.status}`] = (byKind[x.error ?? `HTTP ${x.status}`] ?? 0) + 1;
+        say(`re-create of Postgres under ${LOAD_RATE} req/s: up ${seconds.toFixed(1)} s; ${rep.requests} requests, ${failed.length} failed ${JSON.stringify(byKind)}`);
+        assert.deepStrictEqual(healthTest(), ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "app"]);
+        const after = identities();
+        assert.notStrictEqual(after[postgres()], before[postgres()], "Postgres was re-created");
+        for (const name of Object.keys(before).filter((n) => n !== postgres())) assert.strictEqual(after[name], before[name], `${name} was replaced or restarted`);
+        const posted = rep.samples.filter((x) => x.method === "POST" && x.status === 201).length;
+        assert.strictEqual(Number(psql(s, "SELECT count(*) FROM visits")), rowsBefore + posted, "every row from before, and every acknowledged write, is in Postgres");
+        // Only the database's absence may fail a request, and only while the up ran.
+        const unexplained = failed.filter((x) => x.status !== 500 || rep.startedAt + x.at > rep.ended);
+        assert.deepStrictEqual(unexplained, [], describeFailures({ ...rep, samples: unexplained }));
+        const noop = await s.up("no-op after the re-create", { expectNoChanges: true });
+        assert.strictEqual(changed(noop.changes), 0, `the no-op up changed ${JSON.stringify(noop.changes)}`);
+        assert.doesNotMatch(noop.output, /shell-form healthcheck/);
+        say(`figures: re-create ${seconds.toFixed(1)} s with ${failed.length} of ${rep.requests} failed; no-op ${noop.changes.same} unchanged`);
+    });
+});
