@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { makeCa, makeCert } from "../certs";
-import { byType, get, runProgram } from "./mocks";
+import { byType, diffRuns, get, runProgram } from "./mocks";
 
 const CA = makeCa("Engine CA");
 const CLIENT = makeCert("deploy", 30, CA);
@@ -83,6 +83,17 @@ describe("a tcp:// host with TLS material from secret config (Pulumi mocks)", fu
         process.env.SWITCHYARD_HOME = home;
         await runProgram({ config, secrets: ["hostsTls"] });
         assert.strictEqual(fs.statSync(key).mtimeMs, written, "unchanged material is not rewritten");
+    });
+
+    it("rotating the client certificate: the next up writes the new files and changes no resource", async () => {
+        const before = await runProgram({ config, secrets: ["hostsTls"] });
+        const renewed = makeCert("deploy", 90, CA);
+        const after = await runProgram({ config: { ...config, hostsTls: { "web-2": { ...material, certificate: renewed.certificate, key: renewed.key } } }, secrets: ["hostsTls"] });
+        assert.deepStrictEqual(diffRuns(before, after), { created: [], deleted: [], changed: [] }, "the material is in files, not in any input: rotation re-creates nothing");
+        const dir = path.join(home, "docker-tls", "switchyard-staging", "web-2");
+        assert.strictEqual(fs.readFileSync(path.join(dir, "cert.pem"), "utf8").trim(), renewed.certificate.trim());
+        assert.strictEqual(fs.readFileSync(path.join(dir, "key.pem"), "utf8").trim(), renewed.key.trim());
+        assert.strictEqual(fs.statSync(path.join(dir, "key.pem")).mode & 0o777, 0o600);
     });
 
     it("a step finds the files by name, and fails naming the host when they are missing", () => {
