@@ -54,7 +54,7 @@ export function keepsShellHealthcheck(running: string[] | undefined, pg: { user?
 
 export function shellHealthcheckWarning(stack: string, namePrefix: string): string {
     return `switchyard ${stack}: Postgres (${namePrefix}-postgres) keeps the shell-form healthcheck it was created with. ` +
-        `Under load a check of that form that times out makes Postgres drop every connection and run crash recovery (README: "Upgrading from 0.2"). ` +
+        `Under load a check of that form that times out makes Postgres drop every connection and run crash recovery (README: "Upgrading a stack made by Switchyard 0.2"). ` +
         `Docker cannot change a healthcheck in place: re-create the container once, at a quiet time, with ${ALLOW_ENV}=postgres pulumi up ` +
         `(the data volume stays; Postgres is down for a few seconds).`;
 }
