@@ -7,7 +7,8 @@ import * as docker from "@pulumi/docker";
 import { checkSettings, ConfigError, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
 import { dockerCliEnv } from "../lib/dockerhost";
 import { dockerTlsName, writeDockerTls } from "../lib/dockertls";
-import { rolloutBatches, stackHosts } from "../lib/hosts";
+import { dataHostIndex, rolloutBatches, StackHost, stackHosts } from "../lib/hosts";
+import { HostState } from "../lib/host";
 import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
 import { readHostState, readRoute } from "../lib/host";
 import { postgresServer } from "../lib/dataservice";
@@ -78,11 +79,11 @@ export interface BlueGreenAppArgs {
     registryPassword?: Settings["registryPassword"];
     /** Certificate chain and key (PEM, secret) for the HTTPS listeners. Defaults to none: HTTP only. */
     tls?: Settings["tls"];
-    /** Docker hosts in release order: the first is the canary and runs Postgres and Redis. Defaults to one host, `dockerHost`. */
+    /** Docker hosts in release order: the first is the canary; the first or data.host runs Postgres and Redis. Defaults to one host, `dockerHost`. */
     hosts?: Settings["hosts"];
     /** Each tcp:// host's client TLS material (CA, certificate, key; PEM, secret), by host name. Required for every tcp:// host. */
     hostsTls?: Settings["hostsTls"];
-    /** Where the other hosts reach Postgres and Redis on the first host: address and ports. Required with two or more hosts. */
+    /** Which host runs Postgres and Redis (host; defaults to the first) and where the others reach them: address and ports. Required with two or more hosts. */
     data?: Settings["data"];
     /** How the hosts after the canary follow: batchSize at a time. Defaults to 1. */
     rollout?: Settings["rollout"];
@@ -154,9 +155,13 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             const state = refusedAs(() => readHostState(stackLabel, proxyContainerName, env));
             return { ...h, endpoint, env, state, plan: planRelease(cfg, state) };
         });
+        const dataAt = dataHostIndex(cfg);
+        refusedAs(() => refuseDataMove(cfg, targets, dataAt, namePrefix));
         super("switchyard:index:BlueGreenApp", name, {}, opts);
         const adopt = adoptRootResources ?? false;
         const several = targets.length > 1;
+        // With both services external there is no data container on any host.
+        const runsData = !(cfg.postgresUrl && cfg.redisUrl);
         for (const t of targets) {
             pulumi.log.info(`switchyard ${stack}${t.name ? ` host ${t.name}` : ""}: ${describePlan(t.plan)} (Docker host ${t.endpoint.host}, from ${t.endpoint.source})`);
         }
@@ -166,11 +171,10 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const batches = rolloutBatches(targets.length, cfg.rollout.batchSize);
         let settleRetires: (retires: pulumi.Resource[]) => void = () => undefined;
         const everyRetire = several ? new Promise<pulumi.Resource[]>((resolve) => (settleRetires = resolve)) : undefined;
-        const releases: Release[] = [];
-        const proxies: Nginx[] = [];
-        let data: DataServices | undefined;
 
-        for (const [i, t] of targets.entries()) {
+        // First what each host has of its own (provider, guard, networks), so the
+        // data services can be declared on theirs before any host's slots need them.
+        const onHosts = targets.map((t, i) => {
             // The first host keeps a one-host stack's names (and its aliases to Switchyard 0.1's root parts).
             const first = i === 0;
             const providerOpts = (role: string): pulumi.ComponentResourceOptions => ({ parent: this, aliases: first ? rootAlias(adopt, role) : [] });
@@ -194,13 +198,19 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 : undefined;
             const steps = new ReleaseSteps(t.endpoint.host, undefined, undefined, t.name, t.endpoint.tls);
             const daemon = { swapLimit: t.state.swapLimit };
+            const networks = new Networks(`${t.prefix}-networks`, { namePrefix, stackLabel, guard, publishData: i === dataAt && several && runsData }, partOpts("networks"));
+            return { first, opt, partOpts, provider, registryProvider, steps, daemon, guard, networks };
+        });
 
-            const networks = new Networks(`${t.prefix}-networks`, { namePrefix, stackLabel, guard, publishData: first && several && !(cfg.postgresUrl && cfg.redisUrl) }, partOpts("networks"));
-            if (first) {
-                const shellHealthcheck = keepsShellHealthcheck(t.state.postgresHealthcheck, cfg.postgres, allowDelete);
-                if (shellHealthcheck) pulumi.log.warn(shellHealthcheckWarning(stack, namePrefix), this);
-                data = this.dataServices(name, cfg, { namePrefix, stackLabel, networks, daemon, guard, partOpts, provider, shellHealthcheck });
-            }
+        const d = onHosts[dataAt];
+        const shellHealthcheck = keepsShellHealthcheck(targets[dataAt].state.postgresHealthcheck, cfg.postgres, allowDelete);
+        if (shellHealthcheck) pulumi.log.warn(shellHealthcheckWarning(stack, namePrefix), this);
+        const data = this.dataServices(name, cfg, { ...d, namePrefix, stackLabel, shellHealthcheck });
+
+        const releases: Release[] = [];
+        const proxies: Nginx[] = [];
+        for (const [i, t] of targets.entries()) {
+            const { first, opt, partOpts, registryProvider, steps, daemon, guard, networks } = onHosts[i];
             const proxy = new Nginx(
                 `${t.prefix}-proxy`,
                 {
@@ -233,6 +243,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             );
             proxies.push(proxy);
 
+            // The data host's slots reach the data services on its backend network; the others at data.address.
+            const local = i === dataAt;
             const batch = batches.findIndex((b) => b.includes(i));
             const release = new Release(
                 `${t.prefix}-release`,
@@ -252,14 +264,13 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                         user: cfg.appUser,
                         health: cfg.health,
                         drainSeconds: cfg.drainSeconds,
-                        // The first host's slots reach the data services on its backend network; the others at data.address.
-                        databaseUrl: first ? data!.urls.local.database : data!.urls.remote.database,
-                        redisUrl: first ? data!.urls.local.redis : data!.urls.remote.redis,
+                        databaseUrl: local ? data.urls.local.database : data.urls.remote.database,
+                        redisUrl: local ? data.urls.local.redis : data.urls.remote.redis,
                         frontendNetwork: networks.frontend.name,
                         backendNetwork: networks.backend.name,
                         proxyContainerName,
                         limits: cfg.limits.app,
-                        dataServices: data!.containers,
+                        dataServices: data.containers,
                         imageProvider: registryProvider,
                         daemon,
                         guard,
@@ -268,10 +279,14 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                     webhookUrl: secret(cfg.notify.webhookUrl),
                     maintenance: cfg.maintenance,
                     maintenanceNow: t.state.maintenance === true,
-                    // The dump and the migrations run once, on the first host, before its re-point: every other host re-points after it.
-                    backup: first ? data!.backup : undefined,
+                    // The dump and the migrations run once, before the first host's re-point: every other host re-points after it.
+                    // The dump runs on the data host, beside Postgres and the backups store; the migrations
+                    // on the first host, from the new image it has pulled, over the URL its slots use
+                    // (from another host than the data host: data.address, through the frontend network's route out).
+                    backup: first ? data.backup : undefined,
+                    backupSteps: first ? d.steps : undefined,
                     migrations: first ? cfg.migrations : undefined,
-                    migrationNetwork: data!.migrationNetwork,
+                    migrationNetwork: local ? data.migrationNetwork : networks.frontend.name,
                     verifyRequests: cfg.verifyRequests,
                     // The canary bakes; the hosts after it were judged by its traffic.
                     bake: first ? cfg.bake : undefined,
@@ -312,7 +327,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     }
 
     /**
-     * Postgres, Redis and the backups store, on the first host; a service
+     * Postgres, Redis and the backups store, on the data host; a service
      * given as a URL (postgresUrl, redisUrl) is managed elsewhere, so no
      * container of it is declared and everything uses the URL.
      */
@@ -390,15 +405,32 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     }
 }
 
-/** What the first host's data services give the rest of the stack. */
+/**
+ * Postgres stays where it is: when the stack's Postgres container runs on
+ * another host than data.host names, the update stops before anything is
+ * declared. Moving a database is a dump and a restore, not a config change.
+ */
+function refuseDataMove(cfg: SwitchyardConfig, targets: (StackHost & { state: HostState })[], dataAt: number, namePrefix: string): void {
+    if (cfg.postgresUrl || targets.length < 2) return;
+    const holder = targets.findIndex((t, i) => i !== dataAt && t.state.postgresHealthcheck !== undefined);
+    if (holder < 0) return;
+    const asked = cfg.data?.host === undefined ? `data.host is unset (the first host, ${targets[0].name})` : `data.host = "${cfg.data.host}"`;
+    throw new Error(
+        `switchyard:${asked}, but this stack's Postgres (${namePrefix}-postgres) is on host ${targets[holder].name}: ` +
+            `the data host cannot move while Postgres is there. Allowed: data.host "${targets[holder].name}"` +
+            `${holder === 0 ? " (or unset)" : ""}; to move the database, dump it (npm run backups), give it a Postgres elsewhere and restore it there`,
+    );
+}
+
+/** What the data host's services give the rest of the stack. */
 interface DataServices {
-    /** DATABASE_URL and REDIS_URL (secret): on the first host's backend network, and for the other hosts. */
+    /** DATABASE_URL and REDIS_URL (secret): on the data host's backend network, and for the other hosts. */
     urls: { local: { database: pulumi.Output<string>; redis: pulumi.Output<string> }; remote: { database: pulumi.Output<string>; redis: pulumi.Output<string> } };
     /** The containers the slots start after (none for a managed service). */
     containers: pulumi.Resource[];
     /** The dump before every switch, when backups are on. */
     backup?: ReleaseBackupArgs;
-    /** Where the migrations' one-off container runs: the backend network, or with a managed database the frontend one (it has a route out). */
+    /** Where the migrations' one-off container runs on the data host: the backend network, or with a managed database the frontend one (it has a route out). */
     migrationNetwork: pulumi.Output<string>;
 }
 

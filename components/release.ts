@@ -78,6 +78,8 @@ export interface ReleaseArgs {
     maintenanceNow?: boolean;
     /** The dump before every switch. Defaults to none (no backup). */
     backup?: ReleaseBackupArgs;
+    /** Where the dump runs: the data host's steps, which may be another host's than this release's. Defaults to `steps`. */
+    backupSteps?: ReleaseSteps;
     /** The network the migrations' one-off container joins. Defaults to the slots' backend network. */
     migrationNetwork?: pulumi.Input<string>;
     /** Expand (before the re-point) and contract (after retire) migrations, in exec form. Defaults to none. */
@@ -182,7 +184,7 @@ export class Release extends pulumi.ComponentResource {
                       migrationFingerprint: migrations.command
                           ? createHash("sha256").update(JSON.stringify([migrations.command, target.image, migrations.timeoutSeconds ?? DEFAULTS.migrationTimeoutSeconds])).digest("hex").slice(0, 16)
                           : undefined,
-                      steps: args.steps,
+                      steps: args.backupSteps ?? args.steps,
                   },
                   child("backup"),
               )

@@ -414,11 +414,14 @@ export const configSchema = z
                 z.object({ ca: z.string().min(1).max(65536), certificate: z.string().min(1).max(65536), key: z.string().min(1).max(65536) }).strict(),
             )
             .optional(),
-        // Where the app hosts reach Postgres and Redis on the first host: its
-        // address on the network they share (published there only). Required with two or more hosts.
+        // Where Postgres and Redis run with two or more hosts, and where the
+        // other hosts reach them: one host of the stack (the first unless
+        // `host` names another) and its address on the network the app hosts
+        // share (published there only). Required with two or more hosts.
         data: z
             .object({
-                address: z.string().ip({ message: "must be the IP address of the first host on the network the app hosts share, such as 10.0.0.11" }),
+                host: z.string().regex(HOST_NAME_RE, HOST_NAME_RULE).optional(),
+                address: z.string().ip({ message: "must be the IP address of the data host on the network the app hosts share, such as 10.0.0.11" }),
                 postgresPort: port.default(DEFAULTS.dataPorts.postgres),
                 redisPort: port.default(DEFAULTS.dataPorts.redis),
             })
@@ -517,7 +520,7 @@ function hostProblems(
     c: {
         hosts?: HostSettings[];
         hostsTls?: Record<string, unknown>;
-        data?: { address: string; postgresPort: number; redisPort: number };
+        data?: { host?: string; address: string; postgresPort: number; redisPort: number };
         proxy: { livePort: number; previewPort: number };
         postgresUrl?: string;
         redisUrl?: string;
@@ -543,16 +546,19 @@ function hostProblems(
         if (!h) issue(["hostsTls", name], `names no host of hosts (${hosts.map((o) => o.name).join(", ") || "none"}): TLS material is for a tcp:// host`);
         else if (!h.dockerHost.startsWith("tcp://")) issue(["hostsTls", name], `is for a tcp:// host; ${name} is reached as ${h.dockerHost}, which carries its own authentication`);
     }
-    // With both services external there is nothing on the first host to publish.
+    // With both services external there is nothing on the data host to publish.
     const runsData = !(c.postgresUrl && c.redisUrl);
     if (hosts.length > 1 && runsData && !c.data) {
-        issue(["data", "address"], "is required with two or more hosts: the address of the first host where the others reach Postgres and Redis, such as 10.0.0.11 (or give both postgresUrl and redisUrl)");
+        issue(["data", "address"], "is required with two or more hosts: the address of the data host (the first, or data.host) where the others reach Postgres and Redis, such as 10.0.0.11 (or give both postgresUrl and redisUrl)");
     }
     if (c.data && hosts.length < 2) issue(["data"], "is only for two or more hosts: with one host, Postgres and Redis stay on its internal network and are published nowhere");
-    else if (c.data && !runsData) issue(["data"], "is not needed: postgresUrl and redisUrl are both set, so no data service runs on the first host to publish");
+    else if (c.data && !runsData) issue(["data"], "is not needed: postgresUrl and redisUrl are both set, so no data service runs on a host of the stack to publish");
+    else if (c.data?.host !== undefined && !hosts.some((h) => h.name === c.data!.host)) {
+        issue(["data", "host"], `names no host of hosts (${hosts.map((h) => h.name).join(", ")}): Postgres and Redis run on one of the stack's hosts`);
+    }
     if (c.data && c.data.postgresPort === c.data.redisPort) issue(["data", "redisPort"], "must differ from data.postgresPort");
     if (c.data && (c.data.address === "0.0.0.0" || c.data.address === "::")) {
-        issue(["data", "address"], "must not be the any-address: it would publish Postgres and Redis on every interface; name the first host's private address");
+        issue(["data", "address"], "must not be the any-address: it would publish Postgres and Redis on every interface; name the data host's private address");
     }
 }
 

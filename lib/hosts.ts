@@ -1,6 +1,7 @@
 // The Docker hosts of a stack, in release order. One host unless the config
-// lists several (`hosts`): then the first is the canary and runs Postgres and
-// Redis, and the others follow `rollout.batchSize` at a time.
+// lists several (`hosts`): then the first is the canary, the others follow
+// `rollout.batchSize` at a time, and one of them (the first unless data.host
+// names another) runs Postgres, Redis and the backups.
 import { SwitchyardConfig } from "./config";
 import { DockerEndpoint, resolveDockerEndpoint } from "./dockerhost";
 
@@ -49,4 +50,13 @@ export function rolloutBatches(hostCount: number, batchSize: number): number[][]
         batches.push(Array.from({ length: Math.min(batchSize, hostCount - i) }, (_, k) => i + k));
     }
     return batches;
+}
+
+/**
+ * Which host runs Postgres, Redis and the backups store: data.host's index,
+ * else the first (0). The config check has made sure data.host names a host.
+ */
+export function dataHostIndex(cfg: Pick<SwitchyardConfig, "hosts" | "data">): number {
+    const named = cfg.data?.host;
+    return named === undefined ? 0 : (cfg.hosts ?? []).findIndex((h) => h.name === named);
 }

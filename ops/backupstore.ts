@@ -34,6 +34,8 @@ export interface BackupStore {
     /** Dump names of this stack start with it. */
     prefix: string;
     stackLabel: string;
+    /** The stack's Docker name prefix (PROJECT-STACK). */
+    namePrefix: string;
     proxy: string;
 }
 
@@ -42,10 +44,11 @@ export function docker(args: string[], input?: string): string {
 }
 
 export function openStore(stack: string, stackFile?: string): BackupStore {
-    const { names, file } = followStack(stack, stackFile);
+    // With several hosts: the data host, where Postgres and the backups store are.
+    const { names, file } = followStack(stack, stackFile, "data");
     const raw = fs.existsSync(file) ? readStackFile(file).raw : {};
     const hostDirOf = () => (raw["switchyard:backups"] ? (JSON.parse(raw["switchyard:backups"]) as { hostDir?: string }).hostDir : undefined);
-    const common = { store: hostDirOf() ?? `${names.namePrefix}-backups`, prefix: names.stackLabel.replace(/[^A-Za-z0-9._-]/g, "_"), stackLabel: names.stackLabel, proxy: names.proxyContainer };
+    const common = { store: hostDirOf() ?? `${names.namePrefix}-backups`, prefix: names.stackLabel.replace(/[^A-Za-z0-9._-]/g, "_"), stackLabel: names.stackLabel, namePrefix: names.namePrefix, proxy: names.proxyContainer };
     if (raw["switchyard:postgresUrl"] !== undefined) {
         // A managed Postgres: the helpers run postgres.image (the program pulled it for the backup step).
         const image = (raw["switchyard:postgres"] ? (JSON.parse(raw["switchyard:postgres"]) as { image?: string }).image : undefined) ?? DEFAULTS.postgresImage;

@@ -55,21 +55,49 @@ export function runCli(name: string, main: () => void | Promise<void>): void {
 /**
  * The stack an ops command acts on, resolved the way the program resolves it:
  * Docker names from the project name in Pulumi.yaml (pulumi.getProject()),
- * and the Docker host from the stack's `hosts` (the first) or `docker:host`
- * (then DOCKER_HOST, the docker context, the local socket). Every docker call
- * the command makes afterwards goes to that host: DOCKER_HOST (and for a tcp://
- * host its TLS material) is set for this process.
+ * and the Docker host from the stack's `hosts` or `docker:host` (then
+ * DOCKER_HOST, the docker context, the local socket). With several hosts,
+ * `on` picks which: "canary" the first (its proxy and route), "data" the
+ * data host (data.host, else the first: Postgres, Redis and the backups).
+ * Every docker call the command makes afterwards goes to that host:
+ * DOCKER_HOST (and for a tcp:// host its TLS material) is set for this process.
  */
-export function followStack(stack: string, stackFile?: string): { names: ReturnType<typeof stackNames>; file: string; project: string; dockerHost: string } {
+export function followStack(
+    stack: string,
+    stackFile?: string,
+    on: "canary" | "data" = "canary",
+): { names: ReturnType<typeof stackNames>; file: string; project: string; dockerHost: string } {
     const file = stackFile ?? stackFilePath(stack);
     const raw = fs.existsSync(file) ? readStackFile(file).raw : {};
     const project = projectName();
     const names = stackNames(project, stack);
-    // With several hosts, the ops commands act on the first: it runs the data services, the backups and the canary.
-    const firstHost = raw["switchyard:hosts"] ? (JSON.parse(raw["switchyard:hosts"]) as { name: string; dockerHost: string }[])[0] : undefined;
-    const endpoint = firstHost ? { host: firstHost.dockerHost, source: "hosts[0]" } : resolveDockerEndpoint(raw["docker:host"]);
-    Object.assign(process.env, firstHost ? hostEnv(stack, file, names.namePrefix, firstHost) : { DOCKER_HOST: endpoint.host });
+    const host = on === "data" ? dataHost(raw) : configuredHosts(raw)?.[0];
+    const endpoint = host ? { host: host.dockerHost, source: host.name } : resolveDockerEndpoint(raw["docker:host"]);
+    Object.assign(process.env, host ? hostEnv(stack, file, names.namePrefix, host) : { DOCKER_HOST: endpoint.host });
     return { names, file, project, dockerHost: endpoint.host };
+}
+
+type ConfiguredHost = { name: string; dockerHost: string };
+const configuredHosts = (raw: Record<string, string>): ConfiguredHost[] | undefined => (raw["switchyard:hosts"] ? (JSON.parse(raw["switchyard:hosts"]) as ConfiguredHost[]) : undefined);
+
+/** The host of `hosts` that runs Postgres, Redis and the backups: data.host, else the first; undefined for a one-host stack. */
+export function dataHost(raw: Record<string, string>): ConfiguredHost | undefined {
+    const hosts = configuredHosts(raw);
+    const named = raw["switchyard:data"] ? (JSON.parse(raw["switchyard:data"]) as { host?: string }).host : undefined;
+    if (!hosts || named === undefined) return hosts?.[0];
+    const host = hosts.find((h) => h.name === named);
+    if (!host) throw new Error(`switchyard:data.host = ${JSON.stringify(named)} names no host of switchyard:hosts (${hosts.map((h) => h.name).join(", ")}); run pulumi preview to see the config error`);
+    return host;
+}
+
+/**
+ * Every host of the stack and the docker CLI's environment for it, in
+ * release order; for a one-host stack the one host followStack resolved.
+ */
+export function everyHost(stack: string, file: string, namePrefix: string): { name?: string; env: NodeJS.ProcessEnv }[] {
+    const raw = fs.existsSync(file) ? readStackFile(file).raw : {};
+    const hosts = configuredHosts(raw);
+    return hosts ? hosts.map((h) => ({ name: h.name, env: hostEnv(stack, file, namePrefix, h) })) : [{ env: process.env }];
 }
 
 /**

@@ -4,9 +4,9 @@
 #   PROJECT   the project name in Pulumi.yaml (pulumi.getProject())
 #   LABEL     the switchyard.stack label: PROJECT/STACK
 #   PROXY     the proxy container: PROJECT-STACK-proxy
-#   DOCKER_HOST  exported: the first of the stack's switchyard:hosts (where the
-#                data services, the backups and the canary are), else its
-#                docker:host when set, else as before
+#   DOCKER_HOST  exported: the first of the stack's switchyard:hosts (the
+#                canary), else its docker:host when set, else as before; the
+#                bash ops touch no data service (recover reads every host)
 PROJECT=$(node -e 'console.log(require("yaml").parse(require("fs").readFileSync(process.argv[1], "utf8")).name)' "$REPO/Pulumi.yaml") \
   || die "cannot read the project name from $REPO/Pulumi.yaml"
 [[ "$PROJECT" =~ ^[A-Za-z0-9_.-]+$ ]] || die "project name '$PROJECT' in Pulumi.yaml is not a name Switchyard can use (letters, digits, . _ -)"

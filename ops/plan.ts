@@ -17,7 +17,7 @@ import { otherColour, parseConfig, SwitchyardConfig } from "../lib/config";
 import { dockerHostProbe, HostState } from "../lib/host";
 import { STATE_DIR } from "../lib/routemarker";
 import { missingForPreview } from "../lib/plugins";
-import { rolloutBatches } from "../lib/hosts";
+import { dataHostIndex, rolloutBatches } from "../lib/hosts";
 import { planRelease } from "../lib/release";
 import { readStackFile } from "../lib/stackfile";
 import { followStack, hostEnv, parseStackArgs, runCli } from "./cli";
@@ -29,12 +29,14 @@ const REPO = path.resolve(__dirname, "..");
 /** Image each data service runs now (undefined when it does not run). */
 export type RunningServices = Partial<Record<"postgres" | "redis" | "proxy", string>>;
 
-export function runningServices(prefix: string): RunningServices {
+/** The images the data services run (on the data host, `dataEnv`) and the proxy (this process's host). */
+export function runningServices(prefix: string, dataEnv: NodeJS.ProcessEnv = process.env): RunningServices {
     const out: RunningServices = {};
     for (const svc of ["postgres", "redis", "proxy"] as const) {
+        const env = svc === "proxy" ? process.env : dataEnv;
         try {
-            const imageId = execFileSync("docker", ["inspect", "-f", "{{.Image}}", `${prefix}-${svc}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-            const tags = execFileSync("docker", ["image", "inspect", "-f", "{{join .RepoTags \",\"}}", imageId], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+            const imageId = execFileSync("docker", ["inspect", "-f", "{{.Image}}", `${prefix}-${svc}`], { encoding: "utf8", env, stdio: ["ignore", "pipe", "ignore"] }).trim();
+            const tags = execFileSync("docker", ["image", "inspect", "-f", "{{join .RepoTags \",\"}}", imageId], { encoding: "utf8", env, stdio: ["ignore", "pipe", "ignore"] }).trim();
             out[svc] = tags || imageId;
         } catch {
             // not running: a first release creates it
@@ -154,14 +156,17 @@ export function hostOrder(cfg: SwitchyardConfig, hosts: HostState[]): string[] {
     const list = cfg.hosts!;
     const batches = rolloutBatches(list.length, cfg.rollout.batchSize);
     const lines = [`**Hosts, in release order** (after the canary, ${cfg.rollout.batchSize} at a time):`, ""];
+    const services = [cfg.postgresUrl ? undefined : "Postgres", cfg.redisUrl ? undefined : "Redis"].filter(Boolean).join(" and ");
+    const dataAt = dataHostIndex(cfg);
     batches.forEach((batch, b) => {
         for (const i of batch) {
             const plan = planRelease(cfg, hosts[i]);
             const what = plan.switching ? `switch ${plan.previousLive} → ${plan.live}` : plan.previousLive === undefined ? `first release: ${plan.live} goes live` : `${plan.live} stays live`;
+            const runs = i === dataAt && services ? `, runs ${services}` : "";
             const when =
                 b === 0
-                    ? `canary, runs Postgres and Redis${cfg.bake.seconds > 0 ? `; bakes ${cfg.bake.seconds} s` : ""}`
-                    : `re-points after ${batches[b - 1].map((j) => list[j].name).join(", ")} ${b === 1 && cfg.bake.seconds > 0 ? "baked" : "verified"}`;
+                    ? `canary${runs}${cfg.bake.seconds > 0 ? `; bakes ${cfg.bake.seconds} s` : ""}`
+                    : `re-points after ${batches[b - 1].map((j) => list[j].name).join(", ")} ${b === 1 && cfg.bake.seconds > 0 ? "baked" : "verified"}${runs}`;
             lines.push(`${i + 1}. \`${list[i].name}\` (${list[i].dockerHost}): ${what} (${when})`);
         }
     });
@@ -193,10 +198,12 @@ async function main() {
     if (!fs.existsSync(file)) throw new Error(`no stack config at ${file}`);
     const { names } = followStack(stack, file);
     const cfg = loadStackConfig(file, stack);
-    // With several hosts, each is read; the story's table is the first's (the canary, where the data services run; followStack points this process at it).
-    const hosts = cfg.hosts?.map((h) => dockerHostProbe(names.stackLabel, names.proxyContainer, hostEnv(stack, file, names.namePrefix, h)));
+    // With several hosts, each is read; the story's table is the first's (the canary; followStack points this process at it),
+    // the data services' images the data host's.
+    const envs = cfg.hosts?.map((h) => hostEnv(stack, file, names.namePrefix, h));
+    const hosts = envs?.map((env) => dockerHostProbe(names.stackLabel, names.proxyContainer, env));
     const host = hosts?.[0] ?? dockerHostProbe(names.stackLabel, names.proxyContainer);
-    const services = runningServices(names.namePrefix);
+    const services = runningServices(names.namePrefix, envs?.[dataHostIndex(cfg)]);
     if (args.flags.has("no-preview")) {
         console.log(renderPlan(stack, cfg, host, services, hosts));
         return;

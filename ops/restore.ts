@@ -13,7 +13,7 @@ import { configSchema } from "../lib/config";
 import { MAINTENANCE_MARKER, STATE_DIR } from "../lib/routemarker";
 import { readStackFile, stackFilePath } from "../lib/stackfile";
 import { LIVE_LISTEN_PORT } from "../nginx/render";
-import { parseStackArgs, runCli } from "./cli";
+import { everyHost, parseStackArgs, runCli } from "./cli";
 import { BackupRecord, docker, humanSize, inStore, listBackups, managedEnv, openStore } from "./backupstore";
 
 const T0 = Date.now();
@@ -41,13 +41,23 @@ function main() {
         console.log(`restore of stack ${args.stack} would:\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join("\n")}\nNothing was changed. Run again with --yes to do it.`);
         return;
     }
-    const proxyExec = (...cmd: string[]) => spawnSync("docker", ["exec", store.proxy, ...cmd], { encoding: "utf8" });
-    const wasOn = proxyExec("test", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`).status === 0;
+    // Every host's proxy goes into maintenance: with several hosts, each one's colour writes to the one database.
+    const proxies = everyHost(args.stack, args.stackFile ?? stackFilePath(args.stack), store.namePrefix).map((h) => {
+        const exec = (...cmd: string[]) => spawnSync("docker", ["exec", store.proxy, ...cmd], { encoding: "utf8", env: h.env });
+        return { on: h.name ? ` on host ${h.name}` : "", exec, wasOn: exec("test", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`).status === 0 };
+    });
+    const turnedOn: typeof proxies = [];
+    const maintenanceOff = () => turnedOn.forEach((p) => p.exec("rm", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`));
     step(`restoring stack ${args.stack} from ${backup.name}`);
-    if (!wasOn && proxyExec("sh", "-c", `mkdir -p ${STATE_DIR} && : > ${STATE_DIR}/.${MAINTENANCE_MARKER}.tmp && mv -f ${STATE_DIR}/.${MAINTENANCE_MARKER}.tmp ${STATE_DIR}/${MAINTENANCE_MARKER}`).status !== 0) {
-        throw new Error(`could not turn maintenance on in ${store.proxy}; nothing was restored`);
+    for (const p of proxies.filter((x) => !x.wasOn)) {
+        if (p.exec("sh", "-c", `mkdir -p ${STATE_DIR} && : > ${STATE_DIR}/.${MAINTENANCE_MARKER}.tmp && mv -f ${STATE_DIR}/.${MAINTENANCE_MARKER}.tmp ${STATE_DIR}/${MAINTENANCE_MARKER}`).status !== 0) {
+            maintenanceOff();
+            throw new Error(`could not turn maintenance on in ${store.proxy}${p.on}; nothing was restored${turnedOn.length ? ", and maintenance is off again where it was turned on" : ""}`);
+        }
+        turnedOn.push(p);
     }
-    step(wasOn ? "maintenance mode was already on" : "maintenance on: the live and preview listeners answer 503 with Retry-After");
+    const wasOn = turnedOn.length === 0;
+    step(wasOn ? "maintenance mode was already on" : `maintenance on${proxies.length > 1 ? ` (${proxies.length} hosts)` : ""}: the live and preview listeners answer 503 with Retry-After`);
     let restored = false;
     try {
         const sum = inStore(store, 'sha256sum "/backups/$1.dump" | cut -d" " -f1', [backup.name]);
@@ -75,19 +85,21 @@ function main() {
             ? execFileSync("docker", ["run", "--rm", ...managed.args, "--entrypoint", "psql", store.image, "-tAc", countRows], { encoding: "utf8", env: managed.env }).trim()
             : docker(["exec", store.postgres!, "sh", "-c", `psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "${countRows}"`]);
         step(`rows per table now: ${tables || "(no tables)"}`);
-        const health = proxyExec("curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${LIVE_LISTEN_PORT}${healthPath}`);
-        if (health.stdout.trim() !== "200") throw new Error(`the live colour's ${healthPath} answered ${health.stdout.trim() || "nothing"} after the restore; maintenance stays on until it is fixed`);
-        step(`the live colour's ${healthPath} answers 200`);
+        for (const p of proxies) {
+            const health = p.exec("curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${LIVE_LISTEN_PORT}${healthPath}`);
+            if (health.stdout.trim() !== "200") throw new Error(`the live colour's ${healthPath}${p.on} answered ${health.stdout.trim() || "nothing"} after the restore; maintenance stays on until it is fixed`);
+        }
+        step(`the live colour's ${healthPath} answers 200${proxies.length > 1 ? ` on every host` : ""}`);
     } catch (err) {
         step(`FAILED: ${(err as Error).message}`);
         if (!restored && !wasOn) {
-            proxyExec("rm", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`);
+            maintenanceOff();
             step("maintenance off again: nothing was restored");
         }
         throw new Error("restore failed");
     }
     if (!wasOn) {
-        proxyExec("rm", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`);
+        maintenanceOff();
         step("maintenance off: the live listener serves traffic again");
     } else {
         step("maintenance stays on (it was on before the restore; the stack config decides)");

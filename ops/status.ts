@@ -12,7 +12,7 @@ import * as path from "path";
 import { Colour, COLOURS } from "../lib/config";
 import { dockerHostProbe } from "../lib/host";
 import { readStackFile } from "../lib/stackfile";
-import { followStack, parseStackArgs, runCli } from "./cli";
+import { dataHost, followStack, hostEnv, parseStackArgs, runCli } from "./cli";
 
 export interface ContainerRow {
     name: string;
@@ -21,6 +21,8 @@ export interface ContainerRow {
     image: string;
     state: string;
     status: string;
+    /** With several hosts, the host it runs on when that is not the canary (the data services on data.host). */
+    host?: string;
 }
 
 export interface StackConfigView {
@@ -38,12 +40,12 @@ export function readStackConfigView(file: string): StackConfigView | undefined {
     return { file, liveColor: raw["switchyard:liveColor"], standby: raw["switchyard:standby"] ?? "retire", managed };
 }
 
-export function containers(stackLabel: string): ContainerRow[] {
+export function containers(stackLabel: string, env: NodeJS.ProcessEnv = process.env): ContainerRow[] {
     const out = execFileSync(
         "docker",
         ["ps", "-a", "--filter", `label=switchyard.stack=${stackLabel}`, "--format",
             '{{.Names}}\t{{.Label "switchyard.role"}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.State}}\t{{.Status}}'],
-        { encoding: "utf8" },
+        { encoding: "utf8", env },
     );
     return out.split("\n").filter(Boolean).map((line) => {
         const [name, role, colour, image, state, status] = line.split("\t");
@@ -80,7 +82,7 @@ export function render(stack: string, rows: ContainerRow[], route: Colour | unde
     for (const role of ["postgres", "redis", "proxy"]) {
         const c = rows.find((r) => r.role === role);
         const managed = cfg?.managed?.includes(role);
-        lines.push(`  ${role.padEnd(8)}  ${c ? `${c.state}, ${c.status}` : managed ? `managed elsewhere (${role}Url)` : "missing"}`);
+        lines.push(`  ${role.padEnd(8)}  ${c ? `${c.state}, ${c.status}${c.host ? ` (on host ${c.host})` : ""}` : managed ? `managed elsewhere (${role}Url)` : "missing"}`);
     }
     if (!cfg) {
         lines.push("", `  (no stack config found: liveColor not compared)`);
@@ -101,7 +103,16 @@ function main() {
     const { names, file } = followStack(stack, stackFile);
     const host = dockerHostProbe(names.stackLabel, names.proxyContainer);
     const cfg = readStackConfigView(file);
-    const { text, code } = render(stack, containers(names.stackLabel), host.route, host.retired, cfg);
+    let rows = containers(names.stackLabel);
+    // With several hosts this reads the canary; Postgres and Redis are read where they run.
+    const raw = fs.existsSync(file) ? readStackFile(file).raw : {};
+    const data = dataHost(raw);
+    if (data && data.dockerHost !== process.env.DOCKER_HOST) {
+        const isData = (r: ContainerRow) => r.role === "postgres" || r.role === "redis";
+        const there = containers(names.stackLabel, hostEnv(stack, file, names.namePrefix, data)).filter(isData);
+        rows = [...rows.filter((r) => !isData(r)), ...there.map((r) => ({ ...r, host: data.name }))];
+    }
+    const { text, code } = render(stack, rows, host.route, host.retired, cfg);
     console.log(text);
     process.exit(code);
 }

@@ -2,9 +2,10 @@
 // on this machine (test/e2e/engines.ts). m1 and m2 sit behind an sshd on
 // 127.0.0.1 and are named in `hosts` as ssh://; m3 listens on a 127.0.0.1 TCP
 // port with TLS and a client certificate required, named as tcp:// with its
-// client material in the secret hostsTls. The first (m1) is the canary and runs Postgres
-// and Redis, published on its address for the others (data.address); every
-// host has its own proxy and both colours. Load on every host's live listener
+// client material in the secret hostsTls. The first (m1) is the canary; m2 is
+// the data host (data.host) and runs Postgres, Redis and the backups, published
+// on its address for the others (data.address); every host has its own proxy
+// and both colours. Load on every host's live listener
 // (127.0.0.1 ports only): GET /version, GET and POST /visits through Postgres.
 //
 // What it shows: a release and a rollback move the hosts one after another
@@ -12,7 +13,8 @@
 // host; a release that passes /health but fails 20 % of real requests is
 // stopped in the canary's bake, the other hosts never switch and lose
 // nothing; a no-op up changes nothing; an up killed between hosts is
-// recovered (npm run recover, then up) into one colour on every host.
+// recovered (npm run recover, then up) into one colour on every host; the
+// dumps made on the data host before each switch list and restore there.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -43,6 +45,8 @@ const figures: Figure[] = [];
 
 describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tcp:// with TLS", function () {
     const engines = [new ExtraEngine("m1", "10.221.0.0/16", 0), new ExtraEngine("m2", "10.222.0.0/16", 0), new ExtraEngine("m3", "10.223.0.0/16", 0)];
+    /** The data host (data.host): not the canary, so every release reaches Postgres on another host than the one it starts on. */
+    const DATA = 1;
     let s: E2EStack;
     /** The stack of scenario 6: m2 and m3 with a managed Postgres and Redis. */
     let managedStack: E2EStack | undefined;
@@ -82,18 +86,18 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
     function assertNoneFailed(label: string, reps: Load[]): void {
         reps.forEach((r, i) => assert.deepStrictEqual(r.errors, {}, `${label} on ${engines[i].name}: failed requests\n${describeFailures(r)}${postgresLog(r)}`));
     }
-    /** When a request failed on its database connection: what the shared Postgres logged then (its log, and m1's kernel view of its memory). */
+    /** When a request failed on its database connection: what the shared Postgres logged then (its log, and the data host's view of its memory). */
     function postgresLog(r: Load): string {
         if (!r.samples.some((x) => /Connection terminated|too many clients|terminating connection/.test(x.body ?? ""))) return "";
         const pg = `${s.names.namePrefix}-postgres`;
         // From 30 s before the first failure, without the refusals a crash recovery repeats: the lines before them name the cause.
         const first = Math.min(...r.samples.filter((x) => x.status >= 500).map((x) => r.startedAt + x.at));
-        const all = spawnSync("docker", ["-H", engines[0].unixHost, "logs", "--since", new Date(first - 30000).toISOString(), pg], { encoding: "utf8", maxBuffer: 64 << 20 });
+        const all = spawnSync("docker", ["-H", engines[DATA].unixHost, "logs", "--since", new Date(first - 30000).toISOString(), pg], { encoding: "utf8", maxBuffer: 64 << 20 });
         const lines = `${all.stdout}${all.stderr}`.split("\n").filter((l) => !/not yet accepting connections|Consistent recovery state has not been yet reached|the database system is (starting up|in recovery mode)/.test(l));
         const logs = { stdout: lines.slice(0, 80).join("\n"), stderr: "" };
-        const stats = spawnSync("docker", ["-H", engines[0].unixHost, "stats", "--no-stream", "--format", "{{.MemUsage}} {{.PIDs}}", pg], { encoding: "utf8" });
-        const state = spawnSync("docker", ["-H", engines[0].unixHost, "inspect", "-f", "started {{.State.StartedAt}}, restarts {{.RestartCount}}, OOM-killed {{.State.OOMKilled}}", pg], { encoding: "utf8" });
-        return `\n--- ${pg} on m1 (memory, pids: ${stats.stdout.trim()}; ${state.stdout.trim()}):\n${logs.stdout}${logs.stderr}`;
+        const stats = spawnSync("docker", ["-H", engines[DATA].unixHost, "stats", "--no-stream", "--format", "{{.MemUsage}} {{.PIDs}}", pg], { encoding: "utf8" });
+        const state = spawnSync("docker", ["-H", engines[DATA].unixHost, "inspect", "-f", "started {{.State.StartedAt}}, restarts {{.RestartCount}}, OOM-killed {{.State.OOMKilled}}", pg], { encoding: "utf8" });
+        return `\n--- ${pg} on ${engines[DATA].name} (memory, pids: ${stats.stdout.trim()}; ${state.stdout.trim()}):\n${logs.stdout}${logs.stderr}`;
     }
 
     before(async function () {
@@ -136,7 +140,7 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         // memory limit; postgresLog prints Postgres's log if a request fails again.
         const limits = { postgres: { memoryMb: 1024, cpus: 1 } };
         const postgres = { ...(base.postgres as object), maxConnections: 200 };
-        s = await E2EStack.create("hosts", { ...base, health, limits, postgres, hosts, data: { address: engines[0].address }, bake: BAKE });
+        s = await E2EStack.create("hosts", { ...base, health, limits, postgres, hosts, data: { host: engines[DATA].name, address: engines[DATA].address }, bake: BAKE });
         await s.stack.setConfig("switchyard:notify.webhookUrl", { value: hook.url, secret: true }, true);
         await setHostsTls(s);
     });
@@ -173,22 +177,22 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         await removeAll();
     });
 
-    it("1. fresh up: a proxy and the live colour on every host, Postgres and Redis on m1 alone, one database for all", async () => {
+    it("1. fresh up: a proxy and the live colour on every host, Postgres and Redis on the data host m2 alone, one database for all", async () => {
         const up = await s.up("fresh on three hosts");
         const order = engines.map((e) => up.output.indexOf(`host ${e.name}: first release: blue goes live`));
         assert.ok(order.every((at) => at >= 0) && order[0] < order[1] && order[1] < order[2], `the plan names the hosts in release order: ${order}`);
         for (const e of engines) {
             const roles = e.docker("ps", "--filter", `label=switchyard.stack=${s.names.stackLabel}`, "--format", '{{.Label "switchyard.role"}}').split("\n").sort();
-            assert.deepStrictEqual(roles, e === engines[0] ? ["app", "app", "postgres", "proxy", "redis"] : ["app", "app", "proxy"], e.name);
+            assert.deepStrictEqual(roles, e === engines[DATA] ? ["app", "app", "postgres", "proxy", "redis"] : ["app", "app", "proxy"], e.name);
             assert.strictEqual(routeOn(e), "blue", e.name);
             shared[`${e.name}/${s.names.proxyContainer}`] = identity(e, s.names.proxyContainer);
         }
-        const maxConnections = engines[0].docker("exec", `${s.names.namePrefix}-postgres`, "psql", "-U", "app", "-d", "app", "-tAc", "SHOW max_connections").trim();
+        const maxConnections = engines[DATA].docker("exec", `${s.names.namePrefix}-postgres`, "psql", "-U", "app", "-d", "app", "-tAc", "SHOW max_connections").trim();
         assert.strictEqual(maxConnections, "200", "Postgres runs with postgres.maxConnections");
-        for (const svc of ["postgres", "redis"]) shared[`m1/${s.names.namePrefix}-${svc}`] = identity(engines[0], `${s.names.namePrefix}-${svc}`);
+        for (const svc of ["postgres", "redis"]) shared[`${engines[DATA].name}/${s.names.namePrefix}-${svc}`] = identity(engines[DATA], `${s.names.namePrefix}-${svc}`);
         const onMain = spawnSync("docker", ["-H", "unix:///var/run/docker.sock", "ps", "-aq", "--filter", `label=switchyard.stack=${s.names.stackLabel}`], { encoding: "utf8" }).stdout.trim();
         assert.strictEqual(onMain, "", "nothing of the stack on this machine's own engine");
-        // A write through m2 is read through m3 and m1: one Postgres, one Redis.
+        // A write through m2 is read through m3 and m1 (the canary, reaching Postgres on m2): one Postgres, one Redis.
         const written = JSON.parse((await get(live[1], "/visits", { method: "POST", body: "from m2" })).body);
         for (const port of [live[2], live[0]]) {
             const read = JSON.parse((await get(port, "/visits")).body);
@@ -326,6 +330,37 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
             .map((r) => r.outputs!.name!)
             .sort();
     }
+
+    it("5b. the dumps before each switch are on the data host: npm run backups lists them, restore (every host in maintenance) brings the rows back, status reads Postgres on m2", async () => {
+        const m2 = engines[DATA];
+        const psql = (sql: string) => m2.docker("exec", `${s.names.namePrefix}-postgres`, "psql", "-U", "app", "-d", "app", "-tAc", sql);
+        const listed = await s.ops("backups", "--json");
+        assert.strictEqual(listed.status, 0, listed.out);
+        const backups = JSON.parse(listed.out) as { name: string; database: string }[];
+        // Scenarios 1-5 made one dump before each release that passed its gate: at least the fresh up, green, the bad release, blue and green again.
+        assert.ok(backups.length >= 4, `dumps on ${m2.name}: ${listed.out}`);
+        const store = m2.docker("volume", "ls", "-q", "--filter", `name=^${s.names.namePrefix}-backups$`);
+        assert.strictEqual(store, `${s.names.namePrefix}-backups`, "the backups store is a volume on the data host");
+        const status = await s.ops("status");
+        assert.match(status.out, /postgres\s+running, Up .*\(healthy\) \(on host m2\)/, status.out);
+        assert.match(status.out, /proxy routes live traffic to: green/, status.out);
+        // Rows written after the newest dump go; the ones before it stay.
+        const newest = backups[backups.length - 1];
+        const rowsBefore = Number(psql("SELECT count(*) FROM visits"));
+        await get(live[0], "/visits", { method: "POST", body: "after-the-dump" });
+        const restore = await s.ops("restore", "--backup", newest.name, "--yes");
+        assert.strictEqual(restore.status, 0, restore.out);
+        for (const line of ["maintenance on (3 hosts)", "checksum matches", "restored database app in one transaction", "/health answers 200 on every host", "maintenance off"]) assert.ok(restore.out.includes(line), `${line}:\n${restore.out}`);
+        assert.strictEqual(psql("SELECT count(*) FROM visits WHERE note = 'after-the-dump'"), "0", "the row written after the dump is gone");
+        const rowsAfter = Number(psql("SELECT count(*) FROM visits"));
+        assert.ok(rowsAfter > 0 && rowsAfter <= rowsBefore, `rows: ${rowsBefore} before the restore, ${rowsAfter} after`);
+        for (const [i, e] of engines.entries()) {
+            assert.strictEqual((await get(live[i], "/visits")).status, 200, `${e.name} serves after the restore (maintenance off)`);
+        }
+        const note = `${backups.length} dumps on m2; restore ${restore.seconds.toFixed(1)} s with 3 hosts in maintenance (${rowsBefore} rows before, ${rowsAfter} after)`;
+        say(`figures: ${note}`);
+        figures.push({ scenario: "6b backups and restore on the data host", upSeconds: restore.seconds, perHost: "", note });
+    });
 
     it("6. a stack on m2 and m3 with a managed Postgres and Redis (on m1, reached by address): no data container; release under load 0 failed; backup and restore through the URL; rows intact", async () => {
         // The managed services: run by the test on m1, published on its address only, as a provider's would be.

@@ -1,6 +1,6 @@
 // Several Docker hosts per stack, under Pulumi's mocks: each host gets its own
 // provider, proxy, networks and slots; Postgres and Redis run on the first
-// (the canary) and are published on data.address for the others; the hosts
+// (the canary) or on data.host, published on data.address for the others; the hosts
 // re-point in order, each batch after the one before it was promoted.
 import * as assert from "assert";
 import { HostState } from "../../lib/host";
@@ -116,6 +116,52 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         );
     });
 
+    it("data.host web-2: Postgres, Redis, the backups and the dump on web-2; the canary's slots and migrations use data.address; web-2's slots the backend", async () => {
+        const run = await runProgram({ config: { ...switched, data: { host: "web-2", address: "10.0.0.12" } }, hostsByDocker: everyHostOnBlue });
+        for (const name of ["postgres-container", "redis-container", "backups-volume", "web-2-networks-data"]) {
+            assert.strictEqual(providerHost(run, get(run, name).provider), "ssh://deploy@web-2", `${name} on web-2`);
+        }
+        assert.ok(!run.resources.has("networks-data") && !run.resources.has("web-3-networks-data"), "one data network, on the data host");
+        assert.deepStrictEqual(get(run, "postgres-container").inputs.ports, [{ internal: 5432, external: 5432, ip: "10.0.0.12", protocol: "tcp" }]);
+        const env = (name: string) => Object.fromEntries((unwrapSecrets(get(run, name).inputs.envs) as string[]).map((e) => e.split(/=(.*)/s).slice(0, 2)));
+        assert.match(env("web-2-release-app-green-1").DATABASE_URL, /^postgres:\/\/app:[^@]+@postgres:5432\/app$/);
+        for (const prefix of ["", "web-3-"]) assert.match(env(`${prefix}release-app-green-1`).DATABASE_URL, /^postgres:\/\/app:[^@]+@10\.0\.0\.12:5432\/app$/);
+        // The dump runs on web-2 (where Postgres and the store are), still before the canary's re-point.
+        const dump = get(run, "release-backup-dump");
+        assert.strictEqual(dump.inputs.environment.DOCKER_HOST, "ssh://deploy@web-2");
+        assert.strictEqual(dump.inputs.environment.SWITCHYARD_HOST_NAME, "web-2", "a failed dump names the data host");
+        assert.strictEqual(dump.inputs.environment.BACKEND_NETWORK, "switchyard-staging-backend");
+        assert.ok(get(run, "release-migrate-expand-run").deps.includes("release-backup-dump"));
+        assert.ok(get(run, "release-repoint").deps.includes("release-migrate-expand-run"));
+        // The migrations run on the canary, from the image it pulled, over the frontend network's route to data.address.
+        const expand = get(run, "release-migrate-expand-run").inputs.environment;
+        assert.strictEqual(expand.DOCKER_HOST, "ssh://deploy@web-1");
+        assert.strictEqual(expand.BACKEND_NETWORK, "switchyard-staging-frontend");
+        assert.match(unwrapSecrets(expand.DATABASE_URL) as string, /@10\.0\.0\.12:5432\/app$/);
+        // Every host's slots start after the data services, wherever they run.
+        for (const prefix of ["", "web-2-", "web-3-"]) assert.ok(get(run, `${prefix}release-app-green-1`).deps.includes("postgres-container"), prefix);
+        const raw = Object.fromEntries(Object.entries({ ...switched, data: { host: "web-2", address: "10.0.0.12" } }).map(([k, v]) => [`switchyard:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+        assert.deepStrictEqual(hostOrder(parseConfig(raw, new Set(), "test"), [onBlue, onBlue, onBlue]).filter((l) => /^\d\./.test(l)).slice(0, 2), [
+            "1. `web-1` (ssh://deploy@web-1): switch blue → green (canary; bakes 60 s)",
+            "2. `web-2` (ssh://deploy@web-2): switch blue → green (re-points after web-1 baked, runs Postgres and Redis)",
+        ]);
+    });
+
+    it("the data host does not move: with Postgres on web-1, data.host web-2 is refused, naming both hosts and what is allowed; nothing is declared", async () => {
+        const withPostgres: HostState = { ...onBlue, postgresHealthcheck: ["CMD", "pg_isready"] };
+        const err = await runProgram({ config: { ...staged, data: { host: "web-2", address: "10.0.0.12" } }, hostsByDocker: { ...everyHostOnBlue, "ssh://deploy@web-1": withPostgres } }).then(
+            () => assert.fail("accepted a data host move"),
+            (e) => e,
+        );
+        assert.match(
+            String(err.message),
+            /switchyard:data\.host = "web-2", but this stack's Postgres \(switchyard-staging-postgres\) is on host web-1: the data host cannot move while Postgres is there\. Allowed: data\.host "web-1" \(or unset\)/,
+        );
+        assert.deepStrictEqual(err.registered.filter((n: string) => n !== "switchyard"), [], "nothing declared");
+        // Where it is, it stays: the same config with Postgres on web-2 goes ahead.
+        await runProgram({ config: { ...staged, data: { host: "web-2", address: "10.0.0.12" } }, hostsByDocker: { ...everyHostOnBlue, "ssh://deploy@web-2": withPostgres } });
+    });
+
     it("rollout.batchSize 2: both hosts after the canary re-point together, after its bake", async () => {
         const run = await runProgram({ config: { ...switched, rollout: { batchSize: 2 } }, hostsByDocker: everyHostOnBlue });
         for (const [host, other] of [["web-2", "web-3"], ["web-3", "web-2"]]) {
@@ -189,6 +235,7 @@ describe("several hosts per stack (Pulumi mocks)", function () {
             [{ hosts: [HOSTS[0]], data: { address: "10.0.0.11" } }, /switchyard:data = \{"address":"10\.0\.0\.11"\}: is only for two or more hosts/],
             [{ data: { address: "0.0.0.0" } }, /switchyard:data\.address = "0\.0\.0\.0": must not be the any-address/],
             [{ data: { address: "10.0.0.11", redisPort: 5432 } }, /switchyard:data\.redisPort = 5432: must differ from data\.postgresPort/],
+            [{ data: { host: "web-9", address: "10.0.0.11" } }, /switchyard:data\.host = "web-9": names no host of hosts \(web-1, web-2, web-3\): Postgres and Redis run on one of the stack's hosts/],
             [{ rollout: { batchSize: 0 } }, /switchyard:rollout\.batchSize = 0: must be >= 1/],
             // Both colours on every host can hold more connections than Postgres allows.
             [
