@@ -18,7 +18,7 @@
 const run = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
 import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
-import { makeCa, makeCert } from "../certs";
+import { makeCa, makeCert, TestCert } from "../certs";
 import { say, sleep } from "./harness";
 
 const SSHD = "/usr/sbin/sshd";
@@ -35,6 +35,8 @@ export class ExtraEngine {
 
     /** The client material for tcpHost (CA, certificate, key; PEM), made by start(). */
     clientTls?: { ca: string; certificate: string; key: string };
+    /** The CA the TCP listener trusts, kept so a test can issue the client a new certificate (a rotation). */
+    private clientCa?: TestCert;
 
     /** `subnet`: this engine's address pool, a /16 no other engine uses; `tcpPort`: also listen there with TLS. */
     constructor(readonly name: string, readonly subnet: string, readonly sshPort: number, readonly tcpPort?: number) {
@@ -80,6 +82,14 @@ export class ExtraEngine {
     }
 
     /** Why this machine cannot run a second engine over ssh, or undefined. */
+    /** A new client certificate and key from the same CA, as an operator rotates one before it expires; clientTls holds it after. */
+    rotateClientCertificate(): { certificate: string; key: string } {
+        if (!this.clientCa || !this.clientTls) throw new Error(`engine ${this.name} has no TCP listener with TLS`);
+        const client = makeCert("switchyard-e2e-client-rotated", 30, this.clientCa);
+        this.clientTls = { ...this.clientTls, certificate: client.certificate, key: client.key };
+        return client;
+    }
+
     static missing(): string | undefined {
         if (!fs.existsSync(SSHD)) return `${SSHD} is missing (set-up installs openssh-server)`;
         if (spawnSync("iptables", ["-S", "FORWARD"]).status !== 0) return "iptables does not answer";
@@ -112,6 +122,7 @@ export class ExtraEngine {
             fs.writeFileSync(`${tls}/server.pem`, server.certificate);
             fs.writeFileSync(`${tls}/server-key.pem`, server.key, { mode: 0o600 });
             this.clientTls = { ca: ca.certificate, certificate: client.certificate, key: client.key };
+            this.clientCa = ca;
             tlsArgs.push("--host", this.tcpHost, "--tlsverify", "--tlscacert", `${tls}/ca.pem`, "--tlscert", `${tls}/server.pem`, "--tlskey", `${tls}/server-key.pem`);
         }
         const log = fs.openSync(`${this.root}/dockerd.log`, "a");

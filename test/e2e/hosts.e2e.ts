@@ -23,7 +23,7 @@ import { Colour } from "../../lib/config";
 import { readRoute } from "../../lib/host";
 import { describeFailures, get, LoadReport } from "../scripts/load";
 import { WebhookReceiver } from "../scripts/webhook";
-import { dockerTlsRoot } from "../../lib/dockertls";
+import { dockerTlsName, dockerTlsRoot } from "../../lib/dockertls";
 import { ExtraEngine } from "./engines";
 import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep, withLoad } from "./harness";
 
@@ -336,9 +336,10 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         const psql = (sql: string) => m2.docker("exec", `${s.names.namePrefix}-postgres`, "psql", "-U", "app", "-d", "app", "-tAc", sql);
         const listed = await s.ops("backups", "--json");
         assert.strictEqual(listed.status, 0, listed.out);
-        const backups = JSON.parse(listed.out) as { name: string; database: string }[];
-        // Scenarios 1-5 made one dump before each release that passed its gate: at least the fresh up, green, the bad release, blue and green again.
-        assert.ok(backups.length >= 4, `dumps on ${m2.name}: ${listed.out}`);
+        const backups = JSON.parse(listed.out) as { name: string; toImage: string }[];
+        // Scenarios 2-5 made one dump before each release that passed its gate (green, the bad release, blue, green again); backups.keep 3 keeps the newest three.
+        assert.strictEqual(backups.length, 3, `dumps on ${m2.name}: ${listed.out}`);
+        assert.deepStrictEqual(backups.map((b) => b.toImage), ["switchyard/app:1.1.0", "switchyard/app:1.0.0", "switchyard/app:1.1.0"], "the bad release's, the rollback's and the last release's");
         const store = m2.docker("volume", "ls", "-q", "--filter", `name=^${s.names.namePrefix}-backups$`);
         assert.strictEqual(store, `${s.names.namePrefix}-backups`, "the backups store is a volume on the data host");
         const status = await s.ops("status");
@@ -360,6 +361,26 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         const note = `${backups.length} dumps on m2; restore ${restore.seconds.toFixed(1)} s with 3 hosts in maintenance (${rowsBefore} rows before, ${rowsAfter} after)`;
         say(`figures: ${note}`);
         figures.push({ scenario: "6b backups and restore on the data host", upSeconds: restore.seconds, perHost: "", note });
+    });
+
+    it("5c. rotating m3's client certificate (same CA): the up changes no resource, rewrites the files, and reaches m3's TLS listener with the new certificate", async () => {
+        const m3 = engines[2];
+        const before = m3.clientTls!.certificate;
+        const rotated = m3.rotateClientCertificate();
+        assert.notStrictEqual(rotated.certificate, before);
+        for (const [leaf, pem] of Object.entries(rotated)) await s.stack.setConfig(`switchyard:hostsTls.${m3.name}.${leaf}`, { value: pem, secret: true }, true);
+        const up = await s.up("after rotating m3's client certificate", { expectNoChanges: true });
+        assert.strictEqual(changed(up.changes), 0, JSON.stringify(up.changes));
+        const dir = path.join(dockerTlsRoot(), dockerTlsName(s.names.namePrefix, m3.name));
+        assert.strictEqual(fs.readFileSync(path.join(dir, "cert.pem"), "utf8").trim(), rotated.certificate.trim(), "the program wrote the new certificate");
+        assert.strictEqual(fs.readFileSync(path.join(dir, "key.pem"), "utf8").trim(), rotated.key.trim(), "and its key");
+        // The files as the docker CLI and the provider read them reach m3 (its listener requires a client certificate).
+        const r = spawnSync("docker", ["--tlsverify", "-H", m3.tcpHost, "info", "--format", "{{.Name}}"], { encoding: "utf8", env: { ...process.env, DOCKER_CERT_PATH: dir, DOCKER_TLS_VERIFY: "1" } });
+        assert.strictEqual(r.status, 0, `docker info over TLS with the rotated certificate: ${r.stderr}`);
+        assert.ok(!s.cli(["stack", "export"]).out.includes(rotated.key.split("\n").find((l) => l.length > 40)!), "the new key is in the state in plaintext");
+        const note = `no-op up ${up.seconds.toFixed(1)} s, ${up.changes.same} unchanged; m3 reached with the new certificate`;
+        say(`figures: rotation: ${note}`);
+        figures.push({ scenario: "6c rotate m3's client certificate", upSeconds: up.seconds, perHost: "", note });
     });
 
     it("6. a stack on m2 and m3 with a managed Postgres and Redis (on m1, reached by address): no data container; release under load 0 failed; backup and restore through the URL; rows intact", async () => {
