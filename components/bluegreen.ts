@@ -430,7 +430,7 @@ interface DataServices {
     containers: pulumi.Resource[];
     /** The dump before every switch, when backups are on. */
     backup?: ReleaseBackupArgs;
-    /** Where the migrations' one-off container runs on the data host: the backend network, or with a managed database the frontend one (it has a route out). */
+    /** The network of the migrations' one-off container when the canary is the data host: the backend network, or with a managed database the frontend one (it has a route out). */
     migrationNetwork: pulumi.Output<string>;
 }
 
