@@ -120,7 +120,7 @@ async function switchTo(method: Method, stack: TestStack, to: "blue" | "green", 
     } else if (method === "reload") {
         // The common alternative: the colour written into the config, then a reload.
         const conf = stack.nginxConfig(5).replace(/set \$switchyard_colour blue;\n(\s+)if \(-f [^)]+\) \{\n\s+set \$switchyard_colour green;\n\s+\}/, `set $switchyard_colour ${to};`);
-        const r = await runStepAsync("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, conf);
+        const r = await runStepAsync("proxy-config", stack.env(), conf);
         if (r.status !== 0) throw new Error(r.stderr);
     } else {
         // Naive recreate: the same name keeps the traffic; the old containers

@@ -4,7 +4,8 @@
 // message) and what the host runs now, which decides the release plan.
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { checkSettings, ConfigError, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
+import { Addressing, colourAddresses, decideAddressing, postgresAddress, redisAddress } from "../lib/addressing";
+import { acmeHostnames, checkSettings, ConfigError, healthHost, healthProto, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
 import { dockerCliEnv } from "../lib/dockerhost";
 import { dockerTlsName, writeDockerTls } from "../lib/dockertls";
 import { dataHostIndex, rolloutBatches, StackHost, stackHosts } from "../lib/hosts";
@@ -15,8 +16,10 @@ import { postgresServer } from "../lib/dataservice";
 import { rootAlias, stackNames } from "../lib/naming";
 import { describePlan, planRelease } from "../lib/release";
 import { ReleaseSteps } from "../lib/steps";
+import { proxyBehaviour, routingOf } from "../lib/proxy";
 import { refusedAs } from "../lib/stackconfig";
 import { combinedPem, materialProblems, tlsFacts } from "../lib/tls";
+import { Acme } from "./acme";
 import { Backups } from "./backups";
 import { Networks } from "./networks";
 import { Nginx } from "./nginx";
@@ -89,6 +92,12 @@ export interface BlueGreenAppArgs {
     rollout?: Settings["rollout"];
     /** A managed Postgres (secret URL): no Postgres container; the app, backups and migrations use it. Defaults to none. */
     postgresUrl?: Settings["postgresUrl"];
+    /** Where new networks' fixed addresses come from: pool (an IPv4 CIDR). Defaults to 172.30.0.0/16. */
+    network?: Settings["network"];
+    /** HTTPS certificates from an ACME CA, renewed by a sidecar: email, hostnames, directoryUrl, caCertificate, eabKid, image, checkSeconds. Defaults to none. */
+    acme?: Settings["acme"];
+    /** External account binding's HMAC key for acme (secret). Defaults to none. */
+    acmeEabHmacKey?: Settings["acmeEabHmacKey"];
     /** A managed Redis (secret URL): no Redis container. Defaults to none. */
     redisUrl?: Settings["redisUrl"];
     /** The app role's Postgres password (secret, 16+ characters). Defaults to a generated one. */
@@ -153,7 +162,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             if (tls) refusedAs(() => writeDockerTls(endpoint.tls!, tls));
             const env = dockerCliEnv(endpoint);
             const state = refusedAs(() => readHostState(stackLabel, proxyContainerName, env));
-            return { ...h, endpoint, env, state, plan: planRelease(cfg, state) };
+            // Fixed addresses for a new stack; what the networks were made with for an existing one.
+            const addressing = refusedAs(() => decideAddressing(state.networks, cfg.network.pool, `${namePrefix}/${h.name ?? ""}`, allowDelete.has("network")));
+            return { ...h, endpoint, env, state, plan: planRelease(cfg, state), addressing };
         });
         const dataAt = dataHostIndex(cfg);
         refusedAs(() => refuseDataMove(cfg, targets, dataAt, namePrefix));
@@ -164,6 +175,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const runsData = !(cfg.postgresUrl && cfg.redisUrl);
         for (const t of targets) {
             pulumi.log.info(`switchyard ${stack}${t.name ? ` host ${t.name}` : ""}: ${describePlan(t.plan)} (Docker host ${t.endpoint.host}, from ${t.endpoint.source})`);
+            if (t.addressing.mode === "dns") pulumi.log.warn(dnsAddressingWarning(stack, namePrefix, t.name), this);
         }
         const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
 
@@ -198,14 +210,18 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 : undefined;
             const steps = new ReleaseSteps(t.endpoint.host, undefined, undefined, t.name, t.endpoint.tls);
             const daemon = { swapLimit: t.state.swapLimit };
-            const networks = new Networks(`${t.prefix}-networks`, { namePrefix, stackLabel, guard, publishData: i === dataAt && several && runsData }, partOpts("networks"));
+            const networks = new Networks(
+                `${t.prefix}-networks`,
+                { namePrefix, stackLabel, guard, publishData: i === dataAt && several && runsData, subnets: t.addressing.mode === "fixed" ? t.addressing.subnets : undefined },
+                partOpts("networks"),
+            );
             return { first, opt, partOpts, provider, registryProvider, steps, daemon, guard, networks };
         });
 
         const d = onHosts[dataAt];
         const shellHealthcheck = keepsShellHealthcheck(targets[dataAt].state.postgresHealthcheck, cfg.postgres, allowDelete);
         if (shellHealthcheck) pulumi.log.warn(shellHealthcheckWarning(stack, namePrefix), this);
-        const data = this.dataServices(name, cfg, { ...d, namePrefix, stackLabel, shellHealthcheck });
+        const data = this.dataServices(name, cfg, { ...d, namePrefix, stackLabel, shellHealthcheck, addressing: targets[dataAt].addressing });
 
         const releases: Release[] = [];
         const proxies: Nginx[] = [];
@@ -222,6 +238,10 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                     bindAddress: cfg.proxy.bindAddress,
                     previewBindAddress: cfg.proxy.previewBindAddress,
                     extraHttpConfig: cfg.proxy.extraHttpConfig,
+                    routing: routingOf(t.addressing, cfg),
+                    // With fixed addresses nginx needs neither Docker's DNS nor its port rules: it binds the host's ports.
+                    hostNetwork: t.addressing.mode === "fixed",
+                    behaviour: proxyBehaviour(cfg),
                     tls: cfg.tls
                         ? {
                               pem: pulumi.secret(combinedPem(cfg.tls)),
@@ -230,7 +250,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                               previewPort: t.ports.previewTlsPort,
                               redirectHttp: cfg.proxy.redirectHttp,
                           }
-                        : undefined,
+                        : cfg.acme
+                          ? { acme: true, port: t.ports.tlsPort, previewPort: t.ports.previewTlsPort, redirectHttp: cfg.proxy.redirectHttp }
+                          : undefined,
                     appPort: cfg.appPort,
                     drainSeconds: cfg.drainSeconds,
                     frontendNetwork: networks.frontend.name,
@@ -242,6 +264,32 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 partOpts("proxy"),
             );
             proxies.push(proxy);
+            if (cfg.acme) {
+                new Acme(
+                    `${t.prefix}-acme`,
+                    {
+                        namePrefix,
+                        stackLabel,
+                        image: cfg.acme.image,
+                        email: cfg.acme.email,
+                        hostnames: acmeHostnames(cfg),
+                        directoryUrl: cfg.acme.directoryUrl,
+                        caCertificate: cfg.acme.caCertificate,
+                        eab: cfg.acme.eabKid ? { kid: cfg.acme.eabKid, hmacKey: pulumi.secret(cfg.acmeEabHmacKey!) } : undefined,
+                        checkSeconds: cfg.acme.checkSeconds,
+                        volume: proxy.acmeVolume!.name,
+                        network: networks.frontend.name,
+                        proxyContainerName,
+                        proxyReady: proxy.config,
+                        tlsProbe: proxy.probe.liveTls,
+                        webhookUrl: secret(cfg.notify.webhookUrl),
+                        steps,
+                        daemon,
+                        guard,
+                    },
+                    opt,
+                );
+            }
 
             // The data host's slots reach the data services on its backend network; the others at data.address.
             const local = i === dataAt;
@@ -253,7 +301,12 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                     colours: Object.fromEntries(
                         t.plan.declared.map((colour) => [
                             colour,
-                            { image: cfg.slots[colour]!.image, env: cfg.slots[colour]!.env, secretEnv: cfg.slotSecrets?.[colour] ? pulumi.secret(cfg.slotSecrets[colour]!) : undefined },
+                            {
+                                image: cfg.slots[colour]!.image,
+                                env: cfg.slots[colour]!.env,
+                                secretEnv: cfg.slotSecrets?.[colour] ? pulumi.secret(cfg.slotSecrets[colour]!) : undefined,
+                                addresses: t.addressing.mode === "fixed" ? colourAddresses(t.addressing.subnets.frontend, colour, cfg.replicas) : undefined,
+                            },
                         ]),
                     ),
                     slot: {
@@ -262,7 +315,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                         replicas: cfg.replicas,
                         appPort: cfg.appPort,
                         user: cfg.appUser,
-                        health: cfg.health,
+                        // The request a real client sends: the app's host name, HTTPS when it is served so.
+                        health: { ...cfg.health, host: healthHost(cfg), forwardedProto: healthProto(cfg) },
+                        stopped: t.state.stopped,
                         drainSeconds: cfg.drainSeconds,
                         databaseUrl: local ? data.urls.local.database : data.urls.remote.database,
                         redisUrl: local ? data.urls.local.redis : data.urls.remote.redis,
@@ -276,6 +331,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                         guard,
                     },
                     proxyReady: proxy.config,
+                    proxyProbe: proxy.probe.live,
                     webhookUrl: secret(cfg.notify.webhookUrl),
                     maintenance: cfg.maintenance,
                     maintenanceNow: t.state.maintenance === true,
@@ -343,9 +399,11 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             partOpts: (role: string) => pulumi.ComponentResourceOptions;
             provider: docker.Provider;
             shellHealthcheck: boolean;
+            addressing: Addressing;
         },
     ): DataServices {
         const { namePrefix, stackLabel, networks, daemon, guard, partOpts, shellHealthcheck } = on;
+        const backendSubnet = on.addressing.mode === "fixed" ? on.addressing.subnets.backend : undefined;
         const production = cfg.environment === "production";
         const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
         const publish = (port: number) => (cfg.data && networks.data ? { network: networks.data.name, address: cfg.data.address, port } : undefined);
@@ -361,6 +419,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                       user: cfg.postgres.user,
                       maxConnections: cfg.postgres.maxConnections,
                       shellHealthcheck,
+                      address: backendSubnet && postgresAddress(backendSubnet),
                       password: secret(cfg.postgresPassword),
                       limits: cfg.limits.postgres,
                       publish: publish(cfg.data?.postgresPort ?? 0),
@@ -371,7 +430,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             ? undefined
             : new Redis(
                   `${name}-redis`,
-                  { ...dataService, image: cfg.redis.image, password: secret(cfg.redisPassword), limits: cfg.limits.redis, publish: publish(cfg.data?.redisPort ?? 0) },
+                  { ...dataService, image: cfg.redis.image, address: backendSubnet && redisAddress(backendSubnet), password: secret(cfg.redisPassword), limits: cfg.limits.redis, publish: publish(cfg.data?.redisPort ?? 0) },
                   partOpts("redis"),
               );
         const backups = new Backups(`${name}-backups`, { namePrefix, stackLabel, hostDir: cfg.backups.hostDir, protect: production, guard }, partOpts("backups"));
@@ -419,6 +478,16 @@ function refuseDataMove(cfg: SwitchyardConfig, targets: (StackHost & { state: Ho
         `switchyard:${asked}, but this stack's Postgres (${namePrefix}-postgres) is on host ${targets[holder].name}: ` +
             `the data host cannot move while Postgres is there. Allowed: data.host "${targets[holder].name}"` +
             `${holder === 0 ? " (or unset)" : ""}; to move the database, dump it (npm run backups), give it a Postgres elsewhere and restore it there`,
+    );
+}
+
+/** Said on every update of a host whose networks Switchyard 0.2 made (no fixed addresses). */
+export function dnsAddressingWarning(stack: string, namePrefix: string, host?: string): string {
+    return (
+        `${host ? `Host ${host}: ` : ""}the networks of ${namePrefix} were made before fixed addresses, so its proxy still finds the colours through Docker's DNS: ` +
+        "an engine restart fails requests while the DNS is away, and a replica stopped from outside fails some before nginx notices. " +
+        `Move the stack once, at a quiet time (the networks and every container are re-created, volumes kept: a short outage): ` +
+        `SWITCHYARD_ALLOW_DELETE=network,live,proxy,postgres,redis pulumi up --stack ${stack} (README, "Upgrading a stack made by Switchyard 0.2")`
     );
 }
 

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
+import { ADDRESSING_LABEL, ipamOf, StackSubnets } from "../lib/addressing";
 import { DeleteGuard } from "../lib/guard";
 
 export interface NetworksArgs {
@@ -11,6 +12,12 @@ export interface NetworksArgs {
     guard?: DeleteGuard;
     /** Also a `data` network, where Postgres and Redis are published for the stack's other hosts. Defaults to false. */
     publishData?: boolean;
+    /**
+     * A /24 of each network's own, with fixed addresses for the replicas and the
+     * data services (lib/addressing.ts). Defaults to none: Docker picks the
+     * subnets and the proxy finds the colours by DNS (stacks made by 0.2).
+     */
+    subnets?: StackSubnets;
 }
 
 /**
@@ -19,7 +26,8 @@ export interface NetworksArgs {
  * to the app slots, whose Docker DNS aliases (app-blue, app-green) nginx uses.
  * With several hosts, `data` (not internal: Docker publishes ports only from
  * such a network) carries Postgres's and Redis's published ports; no app or
- * proxy joins it.
+ * proxy joins it. With `subnets`, frontend and backend each get a /24 whose
+ * upper half Docker never hands out, for the fixed addresses.
  */
 export class Networks extends pulumi.ComponentResource {
     public readonly frontend: docker.Network;
@@ -29,9 +37,13 @@ export class Networks extends pulumi.ComponentResource {
     constructor(name: string, args: NetworksArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:net:Networks", name, {}, opts);
         const labels = [{ label: "switchyard.stack", value: args.stackLabel }];
-        const childOpts = { parent: this, hooks: args.guard?.binding("network") };
-        this.frontend = new docker.Network(`${name}-frontend`, { name: `${args.namePrefix}-frontend`, labels }, childOpts);
-        this.backend = new docker.Network(`${name}-backend`, { name: `${args.namePrefix}-backend`, internal: true, labels }, childOpts);
+        // Delete first: Docker refuses a second network of the same name (only
+        // moving a 0.2 stack to fixed addresses replaces one).
+        const childOpts = { parent: this, hooks: args.guard?.binding("network"), deleteBeforeReplace: true };
+        const addressed = (subnet: string | undefined) =>
+            subnet ? { ipamConfigs: [ipamOf(subnet)], labels: [...labels, { label: ADDRESSING_LABEL, value: "fixed" }] } : { labels };
+        this.frontend = new docker.Network(`${name}-frontend`, { name: `${args.namePrefix}-frontend`, ...addressed(args.subnets?.frontend) }, childOpts);
+        this.backend = new docker.Network(`${name}-backend`, { name: `${args.namePrefix}-backend`, internal: true, ...addressed(args.subnets?.backend) }, childOpts);
         if (args.publishData) this.data = new docker.Network(`${name}-data`, { name: `${args.namePrefix}-data`, labels }, childOpts);
         this.registerOutputs({ frontend: this.frontend.name, backend: this.backend.name, data: this.data?.name ?? null });
     }

@@ -7,7 +7,22 @@ import { DEFAULTS, urlHost } from "../lib/config";
 import { DeleteGuard } from "../lib/guard";
 import { STATE_DIR } from "../lib/routemarker";
 import { ReleaseSteps } from "../lib/steps";
-import { CONF_DIR, LIVE_LISTEN_PORT, LIVE_TLS_LISTEN_PORT, PREVIEW_LISTEN_PORT, PREVIEW_TLS_LISTEN_PORT, renderNginxConfig, TLS_FILE } from "../nginx/render";
+import {
+    ACME_DIR,
+    ACME_TLS_FILE,
+    CONF_DIR,
+    Listeners,
+    LIVE_LISTEN_PORT,
+    LIVE_SOCKET,
+    LIVE_TLS_LISTEN_PORT,
+    LIVE_TLS_SOCKET,
+    PREVIEW_LISTEN_PORT,
+    PREVIEW_TLS_LISTEN_PORT,
+    ProxyBehaviour,
+    renderNginxConfig,
+    Routing,
+    TLS_FILE,
+} from "../nginx/render";
 
 export interface NginxArgs {
     /** Prefix for Docker object names, such as "switchyard-staging". */
@@ -46,13 +61,30 @@ export interface NginxArgs {
     guard?: DeleteGuard;
     /** HTTPS listeners beside the plain ones. Defaults to none (plain HTTP only). */
     tls?: ProxyTls;
+    /** How nginx finds the replicas: upstreams of fixed addresses, or Docker's DNS. Defaults to DNS (a stack made by 0.2). */
+    routing?: Routing;
+    /** Body limit, timeouts, buffering, security headers, host names, trusted proxies. Defaults to DEFAULT_PROXY_BEHAVIOUR (nginx/render.ts). */
+    behaviour?: Partial<ProxyBehaviour>;
+    /**
+     * Host networking: nginx binds bindAddress:livePort (and the other listeners)
+     * on the host itself and reaches the replicas at their fixed addresses, so no
+     * Docker port rule or DNS stands between a client and the app (an engine
+     * restart rewrites both). Needs `routing` of upstreams. Defaults to false:
+     * ports published by Docker from the frontend network (stacks made by 0.2).
+     */
+    hostNetwork?: boolean;
 }
 
 export interface ProxyTls {
-    /** Certificate chain then private key, one PEM text; secret. */
-    pem: pulumi.Input<string>;
-    /** sha256 of the certificate: a new certificate runs the tls-config step again. */
-    fingerprint: string;
+    /** Certificate chain then private key, one PEM text; secret. Required unless `acme`. */
+    pem?: pulumi.Input<string>;
+    /** sha256 of the certificate: a new certificate runs the tls-config step again. Required with `pem`. */
+    fingerprint?: string;
+    /**
+     * The certificate comes from the ACME sidecar (components/acme.ts), through a
+     * volume of its own mounted read-only here. Defaults to false.
+     */
+    acme?: boolean;
     /** Host port of the live HTTPS listener (on bindAddress). Defaults to 8443. */
     port?: number;
     /** Host port of the preview HTTPS listener (on previewBindAddress). Defaults to 8444. */
@@ -77,8 +109,12 @@ export class Nginx extends pulumi.ComponentResource {
     /** https:// URLs of the HTTPS listeners, or undefined without TLS. */
     public readonly liveTlsUrl?: string;
     public readonly previewTlsUrl?: string;
-    /** Installs the certificate (no reload); undefined without TLS. */
+    /** Installs the certificate (no reload); undefined without TLS from config. */
     public readonly tlsConfig?: command.local.Command;
+    /** The ACME sidecar's volume (its certificate and HTTP-01 answers); only with tls.acme. */
+    public readonly acmeVolume?: docker.Volume;
+    /** What a step needs to reach the live listener from inside the proxy: its unix socket (host networking) or its port. */
+    public readonly probe: { live: Record<string, string>; liveTls: Record<string, string> };
 
     constructor(name: string, args: NginxArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:proxy:Nginx", name, {}, opts);
@@ -97,6 +133,23 @@ export class Nginx extends pulumi.ComponentResource {
         if (args.tls && new Set([livePort, previewPort, tlsPort, previewTlsPort]).size !== 4) {
             throw new pulumi.ResourceError(`proxy ports ${livePort}, ${previewPort}, ${tlsPort} (tlsPort) and ${previewTlsPort} (previewTlsPort) must all differ`, this);
         }
+        if (args.tls && (args.tls.acme ? args.tls.pem !== undefined : args.tls.pem === undefined || args.tls.fingerprint === undefined)) {
+            throw new pulumi.ResourceError("tls: give either pem and fingerprint (a certificate from config) or acme: true, not both", this);
+        }
+        const hostNetwork = args.hostNetwork ?? false;
+        if (hostNetwork && args.routing?.mode !== "upstreams") throw new pulumi.ResourceError("hostNetwork needs routing of upstreams (fixed addresses): Docker's DNS is not reachable from the host", this);
+        const listeners: Listeners = hostNetwork
+            ? {
+                  mode: "host",
+                  live: { address: bindAddress, port: livePort },
+                  preview: { address: previewBindAddress, port: previewPort },
+                  ...(args.tls ? { liveTls: { address: bindAddress, port: tlsPort }, previewTls: { address: previewBindAddress, port: previewTlsPort } } : {}),
+              }
+            : { mode: "bridge" };
+        // A step's way in; a stack made by 0.2 keeps its step inputs (the port).
+        this.probe = hostNetwork
+            ? { live: { LIVE_SOCKET }, liveTls: { LIVE_TLS_SOCKET } }
+            : { live: { LIVE_LISTEN_PORT: String(LIVE_LISTEN_PORT) }, liveTls: { LIVE_TLS_LISTEN_PORT: String(LIVE_TLS_LISTEN_PORT) } };
         if (args.tls) {
             this.liveTlsUrl = `https://${urlHost(bindAddress)}:${tlsPort}`;
             this.previewTlsUrl = `https://${urlHost(previewBindAddress)}:${previewTlsPort}`;
@@ -112,30 +165,49 @@ export class Nginx extends pulumi.ComponentResource {
             { parent: this, hooks: args.guard?.binding("volume") },
         );
 
+        // Mounted read-only: the proxy reads the certificate and the HTTP-01 answers, only the sidecar writes them.
+        if (args.tls?.acme) {
+            this.acmeVolume = new docker.Volume(`${name}-acme`, { name: `${args.namePrefix}-proxy-acme`, labels: volumeLabels }, { parent: this, hooks: args.guard?.binding("volume") });
+        }
+
         this.container = new docker.Container(
             `${name}-container`,
             {
                 name: this.containerName,
                 image: image.imageId,
-                // nginx starts once the config command has installed a tested config.
-                command: ["sh", "-c", `until [ -f ${CONF_DIR}/nginx.conf ]; do sleep 0.2; done; exec nginx -c ${CONF_DIR}/nginx.conf -g 'daemon off;'`],
+                // nginx starts once the config command has installed a tested config; a
+                // socket file left by a killed nginx would stop it from binding again.
+                command: ["sh", "-c", `${hostNetwork ? "rm -f /run/switchyard-*.sock; " : ""}until [ -f ${CONF_DIR}/nginx.conf ]; do sleep 0.2; done; exec nginx -c ${CONF_DIR}/nginx.conf -g 'daemon off;'`],
                 mounts: [
                     { type: "volume", source: confVolume.name, target: CONF_DIR },
                     { type: "volume", source: stateVolume.name, target: STATE_DIR },
+                    ...(this.acmeVolume ? [{ type: "volume", source: this.acmeVolume.name, target: ACME_DIR, readOnly: true }] : []),
                 ],
-                ports: [
-                    { internal: LIVE_LISTEN_PORT, external: livePort, ip: bindAddress },
-                    { internal: PREVIEW_LISTEN_PORT, external: previewPort, ip: previewBindAddress },
-                    // Published only with TLS: turning TLS on later re-creates the proxy once.
-                    ...(args.tls
-                        ? [
-                              { internal: LIVE_TLS_LISTEN_PORT, external: tlsPort, ip: bindAddress },
-                              { internal: PREVIEW_TLS_LISTEN_PORT, external: previewTlsPort, ip: previewBindAddress },
-                          ]
-                        : []),
-                ],
-                networksAdvanced: [{ name: args.frontendNetwork }],
-                healthcheck: healthcheck(`curl -fsS -o /dev/null http://127.0.0.1:${LIVE_LISTEN_PORT}/healthz || exit 1`, 5, 3, 3, 10),
+                ...(hostNetwork
+                    ? {
+                          networkMode: "host",
+                          // In the host's network a packet socket would see the host's traffic: only what nginx and
+                          // the steps need (bind ports below 1024, become nobody, signal its workers, own its temp
+                          // directories; as root, replace a certificate file the workers own).
+                          capabilities: { drops: ["ALL"], adds: ["CHOWN", "DAC_OVERRIDE", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID"] },
+                          securityOpts: ["no-new-privileges:true"],
+                          healthcheck: healthcheck(`curl -fsS -o /dev/null --unix-socket ${LIVE_SOCKET} http://localhost/healthz || exit 1`, 5, 3, 3, 10),
+                      }
+                    : {
+                          ports: [
+                              { internal: LIVE_LISTEN_PORT, external: livePort, ip: bindAddress },
+                              { internal: PREVIEW_LISTEN_PORT, external: previewPort, ip: previewBindAddress },
+                              // Published only with TLS: turning TLS on later re-creates the proxy once.
+                              ...(args.tls
+                                  ? [
+                                        { internal: LIVE_TLS_LISTEN_PORT, external: tlsPort, ip: bindAddress },
+                                        { internal: PREVIEW_TLS_LISTEN_PORT, external: previewTlsPort, ip: previewBindAddress },
+                                    ]
+                                  : []),
+                          ],
+                          networksAdvanced: [{ name: args.frontendNetwork }],
+                          healthcheck: healthcheck(`curl -fsS -o /dev/null http://127.0.0.1:${LIVE_LISTEN_PORT}/healthz || exit 1`, 5, 3, 3, 10),
+                      }),
                 // SIGQUIT is nginx's graceful stop: in-flight requests finish first.
                 stopSignal: "SIGQUIT",
                 labels: dockerLabels({ stack: args.stackLabel, role: "proxy" }),
@@ -149,7 +221,11 @@ export class Nginx extends pulumi.ComponentResource {
             appPort: args.appPort ?? DEFAULTS.appPort,
             drainSeconds: args.drainSeconds ?? DEFAULTS.drainSeconds,
             extraHttpConfig: args.extraHttpConfig,
-            tls: args.tls ? { redirectHttp: args.tls.redirectHttp ?? false, publicPort: tlsPort } : undefined,
+            routing: args.routing,
+            listeners,
+            behaviour: args.behaviour,
+            tls: args.tls ? { redirectHttp: args.tls.redirectHttp ?? false, publicPort: tlsPort, file: args.tls.acme ? ACME_TLS_FILE : TLS_FILE } : undefined,
+            acme: args.tls?.acme ?? false,
         });
         this.config = args.steps.step(
             `${name}-config`,
@@ -158,23 +234,23 @@ export class Nginx extends pulumi.ComponentResource {
             // container id makes a re-created proxy get its config again.
             {
                 SWITCHYARD_PROXY: this.containerName,
-                LIVE_LISTEN_PORT: String(LIVE_LISTEN_PORT),
+                ...this.probe.live,
                 CONFIG_SHA: sha256(rendered),
                 PROXY_CONTAINER_ID: this.container.id,
             },
             { parent: this },
             rendered,
         );
-        if (args.tls) {
+        if (args.tls?.pem) {
             this.tlsConfig = args.steps.step(
                 `${name}-tls`,
                 "tls-config",
                 {
                     SWITCHYARD_PROXY: this.containerName,
                     TLS_PEM: pulumi.secret(args.tls.pem),
-                    TLS_FINGERPRINT: args.tls.fingerprint,
+                    TLS_FINGERPRINT: args.tls.fingerprint!,
                     TLS_FILE,
-                    LIVE_TLS_LISTEN_PORT: String(LIVE_TLS_LISTEN_PORT),
+                    ...this.probe.liveTls,
                     PROXY_CONTAINER_ID: this.container.id,
                 },
                 // dependsOn: the HTTPS listeners exist once the config is installed.

@@ -65,7 +65,7 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly host = "postgres";
     public readonly container: docker.Container;
     public readonly volume: docker.Volume;
-    /** postgres://user:password@postgres:5432/database, secret. */
+    /** postgres://user:password@<address or postgres>:5432/database, secret. */
     public readonly url: pulumi.Output<string>;
     /** The same database at its published address (data.address), for the stack's other hosts; secret. Only with `publish`. */
     public readonly publishedUrl?: pulumi.Output<string>;
@@ -110,7 +110,7 @@ export class Postgres extends pulumi.ComponentResource {
         );
         // Percent-encoded: a password with @ / # ? must not change the URL's meaning.
         const at = (address: string, port: number) => pulumi.secret(pulumi.interpolate`postgres://${user}:${password.apply(encodeURIComponent)}@${address}:${port}/${database}`);
-        this.url = at(this.host, 5432);
+        this.url = at(args.address ?? this.host, 5432);
         if (args.publish) this.publishedUrl = at(urlAddress(args.publish.address), args.publish.port);
         this.registerOutputs({ url: this.url, volume: this.volume.name });
     }

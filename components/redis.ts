@@ -65,7 +65,7 @@ export class Redis extends pulumi.ComponentResource {
         );
         // Percent-encoded: a password with @ / # ? must not change the URL's meaning.
         const at = (address: string, port: number) => pulumi.secret(pulumi.interpolate`redis://:${password.apply(encodeURIComponent)}@${address}:${port}/0`);
-        this.url = at(this.host, 6379);
+        this.url = at(args.address ?? this.host, 6379);
         if (args.publish) this.publishedUrl = at(urlAddress(args.publish.address), args.publish.port);
         this.registerOutputs({ url: this.url, volume: this.volume.name });
     }

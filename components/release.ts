@@ -35,7 +35,7 @@ import { Notifier } from "./notifier";
 import { Slot, SlotArgs } from "./slot";
 
 /** What every slot shares; the colour, image and variables come per colour. */
-export type SlotDefaults = Omit<SlotArgs, "colour" | "image" | "env" | "secretEnv" | "proxyReady" | "steps">;
+export type SlotDefaults = Omit<SlotArgs, "colour" | "image" | "env" | "secretEnv" | "proxyReady" | "steps" | "addresses">;
 
 export interface ColourSettings {
     /** Image reference the colour runs. */
@@ -44,6 +44,8 @@ export interface ColourSettings {
     env?: Record<string, string>;
     /** The app's own secret variables; secret in state and plan. Defaults to none. */
     secretEnv?: pulumi.Input<Record<string, string>>;
+    /** Each replica's fixed address on the frontend network (lib/addressing.ts). Defaults to none: found by DNS alias. */
+    addresses?: string[];
 }
 
 /** The bake's window and thresholds (the `bake` config key). */
@@ -70,6 +72,8 @@ export interface ReleaseArgs {
     slot: SlotDefaults;
     /** The proxy's config step: nothing is gated or routed before it. */
     proxyReady: pulumi.Resource;
+    /** How verify reaches the live listener from inside the proxy (Nginx.probe.live). Defaults to its port in the container. */
+    proxyProbe?: Record<string, string>;
     /** Webhook for failed steps and rollbacks, secret. Defaults to none: notifications off. */
     webhookUrl?: pulumi.Input<string>;
     /** Maintenance mode asked for by this update. Defaults to false. */
@@ -154,7 +158,7 @@ export class Release extends pulumi.ComponentResource {
             const settings = args.colours[colour]!;
             this.slots[colour] = new Slot(
                 `${name}-app-${colour}`,
-                { ...args.slot, colour, image: settings.image, env: settings.env, secretEnv: settings.secretEnv, proxyReady: notifier.config, steps: args.steps },
+                { ...args.slot, colour, image: settings.image, env: settings.env, secretEnv: settings.secretEnv, addresses: settings.addresses, proxyReady: notifier.config, steps: args.steps },
                 child(`app-${colour}`),
             );
         }
@@ -170,7 +174,8 @@ export class Release extends pulumi.ComponentResource {
         // dependsOn (every step): the order above is the safety argument.
         this.gate = args.steps.step(`${name}-gate`, "gate", { ...target.gateEnvironment, ...key }, {
             parent: this,
-            dependsOn: [args.proxyReady, target.gate, notifier.config, ...(maintenanceOn ? [maintenanceOn.toggle] : [])],
+            // The target whole again first: a replica found stopped is healed before the colour is gated.
+            dependsOn: [args.proxyReady, target.gate, target.heal, notifier.config, ...(maintenanceOn ? [maintenanceOn.toggle] : [])],
         });
         const migrations = args.migrations ?? {};
         const backup = args.backup
@@ -221,7 +226,9 @@ export class Release extends pulumi.ComponentResource {
                 STANDBY: standby,
                 VERIFY_REQUESTS: String(args.verifyRequests ?? DEFAULTS.verifyRequests),
                 HEALTH_PATH: args.slot.health.path,
-                LIVE_LISTEN_PORT: String(LIVE_LISTEN_PORT),
+                ...(args.proxyProbe ?? { LIVE_LISTEN_PORT: String(LIVE_LISTEN_PORT) }),
+                ...(args.slot.health.host ? { HEALTH_HOST: args.slot.health.host } : {}),
+                ...(args.slot.health.forwardedProto === "https" ? { HEALTH_PROTO: "https" } : {}),
             },
             { parent: this, dependsOn: [this.repoint] },
         );

@@ -4,6 +4,8 @@ import * as command from "@pulumi/command";
 import { Colour, DEFAULTS } from "../lib/config";
 import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 import { DeleteGuard } from "../lib/guard";
+import { healPlan, stopReason } from "../lib/heal";
+import { StoppedReplica } from "../lib/host";
 import { ReleaseSteps } from "../lib/steps";
 
 export interface HealthSettings {
@@ -23,6 +25,10 @@ export interface HealthSettings {
      * none: the gate alone decides, so images without a shell or curl work.
      */
     command?: string[];
+    /** The Host header of every probe (an app with strict allowed hosts refuses others). Defaults to none: the address probed. */
+    host?: string;
+    /** X-Forwarded-Proto of every probe. Defaults to none (the app sees plain HTTP). */
+    forwardedProto?: "http" | "https";
 }
 
 export interface SlotArgs {
@@ -70,6 +76,14 @@ export interface SlotArgs {
     guard?: DeleteGuard;
     /** Provider that pulls the image (one with the private registry's credentials). Defaults to the component's. */
     imageProvider?: pulumi.ProviderResource;
+    /**
+     * Each replica's fixed address on the frontend network, in replica order
+     * (lib/addressing.ts): nginx's upstreams name them. Defaults to none: the
+     * replicas are found by the app-<colour> alias (stacks made by 0.2).
+     */
+    addresses?: string[];
+    /** App containers of the host that exist but do not run (lib/host.ts): the heal step starts this slot's. Defaults to none. */
+    stopped?: StoppedReplica[];
 }
 
 /**
@@ -87,12 +101,17 @@ export class Slot extends pulumi.ComponentResource {
     public readonly containerIds: pulumi.Output<string>;
     /** What gate.sh needs to gate this slot; the switch gates it again with the same. */
     public readonly gateEnvironment: Record<string, pulumi.Input<string>>;
+    /** Starts and gates replicas found stopped; a no-op update when none are. */
+    public readonly heal: command.local.Command;
 
     constructor(name: string, args: SlotArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:app:Slot", name, {}, opts);
         const replicas = args.replicas ?? DEFAULTS.replicas;
         if (!Number.isInteger(replicas) || replicas < 1) {
             throw new pulumi.ResourceError(`replicas must be an integer >= 1, got ${replicas}`, this);
+        }
+        if (args.addresses && args.addresses.length !== replicas) {
+            throw new pulumi.ResourceError(`addresses: ${args.addresses.length} given for ${replicas} replicas`, this);
         }
         const appPort = args.appPort ?? DEFAULTS.appPort;
         const healthPort = args.health.port ?? appPort;
@@ -141,8 +160,9 @@ export class Slot extends pulumi.ComponentResource {
                         ...(args.user ? { user: args.user } : {}),
                         networksAdvanced: [
                             { name: args.backendNetwork },
-                            // The alias is how nginx finds a colour: all replicas answer to it.
-                            { name: args.frontendNetwork, aliases: [`app-${args.colour}`] },
+                            // The fixed address is how nginx finds a replica; the alias, shared by
+                            // a colour's replicas, is how a 0.2 stack's nginx finds them (and ops).
+                            { name: args.frontendNetwork, aliases: [`app-${args.colour}`], ...(args.addresses ? { ipv4Address: args.addresses[i - 1] } : {}) },
                         ],
                         // Opt-in and exec form: no config value reaches a shell.
                         ...(args.health.command ? { healthcheck: healthcheck(args.health.command, args.health.intervalSeconds, 3, 3, 5) } : {}),
@@ -177,6 +197,10 @@ export class Slot extends pulumi.ComponentResource {
                 HEALTHY_THRESHOLD: String(args.health.healthyThreshold),
                 GATE_INTERVAL: String(args.health.intervalSeconds),
                 GATE_TIMEOUT: String(args.health.timeoutSeconds),
+                // Only when set: a stack that never set them keeps its gate's inputs.
+                ...(args.addresses ? { SWITCHYARD_TARGET_ADDRESSES: args.addresses.join(" ") } : {}),
+                ...(args.health.host ? { HEALTH_HOST: args.health.host } : {}),
+                ...(args.health.forwardedProto === "https" ? { HEALTH_PROTO: "https" } : {}),
         };
         this.gate = args.steps.step(
             `${name}-gate`,
@@ -184,6 +208,25 @@ export class Slot extends pulumi.ComponentResource {
             this.gateEnvironment,
             // dependsOn: the gate probes from inside the proxy, which must be configured.
             { parent: this, dependsOn: [args.proxyReady] },
+        );
+        // Heal: replicas the host probe found stopped are started and gated. The
+        // step's input is which replicas stopped when; with none, its input is
+        // ignored, so the up after a heal (and every quiet one) is a no-op.
+        const heal = healPlan(args.colour, args.image, args.stopped ?? []);
+        const index = (r: StoppedReplica) => this.containerNames.indexOf(r.name);
+        const healTargets = heal.replicas.filter((r) => index(r) >= 0);
+        this.heal = args.steps.step(
+            `${name}-heal`,
+            "heal",
+            {
+                ...this.gateEnvironment,
+                SWITCHYARD_TARGETS: healTargets.map((r) => r.name).join(" "),
+                ...(args.addresses ? { SWITCHYARD_TARGET_ADDRESSES: healTargets.map((r) => args.addresses![index(r)]).join(" ") } : {}),
+                HEAL_TOKEN: heal.token,
+                HEAL_REASONS: healTargets.map((r) => `${r.name}: ${stopReason(r)}`).join("\n"),
+            },
+            // dependsOn: the gate probes from inside the proxy, which must be configured.
+            { parent: this, dependsOn: [args.proxyReady, ...this.containers], ignoreChanges: healTargets.length ? [] : ["environment"] },
         );
         this.registerOutputs({ colour: this.colour, image: this.image, containers: this.containerNames });
     }

@@ -3,6 +3,8 @@
 // so every key in the `switchyard:` namespace goes through here, unknown keys
 // included, and every problem is reported in one message.
 import { z } from "zod";
+import { extraHttpConfigProblems } from "../nginx/directives";
+import { DEFAULT_ADDRESS_POOL, MAX_REPLICAS_ADDRESSED, poolProblem } from "./addressing";
 import { cpusRoundTrip, providerCpus } from "./dockerform";
 
 export const NAMESPACE = "switchyard";
@@ -17,7 +19,7 @@ export type Environment = (typeof ENVIRONMENTS)[number];
  * plain setting: one that Pulumi holds as a secret is refused, because its
  * value would reach state and resource inputs in plaintext.
  */
-export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets", "registryPassword", "tls", "postgresUrl", "redisUrl", "hostsTls"] as const;
+export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets", "registryPassword", "tls", "postgresUrl", "redisUrl", "hostsTls", "acmeEabHmacKey"] as const;
 /** Secret keys whose value is an object (JSON), not text. */
 const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets", "tls", "hostsTls"];
 
@@ -118,6 +120,47 @@ export function urlHost(bindAddress: string): string {
     return bindAddress.includes(":") ? `[${bindAddress}]` : bindAddress;
 }
 
+/** A DNS name a request's Host may carry (lower case), or an IPv4 address; `*.` in front with wildcards allowed. */
+export function hostnameProblem(value: string, wildcard: boolean): string | undefined {
+    const name = wildcard && value.startsWith("*.") ? value.slice(2) : value;
+    if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return name === value && name.split(".").every((p) => Number(p) <= 255) ? undefined : "is not an IPv4 address";
+    if (name.length > 253 || !/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/.test(name)) {
+        return `must be a lower-case host name such as app.example.com${wildcard ? " (or *.example.com)" : ""}`;
+    }
+    return undefined;
+}
+
+/** Whether a Host (no port) is one of `names` (exact, or `*.domain` for any one or more labels in front). */
+export function hostMatches(host: string, names: string[]): boolean {
+    return names.some((n) => (n.startsWith("*.") ? host.endsWith(n.slice(1)) && host.length > n.length - 1 : host === n));
+}
+
+const hostname = (wildcard: boolean) =>
+    z.string().superRefine((v, ctx) => {
+        const problem = hostnameProblem(v, wildcard);
+        if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+    });
+
+/** An IPv4 or IPv6 CIDR (or a single address) for nginx's realip and geo: digits, dots, colons and one /bits. */
+function cidrProblem(value: string): string | undefined {
+    const [addr, bits, extra] = value.split("/");
+    if (extra !== undefined) return "must be an address or CIDR such as 10.0.0.0/8";
+    const v4 = /^\d+\.\d+\.\d+\.\d+$/.test(addr) && addr.split(".").every((p) => Number(p) <= 255);
+    const v6 = !v4 && /^[0-9a-f:]+$/i.test(addr) && addr.includes(":") && z.string().ip({ version: "v6" }).safeParse(addr).success;
+    if (!v4 && !v6) return "must be an address or CIDR such as 10.0.0.0/8 or fd00::/8";
+    if (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (v4 ? 32 : 128))) return `has a prefix length outside 0-${v4 ? 32 : 128}`;
+    if (v4 && (addr === "0.0.0.0" && bits === "0")) return "must not be 0.0.0.0/0: that trusts every client's forwarded headers";
+    if (v6 && bits === "0") return "must not be ::/0: that trusts every client's forwarded headers";
+    return undefined;
+}
+
+/** A response header nginx may add: its name a token, its value one quoted nginx string (no ", \\, $ or control characters). */
+const HEADER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+const headerValue = z
+    .string()
+    .max(4000)
+    .regex(/^[^"\\$\x00-\x1f\x7f]*$/, 'must not contain ", \\, $ or control characters (use "" to leave a default header out)');
+
 const port = numeric(z.number().int().min(1).max(65535));
 const seconds = (min: number, max: number) => numeric(z.number().int().min(min).max(max));
 
@@ -165,6 +208,13 @@ export const DEFAULTS = {
     bake: { seconds: 0, maxErrorPercent: 1, minRequests: 50 },
     drainSeconds: 15,
     proxyImage: "nginx:1.27-bookworm",
+    // What a framework app needs from its proxy (README, "The proxy: what your app sees").
+    proxy: { maxBodyMb: 25, readTimeoutSeconds: 75, sendTimeoutSeconds: 60, streamTimeoutSeconds: 3600, upstreamKeepaliveSeconds: 2 },
+    addressPool: DEFAULT_ADDRESS_POOL,
+    // Let's Encrypt's production directory; lego's image, which runs the renewals.
+    acmeDirectoryUrl: "https://acme-v02.api.letsencrypt.org/directory",
+    acmeImage: "goacme/lego:v5.6.0",
+    acmeCheckSeconds: 3600,
     livePort: 8080,
     previewPort: 8081,
     bindAddress: "127.0.0.1",
@@ -266,6 +316,20 @@ export const configSchema = z
                 // health check; the gate decides health from the proxy, so
                 // images without a shell or curl work.
                 command: execForm.optional(),
+                // The Host the gate and verify send (an app with strict allowed hosts
+                // refuses any other). Unset: the first of proxy.hostnames, else none.
+                host: z
+                    .string()
+                    .superRefine((v, ctx) => {
+                        const [name, p, extra] = v.split(":");
+                        const problem = extra !== undefined || (p !== undefined && !/^\d{1,5}$/.test(p)) ? "must be host[:port]" : hostnameProblem(name, false);
+                        if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+                    })
+                    .optional(),
+                // The X-Forwarded-Proto the gate and verify send (an app that redirects
+                // plain HTTP to HTTPS answers a probe without it with a redirect).
+                // Unset: https when the proxy serves HTTPS (tls or acme), else http.
+                forwardedProto: z.enum(["http", "https"]).optional(),
             })
             .strict()
             .default({}),
@@ -306,9 +370,50 @@ export const configSchema = z
                 // Raw nginx directives for the http block (rate limits, headers, maps):
                 // TRUSTED input, as powerful as editing nginx.conf (it can add a
                 // listener or serve any file the proxy reads). Only nginx can
-                // validate it: the proxy-config step runs `nginx -t` and keeps the
-                // previous config when it is rejected. Production policy flags it.
-                extraHttpConfig: z.string().max(8000).refine((v) => !v.includes("{{"), "must not contain {{ (template placeholders)").optional(),
+                // validate it fully: the proxy-config step runs `nginx -t` and keeps the
+                // previous config when it is rejected. What the template sets itself is
+                // refused here, naming the key that sets it. Production policy flags it.
+                extraHttpConfig: z
+                    .string()
+                    .max(8000)
+                    .refine((v) => !v.includes("{{"), "must not contain {{ (template placeholders)")
+                    .superRefine((v, ctx) => {
+                        for (const problem of extraHttpConfigProblems(v)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+                    })
+                    .optional(),
+                // The largest request body (uploads), in MB; 0 = no limit.
+                maxBodyMb: numeric(z.number().int().min(0).max(10240)).default(DEFAULTS.proxy.maxBodyMb),
+                // How long the proxy waits for the app's answer, and to send it a request body.
+                readTimeoutSeconds: seconds(1, 86400).default(DEFAULTS.proxy.readTimeoutSeconds),
+                sendTimeoutSeconds: seconds(1, 86400).default(DEFAULTS.proxy.sendTimeoutSeconds),
+                // Idle time a WebSocket or a server-sent event stream may stay silent.
+                streamTimeoutSeconds: seconds(1, 86400).default(DEFAULTS.proxy.streamTimeoutSeconds),
+                // Buffer responses, so a slow client does not hold an app worker; streams never are.
+                buffering: bool.default(true),
+                // Idle keep-alive to the replicas; must be shorter than the app's own keep-alive timeout. 0 = none.
+                upstreamKeepaliveSeconds: seconds(0, 300).default(DEFAULTS.proxy.upstreamKeepaliveSeconds),
+                // Response headers the proxy adds when the app did not send its own (merged
+                // over the defaults; "" leaves a default out).
+                securityHeaders: z
+                    .record(z.string().regex(HEADER_NAME_RE, "must be a header name (letters, digits and -)"), headerValue)
+                    .superRefine((h, ctx) => {
+                        for (const name of Object.keys(h)) {
+                            if (/^x-switchyard-/i.test(name)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message: "is a header of Switchyard's own" });
+                        }
+                    })
+                    .default({}),
+                // The host names the app serves: a request for another host gets 421 from the proxy.
+                hostnames: z.array(hostname(true)).max(100).default([]),
+                // Load balancers in front (address or CIDR): their X-Forwarded-For/-Proto/-Host/-Port are kept and the client's address is taken from them.
+                trustedProxies: z
+                    .array(
+                        z.string().superRefine((v, ctx) => {
+                            const problem = cidrProblem(v);
+                            if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+                        }),
+                    )
+                    .max(100)
+                    .default([]),
             })
             .strict()
             .default({}),
@@ -427,6 +532,43 @@ export const configSchema = z
             })
             .strict()
             .optional(),
+        // Where the fixed addresses of a new stack's networks come from (lib/addressing.ts).
+        network: z
+            .object({
+                pool: z
+                    .string()
+                    .superRefine((v, ctx) => {
+                        const problem = poolProblem(v);
+                        if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+                    })
+                    .default(DEFAULTS.addressPool),
+            })
+            .strict()
+            .default({}),
+        // HTTPS certificates from an ACME CA (Let's Encrypt by default), obtained
+        // and renewed by a sidecar with HTTP-01 through the live listener (port 80
+        // of every name must reach it). Instead of tls, not beside it.
+        acme: z
+            .object({
+                email: z.string().max(254).regex(/^[^\s@"'\\$]+@[a-z0-9.-]+\.[a-z]{2,}$/i, "must be an e-mail address such as ops@example.com"),
+                // Names on the certificate. Unset: proxy.hostnames.
+                hostnames: z.array(hostname(false)).min(1).max(100).optional(),
+                directoryUrl: z
+                    .string()
+                    .max(2000)
+                    .refine((v) => /^https:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?(?:\/[A-Za-z0-9._~\/-]*)?$/.test(v), "must be an https:// URL of an ACME directory, such as https://acme-v02.api.letsencrypt.org/directory")
+                    .default(DEFAULTS.acmeDirectoryUrl),
+                // PEM of a CA to trust for the directory's own HTTPS (a private ACME server). Unset: the image's trust store.
+                caCertificate: z.string().max(65536).refine((v) => v.includes("-----BEGIN CERTIFICATE-----"), "must be a PEM certificate (-----BEGIN CERTIFICATE-----)").optional(),
+                // External account binding's key id (the HMAC key is the secret acmeEabHmacKey).
+                eabKid: z.string().min(1).max(256).regex(/^[A-Za-z0-9_-]+$/, "must be the key id your CA gave (letters, digits, _ and -)").optional(),
+                image: image.default(DEFAULTS.acmeImage),
+                // How often the sidecar checks whether a renewal is due (and retries a failed one).
+                checkSeconds: seconds(5, 86400).default(DEFAULTS.acmeCheckSeconds),
+            })
+            .strict()
+            .optional(),
+        acmeEabHmacKey: z.string().min(1).max(1024).regex(/^[A-Za-z0-9_=-]+$/, "must be the base64url HMAC key your CA gave").optional(),
         rollout: z
             .object({
                 // Hosts switched at a time after the canary's verify (and bake) passed.
@@ -459,9 +601,10 @@ export const configSchema = z
             if ([...ports, c.proxy.tlsPort].includes(c.proxy.previewTlsPort)) {
                 ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "previewTlsPort"], message: "must differ from proxy.livePort, proxy.previewPort and proxy.tlsPort" });
             }
-        } else if (c.proxy.redirectHttp) {
-            ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "redirectHttp"], message: "needs tls (a certificate and key) to redirect to" });
+        } else if (c.proxy.redirectHttp && !c.acme) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["proxy", "redirectHttp"], message: "needs tls (a certificate and key) or acme to redirect to" });
         }
+        proxyProblems(c, ctx);
         for (const colour of COLOURS) {
             for (const name of Object.keys(c.slotSecrets?.[colour] ?? {})) {
                 if (c.slots[colour]?.env?.[name] !== undefined) {
@@ -514,6 +657,63 @@ export const configSchema = z
 
 export type SwitchyardConfig = z.infer<typeof configSchema>;
 export type HostSettings = z.infer<typeof host>;
+
+/** Whether the proxy serves HTTPS: with a certificate from config, or from ACME. */
+export function servesHttps(c: { tls?: unknown; acme?: unknown }): boolean {
+    return c.tls !== undefined || c.acme !== undefined;
+}
+
+/** The names on the ACME certificate: acme.hostnames, else proxy.hostnames. */
+export function acmeHostnames(c: { acme?: { hostnames?: string[] }; proxy: { hostnames: string[] } }): string[] {
+    return c.acme?.hostnames ?? c.proxy.hostnames;
+}
+
+/** The Host the gate and verify send: health.host, else the first host name that is not a wildcard. */
+export function healthHost(c: { health: { host?: string }; proxy: { hostnames: string[] } }): string | undefined {
+    return c.health.host ?? c.proxy.hostnames.find((h) => !h.startsWith("*."));
+}
+
+/** The X-Forwarded-Proto the gate and verify send. */
+export function healthProto(c: { health: { forwardedProto?: "http" | "https" }; tls?: unknown; acme?: unknown }): "http" | "https" {
+    return c.health.forwardedProto ?? (servesHttps(c) ? "https" : "http");
+}
+
+/** Host names, the gate's Host, ACME against TLS and the host names, replicas within the fixed addresses. */
+function proxyProblems(
+    c: {
+        proxy: { hostnames: string[]; maxBodyMb: number };
+        health: { host?: string };
+        acme?: { hostnames?: string[]; eabKid?: string };
+        acmeEabHmacKey?: string;
+        tls?: unknown;
+        replicas: number;
+    },
+    ctx: z.RefinementCtx,
+) {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path, message });
+    const names = c.proxy.hostnames;
+    if (names.length && c.health.host !== undefined && !hostMatches(c.health.host.split(":")[0], names)) {
+        issue(["health", "host"], `is not one of proxy.hostnames (${names.join(", ")}): the proxy would answer the verify step 421`);
+    }
+    if (names.length && c.health.host === undefined && names.every((n) => n.startsWith("*."))) {
+        issue(["health", "host"], `is required: proxy.hostnames has only wildcards (${names.join(", ")}), so name the host the gate and verify send`);
+    }
+    if (c.acme) {
+        if (c.tls) issue(["acme"], "and tls are both set: the certificate comes from one of them; remove tls to use ACME, or acme to keep the certificate from config");
+        const acmeNames = c.acme.hostnames ?? names;
+        if (!acmeNames.length) issue(["acme", "hostnames"], "is required: name the host names on the certificate (or set proxy.hostnames)");
+        for (const [i, n] of acmeNames.entries()) {
+            if (n.startsWith("*.")) issue(["acme", "hostnames", i], "is a wildcard, which HTTP-01 cannot validate; list each name");
+            else if (names.length && !hostMatches(n, names)) issue(["acme", "hostnames", i], `is not one of proxy.hostnames (${names.join(", ")}): the proxy would refuse its own certificate's name`);
+        }
+        if ((c.acme.eabKid === undefined) !== (c.acmeEabHmacKey === undefined)) {
+            issue(c.acme.eabKid === undefined ? ["acme", "eabKid"] : ["acmeEabHmacKey"], "and acmeEabHmacKey go together (external account binding needs the key id and its HMAC key)");
+        }
+    } else if (c.acmeEabHmacKey !== undefined) {
+        issue(["acmeEabHmacKey"], "is only for acme (external account binding)");
+    }
+    if (c.replicas > MAX_REPLICAS_ADDRESSED) issue(["replicas"], `must be <= ${MAX_REPLICAS_ADDRESSED} (each colour has that many fixed addresses)`);
+}
 
 /** Hosts: unique names and engines; data.address with two or more, and only then; nothing the data address publishes to everyone. */
 function hostProblems(
@@ -632,6 +832,7 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
                 registryPassword: "--secret registryPassword <password>",
                 tls: "--secret --path tls.key < key.pem (and tls.certificate)",
                 hostsTls: `--secret --path 'hostsTls["<host>"].key' < key.pem (and .ca, .certificate)`,
+                acmeEabHmacKey: "--secret acmeEabHmacKey < hmac-key.txt",
             };
             problems.push(`${fullKey}: is stored in plaintext; set it with \`pulumi config set ${how[key] ?? `--secret ${key} <value>`}\``);
             continue;

@@ -18,6 +18,12 @@ export interface DataServiceArgs {
     /** Internal network shared with the app slots on this host. */
     backendNetwork: pulumi.Input<string>;
     /**
+     * A fixed address on the backend network (lib/addressing.ts): the app's URL
+     * names it, so reaching the service needs no DNS (an engine restart takes
+     * Docker's DNS away for seconds). Defaults to none: the alias only.
+     */
+    address?: string;
+    /**
      * For a stack of several hosts: published on this address and port, from
      * the `data` network, for the app hosts. Defaults to none: published nowhere.
      */
@@ -43,7 +49,7 @@ export interface DataPublish {
 
 /** The container's networks and ports: the backend alias always, the published port only when asked. */
 export function dataNetworking(args: DataServiceArgs, alias: string, internalPort: number) {
-    const backend = { name: args.backendNetwork, aliases: [alias] };
+    const backend = { name: args.backendNetwork, aliases: [alias], ...(args.address ? { ipv4Address: args.address } : {}) };
     if (!args.publish) return { networksAdvanced: [backend] };
     return {
         networksAdvanced: [backend, { name: args.publish.network }],

@@ -7,14 +7,30 @@
 // holds both (the route marker and the retire ledger), and container labels
 // say what each slot runs, so the host itself is the record.
 import { execFileSync } from "child_process";
+import { ADDRESSING_LABEL, NetworkFacts } from "./addressing";
 import { Colour, COLOURS } from "./config";
 import { LIST_MARKERS_SCRIPT, parseMarkers } from "./routemarker";
+import { LIVE_LISTEN_PORT, LIVE_SOCKET } from "../nginx/render";
 
 export interface RunningSlot {
     /** The image the slot's containers were created from (label switchyard.image). */
     image: string;
     /** Names of the slot's running containers. */
     containers: string[];
+}
+
+/** A replica the program declared that is not running now: stopped from outside, crashed, killed for memory. */
+export interface StoppedReplica {
+    name: string;
+    colour: Colour;
+    /** The image it was created from (label switchyard.image). */
+    image: string;
+    /** Docker's state: exited, created, dead, paused, restarting. */
+    state: string;
+    exitCode: number;
+    oomKilled: boolean;
+    /** When it stopped (Docker's FinishedAt): a stop after a heal is a new one. */
+    finishedAt: string;
 }
 
 export interface HostState {
@@ -38,6 +54,10 @@ export interface HostState {
      * container's form unless the operator allows its re-creation.
      */
     postgresHealthcheck?: string[];
+    /** App containers of the stack that exist but do not run. */
+    stopped: StoppedReplica[];
+    /** The engine's networks: every subnet in use, and the stack's own two. */
+    networks: NetworkFacts;
 }
 
 export type HostProbe = (stackLabel: string, proxyContainer: string, env?: NodeJS.ProcessEnv) => HostState;
@@ -45,23 +65,61 @@ export type HostProbe = (stackLabel: string, proxyContainer: string, env?: NodeJ
 /** Reads the host through the docker CLI, with the environment the program resolved (lib/dockerhost.ts). */
 export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = process.env) => {
     const docker = (args: string[]) => dockerCli(args, env);
-    const state: HostState = { running: {}, retired: {}, swapLimit: docker(["info", "--format", "{{json .SwapLimit}}"]).trim() === "true" };
+    const state: HostState = {
+        running: {},
+        retired: {},
+        swapLimit: docker(["info", "--format", "{{json .SwapLimit}}"]).trim() === "true",
+        stopped: [],
+        networks: readNetworks(proxyContainer.replace(/-proxy$/, ""), env),
+    };
     const ps = docker([
-        "ps",
+        "ps", "-a",
         "--filter", `label=switchyard.stack=${stackLabel}`,
         "--filter", "label=switchyard.role=app",
-        "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}',
+        "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.State}}',
     ]);
+    const notRunning: { name: string; colour: Colour; image: string; state: string }[] = [];
     for (const line of ps.split("\n").filter(Boolean)) {
-        const [name, colour, image] = line.split("\t");
+        const [name, colour, image, status] = line.split("\t");
         if (!isColour(colour)) continue;
+        if (status !== "running") {
+            notRunning.push({ name, colour, image, state: status });
+            continue;
+        }
         const slot = (state.running[colour] ??= { image, containers: [] });
         slot.containers.push(name);
+    }
+    // Only when something does not run: why (exit code, OOM) and since when.
+    if (notRunning.length) {
+        const facts = docker(["inspect", "--format", "{{.Name}}\t{{.State.ExitCode}}\t{{.State.OOMKilled}}\t{{.State.FinishedAt}}", ...notRunning.map((c) => c.name)]);
+        for (const line of facts.split("\n").filter(Boolean)) {
+            const [name, exitCode, oom, finishedAt] = line.split("\t");
+            const c = notRunning.find((n) => n.name === name.replace(/^\//, ""));
+            if (c) state.stopped.push({ ...c, exitCode: Number(exitCode), oomKilled: oom === "true", finishedAt });
+        }
     }
     state.route = readRoute(proxyContainer, env, state);
     state.postgresHealthcheck = readPostgresHealthcheck(stackLabel, env);
     return state;
 };
+
+/** Every network's subnets (to pick free ones) and the stack's frontend and backend networks (lib/addressing.ts). */
+function readNetworks(namePrefix: string, env: NodeJS.ProcessEnv): NetworkFacts {
+    const docker = (args: string[]) => dockerCli(args, env);
+    const ids = docker(["network", "ls", "--quiet"]).split("\n").filter(Boolean);
+    const facts: NetworkFacts = { taken: [] };
+    if (!ids.length) return facts;
+    const out = docker(["network", "inspect", "--format", `{{.Name}}\t{{index .Labels "${ADDRESSING_LABEL}"}}\t{{range .IPAM.Config}}{{.Subnet}} {{end}}`, ...ids]);
+    for (const line of out.split("\n").filter(Boolean)) {
+        const [name, fixed, subnets] = line.split("\t");
+        const list = (subnets ?? "").split(" ").filter(Boolean);
+        facts.taken.push(...list);
+        const own = { subnet: list.find((s) => s.includes(".")), fixed: fixed === "fixed" };
+        if (name === `${namePrefix}-frontend`) facts.frontend = own;
+        if (name === `${namePrefix}-backend`) facts.backend = own;
+    }
+    return facts;
+}
 
 /**
  * The colour the live listener routes to now, or undefined when no proxy
@@ -88,6 +146,16 @@ function readPostgresHealthcheck(stackLabel: string, env: NodeJS.ProcessEnv): st
     if (!name) return undefined;
     const health = JSON.parse(docker(["inspect", "--format", "{{json .Config.Healthcheck}}", name]).trim() || "null") as { Test?: string[] } | null;
     return health?.Test;
+}
+
+/**
+ * curl's arguments for a path on a proxy's live listener, from inside the
+ * proxy: its unix socket when it runs with host networking (a stack with fixed
+ * addresses), else its port in the container (a stack made by 0.2).
+ */
+export function liveProbe(proxyContainer: string, env: NodeJS.ProcessEnv = process.env): (path: string) => string[] {
+    const mode = dockerCli(["inspect", "--format", "{{.HostConfig.NetworkMode}}", proxyContainer], env).trim();
+    return mode === "host" ? (path) => ["--unix-socket", LIVE_SOCKET, `http://localhost${path}`] : (path) => [`http://127.0.0.1:${LIVE_LISTEN_PORT}${path}`];
 }
 
 function isColour(v: string | undefined): v is Colour {

@@ -9,10 +9,10 @@
 // Redis is not part of a backup and is left as it is.
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import { configSchema } from "../lib/config";
+import { configSchema, healthHost, healthProto } from "../lib/config";
 import { MAINTENANCE_MARKER, STATE_DIR } from "../lib/routemarker";
 import { readStackFile, stackFilePath } from "../lib/stackfile";
-import { LIVE_LISTEN_PORT } from "../nginx/render";
+import { liveProbe } from "../lib/host";
 import { everyHost, parseStackArgs, runCli } from "./cli";
 import { BackupRecord, docker, humanSize, inStore, listBackups, managedEnv, openStore } from "./backupstore";
 
@@ -24,7 +24,8 @@ function main() {
     const wanted = args.values.backup;
     if (!wanted) throw new Error("--backup NAME is required (npm run backups -- --stack NAME lists them)");
     const store = openStore(args.stack, args.stackFile);
-    const healthPath = stackHealthPath(args.stackFile ?? stackFilePath(args.stack));
+    const healthProbe = stackHealthProbe(args.stackFile ?? stackFilePath(args.stack));
+    const healthPath = healthProbe.path;
     const backups = listBackups(store);
     const backup: BackupRecord | undefined = backups.find((b) => b.name === wanted || `${b.name}.dump` === wanted);
     if (!backup) {
@@ -44,7 +45,7 @@ function main() {
     // Every host's proxy goes into maintenance: with several hosts, each one's colour writes to the one database.
     const proxies = everyHost(args.stack, args.stackFile ?? stackFilePath(args.stack), store.namePrefix).map((h) => {
         const exec = (...cmd: string[]) => spawnSync("docker", ["exec", store.proxy, ...cmd], { encoding: "utf8", env: h.env });
-        return { on: h.name ? ` on host ${h.name}` : "", exec, wasOn: exec("test", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`).status === 0 };
+        return { on: h.name ? ` on host ${h.name}` : "", exec, probe: liveProbe(store.proxy, h.env), wasOn: exec("test", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`).status === 0 };
     });
     const turnedOn: typeof proxies = [];
     const maintenanceOff = () => turnedOn.forEach((p) => p.exec("rm", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`));
@@ -86,7 +87,7 @@ function main() {
             : docker(["exec", store.postgres!, "sh", "-c", `psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "${countRows}"`]);
         step(`rows per table now: ${tables || "(no tables)"}`);
         for (const p of proxies) {
-            const health = p.exec("curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${LIVE_LISTEN_PORT}${healthPath}`);
+            const health = p.exec("curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", ...healthProbe.headers, ...p.probe(healthPath));
             if (health.stdout.trim() !== "200") throw new Error(`the live colour's ${healthPath}${p.on} answered ${health.stdout.trim() || "nothing"} after the restore; maintenance stays on until it is fixed`);
         }
         step(`the live colour's ${healthPath} answers 200${proxies.length > 1 ? ` on every host` : ""}`);
@@ -108,13 +109,20 @@ function main() {
 }
 
 /** health.path of the stack (its default when unset), validated as the program validates it. */
-export function stackHealthPath(file: string): string {
-    const raw = fs.existsSync(file) ? readStackFile(file).raw["switchyard:health"] : undefined;
-    const path = raw ? (JSON.parse(raw) as { path?: unknown }).path : undefined;
-    if (path === undefined) return "/health";
-    const parsed = configSchema.innerType().shape.health.safeParse({ path });
-    if (!parsed.success || typeof path !== "string") throw new Error(`switchyard:health.path = ${JSON.stringify(path)} in ${file}: must be a URL path starting with /`);
-    return path;
+/** The health path and the headers the gate sends (Host, X-Forwarded-Proto), as curl arguments, from the stack file. */
+export function stackHealthProbe(file: string): { path: string; headers: string[] } {
+    const raw = fs.existsSync(file) ? readStackFile(file).raw : {};
+    const shape = configSchema.innerType().shape;
+    const parse = <T>(key: "health" | "proxy", schema: { safeParse: (v: unknown) => { success: boolean; data?: T } }): T => {
+        const r = schema.safeParse(raw[`switchyard:${key}`] ? JSON.parse(raw[`switchyard:${key}`]) : {});
+        if (!r.success) throw new Error(`switchyard:${key} in ${file} is not valid: run pulumi preview for what is wrong`);
+        return r.data!;
+    };
+    const health = parse("health", shape.health);
+    const proxy = parse("proxy", shape.proxy);
+    const host = healthHost({ health, proxy });
+    const proto = healthProto({ health, tls: raw["switchyard:tls"], acme: raw["switchyard:acme"] });
+    return { path: health.path, headers: [...(host ? ["-H", `Host: ${host}`] : []), ...(proto === "https" ? ["-H", "X-Forwarded-Proto: https"] : [])] };
 }
 
 if (require.main === module) runCli("restore", main);

@@ -81,7 +81,17 @@ export function labelsOf(r: ResourceView): Record<string, string> {
 const role = (r: ResourceView) => labelsOf(r)["switchyard.role"];
 const containers = (rs: ResourceView[], ...roles: string[]) => rs.filter((r) => r.type === CONTAINER && (roles.length === 0 || roles.includes(role(r))));
 const dockerName = (r: ResourceView) => String(r.props.name ?? r.name);
-const portsOf = (r: ResourceView): any[] => (Array.isArray(r.props.ports) ? r.props.ports : []);
+/**
+ * Where a proxy listens, as { ip, external }: the ports Docker publishes, or with
+ * host networking the `listen address:port` lines of the config its proxy-config
+ * step installs (nginx binds the host's addresses itself; its unix sockets are
+ * its own probes').
+ */
+const portsOf = (r: ResourceView, rs: ResourceView[] = []): any[] => {
+    if (r.props.networkMode !== "host") return Array.isArray(r.props.ports) ? r.props.ports : [];
+    const config = rs.find((c) => String(c.props.create ?? "").includes("proxy-config.sh") && c.props.environment?.SWITCHYARD_PROXY === r.props.name);
+    return [...String(config?.props.stdin ?? "").matchAll(/^\s*listen \[?([0-9a-fA-F.:]+?)\]?:(\d+)[ ;]/gm)].map((m) => ({ ip: m[1], external: Number(m[2]) }));
+};
 /** Host ports of the preview listeners: plain, and HTTPS with TLS. */
 const previewPortsOf = (s: StackSettings): number[] => [s.proxy.previewPort, ...(s.proxy.tls ? [s.proxy.tls.previewTlsPort] : [])];
 
@@ -189,14 +199,14 @@ export const POLICIES: PolicyRule[] = [
         scope: "every stack",
         check: (rs, s) =>
             containers(rs, "proxy").flatMap((r) => {
-                const ports = portsOf(r);
+                const ports = portsOf(r, rs);
                 const externals = ports.map((p) => Number(p.external));
                 const out: Violation[] = [];
                 const tls = s.proxy.tls ?? undefined;
                 const want = [s.proxy.livePort, s.proxy.previewPort, ...(tls ? [tls.tlsPort, tls.previewTlsPort] : [])];
                 if (new Set(externals).size !== externals.length || externals.length !== want.length || !want.every((p) => externals.includes(p))) {
                     const named = `proxy.livePort ${s.proxy.livePort} and proxy.previewPort ${s.proxy.previewPort}${tls ? `, proxy.tlsPort ${tls.tlsPort} and proxy.previewTlsPort ${tls.previewTlsPort}` : ""}`;
-                    out.push({ urn: r.urn, message: `${r.name}: publishes ports ${JSON.stringify(externals)}; it must publish ${named}, ${want.length === 2 ? "two" : "four"} different ports` });
+                    out.push({ urn: r.urn, message: `${r.name}: listens on ports ${JSON.stringify(externals)}; it must listen on ${named}, ${want.length === 2 ? "two" : "four"} different ports` });
                 }
                 const previewBind = s.proxy.previewBindAddress ?? s.proxy.bindAddress;
                 for (const p of ports) {
@@ -213,7 +223,7 @@ export const POLICIES: PolicyRule[] = [
         scope: "production",
         check: (rs, s) =>
             containers(rs, "proxy").flatMap((r) =>
-                portsOf(r)
+                portsOf(r, rs)
                     .filter((p) => previewPortsOf(s).includes(Number(p.external)) && !isLoopback(p.ip ?? "0.0.0.0") && s.proxy.publicPreview !== true)
                     .map((p) => ({
                         urn: r.urn,

@@ -2,7 +2,7 @@
 # bake: after verify, judge the new colour by its real traffic. For
 # BAKE_SECONDS the proxy's own access records (`docker logs` of the proxy; no
 # agent) are read every few seconds: requests on the live listener that the
-# proxy sent to SWITCHYARD_COLOR, not its own probes from 127.0.0.1 and not the
+# proxy sent to SWITCHYARD_COLOR, not its own probes (127.0.0.1, its sockets) and not the
 # answers nginx gives itself (maintenance, the HTTPS redirect, /healthz).
 # Once at least BAKE_MIN_REQUESTS were seen, more than BAKE_MAX_ERROR_PERCENT
 # answered 5xx, or a p99 request time above BAKE_MAX_P99_MS, fails the bake at
@@ -51,7 +51,7 @@ read_samples() {
   docker logs --since "$since" "$SWITCHYARD_PROXY" 2>/dev/null | awk -F'"' -v colour="$SWITCHYARD_COLOR" '
     {
       n = split($1, head, " ")
-      if (n < 3 || head[n] != "live" || head[1] == "127.0.0.1") next
+      if (n < 3 || head[n] != "live" || head[1] == "127.0.0.1" || head[1] == "unix:") next
       if (!match($3, / colour=[a-z]+/) || substr($3, RSTART + 8, RLENGTH - 8) != colour) next
       split($3, tail, " "); status = tail[1]
       upstream = ""

@@ -6,14 +6,22 @@
 #
 # env: SWITCHYARD_PROXY, SWITCHYARD_COLOR, SWITCHYARD_TARGETS (space-separated
 #      container names), HEALTH_PATH, HEALTH_PORT, HEALTHY_THRESHOLD,
-#      GATE_INTERVAL, GATE_TIMEOUT
+#      GATE_INTERVAL, GATE_TIMEOUT; optional SWITCHYARD_TARGET_ADDRESSES (the
+#      replicas' fixed addresses, same order: probed without DNS), HEALTH_HOST
+#      and HEALTH_PROTO (the Host and X-Forwarded-Proto every probe sends)
 source "$(dirname "$0")/lib.sh"
 require SWITCHYARD_PROXY SWITCHYARD_COLOR SWITCHYARD_TARGETS HEALTH_PATH HEALTH_PORT HEALTHY_THRESHOLD GATE_INTERVAL GATE_TIMEOUT
 
 wait_running "$SWITCHYARD_PROXY" 30
 read -r -a targets <<< "$SWITCHYARD_TARGETS"
-declare -A streak status body
-for t in "${targets[@]}"; do streak[$t]=0; status[$t]="no answer yet"; body[$t]=""; done
+read -r -a addresses <<< "${SWITCHYARD_TARGET_ADDRESSES:-}"
+declare -A streak status body addr
+for i in "${!targets[@]}"; do t=${targets[$i]}; streak[$t]=0; status[$t]="no answer yet"; body[$t]=""; addr[$t]=${addresses[$i]:-$t}; done
+# The request a real client would send: the app's host name, and HTTPS as seen from its load balancer.
+probe=()
+[ -z "${HEALTH_HOST:-}" ] || probe+=(-H "Host: $HEALTH_HOST")
+[ -z "${HEALTH_PROTO:-}" ] || probe+=(-H "X-Forwarded-Proto: $HEALTH_PROTO")
+sent=${HEALTH_HOST:+ with Host: $HEALTH_HOST}
 
 # The timeout runs from the newest replica's start, not from this step's: a
 # new slot gets GATE_TIMEOUT seconds from when Docker started it, so a broken
@@ -27,12 +35,12 @@ floor=$(( now + HEALTHY_THRESHOLD * GATE_INTERVAL + 3 ))
 deadline=$(( started_s + GATE_TIMEOUT ))
 [ "$deadline" -ge "$floor" ] || deadline=$floor
 [ "$deadline" -le $(( now + GATE_TIMEOUT )) ] || deadline=$(( now + GATE_TIMEOUT ))
-say "gating ${SWITCHYARD_COLOR}: ${#targets[@]} replica(s), ${HEALTHY_THRESHOLD} consecutive healthy answers each on :${HEALTH_PORT}${HEALTH_PATH}, timeout ${GATE_TIMEOUT}s from start ($(( deadline - now ))s left)"
+say "gating ${SWITCHYARD_COLOR}: ${#targets[@]} replica(s), ${HEALTHY_THRESHOLD} consecutive healthy answers each on :${HEALTH_PORT}${HEALTH_PATH}${sent}, timeout ${GATE_TIMEOUT}s from start ($(( deadline - now ))s left)"
 while :; do
   passed=0
   for t in "${targets[@]}"; do
     if [ "${streak[$t]}" -ge "$HEALTHY_THRESHOLD" ]; then passed=$((passed + 1)); continue; fi
-    out=$(proxy_exec curl -s -m 3 -o - -w '\n%{http_code}' "http://${t}:${HEALTH_PORT}${HEALTH_PATH}" 2>/dev/null || true)
+    out=$(proxy_exec curl -s -m 3 -o - -w '\n%{http_code}' "${probe[@]}" "http://${addr[$t]}:${HEALTH_PORT}${HEALTH_PATH}" 2>/dev/null || true)
     code=$(printf '%s' "$out" | tail -n 1)
     body[$t]=$(printf '%s' "$out" | sed '$d' | head -c 300)
     if [[ "$code" =~ ^2[0-9][0-9]$ ]]; then
@@ -59,7 +67,7 @@ while :; do
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
     report=$({
-      echo "gate failed: colour ${SWITCHYARD_COLOR} did not pass its health gate within ${GATE_TIMEOUT}s of its start; live traffic was not moved."
+      echo "gate failed: colour ${SWITCHYARD_COLOR} did not pass its health gate${sent} within ${GATE_TIMEOUT}s of its start; live traffic was not moved."
       for t in "${targets[@]}"; do
         [ "${streak[$t]}" -ge "$HEALTHY_THRESHOLD" ] && continue
         echo "  ${t}: last status ${status[$t]}; last body: ${body[$t]:-(empty)}"

@@ -31,6 +31,21 @@ require() {
 # proxy_exec CMD...: run a command inside the proxy container.
 proxy_exec() { docker exec "$SWITCHYARD_PROXY" "$@"; }
 
+# live_curl [CURL ARGS...] PATH: curl, inside the proxy, against its own live
+# listener: its unix socket (LIVE_SOCKET, host networking) or its port in the
+# container (LIVE_LISTEN_PORT). tls_curl: the HTTPS one (LIVE_TLS_SOCKET or
+# LIVE_TLS_LISTEN_PORT), certificate not checked (it is what is being tested).
+live_curl() {
+  local path=${*: -1}
+  if [ -n "${LIVE_SOCKET:-}" ]; then proxy_exec curl --unix-socket "$LIVE_SOCKET" "${@:1:$#-1}" "http://localhost$path"
+  else proxy_exec curl "${@:1:$#-1}" "http://127.0.0.1:${LIVE_LISTEN_PORT:?LIVE_SOCKET or LIVE_LISTEN_PORT is required}$path"; fi
+}
+tls_curl() {
+  local path=${*: -1}
+  if [ -n "${LIVE_TLS_SOCKET:-}" ]; then proxy_exec curl -k --unix-socket "$LIVE_TLS_SOCKET" "${@:1:$#-1}" "https://localhost$path"
+  else proxy_exec curl -k "${@:1:$#-1}" "https://127.0.0.1:${LIVE_TLS_LISTEN_PORT:?LIVE_TLS_SOCKET or LIVE_TLS_LISTEN_PORT is required}$path"; fi
+}
+
 # wait_running CONTAINER SECONDS: until docker says it is running.
 wait_running() {
   local name=$1 limit=$2 state=""

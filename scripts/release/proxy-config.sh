@@ -4,9 +4,9 @@
 # place, reload, and check /healthz. A config nginx rejects never replaces
 # the one that serves; a reload that does not come back healthy is undone.
 #
-# env: SWITCHYARD_PROXY, LIVE_LISTEN_PORT
+# env: SWITCHYARD_PROXY, LIVE_SOCKET (host networking) or LIVE_LISTEN_PORT
 source "$(dirname "$0")/lib.sh"
-require SWITCHYARD_PROXY LIVE_LISTEN_PORT
+require SWITCHYARD_PROXY
 
 wait_running "$SWITCHYARD_PROXY" 60
 docker exec -i "$SWITCHYARD_PROXY" sh -c "mkdir -p $CONF_DIR $STATE_DIR && cat > $CONF_DIR/.nginx.conf.new"
@@ -28,7 +28,7 @@ else
   fi
 fi
 for _ in $(seq 1 75); do
-  if proxy_exec curl -fsS -m 2 -o /dev/null "http://127.0.0.1:${LIVE_LISTEN_PORT}/healthz" 2>/dev/null; then
+  if live_curl -fsS -m 2 -o /dev/null /healthz 2>/dev/null; then
     say "proxy answers /healthz"
     exit 0
   fi
@@ -38,4 +38,5 @@ if proxy_exec test -f "$CONF_DIR/nginx.conf.previous"; then
   proxy_exec sh -c "mv -f $CONF_DIR/nginx.conf.previous $CONF_DIR/nginx.conf && nginx -s reload -c $CONF_DIR/nginx.conf" || true
   die "proxy did not answer /healthz after the config change; the previous config was restored"
 fi
-die "proxy did not answer /healthz within 15s; see: docker logs $SWITCHYARD_PROXY"
+die "proxy did not answer /healthz within 15s (a listener's address or port taken?). Its last lines:
+$(docker logs --tail 8 "$SWITCHYARD_PROXY" 2>&1 | sed 's/^/  | /')"

@@ -20,9 +20,12 @@
 # daemon instead of the new colour.
 #
 # env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY,
-#      VERIFY_REQUESTS, HEALTH_PATH, LIVE_LISTEN_PORT
+#      VERIFY_REQUESTS, HEALTH_PATH, LIVE_SOCKET (host networking) or
+#      LIVE_LISTEN_PORT; optional HEALTH_HOST and HEALTH_PROTO (the Host and
+#      X-Forwarded-Proto of every probe)
 source "$(dirname "$0")/lib.sh"
-require SWITCHYARD_PROXY SWITCHYARD_STACK SWITCHYARD_COLOR STANDBY VERIFY_REQUESTS HEALTH_PATH LIVE_LISTEN_PORT
+require SWITCHYARD_PROXY SWITCHYARD_STACK SWITCHYARD_COLOR STANDBY VERIFY_REQUESTS HEALTH_PATH
+[ -n "${LIVE_SOCKET:-}${LIVE_LISTEN_PORT:-}" ] || die "environment variable LIVE_SOCKET or LIVE_LISTEN_PORT is required"
 [[ "$VERIFY_REQUESTS" =~ ^[1-9][0-9]*$ ]] || die "VERIFY_REQUESTS '$VERIFY_REQUESTS' must be a whole number >= 1"
 VERIFY_SECONDS=15
 
@@ -33,11 +36,13 @@ if [ "$route" != "$SWITCHYARD_COLOR" ]; then
   bash "$(dirname "$0")/repoint.sh" || die "could not apply the switch to $SWITCHYARD_COLOR again; live traffic stays on $route"
 fi
 
+# The live listener from inside the proxy: its unix socket, or its port in the container.
+if [ -n "${LIVE_SOCKET:-}" ]; then base=http://localhost; else base="http://127.0.0.1:${LIVE_LISTEN_PORT}"; fi
 # Prints "<consecutive ok> <last failure>" once VERIFY_REQUESTS answers in a
 # row came from the colour, or the time is up. POSIX sh and curl only (the
 # proxy image's contract).
 result=$(proxy_exec sh -c '
-  want=$1 colour=$2 url=$3 seconds=$4
+  want=$1 colour=$2 url=$3 seconds=$4 host=$5 proto=$6 socket=$7
   cr=$(printf "\r")
   ok=0 last="no request made" start=$(date +%s)
   while [ "$ok" -lt "$want" ] && [ $(( $(date +%s) - start )) -lt "$seconds" ]; do
@@ -50,7 +55,7 @@ result=$(proxy_exec sh -c '
         status=*) code=${line#status=} ;;
       esac
     done <<PROBE
-$(curl -s -m 5 -o /dev/null -D - -w "status=%{http_code}\n" "$url" 2>/dev/null)
+$(curl -s -m 5 -o /dev/null -D - -w "status=%{http_code}\n" ${socket:+--unix-socket} ${socket:+"$socket"} ${host:+-H} ${host:+"Host: $host"} ${proto:+-H} ${proto:+"X-Forwarded-Proto: $proto"} "$url" 2>/dev/null)
 PROBE
     case "$code" in
       2??) good=1 ;;
@@ -64,7 +69,7 @@ PROBE
       sleep 0.5
     fi
   done
-  echo "$ok $last"' sh "$VERIFY_REQUESTS" "$SWITCHYARD_COLOR" "http://127.0.0.1:${LIVE_LISTEN_PORT}${HEALTH_PATH}" "$VERIFY_SECONDS") \
+  echo "$ok $last"' sh "$VERIFY_REQUESTS" "$SWITCHYARD_COLOR" "$base${HEALTH_PATH}" "$VERIFY_SECONDS" "${HEALTH_HOST:-}" "${HEALTH_PROTO:-}" "${LIVE_SOCKET:-}") \
   || result="0 could not probe inside the proxy $SWITCHYARD_PROXY"
 ok=${result%% *} last=${result#* }
 if [ "$ok" -ge "$VERIFY_REQUESTS" ] 2>/dev/null; then

@@ -12,7 +12,7 @@ import { spawnSync } from "child_process";
 import * as tls from "tls";
 import { REDIS_COMMAND } from "../../components/redis";
 import { combinedPem } from "../../lib/tls";
-import { LIVE_TLS_LISTEN_PORT, TLS_FILE } from "../../nginx/render";
+import { TLS_FILE } from "../../nginx/render";
 import { makeCa, makeCert, TestCert } from "../certs";
 import { docker, dockerAvailable, IMAGES, runStep, runStepAsync, TestStack } from "./fixture";
 import { describeFailures, get, startLoadProcess } from "./load";
@@ -38,7 +38,7 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
     const first = makeCert("first.switchyard.test", 30, ca);
     const second = makeCert("second.switchyard.test", 30, ca);
     const tlsEnv = (pair: TestCert) =>
-        stack.env({ TLS_PEM: combinedPem(pair), TLS_FINGERPRINT: new X509Certificate(pair.certificate).fingerprint256.replace(/:/g, "").toLowerCase(), TLS_FILE, LIVE_TLS_LISTEN_PORT: String(LIVE_TLS_LISTEN_PORT) });
+        stack.env({ TLS_PEM: combinedPem(pair), TLS_FINGERPRINT: new X509Certificate(pair.certificate).fingerprint256.replace(/:/g, "").toLowerCase(), TLS_FILE });
     const appEnv = (greeting: string) => ["APP_GREETING=" + greeting, `APP_SECRET_TOKEN=${TOKEN}`];
     let blue: string[] = [];
     let green: string[] = [];
@@ -104,7 +104,7 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
         assert.match(mode, /^400 (nobody|www-data|nginx)$/, `the key file is readable by the worker user alone: ${mode}`);
         assert.strictEqual((await get(stack.previewTlsPort, "/healthz", { tls: { ca: ca.certificate } })).status, 200, "the preview listener serves HTTPS too");
 
-        const redirect = runStep("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, stack.nginxConfig(5, true));
+        const redirect = runStep("proxy-config", stack.env(), stack.nginxConfig(5, true));
         try {
             assert.strictEqual(redirect.status, 0, redirect.stderr);
             // A reload is asynchronous: the new workers answer within moments.
@@ -118,7 +118,7 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
             const inside = docker("exec", stack.proxy, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:8080/healthz");
             assert.strictEqual(inside, "200", "the proxy's own probes stay on plain HTTP");
         } finally {
-            assert.strictEqual(runStep("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, stack.nginxConfig(5)).status, 0);
+            assert.strictEqual(runStep("proxy-config", stack.env(), stack.nginxConfig(5)).status, 0);
             for (let i = 0; i < 50 && (await get(stack.livePort, "/version")).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
         }
     });
@@ -133,7 +133,7 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
         await new Promise((r) => setTimeout(r, 300));
         const repoint = await runStepAsync("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire" }));
         assert.strictEqual(repoint.status, 0, repoint.stderr);
-        const verify = await runStepAsync("verify", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire", VERIFY_REQUESTS: "5", HEALTH_PATH: "/healthz", LIVE_LISTEN_PORT: "8080" }));
+        const verify = await runStepAsync("verify", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire", VERIFY_REQUESTS: "5", HEALTH_PATH: "/healthz" }));
         assert.strictEqual(verify.status, 0, verify.stderr);
         await new Promise((r) => setTimeout(r, 1500));
         const t0 = Date.now();
@@ -163,7 +163,7 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
         const broken = tlsEnv({ certificate: first.certificate, key: second.key });
         const r = runStep("tls-config", broken);
         assert.strictEqual(r.status, 1);
-        assert.match(r.stderr, /HTTPS on :8443 answered 000 with the new certificate; the previous one is back in service/);
+        assert.match(r.stderr, /HTTPS on \/run\/switchyard-live-tls\.sock answered 000 with the new certificate; the previous one is back in service/);
         assert.ok(!`${r.stdout}${r.stderr}`.includes("PRIVATE KEY"), "no key in the output");
         assert.strictEqual(await servedCertificate(stack.tlsPort, ca.certificate), before);
         assert.strictEqual((await get(stack.tlsPort, "/version", { tls: { ca: ca.certificate } })).status, 200);

@@ -277,7 +277,7 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         const json = await get(stack.livePort, "/version", { headers: { Accept: "application/json" } });
         const health = await get(stack.livePort, "/healthz");
         const preview = await get(stack.previewPort, "/version");
-        const verify = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "keep", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+        const verify = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "keep", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health" }));
         await new Promise((r) => setTimeout(r, 2000));
         const offStart = Date.now() - t0;
         const off = await runStepAsync("maintenance", stack.env({ MAINTENANCE: "off" }));
@@ -336,7 +336,7 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         const t = Date.now();
         for (const c of green) docker("pause", c);
         try {
-            const r = await runStepAsync("verify", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "keep", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+            const r = await runStepAsync("verify", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "keep", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health" }));
             assert.strictEqual(r.status, 1);
             assert.match(r.stdout, /restored the live listener to blue/);
             assert.match(r.stderr, /verify failed: .*live traffic is back on blue/);
@@ -357,7 +357,7 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         assert.doesNotMatch(deferred.stdout, /running the contract migration/, "nothing ran under old code");
         assert.strictEqual(psql("SELECT is_nullable || ',' || coalesce(column_default, 'none') FROM information_schema.columns WHERE table_name = 'visits' AND column_name = 'source'"), columnsBefore);
         assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire" })).status, 0);
-        assert.strictEqual(runStep("verify", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" })).status, 0);
+        assert.strictEqual(runStep("verify", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health" })).status, 0);
         const written = await get(stack.livePort, "/visits", { method: "POST", body: "from version 2" });
         assert.strictEqual(written.status, 201);
         assert.strictEqual(psql(`SELECT source FROM visits WHERE id = ${JSON.parse(written.body).id}`), IMAGES.app2, "the new colour writes visits.source");

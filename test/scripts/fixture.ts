@@ -6,7 +6,10 @@ import { randomBytes } from "crypto";
 import { Colour } from "../../lib/config";
 import { stackNames } from "../../lib/naming";
 import { REDIS_COMMAND } from "../../components/redis";
-import { renderNginxConfig } from "../../nginx/render";
+import { LIVE_SOCKET, LIVE_TLS_SOCKET, renderNginxConfig } from "../../nginx/render";
+import { DEFAULT_ADDRESS_POOL, ipamOf, pickSubnets, postgresAddress, redisAddress, replicaAddress, StackSubnets } from "../../lib/addressing";
+import { proxyBehaviour, routingOf } from "../../lib/proxy";
+import { configSchema } from "../../lib/config";
 
 import { REPO } from "../../lib/project";
 export { PROJECT_FILES, REPO } from "../../lib/project";
@@ -26,6 +29,18 @@ export const IMAGES = {
 
 export function docker(...args: string[]): string {
     return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+/** `count` distinct free TCP ports on 127.0.0.1 (never any other address), found by a child process: up() is synchronous. */
+export function freePorts(count: number): number[] {
+    const script = `const net = require("net"); const s = []; let n = ${count};
+        for (let i = 0; i < n; i++) { const v = net.createServer(); v.listen(0, "127.0.0.1", () => { s.push(v); if (s.length === n) { console.log(s.map((x) => x.address().port).join(" ")); s.forEach((x) => x.close()); } }); }`;
+    return execFileSync(process.execPath, ["-e", script], { encoding: "utf8" }).trim().split(" ").map(Number);
+}
+
+/** The pids of a proxy's nginx worker processes: the same before and after means no reload. */
+export function nginxWorkers(proxy: string): string {
+    return docker("exec", proxy, "sh", "-c", 'for p in /proc/[0-9]*; do c=$(tr "\\000" " " < $p/cmdline 2>/dev/null); case "$c" in "nginx: worker process"*) echo ${p#/proc/};; esac; done | sort');
 }
 
 export function dockerAvailable(): string | undefined {
@@ -49,7 +64,7 @@ export function dockerAsync(...args: string[]): Promise<string> {
 export interface SlotOptions {
     image?: string;
     env?: string[];
-    /** Network alias colour (the naive-recreate baseline keeps one name). Defaults to the colour. */
+    /** The colour the replicas answer as: network alias and fixed addresses (the naive-recreate baseline keeps blue's). Defaults to the colour. */
     alias?: Colour;
 }
 
@@ -91,6 +106,10 @@ export interface TestStackOptions {
     healthPath?: string;
     /** Serve HTTPS too (the certificate comes from the tls-config step). Defaults to false. */
     tls?: boolean;
+    /** Addresses per colour in the proxy's upstreams (the program's `replicas`). Defaults to 2. */
+    replicas?: number;
+    /** `proxy.*` settings as the stack config gives them (hostnames, trustedProxies, ...). Defaults to none. */
+    proxy?: Record<string, unknown>;
 }
 
 export class TestStack {
@@ -109,11 +128,15 @@ export class TestStack {
     readonly redisPassword = `${randomBytes(12).toString("hex")}@/#?%"\\$ x`;
     readonly appPort: number;
     readonly healthPath: string;
+    readonly replicas: number;
+    /** The /24s of the stack's networks, picked free on this engine at up() (lib/addressing.ts). */
+    subnets: StackSubnets = { frontend: "", backend: "" };
 
     /** Named as the program names a stack "sytest-<id>" of project "switchyard". */
     constructor(readonly id: string, readonly options: TestStackOptions = {}) {
         this.appPort = options.appPort ?? 3000;
         this.healthPath = options.healthPath ?? "/health";
+        this.replicas = options.replicas ?? 2;
         this.stack = `sytest-${id}`;
         const names = stackNames("switchyard", this.stack);
         this.prefix = names.namePrefix;
@@ -121,9 +144,14 @@ export class TestStack {
         this.proxy = names.proxyContainer;
     }
 
-    /** DATABASE_URL as the slots and the migrate step get it. */
+    /** DATABASE_URL as the slots and the migrate step get it: Postgres's fixed address, no DNS. */
     get databaseUrl() {
-        return `postgres://app:${this.pgPassword}@postgres:5432/app`;
+        return `postgres://app:${this.pgPassword}@${postgresAddress(this.subnets.backend)}:5432/app`;
+    }
+
+    /** Replica `i` of `colour`'s fixed address on the frontend network. */
+    address(colour: Colour, i: number): string {
+        return replicaAddress(this.subnets.frontend, colour, i);
     }
     get frontend() {
         return `${this.prefix}-frontend`;
@@ -135,41 +163,59 @@ export class TestStack {
     up(drainSeconds = 10): void {
         this.down();
         const label = ["--label", `switchyard.stack=${this.stackLabel}`];
-        docker("network", "create", ...label, this.frontend);
-        docker("network", "create", "--internal", ...label, this.backend);
+        // As the program: a /24 of each network's own, the replicas and data services at fixed addresses.
+        const taken = docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...docker("network", "ls", "-q").split("\n")).split(/\s+/).filter(Boolean);
+        const [frontend, backend] = pickSubnets(DEFAULT_ADDRESS_POOL, taken, this.prefix, 2);
+        this.subnets = { frontend, backend };
+        const ipam = (subnet: string) => {
+            const i = ipamOf(subnet);
+            return ["--subnet", i.subnet, "--ip-range", i.ipRange, "--gateway", i.gateway, "--label", "switchyard.addressing=fixed"];
+        };
+        docker("network", "create", ...label, ...ipam(frontend), this.frontend);
+        docker("network", "create", "--internal", ...label, ...ipam(backend), this.backend);
         docker("run", "-d", "--name", `${this.prefix}-postgres`, ...label, "--label", "switchyard.role=postgres",
-            "--network", this.backend, "--network-alias", "postgres",
+            "--network", this.backend, "--ip", postgresAddress(backend), "--network-alias", "postgres",
             "-e", "POSTGRES_USER=app", "-e", "POSTGRES_DB=app", "-e", `POSTGRES_PASSWORD=${this.pgPassword}`,
             "--health-cmd", "pg_isready -h 127.0.0.1 -U app -d app", "--health-interval", "1s", IMAGES.postgres);
         docker("run", "-d", "--name", `${this.prefix}-redis`, ...label, "--label", "switchyard.role=redis",
-            "--network", this.backend, "--network-alias", "redis", "-e", `REDIS_PASSWORD=${this.redisPassword}`,
+            "--network", this.backend, "--ip", redisAddress(backend), "--network-alias", "redis", "-e", `REDIS_PASSWORD=${this.redisPassword}`,
             IMAGES.redis, ...REDIS_COMMAND);
         docker("volume", "create", ...label, `${this.prefix}-proxy-conf`);
         docker("volume", "create", ...label, `${this.prefix}-proxy-state`);
+        // As the program: host networking, nginx binding free ports on 127.0.0.1 itself.
+        [this.livePort, this.previewPort, this.tlsPort, this.previewTlsPort] = freePorts(4);
         docker("run", "-d", "--name", this.proxy, ...label, "--label", "switchyard.role=proxy",
-            "--network", this.frontend,
+            "--network", "host", "--cap-drop", "ALL", ...["CHOWN", "DAC_OVERRIDE", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID"].flatMap((c) => ["--cap-add", c]),
+            "--security-opt", "no-new-privileges:true",
             "-v", `${this.prefix}-proxy-conf:/etc/switchyard/nginx`, "-v", `${this.prefix}-proxy-state:/etc/switchyard/state`,
-            "-p", "127.0.0.1::8080", "-p", "127.0.0.1::8081", ...(this.options.tls ? ["-p", "127.0.0.1::8443", "-p", "127.0.0.1::8444"] : []), "--stop-signal", "SIGQUIT",
+            "--stop-signal", "SIGQUIT",
             IMAGES.nginx, "sh", "-c",
-            "until [ -f /etc/switchyard/nginx/nginx.conf ]; do sleep 0.2; done; exec nginx -c /etc/switchyard/nginx/nginx.conf -g 'daemon off;'");
-        const published = (port: number) => Number(docker("port", this.proxy, `${port}/tcp`).split("\n")[0].split(":").pop());
-        this.livePort = published(8080);
-        this.previewPort = published(8081);
-        if (this.options.tls) {
-            this.tlsPort = published(8443);
-            this.previewTlsPort = published(8444);
-        }
-        const r = runStep("proxy-config", { SWITCHYARD_PROXY: this.proxy, LIVE_LISTEN_PORT: "8080" }, this.nginxConfig(drainSeconds));
+            "rm -f /run/switchyard-*.sock; until [ -f /etc/switchyard/nginx/nginx.conf ]; do sleep 0.2; done; exec nginx -c /etc/switchyard/nginx/nginx.conf -g 'daemon off;'");
+        const r = runStep("proxy-config", this.env(), this.nginxConfig(drainSeconds));
         if (r.status !== 0) throw new Error(`proxy-config failed: ${r.stderr}`);
     }
 
+    /** The config the program would render for this stack: upstreams of the fixed addresses, `proxy.*` from options. */
     nginxConfig(drainSeconds = 10, redirectHttp = false): string {
-        return renderNginxConfig({ appPort: this.appPort, drainSeconds, ...(this.options.tls ? { tls: { redirectHttp, publicPort: this.tlsPort } } : {}) });
+        const cfg = configSchema.parse({ liveColor: "blue", slots: { blue: { image: IMAGES.app } }, replicas: this.replicas, proxy: this.options.proxy ?? {} });
+        return renderNginxConfig({
+            appPort: this.appPort,
+            drainSeconds,
+            routing: routingOf({ mode: "fixed", subnets: this.subnets }, cfg),
+            listeners: {
+                mode: "host",
+                live: { address: "127.0.0.1", port: this.livePort },
+                preview: { address: "127.0.0.1", port: this.previewPort },
+                ...(this.options.tls ? { liveTls: { address: "127.0.0.1", port: this.tlsPort }, previewTls: { address: "127.0.0.1", port: this.previewTlsPort } } : {}),
+            },
+            behaviour: proxyBehaviour(cfg),
+            ...(this.options.tls ? { tls: { redirectHttp, publicPort: this.tlsPort } } : {}),
+        });
     }
 
-    /** REDIS_URL as the program builds it: the password percent-encoded. */
+    /** REDIS_URL as the program builds it: the password percent-encoded, Redis's fixed address. */
     get redisUrl() {
-        return `redis://:${encodeURIComponent(this.redisPassword)}@redis:6379/0`;
+        return `redis://:${encodeURIComponent(this.redisPassword)}@${redisAddress(this.subnets.backend)}:6379/0`;
     }
 
     /** Starts a colour's replicas the way the Slot component declares them. */
@@ -201,12 +247,12 @@ export class TestStack {
                     "--label", `switchyard.replica=${i}`,
                     "--network", this.backend,
                     "-e", `SWITCHYARD_COLOR=${colour}`, "-e", `SWITCHYARD_IMAGE=${image}`,
-                    "-e", `DATABASE_URL=postgres://app:${this.pgPassword}@postgres:5432/app`,
+                    "-e", `DATABASE_URL=${this.databaseUrl}`,
                     "-e", `REDIS_URL=${this.redisUrl}`,
                     ...(opts.env ?? []).flatMap((e) => ["-e", e]),
                     "--stop-timeout", "15", "--security-opt", "no-new-privileges:true", "--cap-drop", "ALL",
                     image],
-                ["network", "connect", "--alias", `app-${opts.alias ?? colour}`, this.frontend, name],
+                ["network", "connect", "--alias", `app-${opts.alias ?? colour}`, "--ip", this.address(opts.alias ?? colour, i), this.frontend, name],
                 ["start", name],
             );
             names.push(name);
@@ -214,14 +260,16 @@ export class TestStack {
         return { names, commands };
     }
 
+    /** What every step gets: the proxy, the stack, and the proxy's own sockets (how a step reaches its listeners). */
     env(extra: Record<string, string> = {}): Record<string, string> {
-        return { SWITCHYARD_PROXY: this.proxy, SWITCHYARD_STACK: this.stackLabel, ...extra };
+        return { SWITCHYARD_PROXY: this.proxy, SWITCHYARD_STACK: this.stackLabel, LIVE_SOCKET, ...(this.options.tls ? { LIVE_TLS_SOCKET } : {}), ...extra };
     }
 
     gateEnv(colour: Colour, targets: string[], timeout = 60): Record<string, string> {
         return this.env({
             SWITCHYARD_COLOR: colour,
             SWITCHYARD_TARGETS: targets.join(" "),
+            SWITCHYARD_TARGET_ADDRESSES: targets.map((t) => this.address(colour, Number(t.split("-").pop()))).join(" "),
             HEALTH_PATH: this.healthPath,
             HEALTH_PORT: String(this.appPort),
             HEALTHY_THRESHOLD: "3",

@@ -53,7 +53,9 @@ describe("rendered nginx config (real nginx)", function () {
     });
 
     it("without HTTPS, no TLS directive is rendered", () => {
-        assert.doesNotMatch(renderNginxConfig({ appPort: 3000, drainSeconds: 5 }), /ssl|https/);
+        const text = renderNginxConfig({ appPort: 3000, drainSeconds: 5 });
+        assert.doesNotMatch(text, /^\s*(ssl_\w+|listen .*ssl)/m);
+        assert.doesNotMatch(text, /return 301 https/);
     });
 
     it("rejects an unknown placeholder in the template", () => {

@@ -43,7 +43,7 @@ function startContainer(c: Recorded): void {
     for (const e of i.envs ?? []) args.push("-e", e);
     for (const l of i.labels ?? []) args.push("--label", `${l.label}=${l.value}`);
     const [first, ...more] = i.networksAdvanced ?? [];
-    if (first) args.push("--network", first.name, ...(first.aliases ?? []).flatMap((a: string) => ["--network-alias", a]));
+    if (first) args.push("--network", first.name, ...(first.aliases ?? []).flatMap((a: string) => ["--network-alias", a]), ...(first.ipv4Address ? ["--ip", first.ipv4Address] : []));
     for (const p of i.ports ?? []) args.push("-p", `${p.ip}:${p.external}:${p.internal}`);
     for (const m of i.mounts ?? []) args.push("-v", `${m.source}:${m.target}`);
     if (i.healthcheck) {
@@ -64,7 +64,7 @@ function startContainer(c: Recorded): void {
     if (i.restart) args.push("--restart", i.restart);
     args.push(imageOf(c), ...(i.command ?? []));
     docker(...args);
-    for (const n of more) docker("network", "connect", ...(n.aliases ?? []).flatMap((a: string) => ["--alias", a]), n.name, i.name);
+    for (const n of more) docker("network", "connect", ...(n.aliases ?? []).flatMap((a: string) => ["--alias", a]), ...(n.ipv4Address ? ["--ip", n.ipv4Address] : []), n.name, i.name);
     docker("start", i.name);
 }
 
@@ -96,9 +96,14 @@ describe("the program's declared specs on the real engine", function () {
         const missing = dockerAvailable();
         if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
         cleanup();
-        run = await runProgram({ config, stack: STACK, host: { running: {}, retired: {}, swapLimit: true } });
+        // The engine's networks as the program would read them, so the subnets it picks are free here.
+        const { networks } = dockerHostProbe(`switchyard/${STACK}`, `${PREFIX}-proxy`);
+        run = await runProgram({ config, stack: STACK, host: { running: {}, retired: {}, swapLimit: true, stopped: [], networks } });
         const of = (type: string) => [...run.resources.values()].filter((r) => r.type === type);
-        for (const n of of("docker:index/network:Network")) docker("network", "create", ...(n.inputs.internal ? ["--internal"] : []), ...n.inputs.labels.flatMap((l: any) => ["--label", `${l.label}=${l.value}`]), n.inputs.name);
+        for (const n of of("docker:index/network:Network")) {
+            const ipam = (n.inputs.ipamConfigs ?? []).flatMap((c: any) => ["--subnet", c.subnet, "--ip-range", c.ipRange, "--gateway", c.gateway]);
+            docker("network", "create", ...(n.inputs.internal ? ["--internal"] : []), ...ipam, ...n.inputs.labels.flatMap((l: any) => ["--label", `${l.label}=${l.value}`]), n.inputs.name);
+        }
         for (const v of of("docker:index/volume:Volume")) docker("volume", "create", ...v.inputs.labels.flatMap((l: any) => ["--label", `${l.label}=${l.value}`]), v.inputs.name);
         // In the engine's order: data services (wait: true), proxy, its config, slots, gates, switch.
         for (const name of ["postgres-container", "redis-container"]) {
@@ -116,11 +121,14 @@ describe("the program's declared specs on the real engine", function () {
         for (const c of [...run.resources.values()].filter((r) => r.type === "docker:index/container:Container")) waitHealthy(c.inputs.name);
     });
 
-    it("the live listener answers from blue with the security headers; preview says no idle colour", async () => {
+    it("the live listener answers from blue with the default security headers (no CSP: the app sends none); preview says no idle colour", async () => {
         const live = await get(18080, "/version");
         assert.strictEqual(live.status, 200);
         assert.strictEqual(live.headers["x-switchyard-color"], "blue");
-        for (const h of ["x-content-type-options", "x-frame-options", "referrer-policy", "content-security-policy"]) assert.ok(live.headers[h], `missing ${h}`);
+        assert.deepStrictEqual(
+            [live.headers["x-content-type-options"], live.headers["x-frame-options"], live.headers["referrer-policy"], live.headers["content-security-policy"]],
+            ["nosniff", "SAMEORIGIN", "strict-origin-when-cross-origin", undefined],
+        );
         const preview = await get(18081, "/");
         assert.strictEqual(preview.status, 503);
         assert.match(preview.body, /idle colour \(green\) is not running/);
@@ -164,7 +172,7 @@ describe("the program's declared specs on the real engine", function () {
     // labels); the difference to the previous run is applied in the engine's
     // order: new containers, then the changed steps in their dependsOn order,
     // then the containers that left the program (fact 4). Under load.
-    const STEP_ORDER = ["proxy-config", "release-notify-config", "release-maintenance-toggle", "release-app-blue-gate", "release-app-green-gate", "release-gate", "release-backup-dump", "release-repoint", "release-verify", "release-retire"];
+    const STEP_ORDER = ["proxy-config", "release-notify-config", "release-maintenance-toggle", "release-app-blue-gate", "release-app-green-gate", "release-app-blue-heal", "release-app-green-heal", "release-gate", "release-backup-dump", "release-repoint", "release-verify", "release-retire"];
     async function update(before: RunResult, cfg: Record<string, unknown>) {
         const after = await runProgram({ config: cfg, stack: STACK, host: dockerHostProbe(`switchyard/${STACK}`, `${PREFIX}-proxy`) });
         const d = diffRuns(before, after);
@@ -186,9 +194,9 @@ describe("the program's declared specs on the real engine", function () {
         const release = { ...config, liveColor: "green", slots: { blue: { image: "switchyard/app:1.0.0" }, green: { image: "switchyard/app:1.1.0" } } };
 
         const r1 = await update(run, release);
-        assert.deepStrictEqual(r1.diff.created, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-image"]);
+        assert.deepStrictEqual(r1.diff.created, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-heal", "release-app-green-image"]);
         assert.deepStrictEqual(r1.diff.changed, ["release-backup-dump", "release-gate", "release-repoint", "release-retire", "release-verify"]);
-        assert.deepStrictEqual(r1.diff.deleted, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-image"]);
+        assert.deepStrictEqual(r1.diff.deleted, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-heal", "release-app-blue-image"]);
         assert.strictEqual((await get(18080, "/version")).headers["x-switchyard-color"], "green");
 
         const r2 = await update(r1.after, release);
@@ -197,8 +205,8 @@ describe("the program's declared specs on the real engine", function () {
 
         const rollback = { ...release, liveColor: "blue" };
         const r3 = await update(r2.after, rollback);
-        assert.deepStrictEqual(r3.diff.created, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-image"]);
-        assert.deepStrictEqual(r3.diff.deleted, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-image"]);
+        assert.deepStrictEqual(r3.diff.created, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-heal", "release-app-blue-image"]);
+        assert.deepStrictEqual(r3.diff.deleted, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-heal", "release-app-green-image"]);
         const blue = JSON.parse((await get(18080, "/version")).body);
         assert.deepStrictEqual(blue, { color: "blue", image: "switchyard/app:1.0.0", schema: 1 }, "rolled back to the pinned image");
 

@@ -50,7 +50,7 @@ describe("npm run recover: what a killed pulumi up leaves", function () {
             cwd: stack.dir,
             detached: true,
             stdio: "ignore",
-            env: { ...stack.env, SWITCHYARD_PROXY: `switchyard-${stack.name}-proxy`, SWITCHYARD_STACK: `switchyard/${stack.name}`, SWITCHYARD_COLOR: "green", STANDBY: "retire", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" },
+            env: { ...stack.env, SWITCHYARD_PROXY: `switchyard-${stack.name}-proxy`, SWITCHYARD_STACK: `switchyard/${stack.name}`, SWITCHYARD_COLOR: "green", STANDBY: "retire", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_SOCKET: "/run/switchyard-live.sock" },
         });
         try {
             await new Promise((r) => setTimeout(r, 500));

@@ -3,7 +3,7 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { dockerHostProbe } from "../../lib/host";
-import { docker, dockerAvailable, IMAGES, runStep, TestStack } from "./fixture";
+import { docker, dockerAvailable, IMAGES, nginxWorkers, runStep, TestStack } from "./fixture";
 import { get } from "./load";
 
 describe("release steps (real Docker engine)", function () {
@@ -57,7 +57,9 @@ describe("release steps (real Docker engine)", function () {
         assert.strictEqual(live.status, 200);
         assert.strictEqual(live.headers["x-switchyard-color"], "blue");
         assert.strictEqual(live.headers["x-content-type-options"], "nosniff");
-        assert.strictEqual(live.headers["x-frame-options"], "DENY");
+        // The proxy's defaults, where the app (the sample sends none) did not set its own.
+        assert.strictEqual(live.headers["x-frame-options"], "SAMEORIGIN");
+        assert.strictEqual(live.headers["content-security-policy"], undefined);
         const preview = await get(stack.previewPort, "/version");
         assert.strictEqual(preview.status, 503);
         assert.match(preview.body, /the idle colour \(green\) is not running/);
@@ -90,7 +92,7 @@ describe("release steps (real Docker engine)", function () {
     });
 
     it("verify passes on consecutive answers from the target", () => {
-        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire", VERIFY_REQUESTS: "5", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire", VERIFY_REQUESTS: "5", HEALTH_PATH: "/health" }));
         assert.strictEqual(r.status, 0, r.stderr);
         assert.match(r.stdout, /verified: 5 consecutive answers from green/);
     });
@@ -124,7 +126,7 @@ describe("release steps (real Docker engine)", function () {
     it("verify restores the previous colour when the target does not answer", async () => {
         // Blue is retired; a re-point to it would be a bad switch that verify must undo.
         assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "keep" })).status, 0);
-        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "keep", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "keep", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health" }));
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /verify failed: .*live traffic is back on green, which keeps running/);
         assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "green");
@@ -132,7 +134,7 @@ describe("release steps (real Docker engine)", function () {
 
     it("a config nginx rejects is refused and the previous config keeps serving", async () => {
         const bad = stack.nginxConfig().replace("worker_connections 4096;", "worker_connections lots;");
-        const r = runStep("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, bad);
+        const r = runStep("proxy-config", stack.env(), bad);
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /nginx rejected the new config; the previous config still serves. nginx -t said: .*invalid number "lots"/);
         assert.strictEqual((await get(stack.livePort, "/version")).status, 200);
@@ -140,10 +142,10 @@ describe("release steps (real Docker engine)", function () {
     });
 
     it("a real config change is tested, installed and reloaded; an unchanged one is not reloaded", async () => {
-        const same = runStep("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, stack.nginxConfig(5));
+        const same = runStep("proxy-config", stack.env(), stack.nginxConfig(5));
         assert.strictEqual(same.status, 0, same.stderr);
         assert.match(same.stdout, /config unchanged; no reload/);
-        const changed = runStep("proxy-config", { SWITCHYARD_PROXY: stack.proxy, LIVE_LISTEN_PORT: "8080" }, stack.nginxConfig(7));
+        const changed = runStep("proxy-config", stack.env(), stack.nginxConfig(7));
         assert.strictEqual(changed.status, 0, changed.stderr);
         assert.match(changed.stdout, /nginx reloaded/);
         assert.match(docker("exec", stack.proxy, "cat", "/etc/switchyard/nginx/nginx.conf"), /worker_shutdown_timeout 7s;/);
@@ -164,7 +166,7 @@ describe("release steps (real Docker engine)", function () {
         assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "green");
         const blueAgain = stack.startSlot("blue", 2);
         assert.strictEqual(runStep("gate", stack.gateEnv("blue", blueAgain)).status, 0);
-        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "retire", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health", LIVE_LISTEN_PORT: "8080" }));
+        const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "retire", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health" }));
         assert.strictEqual(r.status, 0, r.stderr);
         assert.match(r.stdout, /routes to green, not blue: the switch was undone after re-point made it .*applying it again/);
         assert.match(r.stdout, /live listener re-pointed: green -> blue \(no reload\)/);
@@ -173,7 +175,3 @@ describe("release steps (real Docker engine)", function () {
         assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "blue");
     });
 });
-
-function nginxWorkers(proxy: string): string {
-    return docker("exec", proxy, "sh", "-c", 'for p in /proc/[0-9]*; do c=$(tr "\\000" " " < $p/cmdline 2>/dev/null); case "$c" in "nginx: worker process"*) echo ${p#/proc/};; esac; done | sort');
-}

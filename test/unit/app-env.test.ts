@@ -21,6 +21,8 @@ const host: HostState = {
     running: { blue: { image: "app:1.0.0", containers: [] }, green: { image: "app:1.0.0", containers: [] } },
     retired: {},
     swapLimit: true,
+    stopped: [],
+    networks: { taken: [] },
 };
 
 /** Every plaintext occurrence of `value` outside a secret wrapper, by resource. */
@@ -79,13 +81,11 @@ describe("app environment and the security fixes (Pulumi mocks)", function () {
     });
 
     it("the preview listener binds loopback by default, apart from a public live listener", async () => {
+        const listens = (run: Awaited<ReturnType<typeof runProgram>>) => [...String(get(run, "proxy-config").inputs.stdin).matchAll(/^\s*listen ([\d.]+:\d+);/gm)].map((m) => m[1]);
         const run = await runProgram({ config: { ...staged, proxy: { bindAddress: "0.0.0.0" } }, host });
-        assert.deepStrictEqual(
-            get(run, "proxy-container").inputs.ports.map((p: any) => `${p.ip}:${p.external}`),
-            ["0.0.0.0:8080", "127.0.0.1:8081"],
-        );
+        assert.deepStrictEqual(listens(run), ["0.0.0.0:8080", "127.0.0.1:8081"]);
         const open = await runProgram({ config: { ...staged, proxy: { previewBindAddress: "0.0.0.0", publicPreview: true } }, host });
-        assert.strictEqual(get(open, "proxy-container").inputs.ports[1].ip, "0.0.0.0");
+        assert.deepStrictEqual(listens(open), ["127.0.0.1:8080", "0.0.0.0:8081"]);
     });
 
     it("an IPv6 bind address makes well-formed URLs", async () => {
@@ -102,7 +102,9 @@ describe("app environment and the security fixes (Pulumi mocks)", function () {
         for (const key of ["DATABASE_URL", "REDIS_URL"]) {
             const url = new URL(env.find((e) => e.startsWith(`${key}=`))!.slice(key.length + 1));
             assert.strictEqual(decodeURIComponent(url.password), pw, key);
-            assert.strictEqual(url.hostname, key === "DATABASE_URL" ? "postgres" : "redis", `${key}: the host survives`);
+            // The host survives: the service's fixed address on the backend network (no DNS per connection).
+            const service = get(run, key === "DATABASE_URL" ? "postgres-container" : "redis-container").inputs.networksAdvanced[0];
+            assert.strictEqual(url.hostname, service.ipv4Address, `${key}: the host survives`);
         }
     });
 

@@ -28,7 +28,28 @@ describe("config", () => {
         assert.strictEqual(cfg.standby, "retire");
         assert.deepStrictEqual(cfg.health, { path: "/health", intervalSeconds: 2, timeoutSeconds: 60, healthyThreshold: 3 });
         assert.strictEqual(cfg.drainSeconds, 15);
-        assert.deepStrictEqual(cfg.proxy, { image: "nginx:1.27-bookworm", livePort: 8080, previewPort: 8081, bindAddress: "127.0.0.1", previewBindAddress: "127.0.0.1", publicPreview: false, tlsPort: 8443, previewTlsPort: 8444, redirectHttp: false });
+        assert.deepStrictEqual(cfg.proxy, {
+            image: "nginx:1.27-bookworm",
+            livePort: 8080,
+            previewPort: 8081,
+            bindAddress: "127.0.0.1",
+            previewBindAddress: "127.0.0.1",
+            publicPreview: false,
+            tlsPort: 8443,
+            previewTlsPort: 8444,
+            redirectHttp: false,
+            maxBodyMb: 25,
+            readTimeoutSeconds: 75,
+            sendTimeoutSeconds: 60,
+            streamTimeoutSeconds: 3600,
+            buffering: true,
+            upstreamKeepaliveSeconds: 2,
+            securityHeaders: {},
+            hostnames: [],
+            trustedProxies: [],
+        });
+        assert.deepStrictEqual(cfg.network, { pool: "172.30.0.0/16" });
+        assert.strictEqual(cfg.acme, undefined);
         assert.deepStrictEqual(cfg.limits.app, { memoryMb: 256, cpus: 0.5 });
     });
 

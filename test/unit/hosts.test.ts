@@ -27,7 +27,7 @@ const staged = {
     migrations: { command: ["node", "migrate.js"], contractCommand: ["node", "contract.js"] },
 };
 const switched = { ...staged, liveColor: "green" };
-const onBlue: HostState = { route: "blue", running: { blue: { image: "app:1.0.0", containers: [] }, green: { image: "app:2.0.0", containers: [] } }, retired: {}, swapLimit: true };
+const onBlue: HostState = { route: "blue", running: { blue: { image: "app:1.0.0", containers: [] }, green: { image: "app:2.0.0", containers: [] } }, retired: {}, swapLimit: true, stopped: [], networks: { taken: [] } };
 const everyHostOnBlue = Object.fromEntries(HOSTS.map((h) => [h.dockerHost, onBlue]));
 
 /** The Docker host of the provider a resource was created with (its reference is urn::id). */
@@ -76,7 +76,7 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         assert.deepStrictEqual(get(run, "web-3-proxy-container").beforeDelete, ["switchyard-guard-web-3-proxy"]);
         // web-2's listener ports are its own.
         assert.deepStrictEqual(
-            get(run, "web-2-proxy-container").inputs.ports.map((p: { external: number }) => p.external).sort(),
+            [...String(get(run, "web-2-proxy-config").inputs.stdin).matchAll(/^\s*listen [\d.]+:(\d+);/gm)].map((m) => Number(m[1])).sort(),
             [9080, 9081],
         );
     });
@@ -84,8 +84,10 @@ describe("several hosts per stack (Pulumi mocks)", function () {
     it("the first host's slots reach Postgres and Redis on its backend network, the others at data.address; the URLs stay secret", async () => {
         const run = await runProgram({ config: staged });
         const env = (name: string) => Object.fromEntries((unwrapSecrets(get(run, name).inputs.envs) as string[]).map((e) => e.split(/=(.*)/s).slice(0, 2)));
-        assert.match(env("release-app-blue-1").DATABASE_URL, /^postgres:\/\/app:[^@]+@postgres:5432\/app$/);
-        assert.match(env("release-app-blue-1").REDIS_URL, /^redis:\/\/:[^@]+@redis:6379\/0$/);
+        // On the data host: the services' fixed addresses on its backend network.
+        const at = (c: string) => (get(run, c).inputs.networksAdvanced[0].ipv4Address as string).replace(/\./g, "\\.");
+        assert.match(env("release-app-blue-1").DATABASE_URL, new RegExp(`^postgres://app:[^@]+@${at("postgres-container")}:5432/app$`));
+        assert.match(env("release-app-blue-1").REDIS_URL, new RegExp(`^redis://:[^@]+@${at("redis-container")}:6379/0$`));
         for (const prefix of ["web-2-", "web-3-"]) {
             assert.match(env(`${prefix}release-app-green-1`).DATABASE_URL, /^postgres:\/\/app:[^@]+@10\.0\.0\.11:5432\/app$/);
             assert.match(env(`${prefix}release-app-green-1`).REDIS_URL, /^redis:\/\/:[^@]+@10\.0\.0\.11:6379\/0$/);
@@ -124,7 +126,8 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         assert.ok(!run.resources.has("networks-data") && !run.resources.has("web-3-networks-data"), "one data network, on the data host");
         assert.deepStrictEqual(get(run, "postgres-container").inputs.ports, [{ internal: 5432, external: 5432, ip: "10.0.0.12", protocol: "tcp" }]);
         const env = (name: string) => Object.fromEntries((unwrapSecrets(get(run, name).inputs.envs) as string[]).map((e) => e.split(/=(.*)/s).slice(0, 2)));
-        assert.match(env("web-2-release-app-green-1").DATABASE_URL, /^postgres:\/\/app:[^@]+@postgres:5432\/app$/);
+        const pgAt = (get(run, "postgres-container").inputs.networksAdvanced[0].ipv4Address as string).replace(/\./g, "\\.");
+        assert.match(env("web-2-release-app-green-1").DATABASE_URL, new RegExp(`^postgres://app:[^@]+@${pgAt}:5432/app$`));
         for (const prefix of ["", "web-3-"]) assert.match(env(`${prefix}release-app-green-1`).DATABASE_URL, /^postgres:\/\/app:[^@]+@10\.0\.0\.12:5432\/app$/);
         // The dump runs on web-2 (where Postgres and the store are), still before the canary's re-point.
         const dump = get(run, "release-backup-dump");

@@ -14,7 +14,7 @@ const managed = {
     redisUrl: REDIS_URL,
     migrations: { command: ["node", "migrate.js"] },
 };
-const onBlue = { route: "blue" as const, running: { blue: { image: "app:1.0.0", containers: [] }, green: { image: "app:2.0.0", containers: [] } }, retired: {}, swapLimit: true };
+const onBlue = { route: "blue" as const, running: { blue: { image: "app:1.0.0", containers: [] }, green: { image: "app:2.0.0", containers: [] } }, retired: {}, swapLimit: true, stopped: [], networks: { taken: [] } };
 
 describe("managed Postgres and Redis (Pulumi mocks)", function () {
     this.timeout(30000);

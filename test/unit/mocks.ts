@@ -54,7 +54,7 @@ const isSecret = (v: any): boolean => Boolean(v && typeof v === "object" && v[SE
 export function unwrapSecrets<T>(v: T): T {
     return JSON.parse(JSON.stringify(v), (_k, x) => (isSecret(x) ? x.value : x));
 }
-export const EMPTY_HOST: HostState = { running: {}, retired: {}, swapLimit: true };
+export const EMPTY_HOST: HostState = { running: {}, retired: {}, swapLimit: true, stopped: [], networks: { taken: [] } };
 
 // Pulumi's mock monitor has no registerResourceHook (the engine's answer is
 // an empty message); without it a resource with hooks never registers.

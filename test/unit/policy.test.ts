@@ -55,7 +55,12 @@ describe("policy pack rules", function () {
         at("release-app-blue-image").props = { ...at("release-app-blue-image").props, name: "ghcr.io/acme/app:latest" };
         at("postgres-data").protect = false;
         at("redis-container").props = { ...at("redis-container").props, ports: [{ internal: 6379, external: 6379, ip: "0.0.0.0" }] };
-        at("proxy-container").props = { ...at("proxy-container").props, memory: 0, ports: [{ internal: 8080, external: 80, ip: "127.0.0.1" }, { internal: 8081, external: 80, ip: "0.0.0.0" }] };
+        at("proxy-container").props = { ...at("proxy-container").props, memory: 0 };
+        // Host networking: the listeners are the config's `listen` lines.
+        const config = at("proxy-config");
+        config.props = { ...config.props, stdin: String(config.props.stdin).replace("listen 0.0.0.0:80;", "listen 127.0.0.1:80;").replace("listen 127.0.0.1:8081;", "listen 0.0.0.0:80;") };
+        // A proxy with ports Docker publishes (a stack made by 0.2) is judged by those.
+        rs.push({ ...at("proxy-container"), name: "bridge-proxy", urn: "urn:bridge-proxy", props: { ...at("proxy-container").props, name: "bridge", networkMode: undefined, ports: [{ internal: 8080, external: 80, ip: "0.0.0.0" }, { internal: 8081, external: 8082, ip: "127.0.0.1" }] } });
         at("release-verify").props = { ...at("release-verify").props, delete: "bash scripts/release/undo.sh" };
         at("release-retire").props = { ...at("release-retire").props, triggers: ["x"] };
         const got = messages(rs, { measuredStartSeconds: 200 });
@@ -64,8 +69,9 @@ describe("policy pack rules", function () {
             "mandatory data-protected: postgres-data (switchyard-production-pgdata): protect is false",
             "mandatory data-not-published: redis-container (switchyard-production-redis) publishes 0.0.0.0:6379->6379",
             "mandatory memory-limits: proxy-container (switchyard-production-proxy): memory is 0",
-            "mandatory proxy-listeners: proxy-container: publishes ports [80,80]; it must publish proxy.livePort 80 and proxy.previewPort 8081",
+            "mandatory proxy-listeners: proxy-container: listens on ports [80,80]; it must listen on proxy.livePort 80 and proxy.previewPort 8081",
             "mandatory proxy-listeners: proxy-container: port 80 binds 127.0.0.1, but proxy.bindAddress is 0.0.0.0",
+            "mandatory proxy-listeners: bridge-proxy: listens on ports [80,8082]; it must listen on proxy.livePort 80 and proxy.previewPort 8081",
             'mandatory release-steps-never-undo: release-verify: has delete "bash scripts/release/undo.sh"',
             "mandatory release-steps-never-undo: release-retire: has triggers",
             "advisory health-timeout-vs-start: health.timeoutSeconds is 120, but the live colour took 200.0 s from start to its first healthy answer",
@@ -78,12 +84,13 @@ describe("policy pack rules", function () {
         // Before the fix the production stack published 8081 on 0.0.0.0 with the live listener.
         const run = await runProgram({ config: { ...stackFile("production"), proxy: { ...JSON.parse(String(stackFile("production").proxy)), extraHttpConfig: "add_header X-A b;" } }, stack: "production" });
         const rs = viewOf(run);
-        const proxy = rs.find((r) => r.name === "proxy-container")!;
-        assert.deepStrictEqual(proxy.props.ports.map((p: any) => `${p.ip}:${p.external}`), ["0.0.0.0:80", "127.0.0.1:8081"], "the shipped production preview stays on loopback");
+        const config = rs.find((r) => r.name === "proxy-config")!;
+        const listens = () => [...String(config.props.stdin).matchAll(/^\s*listen ([\d.]+:\d+);/gm)].map((m) => m[1]);
+        assert.deepStrictEqual(listens(), ["0.0.0.0:80", "127.0.0.1:8081"], "the shipped production preview stays on loopback");
         assert.deepStrictEqual(messages(rs), [
             "advisory extra-http-config-reviewed: proxy.extraHttpConfig is set: raw nginx directives are trusted input, as powerful as editing nginx.conf (a listener, a location serving the proxy's files); review every change to it like code",
         ]);
-        proxy.props = { ...proxy.props, ports: [proxy.props.ports[0], { ...proxy.props.ports[1], ip: "0.0.0.0" }] };
+        config.props = { ...config.props, stdin: String(config.props.stdin).replace("listen 127.0.0.1:8081;", "listen 0.0.0.0:8081;") };
         const stackRes = rs.find((r) => r.type === "pulumi:pulumi:Stack")!;
         stackRes.props = { ...stackRes.props, settings: { ...(stackRes.props.settings as any), proxy: { ...(stackRes.props.settings as any).proxy, previewBindAddress: "0.0.0.0" } } };
         assert.ok(

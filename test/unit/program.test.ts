@@ -19,7 +19,7 @@ function hostAfter(config: Record<string, unknown>, live: "blue" | "green", colo
     const cfg = parseConfig(raw, new Set(), "test");
     const running: HostState["running"] = {};
     for (const c of colours) running[c] = { image: cfg.slots[c]!.image, containers: [] };
-    return { route: live, running, retired, swapLimit: true };
+    return { route: live, running, retired, swapLimit: true, stopped: [], networks: { taken: [] } };
 }
 
 function envOf(run: RunResult, name: string): Record<string, string> {
@@ -206,7 +206,9 @@ describe("program (Pulumi mocks)", function () {
         const cfg = get(run, "proxy-config").inputs;
         assert.strictEqual(cfg.create, "bash scripts/release/proxy-config.sh");
         assert.match(cfg.stdin, /worker_shutdown_timeout 15s;/);
-        assert.match(cfg.stdin, /proxy_pass http:\/\/app-\$switchyard_colour:3000;/);
+        // Each listener's colour is an upstream of fixed addresses, picked by the route marker per request.
+        assert.match(cfg.stdin, /proxy_pass http:\/\/switchyard_live_\$switchyard_colour;/);
+        assert.match(cfg.stdin, /proxy_pass http:\/\/switchyard_preview_\$switchyard_colour;/);
     });
 
     it("data services: healthchecks, named volumes, never published, passwords only in secret envs", async () => {
@@ -226,7 +228,8 @@ describe("program (Pulumi mocks)", function () {
         assert.strictEqual(app.stopTimeout, 20, "stop grace = drain + 5");
         assert.deepStrictEqual(labelsOf(get(run, "release-app-blue-1"))["switchyard.colour"], "blue");
         const proxy = get(run, "proxy-container").inputs;
-        assert.deepStrictEqual(proxy.ports.map((p: any) => [p.internal, p.external, p.ip]), [[8080, 8080, "127.0.0.1"], [8081, 8081, "127.0.0.1"]]);
+        assert.strictEqual(proxy.networkMode, "host", "nginx binds the host's ports itself: no Docker port rule between client and proxy");
+        assert.deepStrictEqual([...String(get(run, "proxy-config").inputs.stdin).matchAll(/^\s*listen (\S+);/gm)].map((m) => m[1]), ["127.0.0.1:8080", "unix:/run/switchyard-live.sock", "127.0.0.1:8081", "unix:/run/switchyard-preview.sock"]);
         // Only the steps that talk to Postgres see its password, and only as a secret.
         const needsPassword = ["release-backup-dump", "release-migrate-expand-run", "release-migrate-contract-run"];
         for (const cmd of byType(run, COMMAND)) {
@@ -242,7 +245,7 @@ describe("program (Pulumi mocks)", function () {
         const d = diffRuns(before, after);
         assert.deepStrictEqual(d.deleted, []);
         assert.deepStrictEqual(d.changed, []);
-        assert.deepStrictEqual(d.created, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-image"]);
+        assert.deepStrictEqual(d.created, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-heal", "release-app-green-image"]);
         assert.strictEqual(after.outputs.idleState, "staged");
     });
 
@@ -252,7 +255,7 @@ describe("program (Pulumi mocks)", function () {
         const d = diffRuns(before, after);
         assert.deepStrictEqual(d.created, []);
         assert.deepStrictEqual(d.changed, ["release-backup-dump", "release-gate", "release-repoint", "release-retire", "release-verify"]);
-        assert.deepStrictEqual(d.deleted, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-image"]);
+        assert.deepStrictEqual(d.deleted, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-heal", "release-app-blue-image"]);
         assert.strictEqual(envOf(after, "release-repoint").SWITCHYARD_COLOR, "green");
         assert.strictEqual(envOf(after, "release-verify").SWITCHYARD_COLOR, "green");
         assert.strictEqual(envOf(after, "release-retire").RETIRE_COLOR, "blue");
@@ -263,8 +266,8 @@ describe("program (Pulumi mocks)", function () {
         const before = await runProgram({ config: switched, host });
         const after = await runProgram({ config: { ...switched, liveColor: "blue" }, host });
         const d = diffRuns(before, after);
-        assert.deepStrictEqual(d.created, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-image"]);
-        assert.deepStrictEqual(d.deleted, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-image"]);
+        assert.deepStrictEqual(d.created, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-heal", "release-app-blue-image"]);
+        assert.deepStrictEqual(d.deleted, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-heal", "release-app-green-image"]);
         assert.strictEqual(get(after, "release-app-blue-1").inputs.labels.find((l: any) => l.label === "switchyard.image").value, "app:1.0.0");
         assert.strictEqual(envOf(after, "release-retire").RETIRE_COLOR, "green");
     });
@@ -274,9 +277,9 @@ describe("program (Pulumi mocks)", function () {
         const before = await runProgram({ config: base, host });
         const after = await runProgram({ config: switched, host });
         const d = diffRuns(before, after);
-        assert.deepStrictEqual(d.created, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-image"]);
+        assert.deepStrictEqual(d.created, ["release-app-green", "release-app-green-1", "release-app-green-2", "release-app-green-gate", "release-app-green-heal", "release-app-green-image"]);
         assert.deepStrictEqual(d.changed, ["release-backup-dump", "release-gate", "release-repoint", "release-retire", "release-verify"]);
-        assert.deepStrictEqual(d.deleted, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-image"]);
+        assert.deepStrictEqual(d.deleted, ["release-app-blue", "release-app-blue-1", "release-app-blue-2", "release-app-blue-gate", "release-app-blue-heal", "release-app-blue-image"]);
         assert.ok(get(after, "release-gate").deps.includes("release-app-green-gate"));
     });
 

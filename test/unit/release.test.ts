@@ -15,13 +15,13 @@ const v2 = "app:2.0.0";
 function hostRunning(cfg: SwitchyardConfig, live: "blue" | "green", colours: ("blue" | "green")[], retired: HostState["retired"] = {}): HostState {
     const running: HostState["running"] = {};
     for (const c of colours) running[c] = { image: cfg.slots[c]!.image, containers: [`x-app-${c}-1`] };
-    return { route: live, running, retired, swapLimit: true };
+    return { route: live, running, retired, swapLimit: true, stopped: [], networks: { taken: [] } };
 }
 
 describe("release plan", () => {
     it("first release: the live colour goes live, nothing to switch from", () => {
         const cfg = config({ liveColor: "blue", slots: { blue: { image: v1 } } });
-        const p = planRelease(cfg, { running: {}, retired: {}, swapLimit: true });
+        const p = planRelease(cfg, { running: {}, retired: {}, swapLimit: true, stopped: [], networks: { taken: [] } });
         assert.deepStrictEqual([p.live, p.switching, p.previousLive, p.declared, p.idleState], ["blue", false, undefined, ["blue"], "empty"]);
     });
 

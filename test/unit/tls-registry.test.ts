@@ -32,8 +32,13 @@ describe("HTTPS and a private registry (Pulumi mocks)", function () {
 
     it("tls: four listeners, the certificate installed by a step that carries the PEM as a secret, no key in plaintext", async () => {
         const run = await runProgram({ config: { ...base, tls: cert, proxy: { redirectHttp: true } }, secrets: ["tls"] });
-        const ports = get(run, "proxy-container").inputs.ports.map((p: any) => `${p.ip}:${p.external}->${p.internal}`);
-        assert.deepStrictEqual(ports, ["127.0.0.1:8080->8080", "127.0.0.1:8081->8081", "127.0.0.1:8443->8443", "127.0.0.1:8444->8444"]);
+        // Host networking: nginx itself listens on the four host addresses, each with no Docker port rule.
+        const proxy = get(run, "proxy-container").inputs;
+        assert.strictEqual(proxy.networkMode, "host");
+        assert.strictEqual(proxy.ports, undefined);
+        const listens = [...String(get(run, "proxy-config").inputs.stdin).matchAll(/^\s*listen (127\.0\.0\.1:\d+)( ssl http2)?;/gm)].map((m) => `${m[1]}${m[2] ? " tls" : ""}`);
+        assert.deepStrictEqual(listens, ["127.0.0.1:8080", "127.0.0.1:8443 tls", "127.0.0.1:8081", "127.0.0.1:8444 tls"]);
+        assert.strictEqual(get(run, "proxy-tls").inputs.environment.LIVE_TLS_SOCKET, "/run/switchyard-live-tls.sock", "the step checks HTTPS on the proxy's own socket");
         const step = get(run, "proxy-tls");
         assert.ok(step.inputs.environment.TLS_PEM[SECRET_SIG], "TLS_PEM is secret");
         assert.match(step.inputs.environment.TLS_FINGERPRINT, /^[0-9a-f]{64}$/);
@@ -42,7 +47,7 @@ describe("HTTPS and a private registry (Pulumi mocks)", function () {
         assert.deepStrictEqual(plaintextIn(run, keyBody), [], "the private key is in no input in plaintext");
         assert.ok(!`${step.inputs.create}${step.inputs.update}`.includes("PRIVATE KEY"), "nor in command text");
         assert.strictEqual(run.outputs.liveTlsUrl, "https://127.0.0.1:8443");
-        assert.match(String(get(run, "proxy-config").inputs.stdin), /listen 8443 ssl http2;[\s\S]*return 301 https:\/\/\$host:8443\$request_uri;/);
+        assert.match(String(get(run, "proxy-config").inputs.stdin), /listen 127\.0\.0\.1:8443 ssl http2;[\s\S]*return 301 https:\/\/\$host:8443\$request_uri;/);
     });
 
     it("a new certificate changes only the tls step (no proxy re-creation, no reload)", async () => {
