@@ -1,94 +1,36 @@
-// HTTPS that renews itself: a sidecar container runs lego (an ACME client,
-// https://go-acme.github.io/lego) in a loop. It obtains the certificate with
+// HTTPS that renews itself: a sidecar container runs certbot (the EFF's ACME
+// client) in a loop (scripts/acme/renew.py). It obtains the certificate with
 // HTTP-01, answering the CA's requests through the proxy's live listener (the
-// proxy serves its webroot), and renews it when lego judges it due: at two
-// thirds of its lifetime (half, for certificates of 10 days or less), or when
-// the CA's renewal info asks for it sooner. A renewed certificate replaces the
-// proxy's file by a rename, and nginx reads the file at each handshake: no
-// `pulumi up`, no reload. A failed attempt is retried every checkSeconds and
-// reported to the stack's webhook (the first of a run of failures, then hourly);
-// the certificate in place keeps serving meanwhile.
+// proxy serves its webroot), and renews it once two thirds of its lifetime
+// have passed. A renewed certificate replaces the proxy's file by a rename, and
+// nginx reads the file at each handshake: no `pulumi up`, no reload. A failed
+// attempt is retried every checkSeconds and reported to the stack's webhook
+// (the first of a run of failures, then hourly); the certificate in place
+// keeps serving meanwhile.
+import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import { containerOptions, DaemonFacts, dockerLabels, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 import { DEFAULTS } from "../lib/config";
 import { DeleteGuard } from "../lib/guard";
+import { packageFile } from "../lib/package";
 import { ReleaseSteps } from "../lib/steps";
 import { ACME_TLS_FILE, WORKER_UID } from "../nginx/render";
 
-/** Where the sidecar mounts the volume it shares with the proxy, and its own state. */
+/** Where the sidecar mounts the volume it shares with the proxy, and its own state (scripts/acme/renew.py's OUT and STATE). */
 const OUT_DIR = "/acme-out";
 const STATE_DIR = "/acme-state";
 
-/**
- * The sidecar's program: POSIX sh and the lego binary (the official image has
- * busybox; the local one Debian's coreutils and wget). Its settings arrive as
- * environment variables, checked by the config schema; nothing is parsed by
- * a shell from config. Exported for the tests.
- */
-export const ACME_LOOP = String.raw`set -u
-out=${OUT_DIR} state=${STATE_DIR}
-mkdir -p "$out/webroot" && chmod 755 "$out" "$out/webroot"
-if [ -n "${"${SWITCHYARD_ACME_CA:-}"}" ]; then
-  printf '%s\n' "$SWITCHYARD_ACME_CA" > /tmp/acme-ca.pem
-  export LEGO_CA_CERTIFICATES=/tmp/acme-ca.pem
-fi
-# The deploy hook: chain and key in one file, for the nginx worker user only, swapped in by a rename.
-cat > /tmp/switchyard-acme-install <<'HOOK'
-set -e
-umask 077
-cat "$LEGO_HOOK_CERT_PATH" "$LEGO_HOOK_CERT_KEY_PATH" > ${OUT_DIR}/.server.pem.new
-chown ${WORKER_UID}:${WORKER_UID} ${OUT_DIR}/.server.pem.new
-chmod 400 ${OUT_DIR}/.server.pem.new
-mv -f ${OUT_DIR}/.server.pem.new ${OUT_DIR}/server.pem
-echo "switchyard-acme: installed the certificate for $LEGO_HOOK_CERT_DOMAINS; the proxy uses it from its next handshake"
-HOOK
-first=${"${SWITCHYARD_ACME_DOMAINS%% *}"}
-set --
-for d in $SWITCHYARD_ACME_DOMAINS; do set -- "$@" --domains "$d"; done
-notify() {
-  [ -n "${"${SWITCHYARD_NOTIFY_URL:-}"}" ] || return 0
-  text=$(printf '%s' "$1" | tr -d '"\\\000-\037' | cut -c1-600)
-  body="{\"text\":\":x: Switchyard $SWITCHYARD_STACK: $text\",\"kind\":\"failure\",\"stack\":\"$SWITCHYARD_STACK\",\"step\":\"acme-renew\",\"error\":\"$text\",\"time\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}"
-  if command -v wget >/dev/null; then
-    wget -q -T 5 -O /dev/null --header 'Content-Type: application/json' --post-data "$body" "$SWITCHYARD_NOTIFY_URL" && echo "switchyard-acme: notified the webhook" || echo "switchyard-acme: the webhook did not answer"
-  else
-    echo "switchyard-acme: no wget in this image; not notified"
-  fi
-}
-fails=0 last_notice=0
-while :; do
-  # A certificate lego holds but the proxy's volume lacks (a new volume): install it.
-  if [ ! -s "$out/server.pem" ] && [ -s "$state/certificates/$first.crt" ]; then
-    LEGO_HOOK_CERT_PATH="$state/certificates/$first.crt" LEGO_HOOK_CERT_KEY_PATH="$state/certificates/$first.key" LEGO_HOOK_CERT_DOMAINS="$SWITCHYARD_ACME_DOMAINS" sh /tmp/switchyard-acme-install
-  fi
-  if /lego run --accept-tos --email "$SWITCHYARD_ACME_EMAIL" --server "$SWITCHYARD_ACME_SERVER" --path "$state" \
-      --http --http.webroot "$out/webroot" --no-random-sleep --http-timeout 20 \
-      --deploy-hook "sh /tmp/switchyard-acme-install" "$@" > /tmp/lego.log 2>&1; then
-    cat /tmp/lego.log
-    [ "$fails" -gt 0 ] && echo "switchyard-acme: certificate for $SWITCHYARD_ACME_DOMAINS renewed after $fails failed attempt(s)"
-    fails=0
-  else
-    cat /tmp/lego.log
-    fails=$((fails + 1))
-    now=$(date +%s)
-    if [ "$fails" -eq 1 ] || [ $((now - last_notice)) -ge 3600 ]; then
-      why=$(grep -i 'error' /tmp/lego.log | tail -n 1)
-      notify "certificate for $SWITCHYARD_ACME_DOMAINS not renewed (attempt $fails; retried every ${"${SWITCHYARD_ACME_CHECK_SECONDS}"} s; the certificate in place keeps serving): ${"${why:-lego failed}"}"
-      last_notice=$now
-    fi
-  fi
-  sleep "$SWITCHYARD_ACME_CHECK_SECONDS"
-done
-`;
+/** The sidecar's program, run by the image's python3 (it ships with certbot). */
+export const ACME_PROGRAM = fs.readFileSync(packageFile("scripts", "acme", "renew.py"), "utf8");
 
 export interface AcmeArgs {
     /** Prefix for Docker object names, such as "switchyard-staging". */
     namePrefix: string;
     /** Value of the switchyard.stack label. */
     stackLabel: string;
-    /** An image with lego at /lego and sh. Defaults to "goacme/lego:v5.6.0". */
+    /** An image with certbot and python3. Defaults to "certbot/certbot:v2.11.0". */
     image?: string;
     /** The ACME account's e-mail. */
     email: string;
@@ -104,8 +46,14 @@ export interface AcmeArgs {
     checkSeconds?: number;
     /** The proxy's ACME volume (Nginx.acmeVolume): the certificate and the HTTP-01 answers. */
     volume: pulumi.Input<string>;
-    /** A network with a route out to the CA. */
+    /** A network with a route out to the CA; unused with hostNetwork. */
     network: pulumi.Input<string>;
+    /**
+     * Run in the host's network, as the proxy does on a stack with fixed
+     * addresses: the CA and the webhook are reached as from the host itself.
+     * Defaults to false (the `network`).
+     */
+    hostNetwork?: boolean;
     /** The proxy container; the ready step checks HTTPS from inside it. */
     proxyContainerName: string;
     /** The proxy's config step: the webroot must be served before the first order. */
@@ -131,7 +79,7 @@ export class Acme extends pulumi.ComponentResource {
         super("switchyard:proxy:Acme", name, {}, opts);
         if (args.hostnames.length === 0) throw new pulumi.ResourceError("hostnames: the certificate needs at least one name", this);
         const labels = [{ label: "switchyard.stack", value: args.stackLabel }];
-        // The account key and every certificate lego holds: this container's alone.
+        // The account key and every certificate certbot holds: this container's alone.
         const state = new docker.Volume(`${name}-state`, { name: `${args.namePrefix}-acme-state`, labels }, { parent: this, hooks: args.guard?.binding("volume") });
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? DEFAULTS.acmeImage, keepLocally: true }, { parent: this });
         const env = pulumi
@@ -144,22 +92,23 @@ export class Acme extends pulumi.ComponentResource {
                 `SWITCHYARD_ACME_CHECK_SECONDS=${args.checkSeconds ?? DEFAULTS.acmeCheckSeconds}`,
                 ...(args.caCertificate ? [`SWITCHYARD_ACME_CA=${args.caCertificate}`] : []),
                 ...(webhook ? [`SWITCHYARD_NOTIFY_URL=${webhook}`] : []),
-                ...(args.eab ? ["LEGO_EAB=true", `LEGO_EAB_KID=${args.eab.kid}`, `LEGO_EAB_HMAC=${hmac}`] : []),
+                `SWITCHYARD_WORKER_UID=${WORKER_UID}`,
+                ...(args.eab ? [`SWITCHYARD_ACME_EAB_KID=${args.eab.kid}`, `SWITCHYARD_ACME_EAB_HMAC=${hmac}`] : []),
             ]);
         this.container = new docker.Container(
             `${name}-container`,
             {
                 name: `${args.namePrefix}-acme`,
                 image: image.imageId,
-                entrypoints: ["/bin/sh", "-c"],
-                command: [ACME_LOOP],
+                entrypoints: ["python3", "-c"],
+                command: [ACME_PROGRAM],
                 // Secret as a whole: the webhook URL and the EAB key are in it.
                 envs: pulumi.secret(env),
                 mounts: [
                     { type: "volume", source: args.volume, target: OUT_DIR },
                     { type: "volume", source: state.name, target: STATE_DIR },
                 ],
-                networksAdvanced: [{ name: args.network }],
+                ...(args.hostNetwork ? { networkMode: "host" } : { networksAdvanced: [{ name: args.network }] }),
                 // Root in its own container, for chown of the proxy's certificate file and nothing else.
                 capabilities: { drops: ["ALL"], adds: ["CHOWN"] },
                 securityOpts: ["no-new-privileges:true"],

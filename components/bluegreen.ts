@@ -279,6 +279,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                         checkSeconds: cfg.acme.checkSeconds,
                         volume: proxy.acmeVolume!.name,
                         network: networks.frontend.name,
+                        hostNetwork: t.addressing.mode === "fixed",
                         proxyContainerName,
                         proxyReady: proxy.config,
                         tlsProbe: proxy.probe.liveTls,

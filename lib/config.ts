@@ -211,9 +211,9 @@ export const DEFAULTS = {
     // What a framework app needs from its proxy (README, "The proxy: what your app sees").
     proxy: { maxBodyMb: 25, readTimeoutSeconds: 75, sendTimeoutSeconds: 60, streamTimeoutSeconds: 3600, upstreamKeepaliveSeconds: 2 },
     addressPool: DEFAULT_ADDRESS_POOL,
-    // Let's Encrypt's production directory; lego's image, which runs the renewals.
+    // Let's Encrypt's production directory; certbot's image, which runs the renewals.
     acmeDirectoryUrl: "https://acme-v02.api.letsencrypt.org/directory",
-    acmeImage: "goacme/lego:v5.6.0",
+    acmeImage: "certbot/certbot:v2.11.0",
     acmeCheckSeconds: 3600,
     livePort: 8080,
     previewPort: 8081,

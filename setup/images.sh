@@ -38,7 +38,7 @@ build() { # build TAG DIR [docker build args...]
     || { cat "$SWITCHYARD_HOME/build-image.log" >&2; echo "docker build of $tag failed" >&2; exit 1; }
   say "$tag built"
 }
-for name in nginx postgres redis node; do build "switchyard/$name:local" "$IMAGES/$name"; done
+for name in nginx postgres redis node acme; do build "switchyard/$name:local" "$IMAGES/$name"; done
 
 # The sample app: its npm dependencies are installed on the host and copied in.
 if [ ! -d "$REPO/examples/sample-app/node_modules" ] || [ "$REPO/examples/sample-app/package-lock.json" -nt "$REPO/examples/sample-app/node_modules/.package-lock.json" ]; then
@@ -52,6 +52,17 @@ say "switchyard/app:1.1.0 tagged"
 # Version 2: the same code on schema 2 (visits.source; app/migrate.js), the
 # release that needs an expand migration before it takes traffic.
 build switchyard/app:2.0.0 "$REPO/examples/sample-app" --build-arg BASE_IMAGE=switchyard/node:local --build-arg APP_SCHEMA=2
+
+# The framework-like app (examples/web-app): HTML, CSRF, strict hosts, force_ssl,
+# uploads, WebSockets and server-sent events, for the e2e suite's browser tests.
+webapp="$REPO/examples/web-app"
+if [ ! -d "$webapp/node_modules" ] || [ "$webapp/package-lock.json" -nt "$webapp/node_modules/.package-lock.json" ]; then
+  (cd "$webapp" && npm ci --omit=dev --no-audit --no-fund >/dev/null 2>&1) || { echo "npm ci in examples/web-app/ failed" >&2; exit 1; }
+  say "web app dependencies installed"
+fi
+build switchyard/webapp:1.0.0 "$webapp" --build-arg BASE_IMAGE=switchyard/node:local
+docker tag switchyard/webapp:1.0.0 switchyard/webapp:1.1.0
+say "switchyard/webapp:1.1.0 tagged"
 
 # The registry the private-image tests push to (password auth).
 build switchyard/registry:local "$IMAGES/registry"

@@ -13,7 +13,9 @@
 #   6. images            debian base (debootstrap), nginx, postgres, redis, node, the sample app,
 #                        a registry, and the FROM scratch example app (go build)
 #   7. backend           a local file backend and passphrase file under ~/.switchyard
-#   8. tools             actionlint (checks .github/workflows in the tests), from the Go module proxy
+#   8. tools             actionlint (checks .github/workflows in the tests) and Let's Encrypt's
+#                        ACME test server Pebble (the ACME e2e), from the Go module proxy;
+#                        Debian's chromium (the browser e2e drives it with playwright-core)
 #
 # Every step prints one line with elapsed seconds. Exit status: 0 ready,
 # 3 ready except for steps that are blocked here (listed), 1 a step failed.
@@ -223,6 +225,22 @@ else
   (cd "$SWITCHYARD_HOME/build" && GOBIN="$SWITCHYARD_HOME/bin" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION") \
     >"$SWITCHYARD_HOME/build-actionlint.log" 2>&1 || step_fail "go install actionlint failed, see $SWITCHYARD_HOME/build-actionlint.log"
   step_done "actionlint $ACTIONLINT_VERSION in $SWITCHYARD_HOME/bin"
+fi
+# Pebble, Let's Encrypt's ACME test server, and its DNS stand-in: the ACME e2e
+# issues and renews real certificates against them on this machine.
+PEBBLE_VERSION=v2.10.3
+if ! skipped 8 tools; then
+  if [ -x "$SWITCHYARD_HOME/bin/pebble" ] && [ "$(cat "$SWITCHYARD_HOME/bin/.pebble-version" 2>/dev/null)" = "$PEBBLE_VERSION" ]; then
+    step_line "pebble $PEBBLE_VERSION"
+  else
+    (cd "$SWITCHYARD_HOME/build" && CGO_ENABLED=0 GOBIN="$SWITCHYARD_HOME/bin" go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION" "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$PEBBLE_VERSION") \
+      >"$SWITCHYARD_HOME/build-pebble.log" 2>&1 || step_fail "go install pebble failed, see $SWITCHYARD_HOME/build-pebble.log"
+    echo "$PEBBLE_VERSION" > "$SWITCHYARD_HOME/bin/.pebble-version"
+    step_line "pebble $PEBBLE_VERSION and pebble-challtestsrv in $SWITCHYARD_HOME/bin"
+  fi
+  # The browser the e2e suite drives (playwright-core uses it; it downloads no browser of its own).
+  if [ -x /usr/bin/chromium ]; then step_line "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
+  else apt_install chromium && step_line "chromium: installed ($(/usr/bin/chromium --version 2>/dev/null | head -n 1))"; fi
 fi
 # The TLS tests make their certificates with the openssl CLI.
 if ! skipped 8 tools; then

@@ -18,7 +18,18 @@ export interface HttpAnswer {
 export function get(
     port: number,
     path: string,
-    opts: { method?: string; body?: string; agent?: http.Agent | false; close?: boolean; timeoutMs?: number; headers?: Record<string, string>; tls?: { ca: string } } = {},
+    opts: {
+        method?: string;
+        body?: string | Buffer;
+        agent?: http.Agent | false;
+        close?: boolean;
+        timeoutMs?: number;
+        headers?: Record<string, string>;
+        /** HTTPS trusting only `ca`, for `servername` (SNI and the name checked). Defaults to plain HTTP; the name to localhost. */
+        tls?: { ca: string; servername?: string };
+        /** The client's source address (127.0.0.2 stands in for a load balancer). Defaults to the kernel's choice. */
+        localAddress?: string;
+    } = {},
 ): Promise<HttpAnswer> {
     return new Promise((resolve, reject) => {
         // HTTPS with only the given CA trusted: a certificate it did not sign fails.
@@ -32,7 +43,8 @@ export function get(
                 agent: opts.agent ?? false,
                 headers: { ...(opts.close ? { Connection: "close" } : {}), ...(opts.body ? { "Content-Type": "text/plain" } : {}), ...opts.headers },
                 timeout: opts.timeoutMs ?? 30000,
-                ...(opts.tls ? { ca: opts.tls.ca, servername: "localhost" } : {}),
+                ...(opts.tls ? { ca: opts.tls.ca, servername: opts.tls.servername ?? "localhost" } : {}),
+                ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
             } as http.RequestOptions,
             (res) => {
                 let body = "";

@@ -104,7 +104,7 @@ describe("the proxy and the addresses (Pulumi mocks)", function () {
         assert.match(conf, /add_header X-Content-Type-Options \$switchyard_h_x_content_type_options always;/);
     });
 
-    it("ACME: a sidecar with lego's image on the proxy's ACME volume, mounted read-only in the proxy; no tls-config step; a ready step", async () => {
+    it("ACME: a sidecar with certbot's image on the proxy's ACME volume, mounted read-only in the proxy; no tls-config step; a ready step", async () => {
         const run = await runProgram({
             config: {
                 ...base,
@@ -116,7 +116,8 @@ describe("the proxy and the addresses (Pulumi mocks)", function () {
         });
         const sidecar = get(run, "acme-container").inputs;
         assert.strictEqual(sidecar.name, "switchyard-staging-acme");
-        assert.deepStrictEqual(sidecar.entrypoints, ["/bin/sh", "-c"]);
+        assert.deepStrictEqual(sidecar.entrypoints, ["python3", "-c"]);
+        assert.match(sidecar.command[0], /^"""The ACME sidecar of components\/acme\.ts: certbot, in a loop\./);
         assert.deepStrictEqual(sidecar.capabilities, { drops: ["ALL"], adds: ["CHOWN"] });
         assert.strictEqual(sidecar.envs[SECRET_SIG] !== undefined, true, "the sidecar's variables are secret (the webhook URL)");
         const env = unwrapSecrets(sidecar.envs) as string[];
