@@ -185,7 +185,10 @@ export class Nginx extends pulumi.ComponentResource {
                 ],
                 ...(hostNetwork
                     ? {
-                          networkMode: "host",
+                          // Ordered after the frontend network though it does not join it: when a 0.2 stack moves
+                          // to fixed addresses its networks are re-created, and without this dependency Pulumi
+                          // created the new proxy before the old one (on the old network) was gone (name conflict).
+                          networkMode: pulumi.output(args.frontendNetwork).apply(() => "host"),
                           // In the host's network a packet socket would see the host's traffic: only what nginx and
                           // the steps need (bind ports below 1024, become nobody, signal its workers, own its temp
                           // directories; as root, replace a certificate file the workers own).

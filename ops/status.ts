@@ -4,13 +4,16 @@
 // from Pulumi state: per colour its image, healthy/total replicas and whether
 // it is live, idle (staged or standby) or retired; the data services and the
 // proxy; and, loudly, any drift between the proxy's route and `liveColor` in
-// the stack's config (for example after a manual edit or an interrupted update).
-// Exit: 0 consistent, 2 drift, 1 the host could not be read.
+// the stack's config (for example after a manual edit or an interrupted update),
+// and a colour that runs fewer replicas than it has (with why each one stopped).
+// Exit: 0 consistent, 2 drift, 3 a colour below its replica count, 1 the host
+// could not be read or the live colour has no healthy replica.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { Colour, COLOURS } from "../lib/config";
-import { dockerHostProbe } from "../lib/host";
+import { stopReason } from "../lib/heal";
+import { dockerHostProbe, StoppedReplica } from "../lib/host";
 import { readStackFile } from "../lib/stackfile";
 import { dataHost, followStack, hostEnv, parseStackArgs, runCli } from "./cli";
 
@@ -56,7 +59,14 @@ export function containers(stackLabel: string, env: NodeJS.ProcessEnv = process.
 const healthy = (c: ContainerRow) => c.state === "running" && !/\((unhealthy|health: starting)\)/.test(c.status);
 
 /** The status report and its exit code; pure, so tests can check the wording. */
-export function render(stack: string, rows: ContainerRow[], route: Colour | undefined, retired: Partial<Record<Colour, string>>, cfg: StackConfigView | undefined): { text: string; code: number } {
+export function render(
+    stack: string,
+    rows: ContainerRow[],
+    route: Colour | undefined,
+    retired: Partial<Record<Colour, string>>,
+    cfg: StackConfigView | undefined,
+    stopped: StoppedReplica[] = [],
+): { text: string; code: number } {
     const lines: string[] = [`Switchyard status: stack ${stack}`];
     let code = 0;
     if (route === undefined) {
@@ -76,6 +86,16 @@ export function render(stack: string, rows: ContainerRow[], route: Colour | unde
         if (route === colour && slot.filter(healthy).length === 0) {
             lines.push(`  !! ${colour} is live but no replica is healthy`);
             code = Math.max(code, 1);
+        }
+        // A colour that serves (live, staged, standby) with replicas that do not run: capacity lost until the next up heals it.
+        const down = slot.filter((r) => r.state !== "running");
+        if ((state === "live" || state === "staged" || state === "standby") && down.length > 0) {
+            lines.push(`  !! ${colour} runs ${running.length} of ${slot.length} replicas; the next pulumi up starts the others again (gated):`);
+            for (const r of down) {
+                const why = stopped.find((x) => x.name === r.name);
+                lines.push(`       ${r.name}: ${why ? stopReason(why) : r.status}`);
+            }
+            if (code === 0) code = 3;
         }
     }
     lines.push("");
@@ -112,7 +132,7 @@ function main() {
         const there = containers(names.stackLabel, hostEnv(stack, file, names.namePrefix, data)).filter(isData);
         rows = [...rows.filter((r) => !isData(r)), ...there.map((r) => ({ ...r, host: data.name }))];
     }
-    const { text, code } = render(stack, rows, host.route, host.retired, cfg);
+    const { text, code } = render(stack, rows, host.route, host.retired, cfg, host.stopped);
     console.log(text);
     process.exit(code);
 }

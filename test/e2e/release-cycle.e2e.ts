@@ -14,6 +14,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Colour } from "../../lib/config";
 import { describeFailures, get, LoadReport } from "../scripts/load";
+import { nginxWorkers } from "../scripts/fixture";
 import { WebhookReceiver } from "../scripts/webhook";
 import { baseConfig, changed, E2EStack, freePort, missingParts, psql, redisCli, say, sleep, waitFor, withLoad } from "./harness";
 
@@ -175,9 +176,11 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         assert.strictEqual(redisCli(s, "SET", "e2e:marker", "kept"), "OK");
     });
 
-    it("2. release by image tag in one up, then rollback by liveColor: standby retire, 0 failed", async () => {
+    it("2. release by image tag in one up, then rollback by liveColor: standby retire, 0 failed, no reload of the proxy", async () => {
         let up = await s.up("noop-before-release");
         const t = Date.now();
+        // The switch is the route marker and the upstreams name fixed addresses: the same nginx workers throughout.
+        const workers = nginxWorkers(s.names.proxyContainer);
         const rel = await underLoad("2 release green (retire)", async () => {
             setConfig({ slots: { ...slots(), green: { image: "switchyard/app:1.1.0" } }, liveColor: "green" });
             up = await s.up("release green");
@@ -202,6 +205,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         await assertSettled("blue", "after rollback");
         assert.deepStrictEqual(messages(t), ["rollback repoint"], "the rollback is reported, once");
         assertSharedUntouched("release and rollback");
+        assert.strictEqual(nginxWorkers(s.names.proxyContainer), workers, "a release and a rollback reload nothing: the same nginx workers");
     });
 
     it("2. the same with standby keep: the old colour stays warm, 0 failed", async () => {

@@ -12,7 +12,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { PROJECT_FILES, REPO } from "../../lib/project";
-import { describeFailures } from "../scripts/load";
+import { describeFailures, get } from "../scripts/load";
 import { baseConfig, changed, E2EStack, freePort, missingParts, OpResult, psql, say, withLoad } from "./harness";
 
 /** The last commit of Switchyard 0.2.0, before the exec-form healthcheck. */
@@ -65,19 +65,25 @@ describe("e2e: upgrading a stack that Switchyard 0.2 made", function () {
         if (s) await s.destroy();
     });
 
-    it("1. the new program on the same config: a no-op up under load, 0 failed; Postgres kept, with a warning that says how to move", async () => {
+    it("1. the new program on the same config, under load, 0 failed: only the proxy's config (one reload) and the new heal step change; Postgres and the DNS routing kept, each with a warning that says how to move", async () => {
         assert.deepStrictEqual(healthTest(), ["CMD-SHELL", "pg_isready -h 127.0.0.1 -U app -d app"], "0.2 created a shell-form healthcheck");
         const before = identities();
         upgradeProject(s.dir);
         let up: OpResult | undefined;
-        const rep = await withLoad({ port: live, rate: LOAD_RATE, durationMs: 180000 }, async () => (up = await s.up("upgrade to this checkout", { expectNoChanges: true })));
+        const rep = await withLoad({ port: live, rate: LOAD_RATE, durationMs: 180000 }, async () => (up = await s.up("upgrade to this checkout")));
         if (!up) throw new Error("the upgrade up did not return");
         const failed = rep.samples.filter((x) => x.error !== undefined || x.status < 200 || x.status > 299);
-        say(`upgrade up under ${LOAD_RATE} req/s: ${up.changes.same} unchanged, ${changed(up.changes)} changed; ${rep.requests} requests, ${failed.length} failed`);
-        assert.strictEqual(changed(up.changes), 0, `the upgrade changed ${JSON.stringify(up.changes)}`);
+        say(`upgrade up under ${LOAD_RATE} req/s: ${up.changes.same} unchanged, ${up.changes.create} created, ${up.changes.update} updated; ${rep.requests} requests, ${failed.length} failed`);
+        // The proxy's new config (the app's headers win, body limit, WebSockets...) is installed by its
+        // checked step with one reload; the slot gains its heal step; nothing else changes.
+        assert.deepStrictEqual([up.changes.create, up.changes.update, up.changes.replace, up.changes.delete], [1, 1, 0, 0], JSON.stringify(up.changes));
+        assert.match(up.output, /command:local:Command switchyard-proxy-config updated/);
+        assert.match(up.output, /command:local:Command switchyard-release-app-blue-heal created/);
         assert.deepStrictEqual(failed, [], describeFailures({ ...rep, samples: failed }));
         assert.deepStrictEqual(identities(), before, "no container was replaced or restarted");
         assert.match(up.output, /Postgres \(\S+-postgres\) keeps the shell-form healthcheck it was created with\..*SWITCHYARD_ALLOW_DELETE=postgres pulumi up/s);
+        assert.match(up.output, /the networks of \S+ were made before fixed addresses, so its proxy still finds the colours through Docker's DNS/);
+        assert.notStrictEqual(execFileSync("docker", ["inspect", "--format", "{{.HostConfig.NetworkMode}}", s.names.proxyContainer], { encoding: "utf8" }).trim(), "host", "the proxy stays on its network, its ports published");
     });
 
     it("2. with SWITCHYARD_ALLOW_DELETE=postgres the up re-creates Postgres alone, in exec form; rows intact; then a no-op up with no warning", async () => {
@@ -107,5 +113,34 @@ describe("e2e: upgrading a stack that Switchyard 0.2 made", function () {
         assert.strictEqual(changed(noop.changes), 0, `the no-op up changed ${JSON.stringify(noop.changes)}`);
         assert.doesNotMatch(noop.output, /shell-form healthcheck/);
         say(`figures: re-create ${seconds.toFixed(1)} s with ${failed.length} of ${rep.requests} failed; no-op ${noop.changes.same} unchanged`);
+    });
+
+    it("3. the one-time move to fixed addresses re-creates the networks and every container (a short outage, counted), volumes and rows kept; then a no-op up with no warning", async () => {
+        const rowsBefore = Number(psql(s, "SELECT count(*) FROM visits"));
+        let move = { status: -1, out: "" };
+        const t = Date.now();
+        const rep = await withLoad({ port: live, rate: LOAD_RATE, durationMs: 180000 }, async () => {
+            move = s.cli(["up", "--yes", "--skip-preview", "--color", "never"], { SWITCHYARD_ALLOW_DELETE: "network,live,proxy,postgres,redis" });
+        });
+        const seconds = (Date.now() - t) / 1000;
+        assert.strictEqual(move.status, 0, move.out);
+        const failed = rep.samples.filter((x) => x.error !== undefined || x.status < 200 || x.status > 299);
+        const byKind: Record<string, number> = {};
+        for (const x of failed) byKind[x.error ?? `HTTP ${x.status}`] = (byKind[x.error ?? `HTTP ${x.status}`] ?? 0) + 1;
+        say(`move to fixed addresses under ${LOAD_RATE} req/s: up ${seconds.toFixed(1)} s; ${rep.requests} requests, ${failed.length} failed ${JSON.stringify(byKind)}`);
+        const inspect = (format: string, name: string) => execFileSync("docker", ["inspect", "--format", format, name], { encoding: "utf8" }).trim();
+        assert.strictEqual(inspect('{{index .Labels "switchyard.addressing"}}', `${s.names.namePrefix}-frontend`), "fixed");
+        assert.strictEqual(inspect("{{.HostConfig.NetworkMode}}", s.names.proxyContainer), "host");
+        assert.match(inspect(`{{(index .NetworkSettings.Networks "${s.names.namePrefix}-frontend").IPAMConfig.IPv4Address}}`, `${s.names.namePrefix}-app-blue-1`), /^172\.30\.\d+\.131$/);
+        const posted = rep.samples.filter((x) => x.method === "POST" && x.status === 201).length;
+        assert.strictEqual(Number(psql(s, "SELECT count(*) FROM visits")), rowsBefore + posted, "every row from before, and every acknowledged write, is in Postgres (the volume was kept)");
+        // What fails is the outage the move announces, and only while its up ran.
+        const late = failed.filter((x) => rep.startedAt + x.at > rep.ended);
+        assert.deepStrictEqual(late, [], describeFailures({ ...rep, samples: late }));
+        const noop = await s.up("no-op after the move", { expectNoChanges: true });
+        assert.strictEqual(changed(noop.changes), 0, `the no-op up changed ${JSON.stringify(noop.changes)}`);
+        assert.doesNotMatch(noop.output, /Docker's DNS/);
+        assert.strictEqual((await get(live, "/version")).status, 200);
+        say(`figures: move ${seconds.toFixed(1)} s with ${failed.length} of ${rep.requests} failed; no-op ${noop.changes.same} unchanged`);
     });
 });

@@ -10,7 +10,9 @@ if (!port || !rate || !durationMs) {
 }
 // SWITCHYARD_LOAD_CA set: HTTPS, trusting that CA alone.
 const ca = process.env.SWITCHYARD_LOAD_CA;
-const load = startLoad({ port, rate, durationMs, ...(ca ? { tls: { ca } } : {}) });
+// SWITCHYARD_LOAD_SHARES="post,read": the shares of POST and GET /visits (the rest GET /version).
+const [postShare, readShare] = (process.env.SWITCHYARD_LOAD_SHARES ?? "").split(",").map(Number);
+const load = startLoad({ port, rate, durationMs, ...(ca ? { tls: { ca } } : {}), ...(postShare >= 0 && readShare >= 0 ? { postShare, readShare } : {}) });
 process.on("SIGTERM", () => void load.stop());
 // Exit only once the report is flushed: stdout to a pipe is asynchronous.
 load.done.then((rep) => process.stdout.write(JSON.stringify(rep), () => process.exit(0)));

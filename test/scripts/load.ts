@@ -201,7 +201,12 @@ export function startLoadProcess(opts: LoadOptions): { stop: () => Promise<LoadR
         stdio: ["ignore", "pipe", "inherit"],
         // Compile without a type check: a checked start-up costs seconds of CPU
         // just as the operation under measurement begins. The CA comes as data.
-        env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true", ...(opts.tls ? { SWITCHYARD_LOAD_CA: opts.tls.ca } : {}) },
+        env: {
+            ...process.env,
+            TS_NODE_TRANSPILE_ONLY: "true",
+            ...(opts.tls ? { SWITCHYARD_LOAD_CA: opts.tls.ca } : {}),
+            ...(opts.postShare !== undefined || opts.readShare !== undefined ? { SWITCHYARD_LOAD_SHARES: `${opts.postShare ?? 0.3},${opts.readShare ?? 0.3}` } : {}),
+        },
     });
     let out = "";
     child.stdout.on("data", (d) => (out += d));

@@ -51,6 +51,18 @@ describe("npm run status (real Docker engine)", function () {
         assert.doesNotMatch(r.out, /DRIFT/);
     });
 
+    it("marks a colour below its replica count with why each replica stopped, and exits 3", () => {
+        writeConfig("blue");
+        docker("kill", `${stack.prefix}-app-blue-2`);
+        const r = status();
+        assert.strictEqual(r.code, 3, r.out + r.err);
+        assert.match(r.out, /!! blue runs 1 of 2 replicas; the next pulumi up starts the others again \(gated\):/);
+        assert.match(r.out, new RegExp(`${stack.prefix}-app-blue-2: killed \\(SIGKILL, exit 137: stopped from outside, such as docker kill\\)`));
+        docker("start", `${stack.prefix}-app-blue-2`);
+        waitDockerHealthy(`${stack.prefix}-app-blue-2`);
+        assert.strictEqual(status().code, 0, "whole again");
+    });
+
     it("says loudly when the proxy routes elsewhere than liveColor, and exits 2", () => {
         writeConfig("green");
         const r = status();

@@ -1,10 +1,12 @@
-// The Docker engine restarts under load (an engine upgrade, a crash): with the
-// engine set-up starts (setup/dockerd.sh: live-restore, kernel port mapping)
-// every container of the stack keeps running, the same process, and the stack
-// is intact afterwards: route, rows, and a no-op `pulumi up`. What the clients
-// saw while the engine was away is measured and reported: requests fail only
-// in that window, and only for the two reasons the engine is needed then (the
-// proxy's DNS lookups of the colours, and the port mapping as it is rewritten).
+// Faults inside a colour, under load (issue 26). A replica stopped from
+// outside (docker kill, as an operator, a host agent or a memory-pressure
+// tool may do): nginx takes its fixed address out after the first failed
+// connection, so no GET fails and only POSTs in flight on it may; `npm run
+// status` says which replica and why; the next `pulumi up` starts it again,
+// gated, and the one after is a no-op. Then the Docker engine restarts (an
+// upgrade, a crash): with live-restore (setup/dockerd.sh) every container keeps
+// running, and since the proxy asks the engine nothing per request (fixed
+// upstream addresses, no DNS, nginx's own sockets on the host) no request fails.
 //
 // This restarts the machine's engine, so it runs last in `npm run test:e2e`
 // and refuses an engine that set-up did not start (it could not restart it
@@ -21,7 +23,7 @@ import { baseConfig, changed, E2EStack, freePort, missingParts, psql, say, sleep
 
 const LOAD_RATE = 100;
 
-describe("e2e: the Docker engine restarts under load", function () {
+describe("e2e: faults inside a colour: a replica killed, the engine restarted", function () {
     let s: E2EStack;
     let live = 0;
 
@@ -43,7 +45,49 @@ describe("e2e: the Docker engine restarts under load", function () {
         if (s) await s.destroy();
     });
 
-    it("every container keeps running through the restart, the same process; no request fails; then the route, the rows and a no-op up are intact", async () => {
+    it("1. a replica killed under load: no GET fails, only POSTs in flight on it; p99 under 1 s; status names it and why", async () => {
+        const victim = `${s.names.namePrefix}-app-blue-2`;
+        // 200 req/s of GET /version, 25 of POST /visits and 25 of GET /visits.
+        const load = startLoadProcess({ port: live, rate: 250, durationMs: 5 * 60 * 1000, postShare: 0.1, readShare: 0.1 });
+        let killedAt = 0;
+        let rep: LoadReport;
+        try {
+            await sleep(3000);
+            killedAt = Date.now();
+            execFileSync("docker", ["kill", victim]);
+            await sleep(8000);
+        } finally {
+            rep = await load.stop();
+        }
+        const failed = rep.samples.filter((x) => x.error !== undefined || x.status < 200 || x.status > 299);
+        say(`docker kill of ${victim} under 250 req/s: ${rep.requests} requests, failed ${failed.length} (${failed.map((x) => `${x.method} ${x.path} ${x.error ?? x.status}`).join(", ") || "none"}), p50 ${rep.p50} ms, p99 ${rep.p99} ms`);
+        if (failed.length) say(`failed requests:\n${describeFailures({ ...rep, samples: failed }, 20)}`);
+        assert.deepStrictEqual(failed.filter((x) => x.method !== "POST"), [], "a GET failed: it should have gone to the other replica");
+        for (const x of failed) assert.ok(rep.startedAt + x.at < killedAt + 1000, `a POST failed ${rep.startedAt + x.at - killedAt} ms after the kill: only those in flight at it may`);
+        assert.ok(rep.p99 < 1000, `p99 ${rep.p99} ms`);
+        assert.ok((rep.byColour.blue ?? 0) > rep.requests * 0.9, "the colour kept serving");
+        const st = await s.ops("status");
+        assert.strictEqual(st.status, 3, st.out);
+        assert.match(st.out, new RegExp(`${victim}: killed \\(SIGKILL, exit 137: stopped from outside, such as docker kill\\)`));
+    });
+
+    it("2. the next up starts the replica again, gated, changing nothing else; the one after is a no-op", async () => {
+        const victim = `${s.names.namePrefix}-app-blue-2`;
+        const others = Object.fromEntries(s.containers(false).map((c) => [c.name, s.identity(c.name)]));
+        const heal = await s.up("heal");
+        assert.deepStrictEqual([heal.changes.create, heal.changes.update, heal.changes.replace, heal.changes.delete], [0, 1, 0, 0], JSON.stringify(heal.changes));
+        assert.match(heal.output, new RegExp(`found stopped: ${victim}: killed`));
+        assert.match(heal.output, new RegExp(`${victim} healthy`));
+        assert.match(heal.output, new RegExp(`healed: ${victim} back in blue`));
+        assert.strictEqual(execFileSync("docker", ["inspect", "-f", "{{.State.Status}}", victim], { encoding: "utf8" }).trim(), "running");
+        for (const [name, id] of Object.entries(others)) assert.strictEqual(s.identity(name), id, `${name} was touched by the heal`);
+        const noop = await s.up("no-op after the heal", { expectNoChanges: true });
+        assert.strictEqual(changed(noop.changes), 0, JSON.stringify(noop.changes));
+        assert.strictEqual((await s.ops("status")).status, 0, "whole again");
+        say(`heal up ${heal.seconds.toFixed(1)} s (1 step updated), no-op ${noop.seconds.toFixed(1)} s`);
+    });
+
+    it("3. every container keeps running through the restart, the same process; no request fails; then the route, the rows and a no-op up are intact", async () => {
         const identities = () => Object.fromEntries(s.containers(false).map((c) => [c.name, s.identity(c.name)]));
         const before = identities();
         assert.ok(Object.keys(before).length >= 5, "proxy, Postgres, Redis and two replicas run");
