@@ -163,7 +163,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             const env = dockerCliEnv(endpoint);
             const state = refusedAs(() => readHostState(stackLabel, proxyContainerName, env));
             // Fixed addresses for a new stack; what the networks were made with for an existing one.
-            const addressing = refusedAs(() => decideAddressing(state.networks, cfg.network.pool, `${namePrefix}/${h.name ?? ""}`, allowDelete.has("network")));
+            const addressing = refusedAs(() => decideAddressing(state.networks, h.networkPool, `${namePrefix}/${h.name ?? ""}`, allowDelete.has("network")));
             return { ...h, endpoint, env, state, plan: planRelease(cfg, state), addressing };
         });
         const dataAt = dataHostIndex(cfg);

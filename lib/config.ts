@@ -286,6 +286,14 @@ const host = z
         previewPort: port.optional(),
         tlsPort: port.optional(),
         previewTlsPort: port.optional(),
+        // Where this host's networks take their /24s, when it differs from network.pool (another private range).
+        networkPool: z
+            .string()
+            .superRefine((v, ctx) => {
+                const problem = poolProblem(v);
+                if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+            })
+            .optional(),
     })
     .strict();
 

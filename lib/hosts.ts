@@ -13,6 +13,8 @@ export interface StackHost {
     endpoint: DockerEndpoint;
     /** This host's listener ports: hosts[].* where set, else proxy.*. */
     ports: { livePort: number; previewPort: number; tlsPort: number; previewTlsPort: number };
+    /** Where this host's networks take their /24s: hosts[].networkPool, else network.pool. */
+    networkPool: string;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface StackHost {
  */
 export function stackHosts(cfg: SwitchyardConfig, name: string, dockerHost: string | undefined, env: NodeJS.ProcessEnv = process.env): StackHost[] {
     const proxyPorts = { livePort: cfg.proxy.livePort, previewPort: cfg.proxy.previewPort, tlsPort: cfg.proxy.tlsPort, previewTlsPort: cfg.proxy.previewTlsPort };
-    if (!cfg.hosts) return [{ prefix: name, endpoint: resolveDockerEndpoint(dockerHost, env), ports: proxyPorts }];
+    if (!cfg.hosts) return [{ prefix: name, endpoint: resolveDockerEndpoint(dockerHost, env), ports: proxyPorts, networkPool: cfg.network.pool }];
     if (dockerHost) {
         throw new Error(`docker:host = ${JSON.stringify(dockerHost)} and switchyard:hosts are both set: with hosts, each host's dockerHost says where it is; unset docker:host (pulumi config rm docker:host)`);
     }
@@ -36,6 +38,7 @@ export function stackHosts(cfg: SwitchyardConfig, name: string, dockerHost: stri
             tlsPort: h.tlsPort ?? proxyPorts.tlsPort,
             previewTlsPort: h.previewTlsPort ?? proxyPorts.previewTlsPort,
         },
+        networkPool: h.networkPool ?? cfg.network.pool,
     }));
 }
 

@@ -126,7 +126,8 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
             live.push(await freePort());
             preview.push(await freePort());
         }
-        const hosts = engines.map((e, i) => ({ name: e.name, dockerHost: e.dockerHost, livePort: live[i], previewPort: preview[i] }));
+        // Three engines on one kernel: each takes its networks' /24s from its own pool, as hosts in one private network would.
+        const hosts = engines.map((e, i) => ({ name: e.name, dockerHost: e.dockerHost, livePort: live[i], previewPort: preview[i], networkPool: e.subnet }));
         // Three engines, their proxies and slots, and the load share two cores: a new replica takes up to ~20 s to answer here, so the gate gets 60 s.
         const base = baseConfig(live[0], preview[0]);
         const health = { ...(base.health as object), timeoutSeconds: 60 };
@@ -395,8 +396,8 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
         const base = baseConfig(ports[0], ports[1]);
         const hosts = [
-            { name: engines[1].name, dockerHost: engines[1].dockerHost, livePort: ports[0], previewPort: ports[1] },
-            { name: engines[2].name, dockerHost: engines[2].dockerHost, livePort: ports[2], previewPort: ports[3] },
+            { name: engines[1].name, dockerHost: engines[1].dockerHost, livePort: ports[0], previewPort: ports[1], networkPool: engines[1].subnet },
+            { name: engines[2].name, dockerHost: engines[2].dockerHost, livePort: ports[2], previewPort: ports[3], networkPool: engines[2].subnet },
         ];
         managedStack = await E2EStack.create("managed", { ...base, health: { ...(base.health as object), timeoutSeconds: 60 }, hosts, bake: BAKE });
         const m = managedStack;

@@ -81,6 +81,15 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         );
     });
 
+    it("hosts[].networkPool: a host's networks take their /24s from its own pool, the others from network.pool", async () => {
+        const hosts = (staged.hosts as Record<string, unknown>[]).map((h, i) => (i === 1 ? { ...h, networkPool: "10.222.0.0/16" } : h));
+        const run = await runProgram({ config: { ...staged, hosts } });
+        const subnet = (name: string) => get(run, name).inputs.ipamConfigs[0].subnet as string;
+        for (const name of ["web-2-networks-frontend", "web-2-networks-backend"]) assert.match(subnet(name), /^10\.222\.\d+\.0\/24$/, name);
+        for (const name of ["networks-frontend", "web-3-networks-backend"]) assert.match(subnet(name), /^172\.30\.\d+\.0\/24$/, name);
+        assert.match(String(get(run, "web-2-proxy-config").inputs.stdin), /server 10\.222\.\d+\.131:3000 /, "web-2's upstreams name its own addresses");
+    });
+
     it("the first host's slots reach Postgres and Redis on its backend network, the others at data.address; the URLs stay secret", async () => {
         const run = await runProgram({ config: staged });
         const env = (name: string) => Object.fromEntries((unwrapSecrets(get(run, name).inputs.envs) as string[]).map((e) => e.split(/=(.*)/s).slice(0, 2)));
