@@ -243,6 +243,8 @@ export class Release extends pulumi.ComponentResource {
                           ...key,
                           // Bake, like verify, applies the switch again when a failed bake undid it.
                           STANDBY: standby,
+                          // Which records are the proxy's own probes: its socket's (host networking), else 127.0.0.1's.
+                          ...(args.proxyProbe?.LIVE_SOCKET ? { LIVE_SOCKET: args.proxyProbe.LIVE_SOCKET } : {}),
                           BAKE_SECONDS: String(bake.seconds),
                           BAKE_MAX_ERROR_PERCENT: String(bake.maxErrorPercent),
                           BAKE_MAX_P99_MS: bake.maxP99Ms === undefined ? "" : String(bake.maxP99Ms),

@@ -38,7 +38,7 @@ export const TEMPLATE_HTTP_DIRECTIVES: Record<string, string> = {
 const NOT_IN_HTTP = ["location", "listen", "server_name", "return", "rewrite", "root", "alias", "try_files", "proxy_pass", "if", "set"];
 
 /** Request headers the template sets for the app; a second proxy_set_header of one would send it twice. */
-const TEMPLATE_PROXY_HEADERS = ["host", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "upgrade", "connection"];
+export const TEMPLATE_PROXY_HEADERS = ["host", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "upgrade", "connection"];
 
 /** The top-level statements of an nginx snippet: [directive, first argument], blocks skipped as one statement. */
 export function topLevelStatements(text: string): [string, string][] {

@@ -2,7 +2,8 @@
 # bake: after verify, judge the new colour by its real traffic. For
 # BAKE_SECONDS the proxy's own access records (`docker logs` of the proxy; no
 # agent) are read every few seconds: requests on the live listener that the
-# proxy sent to SWITCHYARD_COLOR, not its own probes (127.0.0.1, its sockets) and not the
+# proxy sent to SWITCHYARD_COLOR, not its own probes (from its unix socket with host
+# networking, LIVE_SOCKET set; else from 127.0.0.1, its own loopback) and not the
 # answers nginx gives itself (maintenance, the HTTPS redirect, /healthz).
 # Once at least BAKE_MIN_REQUESTS were seen, more than BAKE_MAX_ERROR_PERCENT
 # answered 5xx, or a p99 request time above BAKE_MAX_P99_MS, fails the bake at
@@ -19,7 +20,7 @@
 #
 # env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY,
 #      BAKE_SECONDS, BAKE_MAX_ERROR_PERCENT, BAKE_MAX_P99_MS (empty: latency is
-#      reported, not judged), BAKE_MIN_REQUESTS
+#      reported, not judged), BAKE_MIN_REQUESTS, LIVE_SOCKET (optional)
 source "$(dirname "$0")/lib.sh"
 require SWITCHYARD_PROXY SWITCHYARD_STACK SWITCHYARD_COLOR STANDBY BAKE_SECONDS BAKE_MAX_ERROR_PERCENT BAKE_MIN_REQUESTS
 [[ "$BAKE_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "BAKE_SECONDS '$BAKE_SECONDS' must be a whole number >= 1"
@@ -48,10 +49,10 @@ previous=$(proxy_exec cat "$STATE_DIR/$PREVIOUS_LIVE" 2>/dev/null || true)
 #   <addr> [<time>] <listener> "<request>" <status> <bytes> rt=<s> colour=<c> upstream=<addr> ust=<status>
 # nginx writes a " inside the request as \x22, so splitting on " is safe.
 read_samples() {
-  docker logs --since "$since" "$SWITCHYARD_PROXY" 2>/dev/null | awk -F'"' -v colour="$SWITCHYARD_COLOR" '
+  docker logs --since "$since" "$SWITCHYARD_PROXY" 2>/dev/null | awk -F'"' -v colour="$SWITCHYARD_COLOR" -v own="${LIVE_SOCKET:+unix:}" '
     {
       n = split($1, head, " ")
-      if (n < 3 || head[n] != "live" || head[1] == "127.0.0.1" || head[1] == "unix:") next
+      if (n < 3 || head[n] != "live" || head[1] == (own == "" ? "127.0.0.1" : own)) next
       if (!match($3, / colour=[a-z]+/) || substr($3, RSTART + 8, RLENGTH - 8) != colour) next
       split($3, tail, " "); status = tail[1]
       upstream = ""

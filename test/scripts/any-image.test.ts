@@ -115,7 +115,8 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
             }
             assert.strictEqual(plain.status, 301);
             assert.strictEqual(plain.headers.location, `https://127.0.0.1:${stack.tlsPort}/version?x=1`);
-            const inside = docker("exec", stack.proxy, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:8080/healthz");
+            // The proxy's own probes (its socket) stay on plain HTTP; a client on the host's 127.0.0.1 does not count as one.
+            const inside = docker("exec", stack.proxy, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", "/run/switchyard-live.sock", "http://localhost/version");
             assert.strictEqual(inside, "200", "the proxy's own probes stay on plain HTTP");
         } finally {
             assert.strictEqual(runStep("proxy-config", stack.env(), stack.nginxConfig(5)).status, 0);

@@ -52,6 +52,21 @@ describe("rendered nginx config (real nginx)", function () {
         assert.strictEqual((text.match(/listen \d+ ssl http2;/g) ?? []).length, 2, "live and preview both listen for HTTPS");
     });
 
+    it("fixed addresses in the host's network, TLS from ACME, every proxy key and an extraHttpConfig a team would write: passes nginx -t", () => {
+        const conf = renderNginxConfig({
+            appPort: 3000,
+            drainSeconds: 5,
+            routing: { mode: "upstreams", addresses: { blue: ["10.0.0.131", "10.0.0.132"], green: ["10.0.0.161", "10.0.0.162"] }, keepaliveSeconds: 2, failTimeoutSeconds: 5 },
+            listeners: { mode: "host", live: { address: "0.0.0.0", port: 80 }, preview: { address: "127.0.0.1", port: 8081 }, liveTls: { address: "0.0.0.0", port: 443 }, previewTls: { address: "127.0.0.1", port: 8444 } },
+            behaviour: { hostnames: ["shop.example.com", "*.shop.example.com"], trustedProxies: ["10.0.0.0/8", "fd00::/8"], securityHeaders: { "Content-Security-Policy": "default-src 'self'", "X-Frame-Options": "" }, maxBodyMb: 0, buffering: false },
+            tls: { redirectHttp: true, publicPort: 443, file: "/etc/switchyard/acme/server.pem" },
+            acme: true,
+            extraHttpConfig: 'limit_req_zone $binary_remote_addr zone=one:10m rate=10r/s;\nmap $http_user_agent $bot { default 0; "~*bot" 1; }',
+        });
+        const r = nginxTest(conf);
+        assert.strictEqual(r.status, 0, r.output);
+    });
+
     it("without HTTPS, no TLS directive is rendered", () => {
         const text = renderNginxConfig({ appPort: 3000, drainSeconds: 5 });
         assert.doesNotMatch(text, /^\s*(ssl_\w+|listen .*ssl)/m);

@@ -59,6 +59,8 @@ function startContainer(c: Recorded): void {
     if (i.cpus) args.push("--cpus", i.cpus);
     for (const o of i.securityOpts ?? []) args.push("--security-opt", o);
     for (const d of i.capabilities?.drops ?? []) args.push("--cap-drop", d);
+    for (const a of i.capabilities?.adds ?? []) args.push("--cap-add", a);
+    if (i.networkMode) args.push("--network", i.networkMode);
     if (i.stopTimeout) args.push("--stop-timeout", String(i.stopTimeout));
     if (i.stopSignal) args.push("--stop-signal", i.stopSignal);
     if (i.restart) args.push("--restart", i.restart);
