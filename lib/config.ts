@@ -268,6 +268,12 @@ function externalUrl(schemes: string[], example: string) {
     });
 }
 
+/** An IPv4 CIDR new networks take their /24s from (lib/addressing.ts). */
+const addressPool = z.string().superRefine((v, ctx) => {
+    const problem = poolProblem(v);
+    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
+
 export const MAX_HOSTS = 10;
 /**
  * ssh://[user@]host[:port], tcp://host:port (TLS, from hostsTls) or unix:///path:
@@ -287,13 +293,7 @@ const host = z
         tlsPort: port.optional(),
         previewTlsPort: port.optional(),
         // Where this host's networks take their /24s, when it differs from network.pool (another private range).
-        networkPool: z
-            .string()
-            .superRefine((v, ctx) => {
-                const problem = poolProblem(v);
-                if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
-            })
-            .optional(),
+        networkPool: addressPool.optional(),
     })
     .strict();
 
@@ -543,13 +543,7 @@ export const configSchema = z
         // Where the fixed addresses of a new stack's networks come from (lib/addressing.ts).
         network: z
             .object({
-                pool: z
-                    .string()
-                    .superRefine((v, ctx) => {
-                        const problem = poolProblem(v);
-                        if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
-                    })
-                    .default(DEFAULTS.addressPool),
+                pool: addressPool.default(DEFAULTS.addressPool),
             })
             .strict()
             .default({}),
@@ -695,6 +689,7 @@ function proxyProblems(
         acmeEabHmacKey?: string;
         tls?: unknown;
         replicas: number;
+        hosts?: unknown[];
     },
     ctx: z.RefinementCtx,
 ) {
@@ -708,6 +703,9 @@ function proxyProblems(
     }
     if (c.acme) {
         if (c.tls) issue(["acme"], "and tls are both set: the certificate comes from one of them; remove tls to use ACME, or acme to keep the certificate from config");
+        if ((c.hosts?.length ?? 1) > 1) {
+            issue(["acme"], "is for one host: with several behind a load balancer, the CA's HTTP-01 request reaches whichever host it picks, not the one that asked; terminate TLS at the load balancer, or give the hosts a certificate from config (tls)");
+        }
         const acmeNames = c.acme.hostnames ?? names;
         if (!acmeNames.length) issue(["acme", "hostnames"], "is required: name the host names on the certificate (or set proxy.hostnames)");
         for (const [i, n] of acmeNames.entries()) {

@@ -46,8 +46,7 @@ export interface HostListen {
     port: number;
 }
 
-/** The user nginx's workers run as (the template's `user` line): certificate files are written for it. */
-export const WORKER_USER = "nobody";
+/** The uid of the user nginx's workers run as (the template's `user nobody nogroup;`): the ACME sidecar writes the certificate for it. */
 export const WORKER_UID = 65534;
 
 /** Headers the proxy adds to its own pages (maintenance, 421, preview's 503, /healthz): strict, they carry no app content. */

@@ -40,11 +40,15 @@ build() { # build TAG DIR [docker build args...]
 }
 for name in nginx postgres redis node acme; do build "switchyard/$name:local" "$IMAGES/$name"; done
 
-# The sample app: its npm dependencies are installed on the host and copied in.
-if [ ! -d "$REPO/examples/sample-app/node_modules" ] || [ "$REPO/examples/sample-app/package-lock.json" -nt "$REPO/examples/sample-app/node_modules/.package-lock.json" ]; then
-  (cd "$REPO/examples/sample-app" && npm ci --omit=dev --no-audit --no-fund >/dev/null 2>&1) || { echo "npm ci in examples/sample-app/ failed" >&2; exit 1; }
-  say "app dependencies installed"
-fi
+# The Node apps' npm dependencies are installed on the host and copied in.
+app_deps() { # app_deps NAME: npm ci in examples/NAME when its lock is newer than what is installed
+  local dir="$REPO/examples/$1"
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    (cd "$dir" && npm ci --omit=dev --no-audit --no-fund >/dev/null 2>&1) || { echo "npm ci in examples/$1/ failed" >&2; exit 1; }
+    say "$1 dependencies installed"
+  fi
+}
+app_deps sample-app
 build switchyard/app:1.0.0 "$REPO/examples/sample-app" --build-arg BASE_IMAGE=switchyard/node:local
 # A second tag of the same app, so a release to the idle colour can be staged locally.
 docker tag switchyard/app:1.0.0 switchyard/app:1.1.0
@@ -55,12 +59,8 @@ build switchyard/app:2.0.0 "$REPO/examples/sample-app" --build-arg BASE_IMAGE=sw
 
 # The framework-like app (examples/web-app): HTML, CSRF, strict hosts, force_ssl,
 # uploads, WebSockets and server-sent events, for the e2e suite's browser tests.
-webapp="$REPO/examples/web-app"
-if [ ! -d "$webapp/node_modules" ] || [ "$webapp/package-lock.json" -nt "$webapp/node_modules/.package-lock.json" ]; then
-  (cd "$webapp" && npm ci --omit=dev --no-audit --no-fund >/dev/null 2>&1) || { echo "npm ci in examples/web-app/ failed" >&2; exit 1; }
-  say "web app dependencies installed"
-fi
-build switchyard/webapp:1.0.0 "$webapp" --build-arg BASE_IMAGE=switchyard/node:local
+app_deps web-app
+build switchyard/webapp:1.0.0 "$REPO/examples/web-app" --build-arg BASE_IMAGE=switchyard/node:local
 docker tag switchyard/webapp:1.0.0 switchyard/webapp:1.1.0
 say "switchyard/webapp:1.1.0 tagged"
 

@@ -11,7 +11,7 @@ import * as http from "http";
 import * as https from "https";
 import * as path from "path";
 import WebSocket from "ws";
-import { get, HttpAnswer, report, Sample } from "./load";
+import { get, HttpAnswer, LoadReport, report, Sample } from "./load";
 
 export interface WebLoadOptions {
     port: number;
@@ -38,15 +38,7 @@ export interface SocketLife {
     reason?: string;
 }
 
-export interface WebLoadReport {
-    startedAt: number;
-    samples: Sample[];
-    requests: number;
-    failed: number;
-    errors: Record<string, number>;
-    byColour: Record<string, number>;
-    p50: number;
-    p99: number;
+export interface WebLoadReport extends LoadReport {
     sockets: SocketLife[];
     /** Messages sent and echoed (after any resend on a new socket); lost = sent - echoed at the end, none in hand. */
     messages: { sent: number; echoed: number; resent: number; lost: number };
