@@ -240,6 +240,7 @@ if ! skipped 8 tools; then
   fi
   # The browser the e2e suite drives (playwright-core uses it; it downloads no browser of its own).
   if [ -x /usr/bin/chromium ]; then step_line "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
+  elif [ -x /usr/bin/google-chrome ]; then step_line "chromium: not installed; the browser tests use $(/usr/bin/google-chrome --version 2>/dev/null | head -n 1)"
   else apt_install chromium && step_line "chromium: installed ($(/usr/bin/chromium --version 2>/dev/null | head -n 1))"; fi
 fi
 # The TLS tests make their certificates with the openssl CLI.

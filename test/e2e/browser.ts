@@ -5,7 +5,8 @@
 import * as fs from "fs";
 import type { Browser } from "playwright-core";
 
-export const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? "/usr/bin/chromium";
+/** Debian's chromium (set-up installs it), else a Google Chrome already there (a hosted CI runner's). */
+export const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? ["/usr/bin/chromium", "/usr/bin/google-chrome"].find((p) => fs.existsSync(p)) ?? "/usr/bin/chromium";
 
 /** Why no browser test can run here, or undefined. */
 export function browserMissing(): string | undefined {
