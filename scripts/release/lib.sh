@@ -54,7 +54,8 @@ wait_running() {
     [ "$state" = running ] && return 0
     sleep 0.2
   done
-  die "container $name is not running after ${limit}s (state: ${state:-missing})"
+  die "container $name is not running after ${limit}s (state: ${state:-missing})${state:+; its last lines:
+$(docker logs --tail 5 "$name" 2>&1 | sed 's/^/  | /')}"
 }
 
 # current_route: the colour the live listener serves now (marker file).

@@ -29,16 +29,29 @@ export function missingParts(): string[] {
     return missing;
 }
 
-/** A free TCP port on 127.0.0.1 (never any other address). */
-export function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.on("error", reject);
-        srv.listen(0, "127.0.0.1", () => {
-            const port = (srv.address() as net.AddressInfo).port;
-            srv.close(() => resolve(port));
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1 (never any other address), below the kernel's
+ * ephemeral range: nginx binds the proxy's ports itself (host networking), and
+ * a port from that range can be taken meanwhile by any process's listen(0) or
+ * outgoing connection (the Pulumi plugins' own gRPC servers among them).
+ */
+export async function freePort(): Promise<number> {
+    for (let i = 0; i < 500; i++) {
+        const port = 20000 + Math.floor(Math.random() * 12000);
+        if (handedOut.has(port)) continue;
+        const free = await new Promise<boolean>((resolve) => {
+            const srv = net.createServer();
+            srv.once("error", () => resolve(false));
+            srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
         });
-    });
+        if (free) {
+            handedOut.add(port);
+            return port;
+        }
+    }
+    throw new Error("no free port between 20000 and 32000 on 127.0.0.1");
 }
 
 export interface Changes {

@@ -31,10 +31,17 @@ export function docker(...args: string[]): string {
     return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
-/** `count` distinct free TCP ports on 127.0.0.1 (never any other address), found by a child process: up() is synchronous. */
+/**
+ * `count` distinct free TCP ports on 127.0.0.1 (never any other address), below
+ * the kernel's ephemeral range (see the e2e harness's freePort), found by a
+ * child process: up() is synchronous.
+ */
 export function freePorts(count: number): number[] {
-    const script = `const net = require("net"); const s = []; let n = ${count};
-        for (let i = 0; i < n; i++) { const v = net.createServer(); v.listen(0, "127.0.0.1", () => { s.push(v); if (s.length === n) { console.log(s.map((x) => x.address().port).join(" ")); s.forEach((x) => x.close()); } }); }`;
+    const script = `const net = require("net"); const got = new Set();
+        const next = () => { if (got.size === ${count}) { console.log([...got].join(" ")); return; }
+            const p = 20000 + Math.floor(Math.random() * 12000); if (got.has(p)) return next();
+            const v = net.createServer(); v.once("error", next); v.listen(p, "127.0.0.1", () => v.close(() => { got.add(p); next(); })); };
+        next();`;
     return execFileSync(process.execPath, ["-e", script], { encoding: "utf8" }).trim().split(" ").map(Number);
 }
 
