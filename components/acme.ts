@@ -13,6 +13,7 @@ import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import { containerOptions, DaemonFacts, dockerLabels, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 import { DEFAULTS } from "../lib/config";
+import { dockerCapabilities } from "../lib/dockerform";
 import { DeleteGuard } from "../lib/guard";
 import { packageFile } from "../lib/package";
 import { ReleaseSteps } from "../lib/steps";
@@ -110,7 +111,7 @@ export class Acme extends pulumi.ComponentResource {
                 ],
                 ...(args.hostNetwork ? { networkMode: "host" } : { networksAdvanced: [{ name: args.network }] }),
                 // Root in its own container, for chown of the proxy's certificate file and nothing else.
-                capabilities: { drops: ["ALL"], adds: ["CHOWN"] },
+                capabilities: { drops: ["ALL"], adds: dockerCapabilities(["CHOWN"]) },
                 securityOpts: ["no-new-privileges:true"],
                 labels: dockerLabels({ stack: args.stackLabel, role: "acme" }),
                 ...lifecycleArgs(5),

@@ -4,6 +4,7 @@ import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 import { DEFAULTS, urlHost } from "../lib/config";
+import { dockerCapabilities } from "../lib/dockerform";
 import { DeleteGuard } from "../lib/guard";
 import { STATE_DIR } from "../lib/routemarker";
 import { ReleaseSteps } from "../lib/steps";
@@ -192,7 +193,7 @@ export class Nginx extends pulumi.ComponentResource {
                           // In the host's network a packet socket would see the host's traffic: only what nginx and
                           // the steps need (bind ports below 1024, become nobody, signal its workers, own its temp
                           // directories; as root, replace a certificate file the workers own).
-                          capabilities: { drops: ["ALL"], adds: ["CHOWN", "DAC_OVERRIDE", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID"] },
+                          capabilities: { drops: ["ALL"], adds: dockerCapabilities(["CHOWN", "DAC_OVERRIDE", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID"]) },
                           securityOpts: ["no-new-privileges:true"],
                           healthcheck: healthcheck(`curl -fsS -o /dev/null --unix-socket ${LIVE_SOCKET} http://localhost/healthz || exit 1`, 5, 3, 3, 10),
                       }

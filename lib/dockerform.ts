@@ -47,3 +47,13 @@ export function goDuration(seconds: number): string {
     if (m > 0) return `${m}m${s}s`;
     return `${s}s`;
 }
+
+/**
+ * Capabilities to add, as Docker stores them and the provider reads them back
+ * (`CAP_CHOWN`, not `CHOWN`): given in the short form, a `pulumi refresh` made
+ * them differ, and the next update planned the container's replacement. "ALL"
+ * (a drop) is kept as it is.
+ */
+export function dockerCapabilities(names: string[]): string[] {
+    return names.map((n) => (n === "ALL" || n.startsWith("CAP_") ? n : `CAP_${n}`));
+}

@@ -3,7 +3,7 @@
 // for these NanoCPUs, and what Go prints for these durations; the e2e suite
 // proves the result: a no-op `pulumi up` with 0 changes.
 import * as assert from "assert";
-import { cpusRoundTrip, goDuration, providerCpus } from "../../lib/dockerform";
+import { cpusRoundTrip, dockerCapabilities, goDuration, providerCpus } from "../../lib/dockerform";
 
 describe("provider read-back forms", () => {
     it("cpus: one decimal for round values, trimmed decimals otherwise", () => {
@@ -18,6 +18,10 @@ describe("provider read-back forms", () => {
         assert.ok(cpusRoundTrip(0.5) && cpusRoundTrip(1) && cpusRoundTrip(10) && cpusRoundTrip(0.25));
         assert.ok(!cpusRoundTrip(0.05), "0.05 reads back as 0.1");
         assert.ok(!cpusRoundTrip(0.01), "0.01 reads back as 0.0");
+    });
+
+    it("capabilities as Docker stores them (a refresh reads CAP_CHOWN back, never CHOWN)", () => {
+        assert.deepStrictEqual(dockerCapabilities(["CHOWN", "CAP_KILL", "ALL"]), ["CAP_CHOWN", "CAP_KILL", "ALL"]);
     });
 
     it("durations as Go prints them", () => {

@@ -118,7 +118,7 @@ describe("the proxy and the addresses (Pulumi mocks)", function () {
         assert.strictEqual(sidecar.name, "switchyard-staging-acme");
         assert.deepStrictEqual(sidecar.entrypoints, ["python3", "-c"]);
         assert.match(sidecar.command[0], /^"""The ACME sidecar of components\/acme\.ts: certbot, in a loop\./);
-        assert.deepStrictEqual(sidecar.capabilities, { drops: ["ALL"], adds: ["CHOWN"] });
+        assert.deepStrictEqual(sidecar.capabilities, { drops: ["ALL"], adds: ["CAP_CHOWN"] });
         assert.strictEqual(sidecar.envs[SECRET_SIG] !== undefined, true, "the sidecar's variables are secret (the webhook URL)");
         const env = unwrapSecrets(sidecar.envs) as string[];
         assert.ok(env.includes("SWITCHYARD_ACME_DOMAINS=shop.example.com"));
