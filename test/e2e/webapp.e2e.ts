@@ -3,7 +3,7 @@
 // CSRF-protected form, strict allowed hosts, force_ssl trusting only its
 // proxy's X-Forwarded-Proto, a 10 MB upload, a WebSocket echo channel, a
 // server-sent event stream). HTTPS comes from an ACME CA: Let's Encrypt's
-// Pebble on 127.0.0.1 issues 60-second certificates, so the first issuance,
+// Pebble on 127.0.0.1 issues 45-second certificates, so the first issuance,
 // a renewal under load and a renewal while the CA is unreachable all happen
 // here. What only a browser shows (CSP, Referrer-Policy and Origin effects)
 // is checked in Debian's Chromium.
@@ -22,7 +22,7 @@ import { Pebble } from "./pebble";
 const HOST = "app.switchyard.test";
 const V1 = "switchyard/webapp:1.0.0";
 const V2 = "switchyard/webapp:1.1.0";
-const VALIDITY = 60;
+const VALIDITY = 45;
 const DRAIN = 5;
 const RATE = 150;
 const SOCKETS = 50;
