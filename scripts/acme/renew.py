@@ -4,7 +4,12 @@ Obtains the proxy's certificate with HTTP-01 (certbot writes each answer into
 the webroot the proxy serves on its live listener) and renews it once two
 thirds of its lifetime have passed, or at once when the names on it are not
 the ones asked for. A new certificate replaces the proxy's file by a rename,
-and nginx reads that file at each handshake: no `pulumi up`, no reload. A
+and nginx reads that file at each handshake: no `pulumi up`, no reload. The
+key stays the same across renewals (`--reuse-key`): nginx opens the file twice
+per handshake, once for the chain and once for the key, and a rename between
+the two opens would pair the old chain with a new key and fail that handshake
+(seen under load in the e2e). To rotate the key, remove the acme-state volume:
+the next certificate then gets a new one (one-off, at a quiet moment). A
 failed attempt is retried every check and reported to the stack's webhook
 (the first of a run of failures, then hourly); the certificate in place keeps
 serving meanwhile.
@@ -85,7 +90,7 @@ def obtain(env, domains):
         "certbot", "certonly", "--non-interactive", "--agree-tos", "--no-eff-email",
         "--email", env["SWITCHYARD_ACME_EMAIL"], "--server", env["SWITCHYARD_ACME_SERVER"],
         "--webroot", "--webroot-path", os.path.join(OUT, "webroot"), "--preferred-challenges", "http",
-        "--cert-name", LINEAGE, "--force-renewal",
+        "--cert-name", LINEAGE, "--force-renewal", "--reuse-key",
         "--config-dir", os.path.join(STATE, "config"), "--work-dir", os.path.join(STATE, "work"), "--logs-dir", os.path.join(STATE, "logs"),
     ]
     for d in domains:
