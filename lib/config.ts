@@ -28,6 +28,10 @@ export const RESERVED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL"] as const;
 export const RESERVED_ENV_PREFIX = "SWITCHYARD_";
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
+/** Methods an app may mark idempotent (proxy.idempotentMethods); GET, HEAD and OPTIONS always are. */
+export const RETRIABLE_METHODS = ["PUT", "DELETE", "POST", "PATCH"] as const;
+export type RetriableMethod = (typeof RETRIABLE_METHODS)[number];
+
 export function otherColour(c: Colour): Colour {
     return c === "blue" ? "green" : "blue";
 }
@@ -421,6 +425,15 @@ export const configSchema = z
                         }),
                     )
                     .max(100)
+                    .default([]),
+                // Methods besides GET, HEAD and OPTIONS that this app handles idempotently: a
+                // request of one that reached a replica which failed midway is sent once more
+                // to another. Unlisted PUT and DELETE are sent once (HTTP calls them idempotent;
+                // an app's handler may not be); unlisted POST and PATCH go to another replica
+                // only when the first could not be reached at all (nothing was sent).
+                idempotentMethods: z
+                    .array(z.enum(RETRIABLE_METHODS))
+                    .max(4)
                     .default([]),
             })
             .strict()

@@ -37,6 +37,7 @@ export function proxyBehaviour(cfg: Pick<SwitchyardConfig, "proxy">): ProxyBehav
         securityHeaders: mergeHeaders(DEFAULT_PROXY_BEHAVIOUR.securityHeaders, p.securityHeaders),
         hostnames: p.hostnames,
         trustedProxies: p.trustedProxies,
+        idempotentMethods: p.idempotentMethods,
     };
 }
 

@@ -2,7 +2,7 @@
 // file so that `nginx -t` tests can render exactly what the stack would run;
 // each part that depends on settings is a small pure function below.
 import * as fs from "fs";
-import { Colour, COLOURS } from "../lib/config";
+import { Colour, COLOURS, RetriableMethod } from "../lib/config";
 import { packageFile } from "../lib/package";
 import { MAINTENANCE_MARKER, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
 
@@ -81,6 +81,8 @@ export interface ProxyBehaviour {
     hostnames: string[];
     /** CIDRs of load balancers whose X-Forwarded-* headers are kept. */
     trustedProxies: string[];
+    /** Methods besides GET, HEAD and OPTIONS the app handles idempotently (retried after a replica failed midway). */
+    idempotentMethods: RetriableMethod[];
 }
 
 export const DEFAULT_PROXY_BEHAVIOUR: ProxyBehaviour = {
@@ -92,6 +94,7 @@ export const DEFAULT_PROXY_BEHAVIOUR: ProxyBehaviour = {
     securityHeaders: { "X-Content-Type-Options": "nosniff", "X-Frame-Options": "SAMEORIGIN", "Referrer-Policy": "strict-origin-when-cross-origin" },
     hostnames: [],
     trustedProxies: [],
+    idempotentMethods: [],
 };
 
 export interface NginxTemplateValues {
@@ -158,6 +161,32 @@ export function renderRouting(routing: Routing, appPort: number): string {
 /** Where a listener's requests go: the colour is a variable (the route marker), never a reload. */
 export function upstreamOf(routing: Routing, listener: "live" | "preview", appPort: number): string {
     return routing.mode === "dns" ? `http://app-$switchyard_colour:${appPort}` : `http://switchyard_${listener}_$switchyard_colour`;
+}
+
+/**
+ * $switchyard_resend by method: how a request that reached a replica which then
+ * failed may be sent again. nginx's own rule resends everything but POST, PATCH
+ * and LOCK, so PUT, DELETE and methods nginx does not know are sent once unless
+ * the app marks them idempotent: "" = nginx's rule (GET, HEAD, OPTIONS, the
+ * listed PUT/DELETE; POST and PATCH then go elsewhere only when nothing was
+ * sent), "once" = never sent again, "any" = a listed POST or PATCH, resent.
+ */
+export function renderResend(idempotent: readonly RetriableMethod[]): string {
+    const marked = new Set<string>(idempotent);
+    const entry = (m: string, unmarked: string, whenMarked: string) => `        ${m} "${marked.has(m) ? whenMarked : unmarked}";`;
+    return [
+        "    map $request_method $switchyard_resend {",
+        "        default once;",
+        '        GET "";',
+        '        HEAD "";',
+        '        OPTIONS "";',
+        entry("PUT", "once", ""),
+        entry("DELETE", "once", ""),
+        entry("POST", "", "any"),
+        entry("PATCH", "", "any"),
+        '        LOCK "";',
+        "    }",
+    ].join("\n");
 }
 
 /** One map per header: the app's own value wins (the map answers "" and add_header then adds nothing). */
@@ -317,6 +346,7 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
         buffering: b.buffering ? "on" : "off",
         securityHeaders: renderSecurityHeaders(b.securityHeaders),
         trust: renderTrust(b.trustedProxies, listeners.mode),
+        resend: renderResend(b.idempotentMethods),
         hostCheck: renderHostCheck(b.hostnames),
         proxyPageHeaders: proxyPageHeaders("            "),
         liveListen: renderListen(listeners, "live", values.tls !== undefined),

@@ -47,6 +47,7 @@ describe("config", () => {
             securityHeaders: {},
             hostnames: [],
             trustedProxies: [],
+            idempotentMethods: [],
         });
         assert.deepStrictEqual(cfg.network, { pool: "172.30.0.0/16" });
         assert.strictEqual(cfg.acme, undefined);

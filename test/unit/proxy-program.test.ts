@@ -81,6 +81,7 @@ describe("the proxy and the addresses (Pulumi mocks)", function () {
                 hostnames: ["shop.example.com", "*.shop.example.com"],
                 trustedProxies: ["10.0.0.0/8"],
                 maxBodyMb: 100,
+                idempotentMethods: ["PUT"],
                 securityHeaders: { "Content-Security-Policy": "default-src 'self'", "X-Frame-Options": "" },
             },
             tls: { certificate: "x", key: "y" },
@@ -102,6 +103,8 @@ describe("the proxy and the addresses (Pulumi mocks)", function () {
         assert.match(conf, /"" "default-src 'self'";/);
         assert.doesNotMatch(conf, /switchyard_h_x_frame_options/, "an empty value leaves the default out");
         assert.match(conf, /add_header X-Content-Type-Options \$switchyard_h_x_content_type_options always;/);
+        // The app marks PUT idempotent: nginx's own rule then; DELETE stays sent-once (test/scripts/nginx-resend.test.ts runs it).
+        assert.match(conf, /\n\s+PUT "";\n\s+DELETE "once";\n\s+POST "";\n\s+PATCH "";/);
     });
 
     it("ACME: a sidecar with certbot's image on the proxy's ACME volume, mounted read-only in the proxy; no tls-config step; a ready step", async () => {
