@@ -6,8 +6,23 @@
 # networking, LIVE_SOCKET set; else from 127.0.0.1, its own loopback) and not the
 # answers nginx gives itself (maintenance, the HTTPS redirect, /healthz).
 # Once at least BAKE_MIN_REQUESTS were seen, more than BAKE_MAX_ERROR_PERCENT
-# answered 5xx, or a p99 request time above BAKE_MAX_P99_MS, fails the bake at
-# that check, not at the window's end: the route goes back to the colour
+# answered 5xx, or a p99 above BAKE_MAX_P99_MS, fails the bake at that check,
+# not at the window's end.
+#
+# What is judged is what the colour did, robust to a few clients:
+# - latency is the upstream's ($upstream_response_time, summed over a request's
+#   attempts), not the request's: nginx reads a client's whole request before it
+#   asks a replica, so a client that trickles its headers or body is not the
+#   colour being slow. WebSockets and event streams last as long as they are
+#   open: their status counts, their duration does not.
+# - each client (its address; an IPv6 client by its /64) weighs at most
+#   BAKE_MIN_REQUESTS requests: one client's flood of cheap requests cannot
+#   dilute everyone else's 5xx, nor a few slow ones of its own set the p99.
+#   A client's own error rate and latencies keep their proportions, so a stack
+#   whose traffic all comes from one address (a balancer not in
+#   proxy.trustedProxies) is judged exactly as before.
+#
+# A failed check: the route goes back to the colour
 # re-point recorded as live before it (still running, because retire waits
 # for this step), and the step fails with the figures. Fewer requests than
 # BAKE_MIN_REQUESTS in the whole window is too little to judge: the bake
@@ -44,12 +59,29 @@ trap 'rm -f "$samples"' EXIT
 # a failed check then switches back with no docker call in between.
 previous=$(proxy_exec cat "$STATE_DIR/$PREVIOUS_LIVE" 2>/dev/null || true)
 
-# Writes "<status> <request seconds>" per real request to the colour, from the
-# access log format in nginx/nginx.conf.template:
-#   <addr> [<time>] <listener> "<request>" <status> <bytes> rt=<s> colour=<c> upstream=<addr> ust=<status>
-# nginx writes a " inside the request as \x22, so splitting on " is safe.
+# Writes "<status> <upstream seconds> <client> <timed>" per real request to the
+# colour, from the access log format in nginx/nginx.conf.template:
+#   <addr> [<time>] <listener> "<request>" <status> <bytes> rt=<s> colour=<c> upstream=<addr> ust=<status> urt=<s> kind=<k>
+# nginx writes a " inside the request as \x22, so splitting on " is safe. A
+# request tried on two replicas has "upstream=a, b" and "urt=x, y" (" : "
+# across an internal redirect): its upstream time is the sum.
 read_samples() {
   docker logs --since "$since" "$SWITCHYARD_PROXY" 2>/dev/null | awk -F'"' -v colour="$SWITCHYARD_COLOR" -v own="${LIVE_SOCKET:+unix:}" '
+    # An IPv6 client is keyed by its /64 (one host holds a whole /64); an
+    # IPv4-mapped one (::ffff:a.b.c.d) by its IPv4 address.
+    function client(a,    h, l, r, nl, nr, i, n, L, R, G) {
+      if (index(a, ":") == 0) return a
+      if (a ~ /\./) { sub(/^.*:/, "", a); return a }
+      h = index(a, "::")
+      if (h) { l = substr(a, 1, h - 1); r = substr(a, h + 2) } else { l = a; r = "" }
+      nl = l == "" ? 0 : split(l, L, ":")
+      nr = r == "" ? 0 : split(r, R, ":")
+      n = 0
+      for (i = 1; i <= nl; i++) G[++n] = L[i]
+      if (h) for (i = nl + nr; i < 8; i++) G[++n] = "0"
+      for (i = 1; i <= nr; i++) G[++n] = R[i]
+      return G[1] ":" G[2] ":" G[3] ":" G[4] "::/64"
+    }
     {
       n = split($1, head, " ")
       if (n < 3 || head[n] != "live" || head[1] == (own == "" ? "127.0.0.1" : own)) next
@@ -59,31 +91,59 @@ read_samples() {
       if (match($3, / upstream=[^ ]+/)) upstream = substr($3, RSTART + 10, RLENGTH - 10)
       # No upstream: nginx answered itself, unless it found no replica to ask.
       if (upstream == "-" && status != 502 && status != 504) next
-      rt = 0
-      if (match($3, / rt=[0-9.]+/)) rt = substr($3, RSTART + 4, RLENGTH - 4)
-      print status, rt
+      urt = 0
+      if (match($3, / urt=.* kind=/)) {
+        m = split(substr($3, RSTART + 5, RLENGTH - 11), times, /[ ,:]+/)
+        for (i = 1; i <= m; i++) if (times[i] ~ /^[0-9.]+$/) urt += times[i]
+      }
+      timed = ($3 ~ / kind=http/) ? 1 : 0
+      print status, urt, client(head[1]), timed
     }' > "$samples"
 }
 
-# Sets total, errors, percent (of 5xx) and p99 (ms) from the samples.
+# Sets total and errors (requests), clients, percent (of 5xx) and p99 (ms),
+# each client weighing at most BAKE_MIN_REQUESTS requests (see the top).
 summarise() {
-  read -r total errors percent < <(awk '{ n++; if ($1 >= 500) e++ } END { printf "%d %d %.2f\n", n, e, n ? 100 * e / n : 0 }' "$samples")
-  p99=$(awk '{ print $2 }' "$samples" | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print 0; exit } i = int(NR * 0.99); if (i < NR * 0.99) i++; printf "%d\n", v[i] * 1000 + 0.5 }')
+  read -r total errors percent exact clients heavy < <(awk -v cap="$BAKE_MIN_REQUESTS" '
+    { status[NR] = $1; who[NR] = $3; per[$3]++ }
+    END {
+      for (c in per) { clients++; if (per[c] > cap) heavy++ }
+      for (i = 1; i <= NR; i++) {
+        w = per[who[i]] > cap ? cap / per[who[i]] : 1
+        weight += w
+        if (status[i] >= 500) { e++; weighted += w }
+      }
+      share = weight ? 100 * weighted / weight : 0
+      printf "%d %d %.2f %.9f %d %d\n", NR, e, share, share, clients, heavy
+    }' "$samples")
+  # Weighted p99: the least upstream time whose cumulative weight reaches 99 % of the timed requests' weight.
+  p99=$(awk -v cap="$BAKE_MIN_REQUESTS" '
+    { if ($4 == 1) { t[NR] = $2; who[NR] = $3; per[$3]++ } }
+    END { for (i in t) printf "%s %.9f\n", t[i], (per[who[i]] > cap ? cap / per[who[i]] : 1) }' "$samples" |
+    sort -g | awk '{ v[NR] = $1; w[NR] = $2; all += $2 }
+      END {
+        if (NR == 0) { print 0; exit }
+        for (i = 1; i <= NR; i++) { sum += w[i]; if (sum >= 0.99 * all - 1e-9) break }
+        if (i > NR) i = NR
+        printf "%d\n", v[i] * 1000 + 0.5
+      }')
 }
 
 # Prints why the figures fail the thresholds, or nothing when they pass.
 verdict() {
   local why=""
-  if awk -v e="$errors" -v n="$total" -v max="$BAKE_MAX_ERROR_PERCENT" 'BEGIN { exit !(100 * e > max * n) }'; then
-    why="$errors of $total real requests answered 5xx (${percent} %, threshold ${BAKE_MAX_ERROR_PERCENT} %)"
+  if awk -v p="$exact" -v max="$BAKE_MAX_ERROR_PERCENT" 'BEGIN { exit !(p > max) }'; then
+    why="$errors of $total real requests answered 5xx (${percent} %, threshold ${BAKE_MAX_ERROR_PERCENT} %$(weighing))"
   fi
   if [ -n "${BAKE_MAX_P99_MS:-}" ] && [ "$p99" -gt "$BAKE_MAX_P99_MS" ]; then
-    why="${why:+$why; }p99 ${p99} ms over $total real requests (threshold ${BAKE_MAX_P99_MS} ms)"
+    why="${why:+$why; }p99 ${p99} ms of the upstream over $total real requests (threshold ${BAKE_MAX_P99_MS} ms$(weighing))"
   fi
   printf '%s' "$why"
 }
 
-figures() { echo "$total requests, $errors 5xx (${percent} %), p99 ${p99} ms"; }
+figures() { echo "$total requests, $errors 5xx (${percent} %), p99 ${p99} ms; $clients client(s)$(weighing)"; }
+# Says when a client's weight was capped: only then do the figures differ from plain counts.
+weighing() { [ "${heavy:-0}" -gt 0 ] && [ "$clients" -gt 1 ] && printf '; %s of %s clients weighed as %s requests each' "$heavy" "$clients" "$BAKE_MIN_REQUESTS"; true; }
 
 say "baking $SWITCHYARD_COLOR on $HOST_NAME for ${BAKE_SECONDS}s: fail above ${BAKE_MAX_ERROR_PERCENT} % 5xx${BAKE_MAX_P99_MS:+ or a p99 above ${BAKE_MAX_P99_MS} ms}, judged from ${BAKE_MIN_REQUESTS} requests"
 # Milliseconds: whole seconds of `date +%s` let a window end up to 1 s early

@@ -2,12 +2,14 @@
 // colour by the proxy's own access records of real traffic, switches back to
 // the old colour when that traffic fails, and passes a good release.
 import * as assert from "assert";
+import * as net from "net";
 import { docker, dockerAvailable, runStep, runStepAsync, TestStack } from "./fixture";
 import { get, startLoad } from "./load";
 
 describe("bake: the new colour judged by its real traffic (real Docker engine)", function () {
     this.timeout(300000);
-    const stack = new TestStack("bake");
+    // One replica per colour, as started below: no upstream address of a replica that does not exist.
+    const stack = new TestStack("bake", { replicas: 1 });
     const bakeEnv = (extra: Record<string, string> = {}) =>
         stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "keep", BAKE_SECONDS: "20", BAKE_MAX_ERROR_PERCENT: "5", BAKE_MAX_P99_MS: "", BAKE_MIN_REQUESTS: "30", ...extra });
     const route = async () => (await get(stack.livePort, "/version")).headers["x-switchyard-route"];
@@ -103,8 +105,75 @@ describe("bake: the new colour judged by its real traffic (real Docker engine)",
         const r = await runStepAsync("bake", bakeEnv({ BAKE_SECONDS: "10", BAKE_MAX_P99_MS: "200", BAKE_MIN_REQUESTS: "20" }));
         await slow;
         assert.strictEqual(r.status, 1, r.stdout);
-        assert.match(r.stderr, /bake failed on .*: green p99 (\d+) ms over \d+ real requests \(threshold 200 ms\); live traffic is back on blue/);
-        assert.ok(Number(/p99 (\d+) ms over/.exec(r.stderr)![1]) >= 290, r.stderr);
+        assert.match(r.stderr, /bake failed on .*: green p99 (\d+) ms of the upstream over \d+ real requests \(threshold 200 ms\); live traffic is back on blue/);
+        assert.ok(Number(/p99 (\d+) ms of the upstream/.exec(r.stderr)![1]) >= 290, r.stderr);
+    });
+
+    /** A client that sends its request's headers one line every 500 ms: the request takes as long, the colour does not. */
+    function trickle(port: number, ms: number): Promise<number> {
+        return new Promise((resolve, reject) => {
+            const socket = net.connect(port, "127.0.0.1");
+            const lines = ["GET /version HTTP/1.1\r\n", "Host: localhost\r\n", ...Array.from({ length: Math.ceil(ms / 500) }, (_, i) => `X-Slow-${i}: 1\r\n`), "Connection: close\r\n", "\r\n"];
+            let answer = "";
+            socket.on("data", (d) => (answer += d)).on("end", () => resolve(Number(answer.split(" ")[1])));
+            socket.on("error", reject);
+            const next = () => {
+                const line = lines.shift();
+                if (line === undefined) return;
+                socket.write(line);
+                setTimeout(next, 500);
+            };
+            next();
+        });
+    }
+
+    it("clients that trickle their requests (2.5 s each) are not the colour being slow: the p99 is the upstream's time", async () => {
+        switchToGreen();
+        const load = startLoad({ port: stack.livePort, rate: 20, durationMs: 9000, postShare: 0, readShare: 0 });
+        const bake = runStepAsync("bake", bakeEnv({ BAKE_SECONDS: "8", BAKE_MAX_P99_MS: "200", BAKE_MIN_REQUESTS: "20" }));
+        // 5 of ~170 requests take 2.5 s at the proxy: a p99 of 2.5 s if the request's time were judged.
+        const slow = await Promise.all(Array.from({ length: 5 }, () => trickle(stack.livePort, 2500)));
+        const r = await bake;
+        await load.stop();
+        assert.deepStrictEqual(slow, [200, 200, 200, 200, 200]);
+        assert.strictEqual(r.status, 0, r.stderr);
+        const m = /baked: green held for 8s: (\d+) requests, 0 5xx \(0\.00 %\), p99 (\d+) ms/.exec(r.stdout);
+        assert.ok(m && Number(m[2]) < 200, r.stdout);
+        assert.strictEqual(await route(), "green");
+    });
+
+    it("one client's flood of cheap requests does not dilute everyone else's 5xx: each client weighs at most BAKE_MIN_REQUESTS requests", async () => {
+        docker("rm", "-f", `${stack.prefix}-app-green-1`);
+        startGreen(["SAMPLE_FAIL_PERCENT=20"]);
+        backToBlue();
+        switchToGreen();
+        // The real clients (127.0.0.1): 20 % of their requests fail. The flood (127.0.0.9): /health, which never does,
+        // at five times their rate: counted plainly, 20 % of 1 in 6 is 3.3 %, under the 5 % threshold.
+        const load = startLoad({ port: stack.livePort, rate: 30, durationMs: 12000, postShare: 0, readShare: 0 });
+        let flooding = true;
+        const flood = (async () => {
+            let sent = 0;
+            while (flooding) {
+                await Promise.all(Array.from({ length: 15 }, () => get(stack.livePort, "/health", { localAddress: "127.0.0.9" }).catch(() => undefined)));
+                sent += 15;
+                await new Promise((r) => setTimeout(r, 80));
+            }
+            return sent;
+        })();
+        const r = await runStepAsync("bake", bakeEnv({ BAKE_SECONDS: "10", BAKE_MIN_REQUESTS: "30" }));
+        flooding = false;
+        const sent = await flood;
+        await load.stop();
+        assert.strictEqual(r.status, 1, r.stdout);
+        const m = /bake failed on .*: green (\d+) of (\d+) real requests answered 5xx \(([\d.]+) %, threshold 5 %; 2 of 2 clients weighed as 30 requests each\); live traffic is back on blue/.exec(r.stderr);
+        assert.ok(m, r.stderr);
+        const [errors, total, weighted] = [Number(m[1]), Number(m[2]), Number(m[3])];
+        assert.ok((100 * errors) / total < 5, `counted plainly, ${errors} of ${total} is under the threshold: the flood (${sent} requests) would have hidden them`);
+        assert.ok(weighted > 5, `weighted ${weighted} %`);
+        assert.strictEqual(await route(), "blue");
+        // Leave a good green live for the tests below, as before.
+        docker("rm", "-f", `${stack.prefix}-app-green-1`);
+        startGreen();
     });
 
     it("too little traffic to judge: the bake passes and says so", async () => {
