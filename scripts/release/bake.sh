@@ -54,19 +54,26 @@ fi
 # The engine's clock stamps the proxy's records, so the window starts by it.
 since=$(docker info --format '{{.SystemTime}}') || die "could not read the Docker engine's time at $HOST_NAME"
 samples=$(mktemp)
-trap 'rm -f "$samples"' EXIT
+last=$(mktemp)
+trap 'rm -f "$samples" "$last"' EXIT
 # The colour to go back to, read now: re-point wrote it before this step, and
 # a failed check then switches back with no docker call in between.
 previous=$(proxy_exec cat "$STATE_DIR/$PREVIOUS_LIVE" 2>/dev/null || true)
 
-# Writes "<status> <upstream seconds> <client> <timed>" per real request to the
-# colour, from the access log format in nginx/nginx.conf.template:
+# Appends "<status> <upstream seconds> <client> <timed>" per real request to the
+# colour that the proxy logged since the last read: each check reads only new
+# records (docker's fixed-width timestamps order them; a record at the last
+# one's instant was read then), so the work per check follows the traffic since
+# the last one, and records the log rotation drops later (10 MB x 3) were
+# already counted. The access log format in nginx/nginx.conf.template:
 #   <addr> [<time>] <listener> "<request>" <status> <bytes> rt=<s> colour=<c> upstream=<addr> ust=<status> urt=<s> kind=<k>
 # nginx writes a " inside the request as \x22, so splitting on " is safe. A
 # request tried on two replicas has "upstream=a, b" and "urt=x, y" (" : "
 # across an internal redirect): its upstream time is the sum.
 read_samples() {
-  docker logs --since "$since" "$SWITCHYARD_PROXY" 2>/dev/null | awk -F'"' -v colour="$SWITCHYARD_COLOR" -v own="${LIVE_SOCKET:+unix:}" '
+  local after
+  after=$(cat "$last")
+  docker logs --timestamps --since "${after:-$since}" "$SWITCHYARD_PROXY" 2>/dev/null | awk -F'"' -v colour="$SWITCHYARD_COLOR" -v own="${LIVE_SOCKET:+unix:}" -v after="$after" -v last="$last" '
     # An IPv6 client is keyed by its /64 (one host holds a whole /64); an
     # IPv4-mapped one (::ffff:a.b.c.d) by its IPv4 address.
     function client(a,    h, l, r, nl, nr, i, n, L, R, G) {
@@ -82,9 +89,13 @@ read_samples() {
       for (i = 1; i <= nr; i++) G[++n] = R[i]
       return G[1] ":" G[2] ":" G[3] ":" G[4] "::/64"
     }
+    END { if (newest != "") print newest > last }
     {
       n = split($1, head, " ")
-      if (n < 3 || head[n] != "live" || head[1] == (own == "" ? "127.0.0.1" : own)) next
+      # head[1] is the timestamp docker added, head[2] the client address.
+      if (head[1] <= after) next
+      if (head[1] > newest) newest = head[1]
+      if (n < 4 || head[n] != "live" || head[2] == (own == "" ? "127.0.0.1" : own)) next
       if (!match($3, / colour=[a-z]+/) || substr($3, RSTART + 8, RLENGTH - 8) != colour) next
       split($3, tail, " "); status = tail[1]
       upstream = ""
@@ -97,8 +108,8 @@ read_samples() {
         for (i = 1; i <= m; i++) if (times[i] ~ /^[0-9.]+$/) urt += times[i]
       }
       timed = ($3 ~ / kind=http/) ? 1 : 0
-      print status, urt, client(head[1]), timed
-    }' > "$samples"
+      print status, urt, client(head[2]), timed
+    }' >> "$samples"
 }
 
 # Sets total and errors (requests), clients, percent (of 5xx) and p99 (ms),
