@@ -6,6 +6,7 @@ import { z } from "zod";
 import { extraHttpConfigProblems } from "../nginx/directives";
 import { DEFAULT_ADDRESS_POOL, MAX_REPLICAS_ADDRESSED, poolProblem } from "./addressing";
 import { cpusRoundTrip, providerCpus } from "./dockerform";
+import { hostDirProblem } from "./hostdir";
 
 export const NAMESPACE = "switchyard";
 export const COLOURS = ["blue", "green"] as const;
@@ -472,7 +473,10 @@ export const configSchema = z
                     .string()
                     .regex(/^\/[A-Za-z0-9._\/-]*$/, "must be an absolute path of letters, digits, . _ - and /")
                     .refine((v) => !v.split("/").some((seg) => seg === ".." || seg === "."), "must not contain . or .. segments")
-                    .refine((v) => v.replace(/\/+$/, "") !== "", "must not be / (the dumps need a directory of their own)")
+                    .superRefine((v, ctx) => {
+                        const problem = hostDirProblem(v);
+                        if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+                    })
                     .optional(),
             })
             .strict()

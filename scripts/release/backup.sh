@@ -47,6 +47,11 @@ out=$(docker run --rm --name "$job" --network "$BACKEND_NETWORK" \
   set -eu
   # Dumps hold every row: readable by root alone (files 0600, directory 0700).
   umask 077
+  # A directory anyone may write to (/tmp, a 1777 share) is not made private:
+  # its mode is the system'"'"'s, and whoever else can write there can replace a dump.
+  case $(stat -c %a /backups) in
+    *[2367]) echo "the backups directory is writable by everyone (mode $(stat -c %a /backups)): give backups.hostDir a directory of its own"; exit 4 ;;
+  esac
   chmod 700 /backups
   cd /backups
   name=$1 prefix=$2 keep=$3 from=$4 to=$5 stack=$6
@@ -75,6 +80,6 @@ out=$(docker run --rm --name "$job" --network "$BACKEND_NETWORK" \
   done
   echo "backups of this stack now: $(mine | wc -l)"
 ' sh "$name" "$prefix" "$BACKUPS_KEEP" "$from" "$to" "$SWITCHYARD_STACK" 2>&1) || {
-  die "backup failed: $(printf '%s' "$out" | tail -n 8 | tr '\n' ' ')— nothing was switched; live traffic stays where it was"
+  die "backup failed: $(printf '%s' "$out" | tail -n 8 | tr '\n' ' ' | sed 's/ *$//') — nothing was switched; live traffic stays where it was"
 }
 while IFS= read -r line; do say "$line"; done <<< "$out"

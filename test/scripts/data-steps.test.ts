@@ -209,6 +209,20 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         }
     });
 
+    it("a host directory everyone may write to (mode 1777, like /tmp) is refused and keeps its mode; nothing is switched", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-shared-"));
+        try {
+            fs.chmodSync(dir, 0o1777);
+            const r = runStep("backup", backupEnv({ BACKUP_STORE: dir, BACKUPS_KEEP: "2" }));
+            assert.strictEqual(r.status, 1, r.stdout);
+            assert.match(r.stderr, /backup failed: the backups directory is writable by everyone \(mode 1777\): give backups\.hostDir a directory of its own — nothing was switched/);
+            assert.strictEqual((fs.statSync(dir).mode & 0o7777).toString(8), "1777", "the directory keeps its mode and sticky bit");
+            assert.deepStrictEqual(fs.readdirSync(dir), [], "no dump written");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     it("a failed dump fails the step with its error and leaves no file; the webhook hears of it once", async () => {
         const before = listBackups().map((b) => b.name);
         const t = Date.now();
