@@ -47,6 +47,23 @@ function currentContextHost(env: NodeJS.ProcessEnv): { name: string; host: strin
     }
 }
 
+/**
+ * Why a one-host stack's engine may not be used, or undefined: an engine on
+ * plain TCP runs anyone's containers as root. A tcp:// host needs client TLS
+ * (DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH holding ca.pem, cert.pem,
+ * key.pem, which the provider and the docker CLI both read), as hosts[] needs
+ * hostsTls.
+ */
+export function plainTcpProblem(endpoint: DockerEndpoint, env: NodeJS.ProcessEnv = process.env): string | undefined {
+    if (!endpoint.host.startsWith("tcp://") || endpoint.tls) return undefined;
+    if (env.DOCKER_TLS_VERIFY === "1" && env.DOCKER_CERT_PATH) return undefined;
+    return (
+        `${endpoint.source} = ${JSON.stringify(endpoint.host)}: is a TCP engine without TLS (DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH are not set); ` +
+        "an engine on plain TCP runs anyone's containers as root. Give it client TLS (DOCKER_TLS_VERIFY=1, DOCKER_CERT_PATH with ca.pem, cert.pem and key.pem), " +
+        "list it in switchyard:hosts with its hostsTls material, or reach it over ssh://user@host. Nothing was created or changed."
+    );
+}
+
 /** The environment every docker CLI call runs with: this host (and its TLS material), no context override. */
 export function dockerCliEnv(endpoint: DockerEndpoint, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...base, DOCKER_HOST: endpoint.host, ...(endpoint.tls ? dockerTlsEnv(endpoint.tls, base) : {}) };

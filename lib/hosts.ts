@@ -3,7 +3,7 @@
 // `rollout.batchSize` at a time, and one of them (the first unless data.host
 // names another) runs Postgres, Redis and the backups.
 import { SwitchyardConfig } from "./config";
-import { DockerEndpoint, resolveDockerEndpoint } from "./dockerhost";
+import { DockerEndpoint, plainTcpProblem, resolveDockerEndpoint } from "./dockerhost";
 
 export interface StackHost {
     /** hosts[].name; undefined for a one-host stack (no `hosts` in config). */
@@ -24,7 +24,12 @@ export interface StackHost {
  */
 export function stackHosts(cfg: SwitchyardConfig, name: string, dockerHost: string | undefined, env: NodeJS.ProcessEnv = process.env): StackHost[] {
     const proxyPorts = { livePort: cfg.proxy.livePort, previewPort: cfg.proxy.previewPort, tlsPort: cfg.proxy.tlsPort, previewTlsPort: cfg.proxy.previewTlsPort };
-    if (!cfg.hosts) return [{ prefix: name, endpoint: resolveDockerEndpoint(dockerHost, env), ports: proxyPorts, networkPool: cfg.network.pool }];
+    if (!cfg.hosts) {
+        const endpoint = resolveDockerEndpoint(dockerHost, env);
+        const problem = plainTcpProblem(endpoint, env);
+        if (problem) throw new Error(problem);
+        return [{ prefix: name, endpoint, ports: proxyPorts, networkPool: cfg.network.pool }];
+    }
     if (dockerHost) {
         throw new Error(`docker:host = ${JSON.stringify(dockerHost)} and switchyard:hosts are both set: with hosts, each host's dockerHost says where it is; unset docker:host (pulumi config rm docker:host)`);
     }

@@ -3,7 +3,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { resolveDockerEndpoint } from "../lib/dockerhost";
+import { plainTcpProblem, resolveDockerEndpoint } from "../lib/dockerhost";
 import { ClientTls, dockerTlsName, writeDockerTls } from "../lib/dockertls";
 import { stackNames } from "../lib/naming";
 import { readStackFile, stackFilePath } from "../lib/stackfile";
@@ -73,6 +73,8 @@ export function followStack(
     const names = stackNames(project, stack);
     const host = on === "data" ? dataHost(raw) : configuredHosts(raw)?.[0];
     const endpoint = host ? { host: host.dockerHost, source: host.name } : resolveDockerEndpoint(raw["docker:host"]);
+    const plain = host ? undefined : plainTcpProblem(endpoint);
+    if (plain) throw new Error(plain);
     Object.assign(process.env, host ? hostEnv(stack, file, names.namePrefix, host) : { DOCKER_HOST: endpoint.host });
     return { names, file, project, dockerHost: endpoint.host };
 }

@@ -236,6 +236,15 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         ]);
     });
 
+    it("one host on a tcp:// engine needs client TLS: plain TCP is refused, naming where the host came from", () => {
+        const cfg = parseConfig({ "switchyard:liveColor": "blue", "switchyard:slots": JSON.stringify({ blue: { image: "app:1" } }) }, new Set(), "test");
+        assert.throws(() => stackHosts(cfg, "switchyard", "tcp://10.0.0.5:2375", {}), /^Error: config docker:host = "tcp:\/\/10\.0\.0\.5:2375": is a TCP engine without TLS \(DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH are not set\); an engine on plain TCP runs anyone's containers as root\..*Nothing was created or changed\.$/);
+        assert.throws(() => stackHosts(cfg, "switchyard", undefined, { DOCKER_HOST: "tcp://10.0.0.5:2375" }), /^Error: DOCKER_HOST = "tcp:\/\/10\.0\.0\.5:2375": is a TCP engine without TLS/);
+        const tls = stackHosts(cfg, "switchyard", "tcp://10.0.0.5:2376", { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: "/home/deploy/.docker/web" });
+        assert.strictEqual(tls[0].endpoint.host, "tcp://10.0.0.5:2376");
+        assert.strictEqual(stackHosts(cfg, "switchyard", "ssh://deploy@web-1", {})[0].endpoint.host, "ssh://deploy@web-1");
+    });
+
     it("bad host config is refused with the key, the value and what is allowed; nothing is declared", async () => {
         const cases: [Record<string, unknown>, RegExp][] = [
             [{ hosts: HOSTS, data: undefined }, /switchyard:data\.address = \(not set\): is required with two or more hosts/],
