@@ -98,7 +98,23 @@ export function isLoopback(host: string): boolean {
     const h = host.replace(/^\[|\]$/g, "").toLowerCase();
     return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
+/**
+ * The IPv4 address an IPv6 one carries, if any: IPv4-mapped (::ffff:a.b.c.d),
+ * IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d), in dotted or hex
+ * form. Each reaches that IPv4 address on a dual-stack host.
+ */
+export function embeddedIpv4(host: string): string | undefined {
+    const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+    const m = /^(?:::ffff:|::|64:ff9b::)(?:(\d+\.\d+\.\d+\.\d+)|([0-9a-f]{1,4}):([0-9a-f]{1,4}))$/.exec(h);
+    if (!m) return undefined;
+    if (m[1]) return m[1];
+    const [hi, lo] = [parseInt(m[2], 16), parseInt(m[3], 16)];
+    return [hi >> 8, hi & 255, lo >> 8, lo & 255].join(".");
+}
+
 function isLinkLocalOrMetadata(host: string): boolean {
+    const v4 = embeddedIpv4(host);
+    if (v4) return isLinkLocalOrMetadata(v4);
     const h = host.replace(/^\[|\]$/g, "").toLowerCase();
     return /^169\.254\./.test(h) || /^fe[89ab][0-9a-f]:/.test(h) || h === "metadata" || h === "metadata.google.internal" || h === "100.100.100.200" || h === "fd00:ec2::254";
 }

@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 OUT = "/acme-out"  # shared with the proxy (read-only there): server.pem and the webroot
@@ -103,6 +104,13 @@ def obtain(env, domains):
     return run.returncode == 0, lines[-6:]
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """The webhook URL was checked (https, no link-local or metadata address); where it redirects was not."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(req.full_url, code, f"the webhook redirected ({code}); not followed", headers, fp)
+
+
 def notify(env, text):
     url = env.get("SWITCHYARD_NOTIFY_URL")
     if not url:
@@ -111,7 +119,7 @@ def notify(env, text):
     body = {"text": f":x: Switchyard {stack}: {text}", "kind": "failure", "stack": stack, "step": "acme-renew", "error": text, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
     try:
-        urllib.request.urlopen(request, timeout=5).close()
+        urllib.request.build_opener(_NoRedirects()).open(request, timeout=5).close()
         log("notified the webhook")
     except Exception as err:  # a failed notification never stops the renewals
         log(f"the webhook did not take the notification: {type(err).__name__}")

@@ -20,7 +20,17 @@ function redact(text) {
   return url ? String(text).split(url).join("[webhook]") : String(text);
 }
 
-const error = String(summary || "").slice(0, 2000);
+// A failure's text is the tail of an app's or a migration's output, which
+// often prints its connection string: credentials in a URL
+// (postgres://app:secret@db) or a libpq/ODBC key (password=secret) are masked
+// before anything leaves this machine.
+function maskCredentials(text) {
+  return String(text)
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:@\/]*):[^\s@\/]*@/gi, "$1:[redacted]@")
+    .replace(/\b(password|passwd|pwd|secret|token)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s;&,]+)/gi, "$1$2[redacted]");
+}
+
+const error = maskCredentials(String(summary || "")).slice(0, 2000);
 const text =
   kind === "rollback"
     ? `:leftwards_arrow_with_hook: Switchyard ${stack}: rollback to ${colour} (${toImage}, was ${fromImage}). ${firstLine(error, 300)}`
@@ -33,6 +43,9 @@ async function post() {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(message),
     signal: AbortSignal.timeout(ATTEMPT_MS),
+    // The URL was checked (https, no link-local or metadata address); where it
+    // redirects was not, so a redirect is a failure, never followed.
+    redirect: "error",
   });
   if (res.status < 200 || res.status > 299) throw new Error(`webhook answered HTTP ${res.status}`);
 }
