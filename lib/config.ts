@@ -261,6 +261,16 @@ export const DEFAULTS = {
     migrationTimeoutSeconds: 600,
 } as const;
 
+/** Whether a URL part's percent-encoding decodes (a %zz or a lone %ff would throw at every preview). */
+function decodes(part: string): boolean {
+    try {
+        decodeURIComponent(part);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
 /**
  * A service URL: the scheme, a host, and for Postgres a user and a database.
  * It is a secret, so no message repeats it, not even in part.
@@ -284,7 +294,9 @@ function externalUrl(schemes: string[], example: string) {
                   ? "must not point at a link-local or cloud metadata address"
                   : /[\s'"`$\\]/.test(v)
                     ? "must not contain spaces, quotes, $ or backslashes (percent-encode them)"
-                    : undefined;
+                    : !decodes(url.username) || !decodes(url.password) || !decodes(url.pathname)
+                      ? "has a % that is not a percent-encoded UTF-8 character (write a literal % as %25)"
+                      : undefined;
         if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
     });
 }

@@ -68,8 +68,10 @@ out=$(docker run --rm --name "$job" --network "$BACKEND_NETWORK" \
   sum=$(sha256sum ".$name.partial" | cut -d" " -f1)
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   mv -f ".$name.partial" "$name.dump"
+  # JSON strings: a managed database may be named with a " or a \ (percent-encoded in its URL).
+  j() { printf "%s" "$1" | tr -d "\000-\037" | sed -e "s/[\\\\]/\\\\\\\\/g" -e "s/\"/\\\\\"/g"; }
   printf "{\"name\":\"%s\",\"stack\":\"%s\",\"time\":\"%s\",\"fromImage\":\"%s\",\"toImage\":\"%s\",\"database\":\"%s\",\"sizeBytes\":%s,\"sha256\":\"%s\",\"tables\":%s,\"dumpMs\":%s}\n" \
-    "$name" "$stack" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$from" "$to" "$PGDATABASE" "$size" "$sum" "$tables" "$ms" > ".$name.json"
+    "$(j "$name")" "$(j "$stack")" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(j "$from")" "$(j "$to")" "$(j "$PGDATABASE")" "$size" "$sum" "$tables" "$ms" > ".$name.json"
   mv -f ".$name.json" "$name.json"
   echo "wrote $name.dump: $size bytes, $tables table(s) with data, sha256 $sum, in ${ms} ms"
   # Retention: the newest $keep of this stack stay; names sort by time.

@@ -209,6 +209,23 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         }
     });
 
+    it("a database whose name has a quote and a backslash (a managed one's, percent-encoded in its URL): the record is valid JSON naming it", () => {
+        const weird = 'shop"\\","name":"evil';
+        psql(`CREATE DATABASE "${weird.replace(/"/g, '""')}"`);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-backups-"));
+        try {
+            const r = runStep("backup", backupEnv({ BACKUP_STORE: dir, BACKUPS_KEEP: "2", PGDATABASE: weird }));
+            assert.strictEqual(r.status, 0, r.stderr);
+            const record = fs.readdirSync(dir).find((f) => f.endsWith(".json"))!;
+            const parsed = JSON.parse(fs.readFileSync(path.join(dir, record), "utf8"));
+            assert.strictEqual(parsed.database, weird);
+            assert.strictEqual(parsed.name, record.replace(/\.json$/, ""), "the name is the record's own, not one the database name wrote");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+            psql(`DROP DATABASE "${weird.replace(/"/g, '""')}"`);
+        }
+    });
+
     it("a host directory everyone may write to (mode 1777, like /tmp) is refused and keeps its mode; nothing is switched", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-shared-"));
         try {
