@@ -6,6 +6,7 @@ import { z } from "zod";
 import { extraHttpConfigProblems } from "../nginx/directives";
 import { DEFAULT_ADDRESS_POOL, MAX_REPLICAS_ADDRESSED, poolProblem } from "./addressing";
 import { cpusRoundTrip, providerCpus } from "./dockerform";
+import { dataAddressProblem } from "./dataaddress";
 import { hostDirProblem } from "./hostdir";
 
 export const NAMESPACE = "switchyard";
@@ -582,6 +583,8 @@ export const configSchema = z
                 address: z.string().ip({ message: "must be the IP address of the data host on the network the app hosts share, such as 10.0.0.11" }),
                 postgresPort: port.default(DEFAULTS.dataPorts.postgres),
                 redisPort: port.default(DEFAULTS.dataPorts.redis),
+                // A public data.address: only behind a firewall of the network (Docker's port rules bypass the host's).
+                allowPublicAddress: bool.default(false),
             })
             .strict()
             .optional(),
@@ -771,7 +774,7 @@ function hostProblems(
     c: {
         hosts?: HostSettings[];
         hostsTls?: Record<string, unknown>;
-        data?: { host?: string; address: string; postgresPort: number; redisPort: number };
+        data?: { host?: string; address: string; postgresPort: number; redisPort: number; allowPublicAddress: boolean };
         proxy: { livePort: number; previewPort: number };
         postgresUrl?: string;
         redisUrl?: string;
@@ -808,9 +811,8 @@ function hostProblems(
         issue(["data", "host"], `names no host of hosts (${hosts.map((h) => h.name).join(", ")}): Postgres and Redis run on one of the stack's hosts`);
     }
     if (c.data && c.data.postgresPort === c.data.redisPort) issue(["data", "redisPort"], "must differ from data.postgresPort");
-    if (c.data && (c.data.address === "0.0.0.0" || c.data.address === "::")) {
-        issue(["data", "address"], "must not be the any-address: it would publish Postgres and Redis on every interface; name the data host's private address");
-    }
+    const addressProblem = c.data && dataAddressProblem(c.data.address, c.data.allowPublicAddress);
+    if (addressProblem) issue(["data", "address"], addressProblem);
 }
 
 /** Connections the backup step and the migrations open besides the app's. */
