@@ -52,9 +52,16 @@ export class Backup extends pulumi.ComponentResource {
         if (!Number.isInteger(keep) || keep < 1) throw new pulumi.ResourceError(`backups.keep must be an integer >= 1, got ${keep}`, this);
         if ((args.postgresContainer === undefined) === (args.server === undefined)) throw new pulumi.ResourceError("a backup needs exactly one of postgresContainer and server", this);
         // Only a managed database's dump carries its address: a stack's own Postgres keeps exactly its step inputs.
+        // The address, user and database are parts of the secret postgresUrl: secret here too, in state and in a preview.
         const server: Record<string, pulumi.Input<string>> = args.server
-            ? { PGHOST: args.server.host, PGPORT: String(args.server.port), PG_IMAGE: args.server.image, ...(args.server.sslmode ? { PGSSLMODE: args.server.sslmode } : {}) }
+            ? {
+                  PGHOST: pulumi.secret(args.server.host),
+                  PGPORT: pulumi.secret(String(args.server.port)),
+                  PG_IMAGE: args.server.image,
+                  ...(args.server.sslmode ? { PGSSLMODE: pulumi.secret(args.server.sslmode) } : {}),
+              }
             : { POSTGRES_CONTAINER: args.postgresContainer! };
+        const fromUrl = (v: string) => (args.server ? pulumi.secret(v) : v);
         this.dump = args.steps.step(
             `${name}-dump`,
             "backup",
@@ -64,8 +71,8 @@ export class Backup extends pulumi.ComponentResource {
                 BACKEND_NETWORK: args.backendNetwork,
                 BACKUP_STORE: args.store,
                 BACKUPS_KEEP: String(keep),
-                PGUSER: args.user ?? DEFAULTS.user,
-                PGDATABASE: args.database ?? DEFAULTS.database,
+                PGUSER: fromUrl(args.user ?? DEFAULTS.user),
+                PGDATABASE: fromUrl(args.database ?? DEFAULTS.database),
                 PGPASSWORD: pulumi.secret(args.password),
                 ...(args.migrationFingerprint ? { MIGRATION_FINGERPRINT: args.migrationFingerprint } : {}),
             },

@@ -38,7 +38,9 @@ describe("managed Postgres and Redis (Pulumi mocks)", function () {
         const run = await runProgram({ config: managed, secrets: ["postgresUrl", "redisUrl"], host: onBlue });
         const dump = get(run, "release-backup-dump").inputs.environment;
         assert.strictEqual(dump.POSTGRES_CONTAINER, undefined);
-        assert.deepStrictEqual([dump.PGHOST, dump.PGPORT, dump.PGUSER, dump.PGDATABASE, dump.PGSSLMODE], ["db.internal.example", "6432", "shop", "shop", "require"]);
+        // Parts of the secret URL: secret in the step's inputs (state, preview) too.
+        for (const key of ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSSLMODE"]) assert.strictEqual(dump[key][SECRET_SIG], SECRET_SIG_VALUE, `${key} is secret`);
+        assert.deepStrictEqual(unwrapSecrets([dump.PGHOST, dump.PGPORT, dump.PGUSER, dump.PGDATABASE, dump.PGSSLMODE]), ["db.internal.example", "6432", "shop", "shop", "require"]);
         assert.strictEqual(dump.PG_IMAGE, "sha256:postgres:16-bookworm");
         assert.strictEqual(dump.BACKEND_NETWORK, "switchyard-staging-frontend");
         assert.strictEqual(dump.PGPASSWORD[SECRET_SIG], SECRET_SIG_VALUE);
@@ -46,10 +48,11 @@ describe("managed Postgres and Redis (Pulumi mocks)", function () {
         const migrate = get(run, "release-migrate-expand-run").inputs.environment;
         assert.strictEqual(migrate.BACKEND_NETWORK, "switchyard-staging-frontend", "a managed database is reached over a network with a route out");
         assert.strictEqual(migrate.DATABASE_URL[SECRET_SIG], SECRET_SIG_VALUE);
-        // Nothing but a secret carries the URL.
+        // Nothing but a secret carries the URL, nor any part of it.
         for (const r of run.resources.values()) {
             const plain = JSON.stringify(r.inputs, (_k, v) => (v && typeof v === "object" && v[SECRET_SIG] ? "[secret]" : v));
             assert.ok(!plain.includes("s3cr") && !plain.includes("r3dis"), `${r.name} holds a password in plaintext`);
+            assert.ok(!plain.includes("db.internal.example") && !plain.includes("cache.internal.example"), `${r.name} holds a managed server's address in plaintext`);
         }
     });
 
