@@ -29,9 +29,12 @@
 # passes and says so.
 #
 # When it starts and the live listener does not route to SWITCHYARD_COLOR, a
-# failed bake (or a step of a killed update) undid the switch: `pulumi up`
-# with the same config is a retry, so the switch is applied again, as verify
-# does, and baked again. To stay on the old colour, set liveColor back.
+# failed bake (or a step of a killed update) undid the switch. If the bake of
+# these very containers failed, the next `pulumi up` of the same config (say,
+# a teammate's unrelated change) would put them live again for real users:
+# it stops instead and says how to choose, a retry with
+# SWITCHYARD_RETRY_BAKE=1 or liveColor set back. Otherwise (a killed update)
+# the switch is applied again, as verify does, and baked again.
 #
 # env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY,
 #      BAKE_SECONDS, BAKE_MAX_ERROR_PERCENT, BAKE_MAX_P99_MS (empty: latency is
@@ -46,9 +49,15 @@ CHECK_SECONDS=2
 HOST_NAME=${DOCKER_HOST:-the local Docker socket}
 
 wait_running "$SWITCHYARD_PROXY" 30
+failed_marker="$STATE_DIR/$BAKE_FAILED_PREFIX$SWITCHYARD_COLOR"
+containers=$(slot_containers "$SWITCHYARD_COLOR" | tr '\n' ' ')
 route=$(current_route)
 if [ "$route" != "$SWITCHYARD_COLOR" ]; then
-  say "the live listener routes to $route, not $SWITCHYARD_COLOR: a failed bake (or a step of a killed update) undid the switch; applying it again"
+  failed=$(proxy_exec cat "$failed_marker" 2>/dev/null || true)
+  if [ -n "$failed" ] && [ "$(head -n 1 <<< "$failed")" = "$containers" ] && [ "${SWITCHYARD_RETRY_BAKE:-}" != 1 ]; then
+    die "the bake of $SWITCHYARD_COLOR failed before ($(tail -n +2 <<< "$failed")), and these are the same containers: live traffic stays on $route. To try $SWITCHYARD_COLOR again under real traffic: SWITCHYARD_RETRY_BAKE=1 pulumi up. To stay on $route: pulumi config set liveColor $route (or release a fixed image)"
+  fi
+  say "the live listener routes to $route, not $SWITCHYARD_COLOR: ${failed:+asked to retry the failed bake (SWITCHYARD_RETRY_BAKE=1); }a failed bake or a step of a killed update undid the switch; applying it again"
   bash "$(dirname "$0")/repoint.sh" || die "could not apply the switch to $SWITCHYARD_COLOR again; live traffic stays on $route"
 fi
 # The engine's clock stamps the proxy's records, so the window starts by it.
@@ -178,6 +187,9 @@ while :; do
       set_route "$previous"
       proxy_exec rm -f "$STATE_DIR/$RETIRED_PREFIX$previous"
       say "restored the live listener to $previous"
+      # Remembered, so the next up of this same release asks before it goes live again.
+      printf '%s\n%s\n' "$containers" "$(date -u +%Y-%m-%dT%H:%M:%SZ): $why" | proxy_exec sh -c 'cat > "$1.tmp" && mv -f "$1.tmp" "$1"' sh "$failed_marker" ||
+        say "could not record the failed bake in the proxy's state"
       die "$message; live traffic is back on $previous, which keeps running"
     fi
     die "$message; there is no previous colour to restore"
@@ -185,6 +197,7 @@ while :; do
   say "${waited}s of ${BAKE_SECONDS}s: $(figures)"
   [ "$waited_ms" -ge "$window_ms" ] && break
 done
+proxy_exec rm -f "$failed_marker" || true
 if [ "$total" -lt "$BAKE_MIN_REQUESTS" ]; then
   say "baked: only $total real requests reached $SWITCHYARD_COLOR in ${BAKE_SECONDS}s (fewer than ${BAKE_MIN_REQUESTS}): too little traffic to judge, so the release stands"
 else

@@ -62,14 +62,19 @@ describe("bake: the new colour judged by its real traffic (real Docker engine)",
         assert.deepStrictEqual(afterBack, [], "no request failed once the route was back on blue");
     });
 
-    it("run again (pulumi up after a failed bake), the switch is applied again and judged again", async () => {
+    it("run again (the next pulumi up of the same release): it does not put the failed containers live again unless asked", async () => {
         const load = startLoad({ port: stack.livePort, rate: 60, durationMs: 15000 });
-        const r = await runStepAsync("bake", bakeEnv());
-        await load.stop();
-        assert.strictEqual(r.status, 1, r.stdout);
-        assert.match(r.stdout, /the live listener routes to blue, not green: a failed bake .* undid the switch; applying it again/);
-        assert.match(r.stderr, /bake failed on .* answered 5xx/);
+        const again = await runStepAsync("bake", bakeEnv());
+        assert.strictEqual(again.status, 1, again.stdout);
+        assert.match(again.stderr, /FAILED: the bake of green failed before \(\d{4}-\d\d-\d\dT[\d:]+Z: \d+ of \d+ real requests answered 5xx .*\), and these are the same containers: live traffic stays on blue\. To try green again under real traffic: SWITCHYARD_RETRY_BAKE=1 pulumi up\. To stay on blue: pulumi config set liveColor blue/);
+        assert.strictEqual(await route(), "blue", "no request reached green");
+        const retried = await runStepAsync("bake", bakeEnv({ SWITCHYARD_RETRY_BAKE: "1" }));
+        const rep = await load.stop();
+        assert.strictEqual(retried.status, 1, retried.stdout);
+        assert.match(retried.stdout, /the live listener routes to blue, not green: asked to retry the failed bake \(SWITCHYARD_RETRY_BAKE=1\); .* applying it again/);
+        assert.match(retried.stderr, /bake failed on .* answered 5xx/);
         assert.strictEqual(await route(), "blue");
+        assert.ok(rep.samples.some((s) => s.colour === "green"), "the retry did put green live again");
     });
 
     it("a good colour under the same load bakes for the whole window and stays live; requests from the proxy itself are not counted", async () => {
