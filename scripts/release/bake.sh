@@ -190,7 +190,7 @@ while :; do
       proxy_exec rm -f "$STATE_DIR/$RETIRED_PREFIX$previous"
       say "restored the live listener to $previous"
       # Remembered, so the next up of this same release asks before it goes live again.
-      printf '%s\n%s\n' "$containers" "$(date -u +%Y-%m-%dT%H:%M:%SZ): $why" | proxy_exec sh -c 'cat > "$1.tmp" && mv -f "$1.tmp" "$1"' sh "$failed_marker" ||
+      printf '%s\n%s\n' "$containers" "$(date -u +%Y-%m-%dT%H:%M:%SZ): $why" | docker exec -i "$SWITCHYARD_PROXY" sh -c 'cat > "$1.tmp" && mv -f "$1.tmp" "$1"' sh "$failed_marker" ||
         say "could not record the failed bake in the proxy's state"
       die "$message; live traffic is back on $previous, which keeps running"
     fi
