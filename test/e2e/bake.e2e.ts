@@ -123,6 +123,11 @@ describe("e2e: the bake judges real traffic under a real pulumi up (one host)", 
         await badReleaseSwitchedBack("1 bad release (retire)", "blue", "green", "switchyard/app:1.1.0");
         const out = JSON.parse(s.cli(["stack", "output", "--json"]).out);
         assert.strictEqual(out.liveColor, "blue", "the stack does not claim the release that failed");
+        // The same config again (a teammate's unrelated up): the failed containers do not go live again unasked.
+        const again = await s.upFails("1 the same config again");
+        assert.match(again.message, /the bake of green failed before \(.*\), and these are the same containers: live traffic stays on blue\. To try green again under real traffic: SWITCHYARD_RETRY_BAKE=1 pulumi up/);
+        assert.strictEqual(await route(), "blue");
+        say(`1 the same config again: refused in ${again.seconds.toFixed(1)}s; the failed containers stay out of traffic`);
     });
 
     it("2. the fixed release bakes through its window under load: 0 failed, then standby keep keeps the old colour warm", async () => {
