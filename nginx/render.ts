@@ -131,7 +131,14 @@ function quoted(value: string): string {
     return `"${value}"`;
 }
 
-/** `upstream` blocks (live and preview apart: a failure the preview saw never marks a live replica down) or the resolver. */
+/**
+ * `upstream` blocks (live and preview apart: a failure the preview saw never
+ * marks a live replica down) or the resolver. Live: a replica that failed is
+ * left out for failTimeoutSeconds. Preview: never left out (max_fails=0): it is
+ * probed while its colour is not running, and a mark from then would answer
+ * "not running" for seconds after the colour was staged; a dead replica there
+ * costs a retry on the next one.
+ */
 export function renderRouting(routing: Routing, appPort: number): string {
     if (routing.mode === "dns") {
         return [
@@ -149,7 +156,9 @@ export function renderRouting(routing: Routing, appPort: number): string {
                 `    upstream ${name} {`,
                 // Shared by every worker: one failed connection takes the address out for all of them.
                 `        zone ${name} 64k;`,
-                ...routing.addresses[colour].map((ip) => `        server ${ip}:${appPort} max_fails=1 fail_timeout=${routing.failTimeoutSeconds}s;`),
+                ...routing.addresses[colour].map((ip) =>
+                    listener === "live" ? `        server ${ip}:${appPort} max_fails=1 fail_timeout=${routing.failTimeoutSeconds}s;` : `        server ${ip}:${appPort} max_fails=0;`,
+                ),
                 ...(routing.keepaliveSeconds > 0 ? [`        keepalive 16;`, `        keepalive_timeout ${routing.keepaliveSeconds}s;`] : []),
                 `    }`,
             );

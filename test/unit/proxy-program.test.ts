@@ -34,6 +34,8 @@ describe("the proxy and the addresses (Pulumi mocks)", function () {
         assert.deepStrictEqual([...block.matchAll(/server (\S+):3000 max_fails=1 fail_timeout=5s;/g)].map((m) => m[1]), addresses);
         assert.match(block, /keepalive_timeout 2s;/);
         assert.match(conf, /upstream switchyard_preview_green \{/);
+        const preview = /upstream switchyard_preview_blue \{([^}]*)\}/.exec(conf)![1];
+        assert.deepStrictEqual([...preview.matchAll(/server (\S+):3000 max_fails=0;/g)].map((m) => m[1]), addresses, "the preview never leaves a replica out");
         assert.doesNotMatch(conf, /resolver 127\.0\.0\.11/, "no DNS at request time");
         // The app's URLs name the services' fixed addresses.
         const backend = get(run, "networks-backend").inputs.ipamConfigs[0].subnet.replace(/0\/24$/, "");
