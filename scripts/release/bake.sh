@@ -50,9 +50,7 @@ HOST_NAME=${DOCKER_HOST:-the local Docker socket}
 
 wait_running "$SWITCHYARD_PROXY" 30
 failed_marker="$STATE_DIR/$BAKE_FAILED_PREFIX$SWITCHYARD_COLOR"
-# The colour's containers by ID: a re-created replica (a new release) keeps its name, not its ID.
-containers=$(docker ps --no-trunc --filter "label=switchyard.stack=$SWITCHYARD_STACK" --filter "label=switchyard.role=app" \
-  --filter "label=switchyard.colour=$SWITCHYARD_COLOR" --format '{{.ID}}' | sort | tr '\n' ' ')
+containers=$(slot_container_ids "$SWITCHYARD_COLOR")
 route=$(current_route)
 if [ "$route" != "$SWITCHYARD_COLOR" ]; then
   failed=$(proxy_exec cat "$failed_marker" 2>/dev/null || true)

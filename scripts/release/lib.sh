@@ -71,6 +71,12 @@ slot_containers() {
     --filter "label=switchyard.colour=$1" --format '{{.Names}}' | sort
 }
 
+# slot_container_ids COLOUR: the same containers by full ID, on one line: a re-created replica keeps its name, not its ID.
+slot_container_ids() {
+  docker ps --no-trunc --filter "label=switchyard.stack=$SWITCHYARD_STACK" --filter "label=switchyard.role=app" \
+    --filter "label=switchyard.colour=$1" --format '{{.ID}}' | sort | tr '\n' ' '
+}
+
 # image_of COLOUR: the image a colour's running containers were created from.
 image_of() {
   docker ps --filter "label=switchyard.stack=$(stack_label)" --filter "label=switchyard.role=app" \
