@@ -361,7 +361,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
                 await s.up(`after kill ${moment}`);
                 await Promise.all(slow);
             });
-            assert.match(locked, /currently locked/, "the killed update leaves its lock");
+            assert.match(locked, /currently locked/, `the killed update leaves its lock; the next up printed:\n${locked}`);
             // The CLI's plugins have process groups of their own: the kill leaves them, and the step one runs, alive.
             assert.match(recovered, /steps: (none of the killed update still runs|the killed update's last step ended after \d+s)/);
             assert.deepStrictEqual(orphanPlugins, [], "no plugin of the killed CLI stays behind");
