@@ -31,6 +31,14 @@ export const ROUTE_MARKER = value("ROUTE_MARKER");
 export const MAINTENANCE_MARKER = value("MAINTENANCE_MARKER");
 /** retired-<colour>: the image a colour had when it was retired. */
 export const RETIRED_PREFIX = value("RETIRED_PREFIX");
+/** The colour that was live before the last re-point. */
+export const PREVIOUS_LIVE = value("PREVIOUS_LIVE");
+/** bake-failed-<colour>: the containers whose bake failed (first line) and why. */
+export const BAKE_FAILED_PREFIX = value("BAKE_FAILED_PREFIX");
+/** measured-start-<colour>: seconds from the colour's start to healthy, written by the gate. */
+export const MEASURED_START_PREFIX = value("MEASURED_START_PREFIX");
+/** The stack's webhook URL, kept by the notifier step. */
+export const WEBHOOK_URL_FILE = value("WEBHOOK_URL_FILE");
 
 /** A shell script (run in the proxy) that lists the markers as NAME=content lines. */
 export const LIST_MARKERS_SCRIPT =

@@ -15,7 +15,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { otherColour, parseConfig, SwitchyardConfig } from "../lib/config";
 import { dockerHostProbe, HostState } from "../lib/host";
-import { STATE_DIR } from "../lib/routemarker";
+import { MEASURED_START_PREFIX, STATE_DIR } from "../lib/routemarker";
 import { missingForPreview } from "../lib/plugins";
 import { dataHostIndex, rolloutBatches } from "../lib/hosts";
 import { planRelease } from "../lib/release";
@@ -178,7 +178,7 @@ export function hostOrder(cfg: SwitchyardConfig, hosts: HostState[]): string[] {
 function measuredStart(proxy: string, live: string | undefined): number | undefined {
     if (!live) return undefined;
     try {
-        const v = Number(execFileSync("docker", ["exec", proxy, "cat", `${STATE_DIR}/measured-start-${live}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+        const v = Number(execFileSync("docker", ["exec", proxy, "cat", `${STATE_DIR}/${MEASURED_START_PREFIX}${live}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
         return v > 0 ? v : undefined;
     } catch {
         return undefined;

@@ -96,7 +96,7 @@ stack_label() {
 notify() {
   local kind=$1 summary=$2 url from to live
   [ -n "${SWITCHYARD_PROXY:-}" ] || return 0
-  url=$(docker exec "$SWITCHYARD_PROXY" cat "$STATE_DIR/notify/webhook-url" 2>/dev/null || true)
+  url=$(docker exec "$SWITCHYARD_PROXY" cat "$STATE_DIR/$WEBHOOK_URL_FILE" 2>/dev/null || true)
   [ -n "$url" ] || return 0
   live=$(current_route 2>/dev/null || echo "")
   from=${NOTIFY_FROM_IMAGE:-$(image_of "$live")}

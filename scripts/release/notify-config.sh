@@ -11,10 +11,10 @@ wait_running "$SWITCHYARD_PROXY" 30
 if [ -n "${NOTIFY_WEBHOOK_URL:-}" ]; then
   # The URL travels on stdin, never on a command line.
   printf '%s' "$NOTIFY_WEBHOOK_URL" | docker exec -i "$SWITCHYARD_PROXY" sh -c \
-    "umask 077 && mkdir -p $STATE_DIR/notify && cat > $STATE_DIR/notify/.webhook-url.tmp && mv -f $STATE_DIR/notify/.webhook-url.tmp $STATE_DIR/notify/webhook-url" \
+    'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1.tmp" && mv -f "$1.tmp" "$1"' sh "$STATE_DIR/$WEBHOOK_URL_FILE" \
     || die "could not store the webhook URL in $SWITCHYARD_PROXY"
   say "notifications on: failed steps and rollbacks are posted to the configured webhook"
 else
-  proxy_exec rm -f "$STATE_DIR/notify/webhook-url" || die "could not remove the webhook URL from $SWITCHYARD_PROXY"
+  proxy_exec rm -f "$STATE_DIR/$WEBHOOK_URL_FILE" || die "could not remove the webhook URL from $SWITCHYARD_PROXY"
   say "notifications off (no notify.webhookUrl)"
 fi
