@@ -7,6 +7,12 @@
 // verify -> retire -> contract). The outputs are the app's.
 import * as pulumi from "@pulumi/pulumi";
 import { BlueGreenApp, settingsFromConfig } from "./components";
+import { engineBuildProblem } from "./lib/engine";
+import { PACKAGE_ROOT } from "./lib/package";
+
+// The release steps run compiled: refuse a build older than its sources.
+const stale = engineBuildProblem(PACKAGE_ROOT);
+if (stale) throw new Error(stale);
 
 const app = new BlueGreenApp("switchyard", {
     ...settingsFromConfig(),

@@ -9,15 +9,16 @@ import * as path from "path";
 export const REPO = path.resolve(__dirname, "..");
 /**
  * What a copy of the project needs to run `pulumi` and the operator commands
- * (node_modules is linked, not copied).
+ * (node_modules is linked, not copied): dist holds the compiled release
+ * engine, copied with its times so the copy's program finds it as fresh as here.
  */
-export const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json", "index.ts", "lib", "components", "nginx", "scripts", "ops", "setup"];
+export const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json", "tsconfig.engine.json", "index.ts", "lib", "components", "engine", "nginx", "scripts", "ops", "setup", "dist"];
 
 /** A temporary copy of the project at `from`, with the given stack files; returns its directory. */
 export function copyProject(from: string, stackFiles: string[] = [], prefix = "switchyard-"): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     for (const f of [...PROJECT_FILES, ...stackFiles]) {
-        if (fs.existsSync(path.join(from, f))) fs.cpSync(path.join(from, f), path.join(dir, path.basename(f)), { recursive: true });
+        if (fs.existsSync(path.join(from, f))) fs.cpSync(path.join(from, f), path.join(dir, path.basename(f)), { recursive: true, preserveTimestamps: true });
     }
     fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
     return dir;

@@ -65,7 +65,7 @@ describe("e2e: the component package installed into another Pulumi project (npm 
         tarball = pack(fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-pack-")));
         const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).split("\n").filter(Boolean).map((f) => f.replace(/^package\//, ""));
         say(`npm pack: ${path.basename(tarball)}, ${files.length} files, ${(fs.statSync(tarball).size / 1024).toFixed(0)} KiB in ${((Date.now() - t) / 1000).toFixed(1)}s`);
-        for (const f of ["package.json", "dist/components/index.js", "dist/components/index.d.ts", "dist/components/bluegreen.d.ts", "scripts/release/gate.sh", "scripts/release/route-marker.env", "scripts/release/notify.js", "scripts/acme/renew.py", "nginx/nginx.conf.template"]) {
+        for (const f of ["package.json", "dist/components/index.js", "dist/components/index.d.ts", "dist/components/bluegreen.d.ts", "scripts/release/gate.sh", "scripts/release/engine.sh", "dist/engine/gate.js", "dist/engine/bake.js", "scripts/release/route-marker.env", "scripts/release/notify.js", "scripts/acme/renew.py", "nginx/nginx.conf.template"]) {
             assert.ok(files.includes(f), `the package holds ${f}`);
         }
         for (const prefix of ["test/", "ops/", "setup/", "bench/", "examples/", "policy/", "index.ts", "Pulumi."]) {

@@ -35,7 +35,7 @@ function projectAt(commit: string): string {
 function upgradeProject(dir: string): void {
     for (const f of PROJECT_FILES) {
         fs.rmSync(path.join(dir, f), { recursive: true, force: true });
-        if (fs.existsSync(path.join(REPO, f))) fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
+        if (fs.existsSync(path.join(REPO, f))) fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true, preserveTimestamps: true });
     }
 }
 

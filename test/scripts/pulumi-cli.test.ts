@@ -27,7 +27,7 @@ describe("program under the real Pulumi CLI", function () {
         if (!bin) throw new Error("no pulumi CLI: run npm run setup (it builds the CLI and the nodejs language host)");
         pulumi = bin;
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-cli-"));
-        for (const f of PROJECT_FILES) fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
+        for (const f of PROJECT_FILES) fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true, preserveTimestamps: true });
         fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
         fs.mkdirSync(path.join(dir, ".state"));
         env = {

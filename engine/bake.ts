@@ -1,0 +1,135 @@
+// bake: after verify, judge the new colour by its real traffic. For
+// BAKE_SECONDS the proxy's own access records (`docker logs` of the proxy; no
+// agent) are read every CHECK_MS: requests on the live listener that the proxy
+// sent to SWITCHYARD_COLOR, not its own probes and not the answers nginx gives
+// itself (engine/bake-verdict.ts says which, and how they are weighed). Once
+// BAKE_MIN_REQUESTS were seen, more than BAKE_MAX_ERROR_PERCENT answered 5xx,
+// or a p99 above BAKE_MAX_P99_MS, fails the bake at that check, not at the
+// window's end.
+//
+// A failed check: the route goes back to the colour re-point recorded as live
+// before it (still running, because retire waits for this step), and the step
+// fails with the figures. Fewer requests than BAKE_MIN_REQUESTS in the whole
+// window is too little to judge: the bake passes and says so.
+//
+// When it starts and the live listener does not route to SWITCHYARD_COLOR, a
+// failed bake (or a step of a killed update) undid the switch. If the bake of
+// these very containers failed, the next `pulumi up` of the same config (say,
+// a teammate's unrelated change) would put them live again for real users: it
+// stops instead and says how to choose, a retry with SWITCHYARD_RETRY_BAKE=1
+// or liveColor set back. Otherwise (a killed update) the switch is applied
+// again, as verify does, and baked again.
+//
+// env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY,
+//      BAKE_SECONDS, BAKE_MAX_ERROR_PERCENT, BAKE_MAX_P99_MS (empty: latency is
+//      reported, not judged), BAKE_MIN_REQUESTS, LIVE_SOCKET (optional),
+//      SWITCHYARD_RETRY_BAKE (optional, 1), DOCKER_HOST
+import { BAKE_FAILED_PREFIX, PREVIOUS_LIVE, RETIRED_PREFIX } from "../lib/routemarker";
+import { describe, failedBefore, failedRecord, nextCheckMs, parseAccessRecords, Sample, summarise, Thresholds, verdict } from "./bake-verdict";
+import { engineTime, Proxy, slotContainerIds } from "./docker";
+import { sleep, Step } from "./step";
+
+const CHECK_MS = 2000;
+
+/** The step's input, checked: each bad value named with what is allowed. */
+export function bakeInput(step: Step) {
+    const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_STACK", "SWITCHYARD_COLOR", "STANDBY", "BAKE_SECONDS", "BAKE_MAX_ERROR_PERCENT", "BAKE_MIN_REQUESTS");
+    const p99 = step.env.BAKE_MAX_P99_MS ?? "";
+    if (!/^[1-9][0-9]*$/.test(env.BAKE_SECONDS)) step.fail(`BAKE_SECONDS '${env.BAKE_SECONDS}' must be a whole number >= 1`);
+    if (!/^[1-9][0-9]*$/.test(env.BAKE_MIN_REQUESTS)) step.fail(`BAKE_MIN_REQUESTS '${env.BAKE_MIN_REQUESTS}' must be a whole number >= 1`);
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(env.BAKE_MAX_ERROR_PERCENT)) step.fail(`BAKE_MAX_ERROR_PERCENT '${env.BAKE_MAX_ERROR_PERCENT}' must be a number from 0 to 100`);
+    if (p99 !== "" && !/^[1-9][0-9]*$/.test(p99)) step.fail(`BAKE_MAX_P99_MS '${p99}' must be empty or a whole number of ms >= 1`);
+    if (env.SWITCHYARD_COLOR !== "blue" && env.SWITCHYARD_COLOR !== "green") step.fail(`SWITCHYARD_COLOR '${env.SWITCHYARD_COLOR}' must be blue or green`);
+    const thresholds: Thresholds = {
+        maxErrorPercent: Number(env.BAKE_MAX_ERROR_PERCENT),
+        maxP99Ms: p99 === "" ? undefined : Number(p99),
+        minRequests: Number(env.BAKE_MIN_REQUESTS),
+    };
+    return {
+        proxy: env.SWITCHYARD_PROXY,
+        stack: env.SWITCHYARD_STACK,
+        colour: env.SWITCHYARD_COLOR as "blue" | "green",
+        seconds: Number(env.BAKE_SECONDS),
+        thresholds,
+        // The proxy's own probes: from its unix socket with host networking, else from its loopback.
+        ownAddress: step.env.LIVE_SOCKET ? "unix:" : "127.0.0.1",
+        retry: step.env.SWITCHYARD_RETRY_BAKE === "1",
+        hostName: step.env.DOCKER_HOST || "the local Docker socket",
+    };
+}
+
+async function bake(step: Step): Promise<void> {
+    const input = bakeInput(step);
+    const { colour, thresholds: t } = input;
+    const proxy = new Proxy(step.docker, input.proxy);
+    await step.waitRunning(input.proxy, 30);
+    const failedFile = `${BAKE_FAILED_PREFIX}${colour}`;
+    const containers = await slotContainerIds(step.docker, input.stack, colour).catch((e: Error) => step.fail(e.message));
+    const route = await proxy.route();
+    if (route !== colour) {
+        const failed = await proxy.readState(failedFile);
+        const why = failedBefore(failed, containers);
+        if (why !== undefined && !input.retry) {
+            step.fail(
+                `the bake of ${colour} failed before (${why}), and these are the same containers: live traffic stays on ${route}. ` +
+                    `To try ${colour} again under real traffic: SWITCHYARD_RETRY_BAKE=1 pulumi up. To stay on ${route}: pulumi config set liveColor ${route} (or release a fixed image)`,
+            );
+        }
+        step.say(`the live listener routes to ${route}, not ${colour}: ${failed ? "asked to retry the failed bake (SWITCHYARD_RETRY_BAKE=1); " : ""}a failed bake or a step of a killed update undid the switch; applying it again`);
+        if ((await step.runScript("repoint")) !== 0) step.fail(`could not apply the switch to ${colour} again; live traffic stays on ${route}`);
+    }
+    // The engine's clock stamps the proxy's records, so the window starts by it.
+    const since = await engineTime(step.docker);
+    if (!since) step.fail(`could not read the Docker engine's time at ${input.hostName}`);
+    // The colour to go back to, read now: re-point wrote it before this step,
+    // and a failed check then switches back with no docker call in between.
+    const previous = await proxy.readState(PREVIOUS_LIVE);
+
+    const samples: Sample[] = [];
+    let after = "";
+    // Each check reads only the records since the last one (a record at the
+    // last one's instant was read then): the work per check follows the
+    // traffic since, and records the log rotation drops later were counted.
+    const readSamples = async () => {
+        const r = await step.docker.run(["logs", "--timestamps", "--since", after || since, input.proxy]);
+        if (r.status !== 0) step.fail(`could not read the access records of the proxy ${input.proxy}`);
+        const got = parseAccessRecords(r.stdout, { colour, ownAddress: input.ownAddress, after });
+        samples.push(...got.samples);
+        if (got.newest) after = got.newest;
+    };
+
+    step.say(`baking ${colour} on ${input.hostName} for ${input.seconds}s: fail above ${t.maxErrorPercent} % 5xx${t.maxP99Ms ? ` or a p99 above ${t.maxP99Ms} ms` : ""}, judged from ${t.minRequests} requests`);
+    const windowMs = input.seconds * 1000;
+    const start = Date.now();
+    for (;;) {
+        await sleep(nextCheckMs(windowMs, Date.now() - start, CHECK_MS));
+        await readSamples();
+        const summary = summarise(samples, t.minRequests);
+        const waitedMs = Date.now() - start;
+        const waited = Math.floor(waitedMs / 1000);
+        const why = verdict(summary, t);
+        if (why) {
+            const message = `bake failed on ${input.hostName} after ${waited}s of ${input.seconds}s: ${colour} ${why}`;
+            if (previous !== "blue" && previous !== "green") step.fail(`${message}; there is no previous colour to restore`);
+            if (previous === colour) step.fail(`${message}; there is no previous colour to restore`);
+            if (!(await proxy.setRoute(previous))) step.fail(`could not point the live listener at '${previous}' (allowed: blue, green)`);
+            await proxy.removeState(`${RETIRED_PREFIX}${previous}`);
+            step.say(`restored the live listener to ${previous}`);
+            // Remembered, so the next up of this same release asks before it goes live again.
+            if (!(await proxy.writeState(failedFile, failedRecord(containers, new Date(), why)))) step.say("could not record the failed bake in the proxy's state");
+            step.fail(`${message}; live traffic is back on ${previous}, which keeps running`);
+        }
+        step.say(`${waited}s of ${input.seconds}s: ${describe(summary)}`);
+        if (waitedMs >= windowMs) {
+            await proxy.removeState(failedFile);
+            if (summary.total < t.minRequests) {
+                step.say(`baked: only ${summary.total} real requests reached ${colour} in ${input.seconds}s (fewer than ${t.minRequests}): too little traffic to judge, so the release stands`);
+            } else {
+                step.say(`baked: ${colour} held for ${input.seconds}s: ${describe(summary)}`);
+            }
+            return;
+        }
+    }
+}
+
+if (require.main === module) void Step.run("bake", bake);

@@ -1,0 +1,58 @@
+// The gate's decisions, as pure functions (engine/gate.ts acts on them): when
+// it gives up, what one probe's answer does to a replica's streak, and how a
+// probe's output reads. Tested in milliseconds in test/unit/gate-rules.test.ts.
+
+/**
+ * When the gate gives up, in ms since the epoch. The timeout runs from the
+ * newest replica's start, not from the step's: a new slot gets `timeoutS`
+ * from when Docker started it, so a broken release fails that long after its
+ * containers came up, however long the update took to get here. A slot that
+ * has run a while (re-gated before a switch) still gets a fair chance: at
+ * least one full healthy streak and 3 s. Never more than `timeoutS` from now.
+ */
+export function gateDeadline(o: { nowMs: number; startedMs?: number; timeoutS: number; threshold: number; intervalS: number }): number {
+    const started = o.startedMs ?? o.nowMs;
+    const floor = o.nowMs + (o.threshold * o.intervalS + 3) * 1000;
+    return Math.min(Math.max(started + o.timeoutS * 1000, floor), o.nowMs + o.timeoutS * 1000);
+}
+
+/** The newest of docker's StartedAt times (RFC 3339 with ns), in ms; undefined when none reads. */
+export function newestStart(startedAt: string[]): number | undefined {
+    const ms = startedAt.map((s) => Date.parse(s.trim().replace(/(\.\d{3})\d+/, "$1"))).filter((n) => Number.isFinite(n) && n > 0);
+    return ms.length ? Math.max(...ms) : undefined;
+}
+
+/** One replica's standing in the gate. */
+export interface Standing {
+    streak: number;
+    /** Its last status as the failure report says it. */
+    status: string;
+    body: string;
+}
+
+export const NO_CONNECTION = "no response (connection failed)";
+
+/**
+ * What `curl -s -o - -w '\n%{http_code}'` printed: the body, then the status
+ * on the last line ("000" or nothing when no connection was made). The body is
+ * kept to 300 characters for the report.
+ */
+export function readProbe(out: string): { code: string; body: string } {
+    const lines = out.split("\n");
+    const code = lines.pop() ?? "";
+    return { code, body: lines.join("\n").slice(0, 300) };
+}
+
+/**
+ * A probe's answer applied to a replica's standing: a 2xx extends the streak,
+ * anything else resets it. `event` is what the step says: the replica
+ * reached the threshold, or lost a streak it had.
+ */
+export function applyProbe(s: Standing, probe: { code: string; body: string }, threshold: number): { standing: Standing; event?: "healthy" | "reset" } {
+    if (/^2\d\d$/.test(probe.code)) {
+        const streak = s.streak + 1;
+        return { standing: { streak, status: probe.code, body: probe.body }, event: streak >= threshold ? "healthy" : undefined };
+    }
+    const status = probe.code === "" || probe.code === "000" ? NO_CONNECTION : probe.code;
+    return { standing: { streak: 0, status, body: probe.body }, event: s.streak > 0 ? "reset" : undefined };
+}

@@ -1,0 +1,107 @@
+// gate: every replica of a colour must answer its health path with 2xx
+// HEALTHY_THRESHOLD times in a row, probed from inside the proxy's network,
+// within GATE_TIMEOUT seconds of the newest replica's start
+// (engine/gate-rules.ts says when it gives up). Nothing switches without it.
+//
+// env: SWITCHYARD_PROXY, SWITCHYARD_COLOR, SWITCHYARD_TARGETS (space-separated
+//      container names), HEALTH_PATH, HEALTH_PORT, HEALTHY_THRESHOLD,
+//      GATE_INTERVAL, GATE_TIMEOUT; optional SWITCHYARD_TARGET_ADDRESSES (the
+//      replicas' fixed addresses, same order: probed without DNS), HEALTH_HOST
+//      and HEALTH_PROTO (the Host and X-Forwarded-Proto every probe sends)
+import { MEASURED_START_PREFIX } from "../lib/routemarker";
+import { Proxy } from "./docker";
+import { applyProbe, gateDeadline, newestStart, readProbe, Standing } from "./gate-rules";
+import { sleep, Step } from "./step";
+
+/** The step's input, checked: each bad value named with what is allowed. */
+export function gateInput(step: Step) {
+    const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_COLOR", "SWITCHYARD_TARGETS", "HEALTH_PATH", "HEALTH_PORT", "HEALTHY_THRESHOLD", "GATE_INTERVAL", "GATE_TIMEOUT");
+    const whole = (name: keyof typeof env, min: number, max = Infinity) => {
+        const v = env[name];
+        if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) step.fail(`${name} '${v}' must be a whole number from ${min}${max === Infinity ? "" : ` to ${max}`}`);
+        return Number(v);
+    };
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(env.GATE_INTERVAL) || Number(env.GATE_INTERVAL) <= 0) step.fail(`GATE_INTERVAL '${env.GATE_INTERVAL}' must be a number of seconds above 0`);
+    if (!/^\/[\x21-\x7e]*$/.test(env.HEALTH_PATH)) step.fail(`HEALTH_PATH '${env.HEALTH_PATH}' must be a path starting with / (no spaces)`);
+    const host = step.env.HEALTH_HOST ?? "";
+    // A header's value: one line of printable characters, so a probe sends exactly one Host.
+    if (!/^[\x21-\x7e]*$/.test(host)) step.fail(`HEALTH_HOST '${host}' must be a host name (printable characters, no spaces)`);
+    const proto = step.env.HEALTH_PROTO ?? "";
+    if (proto !== "" && proto !== "https" && proto !== "http") step.fail(`HEALTH_PROTO '${proto}' must be http or https`);
+    const targets = env.SWITCHYARD_TARGETS.split(/\s+/).filter(Boolean);
+    const addresses = (step.env.SWITCHYARD_TARGET_ADDRESSES ?? "").split(/\s+/).filter(Boolean);
+    return {
+        proxy: env.SWITCHYARD_PROXY,
+        colour: env.SWITCHYARD_COLOR,
+        targets: targets.map((name, i) => ({ name, address: addresses[i] ?? name })),
+        path: env.HEALTH_PATH,
+        port: whole("HEALTH_PORT", 1, 65535),
+        threshold: whole("HEALTHY_THRESHOLD", 1),
+        intervalS: Number(env.GATE_INTERVAL),
+        timeoutS: whole("GATE_TIMEOUT", 1),
+        // The request a real client would send: the app's host name, and HTTPS as seen from its load balancer.
+        headers: [...(host ? ["-H", `Host: ${host}`] : []), ...(proto ? ["-H", `X-Forwarded-Proto: ${proto}`] : [])],
+        sent: host ? ` with Host: ${host}` : "",
+    };
+}
+
+async function gate(step: Step): Promise<void> {
+    const input = gateInput(step);
+    const { threshold, colour } = input;
+    const proxy = new Proxy(step.docker, input.proxy);
+    await step.waitRunning(input.proxy, 30);
+    const standing = new Map<string, Standing>(input.targets.map((t) => [t.name, { streak: 0, status: "no answer yet", body: "" }]));
+
+    const nowMs = Date.now();
+    const inspected = await step.docker.run(["inspect", "-f", "{{.State.StartedAt}}", ...input.targets.map((t) => t.name)]);
+    const startedMs = newestStart(inspected.stdout.split("\n").filter(Boolean)) ?? nowMs;
+    const deadline = gateDeadline({ nowMs, startedMs, timeoutS: input.timeoutS, threshold, intervalS: input.intervalS });
+    step.say(
+        `gating ${colour}: ${input.targets.length} replica(s), ${threshold} consecutive healthy answers each on :${input.port}${input.path}${input.sent}, ` +
+            `timeout ${input.timeoutS}s from start (${Math.round((deadline - nowMs) / 1000)}s left)`,
+    );
+    for (;;) {
+        let passed = 0;
+        for (const t of input.targets) {
+            const s = standing.get(t.name)!;
+            if (s.streak >= threshold) {
+                passed++;
+                continue;
+            }
+            const r = await proxy.exec("curl", "-s", "-m", "3", "-o", "-", "-w", "\n%{http_code}", ...input.headers, `http://${t.address}:${input.port}${input.path}`);
+            const probe = readProbe(r.stdout);
+            const { standing: next, event } = applyProbe(s, probe, threshold);
+            standing.set(t.name, next);
+            if (event === "healthy") {
+                step.say(`${t.name} healthy (${threshold}/${threshold})`);
+                passed++;
+            } else if (event === "reset") {
+                step.say(`${t.name} answered ${probe.code || "no response"} after ${s.streak} healthy; streak reset`);
+            }
+        }
+        if (passed === input.targets.length) {
+            step.say(`gate passed: ${colour} is healthy on all ${input.targets.length} replica(s)`);
+            // How long the colour took from its start to healthy, for the policy
+            // that compares it with health.timeoutSeconds (npm run plan reads it).
+            // A re-gate of a colour that has run a while measures nothing.
+            const took = Math.floor((Date.now() - startedMs) / 1000);
+            if (took <= input.timeoutS) await proxy.writeState(`${MEASURED_START_PREFIX}${colour}`, String(took));
+            return;
+        }
+        if (Date.now() >= deadline) {
+            const lines = [`gate failed: colour ${colour} did not pass its health gate${input.sent} within ${input.timeoutS}s of its start; live traffic was not moved.`];
+            for (const t of input.targets) {
+                const s = standing.get(t.name)!;
+                if (s.streak >= threshold) continue;
+                lines.push(`  ${t.name}: last status ${s.status}; last body: ${s.body || "(empty)"}`, `  last log lines of ${t.name}:`);
+                const logs = await step.docker.run(["logs", "--tail", "15", t.name]);
+                const text = `${logs.stdout}${logs.stderr}`.replace(/\n+$/, "");
+                if (text) lines.push(...text.split("\n").map((l) => `    | ${l}`));
+            }
+            step.failReport(lines.join("\n"));
+        }
+        await sleep(input.intervalS * 1000);
+    }
+}
+
+if (require.main === module) void Step.run("gate", gate);

@@ -1,0 +1,143 @@
+// What every release step of the engine shares: one progress line per action
+// with the seconds since the step started, a failure that says what to do and
+// tells the stack's webhook, and the environment read as one checked object.
+// The same lines, in the same form, as the bash steps' lib.sh prints, so logs
+// and tests read both alike.
+import { spawn } from "child_process";
+import { packageFile } from "../lib/package";
+import { WEBHOOK_URL_FILE } from "../lib/routemarker";
+import { Docker, dockerCli, imageOf, Proxy, stepDockerEnv } from "./docker";
+
+/**
+ * A step's failure: its message is what the operator reads. A `report` (the
+ * gate's, several lines naming each replica) is printed and posted as it is,
+ * without the FAILED prefix.
+ */
+export class StepFailure extends Error {
+    constructor(
+        message: string,
+        readonly report = false,
+    ) {
+        super(message);
+    }
+}
+
+export class Step {
+    private readonly t0 = Date.now();
+    readonly docker: Docker;
+    private readonly dockerProblem?: string;
+
+    constructor(
+        readonly name: string,
+        readonly env: NodeJS.ProcessEnv = process.env,
+    ) {
+        const { env: dockerEnv, problem } = stepDockerEnv(env);
+        this.docker = dockerCli(dockerEnv);
+        this.dockerProblem = problem;
+    }
+
+    private prefix(): string {
+        return `[${this.name} ${((Date.now() - this.t0) / 1000).toFixed(1).padStart(6)}s]`;
+    }
+
+    say(message: string): void {
+        process.stdout.write(`${this.prefix()} ${message}\n`);
+    }
+
+    fail(message: string): never {
+        throw new StepFailure(message);
+    }
+
+    /** Fails with a report of several lines, printed and posted as it is. */
+    failReport(report: string): never {
+        throw new StepFailure(report, true);
+    }
+
+    /** The named variables, each set and non-empty, or the step fails naming the first missing one. */
+    require<K extends string>(...names: K[]): Record<K, string> {
+        if (this.dockerProblem) this.fail(this.dockerProblem);
+        const out = {} as Record<K, string>;
+        for (const n of names) {
+            const v = this.env[n];
+            if (!v) this.fail(`environment variable ${n} is required`);
+            out[n] = v;
+        }
+        return out;
+    }
+
+    /** Until docker says the container runs; else the step fails with its last lines. */
+    async waitRunning(container: string, limitSeconds: number): Promise<void> {
+        let state = "";
+        for (let i = 0; i < limitSeconds * 5; i++) {
+            const r = await this.docker.run(["inspect", "-f", "{{.State.Status}}", container]);
+            state = r.status === 0 ? r.stdout.trim() : "";
+            if (state === "running") return;
+            await sleep(200);
+        }
+        let last = "";
+        if (state) {
+            const logs = await this.docker.run(["logs", "--tail", "5", container]);
+            last = `; its last lines:\n${`${logs.stdout}${logs.stderr}`.replace(/\n+$/, "").split("\n").map((l) => `  | ${l}`).join("\n")}`;
+        }
+        this.fail(`container ${container} is not running after ${limitSeconds}s (state: ${state || "missing"})${last}`);
+    }
+
+    /** Runs a bash step of scripts/release (not yet in the engine), its output passed through. */
+    runScript(step: string): Promise<number> {
+        return new Promise((resolve) => {
+            const child = spawn("bash", [packageFile("scripts", "release", `${step}.sh`)], { env: this.env, stdio: ["ignore", "inherit", "inherit"] });
+            child.on("close", (code) => resolve(code ?? 1));
+        });
+    }
+
+    /**
+     * Posts one message (failure or rollback) to the stack's webhook when one
+     * is configured: the notifier step keeps its URL in the proxy's state
+     * volume, so no step carries it in its environment. Bounded in time
+     * (notify.js); a failed notification is logged and never fails the step.
+     */
+    async notify(kind: "failure" | "rollback", summary: string): Promise<void> {
+        const proxyName = this.env.SWITCHYARD_PROXY;
+        if (!proxyName) return;
+        const proxy = new Proxy(this.docker, proxyName);
+        const url = await proxy.readState(WEBHOOK_URL_FILE);
+        if (!url) return;
+        const stack = this.env.SWITCHYARD_STACK || (await this.docker.run(["inspect", "-f", '{{index .Config.Labels "switchyard.stack"}}', proxyName])).stdout.trim();
+        const live = await proxy.route().catch(() => "");
+        const from = this.env.NOTIFY_FROM_IMAGE || (await imageOf(this.docker, stack, live));
+        const to = await imageOf(this.docker, stack, this.env.SWITCHYARD_COLOR || "none");
+        const args = [packageFile("scripts", "release", "notify.js"), kind, stack, this.name, this.env.SWITCHYARD_COLOR ?? "", from || "none", to || "none", summary];
+        await new Promise<void>((resolve) => {
+            const child = spawn(process.execPath, args, { env: { ...this.env, NOTIFY_URL: url }, stdio: ["ignore", "pipe", "pipe"] });
+            let out = "";
+            child.stdout.on("data", (d) => (out += d));
+            child.stderr.on("data", (d) => (out += d));
+            child.on("close", () => {
+                for (const line of out.split("\n").filter(Boolean)) this.say(line);
+                resolve();
+            });
+        });
+    }
+
+    /** Runs `main`; a failure prints FAILED with the host's name, tells the webhook, and exits 1. */
+    static async run(name: string, main: (step: Step) => Promise<void>): Promise<void> {
+        const step = new Step(name);
+        try {
+            await main(step);
+        } catch (e) {
+            if (e instanceof StepFailure && e.report) {
+                process.stderr.write(`${e.message}\n`);
+                await step.notify("failure", e.message).catch(() => undefined);
+                process.exitCode = 1;
+                return;
+            }
+            const text = e instanceof StepFailure ? e.message : `unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
+            const message = `${step.env.SWITCHYARD_HOST_NAME ? `on host ${step.env.SWITCHYARD_HOST_NAME}: ` : ""}${text}`;
+            process.stderr.write(`${step.prefix()} FAILED: ${message}\n`);
+            await step.notify("failure", message).catch(() => undefined);
+            process.exitCode = 1;
+        }
+    }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
