@@ -27,6 +27,7 @@
 import { BAKE_FAILED_PREFIX, PREVIOUS_LIVE, RETIRED_PREFIX } from "../lib/routemarker";
 import { describe, failedBefore, failedRecord, nextCheckMs, parseAccessRecords, Sample, summarise, Thresholds, verdict } from "./bake-verdict";
 import { engineTime, Proxy, slotContainerIds } from "./docker";
+import { switchInput, switchTo } from "./repoint";
 import { sleep, Step } from "./step";
 
 const CHECK_MS = 2000;
@@ -76,7 +77,7 @@ async function bake(step: Step): Promise<void> {
             );
         }
         step.say(`the live listener routes to ${route}, not ${colour}: ${failed ? "asked to retry the failed bake (SWITCHYARD_RETRY_BAKE=1); " : ""}a failed bake or a step of a killed update undid the switch; applying it again`);
-        if ((await step.runScript("repoint")) !== 0) step.fail(`could not apply the switch to ${colour} again; live traffic stays on ${route}`);
+        await switchTo(step, switchInput(step)).catch((e: Error) => step.fail(`could not apply the switch to ${colour} again; live traffic stays on ${route} (${e.message})`));
     }
     // The engine's clock stamps the proxy's records, so the window starts by it.
     const since = await engineTime(step.docker);

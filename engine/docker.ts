@@ -4,7 +4,7 @@
 // calls the steps share (the proxy's route marker, a colour's containers).
 // Arguments go to docker as an argument vector, never through a shell; the
 // only shell is `sh` inside the proxy container, with data as its arguments.
-import { execFile } from "child_process";
+import { execFile, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { dockerTlsEnv } from "../lib/dockertls";
@@ -14,11 +14,15 @@ export interface DockerResult {
     status: number;
     stdout: string;
     stderr: string;
+    /** The call ran past its time limit and was stopped. */
+    timedOut?: boolean;
 }
 
-/** What a step asks of Docker: one CLI call, optionally with stdin. */
+/** What a step asks of Docker: one CLI call, optionally with stdin and a time limit. */
 export interface Docker {
-    run(args: string[], input?: string): Promise<DockerResult>;
+    run(args: string[], input?: string, timeoutMs?: number): Promise<DockerResult>;
+    /** A call whose output (stdout and stderr) is handed over line by line as it comes; resolves when it ends. */
+    stream(args: string[], onLine: (line: string) => void): Promise<number>;
 }
 
 /**
@@ -42,14 +46,29 @@ export function stepDockerEnv(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv;
 
 export function dockerCli(env: NodeJS.ProcessEnv): Docker {
     return {
-        run: (args, input) =>
+        run: (args, input, timeoutMs) =>
             new Promise((resolve) => {
-                const child = execFile("docker", args, { env, maxBuffer: 256 * 1024 * 1024, encoding: "utf8" }, (err, stdout, stderr) => {
-                    const code = err ? ((err as { code?: unknown }).code) : 0;
-                    resolve({ status: typeof code === "number" ? code : err ? 1 : 0, stdout, stderr });
+                const child = execFile("docker", args, { env, maxBuffer: 256 * 1024 * 1024, encoding: "utf8", timeout: timeoutMs ?? 0, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
+                    const e = err as (Error & { code?: unknown; killed?: boolean }) | null;
+                    const timedOut = !!e?.killed && timeoutMs !== undefined;
+                    resolve({ status: typeof e?.code === "number" ? e.code : e ? 1 : 0, stdout, stderr, ...(timedOut ? { timedOut } : {}) });
                 });
-                if (input !== undefined) child.stdin?.end(input);
-                else child.stdin?.end();
+                child.stdin?.end(input ?? "");
+            }),
+        stream: (args, onLine) =>
+            new Promise((resolve) => {
+                const child = spawn("docker", args, { env, stdio: ["ignore", "pipe", "pipe"] });
+                for (const out of [child.stdout, child.stderr]) {
+                    let partial = "";
+                    out.setEncoding("utf8");
+                    out.on("data", (d: string) => {
+                        const lines = (partial + d).split("\n");
+                        partial = lines.pop() ?? "";
+                        lines.forEach(onLine);
+                    });
+                    out.on("end", () => partial && onLine(partial));
+                }
+                child.on("close", (code) => resolve(code ?? 1));
             }),
     };
 }
@@ -62,8 +81,47 @@ export const trimmed = (s: string): string => s.replace(/\n+$/, "");
 const ROUTE_TO_GREEN = 'mkdir -p "$1" && : > "$1/.$2.tmp" && mv -f "$1/.$2.tmp" "$1/$2"';
 /** Points the route at blue: an unlink, atomic. */
 const ROUTE_TO_BLUE = 'mkdir -p "$1" && rm -f "$1/$2"';
+/**
+ * Applies state changes in order, in one `docker exec`: `w FILE CONTENT`
+ * writes FILE whole (a rename), `r FILE` removes it. Stops at the first
+ * failure. Files are names in the state directory ($1).
+ */
+const APPLY_STATE = `set -e
+mkdir -p "$1" && cd "$1" && shift
+while [ $# -gt 0 ]; do
+  case "$1" in
+    w) printf '%s' "$3" > ".$2.tmp" && mv -f ".$2.tmp" "$2"; shift 3 ;;
+    r) rm -f "$2"; shift 2 ;;
+    *) echo "unknown state operation '$1'" >&2; exit 2 ;;
+  esac
+done`;
 /** Replaces a state file whole with stdin, by a rename. */
 const WRITE_FILE = 'mkdir -p "$(dirname "$1")" && cat > "$1.tmp" && mv -f "$1.tmp" "$1"';
+/** The same for a secret: the directory and the file readable by root alone. */
+const WRITE_SECRET = `umask 077 && ${WRITE_FILE}`;
+
+/** One of the proxy's own listeners, as a step reaches it from inside the proxy. */
+export interface Listener {
+    socket?: string;
+    port?: number;
+    https: boolean;
+    /** How a message names it: the socket, or ":port". */
+    label: string;
+}
+
+/**
+ * The live listener (HTTPS: the TLS one) from the step's environment:
+ * LIVE_SOCKET or LIVE_LISTEN_PORT (LIVE_TLS_SOCKET or LIVE_TLS_LISTEN_PORT).
+ * Returns the problem when neither is usable.
+ */
+export function liveListener(env: NodeJS.ProcessEnv, https: boolean): Listener | string {
+    const [socketVar, portVar] = https ? ["LIVE_TLS_SOCKET", "LIVE_TLS_LISTEN_PORT"] : ["LIVE_SOCKET", "LIVE_LISTEN_PORT"];
+    const socket = env[socketVar];
+    if (socket) return { socket, https, label: socket };
+    const port = env[portVar] ?? "";
+    if (!/^[1-9][0-9]{0,4}$/.test(port) || Number(port) > 65535) return `${portVar} '${port}' must be a port number (or ${socketVar} set)`;
+    return { port: Number(port), https, label: `:${port}` };
+}
 
 /** The calls the steps share, over one proxy and one stack. */
 export class Proxy {
@@ -82,12 +140,30 @@ export class Proxy {
         return r.status === 0 ? trimmed(r.stdout) : "";
     }
 
-    async writeState(file: string, content: string): Promise<boolean> {
-        return (await this.docker.run(["exec", "-i", this.container, "sh", "-c", WRITE_FILE, "sh", `${STATE_DIR}/${file}`], content)).status === 0;
+    /** Writes a state file whole from stdin (never a command line), by a rename; `secret`: root-only. */
+    async writeState(file: string, content: string, secret = false): Promise<boolean> {
+        return (await this.docker.run(["exec", "-i", this.container, "sh", "-c", secret ? WRITE_SECRET : WRITE_FILE, "sh", `${STATE_DIR}/${file}`], content)).status === 0;
+    }
+
+    /** State changes (engine/switch-rules.ts stateOpArgs), applied in order in one exec. */
+    async applyState(opArgs: string[]): Promise<DockerResult> {
+        return this.exec("sh", "-c", APPLY_STATE, "sh", STATE_DIR, ...opArgs);
     }
 
     async removeState(file: string): Promise<boolean> {
         return (await this.exec("rm", "-f", `${STATE_DIR}/${file}`)).status === 0;
+    }
+
+    /**
+     * curl, inside the proxy, against one of its own listeners: its unix
+     * socket (host networking) or its port in the container. HTTPS is not
+     * checked for its certificate: that is what is being tested.
+     */
+    curl(listener: Listener, curlArgs: string[], path: string): Promise<DockerResult> {
+        const tls = listener.https ? ["-k"] : [];
+        const scheme = listener.https ? "https" : "http";
+        if (listener.socket) return this.exec("curl", ...tls, "--unix-socket", listener.socket, ...curlArgs, `${scheme}://localhost${path}`);
+        return this.exec("curl", ...tls, ...curlArgs, `${scheme}://127.0.0.1:${listener.port}${path}`);
     }
 
     /** The colour the live listener routes to: the marker present means green. */
@@ -109,6 +185,13 @@ function slotFilters(stack: string, colour: string): string[] {
 /** The full IDs of a colour's running app containers: a re-created replica keeps its name, not its ID. */
 export async function slotContainerIds(docker: Docker, stack: string, colour: string): Promise<string[]> {
     const r = await docker.run(["ps", "--no-trunc", ...slotFilters(stack, colour), "--format", "{{.ID}}"]);
+    if (r.status !== 0) throw new Error(`could not list the ${colour} containers: ${trimmed(r.stderr)}`);
+    return r.stdout.split("\n").filter(Boolean).sort();
+}
+
+/** The names of a colour's running app containers, sorted. */
+export async function slotContainers(docker: Docker, stack: string, colour: string): Promise<string[]> {
+    const r = await docker.run(["ps", ...slotFilters(stack, colour), "--format", "{{.Names}}"]);
     if (r.status !== 0) throw new Error(`could not list the ${colour} containers: ${trimmed(r.stderr)}`);
     return r.stdout.split("\n").filter(Boolean).sort();
 }

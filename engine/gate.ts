@@ -10,31 +10,27 @@
 //      and HEALTH_PROTO (the Host and X-Forwarded-Proto every probe sends)
 import { MEASURED_START_PREFIX } from "../lib/routemarker";
 import { Proxy } from "./docker";
+import { healthRequest } from "./inputs";
 import { applyProbe, gateDeadline, newestStart, readProbe, Standing } from "./gate-rules";
 import { sleep, Step } from "./step";
 
 /** The step's input, checked: each bad value named with what is allowed. */
 export function gateInput(step: Step) {
-    const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_COLOR", "SWITCHYARD_TARGETS", "HEALTH_PATH", "HEALTH_PORT", "HEALTHY_THRESHOLD", "GATE_INTERVAL", "GATE_TIMEOUT");
+    const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_COLOR", "SWITCHYARD_TARGETS", "HEALTH_PORT", "HEALTHY_THRESHOLD", "GATE_INTERVAL", "GATE_TIMEOUT");
     const whole = (name: keyof typeof env, min: number, max = Infinity) => {
         const v = env[name];
         if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) step.fail(`${name} '${v}' must be a whole number from ${min}${max === Infinity ? "" : ` to ${max}`}`);
         return Number(v);
     };
     if (!/^[0-9]+(\.[0-9]+)?$/.test(env.GATE_INTERVAL) || Number(env.GATE_INTERVAL) <= 0) step.fail(`GATE_INTERVAL '${env.GATE_INTERVAL}' must be a number of seconds above 0`);
-    if (!/^\/[\x21-\x7e]*$/.test(env.HEALTH_PATH)) step.fail(`HEALTH_PATH '${env.HEALTH_PATH}' must be a path starting with / (no spaces)`);
-    const host = step.env.HEALTH_HOST ?? "";
-    // A header's value: one line of printable characters, so a probe sends exactly one Host.
-    if (!/^[\x21-\x7e]*$/.test(host)) step.fail(`HEALTH_HOST '${host}' must be a host name (printable characters, no spaces)`);
-    const proto = step.env.HEALTH_PROTO ?? "";
-    if (proto !== "" && proto !== "https" && proto !== "http") step.fail(`HEALTH_PROTO '${proto}' must be http or https`);
+    const { path, host, proto } = healthRequest(step);
     const targets = env.SWITCHYARD_TARGETS.split(/\s+/).filter(Boolean);
     const addresses = (step.env.SWITCHYARD_TARGET_ADDRESSES ?? "").split(/\s+/).filter(Boolean);
     return {
         proxy: env.SWITCHYARD_PROXY,
         colour: env.SWITCHYARD_COLOR,
         targets: targets.map((name, i) => ({ name, address: addresses[i] ?? name })),
-        path: env.HEALTH_PATH,
+        path,
         port: whole("HEALTH_PORT", 1, 65535),
         threshold: whole("HEALTHY_THRESHOLD", 1),
         intervalS: Number(env.GATE_INTERVAL),
@@ -45,8 +41,10 @@ export function gateInput(step: Step) {
     };
 }
 
-async function gate(step: Step): Promise<void> {
-    const input = gateInput(step);
+export type GateInput = ReturnType<typeof gateInput>;
+
+/** Gates the colour's replicas (heal gates the ones it started the same way). */
+export async function runGate(step: Step, input: GateInput): Promise<void> {
     const { threshold, colour } = input;
     const proxy = new Proxy(step.docker, input.proxy);
     await step.waitRunning(input.proxy, 30);
@@ -104,4 +102,4 @@ async function gate(step: Step): Promise<void> {
     }
 }
 
-if (require.main === module) void Step.run("gate", gate);
+if (require.main === module) void Step.run("gate", (step) => runGate(step, gateInput(step)));

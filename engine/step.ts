@@ -1,8 +1,8 @@
 // What every release step of the engine shares: one progress line per action
 // with the seconds since the step started, a failure that says what to do and
 // tells the stack's webhook, and the environment read as one checked object.
-// The same lines, in the same form, as the bash steps' lib.sh prints, so logs
-// and tests read both alike.
+// The same lines, in the same form, as the bash steps printed before them, so
+// logs and tests read old and new alike.
 import { spawn } from "child_process";
 import { packageFile } from "../lib/package";
 import { WEBHOOK_URL_FILE } from "../lib/routemarker";
@@ -82,21 +82,13 @@ export class Step {
         this.fail(`container ${container} is not running after ${limitSeconds}s (state: ${state || "missing"})${last}`);
     }
 
-    /** Runs a bash step of scripts/release (not yet in the engine), its output passed through. */
-    runScript(step: string): Promise<number> {
-        return new Promise((resolve) => {
-            const child = spawn("bash", [packageFile("scripts", "release", `${step}.sh`)], { env: this.env, stdio: ["ignore", "inherit", "inherit"] });
-            child.on("close", (code) => resolve(code ?? 1));
-        });
-    }
-
     /**
      * Posts one message (failure or rollback) to the stack's webhook when one
      * is configured: the notifier step keeps its URL in the proxy's state
      * volume, so no step carries it in its environment. Bounded in time
      * (notify.js); a failed notification is logged and never fails the step.
      */
-    async notify(kind: "failure" | "rollback", summary: string): Promise<void> {
+    async notify(kind: "failure" | "rollback", summary: string, fromImage?: string): Promise<void> {
         const proxyName = this.env.SWITCHYARD_PROXY;
         if (!proxyName) return;
         const proxy = new Proxy(this.docker, proxyName);
@@ -104,7 +96,7 @@ export class Step {
         if (!url) return;
         const stack = this.env.SWITCHYARD_STACK || (await this.docker.run(["inspect", "-f", '{{index .Config.Labels "switchyard.stack"}}', proxyName])).stdout.trim();
         const live = await proxy.route().catch(() => "");
-        const from = this.env.NOTIFY_FROM_IMAGE || (await imageOf(this.docker, stack, live));
+        const from = fromImage || (await imageOf(this.docker, stack, live));
         const to = await imageOf(this.docker, stack, this.env.SWITCHYARD_COLOR || "none");
         const args = [packageFile("scripts", "release", "notify.js"), kind, stack, this.name, this.env.SWITCHYARD_COLOR ?? "", from || "none", to || "none", summary];
         await new Promise<void>((resolve) => {

@@ -14,16 +14,26 @@ function mtime(file: string): number | undefined {
     }
 }
 
-/** The engine's sources: engine/*.ts and the lib modules they import. */
+/**
+ * The engine's sources: engine/*.ts and every module of this repository they
+ * load at run time, followed through relative imports (`import type` loads
+ * nothing, so it is not followed).
+ */
 export function engineSources(root: string): string[] {
     const dir = path.join(root, "engine");
     if (!fs.existsSync(dir)) return [];
-    const own = fs.readdirSync(dir).filter((f) => f.endsWith(".ts")).map((f) => path.join("engine", f));
-    const libs = new Set<string>();
-    for (const f of own) {
-        for (const m of fs.readFileSync(path.join(root, f), "utf8").matchAll(/from "\.\.\/lib\/([a-z0-9-]+)"/g)) libs.add(path.join("lib", `${m[1]}.ts`));
+    const seen = new Set<string>();
+    const queue = fs.readdirSync(dir).filter((f) => f.endsWith(".ts")).map((f) => path.join("engine", f));
+    while (queue.length) {
+        const file = queue.pop()!;
+        if (seen.has(file)) continue;
+        seen.add(file);
+        for (const m of fs.readFileSync(path.join(root, file), "utf8").matchAll(/^import (?!type )[^;]*? from "(\.\.?\/[^"]+)";/gm)) {
+            const target = path.join(path.dirname(file), `${m[1]}.ts`);
+            if (fs.existsSync(path.join(root, target))) queue.push(target);
+        }
     }
-    return [...own, ...libs].sort();
+    return [...seen].sort();
 }
 
 /** Why the compiled engine cannot be trusted (a source newer than its .js, or none), or undefined. */

@@ -2,7 +2,7 @@
 // operator commands in TypeScript: read from scripts/release/route-marker.env,
 // the one definition the release steps source too.
 import * as fs from "fs";
-import { Colour } from "./config";
+import type { Colour } from "./config";
 import { packageFile } from "./package";
 
 export const ROUTE_MARKER_FILE = packageFile("scripts", "release", "route-marker.env");
@@ -25,6 +25,8 @@ function value(name: string): string {
 
 /** The proxy's state volume, where every marker lives. */
 export const STATE_DIR = value("STATE_DIR");
+/** The proxy's config directory, where nginx.conf lives. */
+export const CONF_DIR = value("CONF_DIR");
 /** Present: the live listener routes to green; absent: to blue. */
 export const ROUTE_MARKER = value("ROUTE_MARKER");
 /** Present: the live listener answers 503 maintenance. */
@@ -33,6 +35,8 @@ export const MAINTENANCE_MARKER = value("MAINTENANCE_MARKER");
 export const RETIRED_PREFIX = value("RETIRED_PREFIX");
 /** The colour that was live before the last re-point. */
 export const PREVIOUS_LIVE = value("PREVIOUS_LIVE");
+/** The image live before the last switch: going back to it is a rollback. */
+export const PREVIOUS_LIVE_IMAGE = value("PREVIOUS_LIVE_IMAGE");
 /** bake-failed-<colour>: the containers whose bake failed (first line) and why. */
 export const BAKE_FAILED_PREFIX = value("BAKE_FAILED_PREFIX");
 /** measured-start-<colour>: seconds from the colour's start to healthy, written by the gate. */

@@ -1,4 +1,5 @@
-// Release steps run by command resources: `bash scripts/release/<step>.sh`.
+// Release steps run by command resources: `bash scripts/release/<step>.sh`,
+// which starts the compiled engine/<step>.ts (dist/engine).
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
@@ -33,7 +34,7 @@ export class ReleaseSteps {
      */
     /**
      * `tls` (a tcp:// host's material, by its directory's name in lib/dockertls.ts)
-     * reaches every step as SWITCHYARD_DOCKER_TLS: lib.sh points the docker CLI at
+     * reaches every step as SWITCHYARD_DOCKER_TLS: engine/docker.ts points the docker CLI at
      * those files. The material itself is never a step's input.
      */
     constructor(

@@ -16,6 +16,7 @@ function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: stri
             const a = answer(args);
             return { status: a.status ?? 0, stdout: a.stdout ?? "", stderr: "" };
         },
+        stream: async () => 0,
     };
     return { docker, calls };
 }
@@ -30,22 +31,24 @@ describe("the release engine", () => {
         };
         beforeEach(() => {
             root = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-engine-"));
-            write("engine/bake.ts", 'import { X } from "../lib/routemarker";\nimport { Y } from "./docker";\n', 100);
+            write("engine/bake.ts", 'import { X } from "../lib/routemarker";\nimport { Y } from "./docker";\nimport type { Z } from "../lib/config";\n', 100);
             write("engine/docker.ts", "", 100);
-            write("lib/routemarker.ts", "", 100);
+            write("lib/routemarker.ts", 'import * as fs from "fs";\nimport { packageFile } from "./package";\n', 100);
+            write("lib/package.ts", "", 100);
+            write("lib/config.ts", "", 100);
         });
         afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-        it("the sources are the engine's files and the lib modules they import", () => {
-            assert.deepStrictEqual(engineSources(root), ["engine/bake.ts", "engine/docker.ts", "lib/routemarker.ts"]);
+        it("the sources are the engine's files and what they load, followed through lib; a type-only import loads nothing", () => {
+            assert.deepStrictEqual(engineSources(root), ["engine/bake.ts", "engine/docker.ts", "lib/package.ts", "lib/routemarker.ts"]);
         });
 
         it("refuses a missing or older build, naming what to run; a fresh one passes", () => {
-            assert.match(engineBuildProblem(root)!, /older than engine\/bake\.ts, engine\/docker\.ts, lib\/routemarker\.ts \(or missing\): run npm run build:engine/);
-            for (const f of ["engine/bake.js", "engine/docker.js", "lib/routemarker.js"]) write(`dist/${f}`, "", 200);
+            assert.match(engineBuildProblem(root)!, /older than engine\/bake\.ts, engine\/docker\.ts, lib\/package\.ts, lib\/routemarker\.ts \(or missing\): run npm run build:engine/);
+            for (const f of ["engine/bake.js", "engine/docker.js", "lib/routemarker.js", "lib/package.js"]) write(`dist/${f}`, "", 200);
             assert.strictEqual(engineBuildProblem(root), undefined);
-            write("lib/routemarker.ts", "changed", 300);
-            assert.match(engineBuildProblem(root)!, /older than lib\/routemarker\.ts /);
+            write("lib/package.ts", "changed", 300);
+            assert.match(engineBuildProblem(root)!, /older than lib\/package\.ts /);
         });
 
         it("an installed package (dist only, no engine sources) has nothing to compare", () => {

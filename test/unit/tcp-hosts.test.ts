@@ -7,6 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { stepDockerEnv } from "../../engine/docker";
 import { makeCa, makeCert } from "../certs";
 import { byType, diffRuns, get, runProgram } from "./mocks";
 
@@ -98,20 +99,16 @@ describe("a tcp:// host with TLS material from secret config (Pulumi mocks)", fu
 
     it("a step finds the files by name, and fails naming the host when they are missing", () => {
         const dir = path.join(home, "docker-tls", "switchyard-staging", "web-2");
-        const source = (name: string) =>
-            spawnSync("bash", ["-c", 'source scripts/release/lib.sh && echo "$DOCKER_CERT_PATH $DOCKER_TLS_VERIFY"'], {
-                cwd: REPO,
-                encoding: "utf8",
-                env: { ...process.env, SWITCHYARD_HOME: home, SWITCHYARD_DOCKER_TLS: name, DOCKER_HOST: "tcp://10.0.0.12:2376", SWITCHYARD_HOST_NAME: "web-2", SWITCHYARD_STEP: "gate" },
-            });
-        const missing = source("switchyard-staging/web-2");
+        const env = { ...process.env, SWITCHYARD_HOME: home, SWITCHYARD_DOCKER_TLS: "switchyard-staging/web-2", DOCKER_HOST: "tcp://10.0.0.12:2376", SWITCHYARD_HOST_NAME: "web-2" };
+        // The real step (compiled engine), before it calls docker at all.
+        const missing = spawnSync("bash", ["scripts/release/gate.sh"], { cwd: REPO, encoding: "utf8", env });
         assert.strictEqual(missing.status, 1);
-        assert.match(missing.stderr, /FAILED: on host web-2: the client TLS material of tcp:\/\/10\.0\.0\.12:2376 is missing \(.*web-2\/ca\.pem\); pulumi up writes it from hostsTls/);
+        assert.match(missing.stderr, /\[gate +\d+\.\ds\] FAILED: on host web-2: the client TLS material of tcp:\/\/10\.0\.0\.12:2376 is missing \(.*web-2\/ca\.pem\); pulumi up writes it from hostsTls/);
         fs.mkdirSync(dir, { recursive: true });
         for (const f of ["ca.pem", "cert.pem", "key.pem"]) fs.writeFileSync(path.join(dir, f), "x");
-        const found = source("switchyard-staging/web-2");
-        assert.strictEqual(found.status, 0, found.stderr);
-        assert.strictEqual(found.stdout.trim(), `${dir} 1`);
+        const found = stepDockerEnv(env);
+        assert.strictEqual(found.problem, undefined);
+        assert.strictEqual(`${found.env.DOCKER_CERT_PATH} ${found.env.DOCKER_TLS_VERIFY}`, `${dir} 1`);
     });
 
     it("bad tcp:// config is refused with the key and what is allowed, never the material; nothing is declared", async () => {

@@ -1,0 +1,36 @@
+// The drain's decisions, as pure functions (engine/retire.ts acts on them):
+// which of the proxy's TCP connections are requests in flight to the old
+// colour, and whether an nginx worker of an earlier config still finishes
+// requests. Tested in milliseconds in test/unit/drain-rules.test.ts.
+
+/**
+ * The local/remote address form of /proc/net/tcp for an IPv4 address and a
+ * port: the address as little-endian hex, then the port as hex
+ * (10.0.0.5:8080 -> 0500000A:1F90).
+ */
+export function procTcpAddress(ipv4: string, port: number): string {
+    const octets = ipv4.split(".").map(Number);
+    if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) throw new Error(`'${ipv4}' is not an IPv4 address`);
+    const hex = (n: number, width: number) => n.toString(16).toUpperCase().padStart(width, "0");
+    return `${octets.reverse().map((o) => hex(o, 2)).join("")}:${hex(port, 4)}`;
+}
+
+/**
+ * Established connections (state 01) whose remote end is one of `targets`:
+ * nginx keeps no idle upstream connection to a replica, so each is a request
+ * in flight.
+ */
+export function establishedTo(procNetTcp: string, targets: string[]): number {
+    const want = new Set(targets);
+    let n = 0;
+    for (const line of procNetTcp.split("\n").slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length > 3 && f[3] === "01" && want.has(f[2])) n++;
+    }
+    return n;
+}
+
+/** nginx workers of a replaced config still finishing their requests: their title says "shutting down". */
+export function shuttingDown(processTitles: string): number {
+    return processTitles.split("\n").filter((l) => l.includes("shutting down")).length;
+}

@@ -1,0 +1,51 @@
+// re-point: move the live listener to SWITCHYARD_COLOR by flipping the route
+// marker (atomic; nginx reads it per request, so no reload and no dropped
+// keep-alive connections), after recording the colour it switched from and,
+// under standby "retire", the old colour in the retire ledger
+// (engine/switch-rules.ts planSwitch says what, in which order). The writes
+// are one `docker exec`, so the switch is quick. Safe to run twice. Going back
+// to the image live before the last switch is a rollback: the stack's webhook
+// hears of it.
+//
+// verify and the bake apply the switch again through `switchTo` when a failed
+// step or a killed update undid it.
+//
+// env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY
+import { PREVIOUS_LIVE_IMAGE } from "../lib/routemarker";
+import { imageOf, Proxy, trimmed } from "./docker";
+import { Step } from "./step";
+import { Colour, otherColour, planSwitch, stateOpArgs } from "./switch-rules";
+
+export interface SwitchInput {
+    proxy: string;
+    stack: string;
+    colour: Colour;
+    standby: "retire" | "keep";
+}
+
+/** The inputs every step that switches shares, checked. */
+export function switchInput(step: Step): SwitchInput {
+    const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_STACK", "SWITCHYARD_COLOR", "STANDBY");
+    if (env.SWITCHYARD_COLOR !== "blue" && env.SWITCHYARD_COLOR !== "green") step.fail(`SWITCHYARD_COLOR '${env.SWITCHYARD_COLOR}' is not a colour (allowed: blue, green)`);
+    if (env.STANDBY !== "retire" && env.STANDBY !== "keep") step.fail(`STANDBY '${env.STANDBY}' is not a standby mode (allowed: retire, keep)`);
+    return { proxy: env.SWITCHYARD_PROXY, stack: env.SWITCHYARD_STACK, colour: env.SWITCHYARD_COLOR, standby: env.STANDBY };
+}
+
+/** Points the live listener at `input.colour`, as re-point does; says each action. */
+export async function switchTo(step: Step, input: SwitchInput): Promise<void> {
+    const proxy = new Proxy(step.docker, input.proxy);
+    await step.waitRunning(input.proxy, 30);
+    const [oldRunningImage, targetImage, live, previousLiveImage] = await Promise.all([
+        imageOf(step.docker, input.stack, otherColour(input.colour)),
+        imageOf(step.docker, input.stack, input.colour),
+        proxy.route(),
+        proxy.readState(PREVIOUS_LIVE_IMAGE),
+    ]);
+    const plan = planSwitch({ target: input.colour, live, retire: input.standby === "retire", oldRunningImage, targetImage, previousLiveImage });
+    const r = await proxy.applyState(stateOpArgs(plan.ops));
+    if (r.status !== 0) step.fail(`could not re-point the proxy ${input.proxy}${r.stderr.trim() ? `: ${trimmed(r.stderr.trim())}` : ""}`);
+    for (const line of plan.lines) step.say(line);
+    if (plan.rollback) await step.notify("rollback", plan.rollback, oldRunningImage);
+}
+
+if (require.main === module) void Step.run("repoint", async (step) => switchTo(step, switchInput(step)));

@@ -1,0 +1,71 @@
+// retire: after a switch, wait until nothing is in flight to the old colour
+// (no established connection to its app port, and no nginx worker still
+// shutting down after a reload: engine/drain-rules.ts), bounded by
+// DRAIN_SECONDS; then stop it. Pulumi removes the stopped containers at the
+// end of the update, because the old slot has left the program. An empty
+// RETIRE_COLOR retires nothing: under standby "keep" the old colour stays up
+// for an instant rollback.
+//
+// What is in flight is read in the proxy, not in the app: an app image need
+// not have cat, or a shell.
+//
+// env: SWITCHYARD_PROXY, SWITCHYARD_STACK, RETIRE_COLOR (may be empty),
+//      DRAIN_SECONDS, APP_PORT, STOP_GRACE_SECONDS
+import { Proxy, slotContainers, trimmed } from "./docker";
+import { establishedTo, procTcpAddress, shuttingDown } from "./drain-rules";
+import { sleep, Step } from "./step";
+
+/** Every process's command line in the proxy, one per line (nginx's workers set theirs to their state). */
+const PROCESS_TITLES = 'for p in /proc/[0-9]*; do tr "\\000" " " < "$p/cmdline" 2>/dev/null; echo; done';
+
+async function retire(step: Step): Promise<void> {
+    const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_STACK", "DRAIN_SECONDS", "APP_PORT", "STOP_GRACE_SECONDS");
+    for (const name of ["DRAIN_SECONDS", "STOP_GRACE_SECONDS"] as const) if (!/^[0-9]+$/.test(env[name])) step.fail(`${name} '${env[name]}' must be a whole number of seconds`);
+    if (!/^[1-9][0-9]{0,4}$/.test(env.APP_PORT) || Number(env.APP_PORT) > 65535) step.fail(`APP_PORT '${env.APP_PORT}' must be a port number`);
+    const colour = step.env.RETIRE_COLOR ?? "";
+    const drainSeconds = Number(env.DRAIN_SECONDS);
+    if (colour === "") {
+        step.say("nothing to retire (standby keep, or no colour was switched away from)");
+        return;
+    }
+    if (colour !== "blue" && colour !== "green") step.fail(`RETIRE_COLOR '${colour}' is not a colour (allowed: blue, green, or empty)`);
+    const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
+    if ((await proxy.route()) === colour) step.fail(`refusing to retire ${colour}: the live listener still routes to it`);
+    const old = await slotContainers(step.docker, env.SWITCHYARD_STACK, colour).catch((e: Error) => step.fail(e.message));
+    if (old.length === 0) {
+        step.say(`nothing to retire: no running ${colour} containers`);
+        return;
+    }
+    const targets: string[] = [];
+    for (const c of old) {
+        const r = await step.docker.run(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", c]);
+        for (const ip of r.stdout.split(/\s+/).filter(Boolean)) targets.push(procTcpAddress(ip, Number(env.APP_PORT)));
+    }
+    const inFlight = async () => establishedTo((await proxy.exec("cat", "/proc/net/tcp")).stdout, targets);
+    const workers = async () => shuttingDown((await proxy.exec("sh", "-c", PROCESS_TITLES)).stdout);
+
+    step.say(`draining ${colour} (${old.length} container(s)): waiting up to ${drainSeconds}s for in-flight requests`);
+    // A request routed just before the switch may still be connecting; give it a moment.
+    if (drainSeconds >= 1) await sleep(1000);
+    const deadline = Date.now() + drainSeconds * 1000;
+    for (;;) {
+        const [conns, shutting] = await Promise.all([inFlight(), workers()]);
+        if (conns === 0 && shutting === 0) {
+            step.say(`drained: no request in flight to ${colour}`);
+            break;
+        }
+        if (Date.now() >= deadline) {
+            step.say(`drain time (${drainSeconds}s) is up with ${conns} connection(s) and ${shutting} old worker(s) left; stopping anyway`);
+            break;
+        }
+        await sleep(500);
+    }
+    for (const c of old) {
+        const r = await step.docker.run(["stop", "-t", env.STOP_GRACE_SECONDS, c]);
+        if (r.status !== 0) step.fail(`could not stop ${c}: ${trimmed(r.stderr)}`);
+        step.say(`stopped ${c}`);
+    }
+    step.say(`retired ${colour}; Pulumi removes its containers at the end of this update`);
+}
+
+if (require.main === module) void Step.run("retire", retire);

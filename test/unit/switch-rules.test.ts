@@ -1,0 +1,96 @@
+// The switch's, the drain's and the data steps' decisions, without Docker
+// (engine/switch-rules.ts, engine/drain-rules.ts, migrate.ts, backup.ts). The real steps run against nginx and replicas in
+// test/scripts/release-steps.test.ts and data-steps.test.ts.
+import * as assert from "assert";
+import { establishedTo, procTcpAddress, shuttingDown } from "../../engine/drain-rules";
+import { dumpName, safeName } from "../../engine/backup";
+import { migrationArgs } from "../../engine/migrate";
+import { planSwitch, readVerify, stateOpArgs, SwitchFacts } from "../../engine/switch-rules";
+
+const facts = (over: Partial<SwitchFacts> = {}): SwitchFacts => ({
+    target: "green",
+    live: "blue",
+    retire: true,
+    oldRunningImage: "app:1",
+    targetImage: "app:2",
+    previousLiveImage: "",
+    ...over,
+});
+
+describe("switch decisions (engine/switch-rules.ts)", () => {
+    it("a release: previous colour and image first, the ledger, the marker flip last", () => {
+        const p = planSwitch(facts());
+        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "blue", "w", "previous-live-image", "app:1", "w", "retired-blue", "app:1", "r", "retired-green", "w", "live-green", ""]);
+        assert.deepStrictEqual(p.lines, ["ledger: blue will be retired (image app:1)", "live listener re-pointed: blue -> green (no reload)"]);
+        assert.strictEqual(p.rollback, undefined);
+    });
+
+    it("to blue, the marker is removed; standby keep writes no ledger", () => {
+        const p = planSwitch(facts({ target: "blue", live: "green", retire: false }));
+        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "green", "w", "previous-live-image", "app:1", "r", "retired-blue", "r", "live-green"]);
+    });
+
+    it("back to the image live before the last switch is a rollback, and clears it so undoing it is not another", () => {
+        const p = planSwitch(facts({ target: "blue", live: "green", oldRunningImage: "app:2", targetImage: "app:1", previousLiveImage: "app:1" }));
+        assert.strictEqual(p.rollback, "rollback: back to app:1 on blue (from app:2)");
+        assert.deepStrictEqual(stateOpArgs(p.ops).slice(0, 5), ["w", "previous-live", "green", "r", "previous-live-image"]);
+        const again = planSwitch(facts({ oldRunningImage: "app:1", targetImage: "app:2", previousLiveImage: "" }));
+        assert.strictEqual(again.rollback, undefined, "releasing the rolled-back image again is a roll forward");
+    });
+
+    it("run twice: the route already moved, only the records are written again", () => {
+        const p = planSwitch(facts({ live: "green" }));
+        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "green", "r", "retired-green"]);
+        assert.deepStrictEqual(p.lines, ["live listener already routes to green"]);
+    });
+
+    it("the first release (nothing runs in the other colour): no image records, no ledger", () => {
+        const p = planSwitch(facts({ oldRunningImage: "" }));
+        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "blue", "r", "retired-green", "w", "live-green", ""]);
+    });
+
+    it("reads the verify probe's last line; anything else is a failure that says so", () => {
+        assert.deepStrictEqual(readVerify("5 no request made\n"), { ok: 5, last: "no request made" });
+        assert.deepStrictEqual(readVerify("0 status 502, routed to green, app colour ?"), { ok: 0, last: "status 502, routed to green, app colour ?" });
+        assert.deepStrictEqual(readVerify(""), { ok: 0, last: "no answer from the probe" });
+    });
+});
+
+describe("drain decisions (engine/drain-rules.ts)", () => {
+    const procNetTcp = [
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+        "   0: 0100007F:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1",
+        "   1: 010014AC:C350 820014AC:1F90 01 00000000:00000000 00:00000000 00000000     0        0 2 1",
+        "   2: 010014AC:C351 820014AC:1F90 06 00000000:00000000 00:00000000 00000000     0        0 3 1",
+        "   3: 010014AC:C352 830014AC:1F90 01 00000000:00000000 00:00000000 00000000     0        0 4 1",
+    ].join("\n");
+
+    it("writes an address as /proc/net/tcp does: little-endian hex, then the port", () => {
+        assert.strictEqual(procTcpAddress("172.20.0.130", 8080), "820014AC:1F90");
+        assert.strictEqual(procTcpAddress("10.0.0.5", 80), "0500000A:0050");
+        assert.throws(() => procTcpAddress("10.0.0", 80), /not an IPv4 address/);
+    });
+
+    it("counts established connections to the old replicas only (not listening, not TIME_WAIT, not others)", () => {
+        assert.strictEqual(establishedTo(procNetTcp, [procTcpAddress("172.20.0.130", 8080)]), 1);
+        assert.strictEqual(establishedTo(procNetTcp, [procTcpAddress("172.20.0.130", 8080), procTcpAddress("172.20.0.131", 8080)]), 2);
+        assert.strictEqual(establishedTo(procNetTcp, [procTcpAddress("172.20.0.130", 9090)]), 0);
+    });
+
+    it("counts nginx workers still shutting down after a reload", () => {
+        assert.strictEqual(shuttingDown("nginx: master process nginx\nnginx: worker process\nnginx: worker process is shutting down\n"), 1);
+        assert.strictEqual(shuttingDown("nginx: worker process\n"), 0);
+    });
+});
+
+describe("data steps' decisions (engine/migrate.ts, engine/backup.ts)", () => {
+    it("a migration command is a JSON list of non-empty one-line arguments, nothing else", () => {
+        assert.deepStrictEqual(migrationArgs('["node","migrate.js","expand"]'), ["node", "migrate.js", "expand"]);
+        for (const bad of ["node migrate.js", "[]", '[""]', '["a\\nb"]', '["a",1]', '{"a":1}', '"node"']) assert.strictEqual(migrationArgs(bad), undefined, bad);
+    });
+
+    it("a dump's name: the stack, the UTC time to the millisecond, the images, each byte outside [A-Za-z0-9._-] as _", () => {
+        assert.strictEqual(dumpName("proj-dev", new Date("2026-12-03T06:00:00.123Z"), "registry:5000/app:1.0", "none"), "proj-dev--20261203T060000123Z--registry_5000_app_1.0--to--none");
+        assert.strictEqual(safeName("a é/b"), "a____b", "é is two bytes");
+    });
+});
