@@ -91,7 +91,25 @@ export function refuseDelete(req: DeleteRequest, ctx: GuardContext): string | un
     };
     return `Refused: ${step.toLowerCase()} would delete ${req.dockerName}, ${what[role]}. Nothing was changed. ` +
         `\`pulumi preview --diff\` shows which input forces it (a new image or image id, cpus, ports, a password). ` +
-        `${allowHint(role)} To remove the whole stack use \`npm run destroy -- --stack ${ctx.stack}\`.`;
+        `${allowHint(role)} To remove the whole stack, data included: \`${ALLOW_ENV}=all pulumi destroy --run-program --stack ${ctx.stack}\` ` +
+        `(from this repository: \`npm run destroy -- --stack ${ctx.stack}\`).`;
+}
+
+/**
+ * A destroy (or any update that removes several guarded resources) is
+ * refused once per resource, and Pulumi prints each: the first refusal of a
+ * run says why and what to run; every later one only names its resource.
+ */
+export class Refusals {
+    private first?: string;
+
+    say(refusal: string, dockerName: string): string {
+        if (this.first === undefined) {
+            this.first = dockerName;
+            return refusal;
+        }
+        return `Refused as well: deleting ${dockerName}, for the reason the refusal for ${this.first} gives (with what to run).`;
+    }
 }
 
 type Labelled = { labels?: { label: string; value: string }[]; name?: string };
@@ -99,6 +117,7 @@ type Labelled = { labels?: { label: string; value: string }[]; name?: string };
 /** Registers one before-delete hook per kind of resource; components bind them. */
 export class DeleteGuard {
     private readonly hooks = new Map<HookRole, pulumi.ResourceHook>();
+    private readonly refusals = new Refusals();
 
     constructor(private readonly ctx: GuardContext) {
         // Every hook is registered on every run, bound or not: a resource that
@@ -128,6 +147,8 @@ export class DeleteGuard {
             },
             this.ctx,
         );
-        if (refusal) throw new Error(this.ctx.hostName ? `On host ${this.ctx.hostName}: ${refusal}` : refusal);
+        if (!refusal) return;
+        const said = this.refusals.say(refusal, old.name ?? args.name);
+        throw new Error(this.ctx.hostName ? `On host ${this.ctx.hostName}: ${said}` : said);
     }
 }

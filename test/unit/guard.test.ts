@@ -2,7 +2,7 @@
 // inside a real `pulumi preview`/`up` in the e2e suite.
 import * as assert from "assert";
 import { Colour } from "../../lib/config";
-import { ALLOW_ENV, GuardContext, parseAllowList, refuseDelete } from "../../lib/guard";
+import { ALLOW_ENV, GuardContext, parseAllowList, Refusals, refuseDelete } from "../../lib/guard";
 import { ReleasePlan } from "../../lib/release";
 
 const plan = (live: Colour, declared: Colour[], previousLive?: Colour): ReleasePlan => ({
@@ -57,11 +57,18 @@ describe("delete guard", () => {
             assert.ok(msg, role);
             assert.match(msg!, new RegExp(`would delete switchyard-staging-${role}, `));
             assert.match(msg!, new RegExp(`${ALLOW_ENV}=${role}\\.`));
+            assert.match(msg!, /SWITCHYARD_ALLOW_DELETE=all pulumi destroy --run-program --stack staging/);
             assert.match(msg!, /npm run destroy -- --stack staging/);
             assert.strictEqual(refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue", role)), undefined, `${role} allowed by name`);
             assert.strictEqual(refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue", "all")), undefined, `${role} allowed by all`);
         }
         assert.match(refuseDelete({ role: "postgres", dockerName: "pg", dryRun: true }, ctx(plan("blue", ["blue"]), "blue", "redis"))!, /Refused/);
+    });
+
+    it("a destroy's refusals: the first says why and what to run, each later one only names its resource", () => {
+        const r = new Refusals();
+        assert.strictEqual(r.say("Refused: … the whole paragraph …", "shop-postgres"), "Refused: … the whole paragraph …");
+        assert.strictEqual(r.say("Refused: … the whole paragraph …", "shop-redis"), "Refused as well: deleting shop-redis, for the reason the refusal for shop-postgres gives (with what to run).");
     });
 
     it("names the key, the value and what is allowed for a bad SWITCHYARD_ALLOW_DELETE", () => {
