@@ -7,7 +7,7 @@ import * as docker from "@pulumi/docker";
 import { Addressing, colourAddresses, decideAddressing, postgresAddress, redisAddress } from "../lib/addressing";
 import { acmeHostnames, checkSettings, ConfigError, healthHost, healthProto, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
 import { dockerCliEnv } from "../lib/dockerhost";
-import { dockerTlsName, writeDockerTls } from "../lib/dockertls";
+import { dockerTlsName, pruneDockerTls, writeDockerTls } from "../lib/dockertls";
 import { dataHostIndex, rolloutBatches, StackHost, stackHosts } from "../lib/hosts";
 import { HostState } from "../lib/host";
 import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
@@ -166,6 +166,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             const addressing = refusedAs(() => decideAddressing(state.networks, h.networkPool, `${namePrefix}/${h.name ?? ""}`, allowDelete.has("network")));
             return { ...h, endpoint, env, state, plan: planRelease(cfg, state), addressing };
         });
+        // A host that left hosts (or hostsTls) leaves no client key behind.
+        refusedAs(() => pruneDockerTls(namePrefix, targets.filter((t) => t.endpoint.tls).map((t) => t.name!)));
         const dataAt = dataHostIndex(cfg);
         refusedAs(() => refuseDataMove(cfg, targets, dataAt, namePrefix));
         super("switchyard:index:BlueGreenApp", name, {}, opts);

@@ -48,6 +48,19 @@ export function writeDockerTls(name: string, tls: ClientTls, env: NodeJS.Process
     return dockerTlsEnv(name, env);
 }
 
+/**
+ * Removes the material of this stack's hosts that no longer have any (a host
+ * left hosts, or moved to ssh://): a client key must not outlive the config
+ * that named it. Returns the hosts whose files were removed.
+ */
+export function pruneDockerTls(namePrefix: string, keepHosts: string[], env: NodeJS.ProcessEnv = process.env): string[] {
+    const dir = path.join(dockerTlsRoot(env), namePrefix);
+    if (!fs.existsSync(dir)) return [];
+    const removed = fs.readdirSync(dir).filter((host) => !keepHosts.includes(host));
+    for (const host of removed) fs.rmSync(path.join(dir, host), { recursive: true, force: true });
+    return removed;
+}
+
 /** The docker CLI's environment for a host whose material was written. */
 export function dockerTlsEnv(name: string, env: NodeJS.ProcessEnv = process.env): { DOCKER_CERT_PATH: string; DOCKER_TLS_VERIFY: string } {
     return { DOCKER_CERT_PATH: path.join(dockerTlsRoot(env), name), DOCKER_TLS_VERIFY: "1" };

@@ -86,6 +86,19 @@ describe("a tcp:// host with TLS material from secret config (Pulumi mocks)", fu
         assert.strictEqual(fs.statSync(key).mtimeMs, written, "unchanged material is not rewritten");
     });
 
+    it("a host that leaves hosts leaves no client key behind; other stacks' material is not touched", async () => {
+        await runProgram({ config, secrets: ["hostsTls"] });
+        const mine = path.join(home, "docker-tls", "switchyard-staging");
+        const other = path.join(home, "docker-tls", "switchyard-staging-2", "web-2");
+        fs.mkdirSync(other, { recursive: true });
+        fs.writeFileSync(path.join(other, "key.pem"), "x");
+        fs.mkdirSync(path.join(mine, "web-9"), { recursive: true });
+        fs.writeFileSync(path.join(mine, "web-9", "key.pem"), "a host that left");
+        await runProgram({ config, secrets: ["hostsTls"] });
+        assert.deepStrictEqual(fs.readdirSync(mine), ["web-2"]);
+        assert.ok(fs.existsSync(path.join(other, "key.pem")), "another stack's material stays");
+    });
+
     it("rotating the client certificate: the next up writes the new files and changes no resource", async () => {
         const before = await runProgram({ config, secrets: ["hostsTls"] });
         const renewed = makeCert("deploy", 90, CA);
