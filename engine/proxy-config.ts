@@ -5,13 +5,14 @@
 //
 // env: SWITCHYARD_PROXY, LIVE_SOCKET (host networking) or LIVE_LISTEN_PORT
 import * as fs from "fs";
-import { CONF_DIR, STATE_DIR } from "../lib/routemarker";
+import { CONF_DIR, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
 import { liveListener, Proxy } from "./docker";
 import { sleep, Step } from "./step";
 
 const NEW = `${CONF_DIR}/.nginx.conf.new`;
 const CONF = `${CONF_DIR}/nginx.conf`;
 const PREVIOUS = `${CONF_DIR}/nginx.conf.previous`;
+const TLS_DIR = `${STATE_DIR}/${TLS_SUBDIR}`;
 // In-proxy shell: paths as arguments ($1 the config dir or file, ...).
 /** Writes stdin to $1/.nginx.conf.new (and makes sure the state directory $2 exists). */
 const WRITE_NEW = 'mkdir -p "$1" "$2" && cat > "$1/.nginx.conf.new"';
@@ -21,6 +22,18 @@ const INSTALL = '[ ! -f "$3" ] || cp -f "$3" "$2"; mv -f "$1" "$3"';
 const NGINX_RUNS = 'test -s /run/nginx.pid && kill -0 "$(cat /run/nginx.pid)"';
 /** Puts $1 (the previous config) back as $2 and reloads. */
 const RESTORE = 'mv -f "$1" "$2" && nginx -s reload -c "$2"';
+
+/**
+ * A config that serves no certificate from config (HTTPS turned off, or
+ * certificates from ACME now) leaves no private key behind in the proxy's
+ * state: once it serves, the tls-config step's directory goes.
+ */
+async function forgetCertificate(step: Step, proxy: Proxy, config: string): Promise<void> {
+    if (config.includes(`${TLS_DIR}/`) || (await proxy.exec("test", "-e", TLS_DIR)).status !== 0) return;
+    const removed = await proxy.exec("rm", "-rf", TLS_DIR);
+    if (removed.status !== 0) step.fail(`could not remove the certificate and key no listener uses any more (${TLS_DIR}): ${removed.stderr.trim()}`);
+    step.say(`no listener serves the certificate from config any more: removed it and its key (${TLS_DIR})`);
+}
 
 async function proxyConfig(step: Step): Promise<void> {
     const env = step.require("SWITCHYARD_PROXY");
@@ -54,6 +67,7 @@ async function proxyConfig(step: Step): Promise<void> {
     for (let i = 0; i < 75; i++) {
         if ((await proxy.curl(live, ["-fsS", "-m", "2", "-o", "/dev/null"], "/healthz")).status === 0) {
             step.say("proxy answers /healthz");
+            await forgetCertificate(step, proxy, config);
             return;
         }
         await sleep(200);

@@ -11,7 +11,7 @@
 //      certificate: a new one runs this step), TLS_FILE, and LIVE_TLS_SOCKET
 //      (host networking) or LIVE_TLS_LISTEN_PORT
 import * as path from "path";
-import { CONF_DIR, STATE_DIR } from "../lib/routemarker";
+import { CONF_DIR, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
 import { liveListener, Proxy } from "./docker";
 import { Step } from "./step";
 
@@ -36,7 +36,7 @@ const RESTORE_PEM = 'if [ -f "$1.previous" ]; then mv -f "$1.previous" "$1"; els
 
 async function tlsConfig(step: Step): Promise<void> {
     const env = step.require("SWITCHYARD_PROXY", "TLS_PEM", "TLS_FINGERPRINT", "TLS_FILE");
-    if (!new RegExp(`^${STATE_DIR}/tls/[a-z.]+$`).test(env.TLS_FILE)) step.fail(`TLS_FILE '${env.TLS_FILE}' must be a file under ${STATE_DIR}/tls/`);
+    if (!new RegExp(`^${STATE_DIR}/${TLS_SUBDIR}/[a-z.]+$`).test(env.TLS_FILE)) step.fail(`TLS_FILE '${env.TLS_FILE}' must be a file under ${STATE_DIR}/${TLS_SUBDIR}/`);
     const https = liveListener(step.env, true);
     if (typeof https === "string") step.fail(https);
     await step.waitRunning(env.SWITCHYARD_PROXY, 60);

@@ -41,6 +41,8 @@ export const PREVIOUS_LIVE_IMAGE = value("PREVIOUS_LIVE_IMAGE");
 export const BAKE_FAILED_PREFIX = value("BAKE_FAILED_PREFIX");
 /** measured-start-<colour>: seconds from the colour's start to healthy, written by the gate. */
 export const MEASURED_START_PREFIX = value("MEASURED_START_PREFIX");
+/** The directory of the certificate and key from config (under STATE_DIR). */
+export const TLS_SUBDIR = value("TLS_SUBDIR");
 /** The stack's webhook URL, kept by the notifier step. */
 export const WEBHOOK_URL_FILE = value("WEBHOOK_URL_FILE");
 

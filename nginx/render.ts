@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import { Colour, COLOURS, RetriableMethod } from "../lib/config";
 import { packageFile } from "../lib/package";
-import { CONF_DIR, MAINTENANCE_MARKER, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
+import { CONF_DIR, MAINTENANCE_MARKER, ROUTE_MARKER, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
 
 /** Ports nginx listens on inside the proxy container (published per config). */
 export const LIVE_LISTEN_PORT = 8080;
@@ -13,7 +13,7 @@ export const PREVIEW_LISTEN_PORT = 8081;
 export const LIVE_TLS_LISTEN_PORT = 8443;
 export const PREVIEW_TLS_LISTEN_PORT = 8444;
 /** Certificate chain and key in one file, so one rename swaps both (tls-config step). */
-export const TLS_FILE = `${STATE_DIR}/tls/server.pem`;
+export const TLS_FILE = `${STATE_DIR}/${TLS_SUBDIR}/server.pem`;
 /** The config directory, mounted as a directory (design brief, fact 6): route-marker.env defines it. */
 export { CONF_DIR };
 /** The ACME sidecar's volume in the proxy (read-only there): its certificate and the HTTP-01 answers. */

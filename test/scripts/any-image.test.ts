@@ -10,6 +10,7 @@ import * as assert from "assert";
 import { X509Certificate } from "crypto";
 import { spawnSync } from "child_process";
 import * as tls from "tls";
+import * as path from "path";
 import { REDIS_COMMAND } from "../../components/redis";
 import { combinedPem } from "../../lib/tls";
 import { TLS_FILE } from "../../nginx/render";
@@ -168,5 +169,16 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
         assert.ok(!`${r.stdout}${r.stderr}`.includes("PRIVATE KEY"), "no key in the output");
         assert.strictEqual(await servedCertificate(stack.tlsPort, ca.certificate), before);
         assert.strictEqual((await get(stack.tlsPort, "/version", { tls: { ca: ca.certificate } })).status, 200);
+    });
+
+    it("HTTPS turned off: once the config without it serves, the certificate and its key are gone from the proxy", async () => {
+        assert.strictEqual(docker("exec", stack.proxy, "sh", "-c", `test -f ${TLS_FILE} && echo present`), "present");
+        const off = runStep("proxy-config", stack.env(), stack.nginxConfig(5, false, false));
+        assert.strictEqual(off.status, 0, off.stderr);
+        assert.match(off.stdout, /no listener serves the certificate from config any more: removed it and its key/);
+        assert.strictEqual(spawnSync("docker", ["exec", stack.proxy, "test", "-e", path.posix.dirname(TLS_FILE)]).status, 1, "the key's directory is gone");
+        assert.strictEqual((await get(stack.livePort, "/version")).status, 200, "plain HTTP keeps serving");
+        const again = runStep("proxy-config", stack.env(), stack.nginxConfig(5, false, false));
+        assert.doesNotMatch(again.stdout, /removed it and its key/, "nothing to remove the second time");
     });
 });

@@ -203,7 +203,7 @@ export class TestStack {
     }
 
     /** The config the program would render for this stack: upstreams of the fixed addresses, `proxy.*` from options. */
-    nginxConfig(drainSeconds = 10, redirectHttp = false): string {
+    nginxConfig(drainSeconds = 10, redirectHttp = false, tls = !!this.options.tls): string {
         const cfg = configSchema.parse({ liveColor: "blue", slots: { blue: { image: IMAGES.app } }, replicas: this.replicas, proxy: this.options.proxy ?? {} });
         return renderNginxConfig({
             appPort: this.appPort,
@@ -213,10 +213,10 @@ export class TestStack {
                 mode: "host",
                 live: { address: "127.0.0.1", port: this.livePort },
                 preview: { address: "127.0.0.1", port: this.previewPort },
-                ...(this.options.tls ? { liveTls: { address: "127.0.0.1", port: this.tlsPort }, previewTls: { address: "127.0.0.1", port: this.previewTlsPort } } : {}),
+                ...(tls ? { liveTls: { address: "127.0.0.1", port: this.tlsPort }, previewTls: { address: "127.0.0.1", port: this.previewTlsPort } } : {}),
             },
             behaviour: proxyBehaviour(cfg),
-            ...(this.options.tls ? { tls: { redirectHttp, publicPort: this.tlsPort } } : {}),
+            ...(tls ? { tls: { redirectHttp, publicPort: this.tlsPort } } : {}),
         });
     }
 
