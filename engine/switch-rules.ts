@@ -3,11 +3,11 @@
 // verify probe's answer says. engine/repoint.ts and engine/verify.ts act on
 // them; test/unit/switch-rules.test.ts checks each in milliseconds.
 import type { Colour } from "../lib/config";
+import { otherColour } from "../lib/defaults";
 import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RETIRED_PREFIX, ROUTE_MARKER } from "../lib/routemarker";
 
 export type { Colour };
-
-export const otherColour = (c: Colour): Colour => (c === "blue" ? "green" : "blue");
+export { otherColour };
 
 /** One change to a file of the proxy's state directory: written whole (by a rename), or removed. */
 export type StateOp = { write: string; content: string } | { remove: string };
