@@ -24,10 +24,10 @@
 //      BAKE_SECONDS, BAKE_MAX_ERROR_PERCENT, BAKE_MAX_P99_MS (empty: latency is
 //      reported, not judged), BAKE_MIN_REQUESTS, LIVE_SOCKET (optional),
 //      SWITCHYARD_RETRY_BAKE (optional, 1), DOCKER_HOST
-import { BAKE_FAILED_PREFIX, PREVIOUS_LIVE, RETIRED_PREFIX } from "../lib/routemarker";
+import { BAKE_FAILED_PREFIX, PREVIOUS_LIVE } from "../lib/routemarker";
 import { describe, failedBefore, failedRecord, nextCheckMs, parseAccessRecords, Sample, summarise, Thresholds, verdict } from "./bake-verdict";
 import { engineTime, Proxy, slotContainerIds } from "./docker";
-import { switchInput, switchTo } from "./repoint";
+import { switchBack, switchInput, switchTo } from "./repoint";
 import { sleep, Step } from "./step";
 
 const CHECK_MS = 2000;
@@ -111,14 +111,11 @@ async function bake(step: Step): Promise<void> {
         const why = verdict(summary, t);
         if (why) {
             const message = `bake failed on ${input.hostName} after ${waited}s of ${input.seconds}s: ${colour} ${why}`;
-            if (previous !== "blue" && previous !== "green") step.fail(`${message}; there is no previous colour to restore`);
-            if (previous === colour) step.fail(`${message}; there is no previous colour to restore`);
-            if (!(await proxy.setRoute(previous))) step.fail(`could not point the live listener at '${previous}' (allowed: blue, green)`);
-            await proxy.removeState(`${RETIRED_PREFIX}${previous}`);
-            step.say(`restored the live listener to ${previous}`);
+            const back = await switchBack(step, proxy, colour, previous);
+            if (!back) step.fail(`${message}; there is no previous colour to restore`);
             // Remembered, so the next up of this same release asks before it goes live again.
             if (!(await proxy.writeState(failedFile, failedRecord(containers, new Date(), why)))) step.say("could not record the failed bake in the proxy's state");
-            step.fail(`${message}; live traffic is back on ${previous}, which keeps running`);
+            step.fail(`${message}; live traffic is back on ${back}, which keeps running`);
         }
         step.say(`${waited}s of ${input.seconds}s: ${describe(summary)}`);
         if (waitedMs >= windowMs) {

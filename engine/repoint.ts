@@ -11,7 +11,7 @@
 // step or a killed update undid it.
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY
-import { PREVIOUS_LIVE_IMAGE } from "../lib/routemarker";
+import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RETIRED_PREFIX } from "../lib/routemarker";
 import { imageOf, Proxy, trimmed } from "./docker";
 import { Step } from "./step";
 import { Colour, otherColour, planSwitch, stateOpArgs } from "./switch-rules";
@@ -46,6 +46,23 @@ export async function switchTo(step: Step, input: SwitchInput): Promise<void> {
     if (r.status !== 0) step.fail(`could not re-point the proxy ${input.proxy}${r.stderr.trim() ? `: ${trimmed(r.stderr.trim())}` : ""}`);
     for (const line of plan.lines) step.say(line);
     if (plan.rollback) await step.notify("rollback", plan.rollback, oldRunningImage);
+}
+
+/**
+ * After a failed check of `colour` (verify, the bake): the route goes back to
+ * the colour re-point recorded as live before it, which still runs (retire
+ * waits for these steps), and leaves the retire ledger. Returns that colour,
+ * or undefined when there is none to go back to. `known`: previous-live as
+ * read earlier (the bake reads it at its start, so a failed check switches
+ * back with no docker call before the switch).
+ */
+export async function switchBack(step: Step, proxy: Proxy, colour: Colour, known?: string): Promise<Colour | undefined> {
+    const previous = known ?? (await proxy.readState(PREVIOUS_LIVE));
+    if ((previous !== "blue" && previous !== "green") || previous === colour) return undefined;
+    if (!(await proxy.setRoute(previous))) step.fail(`could not point the live listener at '${previous}' (allowed: blue, green)`);
+    await proxy.removeState(`${RETIRED_PREFIX}${previous}`);
+    step.say(`restored the live listener to ${previous}`);
+    return previous;
 }
 
 if (require.main === module) void Step.run("repoint", async (step) => switchTo(step, switchInput(step)));

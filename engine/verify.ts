@@ -22,10 +22,9 @@
 //      VERIFY_REQUESTS, HEALTH_PATH, LIVE_SOCKET (host networking) or
 //      LIVE_LISTEN_PORT; optional HEALTH_HOST and HEALTH_PROTO (the Host and
 //      X-Forwarded-Proto of every probe)
-import { PREVIOUS_LIVE, RETIRED_PREFIX } from "../lib/routemarker";
 import { Proxy } from "./docker";
 import { healthRequest } from "./inputs";
-import { switchInput, switchTo } from "./repoint";
+import { switchBack, switchInput, switchTo } from "./repoint";
 import { Step } from "./step";
 import { readVerify } from "./switch-rules";
 
@@ -94,13 +93,8 @@ async function verify(step: Step): Promise<void> {
         return;
     }
     const failed = `verify failed: the live listener did not answer from ${colour} ${want} times in a row within ${VERIFY_SECONDS}s (last: ${last})`;
-    const previous = await proxy.readState(PREVIOUS_LIVE);
-    if ((previous === "blue" || previous === "green") && previous !== colour) {
-        if (!(await proxy.setRoute(previous))) step.fail(`could not point the live listener at '${previous}' (allowed: blue, green)`);
-        await proxy.removeState(`${RETIRED_PREFIX}${previous}`);
-        step.say(`restored the live listener to ${previous}`);
-        step.fail(`${failed}; live traffic is back on ${previous}, which keeps running`);
-    }
+    const previous = await switchBack(step, proxy, colour);
+    if (previous) step.fail(`${failed}; live traffic is back on ${previous}, which keeps running`);
     step.fail(`${failed}; there is no previous colour to restore`);
 }
 
