@@ -2,15 +2,19 @@
 // side by side in one run on one machine, with the same load:
 //   marker   Switchyard: flip the route marker nginx reads per request (no reload)
 //   reload   rewrite the colour into nginx.conf, nginx -t, rename, nginx -s reload
+//   proxy-config  the same new config through Switchyard's proxy-config step,
+//            which asks clients to close keep-alive connections before it reloads
 //   recreate stop the old containers and start the new ones behind the same name
 // Prints one line per step with elapsed seconds, then a Markdown table, and
 // writes bench/results/switch.json and bench/results/switch.md.
+import { execFile } from "child_process";
 import * as os from "os";
 import { docker, dockerAsync, dockerAvailable, runStepAsync, TestStack } from "../test/scripts/fixture";
+import { CONF_DIR } from "../lib/routemarker";
 import { writeBenchResults } from "./results";
 import { LoadReport, report, Sample, startLoad } from "../test/scripts/load";
 
-type Method = "marker" | "reload" | "recreate";
+type Method = "marker" | "reload" | "proxy-config" | "recreate";
 const RATE = Number(process.env.BENCH_RATE ?? 250);
 const SWITCHES = Number(process.env.BENCH_SWITCHES ?? 8);
 const GAP_MS = 2000;
@@ -113,14 +117,29 @@ function pick(r: LoadReport): { p50: number; p99: number } {
     return { p50: r.p50, p99: r.p99 };
 }
 
+/** docker with `input` on its stdin, without blocking the event loop (the load runs in it). */
+function dockerWithInput(input: string, ...args: string[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+        const child = execFile("docker", args, (err, _out, stderr) => (err ? reject(new Error(`docker ${args[0]}: ${stderr || err.message}`)) : resolve()));
+        child.stdin?.end(input);
+    });
+}
+
+/** The proxy's config with the colour written in, instead of read from the route marker. */
+function colourConfig(stack: TestStack, to: "blue" | "green"): string {
+    return stack.nginxConfig(5).replace(/set \$switchyard_colour blue;\n(\s+)if \(-f [^)]+\) \{\n\s+set \$switchyard_colour green;\n\s+\}/, `set $switchyard_colour ${to};`);
+}
+
 async function switchTo(method: Method, stack: TestStack, to: "blue" | "green", from: "blue" | "green"): Promise<void> {
     if (method === "marker") {
         const r = await runStepAsync("repoint", stack.env({ SWITCHYARD_COLOR: to, STANDBY: "keep" }));
         if (r.status !== 0) throw new Error(r.stderr);
     } else if (method === "reload") {
         // The common alternative: the colour written into the config, then a reload.
-        const conf = stack.nginxConfig(5).replace(/set \$switchyard_colour blue;\n(\s+)if \(-f [^)]+\) \{\n\s+set \$switchyard_colour green;\n\s+\}/, `set $switchyard_colour ${to};`);
-        const r = await runStepAsync("proxy-config", stack.env(), conf);
+        await dockerWithInput(colourConfig(stack, to), "exec", "-i", stack.proxy, "sh", "-c", 'cat > "$1" && nginx -t -q -c "$1" && mv -f "$1" "$2" && nginx -s reload -c "$2"', "sh", `${CONF_DIR}/.bench.conf`, `${CONF_DIR}/nginx.conf`);
+    } else if (method === "proxy-config") {
+        // The same config change through the step every proxy config change takes.
+        const r = await runStepAsync("proxy-config", stack.env(), colourConfig(stack, to));
         if (r.status !== 0) throw new Error(r.stderr);
     } else {
         // Naive recreate: the same name keeps the traffic; the old containers
@@ -133,12 +152,19 @@ async function switchTo(method: Method, stack: TestStack, to: "blue" | "green", 
     }
 }
 
+const LABELS: Record<Method, string> = {
+    marker: "Switchyard (marker, no reload)",
+    reload: "rewrite + nginx reload",
+    "proxy-config": "rewrite + Switchyard's proxy-config (close window, reload)",
+    recreate: "naive recreate",
+};
+
 function markdown(results: MethodResult[], machine: string): string {
     const row = (label: string, f: (r: MethodResult) => string | number) => `| ${label} | ${results.map(f).join(" | ")} |`;
     return [
         `Switch benchmark — ${machine}; ${RATE} req/s (half keep-alive, half Connection: close, 30% POST), ${SWITCHES} switches per method, one run.`,
         "",
-        `| | ${results.map((r) => r.method === "marker" ? "Switchyard (marker, no reload)" : r.method === "reload" ? "rewrite + nginx reload" : "naive recreate").join(" | ")} |`,
+        `| | ${results.map((r) => LABELS[r.method]).join(" | ")} |`,
         `|---|${results.map(() => "---").join("|")}|`,
         row("requests", (r) => r.requests),
         row("failed (socket errors + non-2xx)", (r) => r.failed),
@@ -158,7 +184,7 @@ async function main() {
         console.error(`bench: needs a Docker engine and the local images: ${missing}`);
         process.exit(1);
     }
-    const methods = (process.env.BENCH_METHODS ?? "marker,reload,recreate").split(",") as Method[];
+    const methods = (process.env.BENCH_METHODS ?? "marker,reload,proxy-config,recreate").split(",") as Method[];
     const results: MethodResult[] = [];
     for (const m of methods) results.push(await run(m));
     const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Docker ${docker("version", "--format", "{{.Server.Version}}")}, ${docker("run", "--rm", "switchyard/nginx:local", "sh", "-c", "nginx -v 2>&1")}`;

@@ -5,17 +5,30 @@
 //
 // env: SWITCHYARD_PROXY, LIVE_SOCKET (host networking) or LIVE_LISTEN_PORT
 import * as fs from "fs";
-import { CONF_DIR, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
-import { liveListener, Proxy } from "./docker";
+import { CLOSING_MARKER, CONF_DIR, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
+import { Listener, liveListener, Proxy } from "./docker";
 import { sleep, Step } from "./step";
 
 const NEW = `${CONF_DIR}/.nginx.conf.new`;
 const CONF = `${CONF_DIR}/nginx.conf`;
 const PREVIOUS = `${CONF_DIR}/nginx.conf.previous`;
 const TLS_DIR = `${STATE_DIR}/${TLS_SUBDIR}`;
+const CLOSING = `${STATE_DIR}/${CLOSING_MARKER}`;
+/**
+ * How long clients are asked to close their keep-alive connections before a
+ * reload. A client that sends at least one request in it closes that
+ * connection after the answer; one idle longer may still be reset at the
+ * reload (browsers, Go and curl resend a request on a reused connection that
+ * closed). Measured with npm run bench:switch (docs/benchmarks.md).
+ */
+export const CLOSE_WINDOW_MS = 1000;
 // In-proxy shell: paths as arguments ($1 the config dir or file, ...).
-/** Writes stdin to $1/.nginx.conf.new (and makes sure the state directory $2 exists). */
-const WRITE_NEW = 'mkdir -p "$1" "$2" && cat > "$1/.nginx.conf.new"';
+/**
+ * Writes stdin to $1/.nginx.conf.new, makes sure the state directory $2 exists
+ * and removes a closing marker $3 a killed run left (every answer would close
+ * its connection until the next reload).
+ */
+const WRITE_NEW = 'mkdir -p "$1" "$2" && rm -f "$3" && cat > "$1/.nginx.conf.new"';
 /** Keeps the serving config as $2 (when there is one), then renames $1 into its place $3. */
 const INSTALL = '[ ! -f "$3" ] || cp -f "$3" "$2"; mv -f "$1" "$3"';
 /** nginx runs (its pid file names a live process): a reload, not a start. */
@@ -35,39 +48,33 @@ async function forgetCertificate(step: Step, proxy: Proxy, config: string): Prom
     step.say(`no listener serves the certificate from config any more: removed it and its key (${TLS_DIR})`);
 }
 
-async function proxyConfig(step: Step): Promise<void> {
-    const env = step.require("SWITCHYARD_PROXY");
-    const live = liveListener(step.env, false);
-    if (typeof live === "string") step.fail(live);
-    const config = fs.readFileSync(0, "utf8");
-    await step.waitRunning(env.SWITCHYARD_PROXY, 60);
-    const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
-    const written = await step.docker.run(["exec", "-i", env.SWITCHYARD_PROXY, "sh", "-c", WRITE_NEW, "sh", CONF_DIR, STATE_DIR], config);
-    if (written.status !== 0) step.fail(`could not write the new config into ${env.SWITCHYARD_PROXY}: ${written.stderr.trim()}`);
-    const tested = await proxy.exec("nginx", "-t", "-q", "-c", NEW);
-    if (tested.status !== 0) {
-        await proxy.exec("rm", "-f", NEW);
-        step.fail(`nginx rejected the new config; the previous config still serves. nginx -t said: ${`${tested.stdout}${tested.stderr}`.replace(/\n/g, " ")}`);
+/**
+ * Reloads nginx so that its old workers find no keep-alive connection idle to
+ * cut: for CLOSE_WINDOW_MS before the reload, and until the new config
+ * answers, every answer asks its client to close the connection (the closing
+ * marker, read per request by the serving config; a config from before the
+ * marker ignores it). In-flight requests the old workers finish meanwhile
+ * close too, rather than leave a connection their worker is about to close.
+ */
+async function reloadThenCheck(step: Step, proxy: Proxy, answers: () => Promise<void>): Promise<void> {
+    if (!(await proxy.writeState(CLOSING_MARKER, ""))) step.fail(`could not set the closing marker in ${proxy.container}`);
+    try {
+        step.say(`clients asked to close their keep-alive connections; reloading in ${CLOSE_WINDOW_MS} ms`);
+        await sleep(CLOSE_WINDOW_MS);
+        const reloaded = await proxy.exec("nginx", "-s", "reload", "-c", CONF);
+        if (reloaded.status !== 0) step.fail(`nginx -s reload failed: ${reloaded.stderr.trim()}`);
+        step.say("config installed; nginx reloaded (old workers drain for up to worker_shutdown_timeout)");
+        await answers();
+    } finally {
+        await proxy.removeState(CLOSING_MARKER);
     }
-    step.say("new config passed nginx -t");
-    if ((await proxy.exec("cmp", "-s", NEW, CONF)).status === 0) {
-        await proxy.exec("rm", "-f", NEW);
-        step.say("config unchanged; no reload");
-    } else {
-        const installed = await proxy.exec("sh", "-c", INSTALL, "sh", NEW, PREVIOUS, CONF);
-        if (installed.status !== 0) step.fail(`could not install the new config in ${env.SWITCHYARD_PROXY}: ${installed.stderr.trim()}`);
-        if ((await proxy.exec("sh", "-c", NGINX_RUNS)).status === 0) {
-            const reloaded = await proxy.exec("nginx", "-s", "reload", "-c", CONF);
-            if (reloaded.status !== 0) step.fail(`nginx -s reload failed: ${reloaded.stderr.trim()}`);
-            step.say("config installed; nginx reloaded (old workers drain for up to worker_shutdown_timeout)");
-        } else {
-            step.say("config installed; nginx starts with it");
-        }
-    }
+}
+
+/** Until the live listener answers /healthz (15 s); else the previous config goes back, or the proxy's last lines are shown. */
+async function answersHealthz(step: Step, proxy: Proxy, live: Listener): Promise<void> {
     for (let i = 0; i < 75; i++) {
         if ((await proxy.curl(live, ["-fsS", "-m", "2", "-o", "/dev/null"], "/healthz")).status === 0) {
             step.say("proxy answers /healthz");
-            await forgetCertificate(step, proxy, config);
             return;
         }
         await sleep(200);
@@ -76,9 +83,42 @@ async function proxyConfig(step: Step): Promise<void> {
         await proxy.exec("sh", "-c", RESTORE, "sh", PREVIOUS, CONF);
         step.fail("proxy did not answer /healthz after the config change; the previous config was restored");
     }
-    const logs = await step.docker.run(["logs", "--tail", "8", env.SWITCHYARD_PROXY]);
+    const logs = await step.docker.run(["logs", "--tail", "8", proxy.container]);
     const lines = `${logs.stdout}${logs.stderr}`.replace(/\n+$/, "").split("\n").map((l) => `  | ${l}`);
     step.fail(`proxy did not answer /healthz within 15s (a listener's address or port taken?). Its last lines:\n${lines.join("\n")}`);
+}
+
+async function proxyConfig(step: Step): Promise<void> {
+    const env = step.require("SWITCHYARD_PROXY");
+    const live = liveListener(step.env, false);
+    if (typeof live === "string") step.fail(live);
+    const config = fs.readFileSync(0, "utf8");
+    await step.waitRunning(env.SWITCHYARD_PROXY, 60);
+    const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
+    const written = await step.docker.run(["exec", "-i", env.SWITCHYARD_PROXY, "sh", "-c", WRITE_NEW, "sh", CONF_DIR, STATE_DIR, CLOSING], config);
+    if (written.status !== 0) step.fail(`could not write the new config into ${env.SWITCHYARD_PROXY}: ${written.stderr.trim()}`);
+    const tested = await proxy.exec("nginx", "-t", "-q", "-c", NEW);
+    if (tested.status !== 0) {
+        await proxy.exec("rm", "-f", NEW);
+        step.fail(`nginx rejected the new config; the previous config still serves. nginx -t said: ${`${tested.stdout}${tested.stderr}`.replace(/\n/g, " ")}`);
+    }
+    step.say("new config passed nginx -t");
+    const healthy = () => answersHealthz(step, proxy, live);
+    if ((await proxy.exec("cmp", "-s", NEW, CONF)).status === 0) {
+        await proxy.exec("rm", "-f", NEW);
+        step.say("config unchanged; no reload");
+        await healthy();
+    } else {
+        const installed = await proxy.exec("sh", "-c", INSTALL, "sh", NEW, PREVIOUS, CONF);
+        if (installed.status !== 0) step.fail(`could not install the new config in ${env.SWITCHYARD_PROXY}: ${installed.stderr.trim()}`);
+        if ((await proxy.exec("sh", "-c", NGINX_RUNS)).status === 0) {
+            await reloadThenCheck(step, proxy, healthy);
+        } else {
+            step.say("config installed; nginx starts with it");
+            await healthy();
+        }
+    }
+    await forgetCertificate(step, proxy, config);
 }
 
 if (require.main === module) void Step.run("proxy-config", proxyConfig);

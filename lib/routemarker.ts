@@ -31,6 +31,8 @@ export const CONF_DIR = value("CONF_DIR");
 export const ROUTE_MARKER = value("ROUTE_MARKER");
 /** Present: the live listener answers 503 maintenance. */
 export const MAINTENANCE_MARKER = value("MAINTENANCE_MARKER");
+/** Present: every HTTP/1.1 answer says Connection: close (proxy-config, just before a reload). */
+export const CLOSING_MARKER = value("CLOSING_MARKER");
 /** retired-<colour>: the image a colour had when it was retired. */
 export const RETIRED_PREFIX = value("RETIRED_PREFIX");
 /** The colour that was live before the last re-point. */

@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import { Colour, COLOURS, RetriableMethod } from "../lib/config";
 import { packageFile } from "../lib/package";
-import { CONF_DIR, MAINTENANCE_MARKER, ROUTE_MARKER, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
+import { CLOSING_MARKER, CONF_DIR, MAINTENANCE_MARKER, ROUTE_MARKER, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
 
 /** Ports nginx listens on inside the proxy container (published per config). */
 export const LIVE_LISTEN_PORT = 8080;
@@ -273,6 +273,7 @@ function proxyPageHeaders(indent: string): string {
     return [
         ...Object.entries(PROXY_PAGE_HEADERS).map(([name, value]) => `${indent}add_header ${name} ${quoted(value)} always;`),
         `${indent}add_header X-Switchyard-Route $switchyard_colour always;`,
+        `${indent}add_header Connection $switchyard_close_connection always;`,
     ].join("\n");
 }
 
@@ -363,6 +364,7 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
         stateDir: STATE_DIR,
         routeMarker: `${STATE_DIR}/${ROUTE_MARKER}`,
         maintenanceMarker: `${STATE_DIR}/${MAINTENANCE_MARKER}`,
+        closingMarker: `${STATE_DIR}/${CLOSING_MARKER}`,
         retryAfterSeconds: String(values.retryAfterSeconds ?? 120),
         tlsHttpConfig: values.tls ? tlsHttpConfig(values.tls.file ?? TLS_FILE, values.tls.redirectHttp) : "",
         httpsRedirect: values.tls?.redirectHttp

@@ -65,7 +65,7 @@ describe("e2e: upgrading a stack that Switchyard 0.2 made", function () {
         if (s) await s.destroy();
     });
 
-    it("1. the new program on the same config, under load, 0 failed: only the proxy's config (one reload) and the new heal step change; Postgres and the DNS routing kept, each with a warning that says how to move", async () => {
+    it("1. the new program on the same config, under load: only the proxy's config (one reload, from 0.2's config: only its keep-alive resets may fail) and the new heal step change; Postgres and the DNS routing kept, each with a warning that says how to move", async () => {
         assert.deepStrictEqual(healthTest(), ["CMD-SHELL", "pg_isready -h 127.0.0.1 -U app -d app"], "0.2 created a shell-form healthcheck");
         const before = identities();
         upgradeProject(s.dir);
@@ -79,7 +79,14 @@ describe("e2e: upgrading a stack that Switchyard 0.2 made", function () {
         assert.deepStrictEqual([up.changes.create, up.changes.update, up.changes.replace, up.changes.delete], [1, 1, 0, 0], JSON.stringify(up.changes));
         assert.match(up.output, /command:local:Command switchyard-proxy-config updated/);
         assert.match(up.output, /command:local:Command switchyard-release-app-blue-heal created/);
-        assert.deepStrictEqual(failed, [], describeFailures({ ...rep, samples: failed }));
+        // The one reload starts from 0.2's config, which cannot ask clients to close their
+        // keep-alive connections first (it knows no closing marker): a client that reuses one
+        // at the instant an old worker closes it gets a reset, before the request was read
+        // (docs/benchmarks.md: 0 to 2 per reload at this rate). Only that may fail, and at most
+        // what one reload can cut; test 4 holds this version's own reloads to 0.
+        const unexplained = failed.filter((x) => !(x.error === "ECONNRESET" && x.keepAlive));
+        assert.deepStrictEqual(unexplained, [], describeFailures({ ...rep, samples: unexplained }));
+        assert.ok(failed.length <= 2, `more resets than one reload of 0.2's config explains: ${describeFailures({ ...rep, samples: failed })}`);
         assert.deepStrictEqual(identities(), before, "no container was replaced or restarted");
         assert.match(up.output, /Postgres \(\S+-postgres\) keeps the shell-form healthcheck it was created with\..*SWITCHYARD_ALLOW_DELETE=postgres pulumi up/s);
         assert.match(up.output, /the networks of \S+ were made before fixed addresses, so its proxy still finds the colours through Docker's DNS/);
@@ -147,5 +154,21 @@ describe("e2e: upgrading a stack that Switchyard 0.2 made", function () {
         assert.doesNotMatch(noop.output, /Docker's DNS/);
         assert.strictEqual((await get(live, "/version")).status, 200);
         say(`figures: move ${seconds.toFixed(1)} s with ${failed.length} of ${rep.requests} failed; no-op ${noop.changes.same} unchanged`);
+    });
+
+    it("4. a proxy config change on the upgraded stack, under load: one reload, clients asked to close first, 0 failed; no container replaced", async () => {
+        const before = identities();
+        const config = s.readConfig();
+        s.writeConfig({ ...config, proxy: { ...(config.proxy ?? {}), maxBodyMb: 30 } });
+        let up: OpResult | undefined;
+        const rep = await withLoad({ port: live, rate: LOAD_RATE, durationMs: 180000 }, async () => (up = await s.up("a proxy config change")));
+        if (!up) throw new Error("the up did not return");
+        say(`proxy config change under ${LOAD_RATE} req/s: up ${up.seconds.toFixed(1)} s, ${up.changes.update} updated; ${rep.requests} requests, ${rep.failed} failed`);
+        assert.deepStrictEqual([up.changes.create, up.changes.update, up.changes.replace, up.changes.delete], [0, 1, 0, 0], JSON.stringify(up.changes));
+        assert.match(up.output, /clients asked to close their keep-alive connections; reloading in \d+ ms/);
+        assert.match(up.output, /nginx reloaded/);
+        assert.strictEqual(rep.failed, 0, describeFailures(rep));
+        assert.deepStrictEqual(identities(), before, "no container was replaced or restarted");
+        assert.match(execFileSync("docker", ["exec", s.names.proxyContainer, "cat", "/etc/switchyard/nginx/nginx.conf"], { encoding: "utf8" }), /client_max_body_size 30m;/);
     });
 });

@@ -3,7 +3,9 @@
 // running colours drop no request, and after each verify every answer comes
 // from the new colour.
 import * as assert from "assert";
-import { dockerAvailable, runStep, runStepAsync, TestStack } from "./fixture";
+import * as http from "http";
+import { CLOSING_MARKER, STATE_DIR } from "../../lib/routemarker";
+import { docker, dockerAvailable, nginxWorkers, runStep, runStepAsync, TestStack } from "./fixture";
 import { get, startLoad } from "./load";
 
 describe("switch under constant load (real Docker engine)", function () {
@@ -59,6 +61,40 @@ describe("switch under constant load (real Docker engine)", function () {
             const window = rep.samples.filter((s) => s.at >= from && s.at < to);
             const wrong = window.filter((s) => s.colour !== switches[i].colour);
             assert.deepStrictEqual(wrong.length, 0, `switch ${i + 1} to ${switches[i].colour}: ${wrong.length} of ${window.length} answers from another colour`);
+        }
+    });
+
+    it("8 proxy config changes at 250 requests/s, each a reload: zero failed requests (clients were asked to close first), and the closing marker is gone after each", async () => {
+        const load = startLoad({ port: stack.livePort, rate: 250, durationMs: 30000 });
+        await new Promise((r) => setTimeout(r, 2000));
+        for (let i = 0; i < 8; i++) {
+            const workers = nginxWorkers(stack.proxy);
+            // A real change each time: the drain time alternates.
+            const r = await runStepAsync("proxy-config", stack.env(), stack.nginxConfig(i % 2 === 0 ? 6 : 5));
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.match(r.stdout, /clients asked to close their keep-alive connections; reloading in \d+ ms/);
+            assert.notStrictEqual(nginxWorkers(stack.proxy), workers, `change ${i + 1} reloaded nginx`);
+            assert.strictEqual(docker("exec", stack.proxy, "sh", "-c", `ls ${STATE_DIR}`).split("\n").includes(CLOSING_MARKER), false, `change ${i + 1} left the closing marker`);
+            await new Promise((r) => setTimeout(r, 1000));
+        }
+        const rep = await load.stop();
+        console.log(`      load: ${rep.requests} requests (${rep.samples.filter((s) => s.keepAlive).length} keep-alive), failed ${rep.failed}, p99 ${rep.p99} ms`);
+        assert.deepStrictEqual(rep.errors, {}, `failed requests: ${JSON.stringify(rep.errors)}`);
+        assert.strictEqual(rep.failed, 0);
+    });
+
+    it("while the closing marker is set, an HTTP/1.1 answer asks its client to close; without it the connection is kept", async () => {
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        const kept = await get(stack.livePort, "/version", { agent });
+        assert.strictEqual(kept.headers.connection, "keep-alive");
+        docker("exec", stack.proxy, "touch", `${STATE_DIR}/${CLOSING_MARKER}`);
+        try {
+            const closing = await get(stack.livePort, "/version", { agent });
+            assert.strictEqual(closing.status, 200);
+            assert.match(String(closing.headers.connection), /close/);
+        } finally {
+            docker("exec", stack.proxy, "rm", "-f", `${STATE_DIR}/${CLOSING_MARKER}`);
+            agent.destroy();
         }
     });
 });
