@@ -9,9 +9,11 @@
 import * as assert from "assert";
 import { X509Certificate } from "crypto";
 import { spawnSync } from "child_process";
+import * as http2 from "http2";
 import * as tls from "tls";
 import * as path from "path";
 import { REDIS_COMMAND } from "../../components/redis";
+import { CLOSING_MARKER, STATE_DIR } from "../../lib/routemarker";
 import { combinedPem } from "../../lib/tls";
 import { TLS_FILE } from "../../nginx/render";
 import { makeCa, makeCert, TestCert } from "../certs";
@@ -122,6 +124,32 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
         } finally {
             assert.strictEqual(runStep("proxy-config", stack.env(), stack.nginxConfig(5)).status, 0);
             for (let i = 0; i < 50 && (await get(stack.livePort, "/version")).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+        }
+    });
+
+    it("the closing window over HTTPS: HTTP/1.1 answers say Connection: close, HTTP/2 answers carry no Connection header (it is not allowed there)", async () => {
+        const marker = `${STATE_DIR}/${CLOSING_MARKER}`;
+        docker("exec", stack.proxy, "touch", marker);
+        try {
+            const h1 = await get(stack.tlsPort, "/version", { tls: { ca: ca.certificate } });
+            assert.strictEqual(h1.status, 200);
+            assert.match(String(h1.headers.connection), /close/);
+            const session = http2.connect(`https://127.0.0.1:${stack.tlsPort}`, { ca: ca.certificate, servername: "localhost" });
+            try {
+                const headers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+                    const req = session.request({ ":path": "/version" });
+                    req.on("response", (h) => resolve(h));
+                    req.on("error", reject);
+                    req.resume();
+                    req.end();
+                });
+                assert.strictEqual(headers[":status"], 200);
+                assert.strictEqual(headers.connection, undefined);
+            } finally {
+                session.close();
+            }
+        } finally {
+            docker("exec", stack.proxy, "rm", "-f", marker);
         }
     });
 
