@@ -11,6 +11,7 @@ import { dockerTlsName, pruneDockerTls, writeDockerTls } from "../lib/dockertls"
 import { dataHostIndex, rolloutBatches, StackHost, stackHosts } from "../lib/hosts";
 import { HostState } from "../lib/host";
 import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
+import { collisionMessage } from "../lib/collisions";
 import { readHostState, readRoute } from "../lib/host";
 import { postgresServer } from "../lib/dataservice";
 import { rootAlias, stackNames } from "../lib/naming";
@@ -162,6 +163,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             if (tls) refusedAs(() => writeDockerTls(endpoint.tls!, tls));
             const env = dockerCliEnv(endpoint);
             const state = refusedAs(() => readHostState(stackLabel, proxyContainerName, env));
+            if (state.foreign?.length) throw new pulumi.RunError(`switchyard: ${collisionMessage(state.foreign, namePrefix, stackLabel, h.name ? `host ${h.name}` : "the Docker host")}`);
             // Fixed addresses for a new stack; what the networks were made with for an existing one.
             const addressing = refusedAs(() => decideAddressing(state.networks, h.networkPool, `${namePrefix}/${h.name ?? ""}`, allowDelete.has("network")));
             return { ...h, endpoint, env, state, plan: planRelease(cfg, state), addressing };

@@ -34,9 +34,13 @@ const DUMP = `
   chmod 700 /backups
   cd /backups
   name=$1 prefix=$2 keep=$3 from=$4 to=$5 stack=$6
-  # This stack's dumps only: its prefix, then the timestamp. "local--*"
-  # alone would also match the dumps of a stack named "local--2".
-  mine() { ls -1 -- "$prefix"--*.dump 2>/dev/null | grep -E "^$(printf "%s" "$prefix" | sed "s/[.]/[.]/g")--[0-9]{8}T[0-9]{9}Z--" || true; }
+  # This stack's dumps only: its prefix, then the timestamp ("local--*" alone
+  # would also match the dumps of a stack named "local--2"), and a record that
+  # names this stack: the prefix is not enough, "a_b/c" and "a/b_c" share a_b_c.
+  mine() {
+    ls -1 -- "$prefix"--*.dump 2>/dev/null | grep -E "^$(printf "%s" "$prefix" | sed "s/[.]/[.]/g")--[0-9]{8}T[0-9]{9}Z--" |
+      while read -r f; do grep -qF -- "$own" "\${f%.dump}.json" 2>/dev/null && echo "$f"; done || true
+  }
   t0=$(date +%s%N)
   trap "rm -f .$name.partial" EXIT
   pg_dump --format=custom --file=".$name.partial" || { echo "pg_dump failed (exit $?)"; exit 3; }
@@ -52,6 +56,7 @@ const DUMP = `
   printf "{\\"name\\":\\"%s\\",\\"stack\\":\\"%s\\",\\"time\\":\\"%s\\",\\"fromImage\\":\\"%s\\",\\"toImage\\":\\"%s\\",\\"database\\":\\"%s\\",\\"sizeBytes\\":%s,\\"sha256\\":\\"%s\\",\\"tables\\":%s,\\"dumpMs\\":%s}\\n" \\
     "$(j "$name")" "$(j "$stack")" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(j "$from")" "$(j "$to")" "$(j "$PGDATABASE")" "$size" "$sum" "$tables" "$ms" > ".$name.json"
   mv -f ".$name.json" "$name.json"
+  own="\\"stack\\":\\"$(j "$stack")\\","
   echo "wrote $name.dump: $size bytes, $tables table(s) with data, sha256 $sum, in \${ms} ms"
   # Retention: the newest $keep of this stack stay; names sort by time.
   mine | sort | head -n "-$keep" | while read -r old; do

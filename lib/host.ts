@@ -8,6 +8,7 @@
 // say what each slot runs, so the host itself is the record.
 import { execFileSync } from "child_process";
 import { ADDRESSING_LABEL, NetworkFacts } from "./addressing";
+import { foreignObjects, NamedObject, parseNamed } from "./collisions";
 import { Colour, COLOURS } from "./config";
 import { LIST_MARKERS_SCRIPT, parseMarkers } from "./routemarker";
 import { LIVE_LISTEN_PORT, LIVE_SOCKET } from "../nginx/render";
@@ -58,6 +59,8 @@ export interface HostState {
     stopped: StoppedReplica[];
     /** The engine's networks: every subnet in use, and the stack's own two. */
     networks: NetworkFacts;
+    /** Containers, networks and volumes named as this stack's but labelled for another stack (lib/collisions.ts). */
+    foreign?: NamedObject[];
 }
 
 export type HostProbe = (stackLabel: string, proxyContainer: string, env?: NodeJS.ProcessEnv) => HostState;
@@ -65,13 +68,20 @@ export type HostProbe = (stackLabel: string, proxyContainer: string, env?: NodeJ
 /** Reads the host through the docker CLI, with the environment the program resolved (lib/dockerhost.ts). */
 export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = process.env) => {
     const docker = (args: string[]) => dockerCli(args, env);
+    const namePrefix = proxyContainer.replace(/-proxy$/, "");
+    const named: NamedObject[] = [];
     const state: HostState = {
         running: {},
         retired: {},
         swapLimit: docker(["info", "--format", "{{json .SwapLimit}}"]).trim() === "true",
         stopped: [],
-        networks: readNetworks(proxyContainer.replace(/-proxy$/, ""), env),
+        networks: readNetworks(namePrefix, env, named),
     };
+    named.push(
+        ...parseNamed("container", docker(["ps", "-a", "--filter", `name=${namePrefix}-`, "--format", '{{.Names}}\t{{.Label "switchyard.stack"}}'])),
+        ...parseNamed("volume", docker(["volume", "ls", "--filter", `name=${namePrefix}-`, "--format", '{{.Name}}\t{{.Label "switchyard.stack"}}'])),
+    );
+    state.foreign = foreignObjects(named, namePrefix, stackLabel);
     const ps = docker([
         "ps", "-a",
         "--filter", `label=switchyard.stack=${stackLabel}`,
@@ -103,15 +113,20 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
     return state;
 };
 
-/** Every network's subnets (to pick free ones) and the stack's frontend and backend networks (lib/addressing.ts). */
-function readNetworks(namePrefix: string, env: NodeJS.ProcessEnv): NetworkFacts {
+/**
+ * Every network's subnets (to pick free ones) and the stack's frontend and
+ * backend networks (lib/addressing.ts); each network's name and stack label
+ * go to `named`.
+ */
+function readNetworks(namePrefix: string, env: NodeJS.ProcessEnv, named: NamedObject[]): NetworkFacts {
     const docker = (args: string[]) => dockerCli(args, env);
     const ids = docker(["network", "ls", "--quiet"]).split("\n").filter(Boolean);
     const facts: NetworkFacts = { taken: [] };
     if (!ids.length) return facts;
-    const out = docker(["network", "inspect", "--format", `{{.Name}}\t{{index .Labels "${ADDRESSING_LABEL}"}}\t{{range .IPAM.Config}}{{.Subnet}} {{end}}`, ...ids]);
+    const out = docker(["network", "inspect", "--format", `{{.Name}}\t{{index .Labels "${ADDRESSING_LABEL}"}}\t{{range .IPAM.Config}}{{.Subnet}} {{end}}\t{{index .Labels "switchyard.stack"}}`, ...ids]);
     for (const line of out.split("\n").filter(Boolean)) {
-        const [name, fixed, subnets] = line.split("\t");
+        const [name, fixed, subnets, owner] = line.split("\t");
+        named.push(...parseNamed("network", `${name}\t${owner ?? ""}`));
         const list = (subnets ?? "").split(" ").filter(Boolean);
         facts.taken.push(...list);
         const own = { subnet: list.find((s) => s.includes(".")), fixed: fixed === "fixed" };

@@ -209,6 +209,28 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         }
     });
 
+    it("two stacks whose dump prefixes coincide (\"sy_a/b\" and \"sy/a_b\" both dump as sy_a_b--…) share a directory: each one's retention removes only its own dumps", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-backups-"));
+        const take = (label: string) => {
+            const r = runStep("backup", backupEnv({ BACKUP_STORE: dir, BACKUPS_KEEP: "1", SWITCHYARD_STACK: label }));
+            assert.strictEqual(r.status, 0, r.stderr);
+            return /wrote (\S+)\.dump/.exec(r.stdout)![1];
+        };
+        try {
+            const first = take("sy_a/b");
+            assert.match(first, /^sy_a_b--/);
+            const second = take("sy/a_b");
+            assert.match(second, /^sy_a_b--/, "the two stacks' dumps share their prefix");
+            const third = take("sy/a_b");
+            const after = fs.readdirSync(dir);
+            assert.ok(after.includes(`${first}.dump`) && after.includes(`${first}.json`), `stack sy_a/b's dump stays: ${after.join(" ")}`);
+            assert.ok(!after.includes(`${second}.dump`), "sy/a_b's own older dump went (keep 1)");
+            assert.ok(after.includes(`${third}.dump`));
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     it("a database whose name has a quote and a backslash (a managed one's, percent-encoded in its URL): the record is valid JSON naming it", () => {
         const weird = 'shop"\\","name":"evil';
         psql(`CREATE DATABASE "${weird.replace(/"/g, '""')}"`);

@@ -158,6 +158,12 @@ describe("release steps (real Docker engine)", function () {
         assert.deepStrictEqual(Object.keys(host.running), ["green"]);
         assert.strictEqual(host.running.green!.image, IMAGES.app);
         assert.strictEqual(host.swapLimit, docker("info", "--format", "{{json .SwapLimit}}") === "true");
+        assert.deepStrictEqual(host.foreign, [], "every object named as this stack's is labelled for it");
+        // A stack whose names coincide with this one's ("a-b"/"c" against "a"/"b-c") sees this one's objects as foreign.
+        const other = dockerHostProbe(`${stack.stackLabel}-other`, stack.proxy).foreign ?? [];
+        for (const [kind, name] of [["container", stack.proxy], ["container", `${stack.prefix}-postgres`], ["volume", `${stack.prefix}-proxy-state`], ["network", stack.frontend]]) {
+            assert.ok(other.some((o) => o.kind === kind && o.name === name && o.owner === stack.stackLabel), `${kind} ${name} is foreign to the other stack: ${JSON.stringify(other)}`);
+        }
     });
 
     it("verify run again after its own undo applies the switch again, so pulumi up after a failed verify retries it", async () => {
