@@ -60,6 +60,49 @@ describe("GitHub workflows: credentials", () => {
                 checked.push(`${file}:${name}`);
             }
         }
-        assert.ok(checked.includes("preview.yml:preview"), `the preview job was checked (checked: ${checked.join(", ") || "none"})`);
+        assert.ok(checked.includes("preview.yml:plan"), `the plan job was checked (checked: ${checked.join(", ") || "none"})`);
+    });
+
+    it("a pull request's code never runs with a credential: the job with secrets checks out the base branch and takes only Pulumi.<stack>.yaml from the pull request; the job that runs the pull request's code has none", () => {
+        const { doc } = workflows.find((w) => w.file === "preview.yml")!;
+        const withSecrets = Object.entries<any>(doc.jobs).filter(([, job]) => /\$\{\{\s*secrets\./.test(JSON.stringify(job)));
+        assert.deepStrictEqual(withSecrets.map(([n]) => n), ["plan"]);
+        const plan = doc.jobs.plan;
+        const checkouts = plan.steps.filter((st: any) => String(st.uses ?? "").startsWith("actions/checkout@"));
+        assert.strictEqual(checkouts.length, 1);
+        assert.strictEqual(checkouts[0].with?.ref, "${{ github.event.pull_request.base.sha }}", "the plan runs the base branch's code");
+        assert.strictEqual(checkouts[0].with?.["persist-credentials"], false);
+        const runs = plan.steps.map((st: any) => String(st.run ?? "")).join("\n");
+        assert.match(runs, /git checkout FETCH_HEAD -- "Pulumi\.\$STACK\.yaml"/);
+        // Nothing else of the pull request: no other path checked out, no switch to its head.
+        assert.deepStrictEqual(runs.match(/git checkout [^\n]*/g), ['git checkout FETCH_HEAD -- "Pulumi.$STACK.yaml"']);
+        assert.strictEqual(doc.jobs.plan.needs, "checks");
+        const checks = doc.jobs.checks;
+        assert.ok(!/secrets\./.test(JSON.stringify(checks)), "the checks job has no secret");
+        assert.match(checks.steps.map((st: any) => String(st.run ?? "")).join("\n"), /npm run test:unit/);
+        assert.ok(!/\bbase\.sha\b/.test(JSON.stringify(checks)), "the checks job runs the pull request's own code");
+    });
+
+    it("each environment's secrets have names of their own: deploy's carry _STAGING or _PRODUCTION, previews' PREVIEW_", () => {
+        const names = (job: any) => [...JSON.stringify(job).matchAll(/secrets\.([A-Z0-9_]+)/g)].map((m) => m[1]);
+        const deploy = workflows.find((w) => w.file === "deploy.yml")!.doc.jobs;
+        for (const [job, suffix] of [["staging", "_STAGING"], ["production", "_PRODUCTION"]]) {
+            const used = names(deploy[job]);
+            assert.ok(used.length >= 5, `${job}: ${used.join(", ")}`);
+            for (const n of used) assert.ok(n.endsWith(suffix), `deploy ${job} reads ${n}, not a ${suffix} name`);
+        }
+        for (const n of names(workflows.find((w) => w.file === "preview.yml")!.doc.jobs.plan)) assert.match(n, /^PREVIEW_/);
+    });
+
+    it("every action is pinned by a full commit SHA, with the release it was resolved from beside it", () => {
+        let count = 0;
+        for (const { file } of workflows) {
+            const text = fs.readFileSync(path.join(REPO, ".github", "workflows", file), "utf8");
+            for (const line of text.split("\n").filter((l) => /^\s*-?\s*uses:/.test(l))) {
+                assert.match(line, /uses: [\w.-]+\/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/, `${file}: ${line.trim()}`);
+                count++;
+            }
+        }
+        assert.ok(count >= 10, `${count} uses lines checked`);
     });
 });
