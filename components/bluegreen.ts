@@ -4,18 +4,14 @@
 // message) and what the host runs now, which decides the release plan.
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { Addressing, colourAddresses, decideAddressing, postgresAddress, redisAddress } from "../lib/addressing";
+import { Addressing, colourAddresses, postgresAddress, redisAddress } from "../lib/addressing";
 import { acmeHostnames, checkSettings, ConfigError, healthHost, healthProto, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
-import { dockerCliEnv } from "../lib/dockerhost";
-import { dockerTlsName, pruneDockerTls, writeDockerTls } from "../lib/dockertls";
-import { dataHostIndex, rolloutBatches, StackHost, stackHosts } from "../lib/hosts";
-import { HostState } from "../lib/host";
+import { rolloutBatches } from "../lib/hosts";
 import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
-import { collisionMessage } from "../lib/collisions";
-import { readHostState, readRoute } from "../lib/host";
+import { readRoute } from "../lib/host";
 import { postgresServer } from "../lib/dataservice";
-import { rootAlias, stackNames } from "../lib/naming";
-import { describePlan, planRelease } from "../lib/release";
+import { rootAlias } from "../lib/naming";
+import { describePlan } from "../lib/release";
 import { ReleaseSteps } from "../lib/steps";
 import { proxyBehaviour, routingOf } from "../lib/proxy";
 import { refusedAs } from "../lib/stackconfig";
@@ -27,6 +23,7 @@ import { Nginx } from "./nginx";
 import { keepsShellHealthcheck, Postgres, shellHealthcheckWarning } from "./postgres";
 import { Redis } from "./redis";
 import { Release, ReleaseBackupArgs } from "./release";
+import { discoverHosts } from "./discovery";
 
 type Settings = SwitchyardSettings;
 
@@ -153,25 +150,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const { dockerHost, adoptRootResources, ...settings } = args;
         const cfg = validSettings(settings, name);
         const allowDelete = refusedAs(() => parseAllowList(process.env[ALLOW_ENV]));
-        const stack = pulumi.getStack();
-        const { stackLabel, namePrefix, proxyContainer: proxyContainerName } = stackNames(pulumi.getProject(), stack);
-        // What every host runs now decides its plan; an unreachable host fails here, before anything registers.
-        // A tcp:// host's client material is written first: the docker CLI reads it from files.
-        const targets = refusedAs(() => stackHosts(cfg, name, dockerHost)).map((h) => {
-            const tls = h.name ? cfg.hostsTls?.[h.name] : undefined;
-            const endpoint = tls ? { ...h.endpoint, tls: dockerTlsName(namePrefix, h.name!) } : h.endpoint;
-            if (tls) refusedAs(() => writeDockerTls(endpoint.tls!, tls));
-            const env = dockerCliEnv(endpoint);
-            const state = refusedAs(() => readHostState(stackLabel, proxyContainerName, env));
-            if (state.foreign?.length) throw new pulumi.RunError(`switchyard: ${collisionMessage(state.foreign, namePrefix, stackLabel, h.name ? `host ${h.name}` : "the Docker host")}`);
-            // Fixed addresses for a new stack; what the networks were made with for an existing one.
-            const addressing = refusedAs(() => decideAddressing(state.networks, h.networkPool, `${namePrefix}/${h.name ?? ""}`, allowDelete.has("network")));
-            return { ...h, endpoint, env, state, plan: planRelease(cfg, state), addressing };
-        });
-        // A host that left hosts (or hostsTls) leaves no client key behind.
-        refusedAs(() => pruneDockerTls(namePrefix, targets.filter((t) => t.endpoint.tls).map((t) => t.name!)));
-        const dataAt = dataHostIndex(cfg);
-        refusedAs(() => refuseDataMove(cfg, targets, dataAt, namePrefix));
+        // What every host runs now decides its plan; an unreachable host, a restore
+        // in progress or another stack's names fail here, before anything registers.
+        const { stack, stackLabel, namePrefix, proxyContainerName, targets, dataAt } = discoverHosts(cfg, name, dockerHost, allowDelete);
         super("switchyard:index:BlueGreenApp", name, {}, opts);
         const adopt = adoptRootResources ?? false;
         const several = targets.length > 1;
@@ -467,23 +448,6 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             migrationNetwork: postgres ? networks.backend.name : networks.frontend.name,
         };
     }
-}
-
-/**
- * Postgres stays where it is: when the stack's Postgres container runs on
- * another host than data.host names, the update stops before anything is
- * declared. Moving a database is a dump and a restore, not a config change.
- */
-function refuseDataMove(cfg: SwitchyardConfig, targets: (StackHost & { state: HostState })[], dataAt: number, namePrefix: string): void {
-    if (cfg.postgresUrl || targets.length < 2) return;
-    const holder = targets.findIndex((t, i) => i !== dataAt && t.state.postgresHealthcheck !== undefined);
-    if (holder < 0) return;
-    const asked = cfg.data?.host === undefined ? `data.host is unset (the first host, ${targets[0].name})` : `data.host = "${cfg.data.host}"`;
-    throw new Error(
-        `switchyard:${asked}, but this stack's Postgres (${namePrefix}-postgres) is on host ${targets[holder].name}: ` +
-            `the data host cannot move while Postgres is there. Allowed: data.host "${targets[holder].name}"` +
-            `${holder === 0 ? " (or unset)" : ""}; to move the database, dump it (npm run backups), give it a Postgres elsewhere and restore it there`,
-    );
 }
 
 /** Said on every update of a host whose networks Switchyard 0.2 made (no fixed addresses). */

@@ -96,6 +96,7 @@ async function backup(step: Step): Promise<void> {
         server = ["-e", "PGHOST", "-e", "PGPORT", "-e", "PGSSLMODE"];
     }
     const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
+    await step.refuseDuringRestore(proxy);
     const from = (await imageOf(step.docker, env.SWITCHYARD_STACK, await proxy.route())) || "none";
     const to = (await imageOf(step.docker, env.SWITCHYARD_STACK, env.SWITCHYARD_COLOR)) || "none";
     const name = dumpName(env.SWITCHYARD_STACK, new Date(), from, to);

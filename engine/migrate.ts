@@ -41,6 +41,7 @@ async function migrate(step: Step): Promise<void> {
     if (!args) step.fail(`MIGRATION_COMMAND '${env.MIGRATION_COMMAND}' is not a JSON list of arguments (such as ["node","migrate.js"])`);
     const shown = args.join(" ");
     const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
+    await step.refuseDuringRestore(proxy);
 
     if (phase === "contract") {
         // Old code still running is not a failure of this release (say, contractCommand

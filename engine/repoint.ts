@@ -35,6 +35,7 @@ export function switchInput(step: Step): SwitchInput {
 export async function switchTo(step: Step, input: SwitchInput): Promise<void> {
     const proxy = new Proxy(step.docker, input.proxy);
     await step.waitRunning(input.proxy, 30);
+    await step.refuseDuringRestore(proxy);
     const [oldRunningImage, targetImage, live, previousLiveImage] = await Promise.all([
         imageOf(step.docker, input.stack, otherColour(input.colour)),
         imageOf(step.docker, input.stack, input.colour),

@@ -5,7 +5,7 @@
 // logs and tests read old and new alike.
 import { spawn } from "child_process";
 import { packageFile } from "../lib/package";
-import { WEBHOOK_URL_FILE } from "../lib/routemarker";
+import { RESTORE_LOCK, WEBHOOK_URL_FILE } from "../lib/routemarker";
 import { Docker, dockerCli, imageOf, Proxy, stepDockerEnv } from "./docker";
 
 /**
@@ -63,6 +63,16 @@ export class Step {
             out[n] = v;
         }
         return out;
+    }
+
+    /**
+     * Fails while `npm run restore` runs on this stack (its lock in the proxy's
+     * state): a dump taken, a migration run or a switch made under a restore
+     * would be wiped by it or would serve the wrong schema.
+     */
+    async refuseDuringRestore(proxy: Proxy): Promise<void> {
+        const who = await proxy.readState(RESTORE_LOCK);
+        if (who) this.fail(`a restore of this stack is running (${who}); nothing was changed. Wait until npm run restore has finished, then pulumi up again`);
     }
 
     /** Until docker says the container runs; else the step fails with its last lines. */

@@ -43,6 +43,8 @@ export interface HostState {
     retired: Partial<Record<Colour, string>>;
     /** Whether the live listener is in maintenance mode now (its marker exists). */
     maintenance?: boolean;
+    /** Who runs `npm run restore` on this stack and since when, while one runs. */
+    restoring?: string;
     /**
      * Whether the daemon enforces swap limits. Without them Docker stores
      * memory_swap as -1, and the program must send what Docker will keep.
@@ -148,6 +150,7 @@ export function readRoute(proxyContainer: string, env: NodeJS.ProcessEnv = proce
         if (state) {
             Object.assign(state.retired, markers.retired);
             state.maintenance = markers.maintenance;
+            if (markers.restoring) state.restoring = markers.restoring;
         }
         return markers.route;
     }

@@ -33,6 +33,8 @@ export const ROUTE_MARKER = value("ROUTE_MARKER");
 export const MAINTENANCE_MARKER = value("MAINTENANCE_MARKER");
 /** Present: every HTTP/1.1 answer says Connection: close (proxy-config, just before a reload). */
 export const CLOSING_MARKER = value("CLOSING_MARKER");
+/** Present while npm run restore runs: who and since when. */
+export const RESTORE_LOCK = value("RESTORE_LOCK");
 /** retired-<colour>: the image a colour had when it was retired. */
 export const RETIRED_PREFIX = value("RETIRED_PREFIX");
 /** The colour that was live before the last re-point. */
@@ -51,12 +53,19 @@ export const WEBHOOK_URL_FILE = value("WEBHOOK_URL_FILE");
 /** A shell script (run in the proxy) that lists the markers as NAME=content lines. */
 export const LIST_MARKERS_SCRIPT =
     `cd ${STATE_DIR} 2>/dev/null || exit 0; ` +
-    `for f in ${ROUTE_MARKER} ${RETIRED_PREFIX}* ${MAINTENANCE_MARKER}; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; exit 0`;
+    `for f in ${ROUTE_MARKER} ${RETIRED_PREFIX}* ${MAINTENANCE_MARKER} ${RESTORE_LOCK}; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; exit 0`;
 
 export interface MarkerListing {
     route: Colour;
     retired: Partial<Record<Colour, string>>;
     maintenance: boolean;
+    /** Who runs a restore and since when, while one runs (RESTORE_LOCK). */
+    restoring?: string;
+}
+
+function restoring(lines: string[]): { restoring?: string } {
+    const line = lines.find((l) => l.startsWith(`${RESTORE_LOCK}=`));
+    return line === undefined ? {} : { restoring: line.slice(RESTORE_LOCK.length + 1) || "a restore" };
 }
 
 /** Reads LIST_MARKERS_SCRIPT's output: the route marker present means green is live. */
@@ -72,5 +81,6 @@ export function parseMarkers(listing: string): MarkerListing {
         route: lines.some((l) => l.startsWith(`${ROUTE_MARKER}=`)) ? "green" : "blue",
         retired,
         maintenance: lines.some((l) => l.startsWith(`${MAINTENANCE_MARKER}=`)),
+        ...restoring(lines),
     };
 }

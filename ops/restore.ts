@@ -1,4 +1,5 @@
 // npm run restore -- --stack NAME --backup BACKUP [--yes] [--stack-file PATH]
+// npm run restore -- --stack NAME --unlock   (after a restore that died)
 //
 // Restores the stack's database from one of its dumps. Never silently under
 // live traffic: maintenance mode on (the live listener answers 503 with
@@ -6,36 +7,39 @@
 // pg_restore --clean in ONE transaction (all or nothing), the tables counted
 // and the live colour's /health checked, maintenance back as it was. One line
 // per step with elapsed seconds. Without --yes it prints what it would do.
-// Redis is not part of a backup and is left as it is.
+// Redis is not part of a backup and is left as it is. One restore at a time,
+// and none under a running update (ops/restorelock.ts).
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import { configSchema, healthHost, healthProto } from "../lib/config";
-import { MAINTENANCE_MARKER, STATE_DIR } from "../lib/routemarker";
+import { MAINTENANCE_MARKER, RESTORE_LOCK, STATE_DIR } from "../lib/routemarker";
 import { readStackFile, stackFilePath } from "../lib/stackfile";
 import { liveProbe } from "../lib/host";
 import { everyHost, parseStackArgs, runCli } from "./cli";
 import { BackupRecord, docker, humanSize, inStore, listBackups, managedEnv, openStore } from "./backupstore";
+import { LockedProxy, releaseRestoreLocks, runningUpdate, takeRestoreLocks } from "./restorelock";
 
 const T0 = Date.now();
 const step = (line: string) => console.log(`[restore ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${line}`);
 
 function main() {
-    const args = parseStackArgs(process.argv.slice(2), { values: ["backup"], flags: ["yes"] });
+    const args = parseStackArgs(process.argv.slice(2), { values: ["backup"], flags: ["yes", "unlock"] });
+    const store = openStore(args.stack, args.stackFile);
+    if (args.flags.has("unlock")) return unlock(args.stack, hostsOf(args.stack, args.stackFile, store.namePrefix, store.proxy));
     const wanted = args.values.backup;
     if (!wanted) throw new Error("--backup NAME is required (npm run backups -- --stack NAME lists them)");
-    const store = openStore(args.stack, args.stackFile);
     const healthProbe = stackHealthProbe(args.stackFile ?? stackFilePath(args.stack));
-    const healthPath = healthProbe.path;
     const backups = listBackups(store);
     const backup: BackupRecord | undefined = backups.find((b) => b.name === wanted || `${b.name}.dump` === wanted);
     if (!backup) {
         throw new Error(`no backup named "${wanted}" for stack ${args.stack} (have: ${backups.map((b) => b.name).join(", ") || "none"})`);
     }
     const plan = [
+        `take the stack's restore lock (no update and no other restore meanwhile)`,
         `turn maintenance mode on (the live and preview listeners answer 503 with Retry-After: no colour writes during the restore)`,
         `check ${backup.name}.dump against its sha256 ${backup.sha256.slice(0, 12)}`,
         `restore database ${backup.database} from it (${humanSize(backup.sizeBytes)}, taken ${backup.time} before ${backup.fromImage} -> ${backup.toImage}) in one transaction, replacing what is there now`,
-        `count the restored tables and check the live colour's ${healthPath}`,
+        `count the restored tables and check the live colour's ${healthProbe.path}`,
         `turn maintenance mode off (unless it was on before)`,
     ];
     if (!args.flags.has("yes")) {
@@ -43,13 +47,47 @@ function main() {
         return;
     }
     // Every host's proxy goes into maintenance: with several hosts, each one's colour writes to the one database.
-    const proxies = everyHost(args.stack, args.stackFile ?? stackFilePath(args.stack), store.namePrefix).map((h) => {
-        const exec = (...cmd: string[]) => spawnSync("docker", ["exec", store.proxy, ...cmd], { encoding: "utf8", env: h.env });
-        return { on: h.name ? ` on host ${h.name}` : "", exec, probe: liveProbe(store.proxy, h.env), wasOn: exec("test", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`).status === 0 };
+    const hosts = hostsOf(args.stack, args.stackFile, store.namePrefix, store.proxy);
+    const locked = takeRestoreLocks(hosts, args.stack);
+    try {
+        const update = runningUpdate(process.env.PULUMI_BACKEND_URL, store.stackLabel.split("/")[0], args.stack);
+        if (update) {
+            throw new Error(`an update of stack ${args.stack} holds its lock (${update}); nothing was changed. Restore once it has finished (after a killed update: npm run recover -- --stack ${args.stack})`);
+        }
+        restoreUnderLock(args.stack, store, backup, healthProbe, hosts);
+    } finally {
+        releaseRestoreLocks(locked);
+    }
+}
+
+interface Host extends LockedProxy {
+    probe: (path: string) => string[];
+}
+
+function hostsOf(stack: string, stackFile: string | undefined, namePrefix: string, proxy: string): Host[] {
+    return everyHost(stack, stackFile ?? stackFilePath(stack), namePrefix).map((h) => {
+        const exec = (...cmd: string[]) => spawnSync("docker", ["exec", proxy, ...cmd], { encoding: "utf8", env: h.env });
+        return { on: h.name ? ` on host ${h.name}` : "", exec, probe: liveProbe(proxy, h.env) };
     });
+}
+
+/** Removes a dead restore's lock from every host, saying what it was and whether maintenance is still on. */
+function unlock(stack: string, hosts: Host[]): void {
+    for (const h of hosts) {
+        const holder = h.exec("cat", `${STATE_DIR}/${RESTORE_LOCK}`).stdout.trim();
+        const maintenance = h.exec("test", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`).status === 0;
+        releaseRestoreLocks([h]);
+        step(`${holder ? `removed the restore lock (${holder})` : "no restore lock"}${h.on}${maintenance ? "; maintenance is on: turn it off with npm run restore's next run, or the stack config's maintenance key and pulumi up" : ""}`);
+    }
+    step(`stack ${stack}: updates and restores may run again`);
+}
+
+function restoreUnderLock(stack: string, store: ReturnType<typeof openStore>, backup: BackupRecord, healthProbe: { path: string; headers: string[] }, hosts: Host[]): void {
+    const healthPath = healthProbe.path;
+    const proxies = hosts.map((h) => ({ ...h, wasOn: h.exec("test", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`).status === 0 }));
     const turnedOn: typeof proxies = [];
     const maintenanceOff = () => turnedOn.forEach((p) => p.exec("rm", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`));
-    step(`restoring stack ${args.stack} from ${backup.name}`);
+    step(`restoring stack ${stack} from ${backup.name}`);
     for (const p of proxies.filter((x) => !x.wasOn)) {
         if (p.exec("sh", "-c", `mkdir -p ${STATE_DIR} && : > ${STATE_DIR}/.${MAINTENANCE_MARKER}.tmp && mv -f ${STATE_DIR}/.${MAINTENANCE_MARKER}.tmp ${STATE_DIR}/${MAINTENANCE_MARKER}`).status !== 0) {
             maintenanceOff();

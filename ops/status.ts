@@ -66,6 +66,7 @@ export function render(
     retired: Partial<Record<Colour, string>>,
     cfg: StackConfigView | undefined,
     stopped: StoppedReplica[] = [],
+    restoring?: string,
 ): { text: string; code: number } {
     const lines: string[] = [`Switchyard status: stack ${stack}`];
     let code = 0;
@@ -75,6 +76,7 @@ export function render(
     } else {
         lines.push(`  proxy routes live traffic to: ${route} (read from the running nginx's route marker)`);
     }
+    if (restoring) lines.push(`  RESTORE RUNNING: ${restoring}; updates are refused until it ends (after a restore that died: npm run restore -- --stack ${stack} --unlock)`);
     lines.push("", "  colour  state      replicas healthy  image");
     for (const colour of COLOURS) {
         const slot = rows.filter((r) => r.role === "app" && r.colour === colour);
@@ -132,7 +134,7 @@ function main() {
         const there = containers(names.stackLabel, hostEnv(stack, file, names.namePrefix, data)).filter(isData);
         rows = [...rows.filter((r) => !isData(r)), ...there.map((r) => ({ ...r, host: data.name }))];
     }
-    const { text, code } = render(stack, rows, host.route, host.retired, cfg, host.stopped);
+    const { text, code } = render(stack, rows, host.route, host.retired, cfg, host.stopped, host.restoring);
     console.log(text);
     process.exit(code);
 }

@@ -7,6 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { RESTORE_LOCK, STATE_DIR } from "../../lib/routemarker";
 import { docker, dockerAvailable, IMAGES, REPO, runStep, runStepAsync, TestStack } from "./fixture";
 import { get, startLoad, LoadReport } from "./load";
 import { WebhookReceiver } from "./webhook";
@@ -45,12 +46,13 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
             DATABASE_URL: stack.databaseUrl,
             ...extra,
         });
-    const ops = (cmd: "backups" | "restore", ...args: string[]) => {
+    const ops = (cmd: "backups" | "restore", ...args: string[]) => opsWith({}, cmd, ...args);
+    const opsWith = (env: Record<string, string>, cmd: "backups" | "restore", ...args: string[]) => {
         const t = Date.now();
         const r = spawnSync(process.execPath, ["-r", "ts-node/register", `ops/${cmd}.ts`, "--stack", stack.stack, ...args], {
             cwd: REPO,
             encoding: "utf8",
-            env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
+            env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true", ...env },
         });
         return { status: r.status, out: `${r.stdout}${r.stderr}`, seconds: (Date.now() - t) / 1000 };
     };
@@ -147,7 +149,7 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
 
         const dry = ops("restore", "--backup", list[0].name);
         assert.strictEqual(dry.status, 0, dry.out);
-        assert.match(dry.out, /would:\n  1\. turn maintenance mode on[\s\S]*Nothing was changed\. Run again with --yes/);
+        assert.match(dry.out, /would:\n  1\. take the stack's restore lock[^\n]*\n  2\. turn maintenance mode on[\s\S]*Nothing was changed\. Run again with --yes/);
         assert.notStrictEqual(visits(), rowsAtBackup, "without --yes nothing is restored");
 
         const restore = ops("restore", "--backup", list[0].name, "--yes");
@@ -162,6 +164,53 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         const missing = ops("restore", "--backup", "no-such-backup", "--yes");
         assert.strictEqual(missing.status, 1);
         assert.match(missing.out, /no backup named "no-such-backup" for stack sytest-data \(have: switchyard_sytest-data--/);
+    });
+
+    it("one restore at a time, none under an update: a restore's lock refuses a second restore, the dump, the migration and the re-point; an update's lock refuses a restore; --unlock clears a dead one", async () => {
+        const name = listBackups()[0].name;
+        const rows = visits();
+        const lock = `${STATE_DIR}/${RESTORE_LOCK}`;
+        docker("exec", stack.proxy, "sh", "-c", `printf '%s' 'npm run restore by ops@elsewhere (pid 4242) since 2026-12-03T10:00:00.000Z' > ${lock}`);
+        try {
+            const second = ops("restore", "--backup", name, "--yes");
+            assert.strictEqual(second.status, 1, second.out);
+            assert.match(second.out, /another restore of stack sytest-data is running \(npm run restore by ops@elsewhere \(pid 4242\) since 2026-12-03T10:00:00\.000Z\); nothing was changed\. If that restore died, .*npm run restore -- --stack sytest-data --unlock/);
+            assert.strictEqual(docker("exec", stack.proxy, "cat", lock), "npm run restore by ops@elsewhere (pid 4242) since 2026-12-03T10:00:00.000Z", "the other restore's lock is left as it was");
+            assert.strictEqual((await get(stack.livePort, "/version")).status, 200, "no maintenance was turned on");
+            const under = /a restore of this stack is running \(npm run restore by ops@elsewhere \(pid 4242\) since [^)]+\); nothing was changed/;
+            const dump = runStep("backup", backupEnv());
+            assert.strictEqual(dump.status, 1);
+            assert.match(dump.stderr, under);
+            const expand = runStep("migrate", migrateEnv("expand", IMAGES.app2));
+            assert.strictEqual(expand.status, 1);
+            assert.match(expand.stderr, under);
+            const route = docker("exec", stack.proxy, "sh", "-c", `test -f ${STATE_DIR}/live-green && echo green || echo blue`);
+            const repoint = runStep("repoint", stack.env({ SWITCHYARD_COLOR: route === "green" ? "blue" : "green", STANDBY: "keep" }));
+            assert.strictEqual(repoint.status, 1);
+            assert.match(repoint.stderr, under);
+            assert.strictEqual(docker("exec", stack.proxy, "sh", "-c", `test -f ${STATE_DIR}/live-green && echo green || echo blue`), route, "the route did not move");
+            const unlock = ops("restore", "--unlock");
+            assert.strictEqual(unlock.status, 0, unlock.out);
+            assert.match(unlock.out, /removed the restore lock \(npm run restore by ops@elsewhere/);
+            assert.strictEqual(spawnSync("docker", ["exec", stack.proxy, "test", "-e", lock]).status, 1, "the lock is gone");
+        } finally {
+            docker("exec", stack.proxy, "rm", "-f", lock);
+        }
+        // An update holds the stack's lock (a local file backend keeps it as a file): the restore does not start.
+        const backend = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-backend-"));
+        try {
+            const dir = path.join(backend, ".pulumi", "locks", "organization", "switchyard", stack.stack);
+            fs.mkdirSync(dir, { recursive: true });
+            fs.writeFileSync(path.join(dir, "a1.json"), JSON.stringify({ pid: 777, username: "ci", hostname: "deployer", timestamp: "2026-12-03T10:01:00Z" }));
+            const r = opsWith({ PULUMI_BACKEND_URL: `file://${backend}` }, "restore", "--backup", name, "--yes");
+            assert.strictEqual(r.status, 1, r.out);
+            assert.match(r.out, /an update of stack sytest-data holds its lock \(pid 777 on deployer since 2026-12-03T10:01:00Z\); nothing was changed/);
+            assert.strictEqual(spawnSync("docker", ["exec", stack.proxy, "test", "-e", lock]).status, 1, "the restore let its own lock go");
+        } finally {
+            fs.rmSync(backend, { recursive: true, force: true });
+        }
+        assert.strictEqual(visits(), rows, "no refused restore changed a row");
+        assert.strictEqual((await get(stack.livePort, "/version")).status, 200, "and no maintenance is left on");
     });
 
     it("retention keeps exactly backups.keep newest dumps, never the one just taken", () => {
