@@ -22,7 +22,7 @@ export type ReleaseKey = Record<string, pulumi.Input<string>>;
  * never depends on where a project is cloned. From this repository the
  * directory is the project's own (no `dir` at all); from a project that
  * installed Switchyard it is the package's path inside the project, such as
- * node_modules/switchyard.
+ * node_modules/@switchyard/pulumi.
  */
 export class ReleaseSteps {
     private readonly dir: string | undefined;

@@ -16,7 +16,7 @@ const PROJECT = "shop";
 const RATE = 200;
 
 /** The throwaway project's program: the package's component, settings from the stack's `switchyard:` config plus its own. */
-const PROGRAM = `import { BlueGreenApp, settingsFromConfig } from "switchyard";
+const PROGRAM = `import { BlueGreenApp, settingsFromConfig } from "@switchyard/pulumi";
 
 // The shop's program: the same settings Switchyard's own program reads, and
 // one of its own in code.
@@ -81,7 +81,7 @@ describe("e2e: the component package installed into another Pulumi project (npm 
         fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${PROJECT}\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n`);
         fs.writeFileSync(path.join(dir, "index.ts"), PROGRAM);
         fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "es2020", module: "commonjs", moduleResolution: "node", strict: true, esModuleInterop: true, skipLibCheck: true }, files: ["index.ts"] }, null, 2));
-        const deps: Record<string, string> = { switchyard: `file:${tarball}` };
+        const deps: Record<string, string> = { "@switchyard/pulumi": `file:${tarball}` };
         for (const p of requiredPlugins()) deps[`@pulumi/${p.name}`] = p.version;
         deps["@pulumi/pulumi"] = lockVersion("@pulumi/pulumi");
         const devDeps = { typescript: lockVersion("typescript"), "ts-node": lockVersion("ts-node"), "@types/node": lockVersion("@types/node") };
@@ -90,7 +90,7 @@ describe("e2e: the component package installed into another Pulumi project (npm 
         const r = spawnSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: dir, encoding: "utf8", timeout: 600000 });
         assert.strictEqual(r.status, 0, `npm install in ${dir}: ${r.stdout}${r.stderr}`);
         say(`npm install of the package and its peers in ${dir}: ${((Date.now() - t) / 1000).toFixed(1)}s`);
-        const installed = path.join(dir, "node_modules", "switchyard");
+        const installed = path.join(dir, "node_modules", "@switchyard", "pulumi");
         assert.ok(!fs.lstatSync(installed).isSymbolicLink(), "a copy, not a link into the repository");
         assert.ok(fs.existsSync(path.join(installed, "scripts", "release", "repoint.sh")));
         // One SDK in the program: the package resolves the project's @pulumi/pulumi.
@@ -120,7 +120,7 @@ describe("e2e: the component package installed into another Pulumi project (npm 
         const commands = JSON.parse(state).deployment.resources.filter((x: any) => x.type === "command:local:Command");
         assert.ok(commands.length >= 6, "the release steps are in state");
         for (const c of commands) {
-            assert.strictEqual(c.inputs.dir, path.join("node_modules", "switchyard"), `${c.urn}: runs in the installed package, by a relative path`);
+            assert.strictEqual(c.inputs.dir, path.join("node_modules", "@switchyard", "pulumi"), `${c.urn}: runs in the installed package, by a relative path`);
             assert.match(c.inputs.create, /^bash scripts\/release\/[a-z-]+\.sh$/);
         }
         assert.ok(!state.includes(dir) && !state.includes(REPO), "no absolute path of the project or the repository in state");
