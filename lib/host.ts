@@ -61,7 +61,7 @@ export interface HostState {
     stopped: StoppedReplica[];
     /** The engine's networks: every subnet in use, and the stack's own two. */
     networks: NetworkFacts;
-    /** Containers, networks and volumes named as this stack's but labelled for another stack (lib/collisions.ts). */
+    /** Networks and volumes named as this stack's but labelled for another stack (lib/collisions.ts). */
     foreign?: NamedObject[];
 }
 
@@ -79,10 +79,9 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
         stopped: [],
         networks: readNetworks(namePrefix, env, named),
     };
-    named.push(
-        ...parseNamed("container", docker(["ps", "-a", "--filter", `name=${namePrefix}-`, "--format", '{{.Names}}\t{{.Label "switchyard.stack"}}'])),
-        ...parseNamed("volume", docker(["volume", "ls", "--filter", `name=${namePrefix}-`, "--format", '{{.Name}}\t{{.Label "switchyard.stack"}}'])),
-    );
+    // Every stack has its networks and volumes, so those two find a stack whose
+    // names coincide with this one's (the network listing is read above anyway).
+    named.push(...parseNamed("volume", docker(["volume", "ls", "--filter", `name=${namePrefix}-`, "--format", '{{.Name}}\t{{.Label "switchyard.stack"}}'])));
     state.foreign = foreignObjects(named, namePrefix, stackLabel);
     const ps = docker([
         "ps", "-a",

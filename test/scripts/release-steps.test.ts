@@ -161,7 +161,7 @@ describe("release steps (real Docker engine)", function () {
         assert.deepStrictEqual(host.foreign, [], "every object named as this stack's is labelled for it");
         // A stack whose names coincide with this one's ("a-b"/"c" against "a"/"b-c") sees this one's objects as foreign.
         const other = dockerHostProbe(`${stack.stackLabel}-other`, stack.proxy).foreign ?? [];
-        for (const [kind, name] of [["container", stack.proxy], ["container", `${stack.prefix}-postgres`], ["volume", `${stack.prefix}-proxy-state`], ["network", stack.frontend]]) {
+        for (const [kind, name] of [["volume", `${stack.prefix}-proxy-conf`], ["volume", `${stack.prefix}-proxy-state`], ["network", stack.frontend], ["network", stack.backend]]) {
             assert.ok(other.some((o) => o.kind === kind && o.name === name && o.owner === stack.stackLabel), `${kind} ${name} is foreign to the other stack: ${JSON.stringify(other)}`);
         }
     });
