@@ -127,7 +127,7 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
 
     it("backup: a checked dump with its record; npm run restore brings back exactly the rows it held", async () => {
         green = stack.startSlot("green", 2, { image: IMAGES.app2 });
-        assert.strictEqual(runStep("gate", stack.gateEnv("green", green)).status, 0);
+        stack.passGate("green", green);
         await post(20, "before backup");
         const rowsAtBackup = visits();
         const t = Date.now();

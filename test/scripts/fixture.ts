@@ -272,6 +272,12 @@ export class TestStack {
         return { SWITCHYARD_PROXY: this.proxy, SWITCHYARD_STACK: this.stackLabel, LIVE_SOCKET, ...(this.options.tls ? { LIVE_TLS_SOCKET } : {}), ...extra };
     }
 
+    /** Runs the gate for `targets` and fails the test with the gate's own output when it does not pass. */
+    passGate(colour: Colour, targets: string[]): void {
+        const r = runStep("gate", this.gateEnv(colour, targets));
+        if (r.status !== 0) throw new Error(`the gate of ${colour} (${targets.join(" ")}) exited ${r.status}:\n${r.stdout}${r.stderr}`);
+    }
+
     gateEnv(colour: Colour, targets: string[], timeout = 60): Record<string, string> {
         return this.env({
             SWITCHYARD_COLOR: colour,

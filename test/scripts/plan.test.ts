@@ -35,7 +35,7 @@ describe("npm run plan (real Docker engine)", function () {
         if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
         stack.up(5);
         const blue = stack.startSlot("blue", 2);
-        assert.strictEqual(runStep("gate", stack.gateEnv("blue", blue)).status, 0);
+        stack.passGate("blue", blue);
         assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "retire" })).status, 0);
     });
     after(() => stack.down());
@@ -71,7 +71,7 @@ describe("npm run plan (real Docker engine)", function () {
     it("after the release: no-op; then a rollback re-creates blue from its pinned image", () => {
         const released = { ...withGreen, "switchyard:liveColor": "green" };
         const green = stack.startSlot("green", 2, { image: "switchyard/app:1.1.0" });
-        assert.strictEqual(runStep("gate", stack.gateEnv("green", green)).status, 0);
+        stack.passGate("green", green);
         assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire" })).status, 0);
         assert.strictEqual(runStep("retire", stack.env({ RETIRE_COLOR: "blue", DRAIN_SECONDS: "2", APP_PORT: "3000", STOP_GRACE_SECONDS: "5" })).status, 0);
         const noop = plan(released);

@@ -69,7 +69,7 @@ describe("release steps (real Docker engine)", function () {
 
     it("preview serves a staged green; re-point flips live without a reload, records the ledger", async () => {
         const green = stack.startSlot("green", 2);
-        assert.strictEqual(runStep("gate", stack.gateEnv("green", green)).status, 0);
+        stack.passGate("green", green);
         assert.strictEqual((await get(stack.previewPort, "/version")).headers["x-switchyard-color"], "green");
         const pidBefore = docker("exec", stack.proxy, "cat", "/run/nginx.pid");
         const workersBefore = nginxWorkers(stack.proxy);
@@ -171,7 +171,7 @@ describe("release steps (real Docker engine)", function () {
         assert.strictEqual(docker("exec", stack.proxy, "cat", "/etc/switchyard/state/previous-live"), "green");
         assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "green");
         const blueAgain = stack.startSlot("blue", 2);
-        assert.strictEqual(runStep("gate", stack.gateEnv("blue", blueAgain)).status, 0);
+        stack.passGate("blue", blueAgain);
         const r = runStep("verify", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "retire", VERIFY_REQUESTS: "3", HEALTH_PATH: "/health" }));
         assert.strictEqual(r.status, 0, r.stderr);
         assert.match(r.stdout, /routes to green, not blue: the switch was undone after re-point made it .*applying it again/);
