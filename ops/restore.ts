@@ -25,7 +25,7 @@ const step = (line: string) => console.log(`[restore ${((Date.now() - T0) / 1000
 function main() {
     const args = parseStackArgs(process.argv.slice(2), { values: ["backup"], flags: ["yes", "unlock"] });
     const store = openStore(args.stack, args.stackFile);
-    if (args.flags.has("unlock")) return unlock(args.stack, hostsOf(args.stack, args.stackFile, store.namePrefix, store.proxy));
+    if (args.flags.has("unlock")) return unlock(args.stack, hostsOf(args.stack, args.stackFile, store.namePrefix, store.proxy), store.proxy);
     const wanted = args.values.backup;
     if (!wanted) throw new Error("--backup NAME is required (npm run backups -- --stack NAME lists them)");
     const healthProbe = stackHealthProbe(args.stackFile ?? stackFilePath(args.stack));
@@ -72,12 +72,12 @@ function hostsOf(stack: string, stackFile: string | undefined, namePrefix: strin
 }
 
 /** Removes a dead restore's lock from every host, saying what it was and whether maintenance is still on. */
-function unlock(stack: string, hosts: Host[]): void {
+function unlock(stack: string, hosts: Host[], proxyName: string): void {
     for (const h of hosts) {
         const holder = h.exec("cat", `${STATE_DIR}/${RESTORE_LOCK}`).stdout.trim();
         const maintenance = h.exec("test", "-f", `${STATE_DIR}/${MAINTENANCE_MARKER}`).status === 0;
         releaseRestoreLocks([h]);
-        step(`${holder ? `removed the restore lock (${holder})` : "no restore lock"}${h.on}${maintenance ? "; maintenance is on: turn it off with npm run restore's next run, or the stack config's maintenance key and pulumi up" : ""}`);
+        step(`${holder ? `removed the restore lock (${holder})` : "no restore lock"}${h.on}${maintenance ? `; maintenance is still on${h.on}: once the database is checked, turn it off with docker exec ${proxyName} rm -f ${STATE_DIR}/${MAINTENANCE_MARKER}` : ""}`);
     }
     step(`stack ${stack}: updates and restores may run again`);
 }
