@@ -20,10 +20,10 @@
 //   maintenance off, only once the new colour is verified
 // A step that fails stops the update there: everything before it stays, and
 // nothing after it runs, so live traffic is never on an unverified colour.
-import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Colour, COLOURS, DEFAULTS } from "../lib/config";
+import { migrationFingerprint } from "../lib/fingerprint";
 import { rootAlias } from "../lib/naming";
 import { ReleasePlan } from "../lib/release";
 import { ReleaseKey, ReleaseSteps } from "../lib/steps";
@@ -187,7 +187,7 @@ export class Release extends pulumi.ComponentResource {
                       after: this.gate,
                       // A migration that runs again (a new command) gets a fresh dump first.
                       migrationFingerprint: migrations.command
-                          ? createHash("sha256").update(JSON.stringify([migrations.command, target.image, migrations.timeoutSeconds ?? DEFAULTS.migrationTimeoutSeconds])).digest("hex").slice(0, 16)
+                          ? migrationFingerprint(migrations.command, target.image, migrations.timeoutSeconds ?? DEFAULTS.migrationTimeoutSeconds)
                           : undefined,
                       steps: args.backupSteps ?? args.steps,
                   },

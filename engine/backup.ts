@@ -5,7 +5,9 @@
 // pg_restore --list, written under a temporary name and renamed, with a JSON
 // record of its size and sha256 next to it. The newest BACKUPS_KEEP dumps of
 // this stack are kept, never counting out the one just taken. A failed or
-// empty dump fails the step, so nothing switches.
+// empty dump fails the step, so nothing switches. A switch back to an image
+// that went live here before, with no migration to run, takes no dump
+// (engine/history-rules.ts backupSkip).
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, BACKEND_NETWORK
 //      (the network the dump container joins), BACKUP_STORE (a volume name or
@@ -15,6 +17,8 @@
 //      Postgres) or, for a managed one, PGHOST, PGPORT, PGSSLMODE (optional)
 //      and PG_IMAGE (whose pg_dump runs)
 import { imageOf, Proxy, trimmed } from "./docker";
+import { colourRelease, readHistory } from "./history";
+import { backupSkip } from "./history-rules";
 import { Step } from "./step";
 
 /**
@@ -97,6 +101,15 @@ async function backup(step: Step): Promise<void> {
     }
     const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
     await step.refuseDuringRestore(proxy);
+    const skip = backupSkip({
+        target: await colourRelease(step.docker, env.SWITCHYARD_STACK, env.SWITCHYARD_COLOR, (step.env.TARGET_CONTAINER_IDS ?? "").split(",").filter(Boolean)),
+        ...(await readHistory(proxy)),
+        fingerprint: step.env.MIGRATION_FINGERPRINT || undefined,
+    });
+    if (skip) {
+        step.say(skip);
+        return;
+    }
     const from = (await imageOf(step.docker, env.SWITCHYARD_STACK, await proxy.route())) || "none";
     const to = (await imageOf(step.docker, env.SWITCHYARD_STACK, env.SWITCHYARD_COLOR)) || "none";
     const name = dumpName(env.SWITCHYARD_STACK, new Date(), from, to);

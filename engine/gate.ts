@@ -2,14 +2,17 @@
 // HEALTHY_THRESHOLD times in a row, probed from inside the proxy's network,
 // within GATE_TIMEOUT seconds of the newest replica's start
 // (engine/gate-rules.ts says when it gives up). Nothing switches without it.
+// Replicas that passed it before and have run since (same container, same
+// start: engine/history-rules.ts isWarm) are re-gated with one answer each.
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_COLOR, SWITCHYARD_TARGETS (space-separated
 //      container names), HEALTH_PATH, HEALTH_PORT, HEALTHY_THRESHOLD,
 //      GATE_INTERVAL, GATE_TIMEOUT; optional SWITCHYARD_TARGET_ADDRESSES (the
 //      replicas' fixed addresses, same order: probed without DNS), HEALTH_HOST
 //      and HEALTH_PROTO (the Host and X-Forwarded-Proto every probe sends)
-import { MEASURED_START_PREFIX } from "../lib/routemarker";
+import { GATED_PREFIX, MEASURED_START_PREFIX } from "../lib/routemarker";
 import { Proxy } from "./docker";
+import { historyLines, isWarm, Replica, withLine } from "./history-rules";
 import { healthRequest } from "./inputs";
 import { applyProbe, gateDeadline, newestStart, readProbe, Standing } from "./gate-rules";
 import { sleep, Step } from "./step";
@@ -45,18 +48,25 @@ export type GateInput = ReturnType<typeof gateInput>;
 
 /** Gates the colour's replicas (heal gates the ones it started the same way). */
 export async function runGate(step: Step, input: GateInput): Promise<void> {
-    const { threshold, colour } = input;
+    const { colour } = input;
     const proxy = new Proxy(step.docker, input.proxy);
     await step.waitRunning(input.proxy, 30);
     const standing = new Map<string, Standing>(input.targets.map((t) => [t.name, { streak: 0, status: "no answer yet", body: "" }]));
 
     const nowMs = Date.now();
-    const inspected = await step.docker.run(["inspect", "-f", "{{.State.StartedAt}}", ...input.targets.map((t) => t.name)]);
-    const startedMs = newestStart(inspected.stdout.split("\n").filter(Boolean)) ?? nowMs;
+    const inspected = await step.docker.run(["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", ...input.targets.map((t) => t.name)]);
+    const replicas: Replica[] = inspected.stdout.split("\n").filter(Boolean).map((l) => ({ id: l.split(" ")[0], startedAt: l.split(" ")[1] ?? "" }));
+    const startedMs = newestStart(replicas.map((r) => r.startedAt)) ?? nowMs;
+    const gated = `${GATED_PREFIX}${colour}`;
+    // Replicas that passed the gate and have run since need one answer each, not a new streak (a rollback to a warm colour).
+    const warm = inspected.status === 0 && replicas.length === input.targets.length && isWarm(await proxy.readState(gated), replicas);
+    const threshold = warm ? 1 : input.threshold;
     const deadline = gateDeadline({ nowMs, startedMs, timeoutS: input.timeoutS, threshold, intervalS: input.intervalS });
     step.say(
-        `gating ${colour}: ${input.targets.length} replica(s), ${threshold} consecutive healthy answers each on :${input.port}${input.path}${input.sent}, ` +
-            `timeout ${input.timeoutS}s from start (${Math.round((deadline - nowMs) / 1000)}s left)`,
+        warm
+            ? `gating ${colour}: ${input.targets.length} replica(s) that passed the gate and have run since: one healthy answer each on :${input.port}${input.path}${input.sent} (${Math.round((deadline - nowMs) / 1000)}s left)`
+            : `gating ${colour}: ${input.targets.length} replica(s), ${threshold} consecutive healthy answers each on :${input.port}${input.path}${input.sent}, ` +
+                  `timeout ${input.timeoutS}s from start (${Math.round((deadline - nowMs) / 1000)}s left)`,
     );
     for (;;) {
         let passed = 0;
@@ -84,6 +94,9 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
             // A re-gate of a colour that has run a while measures nothing.
             const took = Math.floor((Date.now() - startedMs) / 1000);
             if (took <= input.timeoutS) await proxy.writeState(`${MEASURED_START_PREFIX}${colour}`, String(took));
+            // These replicas are warm from now on, added to the ones that passed before (heal gates only those it started).
+            const record = replicas.reduce((content, r) => withLine(content, `${r.id} ${r.startedAt}`), await proxy.readState(gated));
+            if (!warm && historyLines(record).length > 0) await proxy.writeState(gated, record);
             return;
         }
         if (Date.now() >= deadline) {

@@ -8,13 +8,18 @@
 // retire, and is deferred (not run, not failed) while any container of the
 // other colour still runs (old code would break). Output streams with a
 // prefix; a non-zero exit or a timeout fails the step with the output's tail,
-// and nothing is switched.
+// and nothing is switched. An expand that finished on this database for the
+// same image id and command does not run again (engine/history-rules.ts).
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, PHASE (expand |
 //      contract), MIGRATION_COMMAND (JSON list), MIGRATION_IMAGE, BACKEND_NETWORK,
 //      MIGRATION_TIMEOUT, DATABASE_URL (secret: docker reads it from this
 //      step's environment, by name)
+import { EXPAND_MIGRATED } from "../lib/routemarker";
+import { migrationFingerprint } from "../lib/fingerprint";
 import { Proxy, slotContainers } from "./docker";
+import { addToHistory, imageId, readHistory } from "./history";
+import { expandSkip, migratedLine } from "./history-rules";
 import { Step } from "./step";
 import { otherColour } from "./switch-rules";
 
@@ -55,6 +60,19 @@ async function migrate(step: Step): Promise<void> {
         }
     }
 
+    // An expand that finished on this database for this image and command does not run again (a rollback).
+    let ran: string | undefined;
+    if (phase === "expand") {
+        const id = await imageId(step.docker, env.MIGRATION_IMAGE);
+        const fingerprint = migrationFingerprint(args, env.MIGRATION_IMAGE, Number(env.MIGRATION_TIMEOUT));
+        const skip = expandSkip(id, fingerprint, (await readHistory(proxy)).migrated);
+        if (skip) {
+            step.say(skip);
+            return;
+        }
+        if (id) ran = migratedLine(id, fingerprint);
+    }
+
     const job = `${env.SWITCHYARD_PROXY.replace(/-proxy$/, "")}-migrate-${phase}`;
     await step.docker.run(["rm", "-f", job]);
     step.say(`running the ${phase} migration in a one-off container from ${env.MIGRATION_IMAGE}: ${shown}`);
@@ -91,6 +109,7 @@ async function migrate(step: Step): Promise<void> {
             step.fail(`the ${phase} migration (${shown}) exited ${code}; ${where}. Last lines of its output:\n${tail.map((l) => `  | ${l}`).join("\n")}`);
         }
         step.say(`the ${phase} migration finished (exit 0)`);
+        if (ran && !(await addToHistory(proxy, EXPAND_MIGRATED, ran))) step.say(`could not record the migration in ${EXPAND_MIGRATED}: a rollback to this image runs it again`);
     } finally {
         await step.docker.run(["rm", "-f", job]);
     }

@@ -1,7 +1,9 @@
 // verify: the live listener must answer from SWITCHYARD_COLOR on
 // VERIFY_REQUESTS consecutive requests (2xx on the health path, routed to the
 // colour, and the app's own colour header agreeing when it sends one) within
-// 15 s. On failure the previous colour is restored before the step fails.
+// 15 s. On failure the previous colour is restored before the step fails. On
+// success the colour's release (image id, plain variables) is recorded as gone live on this database
+// (engine/history-rules.ts: switching back to it is a rollback).
 //
 // The colour to restore is the one re-point recorded as live before it flipped
 // the marker (previous-live), so this step's inputs do not change after the
@@ -22,7 +24,9 @@
 //      VERIFY_REQUESTS, HEALTH_PATH, LIVE_SOCKET (host networking) or
 //      LIVE_LISTEN_PORT; optional HEALTH_HOST and HEALTH_PROTO (the Host and
 //      X-Forwarded-Proto of every probe)
+import { WENT_LIVE } from "../lib/routemarker";
 import { Proxy } from "./docker";
+import { addToHistory, colourRelease } from "./history";
 import { healthRequest } from "./inputs";
 import { switchBack, switchInput, switchTo } from "./repoint";
 import { Step } from "./step";
@@ -90,6 +94,9 @@ async function verify(step: Step): Promise<void> {
     const { ok, last } = r.status === 0 ? readVerify(r.stdout) : { ok: 0, last: `could not probe inside the proxy ${input.proxy}` };
     if (ok >= want) {
         step.say(`verified: ${want} consecutive answers from ${colour} on the live listener`);
+        // The image went live on this database: switching back to it later is a rollback, not a release.
+        const { release } = await colourRelease(step.docker, input.stack, colour);
+        if (release && !(await addToHistory(proxy, WENT_LIVE, release))) step.say(`could not record ${release} in ${WENT_LIVE}: a later switch back to it takes a dump it could skip`);
         return;
     }
     const failed = `verify failed: the live listener did not answer from ${colour} ${want} times in a row within ${VERIFY_SECONDS}s (last: ${last})`;

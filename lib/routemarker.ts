@@ -41,6 +41,12 @@ export const RETIRED_PREFIX = value("RETIRED_PREFIX");
 export const PREVIOUS_LIVE = value("PREVIOUS_LIVE");
 /** The image live before the last switch: going back to it is a rollback. */
 export const PREVIOUS_LIVE_IMAGE = value("PREVIOUS_LIVE_IMAGE");
+/** Image ids that went live on this stack's database (newest last). */
+export const WENT_LIVE = value("WENT_LIVE");
+/** "<image id> <fingerprint>" of each expand migration that finished on this database. */
+export const EXPAND_MIGRATED = value("EXPAND_MIGRATED");
+/** gated-<colour>: "<container id> <StartedAt>" per replica that passed the gate. */
+export const GATED_PREFIX = value("GATED_PREFIX");
 /** bake-failed-<colour>: the containers whose bake failed (first line) and why. */
 export const BAKE_FAILED_PREFIX = value("BAKE_FAILED_PREFIX");
 /** measured-start-<colour>: seconds from the colour's start to healthy, written by the gate. */

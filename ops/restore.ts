@@ -12,7 +12,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import { configSchema, healthHost, healthProto } from "../lib/config";
-import { MAINTENANCE_MARKER, RESTORE_LOCK, STATE_DIR } from "../lib/routemarker";
+import { EXPAND_MIGRATED, MAINTENANCE_MARKER, RESTORE_LOCK, STATE_DIR, WENT_LIVE } from "../lib/routemarker";
 import { readStackFile, stackFilePath } from "../lib/stackfile";
 import { liveProbe } from "../lib/host";
 import { everyHost, parseStackArgs, runCli } from "./cli";
@@ -119,6 +119,10 @@ function restoreUnderLock(stack: string, store: ReturnType<typeof openStore>, ba
         if (r.status !== 0) throw new Error(`pg_restore failed (exit ${r.status}); the transaction was rolled back, the database is as it was: ${(r.stderr || "").trim().split("\n").slice(-5).join(" | ")}`);
         restored = true;
         step(`restored database ${backup.database} in one transaction`);
+        // What went live and which expand migrations ran are facts about the database as it was: a
+        // later switch back takes its dump and runs its migration again (engine/history-rules.ts).
+        for (const p of proxies) p.exec("rm", "-f", `${STATE_DIR}/${WENT_LIVE}`, `${STATE_DIR}/${EXPAND_MIGRATED}`);
+        step("forgot which releases went live on the database before: the next switch to any of them takes its dump and runs its migration");
         const countRows = `SELECT string_agg(table_name || '=' || (xpath('/row/n/text()', query_to_xml('SELECT count(*) AS n FROM ' || quote_ident(table_name), false, true, '')))[1]::text, ', ' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`;
         const tables = managed
             ? execFileSync("docker", ["run", "--rm", ...managed.args, "--entrypoint", "psql", store.image, "-tAc", countRows], { encoding: "utf8", env: managed.env }).trim()

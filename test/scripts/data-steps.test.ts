@@ -7,7 +7,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { RESTORE_LOCK, STATE_DIR } from "../../lib/routemarker";
+import { migrationFingerprint } from "../../lib/fingerprint";
+import { EXPAND_MIGRATED, RESTORE_LOCK, STATE_DIR, WENT_LIVE } from "../../lib/routemarker";
 import { docker, dockerAvailable, IMAGES, REPO, runStep, runStepAsync, TestStack } from "./fixture";
 import { get, startLoad, LoadReport } from "./load";
 import { WebhookReceiver } from "./webhook";
@@ -23,9 +24,12 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
     let green: string[] = [];
 
     const psql = (sql: string) => docker("exec", `${stack.prefix}-postgres`, "psql", "-U", "app", "-d", "app", "-tAc", sql);
+    /** The release key's TARGET_CONTAINER_IDS: the colour's running containers, as the program passes them. */
+    const targetIds = (colour: string) => docker("ps", "-q", "--no-trunc", "--filter", `label=switchyard.stack=${stack.stackLabel}`, "--filter", `label=switchyard.colour=${colour}`).split("\n").filter(Boolean).join(",");
     const backupEnv = (extra: Record<string, string> = {}) =>
         stack.env({
             SWITCHYARD_COLOR: "green",
+            TARGET_CONTAINER_IDS: targetIds(extra.SWITCHYARD_COLOR ?? "green"),
             POSTGRES_CONTAINER: `${stack.prefix}-postgres`,
             BACKEND_NETWORK: stack.backend,
             BACKUP_STORE: store,
@@ -61,6 +65,10 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
     async function post(n: number, note: string): Promise<void> {
         for (let i = 0; i < n; i++) assert.strictEqual((await get(stack.livePort, "/visits", { method: "POST", body: `${note} ${i}` })).status, 201);
     }
+    const verifyEnv = (colour: string, standby = "keep") => stack.env({ SWITCHYARD_COLOR: colour, STANDBY: standby, VERIFY_REQUESTS: "3", HEALTH_PATH: "/health" });
+    /** A file of the proxy's state, "" when absent. */
+    const stateFile = (name: string) => spawnSync("docker", ["exec", stack.proxy, "cat", `${STATE_DIR}/${name}`], { encoding: "utf8" }).stdout.trim();
+    const imageId = (ref: string) => docker("image", "inspect", "-f", "{{.Id}}", ref);
     const socketErrors = (rep: LoadReport) => rep.samples.filter((s) => s.error !== undefined);
     const notifications = (since: number) => hook.since(since).map((m) => m.body);
 
@@ -152,8 +160,13 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         assert.match(dry.out, /would:\n  1\. take the stack's restore lock[^\n]*\n  2\. turn maintenance mode on[\s\S]*Nothing was changed\. Run again with --yes/);
         assert.notStrictEqual(visits(), rowsAtBackup, "without --yes nothing is restored");
 
+        // What went live is a fact about the database as it is: the restore takes it back to before.
+        assert.strictEqual(runStep("verify", verifyEnv("blue")).status, 0);
+        assert.strictEqual(stateFile(WENT_LIVE), `${imageId(IMAGES.app)} ${IMAGES.app}`, "blue's release is recorded as gone live");
         const restore = ops("restore", "--backup", list[0].name, "--yes");
         assert.strictEqual(restore.status, 0, restore.out);
+        assert.strictEqual(stateFile(WENT_LIVE), "", "the restore forgot what went live after the dump");
+        assert.match(restore.out, /forgot which releases went live on the database before/);
         for (const line of ["maintenance on: the live and preview listeners answer 503", "checksum matches", "restored database app in one transaction", "rows per table now:", "/health answers 200", "maintenance off: the live listener serves traffic again"]) {
             assert.ok(restore.out.includes(line), `restore output has "${line}":\n${restore.out}`);
         }
@@ -339,9 +352,16 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         assert.strictEqual(psql("SELECT column_default FROM information_schema.columns WHERE table_name = 'visits' AND column_name = 'source'"), "'legacy'::text");
         assert.ok(visits().startsWith(rowsBefore), "rows written before are intact");
         assert.strictEqual(psql("SELECT count(*) FROM visits WHERE source IS DISTINCT FROM 'legacy'"), "0", "old code's rows get the default");
+        // The same image and command again (a rollback to it): the step knows it finished on this database.
         const again = runStep("migrate", migrateEnv("expand", IMAGES.app2));
         assert.strictEqual(again.status, 0, again.stderr);
-        assert.match(again.stdout, /0 expand migration\(s\) to apply/);
+        assert.match(again.stdout, /expand migration skipped: it finished on this database for sha256:[0-9a-f]{12} with this command before \(a rollback is not a release\)/);
+        assert.doesNotMatch(again.stdout, /running the expand migration/);
+        assert.strictEqual(stateFile(EXPAND_MIGRATED), `${imageId(IMAGES.app2)} ${migrationFingerprint(["node", "migrate.js", "expand"], IMAGES.app2, 60)}`);
+        // A changed migration (here its timeout) runs again, and the app's migrations are safe to run twice.
+        const changed = runStep("migrate", migrateEnv("expand", IMAGES.app2, { MIGRATION_TIMEOUT: "61" }));
+        assert.strictEqual(changed.status, 0, changed.stderr);
+        assert.match(changed.stdout, /0 expand migration\(s\) to apply/);
         assert.strictEqual(docker("ps", "-aq", "--filter", `name=${stack.prefix}-migrate-`), "", "no migration container left behind");
     });
 
@@ -449,6 +469,43 @@ describe("data release steps: backup, restore, migrations, maintenance, notifica
         const got = hook.since(t).map((m) => m.body);
         assert.deepStrictEqual(got.map((m) => `${m.kind} ${m.step} ${m.colour}`), ["failure verify green"]);
         assert.match(got[0].error, /live traffic is back on blue/);
+    });
+
+    it("a rollback is not a release: no dump and no expand for an image that went live here, with its migration; a new image or a changed migration gets both", async () => {
+        const before = listBackups().length;
+        const dumps = (r: { stdout: string }) => (/wrote \S+\.dump/.test(r.stdout) ? 1 : 0);
+        // Green (2.0.0) goes live and passes verify, then traffic goes back to blue (1.0.0).
+        for (const colour of ["green", "blue"]) {
+            assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: colour, STANDBY: "keep" })).status, 0);
+            const v = runStep("verify", verifyEnv(colour));
+            assert.strictEqual(v.status, 0, v.stderr);
+        }
+        assert.deepStrictEqual(stateFile(WENT_LIVE).split("\n"), [`${imageId(IMAGES.app2)} ${IMAGES.app2}`, `${imageId(IMAGES.app)} ${IMAGES.app}`], "both went live, the newest last");
+        const expandFp = migrationFingerprint(["node", "migrate.js", "expand"], IMAGES.app2, 60);
+
+        const noMigration = runStep("backup", backupEnv());
+        assert.strictEqual(noMigration.status, 0, noMigration.stderr);
+        assert.match(noMigration.stdout, /no dump: switchyard\/app:2\.0\.0 \(sha256:[0-9a-f]{12}\) went live on this database before and no migration runs \(a rollback is not a release\)/);
+        const withItsMigration = runStep("backup", backupEnv({ MIGRATION_FINGERPRINT: expandFp }));
+        assert.match(withItsMigration.stdout, /no dump: .* and its expand migration finished here then/);
+        assert.strictEqual(listBackups().length, before, "no dump was taken for the rollback");
+
+        // On a data host that is not the first host the key's containers are elsewhere: the release is unknown, so the dump is taken.
+        const elsewhere = runStep("backup", backupEnv({ TARGET_CONTAINER_IDS: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" }));
+        assert.strictEqual(dumps(elsewhere), 1, `the target's containers not on this engine: a dump: ${elsewhere.stdout}`);
+        const changedMigration = runStep("backup", backupEnv({ MIGRATION_FINGERPRINT: "0123456789abcdef" }));
+        assert.strictEqual(changedMigration.status, 0, changedMigration.stderr);
+        assert.strictEqual(dumps(changedMigration), 1, `a migration that would run gets its dump first: ${changedMigration.stdout}`);
+        // A colour whose image never went live here is a release: its dump is taken.
+        docker("rm", "-f", ...green);
+        green = stack.startSlot("green", 1, { image: SCHEMA3_IMAGE });
+        try {
+            const release = runStep("backup", backupEnv());
+            assert.strictEqual(dumps(release), 1, `a new image gets its dump: ${release.stdout}`);
+        } finally {
+            green = stack.startSlot("green", 2, { image: IMAGES.app2 });
+            stack.passGate("green", green);
+        }
     });
 
     it("after the switch and retire, the contract runs; while old code runs it is deferred; the new colour writes the new column", async () => {

@@ -26,6 +26,20 @@ describe("release steps (real Docker engine)", function () {
         assert.match(r.stdout, /^\[gate +\d+\.\ds\] /m, "one line per step with elapsed seconds");
     });
 
+    it("a colour that passed the gate and has run since is re-gated with one answer per replica; a restarted replica earns the whole streak again", () => {
+        const warm = runStep("gate", stack.gateEnv("blue", blue));
+        assert.strictEqual(warm.status, 0, warm.stderr);
+        assert.match(warm.stdout, /gating blue: 2 replica\(s\) that passed the gate and have run since: one healthy answer each/);
+        assert.strictEqual((warm.stdout.match(/healthy \(1\/1\)/g) ?? []).length, 2, warm.stdout);
+        docker("restart", "-t", "2", blue[0]);
+        const cold = runStep("gate", stack.gateEnv("blue", blue));
+        assert.strictEqual(cold.status, 0, cold.stderr);
+        assert.match(cold.stdout, /gating blue: 2 replica\(s\), 3 consecutive healthy answers each/, "a restart ends the warm standing");
+        assert.match(cold.stdout, /healthy \(3\/3\)/);
+        // That gate made both replicas warm again.
+        assert.match(runStep("gate", stack.gateEnv("blue", blue)).stdout, /that passed the gate and have run since/);
+    });
+
     it("gate fails within its timeout, naming the colour, last status, body and log tail", () => {
         const broken = stack.startSlot("green", 1, { env: ["SWITCHYARD_FORCE_UNHEALTHY=1"] });
         const t0 = Date.now();

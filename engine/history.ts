@@ -1,0 +1,42 @@
+// The proxy-state side of engine/history-rules.ts: reading and adding to the
+// records of what went live, which expand migrations finished, and which
+// replicas passed the gate. Each record is one small file in the proxy's state
+// volume, rewritten whole by a rename (Proxy.writeState).
+import { EXPAND_MIGRATED, WENT_LIVE } from "../lib/routemarker";
+import { Docker, Proxy, slotContainerIds } from "./docker";
+import { ColourRelease, historyLines, releaseOf, withLine } from "./history-rules";
+
+export async function readHistory(proxy: Proxy): Promise<{ wentLive: string[]; migrated: string[] }> {
+    const [wentLive, migrated] = await Promise.all([proxy.readState(WENT_LIVE), proxy.readState(EXPAND_MIGRATED)]);
+    return { wentLive: historyLines(wentLive), migrated: historyLines(migrated) };
+}
+
+/** Adds `line` to the record `file` as its newest entry; false when the proxy would not take it. */
+export async function addToHistory(proxy: Proxy, file: string, line: string): Promise<boolean> {
+    return proxy.writeState(file, withLine(await proxy.readState(file), line));
+}
+
+/**
+ * What a colour's running containers run: the image id and the release
+ * went-live records (empty when none runs). `only`: the containers the release
+ * key names (TARGET_CONTAINER_IDS); when none of them runs on this engine (the
+ * dump of a stack whose data host is not its first host, where the target's
+ * slot may not be re-created yet), the release is unknown, so the dump is taken.
+ */
+export async function colourRelease(docker: Docker, stack: string, colour: string, only?: string[]): Promise<ColourRelease> {
+    const running = await slotContainerIds(docker, stack, colour).catch(() => []);
+    const ids = only ? running.filter((id) => only.includes(id)) : running;
+    if (ids.length === 0) return releaseOf("", "", "");
+    // JSON: the plain variables' label holds newlines.
+    const r = await docker.run(["inspect", "-f", '{{.Image}} {{json (index .Config.Labels "switchyard.image")}} {{json (index .Config.Labels "switchyard.env")}}', ids[0]]);
+    if (r.status !== 0) return releaseOf("", "", "");
+    const m = /^(\S+) ("(?:[^"\\]|\\.)*") (.*)$/.exec(r.stdout.trim());
+    if (!m) return releaseOf("", "", "");
+    return releaseOf(m[1], JSON.parse(m[2]) as string, (JSON.parse(m[3]) as string | null) ?? "");
+}
+
+/** The id of a local image by its reference ("" when docker has none). */
+export async function imageId(docker: Docker, ref: string): Promise<string> {
+    const r = await docker.run(["image", "inspect", "-f", "{{.Id}}", "--", ref]);
+    return r.status === 0 ? r.stdout.trim() : "";
+}
