@@ -29,6 +29,18 @@ interface Row {
     p99: number;
     vsNoop?: number;
     vsFloor?: number;
+    /** The goal for this kind of update (issue 30), beside the figure. */
+    target?: string;
+}
+
+/** Issue 30's targets, as ratios to the floor measured in the same run (the instant rollback in seconds). */
+function targetOf(update: string): string {
+    if (update.includes("first request served")) return "≤ 1 s";
+    if (update.startsWith("no-op")) return "≤ 1.3× floor";
+    if (update.startsWith("one-step")) return "≤ 3× floor";
+    if (/^(switch|rollback)/.test(update) && update.includes("keep")) return "≤ 1.8× floor";
+    if (update.startsWith("rollback --now")) return "≤ 1.8× floor";
+    return "";
 }
 
 const FLOOR_RUNS = 3;
@@ -64,6 +76,7 @@ async function main() {
     const floorStackReady = floorStack();
     const rows: Row[] = [];
     let floor = { median: 0, runs: [] as number[] };
+    let instant = { startedAt: 0, endedAt: 0 };
     try {
         await stack.up("fresh");
         const floorOf = await floorStackReady;
@@ -84,12 +97,22 @@ async function main() {
         await step("no-op", () => {});
         await step("stage green (idle slot created and gated)", () => set({ slots: { ...slots(), green: { image: "switchyard/app:1.1.0" } }, standby: "keep" }));
         await step("switch to green, standby keep", () => set({ liveColor: "green" }));
-        await step("rollback to blue, standby keep (instant)", () => set({ liveColor: "blue" }));
+        await step("rollback to blue, standby keep", () => set({ liveColor: "blue" }));
+        await step("switch to green again, standby keep", () => set({ liveColor: "green" }));
+        // The instant rollback: traffic first (no Pulumi), then the reconciling up, as npm run rollback -- --now runs them.
+        const now = await stack.rollbackNow();
+        if (now.status !== 0) throw new Error(`rollback --now failed:\n${now.out}`);
+        instant = now;
+        await step("rollback --now to blue: the reconciling up", () => set({ liveColor: "blue" }));
         await step("switch to green, standby retire", () => set({ liveColor: "green", standby: "retire" }));
         await step("one-step release: new image on blue + switch", () => set({ slots: { ...slots(), blue: { image: "switchyard/app:1.1.0" } }, liveColor: "blue" }));
         await step("rollback to green (re-created) + retire blue", () => set({ liveColor: "green" }));
         await step("no-op after the releases", () => {});
         const rep = await load.stop();
+        // From the command's start to the end of the first request the old colour served.
+        const firstBlue = Math.min(...rep.samples.filter((x) => rep.startedAt + x.at >= instant.startedAt && x.colour === "blue").map((x) => rep.startedAt + x.at + x.latencyMs));
+        const during = report(rep.samples.filter((x) => rep.startedAt + x.at >= instant.startedAt && rep.startedAt + x.at < instant.endedAt));
+        rows.push({ update: "rollback --now to blue: first request served by blue", seconds: Math.round((firstBlue - instant.startedAt) / 10) / 100, changes: "none (the route marker)", changed: 0, requests: during.requests, failed: during.failed, p99: during.p99 });
         for (const w of windows) {
             const during = report(rep.samples.filter((x) => rep.startedAt + x.at >= w.from && rep.startedAt + x.at < w.to));
             const c = w.r.changes;
@@ -103,9 +126,10 @@ async function main() {
                 p99: during.p99,
             });
         }
-        const noop = rows[0].seconds;
+        const noop = rows.find((r) => r.update === "no-op")!.seconds;
         for (const r of rows) r.vsNoop = Math.round((r.seconds / noop) * 10) / 10;
         for (const r of rows) r.vsFloor = Math.round((r.seconds / floor.median) * 100) / 100;
+        for (const r of rows) r.target = targetOf(r.update);
     } finally {
         await stack.destroy();
         await (await floorStackReady.catch(() => undefined))?.destroy();
@@ -116,9 +140,9 @@ async function main() {
         "",
         `Floor: a no-op \`pulumi up\` of bench/floor (the same three plugins, 5 resources, no Switchyard) under the same load, just before the rows, median of ${FLOOR_RUNS}: ${floor.median} s (runs: ${floor.runs.join(", ")} s).`,
         "",
-        "| update | wall time (s) | × floor | × no-op | resources (+ created ~ updated - deleted ± replaced) | requests during | failed | p99 (ms) |",
-        "|---|---|---|---|---|---|---|---|",
-        ...rows.map((r) => `| ${r.update} | ${r.seconds} | ${r.vsFloor} | ${r.vsNoop} | ${r.changes} | ${r.requests} | ${r.failed} | ${r.p99} |`),
+        "| update | wall time (s) | × floor | target | × no-op | resources (+ created ~ updated - deleted ± replaced) | requests during | failed | p99 (ms) |",
+        "|---|---|---|---|---|---|---|---|---|",
+        ...rows.map((r) => `| ${r.update} | ${r.seconds} | ${r.vsFloor} | ${r.target || "—"} | ${r.vsNoop} | ${r.changes} | ${r.requests} | ${r.failed} | ${r.p99} |`),
         "",
     ].join("\n");
     say(`wrote ${writeBenchResults("up", { machine, rate: RATE, floor, rows }, rows, md).join(" and ")}`);

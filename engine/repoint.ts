@@ -11,10 +11,10 @@
 // step or a killed update undid it.
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY
-import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RETIRED_PREFIX } from "../lib/routemarker";
+import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, RETIRED_PREFIX } from "../lib/routemarker";
 import { imageOf, Proxy, trimmed } from "./docker";
 import { Step } from "./step";
-import { Colour, otherColour, planSwitch, stateOpArgs } from "./switch-rules";
+import { Colour, otherColour, planSwitch, stateOpArgs, SwitchFacts } from "./switch-rules";
 
 export interface SwitchInput {
     proxy: string;
@@ -31,22 +31,33 @@ export function switchInput(step: Step): SwitchInput {
     return { proxy: env.SWITCHYARD_PROXY, stack: env.SWITCHYARD_STACK, colour: env.SWITCHYARD_COLOR, standby: env.STANDBY };
 }
 
-/** Points the live listener at `input.colour`, as re-point does; says each action. */
-export async function switchTo(step: Step, input: SwitchInput): Promise<void> {
-    const proxy = new Proxy(step.docker, input.proxy);
-    await step.waitRunning(input.proxy, 30);
-    await step.refuseDuringRestore(proxy);
-    const [oldRunningImage, targetImage, live, previousLiveImage] = await Promise.all([
+/** What a switch reads before it acts (engine/switch-rules.ts SwitchFacts), in one round of parallel calls; fails under a restore. */
+export async function readSwitchFacts(step: Step, proxy: Proxy, input: SwitchInput): Promise<SwitchFacts> {
+    const [restoring, oldRunningImage, targetImage, live, previousLiveImage] = await Promise.all([
+        proxy.readState(RESTORE_LOCK),
         imageOf(step.docker, input.stack, otherColour(input.colour)),
         imageOf(step.docker, input.stack, input.colour),
         proxy.route(),
         proxy.readState(PREVIOUS_LIVE_IMAGE),
     ]);
-    const plan = planSwitch({ target: input.colour, live, retire: input.standby === "retire", oldRunningImage, targetImage, previousLiveImage });
+    if (restoring) step.refuseRestoring(restoring);
+    return { target: input.colour, live, retire: input.standby === "retire", oldRunningImage, targetImage, previousLiveImage };
+}
+
+/** Makes the switch `facts` describe (one exec: the ledger first, the marker flip last); says each action; a rollback tells the webhook. */
+export async function applySwitch(step: Step, proxy: Proxy, facts: SwitchFacts): Promise<void> {
+    const plan = planSwitch(facts);
     const r = await proxy.applyState(stateOpArgs(plan.ops));
-    if (r.status !== 0) step.fail(`could not re-point the proxy ${input.proxy}${r.stderr.trim() ? `: ${trimmed(r.stderr.trim())}` : ""}`);
+    if (r.status !== 0) step.fail(`could not re-point the proxy ${proxy.container}${r.stderr.trim() ? `: ${trimmed(r.stderr.trim())}` : ""}`);
     for (const line of plan.lines) step.say(line);
-    if (plan.rollback) await step.notify("rollback", plan.rollback, oldRunningImage);
+    if (plan.rollback) await step.notify("rollback", plan.rollback, facts.oldRunningImage);
+}
+
+/** Points the live listener at `input.colour`, as re-point does; says each action. */
+export async function switchTo(step: Step, input: SwitchInput): Promise<void> {
+    const proxy = new Proxy(step.docker, input.proxy);
+    await step.waitRunning(input.proxy, 30);
+    await applySwitch(step, proxy, await readSwitchFacts(step, proxy, input));
 }
 
 /**

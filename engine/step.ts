@@ -72,7 +72,12 @@ export class Step {
      */
     async refuseDuringRestore(proxy: Proxy): Promise<void> {
         const who = await proxy.readState(RESTORE_LOCK);
-        if (who) this.fail(`a restore of this stack is running (${who}); nothing was changed. Wait until npm run restore has finished, then pulumi up again`);
+        if (who) this.refuseRestoring(who);
+    }
+
+    /** The failure of a step under a restore: `who` is the lock's content. */
+    refuseRestoring(who: string): never {
+        this.fail(`a restore of this stack is running (${who}); nothing was changed. Wait until npm run restore has finished, then pulumi up again`);
     }
 
     /** Until docker says the container runs; else the step fails with its last lines. */

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # npm run release -- --stack NAME --image IMAGE   stage IMAGE on the idle colour and switch, one update
 # npm run rollback -- --stack NAME                switch back to the other colour (re-created if retired)
+# npm run rollback -- --now --stack NAME          live traffic back on the other colour on every host
+#                                                 at once when it still runs and answers, then the same
+#                                                 reconciling update (engine/rollback-now.ts)
 #
 # One line per step with elapsed seconds. On failure the exit is non-zero and
 # the stack config is left matching what runs: if the proxy still routes to
@@ -12,17 +15,29 @@ T0=$(date +%s.%N)
 say() { printf '[%s %6ss] %s\n' "$MODE" "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" "$*"; }
 die() { say "FAILED: $*" >&2; exit 1; }
 
-MODE=release STACK="" IMAGE=""
+MODE=release STACK="" IMAGE="" NOW=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --stack) STACK=${2:-}; shift 2 ;;
     --image) IMAGE=${2:-}; shift 2 ;;
     --rollback) MODE=rollback; shift ;;
-    *) die "unknown argument '$1' (allowed: --stack NAME, --image IMAGE, --rollback)" ;;
+    --now) NOW=1; shift ;;
+    *) die "unknown argument '$1' (allowed: --stack NAME, --image IMAGE, --rollback, --now)" ;;
   esac
 done
 [ -n "$STACK" ] || die "--stack NAME is required"
 [ "$MODE" = rollback ] || [ -n "$IMAGE" ] || die "--image IMAGE is required (the image to release to the idle colour)"
+[ "$NOW" = 0 ] || [ "$MODE" = rollback ] || die "--now is for npm run rollback: a release to a new image is gated, backed up and migrated first"
+if [ "$NOW" = 1 ]; then
+  # First, before any pulumi call: the traffic moves within the second (compiled, plain node).
+  [ -f "$REPO/dist/engine/rollback-now.js" ] || die "the release engine is not built (dist/engine/rollback-now.js): run npm run build:engine"
+  node "$REPO/dist/engine/rollback-now.js" --stack "$STACK" --stack-file "$REPO/Pulumi.$STACK.yaml"
+  case $? in
+    0) ;;
+    3) say "the regular rollback follows (gate, switch, verify, retire)" ;;
+    *) say "the instant rollback failed (above); the regular rollback follows and moves every host" ;;
+  esac
+fi
 pulumi_stack() { bash "$REPO/ops/stack.sh" "$STACK" "$@"; }
 source "$REPO/ops/follow-stack.sh"
 # route_read: the route-marker protocol the release steps use.

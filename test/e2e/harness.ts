@@ -224,6 +224,21 @@ export class E2EStack {
         });
     }
 
+    /** The instant rollback (engine/rollback-now.js) on this stack, as `npm run rollback -- --now` runs it first. */
+    rollbackNow(): Promise<{ status: number; out: string; startedAt: number; endedAt: number }> {
+        const startedAt = Date.now();
+        return new Promise((resolve) => {
+            const child = spawn(process.execPath, [path.join(REPO, "dist", "engine", "rollback-now.js"), "--stack", this.name, "--stack-file", this.stackFile], { cwd: this.dir, env: this.env });
+            let out = "";
+            child.stdout.on("data", (d) => (out += d));
+            child.stderr.on("data", (d) => (out += d));
+            child.on("close", (code) => {
+                this.log(`rollback --now (exit ${code})`, out);
+                resolve({ status: code ?? -1, out, startedAt, endedAt: Date.now() });
+            });
+        });
+    }
+
     /** `pulumi up` as its own process group, for killing and for racing. */
     spawnUp(): ChildProcess {
         const out = fs.openSync(this.logFile, "a");

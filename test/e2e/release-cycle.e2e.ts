@@ -202,6 +202,9 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         figures[figures.length - 1] = { ...figures[figures.length - 1], upSeconds: up.seconds, changes: `+${up.changes.create} ~${up.changes.update} -${up.changes.delete}` };
         allFromAfter(back, "blue");
         assert.deepStrictEqual(JSON.parse((await get(live, "/version")).body), { color: "blue", image: "switchyard/app:1.0.0", schema: 1 }, "rolled back to blue's pinned image");
+        // A rollback is not a release: 1.0.0 went live on this database in scenario 1.
+        assert.match(up.output, /no dump: \S+ \(sha256:[0-9a-f]{12}\) went live on this database before and no migration runs/);
+        assert.strictEqual((await readBackups()).at(-1)!.name, newest.name, "the rollback took no dump");
         await assertSettled("blue", "after rollback");
         assert.deepStrictEqual(messages(t), ["rollback repoint"], "the rollback is reported, once");
         assertSharedUntouched("release and rollback");
@@ -218,12 +221,33 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         figures[figures.length - 1] = { ...figures[figures.length - 1], upSeconds: up.seconds, changes: `+${up.changes.create} ~${up.changes.update} -${up.changes.delete}` };
         allFromAfter(rel, "green");
         assert.deepStrictEqual([...new Set(s.containers(false).filter((c) => c.role === "app").map((c) => c.colour))].sort(), ["blue", "green"], "keep: both colours run");
-        const back = await underLoad("2 rollback blue (keep)", async () => {
+        // The instant rollback (npm run rollback -- --now): traffic back on the kept colour first, then the reconciling up.
+        let instant = { status: -1, out: "", startedAt: 0, endedAt: 0 };
+        const back = await underLoad("2 rollback blue (keep, --now)", async () => {
+            instant = await s.rollbackNow();
             await s.stack.setConfig("switchyard:liveColor", { value: "blue" });
-            up = await s.up("rollback blue (keep)");
+            up = await s.up("rollback blue (keep): the reconciling up");
         });
-        figures[figures.length - 1] = { ...figures[figures.length - 1], upSeconds: up.seconds, changes: `+${up.changes.create} ~${up.changes.update} -${up.changes.delete}` };
+        assert.strictEqual(instant.status, 0, instant.out);
+        assert.match(instant.out, /blue answers on every host \(2 replica\(s\) probed just now\)/);
+        assert.match(instant.out, /live listener re-pointed: green -> blue \(no reload\)/);
+        const servedBlue = back.samples.filter((x) => back.startedAt + x.at >= instant.startedAt && x.colour === "blue").map((x) => back.startedAt + x.at + x.latencyMs);
+        const firstBlueMs = Math.min(...servedBlue) - instant.startedAt;
+        const greenAfter = back.samples.filter((x) => back.startedAt + x.at > instant.endedAt && x.colour !== "blue");
+        assert.deepStrictEqual(greenAfter, [], "every request sent after the instant rollback returned was served by blue");
+        assert.ok(firstBlueMs < 1000, `the first request served by blue came ${firstBlueMs} ms after the command started`);
+        figures[figures.length - 1] = {
+            ...figures[figures.length - 1],
+            upSeconds: up.seconds,
+            changes: `+${up.changes.create} ~${up.changes.update} -${up.changes.delete}`,
+            note: `--now: blue served ${firstBlueMs} ms after the command, command ${((instant.endedAt - instant.startedAt) / 1000).toFixed(2)} s, reconciling up ${up.seconds.toFixed(1)} s`,
+        };
+        say(`instant rollback: first request served by blue ${firstBlueMs} ms after the command started; the command took ${instant.endedAt - instant.startedAt} ms; the reconciling up ${up.seconds.toFixed(1)} s`);
+        assert.match(up.output, /live listener already routes to blue/, "the reconciling up found the route moved");
         assert.strictEqual(up.changes.create + up.changes.delete, 0, "a rollback under keep creates and deletes nothing");
+        // The kept colour has served all along: one answer per replica, no dump (issue 30).
+        assert.match(up.output, /gating blue: 2 replica\(s\) that passed the gate and have run since: one healthy answer each/);
+        assert.match(up.output, /no dump: \S+ \(sha256:[0-9a-f]{12}\) went live on this database before/);
         allFromAfter(back, "blue");
         await assertSettled("blue", "after keep rollback");
         setConfig({ standby: "retire" });
@@ -376,12 +400,19 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         await s.up("standby keep for the switches");
         const volumes = execFileSync("docker", ["volume", "ls", "-q", "--filter", `name=${s.names.namePrefix}-`], { encoding: "utf8" }).trim();
         const times: number[] = [];
+        let dumpsBefore: string[] = [];
         const rep = await underLoad("7 ten switches", async () => {
-            let colour: Colour = "blue";
+            let colour = s.route()!;
             for (let i = 0; i < 10; i++) {
                 colour = colour === "blue" ? "green" : "blue";
                 await s.stack.setConfig("switchyard:liveColor", { value: colour });
-                times.push((await s.up(`switch ${i + 1} to ${colour}`)).seconds);
+                const up = await s.up(`switch ${i + 1} to ${colour}`);
+                times.push(up.seconds);
+                // The kept colours have run since their gate: one answer per replica.
+                assert.match(up.output, /replica\(s\) that passed the gate and have run since: one healthy answer each/, `switch ${i + 1}`);
+                if (i === 0) dumpsBefore = (await readBackups()).map((b) => b.name);
+                // From the second on, both colours went live here: each switch is a rollback, not a release.
+                else assert.match(up.output, /no dump: \S+ \(sha256:[0-9a-f]{12}\) went live on this database before/, `switch ${i + 1}`);
             }
         });
         figures[figures.length - 1].note = `10 switches, ${Math.min(...times).toFixed(1)}-${Math.max(...times).toFixed(1)} s each`;
@@ -391,8 +422,8 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         assert.ok(Number(psql(s, "SELECT count(*) FROM visits")) >= seeded.length + acknowledged, "every acknowledged write kept");
         assert.strictEqual(redisCli(s, "GET", "e2e:marker"), "kept");
         const kept = await readBackups();
-        assert.strictEqual(kept.length, 3, `backups.keep is 3: ${kept.map((b) => b.name).join(" ")}`);
-        assert.ok(kept.every((b) => b.sizeBytes > 0), "every kept dump has content");
+        assert.deepStrictEqual(kept.map((b) => b.name), dumpsBefore, "nine switches between two colours that both went live took no dump");
+        assert.ok(kept.length > 0 && kept.length <= 3 && kept.every((b) => b.sizeBytes > 0), `backups.keep is 3, each with content: ${kept.map((b) => b.name).join(" ")}`);
         assert.strictEqual(execFileSync("docker", ["volume", "ls", "-q", "--filter", `name=${s.names.namePrefix}-`], { encoding: "utf8" }).trim(), volumes, "data volumes kept");
         assertSharedUntouched("ten switches");
     });

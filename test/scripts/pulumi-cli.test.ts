@@ -89,4 +89,17 @@ describe("program under the real Pulumi CLI", function () {
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /FAILED: cannot roll back to green: slots\.green\.image is not set/);
     });
+
+    it("npm run rollback -- --now says at once why traffic cannot move instantly, then falls back to the regular rollback", () => {
+        // The failed release above left an empty slots.green: a config the instant rollback would refuse first.
+        assert.strictEqual(run("config", "rm", "--path", "switchyard:slots.green").status, 0);
+        const r = spawnSync("bash", ["ops/release.sh", "--rollback", "--now", "--stack", "cfgcheck"], { cwd: dir, env, encoding: "utf8" });
+        const out = `${r.stdout}${r.stderr}`;
+        assert.match(out, /^\[rollback +0\.\ds\] no instant rollback: the proxy does not answer; nothing was moved$/m, out);
+        assert.match(out, /the regular rollback follows/);
+        assert.match(r.stderr, /FAILED: cannot roll back to green: slots\.green\.image is not set/, "then the regular rollback's own checks");
+        const release = spawnSync("bash", ["ops/release.sh", "--now", "--stack", "cfgcheck", "--image", "x:1"], { cwd: dir, env, encoding: "utf8" });
+        assert.strictEqual(release.status, 1);
+        assert.match(release.stderr, /--now is for npm run rollback/);
+    });
 });

@@ -3,9 +3,13 @@
 // running colours drop no request, and after each verify every answer comes
 // from the new colour.
 import * as assert from "assert";
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
 import * as http from "http";
-import { CLOSING_MARKER, STATE_DIR } from "../../lib/routemarker";
-import { docker, dockerAvailable, nginxWorkers, runStep, runStepAsync, TestStack } from "./fixture";
+import * as os from "os";
+import * as path from "path";
+import { CLOSING_MARKER, PREVIOUS_LIVE, STATE_DIR } from "../../lib/routemarker";
+import { docker, dockerAvailable, IMAGES, nginxWorkers, REPO, runStep, runStepAsync, TestStack } from "./fixture";
 import { get, startLoad } from "./load";
 
 describe("switch under constant load (real Docker engine)", function () {
@@ -62,6 +66,55 @@ describe("switch under constant load (real Docker engine)", function () {
             const wrong = window.filter((s) => s.colour !== switches[i].colour);
             assert.deepStrictEqual(wrong.length, 0, `switch ${i + 1} to ${switches[i].colour}: ${wrong.length} of ${window.length} answers from another colour`);
         }
+    });
+
+    it("rollback --now at 250 requests/s: traffic on the kept colour within the second of the command, zero failed; a colour that does not answer is not switched to", async () => {
+        const from = (await get(stack.livePort, "/version")).headers["x-switchyard-color"] as string;
+        const to = from === "blue" ? "green" : "blue";
+        // The stack's config file beside a Pulumi.yaml, as the command reads them: liveColor still says `from`.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-now-"));
+        fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: switchyard\nruntime: nodejs\n");
+        const file = path.join(dir, `Pulumi.${stack.stack}.yaml`);
+        fs.writeFileSync(file, `config:\n  switchyard:liveColor: ${from}\n  switchyard:standby: keep\n  switchyard:slots:\n    blue:\n      image: ${IMAGES.app}\n    green:\n      image: ${IMAGES.app}\n`);
+        const now = () => {
+            const startedAt = Date.now();
+            const r = spawnSync(process.execPath, [path.join(REPO, "dist", "engine", "rollback-now.js"), "--stack", stack.stack, "--stack-file", file], { encoding: "utf8" });
+            return { status: r.status, out: `${r.stdout}${r.stderr}`, startedAt, endedAt: Date.now() };
+        };
+
+        // The colour to go back to does not answer: nothing moves, and the caller is told to fall back.
+        const paused = stack.running(to as "blue" | "green");
+        for (const c of paused) docker("pause", c);
+        let refused: ReturnType<typeof now>;
+        try {
+            refused = now();
+        } finally {
+            for (const c of paused) docker("unpause", c);
+        }
+        assert.strictEqual(refused.status, 3, refused.out);
+        assert.match(refused.out, new RegExp(`no instant rollback: ${to} does not answer: .*no response.*; nothing was moved`));
+        assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], from, "the route did not move");
+
+        const load = startLoad({ port: stack.livePort, rate: 250, durationMs: 6000 });
+        await new Promise((r) => setTimeout(r, 2000));
+        const r = await new Promise<{ status: number | null; out: string; startedAt: number; endedAt: number }>((resolve) => {
+            const startedAt = Date.now();
+            const child = spawn(process.execPath, [path.join(REPO, "dist", "engine", "rollback-now.js"), "--stack", stack.stack, "--stack-file", file]);
+            let out = "";
+            child.stdout.on("data", (d) => (out += d));
+            child.stderr.on("data", (d) => (out += d));
+            child.on("close", (status) => resolve({ status, out, startedAt, endedAt: Date.now() }));
+        });
+        const rep = await load.done;
+        assert.strictEqual(r.status, 0, r.out);
+        assert.match(r.out, new RegExp(`live listener re-pointed: ${from} -> ${to} \\(no reload\\)`));
+        assert.deepStrictEqual(rep.errors, {}, `failed requests: ${JSON.stringify(rep.errors)}`);
+        const firstServed = Math.min(...rep.samples.filter((x) => rep.startedAt + x.at >= r.startedAt && x.colour === to).map((x) => rep.startedAt + x.at + x.latencyMs)) - r.startedAt;
+        const late = rep.samples.filter((x) => rep.startedAt + x.at > r.endedAt && x.colour !== to);
+        console.log(`      rollback --now: first request served by ${to} ${firstServed} ms after the command started (command ${r.endedAt - r.startedAt} ms), ${rep.requests} requests, failed ${rep.failed}`);
+        assert.deepStrictEqual(late, [], `every request after the command came from ${to}`);
+        assert.ok(firstServed < 1000, `first request served by ${to} ${firstServed} ms after the command`);
+        assert.strictEqual(docker("exec", stack.proxy, "cat", `${STATE_DIR}/${PREVIOUS_LIVE}`), from, "recorded as re-point records a switch");
     });
 
     it("8 proxy config changes at 250 requests/s, each a reload: zero failed requests (clients were asked to close first), and the closing marker is gone after each", async () => {
