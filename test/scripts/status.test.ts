@@ -1,7 +1,7 @@
 // npm run status against a real stack on the Docker engine: what runs, what
 // the proxy routes to, and drift against the stack's liveColor.
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -23,6 +23,7 @@ describe("npm run status (real Docker engine)", function () {
         const r = spawnSync("npx", ["ts-node", "ops/status.ts", "--stack", stack.stack, "--stack-file", stackFile], { cwd: REPO, encoding: "utf8" });
         return { code: r.status, out: r.stdout, err: r.stderr };
     };
+    const psqlCount = (where: string) => docker("exec", `${stack.prefix}-postgres`, "psql", "-U", "app", "-d", "app", "-tAc", `SELECT count(*) FROM visits WHERE ${where}`);
     const writeConfig = (liveColor: string) =>
         fs.writeFileSync(stackFile, `config:\n  switchyard:liveColor: ${liveColor}\n  switchyard:standby: retire\n`);
 
@@ -49,6 +50,65 @@ describe("npm run status (real Docker engine)", function () {
         assert.match(r.out, /green +staged +1\/1 +switchyard\/app:1\.1\.0/);
         assert.match(r.out, /postgres +running/);
         assert.doesNotMatch(r.out, /DRIFT/);
+    });
+
+    /** npm run exec / npm run logs on this stack (plain node with ts-node's transpiler, as npm runs them). */
+    const opsRun = (cmd: "exec" | "logs", args: string[]) =>
+        spawn(process.execPath, ["-r", "ts-node/register/transpile-only", `ops/${cmd}.ts`, "--stack", stack.stack, "--stack-file", stackFile, ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    const finished = (child: ReturnType<typeof opsRun>) =>
+        new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+            let out = "";
+            let err = "";
+            child.stdout!.on("data", (d) => (out += d));
+            child.stderr!.on("data", (d) => (err += d));
+            child.on("close", (code) => resolve({ code, out, err }));
+        });
+    const jobs = () => docker("ps", "-aq", "--filter", `label=switchyard.stack=${stack.stackLabel}`, "--filter", "label=switchyard.role=job");
+
+    it("npm run exec runs a command in the live release: its variables and secret, a write to Postgres, the exit code; no secret on any command line; nothing left", async () => {
+        writeConfig("blue");
+        // Reads the live colour's variable and secret (DATABASE_URL), writes a row, then exits with the code asked for.
+        const script = `const { Client } = require("pg"); const c = new Client({ connectionString: process.env.DATABASE_URL });
+            c.connect().then(() => c.query("INSERT INTO visits (color, note) VALUES ($1, 'from exec') RETURNING id", [process.env.SWITCHYARD_COLOR]))
+             .then((r) => { console.log("inserted " + r.rows[0].id + " as " + process.env.SWITCHYARD_COLOR); return c.end(); })
+             .then(() => setTimeout(() => process.exit(Number(process.argv[1])), 2500));`;
+        const running = opsRun("exec", ["--", "node", "-e", script, "0"]);
+        const done = finished(running);
+        // While it runs: the one-off is a job (not a replica) and no password is on any command line, ours or docker's.
+        let seen = "";
+        for (let i = 0; i < 100 && !seen; i++) {
+            seen = jobs();
+            if (!seen) await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.ok(seen, "the one-off container appeared");
+        const commandLines = spawnSync("ps", ["-eo", "args"], { encoding: "utf8" }).stdout;
+        const inspected = docker("inspect", "-f", "{{json .Path}} {{json .Args}} {{json .Config.Cmd}} {{json .Config.Entrypoint}}", seen.split("\n")[0]);
+        const r = await done;
+        assert.strictEqual(r.code, 0, r.out + r.err);
+        assert.match(r.out, /^inserted \d+ as blue$/m);
+        assert.match(r.err, new RegExp(`^\\[exec +\\d+\\.\\ds\\] running \\["node","-e",.*\\] in blue's release \\(image sha256:[0-9a-f]{12} of ${stack.prefix}-app-blue-1\\)`, "m"));
+        assert.strictEqual(psqlCount("note = 'from exec' AND color = 'blue'"), "1", "the row it wrote");
+        assert.ok(!commandLines.includes(stack.pgPassword), "no password in ps");
+        assert.ok(!inspected.includes(stack.pgPassword), `no password in the one-off's command: ${inspected}`);
+        assert.strictEqual(jobs(), "", "the one-off is removed when it ends");
+
+        const failing = await finished(opsRun("exec", ["--colour", "green", "--", "node", "-e", "console.log(process.env.SWITCHYARD_COLOR); process.exit(7)"]));
+        assert.strictEqual(failing.code, 7, "the command's exit code passes through");
+        assert.match(failing.out, /^green$/m, "--colour runs in the idle colour's release");
+        const none = await finished(opsRun("exec", ["--colour", "purple", "--", "true"]));
+        assert.strictEqual(none.code, 1);
+        assert.match(none.err, /--colour purple is not a colour \(allowed: blue, green\)/);
+        assert.strictEqual(jobs(), "");
+    });
+
+    it("npm run logs merges the lines of every replica of a colour, each with its container's name", async () => {
+        const r = await finished(opsRun("logs", ["--colour", "blue", "--since", "30m"]));
+        assert.strictEqual(r.code, 0, r.err);
+        for (const replica of [`${stack.prefix}-app-blue-1`, `${stack.prefix}-app-blue-2`]) assert.match(r.out, new RegExp(`^${replica} \\| \\S+ \\[blue\\] `, "m"), `lines of ${replica}:\n${r.out}`);
+        assert.doesNotMatch(r.out, /app-green-/, "only blue's");
+        const bad = await finished(opsRun("logs", ["--since", "yesterday"]));
+        assert.strictEqual(bad.code, 1);
+        assert.match(bad.err, /--since yesterday: must be a duration such as 30s, 10m or 2h/);
     });
 
     it("marks a colour below its replica count with why each replica stopped, and exits 3", () => {
