@@ -112,8 +112,10 @@ async function main() {
         // From the command's start to the end of the first request the old colour served.
         const firstBlue = Math.min(...rep.samples.filter((x) => rep.startedAt + x.at >= instant.startedAt && x.colour === "blue").map((x) => rep.startedAt + x.at + x.latencyMs));
         const during = report(rep.samples.filter((x) => rep.startedAt + x.at >= instant.startedAt && rep.startedAt + x.at < instant.endedAt));
-        rows.push({ update: "rollback --now to blue: first request served by blue", seconds: Math.round((firstBlue - instant.startedAt) / 10) / 100, changes: "none (the route marker)", changed: 0, requests: during.requests, failed: during.failed, p99: during.p99 });
+        const instantRow: Row = { update: "rollback --now to blue: first request served by blue", seconds: Math.round((firstBlue - instant.startedAt) / 10) / 100, changes: "none (the route marker)", changed: 0, requests: during.requests, failed: during.failed, p99: during.p99 };
         for (const w of windows) {
+            // The instant move's own row, just before its reconciling up's.
+            if (w.update.startsWith("rollback --now")) rows.push(instantRow);
             const during = report(rep.samples.filter((x) => rep.startedAt + x.at >= w.from && rep.startedAt + x.at < w.to));
             const c = w.r.changes;
             rows.push({
