@@ -5,9 +5,9 @@
 // pg_restore --list, written under a temporary name and renamed, with a JSON
 // record of its size and sha256 next to it. The newest BACKUPS_KEEP dumps of
 // this stack are kept, never counting out the one just taken. A failed or
-// empty dump fails the step, so nothing switches. A switch back to an image
-// that went live here before, with no migration to run, takes no dump
-// (engine/history-rules.ts backupSkip).
+// empty dump fails the step, so nothing switches. A switch to a release that
+// went live on this database before (image id, reference, plain variables),
+// with no migration to run, takes no dump (engine/history-rules.ts backupSkip).
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, BACKEND_NETWORK
 //      (the network the dump container joins), BACKUP_STORE (a volume name or
@@ -15,7 +15,9 @@
 //      PGPASSWORD (secret: it reaches the container through the environment
 //      only, by name), and either POSTGRES_CONTAINER (Switchyard's own
 //      Postgres) or, for a managed one, PGHOST, PGPORT, PGSSLMODE (optional)
-//      and PG_IMAGE (whose pg_dump runs)
+//      and PG_IMAGE (whose pg_dump runs); optional TARGET_CONTAINER_IDS (the
+//      release key's: the target's containers, whose release is read) and
+//      MIGRATION_FINGERPRINT (the expand migration that would run)
 import { imageOf, Proxy, trimmed } from "./docker";
 import { colourRelease, readHistory } from "./history";
 import { backupSkip } from "./history-rules";
