@@ -2,11 +2,18 @@
 // once, before any `pulumi up`. The previous colour must still run and answer
 // (standby "keep", or a release still in its bake): each of its replicas gets
 // one health probe from inside its host's proxy, checked in that second. Then
-// every host re-points as re-point itself does (engine/repoint.ts applySwitch:
-// the same ledger, the rollback message to the webhook), all hosts together.
-// Nothing else changes here: `npm run rollback -- --now` then sets liveColor
-// and runs the reconciling `pulumi up`, whose re-point finds the route already
-// moved and whose backup and migration skip a release that went live before.
+// every host's proxy makes re-point's own switch (engine/switch-rules.ts
+// planSwitch: the same ledger, the rollback message to the webhook). Nothing
+// else changes here: `npm run rollback -- --now` then sets liveColor and runs
+// the reconciling `pulumi up`, whose re-point finds the route already moved
+// and whose backup and migration skip a release that went live before.
+//
+// Speed is the point, and on a busy host every docker call costs 100-300 ms:
+// one round of three calls per host (the app containers, their addresses on
+// the frontend network, the proxy's state), then one exec per host that
+// probes the replicas and, when they all answered, writes the switch. With
+// several hosts the probes run first on every host and the switch only once
+// all answered, so a refusal moves nothing anywhere.
 //
 // Exit 0: live traffic is on the previous colour on every host. Exit 3: it is
 // not possible now (the colour does not run or does not answer somewhere; no
@@ -23,13 +30,11 @@ import * as YAML from "yaml";
 import { parseConfig, SwitchyardConfig } from "../lib/config";
 import { healthHost, healthProto } from "../lib/configchecks";
 import { dockerTlsName } from "../lib/dockertls";
-import { stackHosts } from "../lib/hosts";
+import { PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
 import { readStackFile } from "../lib/stackfile";
-import { Proxy, slotContainers } from "./docker";
-import { readProbe } from "./gate-rules";
-import { applySwitch, readSwitchFacts, SwitchInput } from "./repoint";
+import { Proxy } from "./docker";
 import { Step, StepFailure } from "./step";
-import { Colour, otherColour, SwitchFacts } from "./switch-rules";
+import { Colour, otherColour, planSwitch, stateOpArgs, SwitchPlan } from "./switch-rules";
 
 /** What one host says about the colour to go back to. */
 export interface HostFacts {
@@ -61,18 +66,65 @@ export function instantVerdict(target: Colour, hosts: HostFacts[]): { ok: true; 
     return { ok: true, move };
 }
 
-/**
- * Where the proxy reaches a replica, without DNS: its address on a network it
- * shares with the proxy, or, for a proxy on the host's network (which shares
- * none), its address on the stack's frontend network, the one nginx routes to.
- */
-export function probeAddress(replicaNets: [string, string][], proxyNets: string[]): string | undefined {
-    const withIp = replicaNets.filter(([, ip]) => ip);
-    const shared = withIp.find(([net]) => proxyNets.includes(net));
-    if (shared) return shared[1];
-    if (!proxyNets.includes("host")) return undefined;
-    return (withIp.find(([net]) => net.endsWith("-frontend")) ?? withIp[0])?.[1];
+/** One app container as `docker ps` lists it: name, colour, image label. */
+export interface AppContainer {
+    name: string;
+    colour: string;
+    image: string;
 }
+
+/** `docker ps --format '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}'`. */
+export function parseApps(out: string): AppContainer[] {
+    return out.split("\n").filter(Boolean).map((l) => {
+        const [name, colour, image] = l.split("\t");
+        return { name, colour: colour ?? "", image: image ?? "" };
+    });
+}
+
+/** `docker network inspect -f '{{range .Containers}}{{.Name}} {{.IPv4Address}}{{"\n"}}{{end}}'`: name -> address (no prefix length). */
+export function parseMembers(out: string): Map<string, string> {
+    const members = new Map<string, string>();
+    for (const line of out.split("\n")) {
+        const [name, cidr] = line.trim().split(" ");
+        if (name && cidr) members.set(name, cidr.split("/")[0]);
+    }
+    return members;
+}
+
+/** Reads the proxy's route, restore lock and previous-live-image in one exec: three lines, the lock's newlines flattened. */
+const READ_STATE = `cd "$1" 2>/dev/null || exit 0
+if [ -f "$2" ]; then echo green; else echo blue; fi
+printf '%s\\n' "$(cat "$3" 2>/dev/null | tr '\\n' ' ')"
+printf '%s\\n' "$(cat "$4" 2>/dev/null | head -n 1)"`;
+
+/**
+ * Probes each URL once (Host and X-Forwarded-Proto from its first arguments)
+ * and prints "<code> <url>" per URL; with "apply" and every answer 2xx, it
+ * then makes the state changes that follow (engine/docker.ts APPLY_STATE's
+ * form: w FILE CONTENT | r FILE), the marker flip last. Exit 3: not all 2xx,
+ * nothing written. POSIX sh and curl: the proxy image's contract.
+ * Arguments: host proto apply count url... statedir ops...
+ */
+const PROBE_THEN_SWITCH = `host=$1 proto=$2 apply=$3 n=$4; shift 4
+ok=1
+while [ "$n" -gt 0 ]; do
+  code=$(curl -s -m 1 -o /dev/null -w '%{http_code}' \${host:+-H} \${host:+"Host: $host"} \${proto:+-H} \${proto:+"X-Forwarded-Proto: $proto"} "$1" 2>/dev/null)
+  echo "\${code:-000} $1"
+  case "$code" in 2??) ;; *) ok=0 ;; esac
+  shift; n=$((n - 1))
+done
+[ "$ok" = 1 ] || exit 3
+[ "$apply" = apply ] || exit 0
+set -e
+mkdir -p "$1" && cd "$1" && shift
+while [ $# -gt 0 ]; do
+  case "$1" in
+    w) printf '%s' "$3" > ".$2.tmp" && mv -f ".$2.tmp" "$2"; shift 3 ;;
+    r) rm -f "$2"; shift 2 ;;
+    *) echo "unknown state operation '$1'" >&2; exit 2 ;;
+  esac
+done
+echo switched`;
 
 interface Target {
     name?: string;
@@ -80,63 +132,69 @@ interface Target {
 }
 
 /** The stack's config and every host's step (its docker CLI environment), read from the stack file. */
-function readStack(stack: string, file: string): { cfg: SwitchyardConfig; project: string; targets: Target[] } {
+function readStack(stack: string, file: string): { cfg: SwitchyardConfig; namePrefix: string; label: string; targets: Target[] } {
     const { raw, secretKeys } = readStackFile(file);
     const projectFile = path.join(path.dirname(file), "Pulumi.yaml");
     const project = (YAML.parse(fs.readFileSync(projectFile, "utf8")) as { name?: unknown })?.name;
     if (typeof project !== "string" || !/^[A-Za-z0-9_.-]+$/.test(project)) throw new StepFailure(`no usable project name in ${projectFile}`);
     const cfg = parseConfig(raw, secretKeys, stack);
     const namePrefix = `${project}-${stack}`;
-    const targets = stackHosts(cfg, namePrefix, raw["docker:host"]).map((h) => {
-        const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: h.endpoint.host, SWITCHYARD_PROXY: `${namePrefix}-proxy`, SWITCHYARD_STACK: `${project}/${stack}` };
+    const label = `${project}/${stack}`;
+    const base = { ...process.env, SWITCHYARD_PROXY: `${namePrefix}-proxy`, SWITCHYARD_STACK: label };
+    // One host without docker:host: the docker CLI's own choice (DOCKER_HOST, its context), as the program's.
+    if (!cfg.hosts) return { cfg, namePrefix, label, targets: [{ step: new Step("rollback", raw["docker:host"] ? { ...base, DOCKER_HOST: raw["docker:host"] } : base) }] };
+    const targets = cfg.hosts.map((h) => {
+        const env: NodeJS.ProcessEnv = { ...base, DOCKER_HOST: h.dockerHost, SWITCHYARD_HOST_NAME: h.name };
+        delete env.DOCKER_CONTEXT;
         // A tcp:// host's client material: the files every up writes (never read from config here).
-        if (h.name && h.endpoint.host.startsWith("tcp://") && secretKeys.has("switchyard:hostsTls")) env.SWITCHYARD_DOCKER_TLS = dockerTlsName(namePrefix, h.name);
-        if (h.name) env.SWITCHYARD_HOST_NAME = h.name;
+        if (h.dockerHost.startsWith("tcp://") && secretKeys.has("switchyard:hostsTls")) env.SWITCHYARD_DOCKER_TLS = dockerTlsName(namePrefix, h.name);
         return { name: h.name, step: new Step("rollback", env) };
     });
-    return { cfg, project, targets };
+    return { cfg, namePrefix, label, targets };
 }
 
-/** A host's facts and what its switch would read (repoint's SwitchFacts), gathered in three rounds of parallel docker calls. */
+/** A host read in one round: its facts, and the switch it would make. */
 interface HostRead extends HostFacts {
     target: Target;
     proxy: Proxy;
-    input: SwitchInput;
-    switchFacts?: SwitchFacts;
+    urls: string[];
+    plan?: SwitchPlan;
+    oldImage: string;
 }
 
-/**
- * One host's facts, in as few round trips as a busy host allows: first the
- * proxy, the colour's replicas and everything the switch reads, together;
- * then the replicas' addresses; then one probe per replica from inside the
- * proxy, together.
- */
-async function hostFacts(t: Target, colour: Colour, standby: "retire" | "keep", probe: { path: string; port: number; headers: string[] }): Promise<HostRead> {
+async function readHost(t: Target, o: { namePrefix: string; label: string; colour: Colour; retire: boolean; port: number; path: string }): Promise<HostRead> {
     const { docker } = t.step;
     const proxy = new Proxy(docker, t.step.env.SWITCHYARD_PROXY!);
-    const input: SwitchInput = { proxy: proxy.container, stack: t.step.env.SWITCHYARD_STACK!, colour, standby };
-    const [alive, names, switchFacts] = await Promise.all([
-        proxy.exec("true"),
-        slotContainers(docker, input.stack, colour).catch(() => []),
-        readSwitchFacts(t.step, proxy, input),
+    const [apps, members, state] = await Promise.all([
+        docker.run(["ps", "--filter", `label=switchyard.stack=${o.label}`, "--filter", "label=switchyard.role=app", "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}']),
+        docker.run(["network", "inspect", "-f", '{{range .Containers}}{{.Name}} {{.IPv4Address}}{{"\\n"}}{{end}}', `${o.namePrefix}-frontend`]),
+        proxy.exec("sh", "-c", READ_STATE, "sh", STATE_DIR, ROUTE_MARKER, RESTORE_LOCK, PREVIOUS_LIVE_IMAGE),
     ]);
-    const read = { name: t.name, target: t, proxy, input, switchFacts };
-    if (alive.status !== 0) return { ...read, route: "", replicas: [] };
-    const route = switchFacts.live;
-    if (route === colour || names.length === 0) return { ...read, route, replicas: [] };
-    const nets = await docker.run(["inspect", "-f", '{{.Name}}{{range $k, $v := .NetworkSettings.Networks}} {{$k}}={{$v.IPAddress}}{{end}}', proxy.container, ...names]);
-    const rows = nets.stdout.split("\n").filter(Boolean).map((l) => l.trim().split(" "));
-    const proxyNets = (rows[0] ?? []).slice(1).map((kv) => kv.split("=")[0]);
-    const replicas = await Promise.all(
-        names.map(async (name) => {
-            const row = rows.find((r) => r[0] === `/${name}`) ?? [];
-            const ip = probeAddress(row.slice(1).map((kv) => kv.split("=") as [string, string]), proxyNets);
-            if (!ip) return { name, code: "" };
-            const r = await proxy.exec("curl", "-s", "-m", "1", "-o", "-", "-w", "\n%{http_code}", ...probe.headers, `http://${ip}:${probe.port}${probe.path}`);
-            return { name, code: readProbe(r.stdout).code.replace(/^000$/, "") };
-        }),
-    );
-    return { ...read, route, replicas };
+    const lines = state.stdout.split("\n");
+    if (state.status !== 0 || (lines[0] !== "blue" && lines[0] !== "green")) return { name: t.name, target: t, proxy, route: "", replicas: [], urls: [], oldImage: "" };
+    const route = lines[0] as Colour;
+    if (lines[1]?.trim()) t.step.refuseRestoring(lines[1].trim());
+    const all = parseApps(apps.stdout);
+    const ours = all.filter((a) => a.colour === o.colour).sort((a, b) => a.name.localeCompare(b.name));
+    const address = parseMembers(members.stdout);
+    // A replica with no address on the frontend network cannot be probed: it counts as not answering.
+    const urls = ours.map((a) => (address.get(a.name) ? `http://${address.get(a.name)}:${o.port}${o.path}` : ""));
+    const oldImage = all.find((a) => a.colour === otherColour(o.colour))?.image ?? "";
+    const plan = planSwitch({ target: o.colour, live: route, retire: o.retire, oldRunningImage: oldImage, targetImage: ours[0]?.image ?? "", previousLiveImage: lines[2]?.trim() ?? "" });
+    return { name: t.name, target: t, proxy, route, replicas: ours.map((a) => ({ name: a.name, code: "" })), urls, plan, oldImage };
+}
+
+/** Probes a host's replicas from inside its proxy and, with `apply`, makes its switch when every one answered; fills in their codes. */
+async function probeHost(h: HostRead, headers: { host: string; proto: string }, apply: boolean): Promise<"switched" | "answered" | "refused"> {
+    const urls = h.urls.map((u) => u || "http://0.0.0.0:1/");
+    const ops = apply ? [STATE_DIR, ...stateOpArgs(h.plan!.ops)] : [];
+    const r = await h.proxy.exec("sh", "-c", PROBE_THEN_SWITCH, "sh", headers.host, headers.proto, apply ? "apply" : "probe", String(urls.length), ...urls, ...ops);
+    const codes = r.stdout.split("\n").filter((l) => /^\d{3} /.test(l)).map((l) => l.slice(0, 3));
+    h.replicas = h.replicas.map((rep, i) => ({ ...rep, code: !h.urls[i] || codes[i] === "000" ? "" : (codes[i] ?? "") }));
+    if (r.status === 0 && /^switched$/m.test(r.stdout)) return "switched";
+    if (r.status === 0) return "answered";
+    if (r.status === 3) return "refused";
+    h.target.step.fail(`could not probe or re-point inside the proxy ${h.proxy.container}${h.name ? ` on host ${h.name}` : ""}: ${r.stderr.trim() || `exit ${r.status}`}`);
 }
 
 async function rollbackNow(main: Step): Promise<void> {
@@ -158,30 +216,38 @@ async function rollbackNow(main: Step): Promise<void> {
         main.fail(`${(e as Error).message.split("\n").join(" ")}; nothing was moved`);
     }
     const { cfg, targets } = read;
-    const target = otherColour(cfg.liveColor);
-    const host = healthHost(cfg);
+    const colour = otherColour(cfg.liveColor);
     const proto = healthProto(cfg);
-    const probe = {
-        path: cfg.health.path,
-        port: cfg.health.port ?? cfg.appPort,
-        headers: [...(host ? ["-H", `Host: ${host}`] : []), ...(proto === "https" ? ["-H", "X-Forwarded-Proto: https"] : [])],
-    };
-    main.say(`instant rollback of stack ${stack}: live traffic back to ${target} on ${targets.length === 1 ? "its host" : `all ${targets.length} hosts`}, if ${target} runs and answers`);
-    const facts = await Promise.all(targets.map((t) => hostFacts(t, target, cfg.standby, probe)));
-    const verdict = instantVerdict(target, facts);
-    if (!verdict.ok) {
-        main.say(`no instant rollback: ${verdict.why}; nothing was moved`);
-        process.exitCode = 3;
-        return;
+    const headers = { host: healthHost(cfg) ?? "", proto: proto === "https" ? "https" : "" };
+    main.say(`instant rollback of stack ${stack}: live traffic back to ${colour} on ${targets.length === 1 ? "its host" : `all ${targets.length} hosts`}, if ${colour} runs and answers`);
+    const hosts = await Promise.all(
+        targets.map((t) => readHost(t, { namePrefix: read.namePrefix, label: read.label, colour, retire: cfg.standby === "retire", port: cfg.health.port ?? cfg.appPort, path: cfg.health.path })),
+    );
+    // Nothing to probe where the proxy is down or the colour runs nowhere: the verdict says so before any exec.
+    const first = instantVerdict(colour, hosts.map((h) => ({ ...h, replicas: h.replicas.map((r) => ({ ...r, code: "200" })) })));
+    if (!first.ok) return refuse(main, first.why);
+    const moving = hosts.filter((h) => first.move.some((m) => m.name === h.name));
+    // One host: probe and switch in one exec. Several: every host answers first, then every host switches.
+    const outcome = await Promise.all(moving.map((h) => probeHost(h, headers, moving.length === 1)));
+    const verdict = instantVerdict(colour, hosts);
+    if (!verdict.ok || outcome.includes("refused")) return refuse(main, verdict.ok ? `${colour} does not answer` : verdict.why);
+    main.say(`${colour} answers on every host (${moving.reduce((n, h) => n + h.replicas.length, 0)} replica(s) probed just now)`);
+    if (moving.length > 1) {
+        const results = await Promise.allSettled(moving.map((h) => h.proxy.applyState(stateOpArgs(h.plan!.ops))));
+        const failed = results.flatMap((r, i) => (r.status === "rejected" || r.value.status !== 0 ? [moving[i].name ?? "the host"] : []));
+        if (failed.length) main.fail(`could not re-point ${failed.join(", ")}; the regular rollback follows and moves every host`);
     }
-    const answered = facts.reduce((n, f) => n + f.replicas.length, 0);
-    main.say(`${target} answers on every host (${answered} replica(s) probed just now)`);
-    // Every host at once, each with the facts read above (a moment ago): re-point's own switch.
-    const moving = verdict.move as HostRead[];
-    const results = await Promise.allSettled(moving.map((h) => applySwitch(h.target.step, h.proxy, h.switchFacts!)));
-    const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${moving[i].name ?? "the host"}: ${(r.reason as Error).message}`] : []));
-    if (failed.length) main.fail(`could not re-point ${failed.join("; ")}; the regular rollback follows and moves every host`);
-    main.say(`live traffic is on ${target} on ${targets.length === 1 ? "the host" : "every host"}; the reconciling pulumi up follows`);
+    for (const h of moving) {
+        for (const line of h.plan!.lines) h.target.step.say(line);
+    }
+    main.say(`live traffic is on ${colour} on ${targets.length === 1 ? "the host" : "every host"}; the reconciling pulumi up follows`);
+    // The webhook hears of it after traffic moved, as re-point's rollback message.
+    await Promise.all(moving.map((h) => (h.plan!.rollback ? h.target.step.notify("rollback", h.plan!.rollback, h.oldImage) : undefined)));
+}
+
+function refuse(main: Step, why: string): void {
+    main.say(`no instant rollback: ${why}; nothing was moved`);
+    process.exitCode = 3;
 }
 
 if (require.main === module) void Step.run("rollback", rollbackNow);

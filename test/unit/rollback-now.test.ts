@@ -2,7 +2,7 @@
 // traffic goes back only when the previous colour answers on every host that
 // needs it. The real flip under load is release-cycle e2e scenario 2 (keep).
 import * as assert from "assert";
-import { instantVerdict, probeAddress } from "../../engine/rollback-now";
+import { instantVerdict, parseApps, parseMembers } from "../../engine/rollback-now";
 
 const ok = (name: string) => ({ name, code: "200" });
 
@@ -28,11 +28,13 @@ describe("instant rollback (engine/rollback-now.ts)", () => {
         assert.strictEqual(no([{ route: "green", replicas: [ok("a"), { name: "b", code: "" }, { name: "c", code: "503" }] }]), "blue does not answer: b no response, c 503");
     });
 
-    it("probes a replica at its address on a network it shares with the proxy, or on the frontend for a proxy on the host's network", () => {
-        const nets: [string, string][] = [["sy-backend", "172.30.245.3"], ["sy-frontend", "172.30.244.131"]];
-        assert.strictEqual(probeAddress(nets, ["sy-frontend"]), "172.30.244.131");
-        assert.strictEqual(probeAddress(nets, ["host"]), "172.30.244.131", "host networking: the frontend address");
-        assert.strictEqual(probeAddress(nets, ["other"]), undefined, "no shared network: no address");
-        assert.strictEqual(probeAddress([["sy-frontend", ""]], ["sy-frontend"]), undefined, "no IP read");
+    it("reads docker's listings: app containers with colour and image, frontend members with their addresses", () => {
+        assert.deepStrictEqual(parseApps("sy-app-blue-1\tblue\tapp:1\nsy-app-green-1\tgreen\tapp:2\n"), [
+            { name: "sy-app-blue-1", colour: "blue", image: "app:1" },
+            { name: "sy-app-green-1", colour: "green", image: "app:2" },
+        ]);
+        const m = parseMembers("sy-app-blue-1 172.30.244.131/24\nsy-proxy 172.30.244.2/24\n\n");
+        assert.strictEqual(m.get("sy-app-blue-1"), "172.30.244.131");
+        assert.strictEqual(m.size, 2);
     });
 });
