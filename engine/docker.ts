@@ -86,7 +86,7 @@ const ROUTE_TO_BLUE = 'mkdir -p "$1" && rm -f "$1/$2"';
  * writes FILE whole (a rename), `r FILE` removes it. Stops at the first
  * failure. Files are names in the state directory ($1).
  */
-const APPLY_STATE = `set -e
+export const APPLY_STATE = `set -e
 mkdir -p "$1" && cd "$1" && shift
 while [ $# -gt 0 ]; do
   case "$1" in

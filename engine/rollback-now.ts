@@ -32,7 +32,7 @@ import { healthHost, healthProto } from "../lib/configchecks";
 import { dockerTlsName } from "../lib/dockertls";
 import { PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
 import { readStackFile } from "../lib/stackfile";
-import { Proxy } from "./docker";
+import { APPLY_STATE, Proxy } from "./docker";
 import { Step, StepFailure } from "./step";
 import { Colour, otherColour, planSwitch, stateOpArgs, SwitchPlan } from "./switch-rules";
 
@@ -100,8 +100,8 @@ printf '%s\\n' "$(cat "$4" 2>/dev/null | head -n 1)"`;
 /**
  * Probes each URL once (Host and X-Forwarded-Proto from its first arguments)
  * and prints "<code> <url>" per URL; with "apply" and every answer 2xx, it
- * then makes the state changes that follow (engine/docker.ts APPLY_STATE's
- * form: w FILE CONTENT | r FILE), the marker flip last. Exit 3: not all 2xx,
+ * then makes the state changes that follow with engine/docker.ts APPLY_STATE
+ * (w FILE CONTENT | r FILE), the marker flip last. Exit 3: not all 2xx,
  * nothing written. POSIX sh and curl: the proxy image's contract.
  * Arguments: host proto apply count url... statedir ops...
  */
@@ -115,15 +115,7 @@ while [ "$n" -gt 0 ]; do
 done
 [ "$ok" = 1 ] || exit 3
 [ "$apply" = apply ] || exit 0
-set -e
-mkdir -p "$1" && cd "$1" && shift
-while [ $# -gt 0 ]; do
-  case "$1" in
-    w) printf '%s' "$3" > ".$2.tmp" && mv -f ".$2.tmp" "$2"; shift 3 ;;
-    r) rm -f "$2"; shift 2 ;;
-    *) echo "unknown state operation '$1'" >&2; exit 2 ;;
-  esac
-done
+${APPLY_STATE}
 echo switched`;
 
 interface Target {
