@@ -11,7 +11,7 @@ import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
 import { readRoute } from "../lib/host";
 import { postgresServer } from "../lib/dataservice";
 import { rootAlias } from "../lib/naming";
-import { describePlan } from "../lib/release";
+import { describePlan, describeProcesses } from "../lib/release";
 import { ReleaseSteps } from "../lib/steps";
 import { proxyBehaviour, routingOf } from "../lib/proxy";
 import { refusedAs } from "../lib/stackconfig";
@@ -42,6 +42,8 @@ export interface BlueGreenAppArgs {
     slots: Settings["slots"];
     /** The app's secret variables per colour. Defaults to none. */
     slotSecrets?: Settings["slotSecrets"];
+    /** Workers and schedulers beside the web process, by name: kind, command (exec form), replicas, stopGraceSeconds, healthCommand, limits. On the first host. Defaults to none. */
+    processes?: Settings["processes"];
     /** Containers per colour (1-20). Defaults to 2. */
     replicas?: Settings["replicas"];
     /** After a switch: "retire" stops the old colour, "keep" keeps it for an instant rollback. Defaults to "retire". */
@@ -160,6 +162,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const runsData = !(cfg.postgresUrl && cfg.redisUrl);
         for (const t of targets) {
             pulumi.log.info(`switchyard ${stack}${t.name ? ` host ${t.name}` : ""}: ${describePlan(t.plan)} (Docker host ${t.endpoint.host}, from ${t.endpoint.source})`);
+            if (t === targets[0] && Object.keys(cfg.processes).length > 0) pulumi.log.info(`switchyard ${stack}: ${describeProcesses(cfg.processes, t.plan.declared)}`);
             if (t.addressing.mode === "dns") pulumi.log.warn(dnsAddressingWarning(stack, namePrefix, t.name), this);
         }
         const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
@@ -337,6 +340,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                     repointAfter: batch > 0 ? batches[batch - 1].map((j) => releases[j].promoted) : undefined,
                     contractAfter: first ? everyRetire : undefined,
                     adoptRootResources: first && adopt,
+                    // One scheduler for the whole stack: the process types run on the first host.
+                    processes: first ? cfg.processes : undefined,
                 },
                 opt,
             );

@@ -8,12 +8,16 @@
 //   gate        the colour going live is gated again, as one release step
 //   backup      a dump of Postgres, only for a release that passed its gate
 //   expand      the expand migration, after the dump, while old code serves
+//   processes   (with process types) the new colour's workers start and are
+//               gated, and each scheduler is handed over, old one stopped first
 //   re-point    the route marker moves; nothing moved before the gate passed
 //   verify      the live listener must answer from the new colour, or the
 //               route goes back and the update fails
 //   bake        (when asked) the new colour's real traffic is judged for a
 //               while: too many 5xx or too slow, and the route goes back to
 //               the old colour, which still runs, and the update fails
+//   settle      (with process types) the old colour's workers and schedulers
+//               get SIGTERM and their grace to finish the job in hand
 //   retire      the old colour drains and stops, only once verify (and the
 //               bake) passed
 //   contract    the contract migration, once no old code runs
@@ -32,6 +36,7 @@ import { Backup, BackupArgs } from "./backup";
 import { Maintenance } from "./maintenance";
 import { Migration } from "./migration";
 import { Notifier } from "./notifier";
+import { Processes, ProcessSpec, processSpecLines } from "./processes";
 import { Slot, SlotArgs } from "./slot";
 
 /** What every slot shares; the colour, image and variables come per colour. */
@@ -105,6 +110,8 @@ export interface ReleaseArgs {
     contractAfter?: Promise<pulumi.Resource[]>;
     /** Adopt the parts a Switchyard 0.1 program declared at the stack's root (aliases). Defaults to false. */
     adoptRootResources?: boolean;
+    /** Workers and schedulers beside the web process, by name, from each colour's image and variables. Defaults to none. */
+    processes?: Record<string, ProcessSpec>;
 }
 
 /**
@@ -116,6 +123,8 @@ export interface ReleaseArgs {
  */
 export class Release extends pulumi.ComponentResource {
     public readonly slots: Partial<Record<Colour, Slot>>;
+    /** Each declared colour's workers and schedulers, when the release has process types. */
+    public readonly processes: Partial<Record<Colour, Processes>> = {};
     public readonly gate: command.local.Command;
     public readonly repoint: command.local.Command;
     public readonly verify: command.local.Command;
@@ -163,6 +172,32 @@ export class Release extends pulumi.ComponentResource {
             );
         }
         const target = this.slots[live]!;
+        const processSpecs = args.processes && Object.keys(args.processes).length > 0 ? args.processes : undefined;
+        if (processSpecs) {
+            for (const colour of plan.declared) {
+                const slot = this.slots[colour]!;
+                this.processes[colour] = new Processes(
+                    `${name}-processes-${colour}`,
+                    {
+                        namePrefix: args.slot.namePrefix,
+                        stackLabel: args.slot.stackLabel,
+                        colour,
+                        processes: processSpecs,
+                        image: slot.image,
+                        imageId: slot.imageId,
+                        envs: slot.envs,
+                        envLabel: slot.envLabel,
+                        secretNames: slot.secretNames,
+                        user: args.slot.user,
+                        backendNetwork: args.slot.backendNetwork,
+                        limits: args.slot.limits,
+                        daemon: args.slot.daemon,
+                        dataServices: args.slot.dataServices,
+                    },
+                    { parent: this },
+                );
+            }
+        }
         this.key = {
             SWITCHYARD_PROXY: args.slot.proxyContainerName,
             SWITCHYARD_STACK: args.slot.stackLabel,
@@ -213,9 +248,14 @@ export class Release extends pulumi.ComponentResource {
             );
         const expand = migrations.command ? migration("expand", migrations.command, backup?.dump ?? this.gate) : undefined;
 
+        // The new colour's workers and schedulers start before the switch, with the schema the expand made.
+        const processInput = processSpecs ? { ...key, PROCESS_SPECS: processSpecLines(processSpecs), TARGET_PROCESS_IDS: this.processes[live]!.containerIds } : undefined;
+        const processesStart = processInput
+            ? args.steps.step(`${name}-processes`, "processes", { ...processInput, PROCESSES_PHASE: "start" }, { parent: this, dependsOn: [expand?.run ?? backup?.dump ?? this.gate, ...this.processes[live]!.containers] })
+            : undefined;
         this.repoint = args.steps.step(`${name}-repoint`, "repoint", { ...key, STANDBY: standby }, {
             parent: this,
-            dependsOn: [expand?.run ?? backup?.dump ?? this.gate, ...(args.repointAfter ?? [])],
+            dependsOn: [processesStart ?? expand?.run ?? backup?.dump ?? this.gate, ...(args.repointAfter ?? [])],
         });
         this.verify = args.steps.step(
             `${name}-verify`,
@@ -253,6 +293,10 @@ export class Release extends pulumi.ComponentResource {
                       { parent: this, dependsOn: [this.verify] },
                   )
                 : undefined;
+        // Once promoted, the old colour's processes stop (their grace to finish the job in hand) before its web drains.
+        const settle = processInput
+            ? args.steps.step(`${name}-processes-settle`, "processes", { ...processInput, PROCESSES_PHASE: "settle" }, { parent: this, dependsOn: [this.bake ?? this.verify] })
+            : undefined;
         this.retire = args.steps.step(
             `${name}-retire`,
             "retire",
@@ -263,7 +307,7 @@ export class Release extends pulumi.ComponentResource {
                 APP_PORT: String(args.slot.appPort ?? DEFAULTS.appPort),
                 STOP_GRACE_SECONDS: String(drainSeconds + 5),
             },
-            { parent: this, dependsOn: [this.bake ?? this.verify] },
+            { parent: this, dependsOn: [settle ?? this.bake ?? this.verify] },
         );
         this.promoted = this.bake ?? this.verify;
         const contract = migrations.contractCommand ? migration("contract", migrations.contractCommand, this.retire, args.contractAfter) : undefined;

@@ -103,6 +103,14 @@ export class Slot extends pulumi.ComponentResource {
     public readonly gateEnvironment: Record<string, pulumi.Input<string>>;
     /** Starts and gates replicas found stopped; a no-op update when none are. */
     public readonly heal: command.local.Command;
+    /** The pulled image's id: the colour's other process types run the same build. */
+    public readonly imageId: pulumi.Output<string>;
+    /** Every replica's environment (secret): the colour's other process types get the same. */
+    public readonly envs: pulumi.Output<string[]>;
+    /** The plain variables as the `switchyard.env` label shows them ("" for none). */
+    public readonly envLabel: string;
+    /** The secret variables' names, comma-separated (the `switchyard.secret-env` label). */
+    public readonly secretNames: pulumi.Output<string>;
 
     constructor(name: string, args: SlotArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:app:Slot", name, {}, opts);
@@ -144,6 +152,10 @@ export class Slot extends pulumi.ComponentResource {
         // plain variables with their values, the secret ones by name only.
         const envLabel = Object.entries(env).map(([k, v]) => `${k}=${v}`).sort().join("\n");
         const secretNames = pulumi.output(args.secretEnv ?? {}).apply((s) => Object.keys(s).sort().join(","));
+        this.imageId = image.imageId;
+        this.envs = envs;
+        this.envLabel = envLabel;
+        this.secretNames = secretNames;
 
         this.containerNames = [];
         this.containers = [];

@@ -13,7 +13,7 @@ import { extraHttpConfigProblems } from "../nginx/directives";
 import { DEFAULT_ADDRESS_POOL } from "./addressing";
 import { connectionProblems, hostProblems, proxyProblems } from "./configchecks";
 import { decode, describeIssue, ConfigError } from "./configerrors";
-import { addressPool, bool, execForm, externalUrl, headerValue, HEADER_NAME_RE, host, HOST_NAME_RE, HOST_NAME_RULE, hostname, image, limits, numeric, password, port, seconds, slot, sqlIdentifier, envMap } from "./configfields";
+import { addressPool, bool, execForm, externalUrl, headerValue, HEADER_NAME_RE, host, HOST_NAME_RE, HOST_NAME_RULE, hostname, image, limits, numeric, password, port, processSpec, PROCESS_NAME_RE, RESERVED_PROCESS_NAMES, seconds, slot, sqlIdentifier, envMap } from "./configfields";
 import { COLOURS, DEFAULTS, ENVIRONMENTS, isPinned, MAX_HOSTS, NAMESPACE, RETRIABLE_METHODS, SECRET_KEYS, SECRET_OBJECT_KEYS } from "./defaults";
 import { hostDirProblem } from "./hostdir";
 import { cidrProblem, hostnameProblem, isLoopback, webhookUrlProblem } from "./netrules";
@@ -36,6 +36,24 @@ export const configSchema = z
         // The app's secret variables per colour (a secret key of its own, so
         // the plain slots settings stay readable in a plan).
         slotSecrets: z.object({ blue: envMap.optional(), green: envMap.optional() }).strict().optional(),
+        // Workers and schedulers from each colour's image and variables, by name
+        // (the first host only, with several hosts): they ride every release.
+        processes: z
+            .record(
+                z.string().regex(PROCESS_NAME_RE, "must be a process name of a-z and 0-9, starting with a letter, at most 20 characters, such as worker").refine((n) => !(RESERVED_PROCESS_NAMES as readonly string[]).includes(n), {
+                    message: `is a name of the stack's own containers (${RESERVED_PROCESS_NAMES.join(", ")}); choose another`,
+                }),
+                processSpec,
+            )
+            .superRefine((procs, ctx) => {
+                if (Object.keys(procs).length > 10) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `names ${Object.keys(procs).length} process types; at most 10 are allowed` });
+                for (const [name, p] of Object.entries(procs)) {
+                    if (p.kind === "scheduler" && p.replicas !== undefined && p.replicas !== 1) {
+                        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name, "replicas"], message: `must be 1 for a scheduler (exactly one runs at any moment); use kind "worker" for ${p.replicas}` });
+                    }
+                }
+            })
+            .default({}),
         appUser: z.string().regex(/^(?:\d+(?::\d+)?|[a-z_][a-z0-9_-]{0,31}(?::[a-z_][a-z0-9_-]{0,31})?)$/, "must be uid[:gid] or a user name, such as 10001:10001").optional(),
         health: z
             .object({

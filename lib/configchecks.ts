@@ -126,21 +126,27 @@ const OPS_CONNECTIONS = 5;
  * A managed server's limit is only known when postgres.maxConnections names it.
  */
 export function connectionProblems(
-    c: { hosts?: HostSettings[]; replicas: number; postgres: { maxConnections?: number; connectionsPerReplica: number }; postgresUrl?: string },
+    c: { hosts?: HostSettings[]; replicas: number; postgres: { maxConnections?: number; connectionsPerReplica: number }; postgresUrl?: string; processes?: Record<string, { replicas?: number }> },
     ctx: z.RefinementCtx,
 ) {
     if (c.postgresUrl && c.postgres.maxConnections === undefined) return;
     const max = c.postgres.maxConnections ?? DEFAULTS.postgresMaxConnections;
     const hosts = Math.max(1, c.hosts?.length ?? 0);
     const perReplica = c.postgres.connectionsPerReplica;
-    const need = hosts * 2 * c.replicas * perReplica + OPS_CONNECTIONS;
+    // Workers and schedulers run on the first host only, both colours during a switch, each with the app's pool.
+    const processReplicas = Object.values(c.processes ?? {}).reduce((n, p) => n + (p.replicas ?? 1), 0);
+    const need = (hosts * c.replicas + processReplicas) * 2 * perReplica + OPS_CONNECTIONS;
     if (need <= max) return;
+    const onHosts = `${hosts} host${hosts === 1 ? "" : "s"}`;
+    const containers = processReplicas
+        ? `(${onHosts} × ${c.replicas} replicas + ${processReplicas} process containers) × 2 colours`
+        : `${onHosts} × 2 colours × ${c.replicas} replicas`;
     const given = c.postgres.maxConnections === undefined ? `is not set (Postgres's default ${max})` : `is ${max}`;
     ctx.addIssue({
         code: z.ZodIssueCode.custom,
         path: ["postgres", "maxConnections"],
         message:
-            `${given}, fewer than a release needs: both colours run on every host, ${hosts} host${hosts === 1 ? "" : "s"} × 2 colours × ${c.replicas} replicas × ` +
+            `${given}, fewer than a release needs: both colours run on every host, ${containers} × ` +
             `${perReplica} connections (postgres.connectionsPerReplica) + ${OPS_CONNECTIONS} for the backup and the migrations = ${need}; ` +
             `set postgres.maxConnections to at least ${need} (and limits.postgres.memoryMb for it), or postgres.connectionsPerReplica to your app's pool size`,
     });

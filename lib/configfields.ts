@@ -4,7 +4,8 @@
 import { z } from "zod";
 import { poolProblem } from "./addressing";
 import { cpusRoundTrip, providerCpus } from "./dockerform";
-import { ENV_NAME_RE, RESERVED_ENV, RESERVED_ENV_PREFIX } from "./defaults";
+import { ENV_NAME_RE, PROCESS_NAME_RE, RESERVED_ENV, RESERVED_ENV_PREFIX } from "./defaults";
+export { PROCESS_NAME_RE };
 import { hostnameProblem, isLinkLocalOrMetadata } from "./netrules";
 
 // name[:tag][@sha256:digest], with an optional registry host and path. Every
@@ -106,6 +107,31 @@ export const slot = z
         // The app's own plain variables for this colour. A change is a release
         // of this colour, never a restart of the other one.
         env: envMap.optional(),
+    })
+    .strict();
+
+/**
+ * A process type beside the web process (the `processes` key): same image and
+ * variables as its colour, its own command. A worker runs any number of
+ * replicas and may overlap the other colour's during a switch; a scheduler is
+ * a singleton the release hands over (never two at once).
+ */
+/** Names of the stack's own containers (`<prefix>-<name>`, `<prefix>-app-<colour>-<n>`): a process may not take them. */
+export const RESERVED_PROCESS_NAMES = ["app", "web", "proxy", "postgres", "redis", "acme", "backup", "backups", "migrate", "job", "exec"] as const;
+export const processSpec = z
+    .object({
+        // worker: any number of replicas; scheduler: exactly one runs at any moment.
+        kind: z.enum(["worker", "scheduler"]),
+        // Exec form: the image's entrypoint runs it, no shell reads it.
+        command: execForm,
+        // A scheduler is one container by definition; unset: 1.
+        replicas: numeric(z.number().int().min(1).max(20)).optional(),
+        // SIGTERM, then this long to finish the job in hand before a kill.
+        stopGraceSeconds: seconds(1, 3600).default(30),
+        // Docker's health check inside each container, in exec form; the gate waits for healthy. Unset: running and not restarting is the gate.
+        healthCommand: execForm.optional(),
+        // Unset: limits.app.
+        limits: limits.optional(),
     })
     .strict();
 

@@ -8,8 +8,10 @@ import { goDuration, providerCpus } from "./dockerform";
 /** Docker labels every Switchyard container carries; the host probe reads them. */
 export interface SwitchyardLabels {
     stack: string;
-    role: "app" | "proxy" | "postgres" | "redis" | "acme";
+    role: "app" | "proxy" | "postgres" | "redis" | "acme" | "process";
     colour?: string;
+    /** A process type's name (role "process"). */
+    process?: string;
     image?: string;
     replica?: number;
 }
@@ -19,6 +21,7 @@ export function dockerLabels(l: SwitchyardLabels): docker.types.input.ContainerL
         ["switchyard.stack", l.stack],
         ["switchyard.role", l.role],
         ["switchyard.colour", l.colour],
+        ["switchyard.process", l.process],
         ["switchyard.image", l.image],
         ["switchyard.replica", l.replica],
     ];

@@ -24,6 +24,8 @@ export const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets", "
 export const RESERVED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL"] as const;
 export const RESERVED_ENV_PREFIX = "SWITCHYARD_";
 export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** A process type's name (the `processes` key): part of its containers' names. */
+export const PROCESS_NAME_RE = /^[a-z][a-z0-9]{0,19}$/;
 
 /** Methods an app may mark idempotent (proxy.idempotentMethods); GET, HEAD and OPTIONS always are. */
 export const RETRIABLE_METHODS = ["PUT", "DELETE", "POST", "PATCH"] as const;

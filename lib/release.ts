@@ -53,3 +53,11 @@ export function describePlan(p: ReleasePlan): string {
     return `${p.live} stays live; ${idle}`;
 }
 
+
+/** The process types per declared colour, as plan and preview name them: "processes per colour (blue, green): clock scheduler ×1, worker worker ×2". */
+export function describeProcesses(processes: Record<string, { kind: string; replicas?: number }>, declared: Colour[]): string {
+    const types = Object.keys(processes)
+        .sort()
+        .map((name) => `${name} ${processes[name].kind} ×${processes[name].replicas ?? 1}`);
+    return `processes per colour (${declared.join(", ")}): ${types.join(", ")}; the live colour's run, the other's are stopped`;
+}

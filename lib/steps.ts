@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { PACKAGE_ROOT } from "./package";
 
-export type StepName = "gate" | "backup" | "migrate" | "repoint" | "verify" | "bake" | "retire" | "proxy-config" | "tls-config" | "maintenance" | "notify-config" | "heal" | "acme-ready";
+export type StepName = "gate" | "backup" | "migrate" | "repoint" | "verify" | "bake" | "retire" | "proxy-config" | "tls-config" | "maintenance" | "notify-config" | "heal" | "acme-ready" | "processes";
 
 /** The inputs that make a release: when any changes, every release step runs again. */
 export type ReleaseKey = Record<string, pulumi.Input<string>>;

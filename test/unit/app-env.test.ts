@@ -2,9 +2,8 @@
 // program-level fixes (issue 16), on the resources the program declares
 // under Pulumi's mocks.
 import * as assert from "assert";
-import { HostState } from "../../lib/host";
 import { REDIS_COMMAND } from "../../components/redis";
-import { diffRuns, get, labelsOf, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "./mocks";
+import { BOTH_RUNNING, diffRuns, get, labelsOf, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "./mocks";
 
 const staged = {
     liveColor: "blue",
@@ -16,14 +15,7 @@ const staged = {
 };
 const STRIPE = "sk_live_0123456789abcdef";
 const secrets = { slotSecrets: { blue: { STRIPE_KEY: STRIPE }, green: { STRIPE_KEY: STRIPE, SENTRY_DSN: "https://k3y@sentry.example/1" } } };
-const host: HostState = {
-    route: "blue",
-    running: { blue: { image: "app:1.0.0", containers: [] }, green: { image: "app:1.0.0", containers: [] } },
-    retired: {},
-    swapLimit: true,
-    stopped: [],
-    networks: { taken: [] },
-};
+const host = BOTH_RUNNING;
 
 /** Every plaintext occurrence of `value` outside a secret wrapper, by resource. */
 function plaintextIn(run: RunResult, value: string): string[] {

@@ -55,6 +55,8 @@ export function unwrapSecrets<T>(v: T): T {
     return JSON.parse(JSON.stringify(v), (_k, x) => (isSecret(x) ? x.value : x));
 }
 export const EMPTY_HOST: HostState = { running: {}, retired: {}, swapLimit: true, stopped: [], networks: { taken: [] } };
+/** A host where blue is live and both colours run app:1.0.0. */
+export const BOTH_RUNNING: HostState = { ...EMPTY_HOST, route: "blue", running: { blue: { image: "app:1.0.0", containers: [] }, green: { image: "app:1.0.0", containers: [] } } };
 
 // Pulumi's mock monitor has no registerResourceHook (the engine's answer is
 // an empty message); without it a resource with hooks never registers.
