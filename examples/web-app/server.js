@@ -9,7 +9,9 @@
 //     a private address (Rails' trusted proxies), which is where the proxy is;
 //   - a 10 MB upload whose sha256 it returns, a WebSocket echo channel, and a
 //     server-sent event stream;
-//   - /visits reads and writes Postgres and Redis, /version names the colour.
+//   - /visits reads and writes Postgres and Redis, /version names the colour;
+//   - POST /jobs enqueues a background job for worker.js; clock.js is its
+//     scheduler (Switchyard's `processes`, from this same image).
 // On SIGTERM it closes its WebSockets with a close frame (1001, going away),
 // lets in-flight requests finish and exits.
 const crypto = require("crypto");
@@ -26,6 +28,9 @@ const forceSsl = process.env.FORCE_SSL === "1";
 // Both colours sign with the same key (a secret the stack gives both), so a session survives a release.
 const secret = process.env.SECRET_KEY_BASE || "";
 const maxUpload = 64 * 1024 * 1024;
+// Where POST /jobs puts a job for worker.js, and how many it has put there.
+const JOB_QUEUE = "webapp:jobs";
+const JOB_COUNTER = "webapp:jobs:enqueued";
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10, connectionTimeoutMillis: 10000, idleTimeoutMillis: 0 });
 pool.on("error", (err) => log("postgres pool error", err.message));
@@ -218,6 +223,14 @@ async function route(req, res) {
     const row = await pool.query("INSERT INTO notes (body, color) VALUES ($1, $2) RETURNING id", [(await readBody(req, 4096)).slice(0, 200), color]);
     const counter = await redis.incr("switchyard:webapp:visits");
     return send(res, 201, { id: Number(row.rows[0].id), counter, color });
+  }
+  // A background job for the worker (worker.js): a Redis list, as Sidekiq, BullMQ and Celery keep theirs.
+  if (url.pathname === "/jobs" && req.method === "POST") {
+    const ms = Math.max(0, Math.min(Number(url.searchParams.get("ms")) || 20, 10000));
+    const id = crypto.randomUUID();
+    await redis.lPush(JOB_QUEUE, JSON.stringify({ id, ms }));
+    await redis.incr(JOB_COUNTER);
+    return send(res, 201, { id, color });
   }
   if (url.pathname === "/visits" && req.method === "GET") {
     const last = await pool.query("SELECT id FROM notes ORDER BY id DESC LIMIT 1");

@@ -10,9 +10,9 @@ if (!port || !rate || !durationMs) {
 }
 // SWITCHYARD_LOAD_CA set: HTTPS, trusting that CA alone.
 const ca = process.env.SWITCHYARD_LOAD_CA;
-// SWITCHYARD_LOAD_SHARES="post,read": the shares of POST and GET /visits (the rest GET /version).
-const [postShare, readShare] = (process.env.SWITCHYARD_LOAD_SHARES ?? "").split(",").map(Number);
-const load = startLoad({ port, rate, durationMs, ...(ca ? { tls: { ca } } : {}), ...(postShare >= 0 && readShare >= 0 ? { postShare, readShare } : {}) });
+// SWITCHYARD_LOAD_SHARES="post,read[,jobs]": the shares of POST and GET /visits and POST /jobs (the rest GET /version).
+const [postShare, readShare, jobShare] = (process.env.SWITCHYARD_LOAD_SHARES ?? "").split(",").map(Number);
+const load = startLoad({ port, rate, durationMs, ...(ca ? { tls: { ca } } : {}), ...(postShare >= 0 && readShare >= 0 ? { postShare, readShare } : {}), ...(jobShare > 0 ? { jobShare } : {}) });
 process.on("SIGTERM", () => void load.stop());
 // Exit only once the report is flushed: stdout to a pipe is asynchronous.
 load.done.then((rep) => process.stdout.write(JSON.stringify(rep), () => process.exit(0)));

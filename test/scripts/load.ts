@@ -98,6 +98,8 @@ export interface LoadOptions {
     readShare?: number;
     /** HTTPS, trusting only this CA (PEM). Defaults to plain HTTP. */
     tls?: { ca: string };
+    /** Share of POST /jobs (a background job for the web app's worker; every 20th takes 3 s) among requests. Defaults to 0. */
+    jobShare?: number;
 }
 
 /**
@@ -114,15 +116,18 @@ export function startLoad(opts: LoadOptions): { stop: () => Promise<LoadReport>;
     let stopped = false;
     const postShare = opts.postShare ?? 0.3;
     const readShare = opts.readShare ?? 0.3;
+    const jobShare = opts.jobShare ?? 0;
+    let jobs = 0;
 
     const fire = () => {
         const n = sent++;
         const keepAlive = n % 2 === 0;
         const bucket = (n * 7919) % 100;
-        const method = bucket < postShare * 100 ? "POST" : "GET";
-        const path = method === "POST" || bucket < (postShare + readShare) * 100 ? "/visits" : "/version";
+        const job = bucket >= (1 - jobShare) * 100;
+        const method = job || bucket < postShare * 100 ? "POST" : "GET";
+        const path = job ? "/jobs" : method === "POST" || bucket < (postShare + readShare) * 100 ? "/visits" : "/version";
         const start = Date.now();
-        const p = get(opts.port, path, {
+        const p = get(opts.port, job ? `/jobs?ms=${jobs++ % 20 === 0 ? 3000 : 20}` : path, {
             method,
             body: method === "POST" ? `load ${n}` : undefined,
             agent: keepAlive ? keepAliveAgent : false,
@@ -205,7 +210,9 @@ export function startLoadProcess(opts: LoadOptions): { stop: () => Promise<LoadR
             ...process.env,
             TS_NODE_TRANSPILE_ONLY: "true",
             ...(opts.tls ? { SWITCHYARD_LOAD_CA: opts.tls.ca } : {}),
-            ...(opts.postShare !== undefined || opts.readShare !== undefined ? { SWITCHYARD_LOAD_SHARES: `${opts.postShare ?? 0.3},${opts.readShare ?? 0.3}` } : {}),
+            ...(opts.postShare !== undefined || opts.readShare !== undefined || opts.jobShare !== undefined
+                ? { SWITCHYARD_LOAD_SHARES: `${opts.postShare ?? 0.3},${opts.readShare ?? 0.3},${opts.jobShare ?? 0}` }
+                : {}),
         },
     });
     let out = "";
