@@ -3,10 +3,10 @@
 // The app's logs, merged across its replicas, one prefix per container
 // ("host/container | line" with several hosts), for one host or all. Without
 // -f: every line since --since (default 10m), ordered by docker's timestamps;
-// with -f the lines as they come, until interrupted. Only the web process
-// exists so far; --process names it (workers and a scheduler are to come).
+// with -f the lines as they come, until interrupted. --process names the web
+// process (the default) or one of the stack's `processes` (a worker, a scheduler).
 import { spawn, spawnSync } from "child_process";
-import { COLOURS } from "../lib/config";
+import { COLOURS, PROCESS_NAME_RE } from "../lib/config";
 import { stackNames } from "../lib/naming";
 import { everyHost, followStack, parseStackArgs, runCli } from "./cli";
 
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     const { colour, host: wanted } = args.values;
     if (colour !== undefined && !(COLOURS as readonly string[]).includes(colour)) throw new Error(`--colour ${colour} is not a colour (allowed: ${COLOURS.join(", ")})`);
     const proc = args.values.process ?? "web";
-    if (proc !== "web") throw new Error(`--process ${proc}: this stack runs no such process (allowed: web)`);
+    if (proc !== "web" && !PROCESS_NAME_RE.test(proc)) throw new Error(`--process ${proc}: must be web or a process name of the stack's processes (a-z, 0-9)`);
     const since = args.values.since ?? "10m";
     const problem = sinceProblem(since);
     if (problem) throw new Error(problem);
@@ -51,12 +51,16 @@ async function main(): Promise<void> {
     if (hosts.length === 0) throw new Error(`--host ${wanted}: the stack has no such host (hosts: ${all.map((h) => h.name ?? "(one host)").join(", ")})`);
 
     const containers = hosts.flatMap((h) => {
-        const filters = ["--filter", `label=switchyard.stack=${names.stackLabel}`, "--filter", "label=switchyard.role=app", ...(colour ? ["--filter", `label=switchyard.colour=${colour}`] : [])];
+        const filters = [
+            "--filter", `label=switchyard.stack=${names.stackLabel}`,
+            ...(proc === "web" ? ["--filter", "label=switchyard.role=app"] : ["--filter", "label=switchyard.role=process", "--filter", `label=switchyard.process=${proc}`]),
+            ...(colour ? ["--filter", `label=switchyard.colour=${colour}`] : []),
+        ];
         const r = spawnSync("docker", ["ps", "-a", ...filters, "--format", "{{.Names}}"], { env: h.env, encoding: "utf8" });
         if (r.status !== 0) throw new Error(`could not list the containers${h.name ? ` of host ${h.name}` : ""}: ${(r.stderr || "").trim()}`);
         return r.stdout.split("\n").filter(Boolean).sort().map((c) => ({ host: h, name: c, prefix: hosts.length > 1 || all.length > 1 ? `${h.name}/${c}` : c }));
     });
-    if (containers.length === 0) throw new Error(`no ${colour ?? "app"} container of stack ${args.stack}${wanted ? ` on host ${wanted}` : ""}`);
+    if (containers.length === 0) throw new Error(`no ${colour ? `${colour} ` : ""}${proc} container of stack ${args.stack}${wanted ? ` on host ${wanted}` : ""}${proc === "web" ? "" : ` (is ${proc} one of its processes?)`}`);
     const logArgs = (c: string) => ["logs", "--timestamps", "--since", since, ...(args.flags.has("follow") ? ["--follow"] : []), c];
 
     if (!args.flags.has("follow")) {

@@ -18,7 +18,7 @@ import { dockerHostProbe, HostState } from "../lib/host";
 import { MEASURED_START_PREFIX, STATE_DIR } from "../lib/routemarker";
 import { missingForPreview } from "../lib/plugins";
 import { dataHostIndex, rolloutBatches } from "../lib/hosts";
-import { planRelease } from "../lib/release";
+import { describeProcesses, planRelease } from "../lib/release";
 import { readStackFile } from "../lib/stackfile";
 import { followStack, hostEnv, parseStackArgs, runCli } from "./cli";
 import { realPreview } from "./preview";
@@ -99,14 +99,17 @@ export function planSections(cfg: SwitchyardConfig, host: HostState, services: R
     const idleNow = live ? otherColour(live) : undefined;
     lines.push(`| idle colour | ${idleNow ? `${idleNow}: ${host.running[idleNow] ? `running ${host.running[idleNow]!.image}` : host.retired[idleNow] ? `retired (${host.retired[idleNow]})` : "empty"}` : "-"} | ${plan.idle}: ${plan.idleState}${cfg.slots[plan.idle] ? ` (${cfg.slots[plan.idle]!.image})` : ""} |`);
     lines.push("");
+    const hasProcesses = Object.keys(cfg.processes).length > 0;
     if (plan.switching) {
         const steps = [
             "gate",
             ...(cfg.backups.enabled ? ["backup"] : []),
             ...(cfg.migrations.command ? ["migrate (expand)"] : []),
+            ...(hasProcesses ? ["processes (start, hand over)"] : []),
             "re-point (no nginx reload)",
             "verify",
             ...(cfg.bake.seconds > 0 ? [`bake (${cfg.bake.seconds} s)`] : []),
+            ...(hasProcesses ? ["processes (stop the old colour's)"] : []),
             "retire",
             ...(cfg.migrations.contractCommand ? ["contract"] : []),
         ];
@@ -132,6 +135,10 @@ export function planSections(cfg: SwitchyardConfig, host: HostState, services: R
             const latency = cfg.bake.maxP99Ms === undefined ? "" : ` or a p99 above ${cfg.bake.maxP99Ms} ms`;
             lines.push(`- **Bake:** ${cfg.bake.seconds} s of ${plan.live}'s real traffic from the proxy's records; above ${cfg.bake.maxErrorPercent} % 5xx${latency} (from ${cfg.bake.minRequests} requests), traffic goes back to ${live ?? "nothing"} and the update fails.`);
         }
+    }
+    if (hasProcesses) {
+        lines.push(`- **Processes:** ${describeProcesses(cfg.processes, plan.declared)}.`);
+        if (plan.switching) lines.push(`  ${plan.live}'s start and are gated before the re-point; each scheduler is handed over (${plan.previousLive}'s stopped first); then ${plan.previousLive}'s get SIGTERM and their stop grace.`);
     }
     if (cfg.maintenance) lines.push("- **Maintenance mode is on:** the live listener answers 503 (Retry-After) until it is turned off.");
     if (plan.switching) {

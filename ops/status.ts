@@ -26,6 +26,8 @@ export interface ContainerRow {
     status: string;
     /** With several hosts, the host it runs on when that is not the canary (the data services on data.host). */
     host?: string;
+    /** A process type's name (role "process"). */
+    process?: string;
 }
 
 export interface StackConfigView {
@@ -47,12 +49,12 @@ export function containers(stackLabel: string, env: NodeJS.ProcessEnv = process.
     const out = execFileSync(
         "docker",
         ["ps", "-a", "--filter", `label=switchyard.stack=${stackLabel}`, "--format",
-            '{{.Names}}\t{{.Label "switchyard.role"}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.State}}\t{{.Status}}'],
+            '{{.Names}}\t{{.Label "switchyard.role"}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.State}}\t{{.Status}}\t{{.Label "switchyard.process"}}'],
         { encoding: "utf8", env },
     );
     return out.split("\n").filter(Boolean).map((line) => {
-        const [name, role, colour, image, state, status] = line.split("\t");
-        return { name, role, colour, image, state, status };
+        const [name, role, colour, image, state, status, proc] = line.split("\t");
+        return { name, role, colour, image, state, status, ...(proc ? { process: proc } : {}) };
     });
 }
 
@@ -100,6 +102,10 @@ export function render(
             if (code === 0) code = 3;
         }
     }
+    const procLines = processLines(rows, route);
+    lines.push(...procLines);
+    // A live colour's worker or scheduler that does not run: jobs wait (or do not fire) until the next release step starts it.
+    if (procLines.some((l) => l.startsWith("  !! ")) && code === 0) code = 3;
     lines.push("");
     for (const role of ["postgres", "redis", "proxy"]) {
         const c = rows.find((r) => r.role === role);
@@ -140,3 +146,20 @@ function main() {
 }
 
 if (require.main === module) runCli("status", main);
+
+/** One line per process type: how many of each colour's containers run; the live colour's should, the other's not. */
+export function processLines(rows: ContainerRow[], route: Colour | undefined): string[] {
+    const procs = [...new Set(rows.filter((r) => r.role === "process" && r.process).map((r) => r.process!))].sort();
+    if (procs.length === 0) return [];
+    const lines = ["", "  process  " + COLOURS.map((c) => `${c} running`.padEnd(16)).join("")];
+    for (const p of procs) {
+        const cells = COLOURS.map((c) => {
+            const mine = rows.filter((r) => r.process === p && r.colour === c);
+            return (mine.length ? `${mine.filter((r) => r.state === "running").length}/${mine.length}` : "-").padEnd(16);
+        });
+        lines.push(`  ${p.padEnd(7)}  ${cells.join("")}`.trimEnd());
+        const live = rows.filter((r) => r.process === p && r.colour === route);
+        if (route && live.some((r) => r.state !== "running")) lines.push(`  !! ${p} of ${route} (live) does not all run: ${live.filter((r) => r.state !== "running").map((r) => `${r.name} ${r.status}`).join(", ")}`);
+    }
+    return lines;
+}

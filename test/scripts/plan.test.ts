@@ -62,6 +62,14 @@ describe("npm run plan (real Docker engine)", function () {
         assert.match(out, /\| idle colour \| green: empty \| blue: retired \(switchyard\/app:1\.0\.0\) \|/);
     });
 
+    it("with workers and a scheduler: their steps around the re-point, and every process type and replica count per colour", () => {
+        const processes = { worker: { kind: "worker", command: ["node", "worker.js"], replicas: 2 }, clock: { kind: "scheduler", command: ["node", "clock.js"] } };
+        const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:processes": processes, "switchyard:postgres": { image: IMAGES.postgres, maxConnections: 200 } });
+        assert.match(out, /Steps, in order: gate → backup → processes \(start, hand over\) → re-point \(no nginx reload\) → verify → processes \(stop the old colour's\) → retire\./);
+        assert.match(out, /- \*\*Processes:\*\* processes per colour \(green\): clock scheduler ×1, worker worker ×2; the live colour's run, the other's are stopped\./);
+        assert.match(out, /green's start and are gated before the re-point; each scheduler is handed over \(blue's stopped first\); then blue's get SIGTERM and their stop grace\./);
+    });
+
     it("with a bake: the bake's window and thresholds are a step between verify and retire", () => {
         const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:bake": { seconds: 120, maxErrorPercent: 2, maxP99Ms: 900 } });
         assert.match(out, /Steps, in order: gate → backup → re-point \(no nginx reload\) → verify → bake \(120 s\) → retire\./);
