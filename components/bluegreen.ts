@@ -11,7 +11,7 @@ import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
 import { readRoute } from "../lib/host";
 import { postgresServer } from "../lib/dataservice";
 import { rootAlias } from "../lib/naming";
-import { describePlan, describeProcesses } from "../lib/release";
+import { colourValues, describePlan, describeProcesses, keepsReleasedValues } from "../lib/release";
 import { ReleaseSteps } from "../lib/steps";
 import { proxyBehaviour, routingOf } from "../lib/proxy";
 import { refusedAs } from "../lib/stackconfig";
@@ -42,6 +42,10 @@ export interface BlueGreenAppArgs {
     slots: Settings["slots"];
     /** The app's secret variables per colour. Defaults to none. */
     slotSecrets?: Settings["slotSecrets"];
+    /** The app's plain variables for both colours; slots.<colour>.env overrides them. Defaults to none. */
+    env?: Settings["env"];
+    /** The app's secret variables for both colours; slotSecrets.<colour> overrides them. Defaults to none. */
+    appSecrets?: Settings["appSecrets"];
     /** Workers and schedulers beside the web process, by name: kind, command (exec form), replicas, stopGraceSeconds, healthCommand, limits. On the first host. Defaults to none. */
     processes?: Settings["processes"];
     /** Containers per colour (1-20). Defaults to 2. */
@@ -166,6 +170,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             if (t.addressing.mode === "dns") pulumi.log.warn(dnsAddressingWarning(stack, namePrefix, t.name), this);
         }
         const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
+        const sharedValues = cfg.env !== undefined || cfg.appSecrets !== undefined;
 
         // Each batch re-points once the batch before it is promoted; contract waits for every host's retire.
         const batches = rolloutBatches(targets.length, cfg.rollout.batchSize);
@@ -292,8 +297,10 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                             colour,
                             {
                                 image: cfg.slots[colour]!.image,
-                                env: cfg.slots[colour]!.env,
-                                secretEnv: cfg.slotSecrets?.[colour] ? pulumi.secret(cfg.slotSecrets[colour]!) : undefined,
+                                env: colourValues(cfg, colour).env,
+                                secretEnv: Object.keys(colourValues(cfg, colour).secrets).length ? pulumi.secret(colourValues(cfg, colour).secrets) : undefined,
+                                // Shared values set: a running colour that is or goes live keeps the values it was released with.
+                                keepValues: sharedValues && keepsReleasedValues(t.plan, t.state, cfg, colour),
                                 addresses: t.addressing.mode === "fixed" ? colourAddresses(t.addressing.subnets.frontend, colour, cfg.replicas) : undefined,
                             },
                         ]),

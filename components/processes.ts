@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { Colour, DEFAULTS } from "../lib/config";
+import { keepValuesOption } from "./slot";
 import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 
 export interface ProcessSpec {
@@ -49,6 +50,8 @@ export interface ProcessesArgs {
     daemon?: DaemonFacts;
     /** The data services: created after them, as the web replicas are. */
     dataServices: pulumi.Resource[];
+    /** Keep the variables they run with, as the colour's web replicas do (components/slot.ts keepValuesOption). Defaults to false. */
+    keepValues?: boolean;
 }
 
 /** Container name of one replica of a process type: `<prefix>-<name>-<colour>-<n>`. */
@@ -107,7 +110,7 @@ export class Processes extends pulumi.ComponentResource {
                             ]),
                             ...limitArgs(p.limits ?? args.limits ?? DEFAULTS.limits.app, args.daemon ?? { swapLimit: true }),
                         },
-                        containerOptions({ parent: this, dependsOn: args.dataServices }),
+                        containerOptions({ parent: this, dependsOn: args.dataServices, ...keepValuesOption(args.keepValues) }),
                     ),
                 );
             }

@@ -40,7 +40,7 @@ import { Processes, ProcessSpec, processSpecLines } from "./processes";
 import { Slot, SlotArgs } from "./slot";
 
 /** What every slot shares; the colour, image and variables come per colour. */
-export type SlotDefaults = Omit<SlotArgs, "colour" | "image" | "env" | "secretEnv" | "proxyReady" | "steps" | "addresses">;
+export type SlotDefaults = Omit<SlotArgs, "colour" | "image" | "env" | "secretEnv" | "proxyReady" | "steps" | "addresses" | "keepValues">;
 
 export interface ColourSettings {
     /** Image reference the colour runs. */
@@ -51,6 +51,8 @@ export interface ColourSettings {
     secretEnv?: pulumi.Input<Record<string, string>>;
     /** Each replica's fixed address on the frontend network (lib/addressing.ts). Defaults to none: found by DNS alias. */
     addresses?: string[];
+    /** Keep the variables the colour's containers run with, whatever env and secretEnv say now (lib/release.ts keepsReleasedValues). Defaults to false. */
+    keepValues?: boolean;
 }
 
 /** The bake's window and thresholds (the `bake` config key). */
@@ -167,7 +169,7 @@ export class Release extends pulumi.ComponentResource {
             const settings = args.colours[colour]!;
             this.slots[colour] = new Slot(
                 `${name}-app-${colour}`,
-                { ...args.slot, colour, image: settings.image, env: settings.env, secretEnv: settings.secretEnv, addresses: settings.addresses, proxyReady: notifier.config, steps: args.steps },
+                { ...args.slot, colour, image: settings.image, env: settings.env, secretEnv: settings.secretEnv, addresses: settings.addresses, keepValues: settings.keepValues, proxyReady: notifier.config, steps: args.steps },
                 child(`app-${colour}`),
             );
         }
@@ -193,6 +195,7 @@ export class Release extends pulumi.ComponentResource {
                         limits: args.slot.limits,
                         daemon: args.slot.daemon,
                         dataServices: args.slot.dataServices,
+                        keepValues: args.colours[colour]!.keepValues,
                     },
                     { parent: this },
                 );

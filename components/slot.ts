@@ -84,6 +84,12 @@ export interface SlotArgs {
     addresses?: string[];
     /** App containers of the host that exist but do not run (lib/host.ts): the heal step starts this slot's. Defaults to none. */
     stopped?: StoppedReplica[];
+    /**
+     * Keep the variables (and their labels) the replicas run with, whatever env
+     * and secretEnv say now: a live colour keeps the values it was released
+     * with (lib/release.ts keepsReleasedValues). Defaults to false.
+     */
+    keepValues?: boolean;
 }
 
 /**
@@ -193,7 +199,7 @@ export class Slot extends pulumi.ComponentResource {
                         ...limitArgs(args.limits ?? DEFAULTS.limits.app, args.daemon ?? { swapLimit: true }),
                     },
                     // dependsOn: a component's dependsOn does not reach its children.
-                    containerOptions({ parent: this, dependsOn: args.dataServices, hooks: args.guard?.binding("app") }),
+                    containerOptions({ parent: this, dependsOn: args.dataServices, hooks: args.guard?.binding("app"), ...keepValuesOption(args.keepValues) }),
                 ),
             );
         }
@@ -242,4 +248,9 @@ export class Slot extends pulumi.ComponentResource {
         );
         this.registerOutputs({ colour: this.colour, image: this.image, containers: this.containerNames });
     }
+}
+
+/** The resource option that keeps a container's variables, and the labels naming them, as they run. */
+export function keepValuesOption(keep: boolean | undefined): pulumi.CustomResourceOptions {
+    return keep ? { ignoreChanges: ["envs", "labels"] } : {};
 }

@@ -36,6 +36,12 @@ export const configSchema = z
         // The app's secret variables per colour (a secret key of its own, so
         // the plain slots settings stay readable in a plan).
         slotSecrets: z.object({ blue: envMap.optional(), green: envMap.optional() }).strict().optional(),
+        // The app's variables set once for both colours (slots.<colour>.env and
+        // slotSecrets.<colour> override them per colour). A release carries them
+        // to the colour it stages; a colour that runs keeps the values it was
+        // released with (lib/release.ts keepsReleasedValues).
+        env: envMap.optional(),
+        appSecrets: envMap.optional(),
         // Workers and schedulers from each colour's image and variables, by name
         // (the first host only, with several hosts): they ride every release.
         processes: z
@@ -370,8 +376,18 @@ export const configSchema = z
             for (const name of Object.keys(c.slotSecrets?.[colour] ?? {})) {
                 if (c.slots[colour]?.env?.[name] !== undefined) {
                     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["slotSecrets", colour, name], message: `is also a plain variable (slots.${colour}.env.${name}); set it in one place` });
+                } else if (c.env?.[name] !== undefined) {
+                    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["slotSecrets", colour, name], message: `is also a plain variable of both colours (env.${name}); set it in one place` });
                 }
             }
+            for (const name of Object.keys(c.slots[colour]?.env ?? {})) {
+                if (c.appSecrets?.[name] !== undefined) {
+                    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["slots", colour, "env", name], message: `is also a secret of both colours (appSecrets.${name}); set it in one place` });
+                }
+            }
+        }
+        for (const name of Object.keys(c.appSecrets ?? {})) {
+            if (c.env?.[name] !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["appSecrets", name], message: `is also a plain variable (env.${name}); set it in one place` });
         }
         if (!c.proxy.publicPreview && !isLoopback(c.proxy.previewBindAddress)) {
             ctx.addIssue({
@@ -436,6 +452,7 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
             const how: Record<string, string> = {
                 notify: "--secret --path notify.webhookUrl <url>",
                 slotSecrets: "--secret --path slotSecrets.<colour>.<NAME> <value>",
+                appSecrets: "--secret --path appSecrets.<NAME> <value>",
                 registryPassword: "--secret registryPassword <password>",
                 tls: "--secret --path tls.key < key.pem (and tls.certificate)",
                 hostsTls: `--secret --path 'hostsTls["<host>"].key' < key.pem (and .ca, .certificate)`,

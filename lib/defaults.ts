@@ -16,9 +16,9 @@ export type Environment = (typeof ENVIRONMENTS)[number];
  * plain setting: one that Pulumi holds as a secret is refused, because its
  * value would reach state and resource inputs in plaintext.
  */
-export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets", "registryPassword", "tls", "postgresUrl", "redisUrl", "hostsTls", "acmeEabHmacKey"] as const;
+export const SECRET_KEYS = ["postgresPassword", "redisPassword", "notify", "slotSecrets", "appSecrets", "registryPassword", "tls", "postgresUrl", "redisUrl", "hostsTls", "acmeEabHmacKey"] as const;
 /** Secret keys whose value is an object (JSON), not text. */
-export const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets", "tls", "hostsTls"];
+export const SECRET_OBJECT_KEYS: readonly string[] = ["notify", "slotSecrets", "appSecrets", "tls", "hostsTls"];
 
 /** Variables Switchyard sets in every app container; config may not set them. */
 export const RESERVED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL"] as const;

@@ -61,3 +61,24 @@ export function describeProcesses(processes: Record<string, { kind: string; repl
         .map((name) => `${name} ${processes[name].kind} ×${processes[name].replicas ?? 1}`);
     return `processes per colour (${declared.join(", ")}): ${types.join(", ")}; the live colour's run, the other's are stopped`;
 }
+
+/**
+ * Whether a colour keeps the variables it was released with, though the
+ * shared ones (env, appSecrets) changed: it runs, its image stays, and it is
+ * live now or goes live by this update (it stays live, it is switched away
+ * from and kept, or a rollback switches back to it). Only a colour that is
+ * created, gets a new image, or stays idle (staged, standby) takes the
+ * current values: so changing a shared value stages it on the idle colour,
+ * a release carries it, a rollback brings back the old colour's values, and
+ * the live colour is never restarted for it.
+ */
+export function keepsReleasedValues(plan: ReleasePlan, host: HostState, cfg: SwitchyardConfig, colour: Colour): boolean {
+    const running = host.running[colour];
+    if (!running || running.image !== cfg.slots[colour]?.image) return false;
+    return colour === host.route || colour === plan.live;
+}
+
+/** The variables a colour gets from config: the shared ones, then its own over them. */
+export function colourValues(cfg: SwitchyardConfig, colour: Colour): { env: Record<string, string>; secrets: Record<string, string> } {
+    return { env: { ...cfg.env, ...cfg.slots[colour]?.env }, secrets: { ...cfg.appSecrets, ...cfg.slotSecrets?.[colour] } };
+}

@@ -3,7 +3,7 @@
 // under Pulumi's mocks.
 import * as assert from "assert";
 import { REDIS_COMMAND } from "../../components/redis";
-import { BOTH_RUNNING, diffRuns, get, labelsOf, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "./mocks";
+import { BOTH_RUNNING, diffRuns, EMPTY_HOST, get, labelsOf, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "./mocks";
 
 const staged = {
     liveColor: "blue",
@@ -114,5 +114,57 @@ describe("app environment and the security fixes (Pulumi mocks)", function () {
         const changed = diffRuns(a, b).changed;
         assert.ok(changed.includes("release-migrate-expand-run"), `the migration runs again: ${changed.join(", ")}`);
         assert.ok(changed.includes("release-backup-dump"), `so does the backup before it: ${changed.join(", ")}`);
+    });
+});
+
+describe("variables set once for both colours (Pulumi mocks)", function () {
+    this.timeout(30000);
+    const shared = {
+        liveColor: "blue",
+        standby: "keep",
+        env: { GREETING: "v2", NODE_ENV: "production" },
+        appSecrets: { SESSION_KEY: "shared-session-key-0123" },
+        slots: { blue: { image: "app:1.0.0" }, green: { image: "app:1.0.0", env: { NODE_ENV: "staging" } } },
+    };
+    const ignored = (run: RunResult, name: string) => get(run, name).ignoreChanges;
+
+    it("both colours get the shared values, their own over them; the secret ones stay secret", async () => {
+        const run = await runProgram({ config: shared, secrets: ["appSecrets"], host: EMPTY_HOST });
+        const green = envList(run, "release-app-green-1");
+        for (const want of ["GREETING=v2", "NODE_ENV=staging", "SESSION_KEY=shared-session-key-0123"]) assert.ok(green.includes(want), `green has ${want}`);
+        assert.ok(envList(run, "release-app-blue-1").includes("NODE_ENV=production"));
+        assert.deepStrictEqual(plaintextIn(run, "shared-session-key-0123"), []);
+        assert.deepStrictEqual(ignored(run, "release-app-blue-1"), ["logOpts"], "nothing runs yet: every colour takes the current values");
+    });
+
+    it("a running colour that is or goes live keeps its values; the idle one takes the current ones (a release stages them)", async () => {
+        // Blue live, both running app:1.0.0: blue keeps; green (standby) is staged with the current values.
+        const run = await runProgram({ config: shared, secrets: ["appSecrets"], host });
+        assert.deepStrictEqual(ignored(run, "release-app-blue-1"), ["envs", "labels", "logOpts"]);
+        assert.deepStrictEqual(ignored(run, "release-app-green-2"), ["logOpts"]);
+        // A switch to green (a rollback to a running colour): green keeps what it was staged with, blue keeps its own.
+        const sw = await runProgram({ config: { ...shared, liveColor: "green" }, secrets: ["appSecrets"], host });
+        assert.deepStrictEqual(ignored(sw, "release-app-green-1"), ["envs", "labels", "logOpts"]);
+        assert.deepStrictEqual(ignored(sw, "release-app-blue-1"), ["envs", "labels", "logOpts"]);
+        // A new image for green: its release carries the current values.
+        const rel = await runProgram({ config: { ...shared, liveColor: "green", slots: { ...shared.slots, green: { image: "app:2.0.0" } } }, secrets: ["appSecrets"], host });
+        assert.deepStrictEqual(ignored(rel, "release-app-green-1"), ["logOpts"]);
+    });
+
+    it("a shared variable and a colour's secret of one name, or a shared secret and a colour's variable, are refused, naming both", async () => {
+        await assert.rejects(
+            runProgram({ config: { ...shared, slotSecrets: { blue: { GREETING: "x".repeat(5) } } }, secrets: ["appSecrets", "slotSecrets"], host }),
+            /slotSecrets\.blue\.GREETING = \[secret\]: is also a plain variable of both colours \(env\.GREETING\)/,
+        );
+        await assert.rejects(
+            runProgram({ config: { ...shared, slots: { blue: { image: "app:1.0.0", env: { SESSION_KEY: "x" } } } }, secrets: ["appSecrets"], host }),
+            /slots\.blue\.env\.SESSION_KEY = "x": is also a secret of both colours \(appSecrets\.SESSION_KEY\)/,
+        );
+        await assert.rejects(runProgram({ config: { ...shared, appSecrets: { SESSION_KEY: "s" } }, host }), /switchyard:appSecrets: is stored in plaintext; set it with `pulumi config set --secret --path appSecrets\.<NAME> <value>`/);
+    });
+
+    it("a stack without shared values keeps exactly its resources", async () => {
+        const run = await runProgram({ config: staged, host });
+        assert.deepStrictEqual(ignored(run, "release-app-blue-1"), ["logOpts"]);
     });
 });
