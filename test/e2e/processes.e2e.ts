@@ -43,6 +43,8 @@ describe("e2e: workers and a scheduler ride the release", function () {
         config = {
             ...base,
             slots: { blue: { image: V1, env: { APP_NOTE: "blue-note" } } },
+            // Set once for both colours: a release carries it, a live colour keeps what it was released with.
+            env: { APP_GREETING: "v1" },
             standby: "keep",
             drainSeconds: 5,
             backups: { enabled: false },
@@ -65,6 +67,9 @@ describe("e2e: workers and a scheduler ride the release", function () {
         if (figures.length) console.log(figures.map((f) => `      | ${f} |`).join("\n"));
     });
 
+    /** APP_GREETING of each container of a colour (web and processes), as Docker runs it. */
+    const greeting = (colour: string) =>
+        [...new Set(s.containers().filter((c) => c.colour === colour && (c.role === "app" || c.role === "process")).map((c) => execFileSync("docker", ["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", c.name], { encoding: "utf8" }).split("\n").find((l) => l.startsWith("APP_GREETING=")) ?? "none"))].join(",");
     const running = (colour: string, proc: string) => s.containers(false).filter((c) => c.role === "process" && c.colour === colour && c.name.includes(`-${proc}-`)).length;
     const release = async (label: string, changes: Record<string, any>) => {
         config = { ...config, ...changes };
@@ -88,13 +93,16 @@ describe("e2e: workers and a scheduler ride the release", function () {
     const takenBy = (colour: string, after: number, before = Date.now() + 3600000) =>
         Number(psql(s, `SELECT count(*) FROM jobs_done WHERE color = '${colour}' AND taken_at > to_timestamp(${after / 1000}) AND taken_at < to_timestamp(${before / 1000})`));
 
-    it("1. standby keep: release to green and roll back under 100 req/s and 20 jobs/s: 0 failed, every job once, the old colour's workers take none after the switch", async () => {
+    it("1. standby keep: release to green and roll back under 100 req/s and 20 jobs/s: 0 failed, every job once, the old colour's workers take none after the switch; shared variables follow releases", async () => {
+        const blueWeb = Object.fromEntries(s.containers(false).filter((c) => c.role === "app").map((c) => [c.name, s.identity(c.name)]));
         let toGreen = 0;
         let toBlue = 0;
         let rollbackAt = 0;
         let settleOutput = "";
         const rep = await withLoad(load(), async () => {
-            const a = await release("release to green (keep)", { liveColor: "green", slots: { ...config.slots, green: { image: V2, env: { APP_NOTE: "green-note" } } } });
+            // The release carries a changed shared variable to green; blue, live until the switch, keeps its own.
+            const a = await release("release to green (keep)", { liveColor: "green", env: { APP_GREETING: "v2" }, slots: { ...config.slots, green: { image: V2, env: { APP_NOTE: "green-note" } } } });
+            assert.deepStrictEqual([greeting("blue"), greeting("green")], ["APP_GREETING=v1", "APP_GREETING=v2"]);
             toGreen = a.endedAt;
             rollbackAt = Date.now();
             settleOutput = a.up.output;
@@ -102,6 +110,8 @@ describe("e2e: workers and a scheduler ride the release", function () {
             assert.strictEqual(running("green", "worker"), 2);
             const b = await release("rollback to blue (keep)", { liveColor: "blue" });
             toBlue = b.endedAt;
+            // The rollback brings back blue's own values, though the config now says v2.
+            assert.deepStrictEqual([greeting("blue"), greeting("green")], ["APP_GREETING=v1", "APP_GREETING=v2"]);
         });
         const jobs = rep.samples.filter((x) => x.path === "/jobs");
         say(`keep release + rollback: ${rep.requests} requests (${jobs.length} POST /jobs), ${rep.failed} failed, p99 ${rep.p99} ms, by colour ${JSON.stringify(rep.byColour)}`);
@@ -127,6 +137,12 @@ describe("e2e: workers and a scheduler ride the release", function () {
         assert.strictEqual(finished, 4);
         const exits = execFileSync("docker", ["inspect", "-f", "{{.State.ExitCode}}", `${s.names.namePrefix}-worker-green-1`, `${s.names.namePrefix}-worker-green-2`], { encoding: "utf8" }).trim().split("\n");
         assert.deepStrictEqual(exits, ["0", "0"], "green's workers exited 0 within their grace (137 would be a kill)");
+
+        // A shared value changed while blue is live: staged on green (standby), blue never restarted, no guard refusal.
+        const staged = await release("shared variable changed", { env: { APP_GREETING: "v3" } });
+        assert.deepStrictEqual([greeting("blue"), greeting("green")], ["APP_GREETING=v1", "APP_GREETING=v3"]);
+        for (const [name, id] of Object.entries(blueWeb)) assert.strictEqual(s.identity(name), id, `${name} (live) was never restarted`);
+        say(`shared variable v1 -> v2 -> v3: the release carried v2 to green, the rollback brought back blue's v1, v3 staged on green (${staged.up.changes.replace} replaced, ${staged.up.changes.create} created, ${staged.up.changes.delete} deleted) with live blue untouched`);
     });
 
     it("2. standby retire: three more switches under load: 0 failed, every job once; across five switches never two schedulers in a second", async () => {
