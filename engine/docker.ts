@@ -53,6 +53,10 @@ export function dockerCli(env: NodeJS.ProcessEnv): Docker {
                     const timedOut = !!e?.killed && timeoutMs !== undefined;
                     resolve({ status: typeof e?.code === "number" ? e.code : e ? 1 : 0, stdout, stderr, ...(timedOut ? { timedOut } : {}) });
                 });
+                // A docker CLI that exits before reading its input (a container gone, a refused
+                // exec) closes the pipe: its exit status says what happened, so the EPIPE of the
+                // write is not an error of its own (unhandled, it killed the step: seen in the e2e).
+                child.stdin?.on("error", () => undefined);
                 child.stdin?.end(input ?? "");
             }),
         stream: (args, onLine) =>

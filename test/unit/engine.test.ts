@@ -5,7 +5,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Docker, Proxy, slotContainerIds, stepDockerEnv } from "../../engine/docker";
+import { Docker, dockerCli, Proxy, slotContainerIds, stepDockerEnv } from "../../engine/docker";
 import { engineBuildProblem, engineSources } from "../../lib/engine";
 
 function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: string }) {
@@ -107,5 +107,17 @@ describe("the release engine", () => {
                 fs.rmSync(home, { recursive: true, force: true });
             }
         });
+    });
+
+    it("a docker CLI that exits before reading its input is its exit status, not a crash of the step (EPIPE)", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-docker-"));
+        fs.writeFileSync(path.join(dir, "docker"), "#!/bin/sh\necho 'Error: No such container: x' >&2\nexit 3\n", { mode: 0o755 });
+        const docker = dockerCli({ ...process.env, PATH: `${dir}:${process.env.PATH}` });
+        // More than a pipe holds, so the write meets a closed pipe.
+        for (let i = 0; i < 5; i++) {
+            const r = await docker.run(["exec", "-i", "x", "sh"], "x".repeat(1 << 20));
+            assert.deepStrictEqual([r.status, r.stderr.trim()], [3, "Error: No such container: x"]);
+        }
+        fs.rmSync(dir, { recursive: true, force: true });
     });
 });
