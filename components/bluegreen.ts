@@ -8,6 +8,7 @@ import { Addressing, colourAddresses, postgresAddress, redisAddress } from "../l
 import { acmeHostnames, checkSettings, ConfigError, healthHost, healthProto, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
 import { rolloutBatches } from "../lib/hosts";
 import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
+import { processHealToken } from "../lib/heal";
 import { readRoute } from "../lib/host";
 import { postgresServer } from "../lib/dataservice";
 import { rootAlias } from "../lib/naming";
@@ -349,6 +350,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                     adoptRootResources: first && adopt,
                     // One scheduler for the whole stack: the process types run on the first host.
                     processes: first ? cfg.processes : undefined,
+                    processHeal: first ? processHealToken(t.plan.live, t.state.route, t.state.stoppedProcesses ?? []) : undefined,
                 },
                 opt,
             );

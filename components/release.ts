@@ -114,6 +114,8 @@ export interface ReleaseArgs {
     adoptRootResources?: boolean;
     /** Workers and schedulers beside the web process, by name, from each colour's image and variables. Defaults to none. */
     processes?: Record<string, ProcessSpec>;
+    /** The live colour's process containers found stopped (lib/heal.ts processHealToken): the processes step starts them again. Defaults to none. */
+    processHeal?: string;
 }
 
 /**
@@ -254,7 +256,13 @@ export class Release extends pulumi.ComponentResource {
         // The new colour's workers and schedulers start before the switch, with the schema the expand made.
         const processInput = processSpecs ? { ...key, PROCESS_SPECS: processSpecLines(processSpecs), TARGET_PROCESS_IDS: this.processes[live]!.containerIds } : undefined;
         const processesStart = processInput
-            ? args.steps.step(`${name}-processes`, "processes", { ...processInput, PROCESSES_PHASE: "start" }, { parent: this, dependsOn: [expand?.run ?? backup?.dump ?? this.gate, ...this.processes[live]!.containers] })
+            ? args.steps.step(
+                  `${name}-processes`,
+                  "processes",
+                  { ...processInput, PROCESSES_PHASE: "start", ...(args.processHeal ? { PROCESS_HEAL: args.processHeal } : {}) },
+                  // Nothing to heal: the token of the last heal stays in state, so a quiet up is a no-op.
+                  { parent: this, dependsOn: [expand?.run ?? backup?.dump ?? this.gate, ...this.processes[live]!.containers], ignoreChanges: args.processHeal ? [] : ["environment.PROCESS_HEAL"] },
+              )
             : undefined;
         this.repoint = args.steps.step(`${name}-repoint`, "repoint", { ...key, STANDBY: standby }, {
             parent: this,

@@ -15,7 +15,9 @@
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR (the target),
 //      PROCESSES_PHASE, PROCESS_SPECS (components/processes.ts), and
-//      TARGET_PROCESS_IDS (only its change matters: re-created containers run the step again)
+//      TARGET_PROCESS_IDS (only its change matters: re-created containers run the step again);
+//      PROCESS_HEAL (start only, optional): the live colour's process containers the
+//      program found stopped, which runs the step again to start them (lib/heal.ts)
 import { Proxy, trimmed } from "./docker";
 import { handover, parseObservations, parseRows, parseSpecs, processGate, ProcessRow, ProcessSpecLine } from "./process-rules";
 import { sleep, Step } from "./step";
@@ -146,6 +148,7 @@ async function processes(step: Step): Promise<void> {
         step.fail((e as Error).message);
     }
     await step.refuseDuringRestore(new Proxy(step.docker, env.SWITCHYARD_PROXY));
+    for (const stopped of (step.env.PROCESS_HEAL ?? "").split(" ").filter(Boolean)) step.say(`found stopped: ${stopped.replace("@", " (since ")})`);
     if (env.PROCESSES_PHASE === "start") await start(step, env.SWITCHYARD_STACK, target, specs);
     else if (env.PROCESSES_PHASE === "settle") await settle(step, env.SWITCHYARD_STACK, env.SWITCHYARD_PROXY, target, specs);
     else step.fail(`PROCESSES_PHASE '${env.PROCESSES_PHASE}' is not a phase (allowed: start, settle)`);

@@ -40,3 +40,18 @@ export function healPlan(colour: Colour, image: string, stopped: StoppedReplica[
         .sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
     return { replicas, token: replicas.map((r) => `${r.name}@${r.finishedAt}`).join(" ") };
 }
+
+/**
+ * The live colour's process containers (workers, schedulers) that do not run,
+ * as the processes step's heal token: "name@finishedAt" each, sorted; "" for
+ * none. Only while the colour stays live: a switch runs the step anyway, and
+ * the other colour's are stopped on purpose.
+ */
+export function processHealToken(live: Colour, route: Colour | undefined, stopped: { name: string; colour: Colour; finishedAt: string }[]): string {
+    if (route !== live) return "";
+    return stopped
+        .filter((p) => p.colour === live)
+        .map((p) => `${p.name}@${p.finishedAt}`)
+        .sort()
+        .join(" ");
+}

@@ -59,6 +59,8 @@ export interface HostState {
     postgresHealthcheck?: string[];
     /** App containers of the stack that exist but do not run. */
     stopped: StoppedReplica[];
+    /** Process containers (workers, schedulers) that exist but do not run, by colour: the live colour's are started again by the next up. Defaults to none. */
+    stoppedProcesses?: { name: string; colour: Colour; finishedAt: string }[];
     /** The engine's networks: every subnet in use, and the stack's own two. */
     networks: NetworkFacts;
     /** Networks and volumes named as this stack's but labelled for another stack (lib/collisions.ts). */
@@ -83,16 +85,22 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
     // names coincide with this one's (the network listing is read above anyway).
     named.push(...parseNamed("volume", docker(["volume", "ls", "--filter", `name=${namePrefix}-`, "--format", '{{.Name}}\t{{.Label "switchyard.stack"}}'])));
     state.foreign = foreignObjects(named, namePrefix, stackLabel);
+    // App and process containers in one call (one docker process per read is what an up costs).
     const ps = docker([
         "ps", "-a",
         "--filter", `label=switchyard.stack=${stackLabel}`,
-        "--filter", "label=switchyard.role=app",
-        "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.State}}',
+        "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.State}}\t{{.Label "switchyard.role"}}',
     ]);
     const notRunning: { name: string; colour: Colour; image: string; state: string }[] = [];
+    const processesDown: { name: string; colour: Colour }[] = [];
     for (const line of ps.split("\n").filter(Boolean)) {
-        const [name, colour, image, status] = line.split("\t");
+        const [name, colour, image, status, role] = line.split("\t");
         if (!isColour(colour)) continue;
+        if (role === "process") {
+            if (status !== "running") processesDown.push({ name, colour });
+            continue;
+        }
+        if (role !== "app") continue;
         if (status !== "running") {
             notRunning.push({ name, colour, image, state: status });
             continue;
@@ -108,6 +116,15 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
             const c = notRunning.find((n) => n.name === name.replace(/^\//, ""));
             if (c) state.stopped.push({ ...c, exitCode: Number(exitCode), oomKilled: oom === "true", finishedAt });
         }
+    }
+    // Only when some do not run: since when, so a stop after a heal is a new one.
+    if (processesDown.length) {
+        const facts = docker(["inspect", "--format", "{{.Name}}\t{{.State.FinishedAt}}", ...processesDown.map((c) => c.name)]);
+        state.stoppedProcesses = facts
+            .split("\n")
+            .filter(Boolean)
+            .map((line) => line.split("\t"))
+            .flatMap(([name, finishedAt]) => processesDown.filter((c) => c.name === name.replace(/^\//, "")).map((c) => ({ ...c, finishedAt })));
     }
     state.route = readRoute(proxyContainer, env, state);
     state.postgresHealthcheck = readPostgresHealthcheck(stackLabel, env);

@@ -226,4 +226,25 @@ describe("e2e: workers and a scheduler ride the release", function () {
         const st = await s.ops("status");
         assert.match(st.out, /worker\s+0\/2\s+2\/2/);
     });
+
+    it("6. a live worker stopped from outside: status names it, the next up starts it again (gated), the one after is a no-op", async () => {
+        const victim = `${s.names.namePrefix}-worker-green-1`;
+        const web = Object.fromEntries(s.containers(false).filter((c) => c.role === "app").map((c) => [c.name, s.identity(c.name)]));
+        // The broken release of scenario 3 is taken back: blue as it was released (retired).
+        config = { ...config, liveColor: "green", slots: { ...config.slots, blue: { image: V1, env: { APP_NOTE: "blue-note" } } } };
+        s.writeConfig(config);
+        execFileSync("docker", ["stop", victim]);
+        const st = await s.ops("status");
+        assert.strictEqual(st.status, 3, st.out);
+        assert.match(st.out, new RegExp(`!! worker of green \\(live\\) does not all run: ${victim}`));
+        const heal = await s.up("heal the stopped worker");
+        assert.match(heal.output, new RegExp(`found stopped: ${victim}`));
+        assert.match(heal.output, /workers of green up/);
+        assert.strictEqual(running("green", "worker"), 2);
+        assert.strictEqual(running("green", "clock"), 1);
+        for (const [name, id] of Object.entries(web)) if (name.includes("-green-")) assert.strictEqual(s.identity(name), id, `${name} untouched`);
+        const noop = await s.up("no-op after the heal", { expectNoChanges: true });
+        assert.strictEqual(changed(noop.changes), 0);
+        say(`a stopped live worker: status exit 3 naming it; the next up started it (${heal.seconds.toFixed(1)}s, ${heal.changes.update} updated, ${heal.changes.delete} deleted: the broken blue), then a no-op`);
+    });
 });

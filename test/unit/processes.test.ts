@@ -5,6 +5,7 @@ import * as assert from "assert";
 import { processSpecLines } from "../../components/processes";
 import { handover, parseObservations, parseRows, parseSpecs, processGate } from "../../engine/process-rules";
 import { parseConfig } from "../../lib/config";
+import { processHealToken } from "../../lib/heal";
 import { describeProcesses } from "../../lib/release";
 import { render } from "../../ops/status";
 import { BOTH_RUNNING, get, labelsOf, runProgram, unwrapSecrets } from "./mocks";
@@ -97,6 +98,17 @@ describe("process types: the step's decisions", () => {
         assert.deepStrictEqual(parseObservations("/p-w-1 running 0 healthy\n/p-w-2 exited 3 \n"), [o("p-w-1", "running", 0, "healthy"), o("p-w-2", "exited", 3, "")]);
     });
 
+    it("the heal token names the live colour's stopped process containers, only while it stays live", () => {
+        const stopped = [
+            { name: "p-worker-blue-2", colour: "blue" as const, finishedAt: "T2" },
+            { name: "p-clock-blue-1", colour: "blue" as const, finishedAt: "T1" },
+            { name: "p-worker-green-1", colour: "green" as const, finishedAt: "T0" },
+        ];
+        assert.strictEqual(processHealToken("blue", "blue", stopped), "p-clock-blue-1@T1 p-worker-blue-2@T2");
+        assert.strictEqual(processHealToken("green", "blue", stopped), "", "a switch runs the step anyway");
+        assert.strictEqual(processHealToken("blue", "blue", []), "");
+    });
+
     it("names every process type and replica count per colour for plan and preview", () => {
         assert.strictEqual(describeProcesses(PROCS, ["blue", "green"]), "processes per colour (blue, green): clock scheduler ×1, worker worker ×2; the live colour's run, the other's are stopped");
     });
@@ -143,6 +155,17 @@ describe("process types: what the program declares (Pulumi mocks)", function () 
         assert.ok(get(run, "release-repoint").deps.includes("release-processes"));
         assert.ok(settle.deps.includes("release-verify"));
         assert.ok(get(run, "release-retire").deps.includes("release-processes-settle"));
+    });
+
+    it("the live colour's process containers found stopped run the processes step again to start them; with none, a quiet up is a no-op", async () => {
+        const down = { ...host, stoppedProcesses: [{ name: "switchyard-staging-worker-blue-2", colour: "blue" as const, finishedAt: "T2" }, { name: "switchyard-staging-worker-green-1", colour: "green" as const, finishedAt: "T1" }] };
+        const stays = { ...config, liveColor: "blue" };
+        const healed = get(await runProgram({ config: stays, host: down }), "release-processes");
+        assert.strictEqual(healed.inputs.environment.PROCESS_HEAL, "switchyard-staging-worker-blue-2@T2", "only the live colour's: the standby's are stopped on purpose");
+        assert.deepStrictEqual(healed.ignoreChanges, []);
+        const quiet = get(await runProgram({ config: stays, host }), "release-processes");
+        assert.strictEqual(quiet.inputs.environment.PROCESS_HEAL, undefined);
+        assert.deepStrictEqual(quiet.ignoreChanges, ["environment.PROCESS_HEAL"]);
     });
 
     it("a stack without process types declares none of it", async () => {
