@@ -466,7 +466,7 @@ export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet
             // resource inputs in plaintext. Never echoed.
             problems.push(
                 `${fullKey} = [secret]: is a plain setting, not a secret (secret keys: ${SECRET_KEYS.join(", ")}); ` +
-                    `Switchyard would store it in plaintext, so it is refused: set it again without --secret, or move a secret value to slotSecrets`,
+                    `Switchyard would store it in plaintext, so it is refused: set it again without --secret, or move a secret value to appSecrets or slotSecrets`,
             );
             continue;
         }
