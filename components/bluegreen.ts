@@ -294,17 +294,20 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 {
                     plan: t.plan,
                     colours: Object.fromEntries(
-                        t.plan.declared.map((colour) => [
-                            colour,
-                            {
-                                image: cfg.slots[colour]!.image,
-                                env: colourValues(cfg, colour).env,
-                                secretEnv: Object.keys(colourValues(cfg, colour).secrets).length ? pulumi.secret(colourValues(cfg, colour).secrets) : undefined,
-                                // Shared values set: a running colour that is or goes live keeps the values it was released with.
-                                keepValues: sharedValues && keepsReleasedValues(t.plan, t.state, cfg, colour),
-                                addresses: t.addressing.mode === "fixed" ? colourAddresses(t.addressing.subnets.frontend, colour, cfg.replicas) : undefined,
-                            },
-                        ]),
+                        t.plan.declared.map((colour) => {
+                            const values = colourValues(cfg, colour);
+                            return [
+                                colour,
+                                {
+                                    image: cfg.slots[colour]!.image,
+                                    env: values.env,
+                                    secretEnv: Object.keys(values.secrets).length ? pulumi.secret(values.secrets) : undefined,
+                                    // Shared values set: a running colour that is or goes live keeps the values it was released with.
+                                    keepValues: sharedValues && keepsReleasedValues(t.plan, t.state, cfg, colour),
+                                    addresses: t.addressing.mode === "fixed" ? colourAddresses(t.addressing.subnets.frontend, colour, cfg.replicas) : undefined,
+                                },
+                            ];
+                        }),
                     ),
                     slot: {
                         namePrefix,
