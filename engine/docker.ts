@@ -181,9 +181,21 @@ export class Proxy {
     }
 }
 
-/** docker ps filters for a stack's app containers of one colour. */
+/**
+ * docker ps filters for a stack's web replicas (role app), or for one process
+ * type's containers (role process), of one colour or of both. The engine, the
+ * instant rollback and the ops commands (exec, logs) all select this way.
+ */
+export function labelFilters(stack: string, o: { colour?: string; process?: string } = {}): string[] {
+    return [
+        "--filter", `label=switchyard.stack=${stack}`,
+        ...(o.process === undefined ? ["--filter", "label=switchyard.role=app"] : ["--filter", "label=switchyard.role=process", "--filter", `label=switchyard.process=${o.process}`]),
+        ...(o.colour === undefined ? [] : ["--filter", `label=switchyard.colour=${o.colour}`]),
+    ];
+}
+
 function slotFilters(stack: string, colour: string): string[] {
-    return ["--filter", `label=switchyard.stack=${stack}`, "--filter", "label=switchyard.role=app", "--filter", `label=switchyard.colour=${colour}`];
+    return labelFilters(stack, { colour });
 }
 
 /** The full IDs of a colour's running app containers: a re-created replica keeps its name, not its ID. */

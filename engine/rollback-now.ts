@@ -32,7 +32,7 @@ import { healthHost, healthProto } from "../lib/configchecks";
 import { dockerTlsName } from "../lib/dockertls";
 import { PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
 import { readStackFile } from "../lib/stackfile";
-import { APPLY_STATE, Proxy } from "./docker";
+import { APPLY_STATE, labelFilters, Proxy } from "./docker";
 import { Step, StepFailure } from "./step";
 import { Colour, otherColour, planSwitch, stateOpArgs, SwitchPlan } from "./switch-rules";
 
@@ -158,7 +158,7 @@ async function readHost(t: Target, o: { namePrefix: string; label: string; colou
     const { docker } = t.step;
     const proxy = new Proxy(docker, t.step.env.SWITCHYARD_PROXY!);
     const [apps, members, state] = await Promise.all([
-        docker.run(["ps", "--filter", `label=switchyard.stack=${o.label}`, "--filter", "label=switchyard.role=app", "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}']),
+        docker.run(["ps", ...labelFilters(o.label), "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}']),
         docker.run(["network", "inspect", "-f", '{{range .Containers}}{{.Name}} {{.IPv4Address}}{{"\\n"}}{{end}}', `${o.namePrefix}-frontend`]),
         proxy.exec("sh", "-c", READ_STATE, "sh", STATE_DIR, ROUTE_MARKER, RESTORE_LOCK, PREVIOUS_LIVE_IMAGE),
     ]);

@@ -8,6 +8,7 @@
 // routed to. No variable's value is on a command line (ops/oneoff.ts).
 import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
+import { labelFilters } from "../engine/docker";
 import { Colour, COLOURS } from "../lib/config";
 import { readRoute } from "../lib/host";
 import { stackNames } from "../lib/naming";
@@ -40,7 +41,7 @@ runCli("exec", () => {
     if (colour !== undefined && !COLOURS.includes(colour)) throw new Error(`--colour ${colour} is not a colour (allowed: ${COLOURS.join(", ")})`);
     colour ??= readRoute(names.proxyContainer, host.env);
     if (!colour) throw new Error(`the proxy ${names.proxyContainer}${on} does not run: no live colour to run in (give --colour)`);
-    const replicas = docker(["ps", "--filter", `label=switchyard.stack=${names.stackLabel}`, "--filter", "label=switchyard.role=app", "--filter", `label=switchyard.colour=${colour}`, "--format", "{{.Names}}"], host.env)
+    const replicas = docker(["ps", ...labelFilters(names.stackLabel, { colour }), "--format", "{{.Names}}"], host.env)
         .split("\n")
         .filter(Boolean)
         .sort();

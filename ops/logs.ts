@@ -6,6 +6,7 @@
 // with -f the lines as they come, until interrupted. --process names the web
 // process (the default) or one of the stack's `processes` (a worker, a scheduler).
 import { spawn, spawnSync } from "child_process";
+import { labelFilters } from "../engine/docker";
 import { COLOURS, PROCESS_NAME_RE } from "../lib/config";
 import { stackNames } from "../lib/naming";
 import { everyHost, followStack, parseStackArgs, runCli } from "./cli";
@@ -51,11 +52,7 @@ async function main(): Promise<void> {
     if (hosts.length === 0) throw new Error(`--host ${wanted}: the stack has no such host (hosts: ${all.map((h) => h.name ?? "(one host)").join(", ")})`);
 
     const containers = hosts.flatMap((h) => {
-        const filters = [
-            "--filter", `label=switchyard.stack=${names.stackLabel}`,
-            ...(proc === "web" ? ["--filter", "label=switchyard.role=app"] : ["--filter", "label=switchyard.role=process", "--filter", `label=switchyard.process=${proc}`]),
-            ...(colour ? ["--filter", `label=switchyard.colour=${colour}`] : []),
-        ];
+        const filters = labelFilters(names.stackLabel, { colour, process: proc === "web" ? undefined : proc });
         const r = spawnSync("docker", ["ps", "-a", ...filters, "--format", "{{.Names}}"], { env: h.env, encoding: "utf8" });
         if (r.status !== 0) throw new Error(`could not list the containers${h.name ? ` of host ${h.name}` : ""}: ${(r.stderr || "").trim()}`);
         return r.stdout.split("\n").filter(Boolean).sort().map((c) => ({ host: h, name: c, prefix: hosts.length > 1 || all.length > 1 ? `${h.name}/${c}` : c }));
