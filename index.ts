@@ -7,11 +7,11 @@
 // verify -> retire -> contract). The outputs are the app's.
 import * as pulumi from "@pulumi/pulumi";
 import { BlueGreenApp, settingsFromConfig } from "./components";
-import { engineBuildProblem } from "./lib/engine";
+import { buildProblem } from "./lib/build";
 import { PACKAGE_ROOT } from "./lib/package";
 
-// The release steps run compiled: refuse a build older than its sources.
-const stale = engineBuildProblem(PACKAGE_ROOT);
+// The program and its release steps run compiled (program.js): refuse a build older than its sources.
+const stale = buildProblem(PACKAGE_ROOT);
 if (stale) throw new Error(stale);
 
 const app = new BlueGreenApp("switchyard", {

@@ -93,8 +93,13 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
     ]);
     const notRunning: { name: string; colour: Colour; image: string; state: string }[] = [];
     const processesDown: { name: string; colour: Colour }[] = [];
+    let proxyRunning = false;
+    let postgres: string | undefined;
     for (const line of ps.split("\n").filter(Boolean)) {
         const [name, colour, image, status, role] = line.split("\t");
+        // The same listing says whether the proxy runs and what the Postgres container is called.
+        if (name === proxyContainer && status === "running") proxyRunning = true;
+        if (role === "postgres") postgres ??= name;
         if (!isColour(colour)) continue;
         if (role === "process") {
             if (status !== "running") processesDown.push({ name, colour });
@@ -126,8 +131,9 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
             .map((line) => line.split("\t"))
             .flatMap(([name, finishedAt]) => processesDown.filter((c) => c.name === name.replace(/^\//, "")).map((c) => ({ ...c, finishedAt })));
     }
-    state.route = readRoute(proxyContainer, env, state);
-    state.postgresHealthcheck = readPostgresHealthcheck(stackLabel, env);
+    // A proxy without the stack's label (made before labels) is still found by name.
+    state.route = proxyRunning ? readMarkers(proxyContainer, env, state) : readRoute(proxyContainer, env, state);
+    if (postgres) state.postgresHealthcheck = readHealthcheck(postgres, env);
     return state;
 };
 
@@ -154,31 +160,26 @@ function readNetworks(namePrefix: string, env: NodeJS.ProcessEnv, named: NamedOb
     return facts;
 }
 
-/**
- * The colour the live listener routes to now, or undefined when no proxy
- * runs; fills `retired` from the ledger when a state object is given.
- */
+/** The colour the live listener routes to now, or undefined when no proxy runs; fills `state` from the ledger when given. */
 export function readRoute(proxyContainer: string, env: NodeJS.ProcessEnv = process.env, state?: HostState): Colour | undefined {
-    const docker = (args: string[]) => dockerCli(args, env);
-    const proxyRunning = docker(["ps", "--filter", `name=^${proxyContainer}$`, "--format", "{{.Names}}"]).trim() === proxyContainer;
-    if (proxyRunning) {
-        const markers = parseMarkers(docker(["exec", proxyContainer, "sh", "-c", LIST_MARKERS_SCRIPT]));
-        if (state) {
-            Object.assign(state.retired, markers.retired);
-            state.maintenance = markers.maintenance;
-            if (markers.restoring) state.restoring = markers.restoring;
-        }
-        return markers.route;
-    }
-    return undefined;
+    const proxyRunning = dockerCli(["ps", "--filter", `name=^${proxyContainer}$`, "--format", "{{.Names}}"], env).trim() === proxyContainer;
+    return proxyRunning ? readMarkers(proxyContainer, env, state) : undefined;
 }
 
-/** The healthcheck test of the stack's Postgres container (running or not), or undefined when there is none. */
-function readPostgresHealthcheck(stackLabel: string, env: NodeJS.ProcessEnv): string[] | undefined {
-    const docker = (args: string[]) => dockerCli(args, env);
-    const name = docker(["ps", "-a", "--filter", `label=switchyard.stack=${stackLabel}`, "--filter", "label=switchyard.role=postgres", "--format", "{{.Names}}"]).split("\n").find(Boolean);
-    if (!name) return undefined;
-    const health = JSON.parse(docker(["inspect", "--format", "{{json .Config.Healthcheck}}", name]).trim() || "null") as { Test?: string[] } | null;
+/** The route and the ledger from a running proxy's state (one docker exec); fills `state` when given. */
+function readMarkers(proxyContainer: string, env: NodeJS.ProcessEnv, state?: HostState): Colour | undefined {
+    const markers = parseMarkers(dockerCli(["exec", proxyContainer, "sh", "-c", LIST_MARKERS_SCRIPT], env));
+    if (state) {
+        Object.assign(state.retired, markers.retired);
+        state.maintenance = markers.maintenance;
+        if (markers.restoring) state.restoring = markers.restoring;
+    }
+    return markers.route;
+}
+
+/** The healthcheck test a container (the stack's Postgres, running or not) was created with. */
+function readHealthcheck(container: string, env: NodeJS.ProcessEnv): string[] | undefined {
+    const health = JSON.parse(dockerCli(["inspect", "--format", "{{json .Config.Healthcheck}}", container], env).trim() || "null") as { Test?: string[] } | null;
     return health?.Test;
 }
 

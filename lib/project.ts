@@ -12,7 +12,7 @@ export const REPO = path.resolve(__dirname, "..");
  * (node_modules is linked, not copied): dist holds the compiled release
  * engine, copied with its times so the copy's program finds it as fresh as here.
  */
-export const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json", "tsconfig.engine.json", "index.ts", "lib", "components", "engine", "nginx", "scripts", "ops", "setup", "dist"];
+export const PROJECT_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.program.json", "program.js", "index.ts", "lib", "components", "engine", "nginx", "scripts", "ops", "setup", "dist"];
 
 /** A temporary copy of the project at `from`, with the given stack files; returns its directory. */
 export function copyProject(from: string, stackFiles: string[] = [], prefix = "switchyard-"): string {

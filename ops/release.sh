@@ -30,7 +30,7 @@ done
 [ "$NOW" = 0 ] || [ "$MODE" = rollback ] || die "--now is for npm run rollback: a release to a new image is gated, backed up and migrated first"
 if [ "$NOW" = 1 ]; then
   # First, before any pulumi call: the traffic moves within the second (compiled, plain node).
-  [ -f "$REPO/dist/engine/rollback-now.js" ] || die "the release engine is not built (dist/engine/rollback-now.js): run npm run build:engine"
+  [ -f "$REPO/dist/engine/rollback-now.js" ] || die "the release engine is not built (dist/engine/rollback-now.js): run npm run build:program"
   node "$REPO/dist/engine/rollback-now.js" --stack "$STACK" --stack-file "$REPO/Pulumi.$STACK.yaml"
   case $? in
     0) ;;

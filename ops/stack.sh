@@ -34,7 +34,7 @@ fi
 [ -f "$REPO/Pulumi.$stack.yaml" ] || { echo "no Pulumi.$stack.yaml in $REPO (stacks: $(cd "$REPO" && ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/' | tr '\n' ' '))" >&2; exit 2; }
 command -v pulumi >/dev/null || { echo "no pulumi CLI: run npm run setup first" >&2; exit 1; }
 cd "$REPO"
-# The release steps of engine/ run compiled; the program refuses a stale build.
-npx --no-install tsc -p tsconfig.engine.json || { echo "stack.sh: could not build the release engine (npm run build:engine)" >&2; exit 1; }
+# The program and its release steps run compiled; the program refuses a stale build.
+npx --no-install tsc -p tsconfig.program.json || { echo "stack.sh: could not build the program (npm run build:program)" >&2; exit 1; }
 pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
 exec pulumi "$@" --stack "$stack"

@@ -11,10 +11,9 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ]; then
   export PULUMI_CONFIG_PASSPHRASE_FILE="${PULUMI_CONFIG_PASSPHRASE_FILE:-$SWITCHYARD_HOME/passphrase}"
 fi
 export PULUMI_SKIP_UPDATE_CHECK=true
-# The program's types are checked by npm test (tsc --noEmit); checking them
-# again on every update doubles its start-up (Pulumi.yaml's tsconfig option
-# says the same to a current language host; the v3.68 host set-up may build
-# reads only this variable).
+# Switchyard's program runs compiled (program.js); a TypeScript program (the
+# package e2e's, the policy pack) has its types checked by npm test, so it is
+# compiled without a check on every update.
 export PULUMI_NODEJS_TRANSPILE_ONLY="${PULUMI_NODEJS_TRANSPILE_ONLY:-true}"
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
 case ":$PATH:" in *":$PULUMI_HOME/bin:"*) ;; *) export PATH="$PULUMI_HOME/bin:$PATH" ;; esac

@@ -40,11 +40,12 @@ version_at_least() {
 }
 
 # stale_host PATH: true for a language host an earlier set-up built from
-# sdk/v3@v3.68.0 without the RPC forwarder (it fails on resource hooks) or
-# without the policy pack runner (it cannot run --policy-pack). Its build info
-# says so; a host installed any other way is left alone.
+# sdk/v3@v3.68.0 without the RPC forwarder (it fails on resource hooks),
+# without the policy pack runner (it cannot run --policy-pack) or without the
+# project's runtime options (it runs a JavaScript program through ts-node).
+# Its build info says so; a host installed any other way is left alone.
 stale_host() {
   command -v go >/dev/null || return 1
   local info; info=$(go version -m "$1" 2>/dev/null)
-  grep -q 'version.Version=v3.68.0' <<< "$info" && ! grep -q 'version.Version=v3.68.0+forward.policy"' <<< "$info"
+  grep -q 'version.Version=v3.68.0' <<< "$info" && ! grep -q 'version.Version=v3.68.0+forward.policy.options"' <<< "$info"
 }

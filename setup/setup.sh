@@ -148,7 +148,13 @@ else
     grep -q 'return runPolicyPack(req, server)' "$main" \
       || perl -0pi -e 's|(LanguageRuntime_RunPluginServer,\n\) error \{\n)\treturn errors\.New\("not supported"\)|$1\treturn runPolicyPack(req, server)|' "$main"
     grep -q 'return runPolicyPack(req, server)' "$main" || step_fail "could not add the policy pack runner to $main"
-    host_version=3.68.0+forward.policy
+    # It takes `typescript` only as a flag; program_options.go reads the
+    # project's runtime options, as a current host does (typescript: false).
+    cp "$REPO/setup/nodejs-host/program_options.go" "$build_dir/nodejs/cmd/pulumi-language-nodejs/"
+    grep -q 'programTypeScript(' "$main" \
+      || sed -i 's|^\t\tif host.typescript {$|\t\tif host.typescript \&\& programTypeScript(req.GetPwd(), host.typescript) {|' "$main"
+    grep -q 'programTypeScript(' "$main" || step_fail "could not add the project's typescript option to $main"
+    host_version=3.68.0+forward.policy.options
   fi
   (cd "$build_dir" && go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$host_version" \
       -o "$PULUMI_HOME/bin/pulumi-language-nodejs" "$pkg") >"$SWITCHYARD_HOME/build-language-host.log" 2>&1 \

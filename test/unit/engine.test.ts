@@ -1,12 +1,12 @@
-// The compiled engine's freshness check (lib/engine.ts), and the engine's
+// The compiled program's freshness check (lib/build.ts), and the engine's
 // Docker calls with a fake Docker: what each asks of the CLI, argument by
 // argument (data as arguments, never spliced into the in-proxy shell).
 import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Docker, dockerCli, Proxy, slotContainerIds, stepDockerEnv } from "../../engine/docker";
-import { engineBuildProblem, engineSources } from "../../lib/engine";
+import { Docker, dockerCli, labelFilters, Proxy, slotContainerIds, stepDockerEnv } from "../../engine/docker";
+import { buildProblem, programSources } from "../../lib/build";
 
 function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: string }) {
     const calls: { args: string[]; input?: string }[] = [];
@@ -22,7 +22,20 @@ function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: stri
 }
 
 describe("the release engine", () => {
-    describe("freshness of dist/engine (lib/engine.ts)", () => {
+    it("selects a stack's web replicas or one process type, of one colour or both, by label (labelFilters)", () => {
+        const values = (f: string[]) => f.filter((_, i) => i % 2 === 1);
+        assert.deepStrictEqual(values(labelFilters("p/s")), ["label=switchyard.stack=p/s", "label=switchyard.role=app"]);
+        assert.deepStrictEqual(values(labelFilters("p/s", { colour: "green" })), ["label=switchyard.stack=p/s", "label=switchyard.role=app", "label=switchyard.colour=green"]);
+        assert.deepStrictEqual(values(labelFilters("p/s", { process: "worker", colour: "blue" })), [
+            "label=switchyard.stack=p/s",
+            "label=switchyard.role=process",
+            "label=switchyard.process=worker",
+            "label=switchyard.colour=blue",
+        ]);
+        assert.ok(labelFilters("p/s", { colour: "blue" }).every((x, i) => (i % 2 === 0) === (x === "--filter")));
+    });
+
+    describe("freshness of the compiled program in dist/ (lib/build.ts)", () => {
         let root: string;
         const write = (file: string, text: string, at: number) => {
             fs.mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
@@ -30,30 +43,37 @@ describe("the release engine", () => {
             fs.utimesSync(path.join(root, file), at, at);
         };
         beforeEach(() => {
-            root = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-engine-"));
-            write("engine/bake.ts", 'import { X } from "../lib/routemarker";\nimport { Y } from "./docker";\nimport type { Z } from "../lib/config";\n', 100);
+            root = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-build-"));
+            write("index.ts", 'import { A } from "./components";\n', 100);
+            write("components/index.ts", 'import { B } from "../lib/config";\n', 100);
+            write("engine/bake.ts", 'import { X } from "../lib/routemarker";\nimport { Y } from "./docker";\nimport type { Z } from "../lib/defaults";\n', 100);
             write("engine/docker.ts", "", 100);
             write("lib/routemarker.ts", 'import * as fs from "fs";\nimport { packageFile } from "./package";\n', 100);
             write("lib/package.ts", "", 100);
             write("lib/config.ts", "", 100);
+            write("lib/defaults.ts", "", 100);
+            write("lib/unused.ts", "", 100);
         });
         afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-        it("the sources are the engine's files and what they load, followed through lib; a type-only import loads nothing", () => {
-            assert.deepStrictEqual(engineSources(root), ["engine/bake.ts", "engine/docker.ts", "lib/package.ts", "lib/routemarker.ts"]);
+        it("the sources are the program's entry, its components and steps, and what they load, followed through lib and a directory's index; a type-only import loads nothing", () => {
+            assert.deepStrictEqual(programSources(root), ["components/index.ts", "engine/bake.ts", "engine/docker.ts", "index.ts", "lib/config.ts", "lib/package.ts", "lib/routemarker.ts"]);
         });
 
-        it("refuses a missing or older build, naming what to run; a fresh one passes", () => {
-            assert.match(engineBuildProblem(root)!, /older than engine\/bake\.ts, engine\/docker\.ts, lib\/package\.ts, lib\/routemarker\.ts \(or missing\): run npm run build:engine/);
-            for (const f of ["engine/bake.js", "engine/docker.js", "lib/routemarker.js", "lib/package.js"]) write(`dist/${f}`, "", 200);
-            assert.strictEqual(engineBuildProblem(root), undefined);
+        it("refuses a missing or older build, naming the sources and what to run; a fresh one passes", () => {
+            assert.match(buildProblem(root)!, /older than components\/index\.ts, engine\/bake\.ts, engine\/docker\.ts, index\.ts, lib\/config\.ts, lib\/package\.ts, lib\/routemarker\.ts \(or missing\): run npm run build:program\. Nothing was created or changed\./);
+            for (const f of ["index.js", "components/index.js", "engine/bake.js", "engine/docker.js", "lib/config.js", "lib/routemarker.js", "lib/package.js"]) write(`dist/${f}`, "", 200);
+            assert.strictEqual(buildProblem(root), undefined);
             write("lib/package.ts", "changed", 300);
-            assert.match(engineBuildProblem(root)!, /older than lib\/package\.ts /);
+            assert.match(buildProblem(root)!, /older than lib\/package\.ts /);
+            write("components/index.ts", 'import { B } from "../lib/config";\n// edited\n', 300);
+            assert.match(buildProblem(root)!, /older than components\/index\.ts, lib\/package\.ts /, "an edited component is a stale program");
         });
 
-        it("an installed package (dist only, no engine sources) has nothing to compare", () => {
-            fs.rmSync(path.join(root, "engine"), { recursive: true });
-            assert.strictEqual(engineBuildProblem(root), undefined);
+        it("an installed package (dist only, no sources) has nothing to compare", () => {
+            for (const d of ["engine", "components", "lib"]) fs.rmSync(path.join(root, d), { recursive: true });
+            fs.rmSync(path.join(root, "index.ts"));
+            assert.strictEqual(buildProblem(root), undefined);
         });
     });
 

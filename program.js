@@ -1,0 +1,20 @@
+// What `pulumi up` runs (Pulumi.yaml main): the program compiled from index.ts
+// by `npm run build:program` (npm run up, npm test and the ops commands run
+// it first). Plain JavaScript, so an update compiles nothing; the compiled
+// program itself refuses a build older than its sources.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+
+// Pulumi's runner (and ts-node, where a language host still loads it) install
+// a source-map-aware Error.prepareStackTrace. The SDK takes a stack trace for
+// every resource and every output, and mapping each one cost about a second
+// of a no-op update here (issue 30). This code is JavaScript without source
+// maps: V8's own formatting gives the same files and lines.
+Error.prepareStackTrace = undefined;
+
+const built = path.join(__dirname, "dist", "index.js");
+if (!fs.existsSync(built)) {
+    throw new Error(`switchyard: the program is not built (${built} is missing): run npm run build:program. Nothing was created or changed.`);
+}
+module.exports = require(built);
