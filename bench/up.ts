@@ -14,6 +14,7 @@ import * as path from "path";
 import { REPO } from "../test/scripts/fixture";
 import { docker } from "../test/scripts/fixture";
 import { writeBenchResults } from "./results";
+import { stepTimes } from "./steps";
 import { report, startLoadProcess } from "../test/scripts/load";
 import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep } from "../test/e2e/harness";
 
@@ -31,6 +32,8 @@ interface Row {
     vsFloor?: number;
     /** The goal for this kind of update (issue 30), beside the figure. */
     target?: string;
+    /** A part of the update above it (a step, or the rest), not an update of its own. */
+    step?: boolean;
 }
 
 /** Issue 30's targets, as ratios to the floor measured in the same run (the instant rollback in seconds). */
@@ -48,7 +51,7 @@ const FLOOR_RUNS = 3;
 /** The floor's stack: bench/floor in a throwaway copy (this repository's node_modules, so the same SDK and plugins). */
 async function floorStack(): Promise<E2EStack> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-floor-"));
-    for (const f of ["Pulumi.yaml", "index.ts"]) fs.copyFileSync(path.join(REPO, "bench", "floor", f), path.join(dir, f));
+    for (const f of ["Pulumi.yaml", "index.js"]) fs.copyFileSync(path.join(REPO, "bench", "floor", f), path.join(dir, f));
     fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
     const floor = await E2EStack.create("f", {}, { dir, name: "floor" });
     await floor.up("floor: first");
@@ -127,11 +130,20 @@ async function main() {
                 failed: during.failed,
                 p99: during.p99,
             });
+            // Where a rollback's time goes: one row per step, and what the steps leave (Pulumi and the program).
+            if (w.update.startsWith("rollback")) {
+                const steps = stepTimes(w.r.output);
+                for (const t of steps) rows.push({ update: `· ${t.step}${t.runs > 1 ? ` (${t.runs} runs)` : ""}`, seconds: t.seconds, changes: "", changed: 0, requests: 0, failed: 0, p99: 0, step: true });
+                const rest = w.r.seconds - steps.reduce((a, t) => a + t.seconds, 0);
+                rows.push({ update: "· Pulumi and the program (the rest)", seconds: Math.round(rest * 10) / 10, changes: "", changed: 0, requests: 0, failed: 0, p99: 0, step: true });
+            }
         }
         const noop = rows.find((r) => r.update === "no-op")!.seconds;
-        for (const r of rows) r.vsNoop = Math.round((r.seconds / noop) * 10) / 10;
-        for (const r of rows) r.vsFloor = Math.round((r.seconds / floor.median) * 100) / 100;
-        for (const r of rows) r.target = targetOf(r.update);
+        for (const r of rows.filter((x) => !x.step)) {
+            r.vsNoop = Math.round((r.seconds / noop) * 10) / 10;
+            r.vsFloor = Math.round((r.seconds / floor.median) * 100) / 100;
+            r.target = targetOf(r.update);
+        }
     } finally {
         await stack.destroy();
         await (await floorStackReady.catch(() => undefined))?.destroy();
@@ -142,9 +154,13 @@ async function main() {
         "",
         `Floor: a no-op \`pulumi up\` of bench/floor (the same three plugins, 5 resources, no Switchyard) under the same load, just before the rows, median of ${FLOOR_RUNS}: ${floor.median} s (runs: ${floor.runs.join(", ")} s).`,
         "",
+        "Rows starting with · are the parts of the rollback above them: each release step from its start to its last line (its own output), and the rest, which is Pulumi's and the program's time.",
+        "",
         "| update | wall time (s) | × floor | target | × no-op | resources (+ created ~ updated - deleted ± replaced) | requests during | failed | p99 (ms) |",
         "|---|---|---|---|---|---|---|---|---|",
-        ...rows.map((r) => `| ${r.update} | ${r.seconds} | ${r.vsFloor} | ${r.target || "—"} | ${r.vsNoop} | ${r.changes} | ${r.requests} | ${r.failed} | ${r.p99} |`),
+        ...rows.map((r) =>
+            r.step ? `| ${r.update} | ${r.seconds} | | | | | | | |` : `| ${r.update} | ${r.seconds} | ${r.vsFloor} | ${r.target || "—"} | ${r.vsNoop} | ${r.changes} | ${r.requests} | ${r.failed} | ${r.p99} |`,
+        ),
         "",
     ].join("\n");
     say(`wrote ${writeBenchResults("up", { machine, rate: RATE, floor, rows }, rows, md).join(" and ")}`);
