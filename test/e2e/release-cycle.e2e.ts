@@ -395,12 +395,14 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         });
     }
 
-    it("7. data: rows and Redis keys written before 10 consecutive switches are all there after", async () => {
-        setConfig({ standby: "keep" });
-        await s.up("standby keep for the switches");
+    it("7. data: rows and Redis keys written before 10 consecutive switches are all there after; with a database of a few hundred MB a rollback takes no longer (no dump, no migration)", async () => {
+        // An expand migration as a release would run it: a rollback must not run it again (issue 30).
+        setConfig({ standby: "keep", migrations: { command: "node migrate.js expand", timeoutSeconds: 120 } });
+        await s.up("standby keep and an expand migration for the switches");
         const volumes = execFileSync("docker", ["volume", "ls", "-q", "--filter", `name=${s.names.namePrefix}-`], { encoding: "utf8" }).trim();
         const times: number[] = [];
         let dumpsBefore: string[] = [];
+        let bulk = { megabytes: 0, seconds: 0 };
         const rep = await underLoad("7 ten switches", async () => {
             let colour = s.route()!;
             for (let i = 0; i < 10; i++) {
@@ -411,11 +413,24 @@ describe("e2e: the release cycle under a real pulumi up", function () {
                 // The kept colours have run since their gate: one answer per replica.
                 assert.match(up.output, /replica\(s\) that passed the gate and have run since: one healthy answer each/, `switch ${i + 1}`);
                 if (i === 0) dumpsBefore = (await readBackups()).map((b) => b.name);
-                // From the second on, both colours went live here: each switch is a rollback, not a release.
-                else assert.match(up.output, /no dump: \S+ \(sha256:[0-9a-f]{12}\) went live on this database before/, `switch ${i + 1}`);
+                else {
+                    // From the second on, both colours went live here: each switch is a rollback, not a release.
+                    assert.match(up.output, /no dump: \S+ \(sha256:[0-9a-f]{12}\) went live on this database before/, `switch ${i + 1}`);
+                    assert.match(up.output, /expand migration skipped: it finished on this database for sha256:[0-9a-f]{12} with this command before/, `switch ${i + 1}`);
+                    assert.doesNotMatch(up.output, /running the expand migration/, `switch ${i + 1} ran the migration`);
+                }
+                // Then the database grows to a few hundred MB: a dump of it would take seconds, a rollback must not.
+                if (i === 4) bulk = growDatabase();
             }
         });
-        figures[figures.length - 1].note = `10 switches, ${Math.min(...times).toFixed(1)}-${Math.max(...times).toFixed(1)} s each`;
+        // Switches 2-5 on the small database, 6-10 on the large one: the same time (no dump, no migration).
+        const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+        const [small, large] = [median(times.slice(1, 5)), median(times.slice(5))];
+        say(`rollbacks: median ${small.toFixed(1)} s on the small database, ${large.toFixed(1)} s with ${bulk.megabytes} MB (grown in ${bulk.seconds.toFixed(1)} s)`);
+        assert.ok(bulk.megabytes >= 250, `the database grew to ${bulk.megabytes} MB`);
+        assert.ok(large <= small + 1.5, `a rollback with ${bulk.megabytes} MB took ${large.toFixed(1)} s (median), with the small database ${small.toFixed(1)} s: its time depends on the database's size`);
+        psql(s, "DROP TABLE e2e_bulk");
+        figures[figures.length - 1].note = `10 switches, ${Math.min(...times).toFixed(1)}-${Math.max(...times).toFixed(1)} s each; median ${small.toFixed(1)} s small, ${large.toFixed(1)} s with ${bulk.megabytes} MB`;
         const acknowledged = rep.samples.filter((x) => x.method === "POST" && x.status === 201).length;
         const ids = seeded.join(",");
         assert.strictEqual(psql(s, `SELECT count(*) FROM visits WHERE id IN (${ids})`), String(seeded.length), "seeded rows kept");
@@ -511,6 +526,13 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         figures.push({ scenario: "10 preview --diff of a switch", upSeconds: pv.seconds, changes: `~${pv.changes.update}` });
         assertSharedUntouched("the whole suite");
     });
+    /** About 300 MB of rows in a table of its own (dropped by the caller): its size and how long it took. */
+    function growDatabase(): { megabytes: number; seconds: number } {
+        const t = Date.now();
+        psql(s, "CREATE TABLE e2e_bulk AS SELECT g AS id, repeat(md5(g::text), 8) AS filler FROM generate_series(1, 1000000) g");
+        const megabytes = Math.round(Number(psql(s, "SELECT pg_database_size(current_database())")) / 2 ** 20);
+        return { megabytes, seconds: (Date.now() - t) / 1000 };
+    }
     /** When a line matching re appeared in an up's output: epoch ms (lines are stamped with seconds since the up began). */
     function stampOf(output: string, re: RegExp, upStart: number): number {
         const line = output.split("\n").find((l) => re.test(l));
