@@ -27,8 +27,9 @@
 #                pending (otherwise every later update warns about them)
 #   3. orphans   containers of the stack that Docker has but the state does not
 #                (an app container killed mid-create): removed when they belong
-#                to a colour the live listener does not route to; anything else
-#                is reported and left for you
+#                to a colour the live listener does not route to, or are a
+#                worker or scheduler that never started; anything else is
+#                reported and left for you
 #
 # Then run `pulumi up` (npm run up for the local stack): it finishes the
 # release the killed update started, or the one the config now describes.
@@ -184,16 +185,20 @@ for entry in "${stack_hosts[@]}"; do
     }' "$host" "$([ -n "$hosts_json" ] && echo yes || echo no)" <<< "$state_json")
   route=$(route_read "$SWITCHYARD_PROXY" 2>/dev/null)
   routes="$routes${routes:+, }${where:+$host: }${route:-no route}"
-  while IFS=$'\t' read -r name role colour; do
+  while IFS=$'\t' read -r name role colour state; do
     [ -n "$name" ] || continue
     grep -qxF "$name" <<< "$in_state" && continue
     if [ "$role" = app ] && [ "$colour" != "$route" ]; then
       docker rm -f "$name" >/dev/null && say "orphans: removed $name$where ($colour, not routed; the killed update was creating it)"
+    elif [ "$role" = process ] && [ "$state" = created ]; then
+      # Pulumi creates a worker or scheduler without starting it (the processes
+      # step starts it later): one the state lost never ran and holds no job.
+      docker rm -f "$name" >/dev/null && say "orphans: removed $name$where (a ${colour:+$colour }process container the killed update created; it never ran)"
     else
       say "orphans: $name$where ($role${colour:+ $colour}) is not in the state and may serve traffic; left as is — inspect it, then remove it or import it" >&2
       left=$((left + 1))
     fi
-  done < <(docker ps -a --filter "label=switchyard.stack=$LABEL" --format '{{.Names}}{{"\t"}}{{.Label "switchyard.role"}}{{"\t"}}{{.Label "switchyard.colour"}}')
+  done < <(docker ps -a --filter "label=switchyard.stack=$LABEL" --format '{{.Names}}{{"\t"}}{{.Label "switchyard.role"}}{{"\t"}}{{.Label "switchyard.colour"}}{{"\t"}}{{.State}}')
 done
 [ "$left" -eq 0 ] || die "$left container(s) need a look (above)"
 say "done: the live listener routes to ${routes}; run pulumi up to finish the release"

@@ -115,4 +115,27 @@ describe("npm run recover: what a killed pulumi up leaves", function () {
             for (const c of [ours, theirs]) spawnSync("kill", ["-9", String(c.pid)]);
         }
     });
+
+    it("a worker the killed update created but never started is removed; a running one not in the state is left, named", async function () {
+        if (!s) this.skip();
+        const stack = s!;
+        // As the program labels them (components/processes.ts); the state holds neither.
+        const label = (colour: string, proc: string) => ["--label", `switchyard.stack=${stack.names.stackLabel}`, "--label", "switchyard.role=process", "--label", `switchyard.colour=${colour}`, "--label", `switchyard.process=${proc}`];
+        const created = `${stack.names.namePrefix}-worker-green-1`;
+        const running = `${stack.names.namePrefix}-clock-blue-1`;
+        const docker = (...args: string[]) => spawnSync("docker", args, { encoding: "utf8" });
+        try {
+            assert.strictEqual(docker("create", "--name", created, ...label("green", "worker"), "switchyard/debian-base:bookworm", "sleep", "300").status, 0);
+            assert.strictEqual(docker("run", "-d", "--name", running, ...label("blue", "clock"), "switchyard/debian-base:bookworm", "sleep", "300").status, 0);
+            const r = spawnSync("bash", ["ops/recover.sh", "--stack", stack.name], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
+            assert.strictEqual(r.status, 1, r.stdout + r.stderr);
+            assert.match(r.stdout, new RegExp(`orphans: removed ${created} \\(a green process container the killed update created; it never ran\\)`));
+            assert.match(r.stderr, new RegExp(`orphans: ${running} \\(process blue\\) is not in the state and may serve traffic; left as is`));
+            assert.match(r.stderr, /FAILED: 1 container\(s\) need a look \(above\)/);
+            assert.notStrictEqual(docker("inspect", created).status, 0, "the never-started worker is gone");
+            assert.strictEqual(docker("inspect", "-f", "{{.State.Running}}", running).stdout.trim(), "true", "the running one is left as it was");
+        } finally {
+            docker("rm", "-f", created, running);
+        }
+    });
 });
