@@ -34,7 +34,8 @@ fi
 [ -f "$REPO/Pulumi.$stack.yaml" ] || { echo "no Pulumi.$stack.yaml in $REPO (stacks: $(cd "$REPO" && ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/' | tr '\n' ' '))" >&2; exit 2; }
 command -v pulumi >/dev/null || { echo "no pulumi CLI: run npm run setup first" >&2; exit 1; }
 cd "$REPO"
-# The program and its release steps run compiled; the program refuses a stale build.
-npx --no-install tsc -p tsconfig.program.json || { echo "stack.sh: could not build the program (npm run build:program)" >&2; exit 1; }
+# The program and its release steps run compiled (built here when a source
+# changed since the last build); the program refuses a stale build.
+bash "$REPO/ops/build-program.sh" || { echo "stack.sh: could not build the program (npm run build:program)" >&2; exit 1; }
 pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
 exec pulumi "$@" --stack "$stack"
