@@ -69,14 +69,14 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
     }
 
     /** fn under load on every host's live listener at once; one report per host. */
-    async function underLoad(fn: () => Promise<unknown>, i = 0): Promise<Load[]> {
+    async function underLoad(fn: () => Promise<unknown>, rate = LOAD_RATE, i = 0): Promise<Load[]> {
         if (i === engines.length) {
             await fn();
             return [];
         }
         let inner: Load[] = [];
-        const rep = await withLoad({ port: live[i], rate: LOAD_RATE, durationMs: 10 * 60 * 1000 }, async () => {
-            inner = await underLoad(fn, i + 1);
+        const rep = await withLoad({ port: live[i], rate, durationMs: 10 * 60 * 1000 }, async () => {
+            inner = await underLoad(fn, rate, i + 1);
         });
         return [rep, ...inner];
     }
@@ -293,8 +293,9 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         say(`figures: rollback ${up.seconds.toFixed(1)} s (${perHost(reps)}); no-op ${noop.seconds.toFixed(1)} s, ${noop.changes.same} unchanged`);
     });
 
-    it("5. an up killed between hosts (m2 switched, m3 not): recover, then up: one colour on every host, no orphans, 0 failed", async () => {
-        setConfig({ slots: { ...slots(), green: { image: "switchyard/app:1.1.0" } }, liveColor: "green" });
+    it("5. an up killed between hosts (m2 switched, m3 not): recover, then up: green live on every host, blue kept warm, no orphans, 0 failed", async () => {
+        // standby keep from here: blue stays warm on every host for the instant rollback of 5d.
+        setConfig({ slots: { ...slots(), green: { image: "switchyard/app:1.1.0" } }, liveColor: "green", standby: "keep" });
         let at = "";
         let recover = { status: 0, out: "", seconds: 0 };
         let up = { seconds: 0, output: "" };
@@ -311,7 +312,7 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         assertNoneFailed("kill, recover, up", reps);
         for (const e of engines) {
             assert.strictEqual(routeOn(e), "green", e.name);
-            assert.deepStrictEqual(appColours(e), ["green", "green"], `${e.name}: one colour`);
+            assert.deepStrictEqual(appColours(e), ["blue", "blue", "green", "green"], `${e.name}: green live, blue kept`);
             // No orphans: every container of the stack on the host is in the state, made by that host's provider.
             const onHost = e.docker("ps", "-a", "--filter", `label=switchyard.stack=${s.names.stackLabel}`, "--format", "{{.Names}}").split("\n").filter(Boolean).sort();
             assert.deepStrictEqual(onHost, stateContainersOn(e), `${e.name}: containers on the host = containers in the state`);
@@ -382,6 +383,43 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         const note = `no-op up ${up.seconds.toFixed(1)} s, ${up.changes.same} unchanged; m3 reached with the new certificate`;
         say(`figures: rotation: ${note}`);
         figures.push({ scenario: "6c rotate m3's client certificate", upSeconds: up.seconds, perHost: "", note });
+    });
+
+    it("5d. rollback --now under load on every host: blue back within 1 s of the command and of each other, then the reconciling up moves nothing; then a no-op", async () => {
+        // 3 × 70 = 210 requests a second in all, as the one-host proof's ≥ 200.
+        let instant = { status: -1, out: "", startedAt: 0, endedAt: 0 };
+        let up = { seconds: 0, output: "", changes: { create: 0, update: 0, replace: 0, delete: 0, same: 0 } };
+        const reps = await underLoad(async () => {
+            await sleep(1500);
+            instant = await s.rollbackNow();
+            await s.stack.setConfig("switchyard:liveColor", { value: "blue" });
+            up = await s.up("the reconciling up after rollback --now on three hosts");
+        }, 70);
+        assert.strictEqual(instant.status, 0, instant.out);
+        assert.match(instant.out, /blue answers on every host \(6 replica\(s\) probed just now\)/, instant.out);
+        assertNoneFailed("rollback --now", reps);
+        // Per host: the first request served by blue, from the command's start (load generator's clock, the same process).
+        const firstBlue = reps.map((r) => Math.min(...r.samples.filter((x) => r.startedAt + x.at >= instant.startedAt && x.colour === "blue").map((x) => r.startedAt + x.at + x.latencyMs)));
+        const afterCommand = firstBlue.map((t) => t - instant.startedAt);
+        afterCommand.forEach((ms, i) => assert.ok(ms < 1000, `${engines[i].name}: the first request served by blue came ${ms} ms after the command started`));
+        const spread = Math.max(...firstBlue) - Math.min(...firstBlue);
+        assert.ok(spread < 1000, `the hosts came back ${spread} ms apart`);
+        reps.forEach((r, i) => {
+            const greenAfter = r.samples.filter((x) => r.startedAt + x.at > instant.endedAt && x.colour !== "blue");
+            assert.deepStrictEqual(greenAfter.length, 0, `${engines[i].name}: requests sent after the command returned and not served by blue`);
+        });
+        assert.match(up.output, /live listener already routes to blue/, "the reconciling up found the routes moved");
+        assert.strictEqual(up.changes.create + up.changes.replace + up.changes.delete, 0, `the reconciling up creates, replaces and deletes nothing: ${JSON.stringify(up.changes)}`);
+        for (const e of engines) {
+            assert.strictEqual(routeOn(e), "blue", e.name);
+            assert.deepStrictEqual(appColours(e), ["blue", "blue", "green", "green"], `${e.name}: green kept`);
+        }
+        assertSharedUntouched("rollback --now");
+        const noop = await s.up("no-op after the reconciling up on three hosts", { expectNoChanges: true });
+        assert.strictEqual(changed(noop.changes), 0, JSON.stringify(noop.changes));
+        const note = `blue served ${afterCommand.join("/")} ms after the command (m1/m2/m3, ${spread} ms apart); command ${((instant.endedAt - instant.startedAt) / 1000).toFixed(2)} s; reconciling up ${up.seconds.toFixed(1)} s (~${up.changes.update}); no-op ${noop.seconds.toFixed(1)} s`;
+        say(`figures: rollback --now on three hosts: ${note}; ${perHost(reps)}`);
+        figures.push({ scenario: "6d rollback --now, reconciling up", upSeconds: up.seconds, perHost: perHost(reps), note });
     });
 
     it("6. a stack on m2 and m3 with a managed Postgres and Redis (on m1, reached by address): no data container; release under load 0 failed; backup and restore through the URL; rows intact", async () => {
