@@ -93,10 +93,15 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
             // that compares it with health.timeoutSeconds (npm run plan reads it).
             // A re-gate of a colour that has run a while measures nothing.
             const took = Math.floor((Date.now() - startedMs) / 1000);
-            if (took <= input.timeoutS) await proxy.writeState(`${MEASURED_START_PREFIX}${colour}`, String(took));
+            // Side by side: over ssh:// each docker call costs a connection, and the re-point waits for this step.
+            const [, before] = await Promise.all([
+                took <= input.timeoutS ? proxy.writeState(`${MEASURED_START_PREFIX}${colour}`, String(took)) : undefined,
+                warm ? undefined : proxy.readState(gated),
+            ]);
             // These replicas are warm from now on, added to the ones that passed before (heal gates only those it started).
-            const record = replicas.reduce((content, r) => withLine(content, `${r.id} ${r.startedAt}`), await proxy.readState(gated));
-            if (!warm && historyLines(record).length > 0) await proxy.writeState(gated, record);
+            if (before === undefined) return;
+            const record = replicas.reduce((content, r) => withLine(content, `${r.id} ${r.startedAt}`), before);
+            if (historyLines(record).length > 0) await proxy.writeState(gated, record);
             return;
         }
         if (Date.now() >= deadline) {
