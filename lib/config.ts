@@ -12,6 +12,7 @@ import { z } from "zod";
 import { extraHttpConfigProblems } from "../nginx/directives";
 import { DEFAULT_ADDRESS_POOL } from "./addressing";
 import { connectionProblems, hostProblems, proxyProblems } from "./configchecks";
+import { addProductionProblems } from "./production";
 import { decode, describeIssue, ConfigError } from "./configerrors";
 import { addressPool, bool, execForm, externalUrl, headerValue, HEADER_NAME_RE, host, HOST_NAME_RE, HOST_NAME_RULE, hostname, image, limits, numeric, password, port, processSpec, PROCESS_NAME_RE, RESERVED_PROCESS_NAMES, seconds, slot, sqlIdentifier, envMap } from "./configfields";
 import { COLOURS, DEFAULTS, ENVIRONMENTS, isPinned, MAX_HOSTS, NAMESPACE, RETRIABLE_METHODS, SECRET_KEYS, SECRET_OBJECT_KEYS } from "./defaults";
@@ -60,7 +61,8 @@ export const configSchema = z
                 }
             })
             .default({}),
-        appUser: z.string().regex(/^(?:\d+(?::\d+)?|[a-z_][a-z0-9_-]{0,31}(?::[a-z_][a-z0-9_-]{0,31})?)$/, "must be uid[:gid] or a user name, such as 10001:10001").optional(),
+        // A bare uid (`pulumi config set appUser 10001`, or 10001 in YAML) reaches here as a number.
+        appUser: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().regex(/^(?:\d+(?::\d+)?|[a-z_][a-z0-9_-]{0,31}(?::[a-z_][a-z0-9_-]{0,31})?)$/, "must be uid[:gid] or a user name, such as 10001:10001")).optional(),
         health: z
             .object({
                 // Probed by the gate (curl inside the proxy, the path as one
@@ -410,6 +412,7 @@ export const configSchema = z
                 ctx.addIssue({ code: z.ZodIssueCode.custom, path: [`${svc}Password`], message: `is for the ${svc} container Switchyard runs; with ${svc}Url there is none (the URL carries the password)` });
             }
         }
+        addProductionProblems(c, ctx);
         if (c.environment === "production") {
             if (!c.backups.enabled) {
                 ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["backups", "enabled"], message: "cannot be false in production: every switch backs up the database first" });

@@ -64,8 +64,9 @@ const IMAGE = "docker:index/remoteImage:RemoteImage";
 const COMMAND = "command:local:Command";
 const STACK = "pulumi:pulumi:Stack";
 
-/** Safe bounds for the release in production (README, Policy). */
-export const PRODUCTION_BOUNDS = { drainSeconds: [5, 300], minVerifyRequests: 3 } as const;
+// The bounds and the root rule the program enforces on the config itself (lib/production.ts).
+export { PRODUCTION_BOUNDS, runsAsRoot } from "../lib/production";
+import { PRODUCTION_BOUNDS, runsAsRoot } from "../lib/production";
 
 export function settingsOf(resources: ResourceView[]): StackSettings | undefined {
     const stack = resources.find((r) => r.type === STACK);
@@ -98,13 +99,6 @@ const previewPortsOf = (s: StackSettings): number[] => [s.proxy.previewPort, ...
 // The same rule the config schema applies to production images.
 export { isPinned } from "../lib/config";
 import { isLoopback, isPinned } from "../lib/config";
-
-/** Root: unset (the image decides, and a check cannot see it), 0, root, or 0:<gid>. */
-export function runsAsRoot(user: unknown): boolean {
-    if (user === undefined || user === null || user === "") return true;
-    const u = String(user).split(":")[0];
-    return u === "0" || u === "root";
-}
 
 export const POLICIES: PolicyRule[] = [
     {

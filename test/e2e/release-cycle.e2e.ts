@@ -448,7 +448,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
     });
 
     it("7. a production-like stack refuses to delete its data volumes", async () => {
-        const prod = await E2EStack.create("p", { ...baseConfig(await freePort(), await freePort()), environment: "production", replicas: 1 });
+        const prod = await E2EStack.create("p", { ...baseConfig(await freePort(), await freePort()), environment: "production", appUser: "10001:10001", replicas: 1 });
         try {
             await prod.up("production-like fresh");
             const w = await get((prod.readConfig().proxy as { livePort: number }).livePort, "/visits", { method: "POST", body: "prod" });

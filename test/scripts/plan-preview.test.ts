@@ -1,7 +1,7 @@
 // npm run plan from a real `pulumi preview` (Automation API) with the policy
 // pack, against throwaway stacks on a local file backend and the local Docker
 // engine: a no-op, a release, a replaced Postgres (a risk at the top, and the
-// delete guard refuses it), a bad production stack (refused by policy), and
+// delete guard refuses it), a bad production stack (refused by the program), and
 // the shipped staging and production stacks (every policy passes). Where the
 // provider plugins are missing, the command falls back and says so; these
 // tests then check exactly that.
@@ -115,19 +115,25 @@ describe("npm run plan from a real preview, with the policy pack", function () {
         }
     });
 
-    it("a bad production stack is refused by the policy pack, naming value and fix", async function () {
+    it("a bad production stack is refused by the program itself, without the policy pack, naming each value and fix; plan says the same", async function () {
         needsPlugins.call(this);
         // Previews bind no port: the shipped ports are fine on this machine.
         const bad = { ...shipped("production"), drainSeconds: 2, verifyRequests: 1, replicas: 1 };
         delete (bad as Record<string, unknown>).appUser;
         const p = await make("bad", bad);
+        const lines = [
+            /switchyard:appUser = \(not set\): lets the image decide, possibly root: production app containers run as a non-root user/,
+            /switchyard:drainSeconds = 2: production needs 5-300 s/,
+            /switchyard:verifyRequests = 1: production needs at least 3 answers/,
+        ];
+        // A plain `pulumi preview`, no --policy-pack: what a pipeline that forgot the flag runs.
+        const preview = p.cli(["preview", "--non-interactive", "--color", "never"]);
+        assert.notStrictEqual(preview.status, 0, preview.out);
+        for (const line of lines) assert.match(preview.out, line);
+        assert.match(preview.out, /nothing was created or changed/);
         const r = await plan(p);
-        assert.strictEqual(r.status, 2, r.out + r.err);
-        assert.match(r.out, /❌ \*\*mandatory\*\* `app-non-root`: switchyard-release-app-blue-1 \(.*-app-blue-1\): user is unset \(the image decides, possibly root\); set appUser to a non-root uid:gid/);
-        assert.match(r.out, /❌ \*\*mandatory\*\* `release-safety-bounds`: drainSeconds is 2; production needs 5-300 s/);
-        assert.match(r.out, /❌ \*\*mandatory\*\* `release-safety-bounds`: verifyRequests is 1; production needs at least 3/);
-        assert.match(r.out, /⚠️ advisory `replicas-production`: replicas is 1/);
-        assert.match(r.out, /### ⛔ The preview was refused/);
+        assert.notStrictEqual(r.status, 0, r.out + r.err);
+        for (const line of lines) assert.match(r.out + r.err, line);
     });
 
     for (const stack of ["staging", "production"]) {

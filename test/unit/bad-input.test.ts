@@ -55,6 +55,16 @@ const CASES: Case[] = [
     { what: "app secrets in plaintext", config: { ...base, slotSecrets: { blue: { STRIPE_KEY: "sk_live_plain" } } }, expect: /^switchyard:slotSecrets: is stored in plaintext; set it with `pulumi config set --secret --path slotSecrets\.<colour>\.<NAME> <value>`$/, hidden: "sk_live_plain" },
     { what: "one name both plain and secret", config: { ...base, slots: { blue: { image: "app:1", env: { API_KEY: "a" } } }, slotSecrets: { blue: { API_KEY: "b-secret" } } }, secrets: ["slotSecrets"], expect: /^switchyard:slotSecrets\.blue\.API_KEY = \[secret\]: is also a plain variable \(slots\.blue\.env\.API_KEY\); set it in one place$/, hidden: "b-secret" },
     { what: "migration command with shell syntax", config: { ...base, migrations: { command: "node migrate.js && curl evil" } }, expect: /^switchyard:migrations\.command = "node migrate\.js && curl evil": must be a command in exec form/ },
+    // Issue 28, finding 2: the production rules hold without the policy pack.
+    { what: "production without an app user", config: { ...base, environment: "production" }, expect: /^switchyard:appUser = \(not set\): lets the image decide, possibly root: production app containers run as a non-root user; set the image's own, such as pulumi config set appUser 10001:10001$/ },
+    { what: "production app user root", config: { ...base, environment: "production", appUser: "0:0" }, expect: /^switchyard:appUser = "0:0": is root: production app containers run as a non-root user/ },
+    { what: "production drain too short", config: { ...base, environment: "production", appUser: "10001", drainSeconds: 2 }, expect: /^switchyard:drainSeconds = 2: production needs 5-300 s so requests in flight to the old colour finish \(pulumi config set drainSeconds 30\)$/ },
+    { what: "production verify of one request", config: { ...base, environment: "production", appUser: "10001", verifyRequests: 1 }, expect: /^switchyard:verifyRequests = 1: production needs at least 3 answers from the new colour before a switch counts/ },
+    {
+        what: "production on several hosts with Postgres and Redis published in clear",
+        config: { ...base, environment: "production", appUser: "10001", hosts: [{ name: "a", dockerHost: "ssh://root@10.0.0.11" }, { name: "b", dockerHost: "ssh://root@10.0.0.12" }], data: { address: "10.0.0.11" } },
+        expect: /^switchyard:data\.address = "10\.0\.0\.11": is where Postgres and Redis would be published to the other hosts, without TLS: production refuses data services published in clear: give several hosts a managed Postgres and Redis \(postgresUrl, redisUrl, over TLS\), or run production on one host$/,
+    },
     // Issue 25: what a framework app meets at the proxy; nothing reaches nginx unchecked.
     { what: "extraHttpConfig setting the body limit again", config: { ...base, proxy: { extraHttpConfig: "client_max_body_size 20m;" } }, expect: /^switchyard:proxy\.extraHttpConfig = "client_max_body_size 20m;": sets client_max_body_size, which the proxy's template sets already \(proxy\.maxBodyMb\); set that instead$/ },
     { what: "extraHttpConfig with a location", config: { ...base, proxy: { extraHttpConfig: "location /.well-known/acme-challenge/ { root /srv; }" } }, expect: /^switchyard:proxy\.extraHttpConfig = .*: has a location directive, which nginx allows only inside a server or location/ },

@@ -105,6 +105,11 @@ describe("config", () => {
         ]);
     });
 
+    it("appUser: a bare uid (a number in YAML or from pulumi config set) is the uid as text", () => {
+        assert.strictEqual(parseConfig(raw({ ...minimal, appUser: 10001 }), new Set(), "staging").appUser, "10001");
+        assert.deepStrictEqual(problems({ ...minimal, appUser: -1 }), ['switchyard:appUser = -1: must be uid[:gid] or a user name, such as 10001:10001']);
+    });
+
     it("rejects malformed image references", () => {
         const list = problems({ liveColor: "blue", slots: { blue: { image: "App With Spaces" } } });
         assert.deepStrictEqual(list, ['switchyard:slots.blue.image = "App With Spaces": must be an image reference like name:tag or name@sha256:<64 hex>']);
@@ -113,6 +118,7 @@ describe("config", () => {
     it("in production rejects latest and untagged images, for slots and services", () => {
         const list = problems({
             environment: "production",
+            appUser: "10001:10001",
             liveColor: "blue",
             slots: { blue: { image: "ghcr.io/acme/app:latest" }, green: { image: "ghcr.io/acme/app" } },
             redis: { image: "redis" },
@@ -175,7 +181,7 @@ describe("config", () => {
     });
 
     it("production cannot turn backups off; a contract migration is refused under standby keep", () => {
-        assert.deepStrictEqual(problems({ ...minimal, environment: "production", backups: { enabled: false } }, [], "production"), [
+        assert.deepStrictEqual(problems({ ...minimal, environment: "production", appUser: "10001:10001", backups: { enabled: false } }, [], "production"), [
             "switchyard:backups.enabled = false: cannot be false in production: every switch backs up the database first",
         ]);
         assert.deepStrictEqual(problems({ ...minimal, environment: "staging", backups: { enabled: false } }), []);
