@@ -23,6 +23,16 @@ export interface Docker {
     run(args: string[], input?: string, timeoutMs?: number): Promise<DockerResult>;
     /** A call whose output (stdout and stderr) is handed over line by line as it comes; resolves when it ends. */
     stream(args: string[], onLine: (line: string) => void): Promise<number>;
+    /** A call whose stdin stays open for `send` until `close`; stdout handed over line by line as it comes. */
+    session(args: string[], onLine: (line: string) => void): Session;
+}
+
+/** A docker CLI call in progress (Docker.session). */
+export interface Session {
+    send(text: string): void;
+    close(): void;
+    /** Its exit status and whole output, when it ends. */
+    done: Promise<DockerResult>;
 }
 
 /**
@@ -74,6 +84,25 @@ export function dockerCli(env: NodeJS.ProcessEnv): Docker {
                 }
                 child.on("close", (code) => resolve(code ?? 1));
             }),
+        session: (args, onLine) => {
+            const child = spawn("docker", args, { env, stdio: ["pipe", "pipe", "pipe"] });
+            let stdout = "";
+            let stderr = "";
+            let partial = "";
+            child.stdout.setEncoding("utf8");
+            child.stderr.setEncoding("utf8");
+            child.stdout.on("data", (d: string) => {
+                stdout += d;
+                const lines = (partial + d).split("\n");
+                partial = lines.pop() ?? "";
+                lines.forEach(onLine);
+            });
+            child.stderr.on("data", (d: string) => (stderr += d));
+            // As in run: a CLI that ended first says why by its status, not by the write's EPIPE.
+            child.stdin.on("error", () => undefined);
+            const done = new Promise<DockerResult>((resolve) => child.on("close", (code) => resolve({ status: code ?? 1, stdout, stderr })));
+            return { send: (text) => void child.stdin.write(text), close: () => child.stdin.end(), done };
+        },
     };
 }
 

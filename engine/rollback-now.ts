@@ -32,7 +32,7 @@ import { healthHost, healthProto } from "../lib/configchecks";
 import { dockerTlsName } from "../lib/dockertls";
 import { PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
 import { readStackFile } from "../lib/stackfile";
-import { APPLY_STATE, labelFilters, Proxy } from "./docker";
+import { APPLY_STATE, DockerResult, labelFilters, Proxy } from "./docker";
 import { Step, StepFailure } from "./step";
 import { Colour, otherColour, planSwitch, stateOpArgs, SwitchPlan } from "./switch-rules";
 
@@ -101,9 +101,12 @@ printf '%s\\n' "$(cat "$4" 2>/dev/null | head -n 1)"`;
  * Probes each URL once (Host and X-Forwarded-Proto from its first arguments)
  * and prints "<code> <url>" per URL; with "apply" and every answer 2xx, it
  * then makes the state changes that follow with engine/docker.ts APPLY_STATE
- * (w FILE CONTENT | r FILE), the marker flip last. Exit 3: not all 2xx,
- * nothing written. POSIX sh and curl: the proxy image's contract.
- * Arguments: host proto apply count url... statedir ops...
+ * (w FILE CONTENT | r FILE), the marker flip last. With "hold" it prints
+ * "ready" and waits for one line on stdin: "apply" makes the changes, anything
+ * else (or the end of stdin) exits 4 with nothing written, so several hosts
+ * switch together, or none does. Exit 3: not all 2xx, nothing written. POSIX
+ * sh and curl: the proxy image's contract.
+ * Arguments: host proto apply|probe|hold count url... statedir ops...
  */
 const PROBE_THEN_SWITCH = `host=$1 proto=$2 apply=$3 n=$4; shift 4
 ok=1
@@ -114,6 +117,12 @@ while [ "$n" -gt 0 ]; do
   shift; n=$((n - 1))
 done
 [ "$ok" = 1 ] || exit 3
+if [ "$apply" = hold ]; then
+  echo ready
+  read -r go || go=
+  [ "$go" = apply ] || exit 4
+  apply=apply
+fi
 [ "$apply" = apply ] || exit 0
 ${APPLY_STATE}
 echo switched`;
@@ -176,13 +185,47 @@ async function readHost(t: Target, o: { namePrefix: string; label: string; colou
     return { name: t.name, target: t, proxy, route, replicas: ours.map((a) => ({ name: a.name, code: "" })), urls, plan, oldImage };
 }
 
+/** The replicas' codes from the probe's lines, into the host's facts. */
+function recordCodes(h: HostRead, out: string): void {
+    const codes = out.split("\n").filter((l) => /^\d{3} /.test(l)).map((l) => l.slice(0, 3));
+    h.replicas = h.replicas.map((rep, i) => ({ ...rep, code: !h.urls[i] || codes[i] === "000" ? "" : (codes[i] ?? "") }));
+}
+
+/** A host probed and holding its switch (PROBE_THEN_SWITCH "hold"): `ready` once every replica answered, then `go` or `abort`. */
+interface Held {
+    ready: Promise<"ready" | "refused" | "failed">;
+    go(): void;
+    abort(): void;
+    done: Promise<DockerResult>;
+}
+
+function holdHost(h: HostRead, headers: { host: string; proto: string }): Held {
+    const urls = h.urls.map((u) => u || "http://0.0.0.0:1/");
+    let ready!: (v: "ready") => void;
+    const readyLine = new Promise<"ready">((r) => (ready = r));
+    const seen: string[] = [];
+    const s = h.target.step.docker.session(
+        ["exec", "-i", h.proxy.container, "sh", "-c", PROBE_THEN_SWITCH, "sh", headers.host, headers.proto, "hold", String(urls.length), ...urls, STATE_DIR, ...stateOpArgs(h.plan!.ops)],
+        (line) => (seen.push(line), line === "ready" && ready("ready")),
+    );
+    const ended = s.done.then((r) => (r.status === 3 ? "refused" : "failed") as "refused" | "failed");
+    return {
+        ready: Promise.race([readyLine, ended]).then((v) => {
+            recordCodes(h, seen.join("\n"));
+            return v;
+        }),
+        go: () => (s.send("apply\n"), s.close()),
+        abort: () => s.close(),
+        done: s.done.then((r) => (recordCodes(h, r.stdout), r)),
+    };
+}
+
 /** Probes a host's replicas from inside its proxy and, with `apply`, makes its switch when every one answered; fills in their codes. */
 async function probeHost(h: HostRead, headers: { host: string; proto: string }, apply: boolean): Promise<"switched" | "answered" | "refused"> {
     const urls = h.urls.map((u) => u || "http://0.0.0.0:1/");
     const ops = apply ? [STATE_DIR, ...stateOpArgs(h.plan!.ops)] : [];
     const r = await h.proxy.exec("sh", "-c", PROBE_THEN_SWITCH, "sh", headers.host, headers.proto, apply ? "apply" : "probe", String(urls.length), ...urls, ...ops);
-    const codes = r.stdout.split("\n").filter((l) => /^\d{3} /.test(l)).map((l) => l.slice(0, 3));
-    h.replicas = h.replicas.map((rep, i) => ({ ...rep, code: !h.urls[i] || codes[i] === "000" ? "" : (codes[i] ?? "") }));
+    recordCodes(h, r.stdout);
     if (r.status === 0 && /^switched$/m.test(r.stdout)) return "switched";
     if (r.status === 0) return "answered";
     if (r.status === 3) return "refused";
@@ -219,14 +262,33 @@ async function rollbackNow(main: Step): Promise<void> {
     const first = instantVerdict(colour, hosts.map((h) => ({ ...h, replicas: h.replicas.map((r) => ({ ...r, code: "200" })) })));
     if (!first.ok) return refuse(main, first.why);
     const moving = hosts.filter((h) => first.move.some((m) => m.name === h.name));
-    // One host: probe and switch in one exec. Several: every host answers first, then every host switches.
-    const outcome = await Promise.all(moving.map((h) => probeHost(h, headers, moving.length === 1)));
-    const verdict = instantVerdict(colour, hosts);
-    if (!verdict.ok || outcome.includes("refused")) return refuse(main, verdict.ok ? `${colour} does not answer` : verdict.why);
-    main.say(`${colour} answers on every host (${moving.reduce((n, h) => n + h.replicas.length, 0)} replica(s) probed just now)`);
-    if (moving.length > 1) {
-        const results = await Promise.allSettled(moving.map((h) => h.proxy.applyState(stateOpArgs(h.plan!.ops))));
-        const failed = results.flatMap((r, i) => (r.status === "rejected" || r.value.status !== 0 ? [moving[i].name ?? "the host"] : []));
+    const answered = () => main.say(`${colour} answers on every host (${moving.reduce((n, h) => n + h.replicas.length, 0)} replica(s) probed just now)`);
+    if (moving.length === 1) {
+        // One host: probe and switch in one exec.
+        const outcome = await probeHost(moving[0], headers, true);
+        const verdict = instantVerdict(colour, hosts);
+        if (!verdict.ok || outcome === "refused") return refuse(main, verdict.ok ? `${colour} does not answer` : verdict.why);
+        answered();
+    } else {
+        // Several: every host probes and holds; when all answered, one line to
+        // each switches them together (no second exec per host), else none.
+        const held = moving.map((h) => holdHost(h, headers));
+        const answers = await Promise.all(held.map((x) => x.ready));
+        const verdict = instantVerdict(colour, hosts);
+        if (!verdict.ok || answers.some((a) => a !== "ready")) {
+            held.forEach((x) => x.abort());
+            const ends = await Promise.all(held.map((x) => x.done));
+            const broken = ends.findIndex((r, i) => answers[i] === "failed" && r.status !== 3);
+            if (broken >= 0) {
+                const h = moving[broken];
+                main.fail(`could not probe inside the proxy ${h.proxy.container}${h.name ? ` on host ${h.name}` : ""}: ${ends[broken].stderr.trim() || `exit ${ends[broken].status}`}; nothing was moved`);
+            }
+            return refuse(main, verdict.ok ? `${colour} does not answer` : verdict.why);
+        }
+        answered();
+        held.forEach((x) => x.go());
+        const results = await Promise.all(held.map((x) => x.done));
+        const failed = results.flatMap((r, i) => (r.status !== 0 || !/^switched$/m.test(r.stdout) ? [moving[i].name ?? "the host"] : []));
         if (failed.length) main.fail(`could not re-point ${failed.join(", ")}; the regular rollback follows and moves every host`);
     }
     for (const h of moving) {

@@ -17,6 +17,9 @@ function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: stri
             return { status: a.status ?? 0, stdout: a.stdout ?? "", stderr: "" };
         },
         stream: async () => 0,
+        session: () => {
+            throw new Error("no step under test opens a session");
+        },
     };
     return { docker, calls };
 }
