@@ -22,7 +22,7 @@ import { Backups } from "./backups";
 import { Networks } from "./networks";
 import { Nginx } from "./nginx";
 import { keepsShellHealthcheck, Postgres, shellHealthcheckWarning } from "./postgres";
-import { Redis } from "./redis";
+import { keepsRootRedis, Redis, rootRedisWarning } from "./redis";
 import { Release, ReleaseBackupArgs } from "./release";
 import { discoverHosts } from "./discovery";
 
@@ -215,7 +215,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const d = onHosts[dataAt];
         const shellHealthcheck = keepsShellHealthcheck(targets[dataAt].state.postgresHealthcheck, cfg.postgres, allowDelete);
         if (shellHealthcheck) pulumi.log.warn(shellHealthcheckWarning(stack, namePrefix), this);
-        const data = this.dataServices(name, cfg, { ...d, namePrefix, stackLabel, shellHealthcheck, addressing: targets[dataAt].addressing });
+        const rootRedis = !cfg.redisUrl && keepsRootRedis(targets[dataAt].state.redisUser, allowDelete);
+        if (rootRedis) pulumi.log.warn(rootRedisWarning(stack, namePrefix), this);
+        const data = this.dataServices(name, cfg, { ...d, namePrefix, stackLabel, shellHealthcheck, rootRedis, addressing: targets[dataAt].addressing });
 
         const releases: Release[] = [];
         const proxies: Nginx[] = [];
@@ -402,10 +404,12 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             partOpts: (role: string) => pulumi.ComponentResourceOptions;
             provider: docker.Provider;
             shellHealthcheck: boolean;
+            /** Keep the root user an existing Redis was created with (keepsRootRedis). */
+            rootRedis: boolean;
             addressing: Addressing;
         },
     ): DataServices {
-        const { namePrefix, stackLabel, networks, daemon, guard, partOpts, shellHealthcheck } = on;
+        const { namePrefix, stackLabel, networks, daemon, guard, partOpts, shellHealthcheck, rootRedis } = on;
         const backendSubnet = on.addressing.mode === "fixed" ? on.addressing.subnets.backend : undefined;
         const production = cfg.environment === "production";
         const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
@@ -433,7 +437,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             ? undefined
             : new Redis(
                   `${name}-redis`,
-                  { ...dataService, image: cfg.redis.image, address: backendSubnet && redisAddress(backendSubnet), password: secret(cfg.redisPassword), limits: cfg.limits.redis, publish: publish(cfg.data?.redisPort ?? 0) },
+                  { ...dataService, image: cfg.redis.image, user: rootRedis ? null : cfg.redis.user, address: backendSubnet && redisAddress(backendSubnet), password: secret(cfg.redisPassword), limits: cfg.limits.redis, publish: publish(cfg.data?.redisPort ?? 0) },
                   partOpts("redis"),
               );
         const backups = new Backups(`${name}-backups`, { namePrefix, stackLabel, hostDir: cfg.backups.hostDir, protect: production, guard }, partOpts("backups"));

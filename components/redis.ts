@@ -3,10 +3,38 @@ import * as docker from "@pulumi/docker";
 import { containerOptions, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 import { DataServiceArgs, dataNetworking, dataVolume, servicePassword, urlAddress } from "../lib/dataservice";
 import { DEFAULTS } from "../lib/config";
+import { ALLOW_ENV, GuardedRole } from "../lib/guard";
+import { runsAsRoot } from "../lib/production";
 
 export interface RedisArgs extends DataServiceArgs {
     /** Memory (MB) and CPU limits. Defaults to 128 MB and 0.5 CPU. */
     limits?: Limits;
+    /**
+     * The user Redis runs as. Defaults to "redis" (the Debian and official
+     * images' user): those images start as root and drop privileges only for a
+     * bare `redis-server` command, which REDIS_COMMAND is not. `null`: none
+     * given, the image's own, which a Redis created that way keeps
+     * (keepsRootRedis) until its re-creation is allowed.
+     */
+    user?: string | null;
+}
+
+/**
+ * Whether Redis keeps running as the root it was created with (`running`, the
+ * user of the container there now, from the host probe; "" is the image's,
+ * root for most Redis images): a new user re-creates the container, and
+ * upgrading Switchyard must not, by itself, take Redis down. Unless this update
+ * may re-create it (SWITCHYARD_ALLOW_DELETE=redis).
+ */
+export function keepsRootRedis(running: string | undefined, allowDelete: ReadonlySet<GuardedRole>): boolean {
+    return running !== undefined && runsAsRoot(running) && !allowDelete.has("redis");
+}
+
+export function rootRedisWarning(stack: string, namePrefix: string): string {
+    return `switchyard ${stack}: Redis (${namePrefix}-redis) keeps running as root, the user it was created with. ` +
+        `Redis needs no privileges (redis.user, default redis). Docker cannot change a container's user in place: ` +
+        `re-create it once, at a quiet time, with ${ALLOW_ENV}=redis pulumi up (the data volume stays; Redis is down for a few seconds; ` +
+        `files root wrote there must belong to that user first: docker run --rm -v ${namePrefix}-redisdata:/data --user root <redis image> chown -R redis: /data).`;
 }
 
 /**
@@ -49,6 +77,7 @@ export class Redis extends pulumi.ComponentResource {
                 // on stdin (REDIS_COMMAND), never as an argument.
                 envs: pulumi.secret(pulumi.interpolate`REDIS_PASSWORD=${password}`).apply((p) => [p]),
                 command: REDIS_COMMAND,
+                user: args.user === null ? undefined : (args.user ?? DEFAULTS.redisUser),
                 mounts: [{ type: "volume", source: this.volume.name, target: "/data" }],
                 ...dataNetworking(args, this.host, 6379),
                 // Shell form, for the password from the environment. A check that times

@@ -12,9 +12,9 @@ import { z } from "zod";
 import { extraHttpConfigProblems } from "../nginx/directives";
 import { DEFAULT_ADDRESS_POOL } from "./addressing";
 import { connectionProblems, hostProblems, proxyProblems } from "./configchecks";
-import { addProductionProblems } from "./production";
+import { addProductionProblems, runsAsRoot } from "./production";
 import { decode, describeIssue, ConfigError } from "./configerrors";
-import { addressPool, bool, execForm, externalUrl, headerValue, HEADER_NAME_RE, host, HOST_NAME_RE, HOST_NAME_RULE, hostname, image, limits, numeric, password, port, processSpec, PROCESS_NAME_RE, RESERVED_PROCESS_NAMES, seconds, slot, sqlIdentifier, envMap } from "./configfields";
+import { addressPool, bool, containerUser, execForm, externalUrl, headerValue, HEADER_NAME_RE, host, HOST_NAME_RE, HOST_NAME_RULE, hostname, image, limits, numeric, password, port, processSpec, PROCESS_NAME_RE, RESERVED_PROCESS_NAMES, seconds, slot, sqlIdentifier, envMap } from "./configfields";
 import { COLOURS, DEFAULTS, ENVIRONMENTS, isPinned, MAX_HOSTS, NAMESPACE, RETRIABLE_METHODS, SECRET_KEYS, SECRET_OBJECT_KEYS } from "./defaults";
 import { hostDirProblem } from "./hostdir";
 import { cidrProblem, hostnameProblem, isLoopback, webhookUrlProblem } from "./netrules";
@@ -61,8 +61,7 @@ export const configSchema = z
                 }
             })
             .default({}),
-        // A bare uid (`pulumi config set appUser 10001`, or 10001 in YAML) reaches here as a number.
-        appUser: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().regex(/^(?:\d+(?::\d+)?|[a-z_][a-z0-9_-]{0,31}(?::[a-z_][a-z0-9_-]{0,31})?)$/, "must be uid[:gid] or a user name, such as 10001:10001")).optional(),
+        appUser: containerUser.optional(),
         health: z
             .object({
                 // Probed by the gate (curl inside the proxy, the path as one
@@ -201,7 +200,15 @@ export const configSchema = z
             })
             .strict()
             .default({}),
-        redis: z.object({ image: image.default(DEFAULTS.redisImage) }).strict().default({}),
+        redis: z
+            .object({
+                image: image.default(DEFAULTS.redisImage),
+                // Redis needs no privileges; most Redis images start as root and
+                // drop them only for a bare `redis-server` command, not ours.
+                user: containerUser.refine((u) => !runsAsRoot(u), "must not be root: Redis needs no privileges (the Debian and official images have a redis user)").default(DEFAULTS.redisUser),
+            })
+            .strict()
+            .default({}),
         limits: z
             .object({
                 app: limits.default(DEFAULTS.limits.app),

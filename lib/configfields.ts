@@ -202,3 +202,9 @@ export const host = z
         networkPool: addressPool.optional(),
     })
     .strict();
+
+/** A container's user: uid[:gid] or a name; a bare uid (a number in YAML or from `pulumi config set`) as its text. */
+export const containerUser = z.preprocess(
+    (v) => (typeof v === "number" ? String(v) : v),
+    z.string().regex(/^(?:\d+(?::\d+)?|[a-z_][a-z0-9_-]{0,31}(?::[a-z_][a-z0-9_-]{0,31})?)$/, "must be uid[:gid] or a user name, such as 10001:10001"),
+);

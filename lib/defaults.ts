@@ -69,6 +69,7 @@ export const DEFAULTS = {
     postgresMaxConnections: 100,
     connectionsPerReplica: 10,
     redisImage: "redis:7-bookworm",
+    redisUser: "redis",
     limits: {
         app: { memoryMb: 256, cpus: 0.5 },
         proxy: { memoryMb: 128, cpus: 0.5 },

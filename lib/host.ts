@@ -57,6 +57,13 @@ export interface HostState {
      * container's form unless the operator allows its re-creation.
      */
     postgresHealthcheck?: string[];
+    /**
+     * The user the stack's Redis container on this host was created with
+     * ("" when none was given: the image's, root for most Redis images), when
+     * one exists. Changing it re-creates Redis, so an existing root one is kept
+     * unless the operator allows the re-creation (components/redis.ts).
+     */
+    redisUser?: string;
     /** App containers of the stack that exist but do not run. */
     stopped: StoppedReplica[];
     /** Process containers (workers, schedulers) that exist but do not run, by colour: the live colour's are started again by the next up. Defaults to none. */
@@ -95,11 +102,13 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
     const processesDown: { name: string; colour: Colour }[] = [];
     let proxyRunning = false;
     let postgres: string | undefined;
+    let redis: string | undefined;
     for (const line of ps.split("\n").filter(Boolean)) {
         const [name, colour, image, status, role] = line.split("\t");
         // The same listing says whether the proxy runs and what the Postgres container is called.
         if (name === proxyContainer && status === "running") proxyRunning = true;
         if (role === "postgres") postgres ??= name;
+        if (role === "redis") redis ??= name;
         if (!isColour(colour)) continue;
         if (role === "process") {
             if (status !== "running") processesDown.push({ name, colour });
@@ -133,7 +142,10 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
     }
     // A proxy without the stack's label (made before labels) is still found by name.
     state.route = proxyRunning ? readMarkers(proxyContainer, env, state) : readRoute(proxyContainer, env, state);
-    if (postgres) state.postgresHealthcheck = readHealthcheck(postgres, env);
+    // What Docker cannot change in place on the data services, in one call.
+    const data = readDataServices([postgres, redis].filter((n): n is string => n !== undefined), env);
+    if (postgres) state.postgresHealthcheck = data.get(postgres)?.healthcheck;
+    if (redis && data.has(redis)) state.redisUser = data.get(redis)!.user;
     return state;
 };
 
@@ -177,10 +189,16 @@ function readMarkers(proxyContainer: string, env: NodeJS.ProcessEnv, state?: Hos
     return markers.route;
 }
 
-/** The healthcheck test a container (the stack's Postgres, running or not) was created with. */
-function readHealthcheck(container: string, env: NodeJS.ProcessEnv): string[] | undefined {
-    const health = JSON.parse(dockerCli(["inspect", "--format", "{{json .Config.Healthcheck}}", container], env).trim() || "null") as { Test?: string[] } | null;
-    return health?.Test;
+/** The healthcheck test and the user each container (the stack's Postgres and Redis, running or not) was created with. */
+function readDataServices(containers: string[], env: NodeJS.ProcessEnv): Map<string, { healthcheck?: string[]; user: string }> {
+    const facts = new Map<string, { healthcheck?: string[]; user: string }>();
+    if (!containers.length) return facts;
+    const out = dockerCli(["inspect", "--format", "{{.Name}}\t{{.Config.User}}\t{{json .Config.Healthcheck}}", ...containers], env);
+    for (const line of out.split("\n").filter(Boolean)) {
+        const [name, user, health] = line.split("\t");
+        facts.set(name.replace(/^\//, ""), { user: user ?? "", healthcheck: (JSON.parse(health || "null") as { Test?: string[] } | null)?.Test });
+    }
+    return facts;
 }
 
 /**

@@ -24,8 +24,11 @@ const config = {
     health: { intervalSeconds: 1, timeoutSeconds: 60, healthyThreshold: 2 },
     proxy: { image: "switchyard/nginx:local", livePort: 18080, previewPort: 18081, bindAddress: "127.0.0.1" },
     postgres: { image: "switchyard/postgres:local" },
-    redis: { image: "switchyard/redis:local" },
+    // The local Redis image with root as its user, as the official image has it:
+    // what the program declares must still run redis-server unprivileged.
+    redis: { image: "switchyard/redis:root-default" },
 };
+const ROOT_DEFAULT_REDIS = `FROM switchyard/redis:local\nUSER root\n`;
 
 // Secrets arrive wrapped in the engine's wire form; the values are what the container gets.
 const plain = unwrapSecrets;
@@ -54,6 +57,7 @@ function startContainer(c: Recorded): void {
         const command = kind === "CMD" ? `exec ${test.map((a: string) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")}` : test.join(" ");
         args.push("--health-cmd", command, "--health-interval", i.healthcheck.interval, "--health-timeout", i.healthcheck.timeout, "--health-retries", String(i.healthcheck.retries), "--health-start-period", i.healthcheck.startPeriod);
     }
+    if (i.user) args.push("--user", i.user);
     if (i.memory) args.push("--memory", `${i.memory}m`);
     if (i.memorySwap) args.push("--memory-swap", i.memorySwap === -1 ? "-1" : `${i.memorySwap}m`);
     if (i.cpus) args.push("--cpus", i.cpus);
@@ -98,6 +102,8 @@ describe("the program's declared specs on the real engine", function () {
         const missing = dockerAvailable();
         if (missing) throw new Error(`these tests need a Docker engine and the local images: ${missing}`);
         cleanup();
+        const built = spawnSync("docker", ["build", "-q", "-t", config.redis.image, "-"], { input: ROOT_DEFAULT_REDIS, encoding: "utf8" });
+        assert.strictEqual(built.status, 0, built.stderr);
         // The engine's networks as the program would read them, so the subnets it picks are free here.
         const { networks } = dockerHostProbe(`switchyard/${STACK}`, `${PREFIX}-proxy`);
         run = await runProgram({ config, stack: STACK, host: { running: {}, retired: {}, swapLimit: true, stopped: [], networks } });
@@ -117,7 +123,10 @@ describe("the program's declared specs on the real engine", function () {
         for (const c of of("docker:index/container:Container").filter((c) => c.name.startsWith("release-app-blue-"))) startContainer(c);
         for (const cmd of ["release-notify-config", "release-maintenance-toggle", "release-app-blue-gate", "release-gate", "release-backup-dump", "release-repoint", "release-verify", "release-retire"]) runCommand(run, cmd);
     });
-    after(cleanup);
+    after(() => {
+        cleanup();
+        spawnSync("docker", ["rmi", config.redis.image]);
+    });
 
     it("every container the program declares becomes healthy by its own healthcheck", () => {
         for (const c of [...run.resources.values()].filter((r) => r.type === "docker:index/container:Container")) waitHealthy(c.inputs.name);
@@ -150,6 +159,9 @@ describe("the program's declared specs on the real engine", function () {
         }
         for (const n of [`${PREFIX}-postgres`, `${PREFIX}-redis`]) {
             assert.strictEqual(docker("port", n), "", `${n} publishes ports`);
+            // PID 1 is the server itself (exec form, or exec'd from the shell of REDIS_COMMAND).
+            const uid = docker("exec", n, "awk", "/^Uid:/ { print $2 }", "/proc/1/status");
+            assert.notStrictEqual(uid, "0", `${n}'s server runs as root (its image's USER is ${docker("image", "inspect", "-f", "{{.Config.User}}", docker("inspect", "-f", "{{.Config.Image}}", n)) || "root"})`);
         }
     });
 

@@ -65,6 +65,9 @@ const CASES: Case[] = [
         config: { ...base, environment: "production", appUser: "10001", hosts: [{ name: "a", dockerHost: "ssh://root@10.0.0.11" }, { name: "b", dockerHost: "ssh://root@10.0.0.12" }], data: { address: "10.0.0.11" } },
         expect: /^switchyard:data\.address = "10\.0\.0\.11": is where Postgres and Redis would be published to the other hosts, without TLS: production refuses data services published in clear: give several hosts a managed Postgres and Redis \(postgresUrl, redisUrl, over TLS\), or run production on one host$/,
     },
+    // Issue 28, finding 6: Redis needs no privileges.
+    { what: "Redis as root", config: { ...base, redis: { user: "0:0" } }, expect: /^switchyard:redis\.user = "0:0": must not be root: Redis needs no privileges/ },
+    { what: "Redis user that is not a user", config: { ...base, redis: { user: "redis;id" } }, expect: /^switchyard:redis\.user = "redis;id": must be uid\[:gid\] or a user name/ },
     // Issue 25: what a framework app meets at the proxy; nothing reaches nginx unchecked.
     { what: "extraHttpConfig setting the body limit again", config: { ...base, proxy: { extraHttpConfig: "client_max_body_size 20m;" } }, expect: /^switchyard:proxy\.extraHttpConfig = "client_max_body_size 20m;": sets client_max_body_size, which the proxy's template sets already \(proxy\.maxBodyMb\); set that instead$/ },
     { what: "extraHttpConfig with a location", config: { ...base, proxy: { extraHttpConfig: "location /.well-known/acme-challenge/ { root /srv; }" } }, expect: /^switchyard:proxy\.extraHttpConfig = .*: has a location directive, which nginx allows only inside a server or location/ },

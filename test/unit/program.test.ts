@@ -372,6 +372,32 @@ describe("program (Pulumi mocks)", function () {
         }
     });
 
+    it("Redis runs as its own user (redis.user, default redis); an existing root one is kept, with a warning, unless its re-create is allowed", async () => {
+        const user = (run: RunResult) => get(run, "redis-container").inputs.user;
+        const warnings: string[] = [];
+        const warn = pulumi.log.warn;
+        pulumi.log.warn = async (msg: string) => void warnings.push(msg);
+        try {
+            assert.strictEqual(user(await runProgram({ config: base })), "redis", "a new stack: never root");
+            assert.strictEqual(user(await runProgram({ config: { ...base, redis: { user: "999:999" } } })), "999:999");
+            // A Redis made from an image whose USER is redis (Docker reads it back as the container's user): nothing changes.
+            assert.strictEqual(user(await runProgram({ config: base, host: { ...hostAfter(base, "blue", ["blue"]), redisUser: "redis" } })), "redis");
+            assert.deepStrictEqual(warnings, []);
+            // One made from an image that starts as root (the official redis image, before this): kept as it is.
+            for (const root of ["", "0", "root"]) {
+                assert.strictEqual(user(await runProgram({ config: base, host: { ...hostAfter(base, "blue", ["blue"]), redisUser: root } })), undefined, `user ${JSON.stringify(root)}: an upgrade alone must not re-create Redis`);
+            }
+            assert.strictEqual(warnings.length, 3);
+            assert.match(warnings[0], /Redis \(switchyard-staging-redis\) keeps running as root.* SWITCHYARD_ALLOW_DELETE=redis pulumi up .*chown -R redis: \/data/);
+            process.env.SWITCHYARD_ALLOW_DELETE = "redis";
+            assert.strictEqual(user(await runProgram({ config: base, host: { ...hostAfter(base, "blue", ["blue"]), redisUser: "" } })), "redis", "allowed: the one re-create drops root");
+            assert.strictEqual(warnings.length, 3);
+        } finally {
+            pulumi.log.warn = warn;
+            delete process.env.SWITCHYARD_ALLOW_DELETE;
+        }
+    });
+
     it("every release step runs against the Docker host the provider deploys to", async () => {
         const run = await runProgram({ config: base });
         const provider = byType(run, "pulumi:providers:docker");
