@@ -243,16 +243,38 @@ export class ExtraEngine {
         if (fs.existsSync(this.socket) && spawnSync("docker", ["-H", this.unixHost, "info"]).status === 0) {
             const ids = spawnSync("docker", ["-H", this.unixHost, "ps", "-aq"], { encoding: "utf8" }).stdout.trim();
             if (ids) spawnSync("docker", ["-H", this.unixHost, "rm", "-f", "-v", ...ids.split("\n")]);
+            // Its networks too: a stopped engine leaves their bridges in the kernel.
+            spawnSync("docker", ["-H", this.unixHost, "network", "prune", "-f"]);
         }
         kill(`${this.root}/docker.pid`);
         while (run("iptables", "-w", "-D", ...this.forwardRule));
         run("ip", "link", "del", this.bridge);
+        this.removeOrphanBridges();
         fs.rmSync(this.sshConfig, { force: true });
         if (fs.existsSync(this.root)) {
             // Mounts the engine left (container rootfs, netns) go first.
             const mounts = fs.readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")[1]).filter((m) => m?.startsWith(this.root)).reverse();
             for (const m of mounts) spawnSync("umount", ["-l", m]);
             fs.rmSync(this.root, { recursive: true, force: true });
+        }
+    }
+
+    /**
+     * Bridges with an address in this engine's pool that no engine owns any
+     * more: what an engine killed before it removed its networks leaves (a
+     * killed test run; its data root is gone). Left, they shadow the routes of
+     * the next run's networks that get the same subnets (seen: m3's replicas
+     * could not reach the data host, whose answers went to a dead bridge).
+     */
+    private removeOrphanBridges(): void {
+        const [base, bits] = this.subnet.split("/");
+        const toInt = (ip: string) => ip.split(".").reduce((n, o) => (n << 8) + Number(o), 0) >>> 0;
+        const mask = bits === "0" ? 0 : (~0 << (32 - Number(bits))) >>> 0;
+        const inPool = (ip: string) => ((toInt(ip) & mask) >>> 0) === ((toInt(base) & mask) >>> 0);
+        const out = spawnSync("ip", ["-4", "-o", "addr", "show"], { encoding: "utf8" }).stdout ?? "";
+        for (const line of out.split("\n")) {
+            const m = /^\d+:\s+(br-[0-9a-f]+)\s+inet\s+([\d.]+)\//.exec(line);
+            if (m && inPool(m[2])) run("ip", "link", "del", m[1]);
         }
     }
 }
