@@ -11,9 +11,9 @@ export async function readHistory(proxy: Proxy): Promise<{ wentLive: string[]; m
     return { wentLive: historyLines(wentLive), migrated: historyLines(migrated) };
 }
 
-/** Adds `line` to the record `file` as its newest entry; false when the proxy would not take it. */
-export async function addToHistory(proxy: Proxy, file: string, line: string): Promise<boolean> {
-    return proxy.writeState(file, withLine(await proxy.readState(file), line));
+/** Adds `line` to the record `file` as its newest entry (`read`: its content, read already); false when the proxy would not take it. */
+export async function addToHistory(proxy: Proxy, file: string, line: string, read?: Promise<string>): Promise<boolean> {
+    return proxy.writeState(file, withLine(await (read ?? proxy.readState(file)), line));
 }
 
 /**

@@ -185,6 +185,9 @@ async function readHost(t: Target, o: { namePrefix: string; label: string; colou
     return { name: t.name, target: t, proxy, route, replicas: ours.map((a) => ({ name: a.name, code: "" })), urls, plan, oldImage };
 }
 
+/** The URLs to probe; a replica with no address gets one that cannot answer (it counts as not answering). */
+const probeUrls = (h: HostRead) => h.urls.map((u) => u || "http://0.0.0.0:1/");
+
 /** The replicas' codes from the probe's lines, into the host's facts. */
 function recordCodes(h: HostRead, out: string): void {
     const codes = out.split("\n").filter((l) => /^\d{3} /.test(l)).map((l) => l.slice(0, 3));
@@ -200,7 +203,7 @@ interface Held {
 }
 
 function holdHost(h: HostRead, headers: { host: string; proto: string }): Held {
-    const urls = h.urls.map((u) => u || "http://0.0.0.0:1/");
+    const urls = probeUrls(h);
     let ready!: (v: "ready") => void;
     const readyLine = new Promise<"ready">((r) => (ready = r));
     const seen: string[] = [];
@@ -222,7 +225,7 @@ function holdHost(h: HostRead, headers: { host: string; proto: string }): Held {
 
 /** Probes a host's replicas from inside its proxy and, with `apply`, makes its switch when every one answered; fills in their codes. */
 async function probeHost(h: HostRead, headers: { host: string; proto: string }, apply: boolean): Promise<"switched" | "answered" | "refused"> {
-    const urls = h.urls.map((u) => u || "http://0.0.0.0:1/");
+    const urls = probeUrls(h);
     const ops = apply ? [STATE_DIR, ...stateOpArgs(h.plan!.ops)] : [];
     const r = await h.proxy.exec("sh", "-c", PROBE_THEN_SWITCH, "sh", headers.host, headers.proto, apply ? "apply" : "probe", String(urls.length), ...urls, ...ops);
     recordCodes(h, r.stdout);

@@ -26,8 +26,7 @@
 //      X-Forwarded-Proto of every probe)
 import { WENT_LIVE } from "../lib/routemarker";
 import { Proxy } from "./docker";
-import { colourRelease } from "./history";
-import { withLine } from "./history-rules";
+import { addToHistory, colourRelease } from "./history";
 import { healthRequest } from "./inputs";
 import { switchBack, switchInput, switchTo } from "./repoint";
 import { Step } from "./step";
@@ -93,14 +92,15 @@ async function verify(step: Step): Promise<void> {
     const base = socket ? "http://localhost" : `http://127.0.0.1:${port}`;
     // What goes into the went-live record is read while the probes run: over
     // ssh:// each docker call costs a connection, and the bake waits for this step.
-    const record = Promise.all([colourRelease(step.docker, input.stack, colour), proxy.readState(WENT_LIVE)]);
+    const release = colourRelease(step.docker, input.stack, colour);
+    const history = proxy.readState(WENT_LIVE);
     const r = await proxy.exec("sh", "-c", VERIFY_PROBE, "sh", String(want), colour, `${base}${health.path}`, String(VERIFY_SECONDS), health.host, health.proto, socket);
     const { ok, last } = r.status === 0 ? readVerify(r.stdout) : { ok: 0, last: `could not probe inside the proxy ${input.proxy}` };
     if (ok >= want) {
         step.say(`verified: ${want} consecutive answers from ${colour} on the live listener`);
         // The image went live on this database: switching back to it later is a rollback, not a release.
-        const [{ release }, history] = await record;
-        if (release && !(await proxy.writeState(WENT_LIVE, withLine(history, release)))) step.say(`could not record ${release} in ${WENT_LIVE}: a later switch back to it takes a dump it could skip`);
+        const { release: wentLive } = await release;
+        if (wentLive && !(await addToHistory(proxy, WENT_LIVE, wentLive, history))) step.say(`could not record ${wentLive} in ${WENT_LIVE}: a later switch back to it takes a dump it could skip`);
         return;
     }
     const failed = `verify failed: the live listener did not answer from ${colour} ${want} times in a row within ${VERIFY_SECONDS}s (last: ${last})`;
