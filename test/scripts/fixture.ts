@@ -297,10 +297,19 @@ export class TestStack {
     }
 
     down(): void {
-        const ids = spawnSync("docker", ["ps", "-aq", "--filter", `label=switchyard.stack=${this.stackLabel}`], { encoding: "utf8" }).stdout.trim();
-        if (ids) spawnSync("docker", ["rm", "-f", "-v", ...ids.split("\n")]);
+        removeLabelled(this.stackLabel);
         for (const n of [this.frontend, this.backend]) spawnSync("docker", ["network", "rm", n]);
-        const volumes = spawnSync("docker", ["volume", "ls", "-q", "--filter", `label=switchyard.stack=${this.stackLabel}`], { encoding: "utf8" }).stdout.trim();
-        if (volumes) spawnSync("docker", ["volume", "rm", "-f", ...volumes.split("\n")]);
     }
+}
+
+/** Removes the containers, networks and volumes labelled as this stack's (switchyard.stack), in that order. */
+export function removeLabelled(stackLabel: string): void {
+    const filter = ["--filter", `label=switchyard.stack=${stackLabel}`];
+    const list = (...args: string[]) => spawnSync("docker", [...args, ...filter], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
+    const ids = list("ps", "-aq");
+    if (ids.length) spawnSync("docker", ["rm", "-f", "-v", ...ids]);
+    const networks = list("network", "ls", "-q");
+    if (networks.length) spawnSync("docker", ["network", "rm", ...networks]);
+    const volumes = list("volume", "ls", "-q");
+    if (volumes.length) spawnSync("docker", ["volume", "rm", "-f", ...volumes]);
 }

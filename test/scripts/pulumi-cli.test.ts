@@ -7,7 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { PROJECT_FILES, pulumiBin, REPO } from "./fixture";
+import { PROJECT_FILES, pulumiBin, removeLabelled, REPO } from "./fixture";
 
 
 
@@ -41,7 +41,11 @@ describe("program under the real Pulumi CLI", function () {
         const init = run("stack", "init", "cfgcheck", "--secrets-provider", "passphrase");
         assert.strictEqual(init.status, 0, init.out);
     });
-    after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+    after(() => {
+        // The failed release below creates the networks and volumes before its up fails.
+        removeLabelled("switchyard/cfgcheck");
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
 
     it("invalid config: preview and up fail with every problem listed, and nothing is created", () => {
         for (const [key, value] of [["liveColor", "purple"], ["replicas", "0"], ["standbyy", "keep"]]) {
