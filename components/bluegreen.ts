@@ -19,9 +19,9 @@ import { refusedAs } from "../lib/stackconfig";
 import { combinedPem, materialProblems, tlsFacts } from "../lib/tls";
 import { Acme } from "./acme";
 import { Backups } from "./backups";
-import { Networks } from "./networks";
+import { dataEgressWarning, keepsDataEgress, Networks } from "./networks";
 import { Nginx } from "./nginx";
-import { keepsShellHealthcheck, Postgres, shellHealthcheckWarning } from "./postgres";
+import { keepsShellHealthcheck, keepsSuperuserApp, Postgres, shellHealthcheckWarning, superuserAppWarning } from "./postgres";
 import { keepsRootRedis, Redis, rootRedisWarning } from "./redis";
 import { Release, ReleaseBackupArgs } from "./release";
 import { discoverHosts } from "./discovery";
@@ -204,9 +204,12 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 : undefined;
             const steps = new ReleaseSteps(t.endpoint.host, undefined, undefined, t.name, t.endpoint.tls);
             const daemon = { swapLimit: t.state.swapLimit };
+            const publishData = i === dataAt && several && runsData;
+            const dataEgress = publishData && keepsDataEgress(t.state.networks.data, allowDelete);
+            if (dataEgress) pulumi.log.warn(dataEgressWarning(stack, namePrefix, t.name), this);
             const networks = new Networks(
                 `${t.prefix}-networks`,
-                { namePrefix, stackLabel, guard, publishData: i === dataAt && several && runsData, subnets: t.addressing.mode === "fixed" ? t.addressing.subnets : undefined },
+                { namePrefix, stackLabel, guard, publishData, dataEgress, subnets: t.addressing.mode === "fixed" ? t.addressing.subnets : undefined },
                 partOpts("networks"),
             );
             return { first, opt, partOpts, provider, registryProvider, steps, daemon, guard, networks };
@@ -217,7 +220,9 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         if (shellHealthcheck) pulumi.log.warn(shellHealthcheckWarning(stack, namePrefix), this);
         const rootRedis = !cfg.redisUrl && keepsRootRedis(targets[dataAt].state.redisUser, allowDelete);
         if (rootRedis) pulumi.log.warn(rootRedisWarning(stack, namePrefix), this);
-        const data = this.dataServices(name, cfg, { ...d, namePrefix, stackLabel, shellHealthcheck, rootRedis, addressing: targets[dataAt].addressing });
+        const superuserApp = !cfg.postgresUrl && keepsSuperuserApp(targets[dataAt].state.postgresUser, cfg.postgres.user);
+        if (superuserApp) pulumi.log.warn(superuserAppWarning(stack, namePrefix, cfg.postgres.user), this);
+        const data = this.dataServices(name, cfg, { ...d, namePrefix, stackLabel, shellHealthcheck, rootRedis, superuserApp, addressing: targets[dataAt].addressing });
 
         const releases: Release[] = [];
         const proxies: Nginx[] = [];
@@ -406,10 +411,12 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             shellHealthcheck: boolean;
             /** Keep the root user an existing Redis was created with (keepsRootRedis). */
             rootRedis: boolean;
+            /** The app connects as the superuser an existing Postgres was initialised with (keepsSuperuserApp). */
+            superuserApp: boolean;
             addressing: Addressing;
         },
     ): DataServices {
-        const { namePrefix, stackLabel, networks, daemon, guard, partOpts, shellHealthcheck, rootRedis } = on;
+        const { namePrefix, stackLabel, networks, daemon, guard, partOpts, shellHealthcheck, rootRedis, superuserApp } = on;
         const backendSubnet = on.addressing.mode === "fixed" ? on.addressing.subnets.backend : undefined;
         const production = cfg.environment === "production";
         const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
@@ -426,6 +433,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                       user: cfg.postgres.user,
                       maxConnections: cfg.postgres.maxConnections,
                       shellHealthcheck,
+                      appRoleIsSuperuser: superuserApp,
                       address: backendSubnet && postgresAddress(backendSubnet),
                       password: secret(cfg.postgresPassword),
                       limits: cfg.limits.postgres,

@@ -8,7 +8,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Addressing, decideAddressing } from "../lib/addressing";
 import { collisionMessage } from "../lib/collisions";
-import { SwitchyardConfig } from "../lib/config";
+import { DEFAULTS, SwitchyardConfig } from "../lib/config";
+import { ConfigError } from "../lib/configerrors";
 import { dockerCliEnv } from "../lib/dockerhost";
 import { dockerTlsName, pruneDockerTls, writeDockerTls } from "../lib/dockertls";
 import { HostState, readHostState } from "../lib/host";
@@ -16,6 +17,7 @@ import { dataHostIndex, StackHost, stackHosts } from "../lib/hosts";
 import { stackNames } from "../lib/naming";
 import { planRelease, ReleasePlan } from "../lib/release";
 import { refusedAs } from "../lib/stackconfig";
+import { keepsSuperuserApp, POSTGRES_SUPERUSER } from "./postgres";
 
 /** One host of the stack, as read now: how to reach it, what it runs, its plan. */
 export interface HostTarget extends StackHost {
@@ -61,6 +63,7 @@ export function discoverHosts(cfg: SwitchyardConfig, name: string, dockerHost: s
     refusedAs(() => pruneDockerTls(namePrefix, targets.filter((t) => t.endpoint.tls).map((t) => t.name!)));
     const dataAt = dataHostIndex(cfg);
     refusedAs(() => refuseDataMove(cfg, targets, dataAt, namePrefix));
+    refusedAs(() => refuseSuperuserRole(cfg, targets[dataAt].state, stack));
     return { stack, stackLabel, namePrefix, proxyContainerName, targets, dataAt };
 }
 
@@ -72,6 +75,20 @@ function refuseUnderRestore(stackLabel: string, host: string | undefined, holder
     const text = `a restore of stack ${stackLabel} is running${host ? ` (host ${host})` : ""}: ${holder}. Wait until npm run restore has finished`;
     if (!pulumi.runtime.isDryRun()) throw new pulumi.RunError(`switchyard: ${text}, then run pulumi up again. Nothing was created or changed.`);
     pulumi.log.warn(`switchyard: ${text} before you run pulumi up.`);
+}
+
+/**
+ * The app's role cannot be named as the superuser a new Postgres is
+ * initialised with (components/postgres.ts); a stack whose app already
+ * connects as a superuser of that name keeps it.
+ */
+function refuseSuperuserRole(cfg: SwitchyardConfig, data: HostState, stack: string): void {
+    const user = cfg.postgres.user;
+    if (cfg.postgresUrl || user !== POSTGRES_SUPERUSER || keepsSuperuserApp(data.postgresUser, user)) return;
+    throw new ConfigError(
+        [`switchyard:postgres.user = "${user}": is the name of Postgres's superuser, and the app connects as a role that owns its database only. Allowed: another lower-case SQL identifier (default "${DEFAULTS.user}")`],
+        stack,
+    );
 }
 
 /**

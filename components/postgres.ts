@@ -18,12 +18,67 @@ export interface PostgresArgs extends DataServiceArgs {
     /** Memory (MB) and CPU limits. Defaults to 512 MB and 1 CPU. */
     limits?: Limits;
     /**
+     * Keep the layout of stacks made before the app role owned its database
+     * only: the app connects as the superuser the data directory was
+     * initialised with (keepsSuperuserApp). Defaults to false: the superuser
+     * is `postgres`, reachable only from inside the container, and the app's
+     * role owns its database and nothing else.
+     */
+    appRoleIsSuperuser?: boolean;
+    /**
      * Keep the shell-form healthcheck containers of Switchyard 0.2 and earlier
      * were created with. Docker cannot change a healthcheck in place, so moving
      * to the exec form re-creates the container (the volume stays). Defaults to
      * false: the exec form.
      */
     shellHealthcheck?: boolean;
+}
+
+/** The superuser a data directory is initialised with (the app never connects as it). */
+export const POSTGRES_SUPERUSER = "postgres";
+
+/**
+ * Where the Postgres image runs initialisation scripts: once, when the data
+ * directory is first made (the official image's contract, and ours).
+ */
+const INIT_DIR = "/docker-entrypoint-initdb.d";
+
+/**
+ * Makes the app's role: it logs in, owns the app's database (and so its
+ * public schema) and nothing else: no superuser, no CREATEDB, no CREATEROLE.
+ * A superuser can read any file and run programs as the postgres user (COPY
+ * … PROGRAM): an SQL injection in the app must not reach that. Names come as
+ * psql variables, quoted by psql (:"role"); the password is read from the
+ * environment by a backquote that the shell's printf builtin answers, so it
+ * is on no command line.
+ */
+export const APP_ROLE_INIT_SCRIPT = `#!/bin/sh
+psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname postgres \\
+  -v role="$SWITCHYARD_APP_ROLE" -v db="$POSTGRES_DB" <<'SQL' || exit 1
+\\set password \`printf '%s' "$SWITCHYARD_APP_PASSWORD"\`
+CREATE ROLE :"role" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'password';
+ALTER DATABASE :"db" OWNER TO :"role";
+SQL
+echo "switchyard: role $SWITCHYARD_APP_ROLE owns database $POSTGRES_DB (not a superuser)"
+`;
+
+/**
+ * Whether this stack's app connects as Postgres's superuser: yes when the
+ * container running now was initialised with the app's role as POSTGRES_USER
+ * (stacks made before the role owned its database only). Postgres cannot
+ * demote the superuser a cluster was initialised with, and re-creating the
+ * container keeps the data directory, so the layout stays until the data is
+ * moved to a new stack (README: "The app's database role").
+ */
+export function keepsSuperuserApp(runningPostgresUser: string | undefined, user: string): boolean {
+    return runningPostgresUser !== undefined && runningPostgresUser === user;
+}
+
+export function superuserAppWarning(stack: string, namePrefix: string, user: string): string {
+    return `switchyard ${stack}: the app connects to Postgres (${namePrefix}-postgres) as "${user}", the superuser its data directory was initialised with ` +
+        `(stacks made before the app's role owned its database only). A superuser can read the server's files and run programs in the container; ` +
+        `a stack created now gets a role that owns its database and nothing else. Postgres cannot demote that superuser in place: ` +
+        `README "The app's database role" says how to move the data to a new stack.`;
 }
 
 /** Seconds Postgres gets to shut down cleanly (a fast shutdown with a checkpoint). */
@@ -59,7 +114,10 @@ export function shellHealthcheckWarning(stack: string, namePrefix: string): stri
         `(the data volume stays; Postgres is down for a few seconds).`;
 }
 
-/** Shared Postgres: one container on the backend network with a named volume. */
+/**
+ * Shared Postgres: one container on the backend network with a named volume.
+ * The app connects as a role that owns its database and nothing else.
+ */
 export class Postgres extends pulumi.ComponentResource {
     /** Host name the app slots use on the backend network. */
     public readonly host = "postgres";
@@ -81,6 +139,13 @@ export class Postgres extends pulumi.ComponentResource {
 
         const password = servicePassword(name, args, this);
         this.password = pulumi.secret(password);
+        const legacy = args.appRoleIsSuperuser ?? false;
+        if (!legacy && user === POSTGRES_SUPERUSER) {
+            throw new pulumi.ResourceError(`postgres.user "${user}" is the superuser's name: the app connects as a role that owns its database only (default ${DEFAULTS.user})`, this);
+        }
+        // The superuser's password: set, as the image requires, but used by
+        // nobody (docker exec psql connects over the local socket).
+        const superPassword = legacy ? password : servicePassword(`${name}-superuser`, { ...args, password: undefined }, this);
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image ?? DEFAULTS.postgresImage, keepLocally: true }, { parent: this });
         this.volume = dataVolume(`${name}-data`, `${args.namePrefix}-pgdata`, args, this);
         this.container = new docker.Container(
@@ -88,12 +153,15 @@ export class Postgres extends pulumi.ComponentResource {
             {
                 name: `${args.namePrefix}-postgres`,
                 image: image.imageId,
-                envs: pulumi.secret(pulumi.interpolate`POSTGRES_PASSWORD=${password}`).apply((p) => [
-                    `POSTGRES_USER=${user}`,
+                // In the order stacks made before kept them: another order re-creates the container.
+                envs: pulumi.secret(pulumi.all([superPassword, password])).apply(([sp, p]) => [
+                    `POSTGRES_USER=${legacy ? user : POSTGRES_SUPERUSER}`,
                     `POSTGRES_DB=${database}`,
                     "PGDATA=/var/lib/postgresql/data",
-                    p,
+                    `POSTGRES_PASSWORD=${sp}`,
+                    ...(legacy ? [] : [`SWITCHYARD_APP_ROLE=${user}`, `SWITCHYARD_APP_PASSWORD=${p}`]),
                 ]),
+                uploads: legacy ? undefined : [{ file: `${INIT_DIR}/10-switchyard-app-role.sh`, content: APP_ROLE_INIT_SCRIPT, permissions: "0755" }],
                 // Exec form: both the official entrypoint and ours pass `postgres -c …` on.
                 command: args.maxConnections === undefined ? undefined : ["postgres", "-c", `max_connections=${args.maxConnections}`],
                 mounts: [{ type: "volume", source: this.volume.name, target: "/var/lib/postgresql/data" }],

@@ -142,12 +142,22 @@ export function redisAddress(backend: string): string {
 export type Addressing = { mode: "fixed"; subnets: StackSubnets } | { mode: "dns" };
 
 /** What the host says about the stack's networks (lib/host.ts). */
+/**
+ * The bridge driver's option that makes Docker masquerade a network's
+ * traffic out to the host's networks (and so the internet). "false" on the
+ * data network: published ports still answer (Docker's DNAT, replies by
+ * conntrack), but Postgres and Redis cannot open a connection out.
+ */
+export const MASQUERADE_OPTION = "com.docker.network.bridge.enable_ip_masquerade";
+
 export interface NetworkFacts {
     /** Subnet of every network on the engine, for picking free ones. */
     taken: string[];
     /** The stack's frontend and backend networks, when they exist: their subnet and whether they carry ADDRESSING_LABEL. */
     frontend?: { subnet?: string; fixed: boolean };
     backend?: { subnet?: string; fixed: boolean };
+    /** The stack's data network (several hosts), when it exists: whether Docker masquerades its traffic out (networks made before it had none). */
+    data?: { egress: boolean };
 }
 
 /**

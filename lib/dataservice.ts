@@ -98,3 +98,11 @@ export function postgresServer(raw: string): { host: string; port: number; user:
         sslmode: url.searchParams.get("sslmode") ?? undefined,
     };
 }
+
+/**
+ * The role that owns the app's database, as a shell word inside the stack's
+ * Postgres container: SWITCHYARD_APP_ROLE, or for stacks whose app connects as
+ * the superuser (components/postgres.ts), POSTGRES_USER. Restores and checks
+ * act as the app would, so what they create the app can use.
+ */
+export const APP_ROLE_IN_CONTAINER = '"${SWITCHYARD_APP_ROLE:-$POSTGRES_USER}"';

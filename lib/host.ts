@@ -7,7 +7,7 @@
 // holds both (the route marker and the retire ledger), and container labels
 // say what each slot runs, so the host itself is the record.
 import { execFileSync } from "child_process";
-import { ADDRESSING_LABEL, NetworkFacts } from "./addressing";
+import { ADDRESSING_LABEL, MASQUERADE_OPTION, NetworkFacts } from "./addressing";
 import { foreignObjects, NamedObject, parseNamed } from "./collisions";
 import { Colour, COLOURS } from "./config";
 import { LIST_MARKERS_SCRIPT, parseMarkers } from "./routemarker";
@@ -64,6 +64,13 @@ export interface HostState {
      * unless the operator allows the re-creation (components/redis.ts).
      */
     redisUser?: string;
+    /**
+     * The POSTGRES_USER the stack's Postgres container on this host was created
+     * with, when one exists: the superuser its data directory was initialised
+     * with. Equal to postgres.user, the app connects as that superuser (stacks
+     * made before the app role owned its database only; components/postgres.ts).
+     */
+    postgresUser?: string;
     /** App containers of the stack that exist but do not run. */
     stopped: StoppedReplica[];
     /** Process containers (workers, schedulers) that exist but do not run, by colour: the live colour's are started again by the next up. Defaults to none. */
@@ -145,6 +152,7 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
     // What Docker cannot change in place on the data services, in one call.
     const data = readDataServices([postgres, redis].filter((n): n is string => n !== undefined), env);
     if (postgres) state.postgresHealthcheck = data.get(postgres)?.healthcheck;
+    if (postgres && data.has(postgres)) state.postgresUser = data.get(postgres)!.postgresUser;
     if (redis && data.has(redis)) state.redisUser = data.get(redis)!.user;
     return state;
 };
@@ -159,15 +167,16 @@ function readNetworks(namePrefix: string, env: NodeJS.ProcessEnv, named: NamedOb
     const ids = docker(["network", "ls", "--quiet"]).split("\n").filter(Boolean);
     const facts: NetworkFacts = { taken: [] };
     if (!ids.length) return facts;
-    const out = docker(["network", "inspect", "--format", `{{.Name}}\t{{index .Labels "${ADDRESSING_LABEL}"}}\t{{range .IPAM.Config}}{{.Subnet}} {{end}}\t{{index .Labels "switchyard.stack"}}`, ...ids]);
+    const out = docker(["network", "inspect", "--format", `{{.Name}}\t{{index .Labels "${ADDRESSING_LABEL}"}}\t{{range .IPAM.Config}}{{.Subnet}} {{end}}\t{{index .Labels "switchyard.stack"}}\t{{index .Options "${MASQUERADE_OPTION}"}}`, ...ids]);
     for (const line of out.split("\n").filter(Boolean)) {
-        const [name, fixed, subnets, owner] = line.split("\t");
+        const [name, fixed, subnets, owner, masquerade] = line.split("\t");
         named.push(...parseNamed("network", `${name}\t${owner ?? ""}`));
         const list = (subnets ?? "").split(" ").filter(Boolean);
         facts.taken.push(...list);
         const own = { subnet: list.find((s) => s.includes(".")), fixed: fixed === "fixed" };
         if (name === `${namePrefix}-frontend`) facts.frontend = own;
         if (name === `${namePrefix}-backend`) facts.backend = own;
+        if (name === `${namePrefix}-data`) facts.data = { egress: masquerade !== "false" };
     }
     return facts;
 }
@@ -190,13 +199,15 @@ function readMarkers(proxyContainer: string, env: NodeJS.ProcessEnv, state?: Hos
 }
 
 /** The healthcheck test and the user each container (the stack's Postgres and Redis, running or not) was created with. */
-function readDataServices(containers: string[], env: NodeJS.ProcessEnv): Map<string, { healthcheck?: string[]; user: string }> {
-    const facts = new Map<string, { healthcheck?: string[]; user: string }>();
+function readDataServices(containers: string[], env: NodeJS.ProcessEnv): Map<string, { healthcheck?: string[]; user: string; postgresUser: string }> {
+    const facts = new Map<string, { healthcheck?: string[]; user: string; postgresUser: string }>();
     if (!containers.length) return facts;
-    const out = dockerCli(["inspect", "--format", "{{.Name}}\t{{.Config.User}}\t{{json .Config.Healthcheck}}", ...containers], env);
+    // POSTGRES_USER alone of the environment: the rest holds the password.
+    const postgresUser = `{{range .Config.Env}}{{if eq (index (split . "=") 0) "POSTGRES_USER"}}{{slice . 14}}{{end}}{{end}}`;
+    const out = dockerCli(["inspect", "--format", `{{.Name}}\t{{.Config.User}}\t{{json .Config.Healthcheck}}\t${postgresUser}`, ...containers], env);
     for (const line of out.split("\n").filter(Boolean)) {
-        const [name, user, health] = line.split("\t");
-        facts.set(name.replace(/^\//, ""), { user: user ?? "", healthcheck: (JSON.parse(health || "null") as { Test?: string[] } | null)?.Test });
+        const [name, user, health, pgUser] = line.split("\t");
+        facts.set(name.replace(/^\//, ""), { user: user ?? "", healthcheck: (JSON.parse(health || "null") as { Test?: string[] } | null)?.Test, postgresUser: pgUser ?? "" });
     }
     return facts;
 }

@@ -14,6 +14,7 @@ import * as fs from "fs";
 import { configSchema, healthHost, healthProto } from "../lib/config";
 import { EXPAND_MIGRATED, MAINTENANCE_MARKER, RESTORE_LOCK, STATE_DIR, WENT_LIVE } from "../lib/routemarker";
 import { readStackFile, stackFilePath } from "../lib/stackfile";
+import { APP_ROLE_IN_CONTAINER } from "../lib/dataservice";
 import { liveProbe } from "../lib/host";
 import { everyHost, parseStackArgs, runCli } from "./cli";
 import { BackupRecord, docker, humanSize, inStore, listBackups, managedEnv, openStore } from "./backupstore";
@@ -108,7 +109,7 @@ function restoreUnderLock(stack: string, store: ReturnType<typeof openStore>, ba
         // environment by name (no address or password on a command line).
         const pgRestore = store.managed
             ? 'exec pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error -d "$PGDATABASE"'
-            : 'pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error -U "$POSTGRES_USER" -d "$POSTGRES_DB"';
+            : `pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error -U ${APP_ROLE_IN_CONTAINER} -d "$POSTGRES_DB"`;
         const managed = store.managed ? managedEnv(store) : undefined;
         const into = managed ? `docker run -i --rm ${managed.args.join(" ")} --entrypoint sh "$4" -c '${pgRestore}'` : `docker exec -i "$4" sh -c '${pgRestore}'`;
         const r = spawnSync(
@@ -126,7 +127,7 @@ function restoreUnderLock(stack: string, store: ReturnType<typeof openStore>, ba
         const countRows = `SELECT string_agg(table_name || '=' || (xpath('/row/n/text()', query_to_xml('SELECT count(*) AS n FROM ' || quote_ident(table_name), false, true, '')))[1]::text, ', ' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`;
         const tables = managed
             ? execFileSync("docker", ["run", "--rm", ...managed.args, "--entrypoint", "psql", store.image, "-tAc", countRows], { encoding: "utf8", env: managed.env }).trim()
-            : docker(["exec", store.postgres!, "sh", "-c", `psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "${countRows}"`]);
+            : docker(["exec", store.postgres!, "sh", "-c", `psql -U ${APP_ROLE_IN_CONTAINER} -d "$POSTGRES_DB" -tAc "${countRows}"`]);
         step(`rows per table now: ${tables || "(no tables)"}`);
         for (const p of proxies) {
             const health = p.exec("curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", ...healthProbe.headers, ...p.probe(healthPath));

@@ -11,6 +11,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { LocalWorkspace, OpMap, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { Colour } from "../../lib/config";
+import { APP_ROLE_IN_CONTAINER } from "../../lib/dataservice";
 import { readRoute } from "../../lib/host";
 import { stackNames } from "../../lib/naming";
 import { missingForPreview, pulumiBin } from "../../lib/plugins";
@@ -350,7 +351,7 @@ export async function waitFor(what: string, check: () => boolean, timeoutMs = 60
 
 /** psql in the stack's Postgres container (as its own superuser, over the socket). */
 export function psql(s: E2EStack, sql: string): string {
-    return execFileSync("docker", ["exec", `${s.names.namePrefix}-postgres`, "sh", "-c", `psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "$1"`, "psql", sql], { encoding: "utf8" }).trim();
+    return execFileSync("docker", ["exec", `${s.names.namePrefix}-postgres`, "sh", "-c", `psql -U ${APP_ROLE_IN_CONTAINER} -d "$POSTGRES_DB" -tAc "$1"`, "psql", sql], { encoding: "utf8" }).trim();
 }
 
 /** redis-cli in the stack's Redis container (password from its own env, never on a command line). */

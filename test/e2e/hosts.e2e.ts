@@ -191,6 +191,8 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         const maxConnections = engines[DATA].docker("exec", `${s.names.namePrefix}-postgres`, "psql", "-U", "app", "-d", "app", "-tAc", "SHOW max_connections").trim();
         assert.strictEqual(maxConnections, "200", "Postgres runs with postgres.maxConnections");
         for (const svc of ["postgres", "redis"]) shared[`${engines[DATA].name}/${s.names.namePrefix}-${svc}`] = identity(engines[DATA], `${s.names.namePrefix}-${svc}`);
+        // The network they are published from has no way out (test/scripts/data-network.test.ts shows what that does).
+        assert.strictEqual(engines[DATA].docker("network", "inspect", "-f", '{{index .Options "com.docker.network.bridge.enable_ip_masquerade"}}', `${s.names.namePrefix}-data`).trim(), "false");
         const onMain = spawnSync("docker", ["-H", "unix:///var/run/docker.sock", "ps", "-aq", "--filter", `label=switchyard.stack=${s.names.stackLabel}`], { encoding: "utf8" }).stdout.trim();
         assert.strictEqual(onMain, "", "nothing of the stack on this machine's own engine");
         // A write through m2 is read through m3 and m1 (the canary, reaching Postgres on m2): one Postgres, one Redis.

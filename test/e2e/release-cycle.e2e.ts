@@ -13,6 +13,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { Colour } from "../../lib/config";
+import { APP_ROLE_IN_CONTAINER } from "../../lib/dataservice";
 import { describeFailures, get, LoadReport } from "../scripts/load";
 import { nginxWorkers } from "../scripts/fixture";
 import { WebhookReceiver } from "../scripts/webhook";
@@ -473,12 +474,12 @@ describe("e2e: the release cycle under a real pulumi up", function () {
     });
 
     it("8. secrets and exposure: no plaintext password in state or logs, no host port for Postgres/Redis, app non-root", () => {
-        const pgPassword = execFileSync("docker", ["exec", `${s.names.namePrefix}-postgres`, "printenv", "POSTGRES_PASSWORD"], { encoding: "utf8" }).trim();
-        const redisPassword = execFileSync("docker", ["exec", `${s.names.namePrefix}-redis`, "printenv", "REDIS_PASSWORD"], { encoding: "utf8" }).trim();
-        assert.ok(pgPassword.length >= 16 && redisPassword.length >= 16);
+        const printenv = (svc: string, name: string) => execFileSync("docker", ["exec", `${s.names.namePrefix}-${svc}`, "printenv", name], { encoding: "utf8" }).trim();
+        const [superPassword, appPassword, redisPassword] = [printenv("postgres", "POSTGRES_PASSWORD"), printenv("postgres", "SWITCHYARD_APP_PASSWORD"), printenv("redis", "REDIS_PASSWORD")];
+        assert.ok(superPassword.length >= 16 && appPassword.length >= 16 && redisPassword.length >= 16 && superPassword !== appPassword);
         const state = s.cli(["stack", "export"]).out;
         const log = fs.readFileSync(s.logFile, "utf8");
-        for (const [what, pw] of [["postgres", pgPassword], ["redis", redisPassword]]) {
+        for (const [what, pw] of [["postgres superuser", superPassword], ["postgres app role", appPassword], ["redis", redisPassword]]) {
             assert.ok(!state.includes(pw), `${what} password in plaintext in pulumi stack export`);
             assert.ok(!log.includes(pw), `${what} password in the output of an operation`);
         }
@@ -492,7 +493,10 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         for (const c of s.containers(false).filter((x) => x.role === "app")) {
             assert.notStrictEqual(execFileSync("docker", ["exec", c.name, "id", "-u"], { encoding: "utf8" }).trim(), "0", `${c.name} runs as root`);
         }
-        figures.push({ scenario: "8 secrets and exposure", note: "no password in state or logs; no host ports; app uid != 0" });
+        // The app's role owns its database and its tables, and is no superuser.
+        assert.strictEqual(psql(s, "SELECT rolsuper::text || ' ' || pg_get_userbyid(d.datdba) FROM pg_roles, pg_database d WHERE rolname = current_user AND d.datname = current_database()"), "false app");
+        assert.strictEqual(psql(s, "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class WHERE relnamespace = 'public'::regnamespace"), "app");
+        figures.push({ scenario: "8 secrets and exposure", note: "no password in state or logs; no host ports; app uid != 0; the app's Postgres role no superuser, owner of its tables" });
     });
 
     it("9. a second concurrent up fails fast on the stack lock; state intact", async () => {
@@ -540,7 +544,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
     /** Seconds a custom-format pg_dump of the whole database takes, as the backup step's dump (written nowhere). */
     function dumpSeconds(): number {
         const t = Date.now();
-        execFileSync("docker", ["exec", `${s.names.namePrefix}-postgres`, "sh", "-c", 'pg_dump -U "$POSTGRES_USER" -d "$POSTGRES_DB" -Fc > /dev/null']);
+        execFileSync("docker", ["exec", `${s.names.namePrefix}-postgres`, "sh", "-c", `pg_dump -U ${APP_ROLE_IN_CONTAINER} -d "$POSTGRES_DB" -Fc > /dev/null`]);
         return (Date.now() - t) / 1000;
     }
     /** When a line matching re appeared in an up's output: epoch ms (lines are stamped with seconds since the up began). */

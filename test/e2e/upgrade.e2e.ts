@@ -90,6 +90,8 @@ describe("e2e: upgrading a stack that Switchyard 0.2 made", function () {
         assert.deepStrictEqual(identities(), before, "no container was replaced or restarted");
         assert.match(up.output, /Postgres \(\S+-postgres\) keeps the shell-form healthcheck it was created with\..*SWITCHYARD_ALLOW_DELETE=postgres pulumi up/s);
         assert.match(up.output, /the networks of \S+ were made before fixed addresses, so its proxy still finds the colours through Docker's DNS/);
+        // 0.2 initialised Postgres with the app's role as its superuser: kept (Postgres cannot demote it), said once per up.
+        assert.match(up.output, /the app connects to Postgres \(\S+-postgres\) as "app", the superuser its data directory was initialised with/);
         assert.notStrictEqual(execFileSync("docker", ["inspect", "--format", "{{.HostConfig.NetworkMode}}", s.names.proxyContainer], { encoding: "utf8" }).trim(), "host", "the proxy stays on its network, its ports published");
     });
 
@@ -119,6 +121,8 @@ describe("e2e: upgrading a stack that Switchyard 0.2 made", function () {
         const noop = await s.up("no-op after the re-create", { expectNoChanges: true });
         assert.strictEqual(changed(noop.changes), 0, `the no-op up changed ${JSON.stringify(noop.changes)}`);
         assert.doesNotMatch(noop.output, /shell-form healthcheck/);
+        // Re-created on the same data directory, so in the layout that directory has: the app's role is POSTGRES_USER.
+        assert.strictEqual(execFileSync("docker", ["inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", postgres()], { encoding: "utf8" }).split("\n").filter((e) => /^(POSTGRES_USER|SWITCHYARD_APP_ROLE)=/.test(e)).join(" "), "POSTGRES_USER=app");
         say(`figures: re-create ${seconds.toFixed(1)} s with ${failed.length} of ${rep.requests} failed; no-op ${noop.changes.same} unchanged`);
     });
 

@@ -7,6 +7,9 @@
 // the steps; it does not stand in for the Docker provider in a deployment.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { docker, dockerAvailable, runStep, TestStack } from "./fixture";
 import { describeFailures, get, startLoadProcess } from "./load";
 import { diffRuns, Recorded, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "../unit/mocks";
@@ -70,6 +73,16 @@ function startContainer(c: Recorded): void {
     if (i.restart) args.push("--restart", i.restart);
     args.push(imageOf(c), ...(i.command ?? []));
     docker(...args);
+    // Files the provider copies in before the start (Postgres's init script), with their modes.
+    if (i.uploads?.length) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-uploads-"));
+        for (const u of i.uploads) {
+            fs.mkdirSync(path.join(dir, path.dirname(u.file)), { recursive: true });
+            fs.writeFileSync(path.join(dir, u.file), u.content, { mode: parseInt(u.permissions ?? "644", 8) });
+        }
+        docker("cp", `${dir}/.`, `${i.name}:/`);
+        fs.rmSync(dir, { recursive: true });
+    }
     for (const n of more) docker("network", "connect", ...(n.aliases ?? []).flatMap((a: string) => ["--alias", a]), ...(n.ipv4Address ? ["--ip", n.ipv4Address] : []), n.name, i.name);
     docker("start", i.name);
 }
@@ -163,6 +176,19 @@ describe("the program's declared specs on the real engine", function () {
             const uid = docker("exec", n, "awk", "/^Uid:/ { print $2 }", "/proc/1/status");
             assert.notStrictEqual(uid, "0", `${n}'s server runs as root (its image's USER is ${docker("image", "inspect", "-f", "{{.Config.User}}", docker("inspect", "-f", "{{.Config.Image}}", n)) || "root"})`);
         }
+    });
+
+    it("the app's Postgres role owns its database and is no superuser: it writes its tables, cannot run programs, and its dump passed", () => {
+        const psql = (sql: string) => spawnSync("docker", ["exec", `${PREFIX}-postgres`, "psql", "-U", "app", "-d", "app", "-tAc", sql], { encoding: "utf8" });
+        assert.strictEqual(psql("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user").stdout.trim(), "f|f|f");
+        assert.strictEqual(psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()").stdout.trim(), "app");
+        assert.strictEqual(psql("SELECT rolname FROM pg_roles WHERE rolsuper").stdout.trim(), "postgres", "the one superuser");
+        assert.strictEqual(psql("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'visits'").stdout.trim(), "app", "the app made its table");
+        const program = psql("COPY (SELECT 1) TO PROGRAM 'id'");
+        assert.notStrictEqual(program.status, 0);
+        assert.match(program.stderr, /permission denied|must be superuser|pg_execute_server_program/);
+        // The backup step (in before) dumped as this role: its dump is in the store.
+        assert.match(docker("run", "--rm", "--user", "0:0", "-v", `${PREFIX}-backups:/b`, "--entrypoint", "ls", "switchyard/postgres:local", "/b"), /\.dump$/m);
     });
 
     it("no password appears in any container's command line or in a release step's inputs", () => {

@@ -66,6 +66,7 @@ const CASES: Case[] = [
         expect: /^switchyard:data\.address = "10\.0\.0\.11": is where Postgres and Redis would be published to the other hosts, without TLS: production refuses data services published in clear: give several hosts a managed Postgres and Redis \(postgresUrl, redisUrl, over TLS\), or run production on one host$/,
     },
     // Issue 28, finding 6: Redis needs no privileges.
+    { what: "the app's Postgres role named as the superuser", config: { ...base, postgres: { user: "postgres" } }, expect: /^switchyard:postgres\.user = "postgres": is the name of Postgres's superuser, and the app connects as a role that owns its database only\. Allowed: another lower-case SQL identifier \(default "app"\)$/ },
     { what: "Redis as root", config: { ...base, redis: { user: "0:0" } }, expect: /^switchyard:redis\.user = "0:0": must not be root: Redis needs no privileges/ },
     { what: "Redis user that is not a user", config: { ...base, redis: { user: "redis;id" } }, expect: /^switchyard:redis\.user = "redis;id": must be uid\[:gid\] or a user name/ },
     // Issue 25: what a framework app meets at the proxy; nothing reaches nginx unchecked.

@@ -3,6 +3,7 @@
 // (the canary) or on data.host, published on data.address for the others; the hosts
 // re-point in order, each batch after the one before it was promoted.
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
 import { HostState } from "../../lib/host";
 import { parseConfig } from "../../lib/config";
 import { rolloutBatches, stackHosts } from "../../lib/hosts";
@@ -39,6 +40,27 @@ function providerHost(run: RunResult, ref: string): string {
 describe("several hosts per stack (Pulumi mocks)", function () {
     this.timeout(30000);
 
+    it("a data network made with a way out is kept, with a warning, until network, postgres and redis may be re-created", async () => {
+        const withEgress = Object.fromEntries(HOSTS.map((h) => [h.dockerHost, { ...onBlue, networks: { taken: [], data: { egress: true } } }]));
+        const warnings: string[] = [];
+        const warn = pulumi.log.warn;
+        pulumi.log.warn = async (msg: string) => void warnings.push(msg);
+        try {
+            const kept = await runProgram({ config: staged, hostsByDocker: withEgress });
+            assert.strictEqual(get(kept, "networks-data").inputs.options, undefined, "an upgrade alone must not re-create the data network");
+            assert.strictEqual(warnings.filter((w) => /data network/.test(w)).length, 1);
+            assert.match(warnings.find((w) => /data network/.test(w))!, /the data network switchyard-staging-data on host web-1 was made before it lost its way out.*SWITCHYARD_ALLOW_DELETE=network,postgres,redis pulumi up/);
+            const madeSince = Object.fromEntries(HOSTS.map((h) => [h.dockerHost, { ...onBlue, networks: { taken: [], data: { egress: false } } }]));
+            assert.ok(get(await runProgram({ config: staged, hostsByDocker: madeSince }), "networks-data").inputs.options, "one made since stays as it is");
+            process.env.SWITCHYARD_ALLOW_DELETE = "network,postgres,redis";
+            assert.deepStrictEqual(get(await runProgram({ config: staged, hostsByDocker: withEgress }), "networks-data").inputs.options, { "com.docker.network.bridge.enable_ip_masquerade": "false" });
+            assert.strictEqual(warnings.filter((w) => /data network/.test(w)).length, 1);
+        } finally {
+            pulumi.log.warn = warn;
+            delete process.env.SWITCHYARD_ALLOW_DELETE;
+        }
+    });
+
     it("each host gets its own provider, networks, proxy and both slots; the data services run on the first alone", async () => {
         const run = await runProgram({ config: staged });
         assert.deepStrictEqual(byType(run, "pulumi:providers:docker").map((p) => [p.name, p.inputs.host]).sort(), [
@@ -70,6 +92,7 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         );
         assert.deepStrictEqual(get(run, "redis-container").inputs.ports, [{ internal: 6379, external: 6379, ip: "10.0.0.11", protocol: "tcp" }]);
         assert.ok(run.resources.has("networks-data") && !run.resources.has("web-2-networks-data"), "one data network, on the first host");
+        assert.deepStrictEqual(get(run, "networks-data").inputs.options, { "com.docker.network.bridge.enable_ip_masquerade": "false" }, "nothing on it reaches out");
         // Each host's delete guard has hooks of its own (hook names are unique in a program); the first keeps a one-host stack's.
         assert.deepStrictEqual(get(run, "release-app-blue-1").beforeDelete, ["switchyard-guard-app"]);
         assert.deepStrictEqual(get(run, "web-2-release-app-blue-1").beforeDelete, ["switchyard-guard-web-2-app"]);

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { HostState } from "../../lib/host";
 import { parseConfig } from "../../lib/config";
 import { readStackFile, stackFilePath } from "../../lib/stackfile";
-import { byType, diffRuns, get, labelsOf, runProgram, RunResult, SECRET_SIG } from "./mocks";
+import { byType, diffRuns, get, labelsOf, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "./mocks";
 
 const CONTAINER = "docker:index/container:Container";
 const COMMAND = "command:local:Command";
@@ -396,6 +396,47 @@ describe("program (Pulumi mocks)", function () {
             pulumi.log.warn = warn;
             delete process.env.SWITCHYARD_ALLOW_DELETE;
         }
+    });
+
+    it("the app's Postgres role owns its database only; a stack whose app is the superuser keeps it, with a warning", async () => {
+        const envsOf = (run: RunResult) => unwrapSecrets(get(run, "postgres-container").inputs.envs) as string[];
+        const warnings: string[] = [];
+        const warn = pulumi.log.warn;
+        pulumi.log.warn = async (msg: string) => void warnings.push(msg);
+        try {
+            const fresh = await runProgram({ config: base });
+            const envs = envsOf(fresh);
+            assert.deepStrictEqual(envs.filter((e) => /^(POSTGRES_USER|POSTGRES_DB|SWITCHYARD_APP_ROLE)=/.test(e)), ["POSTGRES_USER=postgres", "POSTGRES_DB=app", "SWITCHYARD_APP_ROLE=app"]);
+            assert.ok(envs.includes("SWITCHYARD_APP_PASSWORD=pw-postgres-password"), "the app role's password is the one its URL carries");
+            assert.ok(envs.includes("POSTGRES_PASSWORD=pw-postgres-superuser-password"), "the superuser has a password of its own");
+            const uploads = get(fresh, "postgres-container").inputs.uploads;
+            assert.deepStrictEqual(uploads.map((u: { file: string; permissions: string }) => [u.file, u.permissions]), [["/docker-entrypoint-initdb.d/10-switchyard-app-role.sh", "0755"]]);
+            assert.match(uploads[0].content, /CREATE ROLE :"role" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'password';/);
+            assert.doesNotMatch(uploads[0].content, /pw-/, "no password in the script (state keeps it in plaintext)");
+            assert.match(unwrapSecrets(get(fresh, "release-app-blue-1").inputs.envs).find((e: string) => e.startsWith("DATABASE_URL=")), /^DATABASE_URL=postgres:\/\/app:pw-postgres-password@/);
+            // A Postgres initialised with the app's role as its superuser (stacks made before): kept exactly as it was.
+            const legacyHost = { ...hostAfter(base, "blue", ["blue"]), postgresUser: "app" };
+            const legacy = await runProgram({ config: base, host: legacyHost });
+            assert.deepStrictEqual(envsOf(legacy), ["POSTGRES_USER=app", "POSTGRES_DB=app", "PGDATA=/var/lib/postgresql/data", "POSTGRES_PASSWORD=pw-postgres-password"]);
+            assert.strictEqual(get(legacy, "postgres-container").inputs.uploads, undefined);
+            assert.ok(!legacy.resources.has("postgres-superuser-password"));
+            assert.strictEqual(warnings.length, 1);
+            assert.match(warnings[0], /the app connects to Postgres \(switchyard-staging-postgres\) as "app", the superuser its data directory was initialised with/);
+            // A Postgres made with the new layout stays in it: no warning.
+            await runProgram({ config: base, host: { ...hostAfter(base, "blue", ["blue"]), postgresUser: "postgres" } });
+            assert.strictEqual(warnings.length, 1);
+        } finally {
+            pulumi.log.warn = warn;
+        }
+        // The superuser's name for the app's role: refused before anything is declared, unless that is what already runs.
+        const named = { ...base, postgres: { user: "postgres" } };
+        await assert.rejects(runProgram({ config: named }), (err: Error & { registered?: string[] }) => {
+            assert.match(err.message, /switchyard:postgres\.user = "postgres": is the name of Postgres's superuser.*Allowed: another lower-case SQL identifier \(default "app"\)/);
+            assert.deepStrictEqual(err.registered ?? [], []);
+            return true;
+        });
+        const kept = await runProgram({ config: named, host: { ...hostAfter(named, "blue", ["blue"]), postgresUser: "postgres" } });
+        assert.ok((unwrapSecrets(get(kept, "postgres-container").inputs.envs) as string[]).includes("POSTGRES_USER=postgres"));
     });
 
     it("every release step runs against the Docker host the provider deploys to", async () => {
