@@ -12,7 +12,7 @@ import { processHealToken } from "../lib/heal";
 import { readRoute } from "../lib/host";
 import { postgresServer } from "../lib/dataservice";
 import { rootAlias } from "../lib/naming";
-import { colourValues, describePlan, describeProcesses, keepsReleasedValues } from "../lib/release";
+import { colourValues, describePlan, describeProcesses, keepsReleasedValues, pinnedImageId } from "../lib/release";
 import { ReleaseSteps } from "../lib/steps";
 import { proxyBehaviour, routingOf } from "../lib/proxy";
 import { refusedAs } from "../lib/stackconfig";
@@ -307,6 +307,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                                 colour,
                                 {
                                     image: cfg.slots[colour]!.image,
+                                    pinnedImageId: pinnedImageId(t.state, colour, cfg.slots[colour]!.image),
                                     env: values.env,
                                     secretEnv: Object.keys(values.secrets).length ? pulumi.secret(values.secrets) : undefined,
                                     // Shared values set: a running colour that is or goes live keeps the values it was released with.

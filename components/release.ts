@@ -45,6 +45,8 @@ export type SlotDefaults = Omit<SlotArgs, "colour" | "image" | "env" | "secretEn
 export interface ColourSettings {
     /** Image reference the colour runs. */
     image: string;
+    /** The image id its containers are created from instead of what `image` resolves to now (lib/release.ts pinnedImageId). Defaults to none. */
+    pinnedImageId?: string;
     /** The app's own plain variables. Defaults to none. */
     env?: Record<string, string>;
     /** The app's own secret variables; secret in state and plan. Defaults to none. */
@@ -171,7 +173,7 @@ export class Release extends pulumi.ComponentResource {
             const settings = args.colours[colour]!;
             this.slots[colour] = new Slot(
                 `${name}-app-${colour}`,
-                { ...args.slot, colour, image: settings.image, env: settings.env, secretEnv: settings.secretEnv, addresses: settings.addresses, keepValues: settings.keepValues, proxyReady: notifier.config, steps: args.steps },
+                { ...args.slot, colour, image: settings.image, pinnedImageId: settings.pinnedImageId, env: settings.env, secretEnv: settings.secretEnv, addresses: settings.addresses, keepValues: settings.keepValues, proxyReady: notifier.config, steps: args.steps },
                 child(`app-${colour}`),
             );
         }

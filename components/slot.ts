@@ -40,6 +40,12 @@ export interface SlotArgs {
     colour: Colour;
     /** Image reference the slot runs. */
     image: string;
+    /**
+     * The image id to create the containers from instead of what `image`
+     * resolves to now: the one a running colour runs, or a retired colour ran
+     * (lib/release.ts pinnedImageId). Defaults to none: `image` as pulled.
+     */
+    pinnedImageId?: string;
     /** Containers in the slot; nginx spreads requests over them. Defaults to 2. */
     replicas?: number;
     /** Port the app listens on. Defaults to 3000. */
@@ -158,7 +164,7 @@ export class Slot extends pulumi.ComponentResource {
         // plain variables with their values, the secret ones by name only.
         const envLabel = Object.entries(env).map(([k, v]) => `${k}=${v}`).sort().join("\n");
         const secretNames = pulumi.output(args.secretEnv ?? {}).apply((s) => Object.keys(s).sort().join(","));
-        this.imageId = image.imageId;
+        this.imageId = args.pinnedImageId ? pulumi.output(args.pinnedImageId) : image.imageId;
         this.envs = envs;
         this.envLabel = envLabel;
         this.secretNames = secretNames;
@@ -173,7 +179,7 @@ export class Slot extends pulumi.ComponentResource {
                     `${name}-${i}`,
                     {
                         name: containerName,
-                        image: image.imageId,
+                        image: this.imageId,
                         envs,
                         ...(args.user ? { user: args.user } : {}),
                         networksAdvanced: [

@@ -247,6 +247,13 @@ export async function imageOf(docker: Docker, stack: string, colour: string): Pr
     return r.status === 0 ? (r.stdout.split("\n")[0] ?? "") : "";
 }
 
+/** A colour's running image: its reference (label switchyard.image) and the image id its containers were created from ("" when created by name). */
+export async function runningImage(docker: Docker, stack: string, colour: string): Promise<{ image: string; id: string }> {
+    const r = await docker.run(["ps", "--no-trunc", ...slotFilters(stack, colour), "--format", '{{.Label "switchyard.image"}}\t{{.Image}}']);
+    const [image = "", id = ""] = r.status === 0 ? (r.stdout.split("\n")[0] ?? "").split("\t") : [];
+    return { image, id: /^sha256:[0-9a-f]{64}$/.test(id) ? id : "" };
+}
+
 /** The engine's clock, which stamps the containers' log records. */
 export async function engineTime(docker: Docker): Promise<string | undefined> {
     const r = await docker.run(["info", "--format", "{{.SystemTime}}"]);

@@ -12,7 +12,7 @@
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY
 import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, RETIRED_PREFIX } from "../lib/routemarker";
-import { imageOf, Proxy, trimmed } from "./docker";
+import { imageOf, Proxy, runningImage, trimmed } from "./docker";
 import { Step } from "./step";
 import { Colour, otherColour, planSwitch, stateOpArgs, SwitchFacts } from "./switch-rules";
 
@@ -33,15 +33,15 @@ export function switchInput(step: Step): SwitchInput {
 
 /** What a switch reads before it acts (engine/switch-rules.ts SwitchFacts), in one round of parallel calls; fails under a restore. */
 export async function readSwitchFacts(step: Step, proxy: Proxy, input: SwitchInput): Promise<SwitchFacts> {
-    const [restoring, oldRunningImage, targetImage, live, previousLiveImage] = await Promise.all([
+    const [restoring, old, targetImage, live, previousLiveImage] = await Promise.all([
         proxy.readState(RESTORE_LOCK),
-        imageOf(step.docker, input.stack, otherColour(input.colour)),
+        runningImage(step.docker, input.stack, otherColour(input.colour)),
         imageOf(step.docker, input.stack, input.colour),
         proxy.route(),
         proxy.readState(PREVIOUS_LIVE_IMAGE),
     ]);
     if (restoring) step.refuseRestoring(restoring);
-    return { target: input.colour, live, retire: input.standby === "retire", oldRunningImage, targetImage, previousLiveImage };
+    return { target: input.colour, live, retire: input.standby === "retire", oldRunningImage: old.image, oldRunningImageId: old.id, targetImage, previousLiveImage };
 }
 
 /** Makes the switch `facts` describe (one exec: the ledger first, the marker flip last); says each action; a rollback tells the webhook. */

@@ -71,13 +71,15 @@ export interface AppContainer {
     name: string;
     colour: string;
     image: string;
+    /** The image id it was created from ("" when created by name). */
+    imageId: string;
 }
 
-/** `docker ps --format '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}'`. */
+/** `docker ps --no-trunc --format '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.Image}}'`. */
 export function parseApps(out: string): AppContainer[] {
     return out.split("\n").filter(Boolean).map((l) => {
-        const [name, colour, image] = l.split("\t");
-        return { name, colour: colour ?? "", image: image ?? "" };
+        const [name, colour, image, createdFrom] = l.split("\t");
+        return { name, colour: colour ?? "", image: image ?? "", imageId: /^sha256:[0-9a-f]{64}$/.test(createdFrom ?? "") ? createdFrom : "" };
     });
 }
 
@@ -167,7 +169,7 @@ async function readHost(t: Target, o: { namePrefix: string; label: string; colou
     const { docker } = t.step;
     const proxy = new Proxy(docker, t.step.env.SWITCHYARD_PROXY!);
     const [apps, members, state] = await Promise.all([
-        docker.run(["ps", ...labelFilters(o.label), "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}']),
+        docker.run(["ps", "--no-trunc", ...labelFilters(o.label), "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.Image}}']),
         docker.run(["network", "inspect", "-f", '{{range .Containers}}{{.Name}} {{.IPv4Address}}{{"\\n"}}{{end}}', `${o.namePrefix}-frontend`]),
         proxy.exec("sh", "-c", READ_STATE, "sh", STATE_DIR, ROUTE_MARKER, RESTORE_LOCK, PREVIOUS_LIVE_IMAGE),
     ]);
@@ -180,8 +182,9 @@ async function readHost(t: Target, o: { namePrefix: string; label: string; colou
     const address = parseMembers(members.stdout);
     // A replica with no address on the frontend network cannot be probed: it counts as not answering.
     const urls = ours.map((a) => (address.get(a.name) ? `http://${address.get(a.name)}:${o.port}${o.path}` : ""));
-    const oldImage = all.find((a) => a.colour === otherColour(o.colour))?.image ?? "";
-    const plan = planSwitch({ target: o.colour, live: route, retire: o.retire, oldRunningImage: oldImage, targetImage: ours[0]?.image ?? "", previousLiveImage: lines[2]?.trim() ?? "" });
+    const old = all.find((a) => a.colour === otherColour(o.colour));
+    const oldImage = old?.image ?? "";
+    const plan = planSwitch({ target: o.colour, live: route, retire: o.retire, oldRunningImage: oldImage, oldRunningImageId: old?.imageId ?? "", targetImage: ours[0]?.image ?? "", previousLiveImage: lines[2]?.trim() ?? "" });
     return { name: t.name, target: t, proxy, route, replicas: ours.map((a) => ({ name: a.name, code: "" })), urls, plan, oldImage };
 }
 

@@ -4,7 +4,7 @@
 // them; test/unit/switch-rules.test.ts checks each in milliseconds.
 import type { Colour } from "../lib/config";
 import { otherColour } from "../lib/defaults";
-import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RETIRED_PREFIX, ROUTE_MARKER } from "../lib/routemarker";
+import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RETIRED_PREFIX, retiredLedger, ROUTE_MARKER } from "../lib/routemarker";
 
 export type { Colour };
 export { otherColour };
@@ -21,6 +21,8 @@ export interface SwitchFacts {
     retire: boolean;
     /** The image the other colour's running containers have ("" when none runs). */
     oldRunningImage: string;
+    /** The image id they were created from ("" when unknown): the retire ledger keeps it, so a rollback gets that very image. */
+    oldRunningImageId: string;
     /** The image the target colour's containers have ("" when none runs). */
     targetImage: string;
     /** previous-live-image: the image live before the last switch ("" when absent). */
@@ -61,7 +63,7 @@ export function planSwitch(f: SwitchFacts): SwitchPlan {
         }
     }
     if (f.retire && f.oldRunningImage && f.live === old) {
-        ops.push({ write: `${RETIRED_PREFIX}${old}`, content: f.oldRunningImage });
+        ops.push({ write: `${RETIRED_PREFIX}${old}`, content: retiredLedger(f.oldRunningImage, f.oldRunningImageId) });
         lines.push(`ledger: ${old} will be retired (image ${f.oldRunningImage})`);
     }
     ops.push({ remove: `${RETIRED_PREFIX}${f.target}` });

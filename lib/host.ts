@@ -16,6 +16,8 @@ import { LIVE_LISTEN_PORT, LIVE_SOCKET } from "../nginx/render";
 export interface RunningSlot {
     /** The image the slot's containers were created from (label switchyard.image). */
     image: string;
+    /** The image id they were created from, when they were created by id (as the program does). */
+    imageId?: string;
     /** Names of the slot's running containers. */
     containers: string[];
 }
@@ -41,6 +43,8 @@ export interface HostState {
     running: Partial<Record<Colour, RunningSlot>>;
     /** Image each colour had when it was last retired (standby: retire). */
     retired: Partial<Record<Colour, string>>;
+    /** The image id each retired colour ran, from the retire ledger (not in ledgers written before it). Defaults to none. */
+    retiredImageId?: Partial<Record<Colour, string>>;
     /** Whether the live listener is in maintenance mode now (its marker exists). */
     maintenance?: boolean;
     /** Who runs `npm run restore` on this stack and since when, while one runs. */
@@ -101,9 +105,9 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
     state.foreign = foreignObjects(named, namePrefix, stackLabel);
     // App and process containers in one call (one docker process per read is what an up costs).
     const ps = docker([
-        "ps", "-a",
+        "ps", "-a", "--no-trunc",
         "--filter", `label=switchyard.stack=${stackLabel}`,
-        "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.State}}\t{{.Label "switchyard.role"}}',
+        "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.State}}\t{{.Label "switchyard.role"}}\t{{.Image}}',
     ]);
     const notRunning: { name: string; colour: Colour; image: string; state: string }[] = [];
     const processesDown: { name: string; colour: Colour }[] = [];
@@ -111,7 +115,7 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
     let postgres: string | undefined;
     let redis: string | undefined;
     for (const line of ps.split("\n").filter(Boolean)) {
-        const [name, colour, image, status, role] = line.split("\t");
+        const [name, colour, image, status, role, createdFrom] = line.split("\t");
         // The same listing says whether the proxy runs and what the Postgres container is called.
         if (name === proxyContainer && status === "running") proxyRunning = true;
         if (role === "postgres") postgres ??= name;
@@ -128,6 +132,7 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
         }
         const slot = (state.running[colour] ??= { image, containers: [] });
         slot.containers.push(name);
+        if (/^sha256:[0-9a-f]{64}$/.test(createdFrom ?? "")) slot.imageId ??= createdFrom;
     }
     // Only when something does not run: why (exit code, OOM) and since when.
     if (notRunning.length) {
@@ -192,6 +197,7 @@ function readMarkers(proxyContainer: string, env: NodeJS.ProcessEnv, state?: Hos
     const markers = parseMarkers(dockerCli(["exec", proxyContainer, "sh", "-c", LIST_MARKERS_SCRIPT], env));
     if (state) {
         Object.assign(state.retired, markers.retired);
+        state.retiredImageId = { ...state.retiredImageId, ...markers.retiredImageId };
         state.maintenance = markers.maintenance;
         if (markers.restoring) state.restoring = markers.restoring;
     }

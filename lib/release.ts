@@ -46,6 +46,21 @@ export function planRelease(cfg: SwitchyardConfig, host: HostState): ReleasePlan
     return { live, idle, previousLive, switching, declared, idleState };
 }
 
+/**
+ * The image id a declared colour's containers are created from, when it is
+ * not whatever its tag points to now. A colour that runs keeps the image it
+ * runs: a tag moved in the registry (or read back by `pulumi up --refresh`)
+ * must not re-create a colour without a release. A retired colour brought
+ * back with the image it was retired with gets what it ran then (the retire
+ * ledger's id): a rollback goes back to the code that ran, not to what the
+ * tag names today. Undefined: the image the tag resolves to (a new release).
+ */
+export function pinnedImageId(host: HostState, colour: Colour, image: string): string | undefined {
+    const running = host.running[colour];
+    if (running) return running.image === image ? running.imageId : undefined;
+    return host.retired[colour] === image ? host.retiredImageId?.[colour] : undefined;
+}
+
 export function describePlan(p: ReleasePlan): string {
     const idle = `${p.idle} ${p.idleState}`;
     if (p.previousLive === undefined) return `first release: ${p.live} goes live; ${idle}`;

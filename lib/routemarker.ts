@@ -35,7 +35,7 @@ export const MAINTENANCE_MARKER = value("MAINTENANCE_MARKER");
 export const CLOSING_MARKER = value("CLOSING_MARKER");
 /** Present while npm run restore runs: who and since when. */
 export const RESTORE_LOCK = value("RESTORE_LOCK");
-/** retired-<colour>: the image a colour had when it was retired. */
+/** retired-<colour>: the image a colour had when it was retired, and after a space the id of what it ran (retiredLedger). */
 export const RETIRED_PREFIX = value("RETIRED_PREFIX");
 /** The colour that was live before the last re-point. */
 export const PREVIOUS_LIVE = value("PREVIOUS_LIVE");
@@ -61,9 +61,16 @@ export const LIST_MARKERS_SCRIPT =
     `cd ${STATE_DIR} 2>/dev/null || exit 0; ` +
     `for f in ${ROUTE_MARKER} ${RETIRED_PREFIX}* ${MAINTENANCE_MARKER} ${RESTORE_LOCK}; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; exit 0`;
 
+/** A retire ledger entry's content: the image reference, then the image id its containers ran, when known. */
+export function retiredLedger(image: string, imageId: string): string {
+    return imageId ? `${image} ${imageId}` : image;
+}
+
 export interface MarkerListing {
     route: Colour;
     retired: Partial<Record<Colour, string>>;
+    /** The image id each retired colour ran (ledgers written before it have none). */
+    retiredImageId: Partial<Record<Colour, string>>;
     maintenance: boolean;
     /** Who runs a restore and since when, while one runs (RESTORE_LOCK). */
     restoring?: string;
@@ -78,14 +85,19 @@ function restoring(lines: string[]): { restoring?: string } {
 export function parseMarkers(listing: string): MarkerListing {
     const lines = listing.split("\n");
     const retired: Partial<Record<Colour, string>> = {};
+    const retiredImageId: Partial<Record<Colour, string>> = {};
     for (const line of lines) {
         for (const colour of ["blue", "green"] as const) {
-            if (line.startsWith(`${RETIRED_PREFIX}${colour}=`)) retired[colour] = line.slice(`${RETIRED_PREFIX}${colour}=`.length);
+            if (!line.startsWith(`${RETIRED_PREFIX}${colour}=`)) continue;
+            const [image, id] = line.slice(`${RETIRED_PREFIX}${colour}=`.length).split(" ");
+            retired[colour] = image;
+            if (id && /^sha256:[0-9a-f]{64}$/.test(id)) retiredImageId[colour] = id;
         }
     }
     return {
         route: lines.some((l) => l.startsWith(`${ROUTE_MARKER}=`)) ? "green" : "blue",
         retired,
+        retiredImageId,
         maintenance: lines.some((l) => l.startsWith(`${MAINTENANCE_MARKER}=`)),
         ...restoring(lines),
     };

@@ -17,6 +17,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
 import { Colour } from "../../lib/config";
+import { RETIRED_PREFIX, STATE_DIR } from "../../lib/routemarker";
 import { makeCa, makeCert, TestCert } from "../certs";
 import { describeFailures, get, LoadReport, startLoadProcess } from "../scripts/load";
 import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep } from "./harness";
@@ -299,5 +300,33 @@ describe("e2e: your own app (FROM scratch, private registry, secrets, HTTPS) und
         }
         figures.push({ scenario: "F secrets and no-op", changes: "0", note: "no app token, registry password or TLS key in state, logs or command lines" });
         assertSharedUntouched("end");
+    });
+
+    it("G. the tag a retired colour ran is moved in the registry: the rollback brings back the image it ran, under load 0 failed; then a no-op", async () => {
+        // Blue was retired in C with image 1.0.0; the ledger kept the id it ran.
+        const ledger = execFileSync("docker", ["exec", s.names.proxyContainer, "cat", `${STATE_DIR}/${RETIRED_PREFIX}blue`], { encoding: "utf8" }).trim();
+        const [tag, ran] = ledger.split(" ");
+        assert.strictEqual(tag, slots().blue.image);
+        assert.match(ran ?? "", /^sha256:[0-9a-f]{64}$/, `the ledger keeps the image id: ${ledger}`);
+        // Someone pushes other content under the same tag.
+        execFileSync("docker", ["build", "-q", "-t", tag, "-"], { input: `FROM switchyard/scratch-app:1.0.0\nLABEL switchyard.test.moved=true\n`, encoding: "utf8" });
+        const moved = dockerAs(["image", "inspect", "--format", "{{.Id}}", tag]);
+        assert.notStrictEqual(moved, ran);
+        dockerAs(["push", "-q", tag]);
+        dockerAs(["rmi", tag]);
+        let seconds = 0;
+        await underLoad("G rollback after the tag moved", async () => {
+            setConfig({ liveColor: "blue" });
+            seconds = (await up("rollback to blue, its tag moved")).seconds;
+        });
+        figures[figures.length - 1].upSeconds = seconds;
+        const blue = s.containers(false).filter((c) => c.role === "app" && c.colour === "blue");
+        assert.strictEqual(blue.length, 2);
+        for (const c of blue) assert.strictEqual(execFileSync("docker", ["inspect", "--format", "{{.Image}}", c.name], { encoding: "utf8" }).trim(), ran, `${c.name} runs what blue ran, not what ${tag} names now (${moved})`);
+        assert.strictEqual((await version()).color, "blue");
+        const noop = await up("no-op after the rollback", { expectNoChanges: true });
+        assert.strictEqual(changed(noop.changes), 0, "blue keeps the image it runs though its tag resolves elsewhere");
+        figures[figures.length - 1].note = `blue back on ${ran.slice(7, 19)}; the tag names ${moved.slice(7, 19)}; no-op ${noop.changes.same} unchanged`;
+        assertSharedUntouched("rollback after the tag moved");
     });
 });

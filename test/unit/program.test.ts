@@ -272,6 +272,25 @@ describe("program (Pulumi mocks)", function () {
         assert.strictEqual(envOf(after, "release-retire").RETIRE_COLOR, "green");
     });
 
+    it("a rollback re-creates the retired colour from the image it ran, not what its tag names now; a running colour keeps the image it runs", async () => {
+        const ran = `sha256:${"1".repeat(64)}`;
+        const back = { ...switched, liveColor: "blue" };
+        const rollback = await runProgram({ config: back, host: { ...hostAfter(switched, "green", ["green"], { blue: "app:1.0.0" }), retiredImageId: { blue: ran } } });
+        for (const i of [1, 2]) assert.strictEqual(get(rollback, `release-app-blue-${i}`).inputs.image, ran, `replica ${i}: the image blue ran when it was retired`);
+        assert.strictEqual(get(rollback, "release-app-blue-1").inputs.labels.find((l: { label: string }) => l.label === "switchyard.image").value, "app:1.0.0", "it is still named by its tag");
+        // The next update, blue live on that image: it stays, though the tag now resolves to another (the mocks' sha256:<name>).
+        const live = hostAfter(back, "blue", ["blue"], { green: "app:2.0.0" });
+        live.running.blue!.imageId = ran;
+        const next = await runProgram({ config: back, host: live });
+        assert.strictEqual(get(next, "release-app-blue-1").inputs.image, ran);
+        // A new image on blue is a release: what its tag resolves to.
+        const release = await runProgram({ config: { ...back, slots: { ...back.slots, blue: { image: "app:3.0.0" } } }, host: live });
+        assert.strictEqual(get(release, "release-app-blue-1").inputs.image, "sha256:app:3.0.0");
+        // A ledger written before ids, or containers created by name: the tag, as before.
+        const before = await runProgram({ config: back, host: hostAfter(switched, "green", ["green"], { blue: "app:1.0.0" }) });
+        assert.strictEqual(get(before, "release-app-blue-1").inputs.image, "sha256:app:1.0.0");
+    });
+
     it("case 3: a new idle image and a flip together: create, gate, switch, retire in one update", async () => {
         const host = hostAfter(base, "blue", ["blue"]);
         const before = await runProgram({ config: base, host });

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { parseConfig, SwitchyardConfig } from "../../lib/config";
 import { HostState } from "../../lib/host";
-import { planRelease } from "../../lib/release";
+import { pinnedImageId, planRelease } from "../../lib/release";
 
 function config(values: Record<string, unknown>): SwitchyardConfig {
     const raw = Object.fromEntries(Object.entries(values).map(([k, v]) => [`switchyard:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
@@ -54,6 +54,18 @@ describe("release plan", () => {
         const cfg = config({ liveColor: "blue", slots: { blue: { image: v1 }, green: { image: v2 } } });
         const p = planRelease(cfg, hostRunning(cfg, "green", ["green"], { blue: v1 }));
         assert.deepStrictEqual([p.switching, p.previousLive, p.declared, p.idleState], [true, "green", ["blue"], "retired"]);
+    });
+
+    it("the image id a colour is created from: what it runs, or what it ran when retired, never what its tag names now", () => {
+        const id1 = `sha256:${"1".repeat(64)}`;
+        const id2 = `sha256:${"2".repeat(64)}`;
+        const host: HostState = { route: "green", running: { green: { image: v2, imageId: id2, containers: ["x-app-green-1"] } }, retired: { blue: v1 }, retiredImageId: { blue: id1 }, swapLimit: true, stopped: [], networks: { taken: [] } };
+        assert.strictEqual(pinnedImageId(host, "green", v2), id2, "a running colour keeps the image it runs");
+        assert.strictEqual(pinnedImageId(host, "green", "app:3.0.0"), undefined, "a new image on it: what the tag resolves to");
+        assert.strictEqual(pinnedImageId(host, "blue", v1), id1, "back to a retired colour with its image: what it ran");
+        assert.strictEqual(pinnedImageId(host, "blue", "app:3.0.0"), undefined, "a retired colour with a new image: a release");
+        assert.strictEqual(pinnedImageId({ ...host, retiredImageId: undefined }, "blue", v1), undefined, "a ledger written before ids: the tag");
+        assert.strictEqual(pinnedImageId({ ...host, running: { green: { image: v2, containers: ["x"] } } }, "green", v2), undefined, "containers created by name: the tag");
     });
 
     it("switch under standby keep: both colours stay declared", () => {

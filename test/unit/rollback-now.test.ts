@@ -29,9 +29,10 @@ describe("instant rollback (engine/rollback-now.ts)", () => {
     });
 
     it("reads docker's listings: app containers with colour and image, frontend members with their addresses", () => {
-        assert.deepStrictEqual(parseApps("sy-app-blue-1\tblue\tapp:1\nsy-app-green-1\tgreen\tapp:2\n"), [
-            { name: "sy-app-blue-1", colour: "blue", image: "app:1" },
-            { name: "sy-app-green-1", colour: "green", image: "app:2" },
+        const id = `sha256:${"c".repeat(64)}`;
+        assert.deepStrictEqual(parseApps(`sy-app-blue-1\tblue\tapp:1\t${id}\nsy-app-green-1\tgreen\tapp:2\tapp:2\n`), [
+            { name: "sy-app-blue-1", colour: "blue", image: "app:1", imageId: id },
+            { name: "sy-app-green-1", colour: "green", image: "app:2", imageId: "" },
         ]);
         const m = parseMembers("sy-app-blue-1 172.30.244.131/24\nsy-proxy 172.30.244.2/24\n\n");
         assert.strictEqual(m.get("sy-app-blue-1"), "172.30.244.131");

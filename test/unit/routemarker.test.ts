@@ -24,12 +24,18 @@ describe("the route-marker protocol", () => {
     });
 
     it("reads the proxy's listing: the marker present means green, the ledger and maintenance alongside", () => {
-        assert.deepStrictEqual(parseMarkers(""), { route: "blue", retired: {}, maintenance: false });
+        assert.deepStrictEqual(parseMarkers(""), { route: "blue", retired: {}, retiredImageId: {}, maintenance: false });
         assert.deepStrictEqual(parseMarkers("live-green=\nretired-blue=app:1.0.0\nmaintenance=\n"), {
             route: "green",
             retired: { blue: "app:1.0.0" },
+            retiredImageId: {},
             maintenance: true,
         });
+        // The ledger with the image id the colour ran (retiredLedger).
+        const id = `sha256:${"a".repeat(64)}`;
+        assert.deepStrictEqual(parseMarkers(`retired-green=registry.example.com:5000/app:2.0.0 ${id}\n`).retiredImageId, { green: id });
+        assert.deepStrictEqual(parseMarkers(`retired-green=registry.example.com:5000/app:2.0.0 ${id}\n`).retired, { green: "registry.example.com:5000/app:2.0.0" });
+        assert.deepStrictEqual(parseMarkers("retired-green=app:2 not-an-id\n").retiredImageId, {}, "only an image id is taken");
         assert.match(LIST_MARKERS_SCRIPT, /live-green retired-\* maintenance/);
     });
 

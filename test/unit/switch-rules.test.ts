@@ -12,6 +12,7 @@ const facts = (over: Partial<SwitchFacts> = {}): SwitchFacts => ({
     live: "blue",
     retire: true,
     oldRunningImage: "app:1",
+    oldRunningImageId: "",
     targetImage: "app:2",
     previousLiveImage: "",
     ...over,
@@ -23,6 +24,12 @@ describe("switch decisions (engine/switch-rules.ts)", () => {
         assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "blue", "w", "previous-live-image", "app:1", "w", "retired-blue", "app:1", "r", "retired-green", "w", "live-green", ""]);
         assert.deepStrictEqual(p.lines, ["ledger: blue will be retired (image app:1)", "live listener re-pointed: blue -> green (no reload)"]);
         assert.strictEqual(p.rollback, undefined);
+    });
+
+    it("the ledger keeps the image id the retired colour ran, when known", () => {
+        const id = `sha256:${"b".repeat(64)}`;
+        const p = planSwitch(facts({ oldRunningImageId: id }));
+        assert.ok(stateOpArgs(p.ops).join(" ").includes(`w retired-blue app:1 ${id}`), stateOpArgs(p.ops).join(" "));
     });
 
     it("to blue, the marker is removed; standby keep writes no ledger", () => {
