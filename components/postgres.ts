@@ -68,7 +68,7 @@ echo "switchyard: role $SWITCHYARD_APP_ROLE owns database $POSTGRES_DB (not a su
  * (stacks made before the role owned its database only). Postgres cannot
  * demote the superuser a cluster was initialised with, and re-creating the
  * container keeps the data directory, so the layout stays until the data is
- * moved to a new stack (README: "The app's database role").
+ * moved to a new cluster (README: "The app's database role").
  */
 export function keepsSuperuserApp(runningPostgresUser: string | undefined, user: string): boolean {
     return runningPostgresUser !== undefined && runningPostgresUser === user;
@@ -78,7 +78,7 @@ export function superuserAppWarning(stack: string, namePrefix: string, user: str
     return `switchyard ${stack}: the app connects to Postgres (${namePrefix}-postgres) as "${user}", the superuser its data directory was initialised with ` +
         `(stacks made before the app's role owned its database only). A superuser can read the server's files and run programs in the container; ` +
         `a stack created now gets a role that owns its database and nothing else. Postgres cannot demote that superuser in place: ` +
-        `README "The app's database role" says how to move the data to a new stack.`;
+        `README "The app's database role" says how to move the data to a new cluster.`;
 }
 
 /** Seconds Postgres gets to shut down cleanly (a fast shutdown with a checkpoint). */
