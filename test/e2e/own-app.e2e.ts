@@ -303,10 +303,11 @@ describe("e2e: your own app (FROM scratch, private registry, secrets, HTTPS) und
     });
 
     it("G. the tag a retired colour ran is moved in the registry: the rollback brings back the image it ran, under load 0 failed; then a no-op", async () => {
-        // Blue was retired in C with image 1.0.0; the ledger kept the id it ran.
-        const ledger = execFileSync("docker", ["exec", s.names.proxyContainer, "cat", `${STATE_DIR}/${RETIRED_PREFIX}blue`], { encoding: "utf8" }).trim();
+        // E released blue, so green (image 1.0.0 since C) was retired; the ledger kept the id it ran.
+        assert.strictEqual(s.route(), "blue");
+        const ledger = execFileSync("docker", ["exec", s.names.proxyContainer, "cat", `${STATE_DIR}/${RETIRED_PREFIX}green`], { encoding: "utf8" }).trim();
         const [tag, ran] = ledger.split(" ");
-        assert.strictEqual(tag, slots().blue.image);
+        assert.strictEqual(tag, slots().green.image);
         assert.match(ran ?? "", /^sha256:[0-9a-f]{64}$/, `the ledger keeps the image id: ${ledger}`);
         // Someone pushes other content under the same tag.
         execFileSync("docker", ["build", "-q", "-t", tag, "-"], { input: `FROM switchyard/scratch-app:1.0.0\nLABEL switchyard.test.moved=true\n`, encoding: "utf8" });
@@ -316,17 +317,17 @@ describe("e2e: your own app (FROM scratch, private registry, secrets, HTTPS) und
         dockerAs(["rmi", tag]);
         let seconds = 0;
         await underLoad("G rollback after the tag moved", async () => {
-            setConfig({ liveColor: "blue" });
-            seconds = (await up("rollback to blue, its tag moved")).seconds;
+            setConfig({ liveColor: "green" });
+            seconds = (await up("rollback to green, its tag moved")).seconds;
         });
         figures[figures.length - 1].upSeconds = seconds;
-        const blue = s.containers(false).filter((c) => c.role === "app" && c.colour === "blue");
-        assert.strictEqual(blue.length, 2);
-        for (const c of blue) assert.strictEqual(execFileSync("docker", ["inspect", "--format", "{{.Image}}", c.name], { encoding: "utf8" }).trim(), ran, `${c.name} runs what blue ran, not what ${tag} names now (${moved})`);
-        assert.strictEqual((await version()).color, "blue");
+        const green = s.containers(false).filter((c) => c.role === "app" && c.colour === "green");
+        assert.strictEqual(green.length, 2);
+        for (const c of green) assert.strictEqual(execFileSync("docker", ["inspect", "--format", "{{.Image}}", c.name], { encoding: "utf8" }).trim(), ran, `${c.name} runs what green ran, not what ${tag} names now (${moved})`);
+        assert.strictEqual((await version()).color, "green");
         const noop = await up("no-op after the rollback", { expectNoChanges: true });
-        assert.strictEqual(changed(noop.changes), 0, "blue keeps the image it runs though its tag resolves elsewhere");
-        figures[figures.length - 1].note = `blue back on ${ran.slice(7, 19)}; the tag names ${moved.slice(7, 19)}; no-op ${noop.changes.same} unchanged`;
+        assert.strictEqual(changed(noop.changes), 0, "green keeps the image it runs though its tag resolves elsewhere");
+        figures[figures.length - 1].note = `green back on ${ran.slice(7, 19)}; the tag names ${moved.slice(7, 19)}; no-op ${noop.changes.same} unchanged`;
         assertSharedUntouched("rollback after the tag moved");
     });
 });
