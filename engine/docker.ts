@@ -8,7 +8,7 @@ import { execFile, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { dockerTlsEnv } from "../lib/dockertls";
-import { ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
+import { imageIdOf, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
 
 export interface DockerResult {
     status: number;
@@ -251,7 +251,7 @@ export async function imageOf(docker: Docker, stack: string, colour: string): Pr
 export async function runningImage(docker: Docker, stack: string, colour: string): Promise<{ image: string; id: string }> {
     const r = await docker.run(["ps", "--no-trunc", ...slotFilters(stack, colour), "--format", '{{.Label "switchyard.image"}}\t{{.Image}}']);
     const [image = "", id = ""] = r.status === 0 ? (r.stdout.split("\n")[0] ?? "").split("\t") : [];
-    return { image, id: /^sha256:[0-9a-f]{64}$/.test(id) ? id : "" };
+    return { image, id: imageIdOf(id) };
 }
 
 /** The engine's clock, which stamps the containers' log records. */

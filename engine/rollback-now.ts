@@ -30,7 +30,7 @@ import * as YAML from "yaml";
 import { parseConfig, SwitchyardConfig } from "../lib/config";
 import { healthHost, healthProto } from "../lib/configchecks";
 import { dockerTlsName } from "../lib/dockertls";
-import { PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
+import { imageIdOf, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
 import { readStackFile } from "../lib/stackfile";
 import { APPLY_STATE, DockerResult, labelFilters, Proxy } from "./docker";
 import { Step, StepFailure } from "./step";
@@ -79,7 +79,7 @@ export interface AppContainer {
 export function parseApps(out: string): AppContainer[] {
     return out.split("\n").filter(Boolean).map((l) => {
         const [name, colour, image, createdFrom] = l.split("\t");
-        return { name, colour: colour ?? "", image: image ?? "", imageId: /^sha256:[0-9a-f]{64}$/.test(createdFrom ?? "") ? createdFrom : "" };
+        return { name, colour: colour ?? "", image: image ?? "", imageId: imageIdOf(createdFrom) };
     });
 }
 

@@ -10,7 +10,7 @@ import { execFileSync } from "child_process";
 import { ADDRESSING_LABEL, MASQUERADE_OPTION, NetworkFacts } from "./addressing";
 import { foreignObjects, NamedObject, parseNamed } from "./collisions";
 import { Colour, COLOURS } from "./config";
-import { LIST_MARKERS_SCRIPT, parseMarkers } from "./routemarker";
+import { imageIdOf, LIST_MARKERS_SCRIPT, parseMarkers } from "./routemarker";
 import { LIVE_LISTEN_PORT, LIVE_SOCKET } from "../nginx/render";
 
 export interface RunningSlot {
@@ -132,7 +132,7 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
         }
         const slot = (state.running[colour] ??= { image, containers: [] });
         slot.containers.push(name);
-        if (/^sha256:[0-9a-f]{64}$/.test(createdFrom ?? "")) slot.imageId ??= createdFrom;
+        if (imageIdOf(createdFrom)) slot.imageId ??= createdFrom;
     }
     // Only when something does not run: why (exit code, OOM) and since when.
     if (notRunning.length) {

@@ -61,6 +61,11 @@ export const LIST_MARKERS_SCRIPT =
     `cd ${STATE_DIR} 2>/dev/null || exit 0; ` +
     `for f in ${ROUTE_MARKER} ${RETIRED_PREFIX}* ${MAINTENANCE_MARKER} ${RESTORE_LOCK}; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; exit 0`;
 
+/** `value` when it is an image id as Docker prints it (sha256:<64 hex>), else "": a container created by name, a ledger without one. */
+export function imageIdOf(value: string | undefined): string {
+    return /^sha256:[0-9a-f]{64}$/.test(value ?? "") ? value! : "";
+}
+
 /** A retire ledger entry's content: the image reference, then the image id its containers ran, when known. */
 export function retiredLedger(image: string, imageId: string): string {
     return imageId ? `${image} ${imageId}` : image;
@@ -91,7 +96,7 @@ export function parseMarkers(listing: string): MarkerListing {
             if (!line.startsWith(`${RETIRED_PREFIX}${colour}=`)) continue;
             const [image, id] = line.slice(`${RETIRED_PREFIX}${colour}=`.length).split(" ");
             retired[colour] = image;
-            if (id && /^sha256:[0-9a-f]{64}$/.test(id)) retiredImageId[colour] = id;
+            if (imageIdOf(id)) retiredImageId[colour] = id;
         }
     }
     return {
