@@ -33,7 +33,8 @@ export interface NetworksArgs {
  * With several hosts, `data` carries Postgres's and Redis's published ports;
  * no app or proxy joins it. It cannot be internal (Docker publishes ports only
  * from a network that is not), so Docker does not masquerade it instead: the
- * other hosts reach the published ports, and nothing on it reaches out. With `subnets`, frontend and backend each get a /24 whose
+ * other hosts reach the published ports, and nothing on it reaches out.
+ * With `subnets`, frontend and backend each get a /24 whose
  * upper half Docker never hands out, for the fixed addresses.
  */
 export class Networks extends pulumi.ComponentResource {

@@ -21,7 +21,7 @@ export interface PostgresArgs extends DataServiceArgs {
      * Keep the layout of stacks made before the app role owned its database
      * only: the app connects as the superuser the data directory was
      * initialised with (keepsSuperuserApp). Defaults to false: the superuser
-     * is `postgres`, reachable only from inside the container, and the app's
+     * is `postgres`, with a generated password nobody is given, and the app's
      * role owns its database and nothing else.
      */
     appRoleIsSuperuser?: boolean;
