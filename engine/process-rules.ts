@@ -38,16 +38,18 @@ export interface ProcessRow {
     process: string;
     colour: string;
     state: string;
+    /** Its kind (label switchyard.process-kind): worker, scheduler; "" when unknown. */
+    kind: string;
 }
 
-/** `docker ps -a --format '{{.Names}}\t{{.Label "switchyard.process"}}\t{{.Label "switchyard.colour"}}\t{{.State}}'` lines. */
+/** `docker ps -a --format '{{.Names}}\t{{.Label "switchyard.process"}}\t{{.Label "switchyard.colour"}}\t{{.State}}\t{{.Label "switchyard.process-kind"}}'` lines. */
 export function parseRows(out: string): ProcessRow[] {
     return out
         .split("\n")
         .filter(Boolean)
         .map((line) => {
-            const [name, process, colour, state] = line.split("\t");
-            return { name, process, colour, state };
+            const [name, process, colour, state, kind] = line.split("\t");
+            return { name, process, colour, state, kind: kind ?? "" };
         });
 }
 
@@ -124,4 +126,26 @@ export function handover(rows: ProcessRow[], process: string, target: string): {
     const stop = mine.filter((r) => r.colour !== target && (r.state === "running" || r.state === "restarting")).map((r) => r.name);
     const start = targetRow && targetRow.state !== "running" ? targetRow.name : undefined;
     return { stop, start };
+}
+
+const up = (r: ProcessRow) => r.state === "running" || r.state === "restarting";
+
+/**
+ * What makes the processes follow the live route to `colour` when a step
+ * moved it outside the regular order (a failed verify or bake switching back,
+ * a bake applying a switch again): the other colour's schedulers stop before
+ * `colour`'s start, so two never run; `colour`'s workers start before the
+ * other's stop, so jobs never wait for a worker. Nothing is gated: each
+ * container to start passed its gate when its colour last went live.
+ */
+export function follow(rows: ProcessRow[], colour: string): { stopSchedulers: string[]; startSchedulers: string[]; startWorkers: string[]; stopWorkers: string[] } {
+    const scheduler = (r: ProcessRow) => r.kind === "scheduler";
+    const mine = rows.filter((r) => r.colour === colour && !up(r));
+    const others = rows.filter((r) => r.colour !== colour && up(r));
+    return {
+        stopSchedulers: others.filter(scheduler).map((r) => r.name),
+        startSchedulers: mine.filter(scheduler).map((r) => r.name),
+        startWorkers: mine.filter((r) => !scheduler(r)).map((r) => r.name),
+        stopWorkers: others.filter((r) => !scheduler(r)).map((r) => r.name),
+    };
 }

@@ -19,7 +19,7 @@
 //      PROCESS_HEAL (start only, optional): the live colour's process containers the
 //      program found stopped, which runs the step again to start them (lib/heal.ts)
 import { Proxy, trimmed } from "./docker";
-import { handover, parseObservations, parseRows, parseSpecs, processGate, ProcessRow, ProcessSpecLine } from "./process-rules";
+import { follow, handover, parseObservations, parseRows, parseSpecs, processGate, ProcessRow, ProcessSpecLine } from "./process-rules";
 import { sleep, Step } from "./step";
 
 /** How long a started process must run without a restart before it counts as up. */
@@ -30,7 +30,7 @@ const GATE_LIMIT_MS = 60000;
 async function rows(step: Step, stack: string): Promise<ProcessRow[]> {
     const r = await step.docker.run([
         "ps", "-a", "--filter", `label=switchyard.stack=${stack}`, "--filter", "label=switchyard.role=process",
-        "--format", '{{.Names}}\t{{.Label "switchyard.process"}}\t{{.Label "switchyard.colour"}}\t{{.State}}',
+        "--format", '{{.Names}}\t{{.Label "switchyard.process"}}\t{{.Label "switchyard.colour"}}\t{{.State}}\t{{.Label "switchyard.process-kind"}}',
     ]);
     if (r.status !== 0) step.fail(`could not list the process containers: ${trimmed(r.stderr)}`);
     return parseRows(r.stdout);
@@ -135,6 +135,48 @@ async function settle(step: Step, stack: string, proxyName: string, target: stri
     step.say(`stopping ${others.length} process container(s) of the old colour: ${others.map((o) => o.name).join(" ")}`);
     await stopAll(step, others.map((o) => o.name), grace);
     step.say(`only ${target}'s processes run`);
+}
+
+/**
+ * The processes follow the live route to `colour` (engine/process-rules.ts
+ * follow): called by verify and bake when they switch back after a failure,
+ * and when they apply a switch again. Each container stops with its own
+ * grace (the stop timeout it was created with). Nothing is said or done when
+ * the stack has no process type. Never fails the step: what could not be
+ * done is said, and the caller's own verdict stands.
+ */
+export async function processesFollow(step: Step, stack: string, colour: string): Promise<void> {
+    let all: ProcessRow[];
+    try {
+        all = await rows(step, stack);
+    } catch (e) {
+        step.say(`could not list the process containers to follow ${colour}: ${(e as Error).message}`);
+        return;
+    }
+    if (all.length === 0) return;
+    const plan = follow(all, colour);
+    const t0 = Date.now();
+    const run = async (verb: "stop" | "start", names: string[]) => {
+        if (names.length === 0) return;
+        const r = await step.docker.run([verb, ...names]);
+        if (r.status !== 0) step.say(`could not ${verb} ${names.join(" ")}: ${trimmed(r.stderr)}`);
+    };
+    await Promise.all([
+        (async () => {
+            await run("stop", plan.stopSchedulers);
+            await run("start", plan.startSchedulers);
+            if (plan.stopSchedulers.length + plan.startSchedulers.length > 0) {
+                step.say(`processes follow ${colour}: scheduler ${plan.startSchedulers.join(" ") || "(none to start)"} runs, ${plan.stopSchedulers.join(" ") || "none"} stopped; none ran for ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+            }
+        })(),
+        (async () => {
+            await run("start", plan.startWorkers);
+            await run("stop", plan.stopWorkers);
+            if (plan.startWorkers.length + plan.stopWorkers.length > 0) {
+                step.say(`processes follow ${colour}: started ${plan.startWorkers.join(" ") || "none"}, stopped ${plan.stopWorkers.join(" ") || "none"} (SIGTERM, then each one's stop grace)`);
+            }
+        })(),
+    ]);
 }
 
 async function processes(step: Step): Promise<void> {

@@ -3,7 +3,7 @@
 // for them under Pulumi's mocks.
 import * as assert from "assert";
 import { processSpecLines } from "../../components/processes";
-import { handover, parseObservations, parseRows, parseSpecs, processGate } from "../../engine/process-rules";
+import { follow, handover, parseObservations, parseRows, parseSpecs, processGate } from "../../engine/process-rules";
 import { parseConfig } from "../../lib/config";
 import { processHealToken } from "../../lib/heal";
 import { describeProcesses } from "../../lib/release";
@@ -92,6 +92,20 @@ describe("process types: the step's decisions", () => {
         // Two running (a fault): the target keeps running, the other stops.
         const two = parseRows("p-clock-blue-1\tclock\tblue\trunning\np-clock-green-1\tclock\tgreen\trunning\n");
         assert.deepStrictEqual(handover(two, "clock", "green"), { stop: ["p-clock-blue-1"], start: undefined });
+    });
+
+    it("after a failed bake or verify the processes follow the route back: the failed colour's scheduler stops before the old one starts, its workers stop", () => {
+        // Mid-bake of green: green's workers and scheduler run, blue's workers still run, blue's scheduler was handed over.
+        const rows = parseRows(
+            ["p-clock-blue-1\tclock\tblue\texited\tscheduler", "p-clock-green-1\tclock\tgreen\trunning\tscheduler", "p-worker-blue-1\tworker\tblue\trunning\tworker", "p-worker-green-1\tworker\tgreen\trunning\tworker", "p-worker-green-2\tworker\tgreen\trestarting\tworker"].join("\n"),
+        );
+        assert.deepStrictEqual(follow(rows, "blue"), { stopSchedulers: ["p-clock-green-1"], startSchedulers: ["p-clock-blue-1"], startWorkers: [], stopWorkers: ["p-worker-green-1", "p-worker-green-2"] });
+        // Applying the switch to green again (a retried bake): the reverse.
+        const back = rows.map((r) => ({ ...r, state: r.colour === "green" ? "exited" : "running" }));
+        assert.deepStrictEqual(follow(back, "green"), { stopSchedulers: ["p-clock-blue-1"], startSchedulers: ["p-clock-green-1"], startWorkers: ["p-worker-green-1", "p-worker-green-2"], stopWorkers: ["p-worker-blue-1"] });
+        // Already following: nothing to do.
+        assert.deepStrictEqual(follow(back, "blue"), { stopSchedulers: [], startSchedulers: [], startWorkers: [], stopWorkers: [] });
+        assert.strictEqual(parseRows("a\tb\tblue\trunning\n")[0].kind, "", "a row without the kind label");
     });
 
     it("reads docker inspect's lines", () => {
