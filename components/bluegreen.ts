@@ -5,14 +5,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { Addressing, colourAddresses, postgresAddress, redisAddress } from "../lib/addressing";
-import { acmeHostnames, checkSettings, ConfigError, healthHost, healthProto, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
+import { acmeHostnames, checkSettings, Colour, COLOURS, ConfigError, healthHost, healthProto, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
 import { rolloutBatches } from "../lib/hosts";
 import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
 import { processHealToken } from "../lib/heal";
 import { readRoute } from "../lib/host";
 import { postgresServer } from "../lib/dataservice";
 import { rootAlias } from "../lib/naming";
-import { colourValues, describePlan, describeProcesses, keepsReleasedValues, pinnedImageId } from "../lib/release";
+import { colourValues, describePlan, describeProcesses, pinnedImageId, valuesSource } from "../lib/release";
 import { ReleaseSteps } from "../lib/steps";
 import { proxyBehaviour, routingOf } from "../lib/proxy";
 import { refusedAs } from "../lib/stackconfig";
@@ -24,6 +24,7 @@ import { Nginx } from "./nginx";
 import { keepsShellHealthcheck, keepsSuperuserApp, Postgres, shellHealthcheckWarning, superuserAppWarning } from "./postgres";
 import { keepsRootRedis, Redis, rootRedisWarning } from "./redis";
 import { Release, ReleaseBackupArgs } from "./release";
+import { ReleasedValues } from "./releasedvalues";
 import { discoverHosts } from "./discovery";
 
 type Settings = SwitchyardSettings;
@@ -172,6 +173,19 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         }
         const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
         const sharedValues = cfg.env !== undefined || cfg.appSecrets !== undefined;
+        // With shared values, each configured colour's record of what it was last
+        // created with: a rollback under standby retire brings those back
+        // (lib/release.ts valuesSource). One per stack; the first host decides.
+        const records: Partial<Record<Colour, ReleasedValues>> = {};
+        if (sharedValues) {
+            const { plan, state } = targets[0];
+            for (const colour of COLOURS.filter((c) => cfg.slots[c])) {
+                const source = plan.declared.includes(colour) ? valuesSource(plan, state, cfg, colour) : undefined;
+                const values = colourValues(cfg, colour);
+                records[colour] = new ReleasedValues(`${name}-values-${colour}`, { ...values, follow: source === "config" }, { parent: this });
+                if (source === "remembered") pulumi.log.info(`switchyard ${stack}: ${colour} comes back with the variables it ran when it was retired (config holds nothing ${state.route} lacks)`);
+            }
+        }
 
         // Each batch re-points once the batch before it is promoted; contract waits for every host's retire.
         const batches = rolloutBatches(targets.length, cfg.rollout.batchSize);
@@ -303,15 +317,17 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                     colours: Object.fromEntries(
                         t.plan.declared.map((colour) => {
                             const values = colourValues(cfg, colour);
+                            const source = sharedValues ? valuesSource(t.plan, t.state, cfg, colour) : "config";
+                            const record = source === "remembered" ? records[colour] : undefined;
                             return [
                                 colour,
                                 {
                                     image: cfg.slots[colour]!.image,
                                     pinnedImageId: pinnedImageId(t.state, colour, cfg.slots[colour]!.image),
-                                    env: values.env,
-                                    secretEnv: Object.keys(values.secrets).length ? pulumi.secret(values.secrets) : undefined,
+                                    env: record ? record.env : values.env,
+                                    secretEnv: record ? record.secrets : Object.keys(values.secrets).length ? pulumi.secret(values.secrets) : undefined,
                                     // Shared values set: a running colour that is or goes live keeps the values it was released with.
-                                    keepValues: sharedValues && keepsReleasedValues(t.plan, t.state, cfg, colour),
+                                    keepValues: source === "kept",
                                     addresses: t.addressing.mode === "fixed" ? colourAddresses(t.addressing.subnets.frontend, colour, cfg.replicas) : undefined,
                                 },
                             ];

@@ -39,7 +39,7 @@ export interface ProcessesArgs {
     /** The colour's web replicas' environment (secret); SWITCHYARD_PROCESS is added. */
     envs: pulumi.Output<string[]>;
     /** The plain variables' label and the secret variables' names, as the web replicas carry them. */
-    envLabel: string;
+    envLabel: pulumi.Input<string>;
     secretNames: pulumi.Output<string>;
     /** uid[:gid] or name. Defaults to the image's USER. */
     user?: string;
@@ -102,10 +102,10 @@ export class Processes extends pulumi.ComponentResource {
                             ...lifecycleArgs(grace),
                             securityOpts: ["no-new-privileges:true"],
                             capabilities: { drops: ["ALL"] },
-                            labels: pulumi.unsecret(args.secretNames).apply((names) => [
+                            labels: pulumi.all([pulumi.unsecret(args.secretNames), args.envLabel]).apply(([names, plain]) => [
                                 ...dockerLabels({ stack: args.stackLabel, role: "process", colour: args.colour, process: procName, image: args.image, replica: i }),
                                 { label: "switchyard.process-kind", value: p.kind },
-                                ...(args.envLabel ? [{ label: "switchyard.env", value: args.envLabel }] : []),
+                                ...(plain ? [{ label: "switchyard.env", value: plain }] : []),
                                 ...(names ? [{ label: "switchyard.secret-env", value: names }] : []),
                             ]),
                             ...limitArgs(p.limits ?? args.limits ?? DEFAULTS.limits.app, args.daemon ?? { swapLimit: true }),

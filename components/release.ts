@@ -48,7 +48,7 @@ export interface ColourSettings {
     /** The image id its containers are created from instead of what `image` resolves to now (lib/release.ts pinnedImageId). Defaults to none. */
     pinnedImageId?: string;
     /** The app's own plain variables. Defaults to none. */
-    env?: Record<string, string>;
+    env?: pulumi.Input<Record<string, string>>;
     /** The app's own secret variables; secret in state and plan. Defaults to none. */
     secretEnv?: pulumi.Input<Record<string, string>>;
     /** Each replica's fixed address on the frontend network (lib/addressing.ts). Defaults to none: found by DNS alias. */

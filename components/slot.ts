@@ -60,8 +60,8 @@ export interface SlotArgs {
     databaseUrl: pulumi.Input<string>;
     /** redis:// URL, secret. */
     redisUrl: pulumi.Input<string>;
-    /** The app's own plain variables for this colour. Defaults to none. */
-    env?: Record<string, string>;
+    /** The app's own plain variables for this colour (an output when they come from the colour's record, components/releasedvalues.ts). Defaults to none. */
+    env?: pulumi.Input<Record<string, string>>;
     /** The app's own secret variables for this colour; secret in state and plan. Defaults to none. */
     secretEnv?: pulumi.Input<Record<string, string>>;
     frontendNetwork: pulumi.Input<string>;
@@ -120,7 +120,7 @@ export class Slot extends pulumi.ComponentResource {
     /** Every replica's environment (secret): the colour's other process types get the same. */
     public readonly envs: pulumi.Output<string[]>;
     /** The plain variables as the `switchyard.env` label shows them ("" for none). */
-    public readonly envLabel: string;
+    public readonly envLabel: pulumi.Output<string>;
     /** The secret variables' names, comma-separated (the `switchyard.secret-env` label). */
     public readonly secretNames: pulumi.Output<string>;
 
@@ -139,10 +139,14 @@ export class Slot extends pulumi.ComponentResource {
         this.colour = args.colour;
         this.image = args.image;
 
-        const env = args.env ?? {};
-        for (const key of Object.keys(env)) {
-            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new pulumi.ResourceError(`slots.${args.colour}.env: "${key}" is not an environment variable name`, this);
+        // Names from config are checked here; a record's were checked when they were config.
+        const given = args.env ?? {};
+        if (!pulumi.Output.isInstance(given) && !(given instanceof Promise)) {
+            for (const key of Object.keys(given)) {
+                if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new pulumi.ResourceError(`slots.${args.colour}.env: "${key}" is not an environment variable name`, this);
+            }
         }
+        const env = pulumi.output(given);
 
         // A pull that fails (bad credentials, a missing tag) fails here, before
         // the gate: nothing is switched and the live colour is untouched.
@@ -150,8 +154,8 @@ export class Slot extends pulumi.ComponentResource {
         // Switchyard's own variables last, so nothing can override them. The
         // whole list is secret (it holds the service URLs and the app's secrets).
         const envs = pulumi.secret(
-            pulumi.all([args.databaseUrl, args.redisUrl, pulumi.output(args.secretEnv ?? {})]).apply(([db, redis, secrets]) => [
-                ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+            pulumi.all([args.databaseUrl, args.redisUrl, pulumi.output(args.secretEnv ?? {}), env]).apply(([db, redis, secrets, plain]) => [
+                ...Object.entries(plain).map(([k, v]) => `${k}=${v}`),
                 ...Object.entries(secrets).map(([k, v]) => `${k}=${v}`),
                 `PORT=${appPort}`,
                 `SWITCHYARD_COLOR=${args.colour}`,
@@ -162,7 +166,7 @@ export class Slot extends pulumi.ComponentResource {
         );
         // What a reviewer reads in `pulumi preview --diff` for this colour: the
         // plain variables with their values, the secret ones by name only.
-        const envLabel = Object.entries(env).map(([k, v]) => `${k}=${v}`).sort().join("\n");
+        const envLabel = env.apply((plain) => Object.entries(plain).map(([k, v]) => `${k}=${v}`).sort().join("\n"));
         const secretNames = pulumi.output(args.secretEnv ?? {}).apply((s) => Object.keys(s).sort().join(","));
         this.imageId = args.pinnedImageId ? pulumi.output(args.pinnedImageId) : image.imageId;
         this.envs = envs;
@@ -197,9 +201,9 @@ export class Slot extends pulumi.ComponentResource {
                         ...lifecycleArgs(drainSeconds + 5),
                         securityOpts: ["no-new-privileges:true"],
                         capabilities: { drops: ["ALL"] },
-                        labels: pulumi.unsecret(secretNames).apply((names) => [
+                        labels: pulumi.all([pulumi.unsecret(secretNames), envLabel]).apply(([names, plain]) => [
                             ...dockerLabels({ stack: args.stackLabel, role: "app", colour: args.colour, image: args.image, replica: i }),
-                            ...(envLabel ? [{ label: "switchyard.env", value: envLabel }] : []),
+                            ...(plain ? [{ label: "switchyard.env", value: plain }] : []),
                             ...(names ? [{ label: "switchyard.secret-env", value: names }] : []),
                         ]),
                         ...limitArgs(args.limits ?? DEFAULTS.limits.app, args.daemon ?? { swapLimit: true }),

@@ -11,6 +11,7 @@ import { ADDRESSING_LABEL, MASQUERADE_OPTION, NetworkFacts } from "./addressing"
 import { foreignObjects, NamedObject, parseNamed } from "./collisions";
 import { Colour, COLOURS } from "./config";
 import { imageIdOf, LIST_MARKERS_SCRIPT, parseMarkers } from "./routemarker";
+import { runningValueDigests } from "./valuedigests";
 import { LIVE_LISTEN_PORT, LIVE_SOCKET } from "../nginx/render";
 
 export interface RunningSlot {
@@ -20,6 +21,8 @@ export interface RunningSlot {
     imageId?: string;
     /** Names of the slot's running containers. */
     containers: string[];
+    /** The app's variables one of them runs, as keyed digests by name (lib/valuedigests.ts). Defaults to unknown. */
+    values?: Record<string, string>;
 }
 
 /** A replica the program declared that is not running now: stopped from outside, crashed, killed for memory. */
@@ -154,8 +157,11 @@ export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = pro
     }
     // A proxy without the stack's label (made before labels) is still found by name.
     state.route = proxyRunning ? readMarkers(proxyContainer, env, state) : readRoute(proxyContainer, env, state);
-    // What Docker cannot change in place on the data services, in one call.
-    const data = readDataServices([postgres, redis].filter((n): n is string => n !== undefined), env);
+    // What Docker cannot change in place on the data services, and what one
+    // replica of each running colour runs, in one call.
+    const apps = Object.values(state.running).map((slot) => slot!.containers[0]);
+    const data = readCreatedWith([postgres, redis, ...apps].filter((n): n is string => n !== undefined), env);
+    for (const slot of Object.values(state.running)) slot!.values = data.get(slot!.containers[0])?.values;
     if (postgres) state.postgresHealthcheck = data.get(postgres)?.healthcheck;
     if (postgres && data.has(postgres)) state.postgresUser = data.get(postgres)!.postgresUser;
     if (redis && data.has(redis)) state.redisUser = data.get(redis)!.user;
@@ -204,16 +210,34 @@ function readMarkers(proxyContainer: string, env: NodeJS.ProcessEnv, state?: Hos
     return markers.route;
 }
 
-/** The healthcheck test and the user each container (the stack's Postgres and Redis, running or not) was created with. */
-function readDataServices(containers: string[], env: NodeJS.ProcessEnv): Map<string, { healthcheck?: string[]; user: string; postgresUser: string }> {
-    const facts = new Map<string, { healthcheck?: string[]; user: string; postgresUser: string }>();
+interface CreatedWith {
+    healthcheck?: string[];
+    user: string;
+    postgresUser: string;
+    /** An app container's variables as digests (lib/valuedigests.ts); the values themselves go no further than this function. */
+    values?: Record<string, string>;
+}
+
+/**
+ * What each container was created with: the healthcheck test and the user
+ * (the stack's Postgres and Redis, running or not), POSTGRES_USER, and an app
+ * replica's variables as digests.
+ */
+function readCreatedWith(containers: string[], env: NodeJS.ProcessEnv): Map<string, CreatedWith> {
+    const facts = new Map<string, CreatedWith>();
     if (!containers.length) return facts;
-    // POSTGRES_USER alone of the environment: the rest holds the password.
+    // POSTGRES_USER alone of Postgres's environment: the rest holds the password.
     const postgresUser = `{{range .Config.Env}}{{if eq (index (split . "=") 0) "POSTGRES_USER"}}{{slice . 14}}{{end}}{{end}}`;
-    const out = dockerCli(["inspect", "--format", `{{.Name}}\t{{.Config.User}}\t{{json .Config.Healthcheck}}\t${postgresUser}`, ...containers], env);
+    const app = `{{if eq (index .Config.Labels "switchyard.role") "app"}}{{json .Config.Labels}}\t{{json .Config.Env}}{{end}}`;
+    const out = dockerCli(["inspect", "--format", `{{.Name}}\t{{.Config.User}}\t{{json .Config.Healthcheck}}\t${postgresUser}\t${app}`, ...containers], env);
     for (const line of out.split("\n").filter(Boolean)) {
-        const [name, user, health, pgUser] = line.split("\t");
-        facts.set(name.replace(/^\//, ""), { user: user ?? "", healthcheck: (JSON.parse(health || "null") as { Test?: string[] } | null)?.Test, postgresUser: pgUser ?? "" });
+        const [name, user, health, pgUser, labels, appEnv] = line.split("\t");
+        facts.set(name.replace(/^\//, ""), {
+            user: user ?? "",
+            healthcheck: (JSON.parse(health || "null") as { Test?: string[] } | null)?.Test,
+            postgresUser: pgUser ?? "",
+            values: labels ? runningValueDigests(JSON.parse(labels), JSON.parse(appEnv || "null")) : undefined,
+        });
     }
     return facts;
 }

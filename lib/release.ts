@@ -8,6 +8,7 @@
 // (lib/guard.ts) refuses it for the live colour and the shared services.
 import { Colour, otherColour, SwitchyardConfig } from "./config";
 import { HostState } from "./host";
+import { sameDigests, valueDigests } from "./valuedigests";
 
 export type IdleState = "staged" | "standby" | "retired" | "empty";
 
@@ -78,19 +79,61 @@ export function describeProcesses(processes: Record<string, { kind: string; repl
 }
 
 /**
- * Whether a colour keeps the variables it was released with, though the
- * shared ones (env, appSecrets) changed: it runs, its image stays, and it is
- * live now or goes live by this update (it stays live, it is switched away
- * from and kept, or a rollback switches back to it). Only a colour that is
- * created, gets a new image, or stays idle (staged, standby) takes the
- * current values: so changing a shared value stages it on the idle colour,
- * a release carries it, a rollback brings back the old colour's values, and
- * the live colour is never restarted for it.
+ * Whether a colour keeps the variables it runs, whatever the shared ones
+ * (env, appSecrets) say now. Only a colour that runs its configured image
+ * can: one created or re-imaged takes the current values (a release carries
+ * them). A colour that is live now or goes live by this update keeps its own
+ * (it stays live, it is switched away from and kept, or a rollback switches
+ * back to it), so the live colour is never restarted for a shared change.
+ * The idle colour (standby) keeps what it ran, the instant rollback's
+ * target, while config holds nothing new (nothingToStage); once it does, it
+ * is staged with the current values, and the next switch releases them.
  */
 export function keepsReleasedValues(plan: ReleasePlan, host: HostState, cfg: SwitchyardConfig, colour: Colour): boolean {
     const running = host.running[colour];
     if (!running || running.image !== cfg.slots[colour]?.image) return false;
-    return colour === host.route || colour === plan.live;
+    return colour === host.route || colour === plan.live || nothingToStage(host, cfg, colour);
+}
+
+/**
+ * Whether config holds no value the running colours lack: the live colour
+ * runs exactly the values config gives it (no shared value and none of its
+ * own changed since its release), and the idle colour runs each of its own
+ * overrides as config has them. Unknown digests (an older probe, a colour
+ * not running) count as a change: staging is the safe side.
+ */
+export function nothingToStage(host: HostState, cfg: SwitchyardConfig, idle: Colour): boolean {
+    const idleRuns = host.running[idle]?.values;
+    if (!idleRuns || !liveRunsConfig(host, cfg, idle)) return false;
+    const own = valueDigests({ ...cfg.slots[idle]?.env, ...cfg.slotSecrets?.[idle] });
+    return Object.entries(own).every(([name, digest]) => idleRuns[name] === digest);
+}
+
+/** Whether the live colour (the route, other than `colour`) runs exactly the values config gives it now. */
+function liveRunsConfig(host: HostState, cfg: SwitchyardConfig, colour: Colour): boolean {
+    const live = host.route;
+    const liveRuns = live && live !== colour ? host.running[live]?.values : undefined;
+    if (!live || !liveRuns) return false;
+    const values = colourValues(cfg, live);
+    return sameDigests(liveRuns, valueDigests({ ...values.env, ...values.secrets }));
+}
+
+/**
+ * Where a declared colour's variables come from this update:
+ * - "kept": what its containers run (keepsReleasedValues);
+ * - "remembered": what it ran when it was retired (components/releasedvalues.ts),
+ *   for a retired colour brought back with the image it was retired with
+ *   (pinnedImageId) while config holds nothing the live colour lacks: a
+ *   rollback under standby retire, like one under keep, brings back the
+ *   values the colour was released with;
+ * - "config": the current values: a colour created, re-imaged or staged, or
+ *   brought back while config holds a change (then the switch releases it).
+ */
+export function valuesSource(plan: ReleasePlan, host: HostState, cfg: SwitchyardConfig, colour: Colour): "kept" | "remembered" | "config" {
+    if (keepsReleasedValues(plan, host, cfg, colour)) return "kept";
+    const image = cfg.slots[colour]?.image;
+    if (!host.running[colour] && image && pinnedImageId(host, colour, image) !== undefined && liveRunsConfig(host, cfg, colour)) return "remembered";
+    return "config";
 }
 
 /** The variables a colour gets from config: the shared ones, then its own over them. */

@@ -104,10 +104,13 @@ describe("e2e: workers and a scheduler ride the release", function () {
             const a = await release("release to green (keep)", { liveColor: "green", env: { APP_GREETING: "v2" }, slots: { ...config.slots, green: { image: V2, env: { APP_NOTE: "green-note" } } } });
             assert.deepStrictEqual([greeting("blue"), greeting("green")], ["APP_GREETING=v1", "APP_GREETING=v2"]);
             toGreen = a.endedAt;
-            rollbackAt = Date.now();
             settleOutput = a.up.output;
             assert.strictEqual(running("blue", "worker"), 0, "blue's workers stopped after the switch (keep: old code takes no new job)");
             assert.strictEqual(running("green", "worker"), 2);
+            // The next up changes nothing: blue, kept for the rollback, keeps what it ran (config holds nothing green lacks).
+            const noop = await s.up("no-op after the release (keep)", { expectNoChanges: true });
+            assert.strictEqual(changed(noop.changes), 0);
+            rollbackAt = Date.now();
             const b = await release("rollback to blue (keep)", { liveColor: "blue" });
             toBlue = b.endedAt;
             // The rollback brings back blue's own values, though the config now says v2.
@@ -142,15 +145,20 @@ describe("e2e: workers and a scheduler ride the release", function () {
         const staged = await release("shared variable changed", { env: { APP_GREETING: "v3" } });
         assert.deepStrictEqual([greeting("blue"), greeting("green")], ["APP_GREETING=v1", "APP_GREETING=v3"]);
         for (const [name, id] of Object.entries(blueWeb)) assert.strictEqual(s.identity(name), id, `${name} (live) was never restarted`);
-        say(`shared variable v1 -> v2 -> v3: the release carried v2 to green, the rollback brought back blue's v1, v3 staged on green (${staged.up.changes.replace} replaced, ${staged.up.changes.create} created, ${staged.up.changes.delete} deleted) with live blue untouched`);
+        say(`shared variable v1 -> v2 -> v3: the release carried v2 to green, a no-op after it kept blue's v1, the rollback brought it back, v3 staged on green (${staged.up.changes.replace} replaced, ${staged.up.changes.create} created, ${staged.up.changes.delete} deleted) with live blue untouched`);
     });
 
     it("2. standby retire: three more switches under load: 0 failed, every job once; across five switches never two schedulers in a second", async () => {
         const rep = await withLoad(load(), async () => {
             await release("release to green (retire)", { standby: "retire", liveColor: "green" });
             assert.strictEqual(s.containers().filter((c) => c.colour === "blue").length, 0, "blue retired: its web and process containers are removed");
-            await release("rollback to blue (retire)", { liveColor: "blue", slots: { ...config.slots, blue: { image: V1, env: { APP_NOTE: "blue-note" } } } });
+            assert.strictEqual(greeting("green"), "APP_GREETING=v3");
+            // Re-created by the rollback, blue comes back with what it ran (v1), not with today's v3.
+            const back = await release("rollback to blue (retire)", { liveColor: "blue", slots: { ...config.slots, blue: { image: V1, env: { APP_NOTE: "blue-note" } } } });
+            assert.match(back.up.output, /blue comes back with the variables it ran when it was retired/);
+            assert.strictEqual(greeting("blue"), "APP_GREETING=v1");
             await release("release to green again (retire)", { liveColor: "green" });
+            assert.strictEqual(greeting("green"), "APP_GREETING=v3");
         });
         const jobs = rep.samples.filter((x) => x.path === "/jobs");
         say(`retire: 3 switches: ${rep.requests} requests (${jobs.length} POST /jobs), ${rep.failed} failed, p99 ${rep.p99} ms`);
@@ -246,5 +254,37 @@ describe("e2e: workers and a scheduler ride the release", function () {
         const noop = await s.up("no-op after the heal", { expectNoChanges: true });
         assert.strictEqual(changed(noop.changes), 0);
         say(`a stopped live worker: status exit 3 naming it; the next up started it (${heal.seconds.toFixed(1)}s, ${heal.changes.update} updated, ${heal.changes.delete} deleted: the broken blue), then a no-op`);
+    });
+
+    it("7. a failed bake sends the workers and the scheduler back with the traffic: the failed colour's stop, the old scheduler runs again, every job once", async () => {
+        // A p99 limit no real request meets fails the bake with no failed request: what follows is the hand-back alone.
+        const bake = { seconds: 20, maxErrorPercent: 5, maxP99Ms: 1, minRequests: 30 };
+        const before = psql(s, "SELECT count(*) FROM ticks");
+        let failedAt = 0;
+        let failure = { message: "", seconds: 0, output: "" };
+        const rep = await withLoad(load(), async () => {
+            config = { ...config, liveColor: "blue", bake };
+            s.writeConfig(config);
+            failure = await s.upFails("release to blue, failing its bake");
+            failedAt = Date.now();
+            // Blue's workers, were one left, would take jobs here.
+            await new Promise((r) => setTimeout(r, 5000));
+        });
+        assert.match(failure.message, /bake failed on [\s\S]* blue p99 \d+ ms [\s\S]*live traffic is back on green/);
+        const said = `${failure.message}\n${failure.output}`;
+        assert.match(said, /processes follow green: scheduler \S+-clock-green-1 runs, \S+-clock-blue-1 stopped; none ran for [\d.]+s/);
+        assert.match(said, /processes follow green: started none, stopped \S+-worker-blue-\d \S+-worker-blue-\d/);
+        assert.strictEqual(s.route(), "green");
+        assert.deepStrictEqual([running("blue", "worker"), running("blue", "clock"), running("green", "worker"), running("green", "clock")], [0, 0, 2, 1]);
+        const jobs = rep.samples.filter((x) => x.path === "/jobs");
+        assert.strictEqual(rep.failed, 0, describeFailures(rep));
+        const { rows } = await jobsExactlyOnce(jobs.length, "failed bake");
+        assert.strictEqual(takenBy("blue", failedAt), 0, "blue took a job after its bake failed");
+        const twoAtOnce = psql(s, "SELECT count(*) FROM (SELECT date_trunc('second', at) FROM ticks GROUP BY 1 HAVING count(DISTINCT clock) > 1) t");
+        assert.strictEqual(Number(twoAtOnce), 0, "two schedulers ticked in one second");
+        const ticksSince = Number(psql(s, `SELECT count(*) FROM ticks WHERE color = 'green' AND at > to_timestamp(${failedAt / 1000})`));
+        assert.ok(ticksSince >= 3, `green's scheduler ticks again after the hand-back (${ticksSince} ticks in the 5 s after)`);
+        say(`failed bake: ${rep.requests} requests, ${rep.failed} failed; ${rows} jobs done once (${Number(psql(s, "SELECT count(*) FROM ticks")) - Number(before)} ticks in all since); blue's workers and scheduler stopped, green's scheduler runs again`);
+        figures.push(`failed bake hands back | ${rep.requests} requests | ${rep.failed} failed | ${rows} jobs done once | 0 seconds with two schedulers`);
     });
 });

@@ -3,6 +3,7 @@
 // under Pulumi's mocks.
 import * as assert from "assert";
 import { REDIS_COMMAND } from "../../components/redis";
+import { runningValueDigests, valueDigests } from "../../lib/valuedigests";
 import { BOTH_RUNNING, diffRuns, EMPTY_HOST, get, labelsOf, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "./mocks";
 
 const staged = {
@@ -149,6 +150,61 @@ describe("variables set once for both colours (Pulumi mocks)", function () {
         // A new image for green: its release carries the current values.
         const rel = await runProgram({ config: { ...shared, liveColor: "green", slots: { ...shared.slots, green: { image: "app:2.0.0" } } }, secrets: ["appSecrets"], host });
         assert.deepStrictEqual(ignored(rel, "release-app-green-1"), ["logOpts"]);
+    });
+
+    it("after a release the kept colour keeps what it ran until config holds something new (the no-op stays a no-op; a later change is staged)", async () => {
+        // Green was released with GREETING v2; blue, switched away from and kept, runs v1.
+        const runs = (greeting: string, nodeEnv: string) => valueDigests({ GREETING: greeting, NODE_ENV: nodeEnv, SESSION_KEY: "shared-session-key-0123" });
+        const released = { ...BOTH_RUNNING, route: "green" as const, running: { blue: { image: "app:1.0.0", containers: [], values: runs("v1", "production") }, green: { image: "app:1.0.0", containers: [], values: runs("v2", "staging") } } };
+        const after = { ...shared, liveColor: "green" };
+        const noop = await runProgram({ config: after, secrets: ["appSecrets"], host: released });
+        assert.deepStrictEqual(ignored(noop, "release-app-blue-1"), ["envs", "labels", "logOpts"], "blue keeps v1: the rollback target is what ran");
+        // A shared value changed since the release: staged on blue.
+        const changedShared = await runProgram({ config: { ...after, env: { ...shared.env, GREETING: "v3" } }, secrets: ["appSecrets"], host: released });
+        assert.deepStrictEqual(ignored(changedShared, "release-app-blue-1"), ["logOpts"]);
+        // A changed secret counts, though the program sees no secret in the host's answer.
+        const rotated = await runProgram({ config: { ...after, appSecrets: { SESSION_KEY: "rotated-session-key-4567" } }, secrets: ["appSecrets"], host: released });
+        assert.deepStrictEqual(ignored(rotated, "release-app-blue-1"), ["logOpts"]);
+        // Blue's own override changed: staged on blue.
+        const own = await runProgram({ config: { ...after, slots: { ...shared.slots, blue: { image: "app:1.0.0", env: { NODE_ENV: "qa" } } } }, secrets: ["appSecrets"], host: released });
+        assert.deepStrictEqual(ignored(own, "release-app-blue-1"), ["logOpts"]);
+        // What the host runs unknown (an older probe): staged, as before.
+        const unknown = await runProgram({ config: after, secrets: ["appSecrets"], host: { ...released, running: { blue: { image: "app:1.0.0", containers: [] }, green: { image: "app:1.0.0", containers: [] } } } });
+        assert.deepStrictEqual(ignored(unknown, "release-app-blue-1"), ["logOpts"]);
+    });
+
+    it("under standby retire a rollback brings the retired colour back with the variables it ran; with a change pending, the current ones", async () => {
+        // Green live with what config says now; blue retired with app:1.0.0, recorded with v1 and an older secret.
+        const greenRuns = valueDigests({ GREETING: "v2", NODE_ENV: "staging", SESSION_KEY: "shared-session-key-0123" });
+        const retired = { ...EMPTY_HOST, route: "green" as const, running: { green: { image: "app:1.0.0", containers: [], values: greenRuns } }, retired: { blue: "app:1.0.0" }, retiredImageId: { blue: `sha256:${"ab".repeat(32)}` } };
+        const stored = { "values-blue-record": { keepers: { env: JSON.stringify({ GREETING: "v1", NODE_ENV: "production" }), secrets: JSON.stringify({ SESSION_KEY: "older-session-key-9876" }) } } };
+        const rollback = { ...shared, standby: "retire", liveColor: "blue" };
+        const run = await runProgram({ config: rollback, secrets: ["appSecrets"], host: retired, stored });
+        const blue = envList(run, "release-app-blue-1");
+        for (const want of ["GREETING=v1", "NODE_ENV=production", "SESSION_KEY=older-session-key-9876"]) assert.ok(blue.includes(want), `blue comes back with ${want}: ${blue.join(" ")}`);
+        assert.ok(!blue.includes("GREETING=v2"));
+        assert.deepStrictEqual(ignored(run, "values-blue-record"), ["keepers"], "the record stays as blue ran");
+        assert.strictEqual(labelsOf(get(run, "release-app-blue-1"))["switchyard.env"], "GREETING=v1\nNODE_ENV=production");
+        assert.deepStrictEqual(plaintextIn(run, "older-session-key-9876"), []);
+        assert.deepStrictEqual(plaintextIn(run, "shared-session-key-0123"), [], "the record's inputs hold the secret wrapped");
+        // A shared value changed since green's release: the switch releases it to blue, and the record follows.
+        const pending = await runProgram({ config: { ...rollback, env: { ...shared.env, GREETING: "v3" } }, secrets: ["appSecrets"], host: retired, stored });
+        assert.ok(envList(pending, "release-app-blue-1").includes("GREETING=v3"));
+        assert.deepStrictEqual(ignored(pending, "values-blue-record"), []);
+        // A new image for blue is a release: the current values.
+        const release = await runProgram({ config: { ...rollback, slots: { ...shared.slots, blue: { image: "app:2.0.0" } } }, secrets: ["appSecrets"], host: retired, stored });
+        assert.ok(envList(release, "release-app-blue-1").includes("GREETING=v2"));
+    });
+
+    it("a container's variables are read as digests of the app's own names only, equal exactly when the values are", () => {
+        const labels = { "switchyard.env": "GREETING=hello\nMULTI=a", "switchyard.secret-env": "SESSION_KEY" };
+        const env = ["GREETING=hello", "MULTI=a", "SESSION_KEY=k=1", "DATABASE_URL=postgres://app:pw@db/app", "PATH=/usr/bin"];
+        const got = runningValueDigests(labels, env);
+        assert.deepStrictEqual(Object.keys(got).sort(), ["GREETING", "MULTI", "SESSION_KEY"]);
+        assert.deepStrictEqual(got, valueDigests({ GREETING: "hello", MULTI: "a", SESSION_KEY: "k=1" }));
+        assert.notStrictEqual(got.SESSION_KEY, valueDigests({ SESSION_KEY: "k=2" }).SESSION_KEY);
+        assert.ok(!JSON.stringify(got).includes("k=1"), "no value in a digest map");
+        assert.deepStrictEqual(runningValueDigests(null, null), {});
     });
 
     it("a shared variable and a colour's secret of one name, or a shared secret and a colour's variable, are refused, naming both", async () => {

@@ -34,6 +34,11 @@ export interface RunOptions {
     stack?: string;
     /** Names of resources whose create fails, as a failed release step would. */
     failing?: string[];
+    /**
+     * Outputs a resource has in the state, by name: what the engine answers for
+     * a resource whose inputs ignoreChanges leaves as they were stored.
+     */
+    stored?: Record<string, Record<string, unknown>>;
 }
 
 export interface RunResult {
@@ -97,6 +102,7 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
                 const state: Record<string, unknown> = { ...args.inputs };
                 if (args.type === "docker:index/remoteImage:RemoteImage") state.imageId = `sha256:${args.inputs.name}`;
                 if (args.type === "random:index/randomPassword:RandomPassword") state.result = `pw-${name}`;
+                Object.assign(state, opts.stored?.[name]);
                 return { id, state };
             },
             call: () => ({}),
