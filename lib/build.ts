@@ -48,13 +48,23 @@ export function programSources(root: string): string[] {
     return [...seen].sort();
 }
 
-/** Why the compiled program cannot be trusted (a source newer than its .js, or none), or undefined. */
+/** Written by ops/build-program.sh after a build that succeeded, with the time that build started. */
+export const BUILD_STAMP = "dist/.program-built";
+
+/**
+ * Why the compiled program cannot be trusted (a source newer than its .js and
+ * than the last build, or a .js missing), or undefined. The build is
+ * incremental: a source touched with its content unchanged (git stash and
+ * pop, a branch switched back) gets no new .js, and the stamp of the build
+ * that read it is what says it was built.
+ */
 export function buildProblem(root: string): string | undefined {
     const stale: string[] = [];
+    const stamp = mtime(path.join(root, BUILD_STAMP)) ?? 0;
     for (const source of programSources(root)) {
         const built = path.join(root, "dist", source.replace(/\.ts$/, ".js"));
         const b = mtime(built);
-        if (b === undefined || b < mtime(path.join(root, source))!) stale.push(source);
+        if (b === undefined || Math.max(b, stamp) < mtime(path.join(root, source))!) stale.push(source);
     }
     if (stale.length === 0) return undefined;
     const shown = stale.length > 8 ? `${stale.slice(0, 8).join(", ")} and ${stale.length - 8} more` : stale.join(", ");

@@ -71,6 +71,13 @@ describe("the release engine", () => {
             assert.match(buildProblem(root)!, /older than lib\/package\.ts /);
             write("components/index.ts", 'import { B } from "../lib/config";\n// edited\n', 300);
             assert.match(buildProblem(root)!, /older than components\/index\.ts, lib\/package\.ts /, "an edited component is a stale program");
+            // A build that started after both (tsc emitted nothing new for a touched, unchanged file): fresh.
+            write("dist/.program-built", "", 400);
+            assert.strictEqual(buildProblem(root), undefined);
+            write("lib/package.ts", "changed again", 500);
+            assert.match(buildProblem(root)!, /older than lib\/package\.ts /, "a source saved after the last build");
+            fs.rmSync(path.join(root, "dist/engine/docker.js"));
+            assert.match(buildProblem(root)!, /older than engine\/docker\.ts, lib\/package\.ts /, "a missing .js is missing, whatever the stamp");
         });
 
         it("an installed package (dist only, no sources) has nothing to compare", () => {
