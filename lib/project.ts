@@ -20,6 +20,8 @@ export function copyProject(from: string, stackFiles: string[] = [], prefix = "s
     for (const f of [...PROJECT_FILES, ...stackFiles]) {
         if (fs.existsSync(path.join(from, f))) fs.cpSync(path.join(from, f), path.join(dir, path.basename(f)), { recursive: true, preserveTimestamps: true });
     }
-    fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
+    // The project's own dependencies (a team's project has the package inside them); this repo's otherwise.
+    const modules = fs.existsSync(path.join(from, "node_modules")) ? path.join(from, "node_modules") : path.join(REPO, "node_modules");
+    fs.symlinkSync(fs.realpathSync(modules), path.join(dir, "node_modules"));
     return dir;
 }

@@ -12,9 +12,9 @@ export interface StackFile {
     secretKeys: Set<string>;
 }
 
-/** Where a stack's config file lives in this repo. */
-export function stackFilePath(stack: string): string {
-    return path.resolve(__dirname, "..", `Pulumi.${stack}.yaml`);
+/** Where a stack's config file lives: Pulumi.<stack>.yaml of the project at `dir` (default: this repo). */
+export function stackFilePath(stack: string, dir = path.resolve(__dirname, "..")): string {
+    return path.join(dir, `Pulumi.${stack}.yaml`);
 }
 
 export function readStackFile(file: string): StackFile {

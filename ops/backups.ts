@@ -6,8 +6,8 @@
 import { parseStackArgs, runCli } from "./cli";
 import { humanSize, listBackups, openStore } from "./backupstore";
 
-function main() {
-    const args = parseStackArgs(process.argv.slice(2), { flags: ["json"] });
+export function main(argv = process.argv.slice(2)) {
+    const args = parseStackArgs(argv, { flags: ["json"] });
     const store = openStore(args.stack, args.stackFile);
     const backups = listBackups(store);
     if (args.flags.has("json")) {

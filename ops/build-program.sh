@@ -11,7 +11,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 stamp=dist/.program-built
-if [ "${1:-}" != --always ] && [ -f "$stamp" ] && [ -z "$(find index.ts components nginx engine lib tsconfig.json tsconfig.program.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+if [ "${1:-}" != --always ] && [ -f "$stamp" ] && [ -z "$(find index.ts components nginx engine lib ops tsconfig.json tsconfig.program.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   exit 0
 fi
 started=$(mktemp)

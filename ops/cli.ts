@@ -6,7 +6,7 @@ import * as YAML from "yaml";
 import { plainTcpProblem, resolveDockerEndpoint } from "../lib/dockerhost";
 import { ClientTls, dockerTlsName, writeDockerTls } from "../lib/dockertls";
 import { stackNames } from "../lib/naming";
-import { readStackFile, stackFilePath } from "../lib/stackfile";
+import { readStackFile, stackFilePath as fileIn } from "../lib/stackfile";
 
 export interface StackArgs {
     stack: string;
@@ -38,10 +38,31 @@ export function parseStackArgs(argv: string[], own: { values?: string[]; flags?:
     return out;
 }
 
-/** Runs a command's main; any error is one line "<name>: <message>" and exit 1. */
+/** A failure already said in the command's own progress form (`[release  3.1s] FAILED: …`). */
+export class Reported extends Error {}
+
+/**
+ * One progress line per step, with the seconds since the command started:
+ * `[release    3.1s] message`. `fail` prints `FAILED: message` on stderr and
+ * ends the command with exit 1.
+ */
+export function progress(mode: string) {
+    const t0 = Date.now();
+    const line = (m: string) => `[${mode} ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${m}\n`;
+    return {
+        say: (m: string) => void process.stdout.write(line(m)),
+        warn: (m: string) => void process.stderr.write(line(m)),
+        fail: (m: string): never => {
+            throw new Reported(line(`FAILED: ${m}`));
+        },
+    };
+}
+
+/** Runs a command's main; any error is one line "<name>: <message>" (or its own Reported line) and exit 1. */
 export function runCli(name: string, main: () => void | Promise<void>): void {
     const fail = (err: unknown) => {
-        console.error(`${name}: ${(err as Error).message}`);
+        if (err instanceof Reported) process.stderr.write(err.message);
+        else console.error(`${name}: ${(err as Error).message}`);
         process.exit(1);
     };
     try {
@@ -125,8 +146,26 @@ export function secretConfig(stack: string, file: string, key: string): string {
     return r.stdout.trim();
 }
 
-/** The project's name, from Pulumi.yaml beside lib/. */
-export function projectName(dir = path.resolve(__dirname, "..")): string {
+/**
+ * The Pulumi project a command acts on: the nearest directory holding
+ * Pulumi.yaml, from the working directory up, as the Pulumi CLI finds it.
+ * Never the package's own directory: installed into a team's project, the
+ * commands act on that project.
+ */
+export function projectDir(from = process.cwd()): string {
+    for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+        if (fs.existsSync(path.join(dir, "Pulumi.yaml"))) return dir;
+        if (path.dirname(dir) === dir) throw new Error(`no Pulumi.yaml in ${from} or above it: run this in your Pulumi project's directory`);
+    }
+}
+
+/** The stack's config file, Pulumi.<stack>.yaml of the project. */
+export function stackFilePath(stack: string): string {
+    return fileIn(stack, projectDir());
+}
+
+/** The project's name, from its Pulumi.yaml. */
+export function projectName(dir = projectDir()): string {
     const name = (YAML.parse(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")) as { name?: unknown })?.name;
     if (typeof name !== "string" || !name) throw new Error(`no project name in ${path.join(dir, "Pulumi.yaml")}`);
     return name;

@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
-# npm run destroy [-- --stack NAME]: remove a whole stack, its data included,
-# on the stack named (default: local). Every container, volume and network is
-# behind the delete guard, so this is the one command that allows it
-# (SWITCHYARD_ALLOW_DELETE=all); production data stays protected in state
-# (`protect`) until it is unprotected on purpose.
+# npm run destroy [-- --stack NAME]: `switchyard destroy` (ops/destroy.ts) on
+# the stack named, default local: the whole stack, its data included. A
+# machine-local stack not yet created starts from its template (ops/stack.sh).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 STACK=local
@@ -16,4 +14,5 @@ while [ $# -gt 0 ]; do
 done
 [[ "$STACK" =~ ^[A-Za-z0-9_.-]+$ ]] || { echo "destroy: --stack NAME must be a stack name (got '$STACK')" >&2; exit 2; }
 echo "destroy: removing stack '$STACK' (Pulumi.$STACK.yaml) and its data" >&2
-SWITCHYARD_ALLOW_DELETE=all exec bash "$REPO/ops/stack.sh" "$STACK" destroy --yes --run-program
+bash "$REPO/ops/stack.sh" "$STACK" stack select >/dev/null
+exec bash "$REPO/ops/switchyard.sh" destroy --stack "$STACK"

@@ -24,8 +24,7 @@ function docker(args: string[], env: NodeJS.ProcessEnv): string {
     return r.stdout.trim();
 }
 
-runCli("exec", () => {
-    const argv = process.argv.slice(2);
+export function main(argv = process.argv.slice(2)): void {
     const dash = argv.indexOf("--");
     const command = dash < 0 ? [] : argv.slice(dash + 1);
     const args = parseStackArgs(dash < 0 ? argv : argv.slice(0, dash), { values: ["host", "colour"] });
@@ -63,4 +62,6 @@ runCli("exec", () => {
     const code = r.status ?? 1;
     say(`${name} exited ${code}`);
     process.exit(code);
-});
+}
+
+if (require.main === module) runCli("exec", main);

@@ -35,8 +35,8 @@ export function mergeLogs(sources: { prefix: string; lines: string[] }[]): strin
     return all.map((x) => `${x.prefix} | ${x.text}`);
 }
 
-async function main(): Promise<void> {
-    const argv = process.argv.slice(2).map((a) => (a === "-f" ? "--follow" : a));
+export async function main(given = process.argv.slice(2)): Promise<void> {
+    const argv = given.map((a) => (a === "-f" ? "--follow" : a));
     const args = parseStackArgs(argv, { values: ["colour", "process", "host", "since"], flags: ["follow"] });
     const { file, project } = followStack(args.stack, args.stackFile);
     const names = stackNames(project, args.stack);

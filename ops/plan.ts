@@ -20,11 +20,11 @@ import { missingForPreview } from "../lib/plugins";
 import { dataHostIndex, rolloutBatches } from "../lib/hosts";
 import { describeProcesses, planRelease } from "../lib/release";
 import { readStackFile } from "../lib/stackfile";
-import { followStack, hostEnv, parseStackArgs, runCli } from "./cli";
+import { PACKAGE_ROOT } from "../lib/package";
+import { followStack, hostEnv, parseStackArgs, projectDir, runCli } from "./cli";
 import { realPreview } from "./preview";
 import { renderPreviewPlan } from "./preview-report";
 
-const REPO = path.resolve(__dirname, "..");
 
 /** Image each data service runs now (undefined when it does not run). */
 export type RunningServices = Partial<Record<"postgres" | "redis" | "proxy", string>>;
@@ -197,10 +197,10 @@ function configNow(file: string): Record<string, { value: string; secret: boolea
     return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, { value: v, secret: secretKeys.has(k) }]));
 }
 
-async function main() {
-    const args = parseStackArgs(process.argv.slice(2), { values: ["work-dir"], flags: ["with-diff", "no-preview"] });
+export async function main(argv = process.argv.slice(2)) {
+    const args = parseStackArgs(argv, { values: ["work-dir"], flags: ["with-diff", "no-preview"] });
     const { stack } = args;
-    const workDir = path.resolve(args.values["work-dir"] ?? REPO);
+    const workDir = path.resolve(args.values["work-dir"] ?? projectDir());
     const file = args.stackFile ?? path.join(workDir, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) throw new Error(`no stack config at ${file}`);
     const { names } = followStack(stack, file);
@@ -221,7 +221,8 @@ async function main() {
         console.log(renderPlan(stack, cfg, host, services, hosts));
         return;
     }
-    const policyPack = path.join(REPO, "policy");
+    // The policy pack is this repository's (policy/); an installed package previews without it.
+    const policyPack = path.join(PACKAGE_ROOT, "policy");
     const packReady = fs.existsSync(path.join(policyPack, "node_modules", "@pulumi", "policy"));
     if (!packReady) console.error("plan: the policy pack's dependencies are not installed (npm run setup); previewing without it");
     const measured = measuredStart(names.proxyContainer, host.route);

@@ -13,18 +13,18 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import { configSchema, healthHost, healthProto } from "../lib/config";
 import { EXPAND_MIGRATED, MAINTENANCE_MARKER, RESTORE_LOCK, STATE_DIR, WENT_LIVE } from "../lib/routemarker";
-import { readStackFile, stackFilePath } from "../lib/stackfile";
+import { readStackFile } from "../lib/stackfile";
 import { APP_ROLE_IN_CONTAINER } from "../lib/dataservice";
 import { liveProbe } from "../lib/host";
-import { everyHost, parseStackArgs, runCli } from "./cli";
+import { everyHost, parseStackArgs, runCli, stackFilePath } from "./cli";
 import { BackupRecord, docker, humanSize, inStore, listBackups, managedEnv, openStore } from "./backupstore";
 import { LockedProxy, releaseRestoreLocks, runningUpdate, takeRestoreLocks } from "./restorelock";
 
 const T0 = Date.now();
 const step = (line: string) => console.log(`[restore ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${line}`);
 
-function main() {
-    const args = parseStackArgs(process.argv.slice(2), { values: ["backup"], flags: ["yes", "unlock"] });
+export function main(argv = process.argv.slice(2)) {
+    const args = parseStackArgs(argv, { values: ["backup"], flags: ["yes", "unlock"] });
     const store = openStore(args.stack, args.stackFile);
     if (args.flags.has("unlock")) return unlock(args.stack, hostsOf(args.stack, args.stackFile, store.namePrefix, store.proxy), store.proxy);
     const wanted = args.values.backup;

@@ -126,8 +126,8 @@ export function render(
     return { text: lines.join("\n"), code };
 }
 
-function main() {
-    const { stack, stackFile } = parseStackArgs(process.argv.slice(2));
+export function main(argv = process.argv.slice(2)) {
+    const { stack, stackFile } = parseStackArgs(argv);
     const { names, file } = followStack(stack, stackFile);
     const host = dockerHostProbe(names.stackLabel, names.proxyContainer);
     const cfg = readStackConfigView(file);

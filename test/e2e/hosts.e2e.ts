@@ -305,7 +305,7 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
             await s.killUpWhen("after m2 switched", () => routeOn(engines[1]) === "green", 300000);
             at = engines.map((e) => `${e.name} ${routeOn(e)}`).join(", ");
             const t = Date.now();
-            const r = spawnSync("bash", ["ops/recover.sh", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
+            const r = spawnSync("bash", ["ops/switchyard.sh", "recover", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
             recover = { status: r.status ?? -1, out: `${r.stdout}${r.stderr}`, seconds: (Date.now() - t) / 1000 };
             up = await s.up("after recover on three hosts");
         });

@@ -1,13 +1,15 @@
 // e2e: Switchyard as a component package. `npm pack` of this repository,
 // installed into a throwaway Pulumi project outside it (its own name, its own
 // program, BlueGreenApp from the installed package), then a real preview, up,
-// a switch under load, a no-op up and a destroy against the local engine.
+// a switch under load, a no-op up, then the package's operator CLI as a team
+// runs it there (`npx switchyard status|rollback|release|recover|destroy`).
 import * as assert from "assert";
-import { execFileSync, spawnSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { requiredPlugins } from "../../lib/plugins";
+import { killedSteps } from "../../ops/recover-procs";
 import { describeFailures, get, startLoadProcess } from "../scripts/load";
 import { docker, REPO } from "../scripts/fixture";
 import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep } from "./harness";
@@ -43,6 +45,13 @@ describe("e2e: the component package installed into another Pulumi project (npm 
     let dir = "";
     let tarball = "";
     const ports = { live: 0, preview: 0 };
+    /** The package's operator CLI, run in the project as a team runs it. */
+    const switchyard = (command: string, ...args: string[]) => {
+        const t = Date.now();
+        const r = spawnSync("npx", ["--no-install", "switchyard", command, "--stack", s!.name, ...args], { cwd: dir, env: s!.env, encoding: "utf8", timeout: 600000 });
+        say(`npx switchyard ${command}: exit ${r.status} in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+        return { status: r.status, out: `${r.stdout}${r.stderr}` };
+    };
 
     before(async function () {
         const missing = missingParts();
@@ -65,7 +74,7 @@ describe("e2e: the component package installed into another Pulumi project (npm 
         tarball = pack(fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-pack-")));
         const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).split("\n").filter(Boolean).map((f) => f.replace(/^package\//, ""));
         say(`npm pack: ${path.basename(tarball)}, ${files.length} files, ${(fs.statSync(tarball).size / 1024).toFixed(0)} KiB in ${((Date.now() - t) / 1000).toFixed(1)}s`);
-        for (const f of ["package.json", "dist/components/index.js", "dist/components/index.d.ts", "dist/components/bluegreen.d.ts", "scripts/release/gate.sh", "scripts/release/engine.sh", "dist/engine/gate.js", "dist/engine/bake.js", "scripts/release/route-marker.env", "scripts/release/notify.js", "scripts/acme/renew.py", "nginx/nginx.conf.template"]) {
+        for (const f of ["package.json", "dist/ops/main.js", "dist/ops/recover.js", "dist/components/index.js", "dist/components/index.d.ts", "dist/components/bluegreen.d.ts", "scripts/release/gate.sh", "scripts/release/engine.sh", "dist/engine/gate.js", "dist/engine/bake.js", "scripts/release/route-marker.env", "scripts/release/notify.js", "scripts/acme/renew.py", "nginx/nginx.conf.template"]) {
             assert.ok(files.includes(f), `the package holds ${f}`);
         }
         for (const prefix of ["test/", "ops/", "setup/", "bench/", "examples/", "policy/", "index.ts", "Pulumi."]) {
@@ -73,6 +82,7 @@ describe("e2e: the component package installed into another Pulumi project (npm 
         }
         const manifest = JSON.parse(execFileSync("tar", ["-xOzf", tarball, "package/package.json"], { encoding: "utf8" }));
         assert.strictEqual(manifest.main, "dist/components/index.js");
+        assert.deepStrictEqual(manifest.bin, { switchyard: "dist/ops/main.js" }, "the operator CLI is the package's bin");
         for (const peer of ["@pulumi/pulumi", "@pulumi/docker", "@pulumi/command", "@pulumi/random"]) assert.ok(manifest.peerDependencies[peer], `${peer} is a peer: one SDK in the program`);
     });
 
@@ -152,8 +162,61 @@ describe("e2e: the component package installed into another Pulumi project (npm 
         assert.strictEqual(changed(noop.changes), 0);
     });
 
-    it("P6. pulumi destroy removes everything the component made", function () {
-        const r = s!.cli(["destroy", "--yes", "--skip-preview", "--run-program"], { SWITCHYARD_ALLOW_DELETE: "all" });
+    it("P6. npx switchyard in the project: status reads its stack, a rollback under load loses no request", async function () {
+        const st = switchyard("status");
+        assert.strictEqual(st.status, 0, st.out);
+        assert.match(st.out, new RegExp(`Switchyard status: stack ${s!.name}\n  proxy routes live traffic to: green`));
+        assert.match(st.out, /green +live +2\/2 +switchyard\/app:1\.1\.0/);
+        const load = startLoadProcess({ port: ports.live, rate: RATE, durationMs: 10 * 60 * 1000 });
+        let rb;
+        try {
+            await sleep(1000);
+            rb = switchyard("rollback");
+            await sleep(1000);
+        } catch (err) {
+            await load.stop().catch(() => undefined);
+            throw err;
+        }
+        const r = await load.stop();
+        say(`load during npx switchyard rollback: ${RATE}/s, ${r.requests} requests, failed ${r.failed}, p99 ${r.p99} ms, by colour ${JSON.stringify(r.byColour)}`);
+        assert.strictEqual(rb.status, 0, rb.out);
+        assert.match(rb.out, /\[rollback +[\d.]+s\] stack \S+: rolling back to blue \(switchyard\/app:1\.0\.0; live now: green\)/);
+        assert.match(rb.out, new RegExp(`\\[rollback +[\\d.]+s\\] done: blue is live on stack ${s!.name}`));
+        assert.deepStrictEqual(r.errors, {}, `failed requests\n${describeFailures(r)}`);
+        assert.ok((r.byColour.green ?? 0) > 0 && (r.byColour.blue ?? 0) > 0, "served by green, then blue");
+        assert.strictEqual(s!.route(), "blue");
+        assert.strictEqual(s!.readConfig().liveColor, "blue", "the command wrote the stack's config");
+    });
+
+    it("P7. a SIGKILLed npx switchyard release: npx switchyard recover, then up, finishes it", async function () {
+        const log = path.join(dir, "release-killed.log");
+        const out = fs.openSync(log, "w");
+        const child = spawn("npx", ["--no-install", "switchyard", "release", "--stack", s!.name, "--image", "switchyard/app:1.1.0"], { cwd: dir, env: s!.env, detached: true, stdio: ["ignore", out, out] });
+        const exited = new Promise((res) => child.on("exit", res));
+        const t = Date.now();
+        while (!killedSteps(s!.names.proxyContainer).some((x) => x.name === "gate")) {
+            assert.ok(Date.now() - t < 180000, `the gate did not start within 180 s:\n${fs.readFileSync(log, "utf8")}`);
+            await sleep(100);
+        }
+        process.kill(-child.pid!, "SIGKILL");
+        await exited;
+        say(`SIGKILLed npx switchyard release (its whole process group) during the gate, ${((Date.now() - t) / 1000).toFixed(1)}s in`);
+        const rec = switchyard("recover");
+        assert.strictEqual(rec.status, 0, rec.out);
+        assert.match(rec.out, /steps: (none of the killed update still runs|the killed update's last step ended after \d+s)/);
+        assert.match(rec.out, /lock: the killed update's lock is removed/);
+        assert.match(rec.out, /done: the live listener routes to blue; run pulumi up to finish the release/);
+        console.log(rec.out.trim().replace(/^/gm, "        "));
+        assert.strictEqual(s!.readConfig().liveColor, "green", "the killed release had set its config");
+        await s!.up("after recover");
+        assert.strictEqual(s!.route(), "green");
+        assert.strictEqual(JSON.parse((await get(ports.live, "/version")).body).color, "green");
+        const noop = await s!.up("no-op after recover", { expectNoChanges: true });
+        assert.strictEqual(changed(noop.changes), 0);
+    });
+
+    it("P8. npx switchyard destroy removes everything the component made", function () {
+        const r = switchyard("destroy");
         assert.strictEqual(r.status, 0, r.out);
         assert.deepStrictEqual(s!.containers(), [], "no container of the stack is left");
         assert.strictEqual(docker("volume", "ls", "-q", "--filter", `name=${PROJECT}-${s!.name}-`), "", "no volume is left");

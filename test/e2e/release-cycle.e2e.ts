@@ -379,7 +379,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
                 setConfig({ liveColor: target });
                 await s.killUpWhen(moment, when as () => boolean);
                 locked = s.cli(["up", "--yes", "--skip-preview"]).out;
-                const r = spawnSync("bash", ["ops/recover.sh", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
+                const r = spawnSync("bash", ["ops/switchyard.sh", "recover", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
                 recovered = `${r.stdout}${r.stderr}`;
                 assert.strictEqual(r.status, 0, recovered);
                 orphanPlugins = orphanedPlugins();

@@ -79,7 +79,7 @@ describe("program under the real Pulumi CLI", function () {
 
     it("npm run release: when pulumi up fails before traffic moves, the config is put back and the exit is non-zero", () => {
         assert.strictEqual(run("config", "rm", "switchyard:postgresPassword").status, 0);
-        const r = spawnSync("bash", ["ops/release.sh", "--stack", "cfgcheck", "--image", "switchyard/app:1.1.0"], { cwd: dir, env, encoding: "utf8", timeout: 180000 });
+        const r = spawnSync("bash", ["ops/switchyard.sh", "release", "--stack", "cfgcheck", "--image", "switchyard/app:1.1.0"], { cwd: dir, env, encoding: "utf8", timeout: 180000 });
         const out = `${r.stdout}${r.stderr}`;
         assert.strictEqual(r.status, 1, out);
         assert.match(out, /^\[release +\d+\.\ds\] stack cfgcheck: releasing switchyard\/app:1\.1\.0 to green \(live now: blue\)$/m);
@@ -89,7 +89,7 @@ describe("program under the real Pulumi CLI", function () {
     });
 
     it("npm run rollback refuses a colour with no image", () => {
-        const r = spawnSync("bash", ["ops/release.sh", "--rollback", "--stack", "cfgcheck"], { cwd: dir, env, encoding: "utf8" });
+        const r = spawnSync("bash", ["ops/switchyard.sh", "rollback", "--stack", "cfgcheck"], { cwd: dir, env, encoding: "utf8" });
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /FAILED: cannot roll back to green: slots\.green\.image is not set/);
     });
@@ -97,13 +97,13 @@ describe("program under the real Pulumi CLI", function () {
     it("npm run rollback -- --now says at once why traffic cannot move instantly, then falls back to the regular rollback", () => {
         // The failed release above left an empty slots.green: a config the instant rollback would refuse first.
         assert.strictEqual(run("config", "rm", "--path", "switchyard:slots.green").status, 0);
-        const r = spawnSync("bash", ["ops/release.sh", "--rollback", "--now", "--stack", "cfgcheck"], { cwd: dir, env, encoding: "utf8" });
+        const r = spawnSync("bash", ["ops/switchyard.sh", "rollback", "--now", "--stack", "cfgcheck"], { cwd: dir, env, encoding: "utf8" });
         const out = `${r.stdout}${r.stderr}`;
         assert.match(out, /^\[rollback +0\.\ds\] no instant rollback: the proxy does not answer; nothing was moved$/m, out);
         assert.match(out, /the regular rollback follows/);
         assert.match(r.stderr, /FAILED: cannot roll back to green: slots\.green\.image is not set/, "then the regular rollback's own checks");
-        const release = spawnSync("bash", ["ops/release.sh", "--now", "--stack", "cfgcheck", "--image", "x:1"], { cwd: dir, env, encoding: "utf8" });
+        const release = spawnSync("bash", ["ops/switchyard.sh", "release", "--now", "--stack", "cfgcheck", "--image", "x:1"], { cwd: dir, env, encoding: "utf8" });
         assert.strictEqual(release.status, 1);
-        assert.match(release.stderr, /--now is for npm run rollback/);
+        assert.match(release.stderr, /--now is for rollback: a release to a new image is gated/);
     });
 });

@@ -29,13 +29,13 @@ describe("npm run recover: what a killed pulumi up leaves", function () {
         assert.notStrictEqual(broken.status, 0);
         assert.match(broken.out, /failed to load checkpoint: EOF/, "the failure the e2e saw");
 
-        const r = spawnSync("bash", ["ops/recover.sh", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
+        const r = spawnSync("bash", ["ops/switchyard.sh", "recover", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
         assert.strictEqual(r.status, 0, r.stdout + r.stderr);
         assert.match(r.stdout, new RegExp(`state: removed stacks/switchyard/${s.name}\\.json\\.attrs, cut short by the kill \\(the checkpoint it describes is intact\\)`));
         assert.strictEqual(s.cli(["stack", "export"]).status, 0, "the checkpoint reads again");
         assert.strictEqual(JSON.parse(fs.readFileSync(checkpoint, "utf8")).version, JSON.parse(before).version);
 
-        const again = spawnSync("bash", ["ops/recover.sh", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
+        const again = spawnSync("bash", ["ops/switchyard.sh", "recover", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
         assert.match(again.stdout, /state: every file of the file backend reads back/);
     });
 
@@ -54,18 +54,18 @@ describe("npm run recover: what a killed pulumi up leaves", function () {
         });
         try {
             await new Promise((r) => setTimeout(r, 500));
-            const held = spawnSync("bash", ["ops/recover.sh", "--stack", stack.name, "--wait-seconds", "3"], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
+            const held = spawnSync("bash", ["ops/switchyard.sh", "recover", "--stack", stack.name, "--wait-seconds", "3"], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
             assert.strictEqual(held.status, 1, held.stdout + held.stderr);
             assert.match(held.stdout, new RegExp(`steps: the killed update's verify \\(pid ${step.pid}\\) still runs; waiting for it to end \\(0s so far\\)`));
             assert.match(held.stderr, new RegExp(`FAILED: steps of the killed update still run after 3s: verify \\(pid ${step.pid}\\); wait for them`));
             assert.doesNotMatch(held.stdout, /lock:|pending operations/, "nothing past the wait ran");
-            const bad = spawnSync("bash", ["ops/recover.sh", "--stack", stack.name, "--wait-seconds", "soon"], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
+            const bad = spawnSync("bash", ["ops/switchyard.sh", "recover", "--stack", stack.name, "--wait-seconds", "soon"], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
             assert.match(bad.stderr, /--wait-seconds must be a whole number of seconds \(got 'soon'\)/);
             // Within the wait: recover goes on once the step ends (here it is stopped
             // 2.5 s after recover began waiting, however long its start took).
             let out = "";
             const waiting = new Promise<{ code: number | null; out: string }>((resolve) => {
-                const r = spawn("bash", ["ops/recover.sh", "--stack", stack.name, "--wait-seconds", "60"], { cwd: stack.dir, env: stack.env });
+                const r = spawn("bash", ["ops/switchyard.sh", "recover", "--stack", stack.name, "--wait-seconds", "60"], { cwd: stack.dir, env: stack.env });
                 r.stdout.on("data", (d) => (out += d));
                 r.stderr.on("data", (d) => (out += d));
                 r.on("close", (code) => resolve({ code, out }));
@@ -80,7 +80,7 @@ describe("npm run recover: what a killed pulumi up leaves", function () {
         } finally {
             spawnSync("kill", ["-9", String(step.pid)]);
         }
-        const after = spawnSync("bash", ["ops/recover.sh", "--stack", stack.name], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
+        const after = spawnSync("bash", ["ops/switchyard.sh", "recover", "--stack", stack.name], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
         assert.strictEqual(after.status, 0, after.stdout + after.stderr);
         assert.match(after.stdout, /steps: none of the killed update still runs/);
     });
@@ -99,7 +99,7 @@ describe("npm run recover: what a killed pulumi up leaves", function () {
         const alive = (pid: number) => spawnSync("kill", ["-0", String(pid)]).status === 0;
         try {
             await new Promise((r) => setTimeout(r, 300));
-            const r = spawnSync("bash", ["ops/recover.sh", "--stack", stack.name], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
+            const r = spawnSync("bash", ["ops/switchyard.sh", "recover", "--stack", stack.name], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
             assert.strictEqual(r.status, 0, r.stdout + r.stderr);
             assert.match(r.stdout, new RegExp(`stopped plugins the killed CLI left running: pulumi-resource-sytest \\(pid ${ours.pid}\\)`));
             await new Promise((res) => setTimeout(res, 200));
@@ -107,7 +107,7 @@ describe("npm run recover: what a killed pulumi up leaves", function () {
             assert.ok(alive(theirs.pid!), "another project's process is left alone");
 
             // A backend whose locks this machine cannot inspect: no blind `pulumi cancel`.
-            const cloud = spawnSync("bash", ["ops/recover.sh", "--stack", stack.name], { cwd: stack.dir, env: { ...stack.env, PULUMI_BACKEND_URL: "s3://switchyard-nowhere/state" }, encoding: "utf8" });
+            const cloud = spawnSync("bash", ["ops/switchyard.sh", "recover", "--stack", stack.name], { cwd: stack.dir, env: { ...stack.env, PULUMI_BACKEND_URL: "s3://switchyard-nowhere/state" }, encoding: "utf8" });
             assert.strictEqual(cloud.status, 1, cloud.stdout + cloud.stderr);
             assert.match(cloud.stderr, /the backend \(s3:\/\/switchyard-nowhere\/state\) is not a local file backend, so recover cannot tell whether the update holding .*'s lock is dead; check .*then run recover again with --cancel/);
             assert.doesNotMatch(cloud.stdout, /lock:|pending operations/, "nothing was cancelled or refreshed");
@@ -127,7 +127,7 @@ describe("npm run recover: what a killed pulumi up leaves", function () {
         try {
             assert.strictEqual(docker("create", "--name", created, ...label("green", "worker"), "switchyard/debian-base:bookworm", "sleep", "300").status, 0);
             assert.strictEqual(docker("run", "-d", "--name", running, ...label("blue", "clock"), "switchyard/debian-base:bookworm", "sleep", "300").status, 0);
-            const r = spawnSync("bash", ["ops/recover.sh", "--stack", stack.name], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
+            const r = spawnSync("bash", ["ops/switchyard.sh", "recover", "--stack", stack.name], { cwd: stack.dir, env: stack.env, encoding: "utf8" });
             assert.strictEqual(r.status, 1, r.stdout + r.stderr);
             assert.match(r.stdout, new RegExp(`orphans: removed ${created} \\(a green process container the killed update created; it never ran\\)`));
             assert.match(r.stderr, new RegExp(`orphans: ${running} \\(process blue\\) is not in the state and may serve traffic; left as is`));
