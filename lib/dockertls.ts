@@ -65,15 +65,3 @@ export function pruneDockerTls(namePrefix: string, keepHosts: string[], env: Nod
 export function dockerTlsEnv(name: string, env: NodeJS.ProcessEnv = process.env): { DOCKER_CERT_PATH: string; DOCKER_TLS_VERIFY: string } {
     return { DOCKER_CERT_PATH: path.join(dockerTlsRoot(env), name), DOCKER_TLS_VERIFY: "1" };
 }
-
-// `node -r ts-node/register lib/dockertls.ts write <name>` with the material's JSON on stdin:
-// how the bash ops commands (recover) get a tcp:// host's files, without the material on a command line.
-if (require.main === module) {
-    const [verb, name] = process.argv.slice(2);
-    if (verb !== "write" || !name || !/^[A-Za-z0-9_.-]+\/[a-z][a-z0-9-]*$/.test(name)) {
-        process.stderr.write("usage: dockertls.ts write <project>-<stack>/<host> < material.json\n");
-        process.exit(2);
-    }
-    const m = JSON.parse(fs.readFileSync(0, "utf8")) as ClientTls;
-    process.stdout.write(writeDockerTls(name, m).DOCKER_CERT_PATH + "\n");
-}
