@@ -11,7 +11,7 @@ import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
 import { processHealToken } from "../lib/heal";
 import { readRoute } from "../lib/host";
 import { postgresServer } from "../lib/dataservice";
-import { rootAlias } from "../lib/naming";
+import { rootAlias } from "../lib/aliases";
 import { colourValues, describePlan, describeProcesses, pinnedImageId, valuesSource } from "../lib/release";
 import { ReleaseSteps } from "../lib/steps";
 import { proxyBehaviour, routingOf } from "../lib/proxy";

@@ -28,7 +28,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Colour, COLOURS, DEFAULTS } from "../lib/config";
 import { migrationFingerprint } from "../lib/fingerprint";
-import { rootAlias } from "../lib/naming";
+import { rootAlias } from "../lib/aliases";
 import { ReleasePlan } from "../lib/release";
 import { ReleaseKey, ReleaseSteps } from "../lib/steps";
 import { LIVE_LISTEN_PORT } from "../nginx/render";
