@@ -25,7 +25,7 @@ import { keepsShellHealthcheck, keepsSuperuserApp, Postgres, shellHealthcheckWar
 import { keepsRootRedis, Redis, rootRedisWarning } from "./redis";
 import { Release, ReleaseBackupArgs } from "./release";
 import { ReleasedValues } from "./releasedvalues";
-import { discoverHosts } from "./discovery";
+import { Discovery, discoverHosts, HostTarget } from "./discovery";
 
 type Settings = SwitchyardSettings;
 
@@ -160,228 +160,27 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const allowDelete = refusedAs(() => parseAllowList(process.env[ALLOW_ENV]));
         // What every host runs now decides its plan; an unreachable host, a restore
         // in progress or another stack's names fail here, before anything registers.
-        const { stack, stackLabel, namePrefix, proxyContainerName, targets, dataAt } = discoverHosts(cfg, name, dockerHost, allowDelete);
+        const found = discoverHosts(cfg, name, dockerHost, allowDelete);
         super("switchyard:index:BlueGreenApp", name, {}, opts);
-        const adopt = adoptRootResources ?? false;
-        const several = targets.length > 1;
-        // With both services external there is no data container on any host.
-        const runsData = !(cfg.postgresUrl && cfg.redisUrl);
-        for (const t of targets) {
-            pulumi.log.info(`switchyard ${stack}${t.name ? ` host ${t.name}` : ""}: ${describePlan(t.plan)} (Docker host ${t.endpoint.host}, from ${t.endpoint.source})`);
-            if (t === targets[0] && Object.keys(cfg.processes).length > 0) pulumi.log.info(`switchyard ${stack}: ${describeProcesses(cfg.processes, t.plan.declared)}`);
-            if (t.addressing.mode === "dns") pulumi.log.warn(dnsAddressingWarning(stack, namePrefix, t.name), this);
-        }
-        const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
-        const sharedValues = cfg.env !== undefined || cfg.appSecrets !== undefined;
-        // With shared values, each configured colour's record of what it was last
-        // created with: a rollback under standby retire brings those back
-        // (lib/release.ts valuesSource). One per stack; the first host decides.
-        const records: Partial<Record<Colour, ReleasedValues>> = {};
-        if (sharedValues) {
-            const { plan, state } = targets[0];
-            for (const colour of COLOURS.filter((c) => cfg.slots[c])) {
-                const source = plan.declared.includes(colour) ? valuesSource(plan, state, cfg, colour) : undefined;
-                const values = colourValues(cfg, colour);
-                records[colour] = new ReleasedValues(`${name}-values-${colour}`, { ...values, follow: source === "config" }, { parent: this });
-                if (source === "remembered") pulumi.log.info(`switchyard ${stack}: ${colour} comes back with the variables it ran when it was retired (config holds nothing ${state.route} lacks)`);
-            }
-        }
-
-        // Each batch re-points once the batch before it is promoted; contract waits for every host's retire.
-        const batches = rolloutBatches(targets.length, cfg.rollout.batchSize);
-        let settleRetires: (retires: pulumi.Resource[]) => void = () => undefined;
-        const everyRetire = several ? new Promise<pulumi.Resource[]>((resolve) => (settleRetires = resolve)) : undefined;
-
+        const at: Declaring = { ...found, name, cfg, allowDelete, adopt: adoptRootResources ?? false, sources: found.targets.map((t) => valueSources(t, cfg)) };
+        this.logPlans(at);
+        const records = this.valueRecords(at);
         // First what each host has of its own (provider, guard, networks), so the
         // data services can be declared on theirs before any host's slots need them.
-        const onHosts = targets.map((t, i) => {
-            // The first host keeps a one-host stack's names (and its aliases to Switchyard 0.1's root parts).
-            const first = i === 0;
-            const providerOpts = (role: string): pulumi.ComponentResourceOptions => ({ parent: this, aliases: first ? rootAlias(adopt, role) : [] });
-            const guard = new DeleteGuard({ stack, plan: t.plan, allow: allowDelete, route: () => readRoute(proxyContainerName, t.env), hostName: first ? undefined : t.name });
-            // An explicit provider per host: the host the plan was read from is the host deployed to.
-            // A tcp:// host's provider reads the files written above (certPath), not the
-            // material as inputs: with raw material the provider lets a DOCKER_HOST in the
-            // environment override `host` (seen: it dialled another engine's socket).
-            const engine = { host: t.endpoint.host, ...(t.endpoint.tls ? { certPath: t.env.DOCKER_CERT_PATH } : {}) };
-            const provider = new docker.Provider(`${t.prefix}-docker`, engine, providerOpts("docker"));
-            const opt = { parent: this, providers: [provider] };
-            const partOpts = (role: string): pulumi.ComponentResourceOptions => ({ ...opt, aliases: first ? rootAlias(adopt, role) : [] });
-            // The slot images alone are pulled with the private registry's credentials:
-            // a change of credentials touches this provider and those pulls, nothing else.
-            const registryProvider = cfg.registry
-                ? new docker.Provider(
-                      `${t.prefix}-registry`,
-                      { ...engine, registryAuth: [{ address: cfg.registry.server, username: cfg.registry.username, password: pulumi.secret(cfg.registryPassword!) }] },
-                      providerOpts("registry"),
-                  )
-                : undefined;
-            const steps = new ReleaseSteps(t.endpoint.host, undefined, undefined, t.name, t.endpoint.tls);
-            const daemon = { swapLimit: t.state.swapLimit };
-            const publishData = i === dataAt && several && runsData;
-            const dataEgress = publishData && keepsDataEgress(t.state.networks.data, allowDelete);
-            if (dataEgress) pulumi.log.warn(dataEgressWarning(stack, namePrefix, t.name), this);
-            const networks = new Networks(
-                `${t.prefix}-networks`,
-                { namePrefix, stackLabel, guard, publishData, dataEgress, subnets: t.addressing.mode === "fixed" ? t.addressing.subnets : undefined },
-                partOpts("networks"),
-            );
-            return { first, opt, partOpts, provider, registryProvider, steps, daemon, guard, networks };
-        });
-
-        const d = onHosts[dataAt];
-        const shellHealthcheck = keepsShellHealthcheck(targets[dataAt].state.postgresHealthcheck, cfg.postgres, allowDelete);
-        if (shellHealthcheck) pulumi.log.warn(shellHealthcheckWarning(stack, namePrefix), this);
-        const rootRedis = !cfg.redisUrl && keepsRootRedis(targets[dataAt].state.redisUser, allowDelete);
-        if (rootRedis) pulumi.log.warn(rootRedisWarning(stack, namePrefix), this);
-        const superuserApp = !cfg.postgresUrl && keepsSuperuserApp(targets[dataAt].state.postgresUser, cfg.postgres.user);
-        if (superuserApp) pulumi.log.warn(superuserAppWarning(stack, namePrefix, cfg.postgres.user), this);
-        const data = this.dataServices(name, cfg, { ...d, namePrefix, stackLabel, shellHealthcheck, rootRedis, superuserApp, addressing: targets[dataAt].addressing });
-
-        const releases: Release[] = [];
+        const onHosts = at.targets.map((t, i) => this.hostParts(at, t, i));
+        const data = this.dataOn(at, onHosts[at.dataAt]);
+        // Each batch re-points once the batch before it is promoted; contract waits for every host's retire.
+        const batches = rolloutBatches(at.targets.length, cfg.rollout.batchSize);
+        let settleRetires: (retires: pulumi.Resource[]) => void = () => undefined;
+        const everyRetire = at.targets.length > 1 ? new Promise<pulumi.Resource[]>((resolve) => (settleRetires = resolve)) : undefined;
         const proxies: Nginx[] = [];
-        for (const [i, t] of targets.entries()) {
-            const { first, opt, partOpts, registryProvider, steps, daemon, guard, networks } = onHosts[i];
-            const proxy = new Nginx(
-                `${t.prefix}-proxy`,
-                {
-                    namePrefix,
-                    stackLabel,
-                    image: cfg.proxy.image,
-                    livePort: t.ports.livePort,
-                    previewPort: t.ports.previewPort,
-                    bindAddress: cfg.proxy.bindAddress,
-                    previewBindAddress: cfg.proxy.previewBindAddress,
-                    extraHttpConfig: cfg.proxy.extraHttpConfig,
-                    routing: routingOf(t.addressing, cfg),
-                    // With fixed addresses nginx needs neither Docker's DNS nor its port rules: it binds the host's ports.
-                    hostNetwork: t.addressing.mode === "fixed",
-                    behaviour: proxyBehaviour(cfg),
-                    tls: cfg.tls
-                        ? {
-                              pem: pulumi.secret(combinedPem(cfg.tls)),
-                              fingerprint: tlsFacts(cfg.tls.certificate).fingerprint,
-                              port: t.ports.tlsPort,
-                              previewPort: t.ports.previewTlsPort,
-                              redirectHttp: cfg.proxy.redirectHttp,
-                          }
-                        : cfg.acme
-                          ? { acme: true, port: t.ports.tlsPort, previewPort: t.ports.previewTlsPort, redirectHttp: cfg.proxy.redirectHttp }
-                          : undefined,
-                    appPort: cfg.appPort,
-                    drainSeconds: cfg.drainSeconds,
-                    frontendNetwork: networks.frontend.name,
-                    limits: cfg.limits.proxy,
-                    steps,
-                    daemon,
-                    guard,
-                },
-                partOpts("proxy"),
-            );
-            proxies.push(proxy);
-            if (cfg.acme) {
-                new Acme(
-                    `${t.prefix}-acme`,
-                    {
-                        namePrefix,
-                        stackLabel,
-                        image: cfg.acme.image,
-                        email: cfg.acme.email,
-                        hostnames: acmeHostnames(cfg),
-                        directoryUrl: cfg.acme.directoryUrl,
-                        caCertificate: cfg.acme.caCertificate,
-                        eab: cfg.acme.eabKid ? { kid: cfg.acme.eabKid, hmacKey: pulumi.secret(cfg.acmeEabHmacKey!) } : undefined,
-                        checkSeconds: cfg.acme.checkSeconds,
-                        volume: proxy.acmeVolume!.name,
-                        network: networks.frontend.name,
-                        hostNetwork: t.addressing.mode === "fixed",
-                        proxyContainerName,
-                        proxyReady: proxy.config,
-                        tlsProbe: proxy.probe.liveTls,
-                        webhookUrl: secret(cfg.notify.webhookUrl),
-                        steps,
-                        daemon,
-                        guard,
-                    },
-                    opt,
-                );
-            }
-
-            // The data host's slots reach the data services on its backend network; the others at data.address.
-            const local = i === dataAt;
+        const releases: Release[] = [];
+        for (const [i, t] of at.targets.entries()) {
+            const proxy = this.proxyOn(at, t, onHosts[i]);
             const batch = batches.findIndex((b) => b.includes(i));
-            const release = new Release(
-                `${t.prefix}-release`,
-                {
-                    plan: t.plan,
-                    colours: Object.fromEntries(
-                        t.plan.declared.map((colour) => {
-                            const values = colourValues(cfg, colour);
-                            const source = sharedValues ? valuesSource(t.plan, t.state, cfg, colour) : "config";
-                            const record = source === "remembered" ? records[colour] : undefined;
-                            return [
-                                colour,
-                                {
-                                    image: cfg.slots[colour]!.image,
-                                    pinnedImageId: pinnedImageId(t.state, colour, cfg.slots[colour]!.image),
-                                    env: record ? record.env : values.env,
-                                    secretEnv: record ? record.secrets : Object.keys(values.secrets).length ? pulumi.secret(values.secrets) : undefined,
-                                    // Shared values set: a running colour that is or goes live keeps the values it was released with.
-                                    keepValues: source === "kept",
-                                    addresses: t.addressing.mode === "fixed" ? colourAddresses(t.addressing.subnets.frontend, colour, cfg.replicas) : undefined,
-                                },
-                            ];
-                        }),
-                    ),
-                    slot: {
-                        namePrefix,
-                        stackLabel,
-                        replicas: cfg.replicas,
-                        appPort: cfg.appPort,
-                        user: cfg.appUser,
-                        // The request a real client sends: the app's host name, HTTPS when it is served so.
-                        health: { ...cfg.health, host: healthHost(cfg), forwardedProto: healthProto(cfg) },
-                        stopped: t.state.stopped,
-                        drainSeconds: cfg.drainSeconds,
-                        databaseUrl: local ? data.urls.local.database : data.urls.remote.database,
-                        redisUrl: local ? data.urls.local.redis : data.urls.remote.redis,
-                        frontendNetwork: networks.frontend.name,
-                        backendNetwork: networks.backend.name,
-                        proxyContainerName,
-                        limits: cfg.limits.app,
-                        dataServices: data.containers,
-                        imageProvider: registryProvider,
-                        daemon,
-                        guard,
-                    },
-                    proxyReady: proxy.config,
-                    proxyProbe: proxy.probe.live,
-                    webhookUrl: secret(cfg.notify.webhookUrl),
-                    maintenance: cfg.maintenance,
-                    maintenanceNow: t.state.maintenance === true,
-                    // The dump and the migrations run once, before the first host's re-point: every other host re-points after it.
-                    // The dump runs on the data host, beside Postgres and the backups store; the migrations
-                    // on the first host, from the new image it has pulled, over the URL its slots use
-                    // (from another host than the data host: data.address, through the frontend network's route out).
-                    backup: first ? data.backup : undefined,
-                    backupSteps: first ? d.steps : undefined,
-                    migrations: first ? cfg.migrations : undefined,
-                    migrationNetwork: local ? data.migrationNetwork : networks.frontend.name,
-                    verifyRequests: cfg.verifyRequests,
-                    // The canary bakes; the hosts after it were judged by its traffic.
-                    bake: first ? cfg.bake : undefined,
-                    standby: cfg.standby,
-                    steps,
-                    repointAfter: batch > 0 ? batches[batch - 1].map((j) => releases[j].promoted) : undefined,
-                    contractAfter: first ? everyRetire : undefined,
-                    adoptRootResources: first && adopt,
-                    // One scheduler for the whole stack: the process types run on the first host.
-                    processes: first ? cfg.processes : undefined,
-                    processHeal: first ? processHealToken(t.plan.live, t.state.route, t.state.stoppedProcesses ?? []) : undefined,
-                },
-                opt,
-            );
-            releases.push(release);
+            const repointAfter = batch > 0 ? batches[batch - 1].map((j) => releases[j].promoted) : undefined;
+            proxies.push(proxy);
+            releases.push(this.releaseOn(at, t, i, onHosts[i], { proxy, data, records, repointAfter, everyRetire, dataSteps: onHosts[at.dataAt].steps }));
         }
         settleRetires(releases.slice(1).map((r) => r.retire));
 
@@ -391,7 +190,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         // last completed release's.
         const done = pulumi.all(releases.map((r) => r.lastStep.id));
         const released = <T>(value: pulumi.Input<T>): pulumi.Output<T> => pulumi.all([done, value]).apply(([, v]) => v) as pulumi.Output<T>;
-        const plan = targets[0].plan;
+        const plan = at.targets[0].plan;
         const [proxy, release] = [proxies[0], releases[0]];
         this.liveColor = released(plan.live);
         this.liveImage = released(cfg.slots[plan.live]!.image);
@@ -403,10 +202,244 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         this.liveTlsUrl = released(proxy.liveTlsUrl ?? null);
         this.previewTlsUrl = released(proxy.previewTlsUrl ?? null);
         this.hosts = released(
-            pulumi.all(targets.map((t, i) => pulumi.all([proxies[i].liveUrl, proxies[i].previewUrl]).apply(([liveUrl, previewUrl]) => ({ name: t.name ?? null, dockerHost: t.endpoint.host, liveColor: t.plan.live, liveUrl, previewUrl })))),
+            pulumi.all(at.targets.map((t, i) => pulumi.all([proxies[i].liveUrl, proxies[i].previewUrl]).apply(([liveUrl, previewUrl]) => ({ name: t.name ?? null, dockerHost: t.endpoint.host, liveColor: t.plan.live, liveUrl, previewUrl })))),
         );
         this.settings = policySettings(cfg);
         this.registerOutputs({ liveColor: this.liveColor, liveImage: this.liveImage, liveUrl: this.liveUrl, previewUrl: this.previewUrl, hosts: this.hosts });
+    }
+
+    /** One line per host saying what this update does there, and the warnings that go with it. */
+    private logPlans({ cfg, stack, namePrefix, targets }: Declaring): void {
+        for (const t of targets) {
+            pulumi.log.info(`switchyard ${stack}${t.name ? ` host ${t.name}` : ""}: ${describePlan(t.plan)} (Docker host ${t.endpoint.host}, from ${t.endpoint.source})`);
+            if (t === targets[0] && Object.keys(cfg.processes).length > 0) pulumi.log.info(`switchyard ${stack}: ${describeProcesses(cfg.processes, t.plan.declared)}`);
+            if (t.addressing.mode === "dns") pulumi.log.warn(dnsAddressingWarning(stack, namePrefix, t.name), this);
+        }
+    }
+
+    /**
+     * With shared values, each configured colour's record of what it was last
+     * created with: a rollback under standby retire brings those back
+     * (lib/release.ts valuesSource). One per stack; the first host decides.
+     */
+    private valueRecords({ name, cfg, stack, targets, sources }: Declaring): Partial<Record<Colour, ReleasedValues>> {
+        const records: Partial<Record<Colour, ReleasedValues>> = {};
+        if (cfg.env === undefined && cfg.appSecrets === undefined) return records;
+        for (const colour of COLOURS.filter((c) => cfg.slots[c])) {
+            const source = sources[0][colour];
+            records[colour] = new ReleasedValues(`${name}-values-${colour}`, { ...colourValues(cfg, colour), follow: source === "config" }, { parent: this });
+            if (source === "remembered") pulumi.log.info(`switchyard ${stack}: ${colour} comes back with the variables it ran when it was retired (config holds nothing ${targets[0].state.route} lacks)`);
+        }
+        return records;
+    }
+
+    /** What a host has of its own: its Docker providers, release steps, delete guard and networks. */
+    private hostParts(at: Declaring, t: HostTarget, i: number): HostParts {
+        const { cfg, adopt, allowDelete, stack, proxyContainerName, namePrefix, stackLabel, dataAt } = at;
+        const several = at.targets.length > 1;
+        // With both services external there is no data container on any host.
+        const runsData = !(cfg.postgresUrl && cfg.redisUrl);
+        // The first host keeps a one-host stack's names (and its aliases to Switchyard 0.1's root parts).
+        const first = i === 0;
+        const providerOpts = (role: string): pulumi.ComponentResourceOptions => ({ parent: this, aliases: first ? rootAlias(adopt, role) : [] });
+        const guard = new DeleteGuard({ stack, plan: t.plan, allow: allowDelete, route: () => readRoute(proxyContainerName, t.env), hostName: first ? undefined : t.name });
+        // An explicit provider per host: the host the plan was read from is the host deployed to.
+        // A tcp:// host's provider reads the files written above (certPath), not the
+        // material as inputs: with raw material the provider lets a DOCKER_HOST in the
+        // environment override `host` (seen: it dialled another engine's socket).
+        const engine = { host: t.endpoint.host, ...(t.endpoint.tls ? { certPath: t.env.DOCKER_CERT_PATH } : {}) };
+        const provider = new docker.Provider(`${t.prefix}-docker`, engine, providerOpts("docker"));
+        const opt = { parent: this, providers: [provider] };
+        const partOpts = (role: string): pulumi.ComponentResourceOptions => ({ ...opt, aliases: first ? rootAlias(adopt, role) : [] });
+        // The slot images alone are pulled with the private registry's credentials:
+        // a change of credentials touches this provider and those pulls, nothing else.
+        const registryProvider = cfg.registry
+            ? new docker.Provider(
+                  `${t.prefix}-registry`,
+                  { ...engine, registryAuth: [{ address: cfg.registry.server, username: cfg.registry.username, password: pulumi.secret(cfg.registryPassword!) }] },
+                  providerOpts("registry"),
+              )
+            : undefined;
+        const steps = new ReleaseSteps(t.endpoint.host, undefined, undefined, t.name, t.endpoint.tls);
+        const daemon = { swapLimit: t.state.swapLimit };
+        const publishData = i === dataAt && several && runsData;
+        const dataEgress = publishData && keepsDataEgress(t.state.networks.data, allowDelete);
+        if (dataEgress) pulumi.log.warn(dataEgressWarning(stack, namePrefix, t.name), this);
+        const networks = new Networks(
+            `${t.prefix}-networks`,
+            { namePrefix, stackLabel, guard, publishData, dataEgress, subnets: t.addressing.mode === "fixed" ? t.addressing.subnets : undefined },
+            partOpts("networks"),
+        );
+        return { first, opt, partOpts, provider, registryProvider, steps, daemon, guard, networks };
+    }
+
+    /** Postgres, Redis and the backups on the data host, keeping what an existing stack's were made with until it is moved on purpose. */
+    private dataOn(at: Declaring, d: HostParts): DataServices {
+        const { cfg, stack, namePrefix, stackLabel, allowDelete, name } = at;
+        const there = at.targets[at.dataAt];
+        const shellHealthcheck = keepsShellHealthcheck(there.state.postgresHealthcheck, cfg.postgres, allowDelete);
+        if (shellHealthcheck) pulumi.log.warn(shellHealthcheckWarning(stack, namePrefix), this);
+        const rootRedis = !cfg.redisUrl && keepsRootRedis(there.state.redisUser, allowDelete);
+        if (rootRedis) pulumi.log.warn(rootRedisWarning(stack, namePrefix), this);
+        const superuserApp = !cfg.postgresUrl && keepsSuperuserApp(there.state.postgresUser, cfg.postgres.user);
+        if (superuserApp) pulumi.log.warn(superuserAppWarning(stack, namePrefix, cfg.postgres.user), this);
+        return this.dataServices(name, cfg, { ...d, namePrefix, stackLabel, shellHealthcheck, rootRedis, superuserApp, addressing: there.addressing });
+    }
+
+    /** A host's nginx proxy, and with acme its certificate sidecar. */
+    private proxyOn(at: Declaring, t: HostTarget, h: HostParts): Nginx {
+        const { cfg, namePrefix, stackLabel, proxyContainerName } = at;
+        const { opt, partOpts, steps, daemon, guard, networks } = h;
+        const proxy = new Nginx(
+            `${t.prefix}-proxy`,
+            {
+                namePrefix,
+                stackLabel,
+                image: cfg.proxy.image,
+                livePort: t.ports.livePort,
+                previewPort: t.ports.previewPort,
+                bindAddress: cfg.proxy.bindAddress,
+                previewBindAddress: cfg.proxy.previewBindAddress,
+                extraHttpConfig: cfg.proxy.extraHttpConfig,
+                routing: routingOf(t.addressing, cfg),
+                // With fixed addresses nginx needs neither Docker's DNS nor its port rules: it binds the host's ports.
+                hostNetwork: t.addressing.mode === "fixed",
+                behaviour: proxyBehaviour(cfg),
+                tls: cfg.tls
+                    ? {
+                          pem: pulumi.secret(combinedPem(cfg.tls)),
+                          fingerprint: tlsFacts(cfg.tls.certificate).fingerprint,
+                          port: t.ports.tlsPort,
+                          previewPort: t.ports.previewTlsPort,
+                          redirectHttp: cfg.proxy.redirectHttp,
+                      }
+                    : cfg.acme
+                      ? { acme: true, port: t.ports.tlsPort, previewPort: t.ports.previewTlsPort, redirectHttp: cfg.proxy.redirectHttp }
+                      : undefined,
+                appPort: cfg.appPort,
+                drainSeconds: cfg.drainSeconds,
+                frontendNetwork: networks.frontend.name,
+                limits: cfg.limits.proxy,
+                steps,
+                daemon,
+                guard,
+            },
+            partOpts("proxy"),
+        );
+        if (cfg.acme) {
+            new Acme(
+                `${t.prefix}-acme`,
+                {
+                    namePrefix,
+                    stackLabel,
+                    image: cfg.acme.image,
+                    email: cfg.acme.email,
+                    hostnames: acmeHostnames(cfg),
+                    directoryUrl: cfg.acme.directoryUrl,
+                    caCertificate: cfg.acme.caCertificate,
+                    eab: cfg.acme.eabKid ? { kid: cfg.acme.eabKid, hmacKey: pulumi.secret(cfg.acmeEabHmacKey!) } : undefined,
+                    checkSeconds: cfg.acme.checkSeconds,
+                    volume: proxy.acmeVolume!.name,
+                    network: networks.frontend.name,
+                    hostNetwork: t.addressing.mode === "fixed",
+                    proxyContainerName,
+                    proxyReady: proxy.config,
+                    tlsProbe: proxy.probe.liveTls,
+                    webhookUrl: secret(cfg.notify.webhookUrl),
+                    steps,
+                    daemon,
+                    guard,
+                },
+                opt,
+            );
+        }
+        return proxy;
+    }
+
+    /** A host's release: its slots and every release step, in order after the hosts before it. */
+    private releaseOn(
+        at: Declaring,
+        t: HostTarget,
+        i: number,
+        h: HostParts,
+        after: { proxy: Nginx; data: DataServices; records: Partial<Record<Colour, ReleasedValues>>; repointAfter?: pulumi.Resource[]; everyRetire?: Promise<pulumi.Resource[]>; dataSteps: ReleaseSteps },
+    ): Release {
+        const { cfg, namePrefix, stackLabel, proxyContainerName, dataAt, adopt } = at;
+        const { first, opt, registryProvider, steps, daemon, guard, networks } = h;
+        const { proxy, data, records } = after;
+        // The data host's slots reach the data services on its backend network; the others at data.address.
+        const local = i === dataAt;
+        return new Release(
+            `${t.prefix}-release`,
+            {
+                plan: t.plan,
+                colours: Object.fromEntries(
+                    t.plan.declared.map((colour) => {
+                        const values = colourValues(cfg, colour);
+                        const source = at.sources[i][colour] ?? "config";
+                        const record = source === "remembered" ? records[colour] : undefined;
+                        return [
+                            colour,
+                            {
+                                image: cfg.slots[colour]!.image,
+                                pinnedImageId: pinnedImageId(t.state, colour, cfg.slots[colour]!.image),
+                                env: record ? record.env : values.env,
+                                secretEnv: record ? record.secrets : Object.keys(values.secrets).length ? pulumi.secret(values.secrets) : undefined,
+                                // Shared values set: a running colour that is or goes live keeps the values it was released with.
+                                keepValues: source === "kept",
+                                addresses: t.addressing.mode === "fixed" ? colourAddresses(t.addressing.subnets.frontend, colour, cfg.replicas) : undefined,
+                            },
+                        ];
+                    }),
+                ),
+                slot: {
+                    namePrefix,
+                    stackLabel,
+                    replicas: cfg.replicas,
+                    appPort: cfg.appPort,
+                    user: cfg.appUser,
+                    // The request a real client sends: the app's host name, HTTPS when it is served so.
+                    health: { ...cfg.health, host: healthHost(cfg), forwardedProto: healthProto(cfg) },
+                    stopped: t.state.stopped,
+                    drainSeconds: cfg.drainSeconds,
+                    databaseUrl: local ? data.urls.local.database : data.urls.remote.database,
+                    redisUrl: local ? data.urls.local.redis : data.urls.remote.redis,
+                    frontendNetwork: networks.frontend.name,
+                    backendNetwork: networks.backend.name,
+                    proxyContainerName,
+                    limits: cfg.limits.app,
+                    dataServices: data.containers,
+                    imageProvider: registryProvider,
+                    daemon,
+                    guard,
+                },
+                proxyReady: proxy.config,
+                proxyProbe: proxy.probe.live,
+                webhookUrl: secret(cfg.notify.webhookUrl),
+                maintenance: cfg.maintenance,
+                maintenanceNow: t.state.maintenance === true,
+                // The dump and the migrations run once, before the first host's re-point: every other host re-points after it.
+                // The dump runs on the data host, beside Postgres and the backups store; the migrations
+                // on the first host, from the new image it has pulled, over the URL its slots use
+                // (from another host than the data host: data.address, through the frontend network's route out).
+                backup: first ? data.backup : undefined,
+                backupSteps: first ? after.dataSteps : undefined,
+                migrations: first ? cfg.migrations : undefined,
+                migrationNetwork: local ? data.migrationNetwork : networks.frontend.name,
+                verifyRequests: cfg.verifyRequests,
+                // The canary bakes; the hosts after it were judged by its traffic.
+                bake: first ? cfg.bake : undefined,
+                standby: cfg.standby,
+                steps,
+                repointAfter: after.repointAfter,
+                contractAfter: first ? after.everyRetire : undefined,
+                adoptRootResources: first && adopt,
+                // One scheduler for the whole stack: the process types run on the first host.
+                processes: first ? cfg.processes : undefined,
+                processHeal: first ? processHealToken(t.plan.live, t.state.route, t.state.stoppedProcesses ?? []) : undefined,
+            },
+            opt,
+        );
     }
 
     /**
@@ -436,7 +469,6 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const { namePrefix, stackLabel, networks, daemon, guard, partOpts, shellHealthcheck, rootRedis, superuserApp } = on;
         const backendSubnet = on.addressing.mode === "fixed" ? on.addressing.subnets.backend : undefined;
         const production = cfg.environment === "production";
-        const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
         const publish = (port: number) => (cfg.data && networks.data ? { network: networks.data.name, address: cfg.data.address, port } : undefined);
         const dataService = { namePrefix, stackLabel, backendNetwork: networks.backend.name, protectData: production, daemon, guard };
         const postgres = cfg.postgresUrl
@@ -516,6 +548,41 @@ interface DataServices {
     backup?: ReleaseBackupArgs;
     /** The network of the migrations' one-off container when the canary is the data host: the backend network, or with a managed database the frontend one (it has a route out). */
     migrationNetwork: pulumi.Output<string>;
+}
+
+/** A secret value, or none when not set. */
+const secret = (v: string | undefined) => (v === undefined ? undefined : pulumi.secret(v));
+
+/** What every part of the component is declared from: the checked settings and what discovery read of each host. */
+interface Declaring extends Discovery {
+    name: string;
+    cfg: SwitchyardConfig;
+    allowDelete: ReturnType<typeof parseAllowList>;
+    adopt: boolean;
+    /** Per host, where each declared colour's variables come from (lib/release.ts valuesSource); decided once. */
+    sources: Partial<Record<Colour, ValuesSource>>[];
+}
+
+type ValuesSource = ReturnType<typeof valuesSource>;
+
+/** Each declared colour's values source on a host: "config" unless shared values (env, appSecrets) are set. */
+function valueSources(t: HostTarget, cfg: SwitchyardConfig): Partial<Record<Colour, ValuesSource>> {
+    const shared = cfg.env !== undefined || cfg.appSecrets !== undefined;
+    return Object.fromEntries(t.plan.declared.map((colour) => [colour, shared ? valuesSource(t.plan, t.state, cfg, colour) : "config"]));
+}
+
+/** One host's own parts. */
+interface HostParts {
+    /** The first host: it keeps a one-host stack's names. */
+    first: boolean;
+    opt: pulumi.ComponentResourceOptions;
+    partOpts: (role: string) => pulumi.ComponentResourceOptions;
+    provider: docker.Provider;
+    registryProvider?: docker.Provider;
+    steps: ReleaseSteps;
+    daemon: { swapLimit: boolean };
+    guard: DeleteGuard;
+    networks: Networks;
 }
 
 /** The settings checked with the config's own schema, the certificates and keys too; or every problem, named. */

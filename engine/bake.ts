@@ -27,8 +27,7 @@
 import { BAKE_FAILED_PREFIX, PREVIOUS_LIVE } from "../lib/routemarker";
 import { describe, failedBefore, failedRecord, nextCheckMs, parseAccessRecords, Sample, summarise, Thresholds, verdict } from "./bake-verdict";
 import { engineTime, Proxy, slotContainerIds } from "./docker";
-import { processesFollow } from "./processes";
-import { switchBack, switchInput, switchTo } from "./repoint";
+import { switchAgain, switchBack, switchInput } from "./repoint";
 import { sleep, Step } from "./step";
 
 const CHECK_MS = 2000;
@@ -83,9 +82,7 @@ async function bake(step: Step): Promise<void> {
             );
         }
         step.say(`the live listener routes to ${route}, not ${colour}: ${failed ? "asked to retry the failed bake (SWITCHYARD_RETRY_BAKE=1); " : ""}a failed bake or a step of a killed update undid the switch; applying it again`);
-        await switchTo(step, switchInput(step)).catch((e: Error) => step.fail(`could not apply the switch to ${colour} again; live traffic stays on ${route} (${e.message})`));
-        // The failure that undid the switch sent the processes back too.
-        await processesFollow(step, input.stack, colour);
+        await switchAgain(step, switchInput(step), route);
         // The window starts after the switch applied again, and its previous colour is the one it wrote.
         [since, previous] = await reads();
     }

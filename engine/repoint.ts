@@ -62,6 +62,17 @@ export async function switchTo(step: Step, input: SwitchInput): Promise<void> {
 }
 
 /**
+ * Applies the switch to `input.colour` again, after a failure or a killed
+ * step undid it (verify and the bake, when the live listener routes to
+ * `route`), and moves the processes forward with it: the failure that undid
+ * the switch sent them back too.
+ */
+export async function switchAgain(step: Step, input: SwitchInput, route: string): Promise<void> {
+    await switchTo(step, input).catch((e: Error) => step.fail(`could not apply the switch to ${input.colour} again; live traffic stays on ${route} (${e.message})`));
+    await processesFollow(step, input.stack, input.colour);
+}
+
+/**
  * After a failed check of `colour` (verify, the bake): the route goes back to
  * the colour re-point recorded as live before it, which still runs (retire
  * waits for these steps), and leaves the retire ledger. Returns that colour,

@@ -28,8 +28,7 @@ import { WENT_LIVE } from "../lib/routemarker";
 import { Proxy } from "./docker";
 import { addToHistory, colourRelease } from "./history";
 import { healthRequest } from "./inputs";
-import { processesFollow } from "./processes";
-import { switchBack, switchInput, switchTo } from "./repoint";
+import { switchAgain, switchBack, switchInput } from "./repoint";
 import { Step } from "./step";
 import { readVerify } from "./switch-rules";
 
@@ -87,9 +86,7 @@ async function verify(step: Step): Promise<void> {
     const route = await proxy.route();
     if (route !== colour) {
         step.say(`the live listener routes to ${route}, not ${colour}: the switch was undone after re-point made it (a failed verify, or a step of a killed update); applying it again`);
-        await switchTo(step, input).catch((e: Error) => step.fail(`could not apply the switch to ${colour} again; live traffic stays on ${route} (${e.message})`));
-        // The failure that undid the switch sent the processes back too.
-        await processesFollow(step, input.stack, colour);
+        await switchAgain(step, input, route);
     }
     // The live listener from inside the proxy: its unix socket, or its port in the container.
     const base = socket ? "http://localhost" : `http://127.0.0.1:${port}`;

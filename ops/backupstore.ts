@@ -3,7 +3,6 @@
 // container of the stack's own Postgres image, as the backup step wrote it.
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as path from "path";
 import { DEFAULTS } from "../lib/config";
 import { postgresServer } from "../lib/dataservice";
 import { readStackFile } from "../lib/stackfile";
