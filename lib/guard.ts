@@ -92,7 +92,7 @@ export function refuseDelete(req: DeleteRequest, ctx: GuardContext): string | un
     return `Refused: ${step.toLowerCase()} would delete ${req.dockerName}, ${what[role]}. Nothing was changed. ` +
         `\`pulumi preview --diff\` shows which input forces it (a new image or image id, cpus, ports, a password). ` +
         `${allowHint(role)} To remove the whole stack, data included: \`${ALLOW_ENV}=all pulumi destroy --run-program --stack ${ctx.stack}\` ` +
-        `(from this repository: \`npm run destroy -- --stack ${ctx.stack}\`).`;
+        `(with the package's CLI: \`npx switchyard destroy --stack ${ctx.stack}\`; from this repository: \`npm run destroy -- --stack ${ctx.stack}\`).`;
 }
 
 /**

@@ -59,6 +59,7 @@ describe("delete guard", () => {
             assert.match(msg!, new RegExp(`${ALLOW_ENV}=${role}\\.`));
             assert.match(msg!, /SWITCHYARD_ALLOW_DELETE=all pulumi destroy --run-program --stack staging/);
             assert.match(msg!, /npm run destroy -- --stack staging/);
+            assert.match(msg!, /npx switchyard destroy --stack staging/, "the command a project with the package runs");
             assert.strictEqual(refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue", role)), undefined, `${role} allowed by name`);
             assert.strictEqual(refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue", "all")), undefined, `${role} allowed by all`);
         }
