@@ -441,7 +441,8 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
             { name: engines[1].name, dockerHost: engines[1].dockerHost, livePort: ports[0], previewPort: ports[1], networkPool: engines[1].subnet },
             { name: engines[2].name, dockerHost: engines[2].dockerHost, livePort: ports[2], previewPort: ports[3], networkPool: engines[2].subnet },
         ];
-        managedStack = await E2EStack.create("managed", { ...base, health: { ...(base.health as object), timeoutSeconds: 60 }, hosts, bake: BAKE });
+        // No bake: this scenario is about the data services' addresses, and a bake window would only be waited out (scenarios 2 and 3 bake).
+        managedStack = await E2EStack.create("managed", { ...base, health: { ...(base.health as object), timeoutSeconds: 60 }, hosts });
         const m = managedStack;
         await m.stack.setConfig("switchyard:postgresUrl", { value: `postgres://shop:${pgPassword}@${m1.address}:15432/shop`, secret: true });
         await m.stack.setConfig("switchyard:redisUrl", { value: `redis://:${redisPassword}@${m1.address}:16379/0`, secret: true });

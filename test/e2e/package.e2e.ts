@@ -12,7 +12,7 @@ import { requiredPlugins } from "../../lib/plugins";
 import { killedSteps } from "../../ops/recover-procs";
 import { describeFailures, get, startLoadProcess } from "../scripts/load";
 import { docker, REPO } from "../scripts/fixture";
-import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep } from "./harness";
+import { baseConfig, changed, E2EStack, freePort, missingParts, orphanedPlugins, say, sleep } from "./harness";
 
 const PROJECT = "shop";
 const RATE = 200;
@@ -162,55 +162,85 @@ describe("e2e: the component package installed into another Pulumi project (npm 
         assert.strictEqual(changed(noop.changes), 0);
     });
 
-    it("P6. npx switchyard in the project: status reads its stack, a rollback under load loses no request", async function () {
+    it("P6. npx switchyard in the project: status reads its stack, a release under load loses no request", async function () {
         const st = switchyard("status");
         assert.strictEqual(st.status, 0, st.out);
         assert.match(st.out, new RegExp(`Switchyard status: stack ${s!.name}\n  proxy routes live traffic to: green`));
         assert.match(st.out, /green +live +2\/2 +switchyard\/app:1\.1\.0/);
         const load = startLoadProcess({ port: ports.live, rate: RATE, durationMs: 10 * 60 * 1000 });
-        let rb;
+        let rel;
         try {
             await sleep(1000);
-            rb = switchyard("rollback");
+            rel = switchyard("release", "--image", "switchyard/app:1.0.0");
             await sleep(1000);
         } catch (err) {
             await load.stop().catch(() => undefined);
             throw err;
         }
         const r = await load.stop();
-        say(`load during npx switchyard rollback: ${RATE}/s, ${r.requests} requests, failed ${r.failed}, p99 ${r.p99} ms, by colour ${JSON.stringify(r.byColour)}`);
-        assert.strictEqual(rb.status, 0, rb.out);
-        assert.match(rb.out, /\[rollback +[\d.]+s\] stack \S+: rolling back to blue \(switchyard\/app:1\.0\.0; live now: green\)/);
-        assert.match(rb.out, new RegExp(`\\[rollback +[\\d.]+s\\] done: blue is live on stack ${s!.name}`));
+        say(`load during npx switchyard release: ${RATE}/s, ${r.requests} requests, failed ${r.failed}, p99 ${r.p99} ms, by colour ${JSON.stringify(r.byColour)}`);
+        assert.strictEqual(rel.status, 0, rel.out);
+        assert.match(rel.out, /\[release +[\d.]+s\] stack \S+: releasing switchyard\/app:1\.0\.0 to blue \(live now: green\)/);
+        assert.match(rel.out, new RegExp(`\\[release +[\\d.]+s\\] done: blue is live on stack ${s!.name}`));
         assert.deepStrictEqual(r.errors, {}, `failed requests\n${describeFailures(r)}`);
         assert.ok((r.byColour.green ?? 0) > 0 && (r.byColour.blue ?? 0) > 0, "served by green, then blue");
         assert.strictEqual(s!.route(), "blue");
         assert.strictEqual(s!.readConfig().liveColor, "blue", "the command wrote the stack's config");
     });
 
-    it("P7. a SIGKILLed npx switchyard release: npx switchyard recover, then up, finishes it", async function () {
-        const log = path.join(dir, "release-killed.log");
-        const out = fs.openSync(log, "w");
-        const child = spawn("npx", ["--no-install", "switchyard", "release", "--stack", s!.name, "--image", "switchyard/app:1.1.0"], { cwd: dir, env: s!.env, detached: true, stdio: ["ignore", out, out] });
-        const exited = new Promise((res) => child.on("exit", res));
-        const t = Date.now();
-        while (!killedSteps(s!.names.proxyContainer).some((x) => x.name === "gate")) {
-            assert.ok(Date.now() - t < 180000, `the gate did not start within 180 s:\n${fs.readFileSync(log, "utf8")}`);
-            await sleep(100);
+    it("P7. SIGKILL of npx switchyard rollback during the gate, then npx switchyard recover and up: one live colour, no orphans, 0 failed", async function () {
+        // The SIGKILL-during-the-gate case of the recovery (release-cycle 6 takes the re-point and the drain), as a team meets it: its rollback command killed.
+        const shared = Object.fromEntries([`${PROJECT}-${s!.name}-postgres`, `${PROJECT}-${s!.name}-redis`, s!.names.proxyContainer].map((n) => [n, s!.identity(n)]));
+        const log = path.join(dir, "rollback-killed.log");
+        let locked = "";
+        let rec = { status: null as number | null, out: "" };
+        let leftPlugins: string[] = [];
+        const load = startLoadProcess({ port: ports.live, rate: RATE, durationMs: 10 * 60 * 1000 });
+        try {
+            await sleep(1000);
+            const out = fs.openSync(log, "w");
+            const child = spawn("npx", ["--no-install", "switchyard", "rollback", "--stack", s!.name], { cwd: dir, env: s!.env, detached: true, stdio: ["ignore", out, out] });
+            const exited = new Promise((res) => child.on("exit", res));
+            const t = Date.now();
+            while (!killedSteps(s!.names.proxyContainer).some((x) => x.name === "gate")) {
+                assert.ok(Date.now() - t < 180000, `the gate did not start within 180 s:\n${fs.readFileSync(log, "utf8")}`);
+                await sleep(100);
+            }
+            process.kill(-child.pid!, "SIGKILL");
+            await exited;
+            say(`SIGKILLed npx switchyard rollback (its whole process group) during the gate, ${((Date.now() - t) / 1000).toFixed(1)}s in`);
+            locked = s!.cli(["up", "--yes", "--skip-preview"]).out;
+            rec = switchyard("recover");
+            leftPlugins = orphanedPlugins();
+            await s!.up("after recover");
+            await sleep(1000);
+        } catch (err) {
+            await load.stop().catch(() => undefined);
+            throw err;
         }
-        process.kill(-child.pid!, "SIGKILL");
-        await exited;
-        say(`SIGKILLed npx switchyard release (its whole process group) during the gate, ${((Date.now() - t) / 1000).toFixed(1)}s in`);
-        const rec = switchyard("recover");
+        const r = await load.stop();
+        say(`load during the killed rollback, recover and up: ${RATE}/s, ${r.requests} requests, failed ${r.failed}, p99 ${r.p99} ms, by colour ${JSON.stringify(r.byColour)}`);
+        console.log(rec.out.trim().replace(/^/gm, "        "));
+        assert.match(locked, /currently locked/, `the killed update leaves its lock; the next up printed:\n${locked}`);
         assert.strictEqual(rec.status, 0, rec.out);
+        // The CLI's plugins have process groups of their own: the kill leaves them, and the step one runs, alive.
         assert.match(rec.out, /steps: (none of the killed update still runs|the killed update's last step ended after \d+s)/);
         assert.match(rec.out, /lock: the killed update's lock is removed/);
         assert.match(rec.out, /done: the live listener routes to blue; run pulumi up to finish the release/);
-        console.log(rec.out.trim().replace(/^/gm, "        "));
-        assert.strictEqual(s!.readConfig().liveColor, "green", "the killed release had set its config");
-        await s!.up("after recover");
+        assert.deepStrictEqual(leftPlugins, [], "no plugin of the killed CLI stays behind");
+        assert.deepStrictEqual(r.errors, {}, `failed requests\n${describeFailures(r)}`);
+        assert.ok(r.samples.some((x) => x.method === "POST" && x.status === 201), "the load writes the database");
+        // Settled: one live colour, healthy; route, config and outputs agree; no orphans, nothing pending; the shared services untouched.
+        assert.strictEqual(s!.readConfig().liveColor, "green", "the killed rollback had set its config");
         assert.strictEqual(s!.route(), "green");
-        assert.strictEqual(JSON.parse((await get(ports.live, "/version")).body).color, "green");
+        assert.strictEqual((await get(ports.live, "/version")).headers["x-switchyard-color"], "green");
+        const green = s!.containers(false).filter((c) => c.role === "app" && c.colour === "green");
+        assert.strictEqual(green.length, 2, "green runs its replicas");
+        for (const c of green) assert.strictEqual(docker("inspect", "--format", "{{.State.Health.Status}}", c.name), "healthy", c.name);
+        assert.deepStrictEqual(s!.containers().map((c) => c.name).sort(), s!.stateContainerNames(), "Docker's containers and the state's match (no orphans)");
+        assert.deepStrictEqual(JSON.parse(s!.cli(["stack", "export"]).out).deployment.pending_operations ?? [], [], "no pending operations");
+        assert.strictEqual(JSON.parse(s!.cli(["stack", "output", "--json"]).out).liveColor, "green");
+        for (const [name, id] of Object.entries(shared)) assert.strictEqual(s!.identity(name), id, `${name} was replaced or restarted`);
         const noop = await s!.up("no-op after recover", { expectNoChanges: true });
         assert.strictEqual(changed(noop.changes), 0);
     });
