@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { ReleaseKey, ReleaseSteps } from "../lib/steps";
+import { ReleaseKey, ReleaseSteps, rerunKey } from "../lib/steps";
 import { DEFAULTS } from "../lib/config";
 
 export interface BackupArgs {
@@ -74,7 +74,7 @@ export class Backup extends pulumi.ComponentResource {
                 PGUSER: fromUrl(args.user ?? DEFAULTS.user),
                 PGDATABASE: fromUrl(args.database ?? DEFAULTS.database),
                 PGPASSWORD: pulumi.secret(args.password),
-                ...(args.migrationFingerprint ? { MIGRATION_FINGERPRINT: args.migrationFingerprint } : {}),
+                ...rerunKey({ MIGRATION_FINGERPRINT: args.migrationFingerprint }),
             },
             // dependsOn: a dump is only worth taking for a release that passed its gate.
             { parent: this, dependsOn: [args.after] },

@@ -7,7 +7,7 @@ import { DEFAULTS, urlHost } from "../lib/config";
 import { dockerCapabilities } from "../lib/dockerform";
 import { DeleteGuard } from "../lib/guard";
 import { STATE_DIR } from "../lib/routemarker";
-import { ReleaseSteps } from "../lib/steps";
+import { ReleaseSteps, rerunKey } from "../lib/steps";
 import {
     ACME_DIR,
     ACME_TLS_FILE,
@@ -234,13 +234,10 @@ export class Nginx extends pulumi.ComponentResource {
         this.config = args.steps.step(
             `${name}-config`,
             "proxy-config",
-            // CONFIG_SHA makes a changed template an update of this command; the
-            // container id makes a re-created proxy get its config again.
             {
                 SWITCHYARD_PROXY: this.containerName,
                 ...this.probe.live,
-                CONFIG_SHA: sha256(rendered),
-                PROXY_CONTAINER_ID: this.container.id,
+                ...rerunKey({ CONFIG_SHA: sha256(rendered), PROXY_CONTAINER_ID: this.container.id }),
             },
             { parent: this },
             rendered,
@@ -255,7 +252,7 @@ export class Nginx extends pulumi.ComponentResource {
                     TLS_FINGERPRINT: args.tls.fingerprint!,
                     TLS_FILE,
                     ...this.probe.liveTls,
-                    PROXY_CONTAINER_ID: this.container.id,
+                    ...rerunKey({ PROXY_CONTAINER_ID: this.container.id }),
                 },
                 // dependsOn: the HTTPS listeners exist once the config is installed.
                 { parent: this, dependsOn: [this.config] },

@@ -30,7 +30,7 @@ import { Colour, COLOURS, DEFAULTS } from "../lib/config";
 import { migrationFingerprint } from "../lib/fingerprint";
 import { rootAlias } from "../lib/aliases";
 import { ReleasePlan } from "../lib/release";
-import { ReleaseKey, ReleaseSteps } from "../lib/steps";
+import { ReleaseKey, ReleaseSteps, rerunKey } from "../lib/steps";
 import { LIVE_LISTEN_PORT } from "../nginx/render";
 import { Backup, BackupArgs } from "./backup";
 import { Maintenance } from "./maintenance";
@@ -209,7 +209,7 @@ export class Release extends pulumi.ComponentResource {
             SWITCHYARD_PROXY: args.slot.proxyContainerName,
             SWITCHYARD_STACK: args.slot.stackLabel,
             SWITCHYARD_COLOR: live,
-            TARGET_CONTAINER_IDS: target.containerIds,
+            ...rerunKey({ TARGET_CONTAINER_IDS: target.containerIds }),
         };
         const key = this.key;
 

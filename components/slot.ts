@@ -6,7 +6,7 @@ import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limit
 import { DeleteGuard } from "../lib/guard";
 import { healPlan, stopReason } from "../lib/heal";
 import { StoppedReplica } from "../lib/host";
-import { ReleaseSteps } from "../lib/steps";
+import { ReleaseSteps, rerunKey } from "../lib/steps";
 
 export interface HealthSettings {
     /** Path the gate probes from the proxy. Defaults to "/health". */
@@ -219,7 +219,7 @@ export class Slot extends pulumi.ComponentResource {
                 SWITCHYARD_PROXY: args.proxyContainerName,
                 SWITCHYARD_COLOR: args.colour,
                 SWITCHYARD_TARGETS: this.containerNames.join(" "),
-                SLOT_CONTAINER_IDS: this.containerIds,
+                ...rerunKey({ SLOT_CONTAINER_IDS: this.containerIds }),
                 HEALTH_PATH: args.health.path,
                 HEALTH_PORT: String(healthPort),
                 HEALTHY_THRESHOLD: String(args.health.healthyThreshold),

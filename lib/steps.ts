@@ -7,7 +7,33 @@ import { PACKAGE_ROOT } from "./package";
 
 export type StepName = "gate" | "backup" | "migrate" | "repoint" | "verify" | "bake" | "retire" | "proxy-config" | "tls-config" | "maintenance" | "notify-config" | "heal" | "acme-ready" | "processes";
 
-/** The inputs that make a release: when any changes, every release step runs again. */
+/**
+ * A step's re-run key: the inputs that are there so that Pulumi runs the step
+ * again exactly when they change (a command resource runs when it is created
+ * and when an input changes, never otherwise). Each is named here once, with
+ * what a change means. A step may read its key too (the backup reads the
+ * migration's fingerprint to tell a rollback from a release, and records the
+ * target's ids), but the key is there for when the step runs.
+ */
+export interface RerunKey {
+    /** The release chain: the target colour's container ids. Re-created containers are gated, switched to and verified again. */
+    TARGET_CONTAINER_IDS?: pulumi.Input<string>;
+    /** A colour's gate and heal: its container ids. A re-created colour is gated again. */
+    SLOT_CONTAINER_IDS?: pulumi.Input<string>;
+    /** proxy-config: the rendered config's digest. A changed config is installed. */
+    CONFIG_SHA?: pulumi.Input<string>;
+    /** proxy-config and tls-config: the proxy container's id. A re-created proxy gets its config and certificate again. */
+    PROXY_CONTAINER_ID?: pulumi.Input<string>;
+    /** backup: the expand migration's fingerprint. A changed migration gets its dump. */
+    MIGRATION_FINGERPRINT?: pulumi.Input<string>;
+}
+
+/** The key's inputs as step environment (the ones not given left out). */
+export function rerunKey(key: RerunKey): Record<string, pulumi.Input<string>> {
+    return Object.fromEntries(Object.entries(key).filter(([, v]) => v !== undefined)) as Record<string, pulumi.Input<string>>;
+}
+
+/** The inputs that make a release: the proxy, the stack, the target colour and its re-run key. When any changes, every release step runs again. */
 export type ReleaseKey = Record<string, pulumi.Input<string>>;
 
 /**
