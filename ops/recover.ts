@@ -132,19 +132,20 @@ export async function main(argv: string[]): Promise<void> {
     }
 
     // 2. Pending operations and drift, read back from Docker.
-    const pending = async () => {
-        const deployment = (await stack.exportStack()).deployment as { pending_operations?: { type: string; resource: { urn: string } }[] };
-        return (deployment.pending_operations ?? []).map((o) => `${o.type} ${o.resource.urn.split("::").pop()}`).join(", ");
-    };
-    const before = await pending().catch((err) => fail(`pulumi stack export failed: ${lastLine(err)}`));
+    type Deployment = { pending_operations?: { type: string; resource: { urn: string } }[]; resources?: StateResource[] };
+    const exported = async () => (await stack.exportStack().catch((err) => fail(`pulumi stack export failed: ${lastLine(err)}`))).deployment as Deployment;
+    const pending = (d: Deployment) => (d.pending_operations ?? []).map((o) => `${o.type} ${o.resource.urn.split("::").pop()}`).join(", ");
+    const before = pending(await exported());
     await stack.refresh({ clearPendingCreates: true }).catch((err) => fail(`pulumi refresh failed: ${String((err as { stderr?: string }).stderr ?? err).trim().split("\n").slice(-3).join("\n")}`));
-    const after = await pending().catch(() => "?");
+    // One export after the refresh: what is still pending, and the containers the state holds.
+    const state = await exported();
+    const after = pending(state);
     say(`pending operations: ${before || "none"} -> ${after || "none"} (refresh read every resource back)`);
 
     // 3. Orphans: containers labelled with this stack that the state does not
     // hold, on every host of the stack. Containers have the same names on every
     // host, so the state's are told apart by the Docker host of their provider.
-    const resources = ((await stack.exportStack()).deployment as { resources?: StateResource[] }).resources ?? [];
+    const resources = state.resources ?? [];
     const hosts = everyHost(args.stack, file, names.namePrefix);
     const several = hosts.length > 1 || hosts[0].name !== undefined;
     let left = 0;

@@ -6,7 +6,7 @@
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { projectDir } from "./cli";
 
-/** The stack of the project (the nearest Pulumi.yaml up from here); fails naming the stacks there when it has none of that name. */
+/** The stack of the project (the nearest Pulumi.yaml up from here); fails naming the project and the CLI's reason when it has none of that name. */
 export async function openStack(stack: string, dir = projectDir()): Promise<Stack> {
     try {
         return await LocalWorkspace.selectStack({ stackName: stack, workDir: dir });
