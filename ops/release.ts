@@ -10,17 +10,11 @@
 // back; if traffic already moved (say, retire failed), the new config stays.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as path from "path";
 import { otherColour } from "../lib/config";
 import { readRoute } from "../lib/host";
+import { packageFile } from "../lib/package";
 import { parseStackArgs, progress, followStack, stackFilePath } from "./cli";
 import { configValue, lastLine, openStack, streamed } from "./workspace";
-
-/** A compiled step of the release engine: beside this file when compiled (dist/ops), else under dist/. */
-export function engineScript(step: string): string {
-    const compiled = path.resolve(__dirname, "..", "engine", `${step}.js`);
-    return fs.existsSync(compiled) ? compiled : path.resolve(__dirname, "..", "dist", "engine", `${step}.js`);
-}
 
 export async function main(argv: string[], command: "release" | "rollback"): Promise<void> {
     const args = parseStackArgs(argv, { values: command === "release" ? ["image"] : [], flags: ["now", ...(command === "release" ? ["rollback"] : [])] });
@@ -33,7 +27,8 @@ export async function main(argv: string[], command: "release" | "rollback"): Pro
     const file = args.stackFile ?? stackFilePath(args.stack);
     if (args.flags.has("now")) {
         // First, before any pulumi call: the traffic moves within the second (compiled, plain node).
-        const script = engineScript("rollback-now");
+        // Where engine.sh finds every step: dist/engine under the package's root.
+        const script = packageFile("dist", "engine", "rollback-now.js");
         if (!fs.existsSync(script)) fail(`the release engine is not built (${script}): run npm run build:program`);
         const r = spawnSync(process.execPath, [script, "--stack", args.stack, "--stack-file", file], { stdio: "inherit" });
         if (r.status === 3) say("the regular rollback follows (gate, switch, verify, retire)");
