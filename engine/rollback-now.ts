@@ -8,12 +8,12 @@
 // the reconciling `pulumi up`, whose re-point finds the route already moved
 // and whose backup and migration skip a release that went live before.
 //
-// Speed is the point, and on a busy host every docker call costs 100-300 ms:
-// one round of three calls per host (the app containers, their addresses on
-// the frontend network, the proxy's state), then one exec per host that
-// probes the replicas and, when they all answered, writes the switch. With
-// several hosts the probes run first on every host and the switch only once
-// all answered, so a refusal moves nothing anywhere.
+// Speed is the point. Each host is one connection to its engine
+// (engine/dockerapi.ts: no docker CLI, whose every call over ssh:// is a new
+// session): two API calls (the app containers, their addresses on the
+// frontend network), then one exec in the proxy that reads its state, probes
+// the replicas and holds. When every host answered, one line to each exec
+// switches them together; a refusal moves nothing anywhere.
 //
 // Exit 0: live traffic is on the previous colour on every host. Exit 3: it is
 // not possible now (the colour does not run or does not answer somewhere; no
@@ -32,7 +32,8 @@ import { healthHost, healthProto } from "../lib/configchecks";
 import { dockerTlsName } from "../lib/dockertls";
 import { imageIdOf, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
 import { readStackFile } from "../lib/stackfile";
-import { APPLY_STATE, DockerResult, labelFilters, Proxy } from "./docker";
+import { APPLY_STATE, labelFilters, stepDockerEnv } from "./docker";
+import { ApiExec, EngineConnection, resolveEndpoint } from "./dockerapi";
 import { Step, StepFailure } from "./step";
 import { Colour, otherColour, planSwitch, stateOpArgs, SwitchPlan } from "./switch-rules";
 
@@ -44,6 +45,8 @@ export interface HostFacts {
     route: Colour | "";
     /** Each running replica of the target colour and the status its one probe got ("" for no answer). */
     replicas: { name: string; code: string }[];
+    /** Why the host could not be read (its engine or proxy out of reach). */
+    problem?: string;
 }
 
 /**
@@ -57,7 +60,7 @@ export function instantVerdict(target: Colour, hosts: HostFacts[]): { ok: true; 
     for (const h of hosts) {
         const on = h.name ? ` on host ${h.name}` : "";
         if (h.route === target) continue;
-        if (h.route === "") return { ok: false, why: `the proxy${on} does not answer` };
+        if (h.route === "") return { ok: false, why: `the proxy${on} does not answer${h.problem ? ` (${h.problem})` : ""}` };
         if (h.replicas.length === 0) return { ok: false, why: `${target} does not run${on} (retired, or never started)` };
         const bad = h.replicas.filter((r) => !/^2\d\d$/.test(r.code));
         if (bad.length) return { ok: false, why: `${target} does not answer${on}: ${bad.map((r) => `${r.name} ${r.code || "no response"}`).join(", ")}` };
@@ -66,7 +69,7 @@ export function instantVerdict(target: Colour, hosts: HostFacts[]): { ok: true; 
     return { ok: true, move };
 }
 
-/** One app container as `docker ps` lists it: name, colour, image label. */
+/** One app container as the engine lists it: name, colour, image label, image id. */
 export interface AppContainer {
     name: string;
     colour: string;
@@ -75,59 +78,95 @@ export interface AppContainer {
     imageId: string;
 }
 
-/** `docker ps --no-trunc --format '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.Image}}'`. */
-export function parseApps(out: string): AppContainer[] {
-    return out.split("\n").filter(Boolean).map((l) => {
-        const [name, colour, image, createdFrom] = l.split("\t");
-        return { name, colour: colour ?? "", image: image ?? "", imageId: imageIdOf(createdFrom) };
-    });
+/** An entry of GET /containers/json. */
+interface ListedContainer {
+    Names?: string[];
+    Labels?: Record<string, string>;
+    Image?: string;
 }
 
-/** `docker network inspect -f '{{range .Containers}}{{.Name}} {{.IPv4Address}}{{"\n"}}{{end}}'`: name -> address (no prefix length). */
-export function parseMembers(out: string): Map<string, string> {
+/** GET /containers/json's answer as app containers: the name without its slash, colour and image from the labels. */
+export function appsOf(list: ListedContainer[]): AppContainer[] {
+    return list.map((c) => ({
+        name: (c.Names?.[0] ?? "").replace(/^\//, ""),
+        colour: c.Labels?.["switchyard.colour"] ?? "",
+        image: c.Labels?.["switchyard.image"] ?? "",
+        imageId: imageIdOf(c.Image ?? ""),
+    }));
+}
+
+/** GET /networks/NAME's answer: container name -> IPv4 address (no prefix length). */
+export function membersOf(network: { Containers?: Record<string, { Name?: string; IPv4Address?: string }> } | undefined): Map<string, string> {
     const members = new Map<string, string>();
-    for (const line of out.split("\n")) {
-        const [name, cidr] = line.trim().split(" ");
-        if (name && cidr) members.set(name, cidr.split("/")[0]);
+    for (const c of Object.values(network?.Containers ?? {})) {
+        if (c.Name && c.IPv4Address) members.set(c.Name, c.IPv4Address.split("/")[0]);
     }
     return members;
 }
 
-/** Reads the proxy's route, restore lock and previous-live-image in one exec: three lines, the lock's newlines flattened. */
-const READ_STATE = `cd "$1" 2>/dev/null || exit 0
-if [ -f "$2" ]; then echo green; else echo blue; fi
-printf '%s\\n' "$(cat "$3" 2>/dev/null | tr '\\n' ' ')"
-printf '%s\\n' "$(cat "$4" 2>/dev/null | head -n 1)"`;
+/** The stack's running web replicas, as the engine's list filter: the labels labelFilters selects by. */
+function appFilter(stackLabel: string): string {
+    const labels = labelFilters(stackLabel).filter((_, i) => i % 2 === 1).map((f) => f.replace(/^label=/, ""));
+    return encodeURIComponent(JSON.stringify({ label: labels }));
+}
 
 /**
- * Probes each URL once (Host and X-Forwarded-Proto from its first arguments)
- * and prints "<code> <url>" per URL; with "apply" and every answer 2xx, it
- * then makes the state changes that follow with engine/docker.ts APPLY_STATE
- * (w FILE CONTENT | r FILE), the marker flip last. With "hold" it prints
- * "ready" and waits for one line on stdin: "apply" makes the changes, anything
- * else (or the end of stdin) exits 4 with nothing written, so several hosts
- * switch together, or none does. Exit 3: not all 2xx, nothing written. POSIX
- * sh and curl: the proxy image's contract.
- * Arguments: host proto apply|probe|hold count url... statedir ops...
+ * Inside the proxy, in one exec: prints the route ("route blue|green"), the
+ * restore lock ("lock ...", newlines flattened), previous-live-image
+ * ("previous ..."), then "code NNN URL" per URL, each probed once and all
+ * at the same time by one curl (Host and X-Forwarded-Proto from its
+ * arguments), then "ready", and waits. The line
+ * "apply" on stdin, followed by the state changes (engine/docker.ts
+ * APPLY_STATE's, one word or value per line: `w`, FILE, CONTENT or `r`,
+ * FILE; "." ends them), makes them, the marker flip last, and prints
+ * "switched". Anything else, or the end of stdin, exits 4 with nothing
+ * written: so several hosts switch together, or none does. The values come
+ * on stdin as data, never as shell text. POSIX sh and curl: the proxy image's contract.
+ * Arguments: statedir marker lock previous host proto url...
  */
-const PROBE_THEN_SWITCH = `host=$1 proto=$2 apply=$3 n=$4; shift 4
-ok=1
-while [ "$n" -gt 0 ]; do
-  code=$(curl -s -m 1 -o /dev/null -w '%{http_code}' \${host:+-H} \${host:+"Host: $host"} \${proto:+-H} \${proto:+"X-Forwarded-Proto: $proto"} "$1" 2>/dev/null)
-  echo "\${code:-000} $1"
-  case "$code" in 2??) ;; *) ok=0 ;; esac
-  shift; n=$((n - 1))
-done
-[ "$ok" = 1 ] || exit 3
-if [ "$apply" = hold ]; then
-  echo ready
-  read -r go || go=
-  [ "$go" = apply ] || exit 4
-  apply=apply
+const PROBE_AND_HOLD = `sd=$1 marker=$2 lock=$3 prev=$4 host=$5 proto=$6; shift 6
+cd "$sd" 2>/dev/null || exit 0
+if [ -f "$marker" ]; then echo "route green"; else echo "route blue"; fi
+printf 'lock %s\\n' "$(cat "$lock" 2>/dev/null | tr '\\n' ' ')"
+printf 'previous %s\\n' "$(head -n 1 "$prev" 2>/dev/null)"
+if [ $# -gt 0 ]; then
+  n=$#
+  for url do set -- "$@" -o /dev/null "$url"; done
+  shift "$n"
+  curl -s -Z -m 1 -w 'code %{http_code} %{url_effective}\n' \${host:+-H} \${host:+"Host: $host"} \${proto:+-H} \${proto:+"X-Forwarded-Proto: $proto"} "$@" 2>/dev/null
 fi
-[ "$apply" = apply ] || exit 0
+echo ready
+IFS= read -r go || go=
+[ "$go" = apply ] || exit 4
+set -- "$sd"
+while IFS= read -r kind && [ "$kind" != . ]; do
+  IFS= read -r file || exit 2
+  if [ "$kind" = w ]; then IFS= read -r content || exit 2; set -- "$@" w "$file" "$content"; else set -- "$@" "$kind" "$file"; fi
+done
 ${APPLY_STATE}
 echo switched`;
+
+/** The probe's answers by host:port (curl prints them as they come, in any order); "000", no answer, as "". */
+export function probeCodes(lines: string[]): Map<string, string> {
+    const codes = new Map<string, string>();
+    for (const l of lines) {
+        const m = /^code (\d{3}) (\S+)$/.exec(l);
+        if (!m) continue;
+        try {
+            codes.set(new URL(m[2]).host, m[1] === "000" ? "" : m[1]);
+        } catch {
+            // Not a URL: not one of ours.
+        }
+    }
+    return codes;
+}
+
+/** The state changes as PROBE_AND_HOLD reads them: one per line, "." last. A value with a newline cannot be sent. */
+export function opLines(opArgs: string[]): string {
+    const bad = opArgs.find((a) => /[\r\n]/.test(a));
+    if (bad !== undefined) throw new StepFailure(`a state value has a line break (${JSON.stringify(bad)}); nothing was moved`);
+    return `apply\n${[...opArgs, "."].join("\n")}\n`;
+}
 
 interface Target {
     name?: string;
@@ -156,86 +195,77 @@ function readStack(stack: string, file: string): { cfg: SwitchyardConfig; namePr
     return { cfg, namePrefix, label, targets };
 }
 
-/** A host read in one round: its facts, and the switch it would make. */
+/** A host read, probed and holding its switch, over its one connection. */
 interface HostRead extends HostFacts {
     target: Target;
-    proxy: Proxy;
-    urls: string[];
-    plan?: SwitchPlan;
     oldImage: string;
+    /** The restore lock's holder ("" when none). */
+    lock: string;
+    plan?: SwitchPlan;
+    /** Where the host could not be read, why. */
+    problem?: string;
+    exec?: ApiExec;
+    conn?: EngineConnection;
+    /** Resolves with the line when the exec prints `line`, or with "" when it ends first. */
+    until(line: string): Promise<string>;
 }
 
-async function readHost(t: Target, o: { namePrefix: string; label: string; colour: Colour; retire: boolean; port: number; path: string }): Promise<HostRead> {
-    const { docker } = t.step;
-    const proxy = new Proxy(docker, t.step.env.SWITCHYARD_PROXY!);
-    const [apps, members, state] = await Promise.all([
-        docker.run(["ps", "--no-trunc", ...labelFilters(o.label), "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.Image}}']),
-        docker.run(["network", "inspect", "-f", '{{range .Containers}}{{.Name}} {{.IPv4Address}}{{"\\n"}}{{end}}', `${o.namePrefix}-frontend`]),
-        proxy.exec("sh", "-c", READ_STATE, "sh", STATE_DIR, ROUTE_MARKER, RESTORE_LOCK, PREVIOUS_LIVE_IMAGE),
-    ]);
-    const lines = state.stdout.split("\n");
-    if (state.status !== 0 || (lines[0] !== "blue" && lines[0] !== "green")) return { name: t.name, target: t, proxy, route: "", replicas: [], urls: [], oldImage: "" };
-    const route = lines[0] as Colour;
-    if (lines[1]?.trim()) t.step.refuseRestoring(lines[1].trim());
-    const all = parseApps(apps.stdout);
-    const ours = all.filter((a) => a.colour === o.colour).sort((a, b) => a.name.localeCompare(b.name));
-    const address = parseMembers(members.stdout);
-    // A replica with no address on the frontend network cannot be probed: it counts as not answering.
-    const urls = ours.map((a) => (address.get(a.name) ? `http://${address.get(a.name)}:${o.port}${o.path}` : ""));
-    const old = all.find((a) => a.colour === otherColour(o.colour));
-    const oldImage = old?.image ?? "";
-    const plan = planSwitch({ target: o.colour, live: route, retire: o.retire, oldRunningImage: oldImage, oldRunningImageId: old?.imageId ?? "", targetImage: ours[0]?.image ?? "", previousLiveImage: lines[2]?.trim() ?? "" });
-    return { name: t.name, target: t, proxy, route, replicas: ours.map((a) => ({ name: a.name, code: "" })), urls, plan, oldImage };
+interface ReadOptions {
+    namePrefix: string;
+    label: string;
+    colour: Colour;
+    retire: boolean;
+    port: number;
+    path: string;
+    headers: { host: string; proto: string };
 }
 
-/** The URLs to probe; a replica with no address gets one that cannot answer (it counts as not answering). */
-const probeUrls = (h: HostRead) => h.urls.map((u) => u || "http://0.0.0.0:1/");
-
-/** The replicas' codes from the probe's lines, into the host's facts. */
-function recordCodes(h: HostRead, out: string): void {
-    const codes = out.split("\n").filter((l) => /^\d{3} /.test(l)).map((l) => l.slice(0, 3));
-    h.replicas = h.replicas.map((rep, i) => ({ ...rep, code: !h.urls[i] || codes[i] === "000" ? "" : (codes[i] ?? "") }));
-}
-
-/** A host probed and holding its switch (PROBE_THEN_SWITCH "hold"): `ready` once every replica answered, then `go` or `abort`. */
-interface Held {
-    ready: Promise<"ready" | "refused" | "failed">;
-    go(): void;
-    abort(): void;
-    done: Promise<DockerResult>;
-}
-
-function holdHost(h: HostRead, headers: { host: string; proto: string }): Held {
-    const urls = probeUrls(h);
-    let ready!: (v: "ready") => void;
-    const readyLine = new Promise<"ready">((r) => (ready = r));
-    const seen: string[] = [];
-    const s = h.target.step.docker.session(
-        ["exec", "-i", h.proxy.container, "sh", "-c", PROBE_THEN_SWITCH, "sh", headers.host, headers.proto, "hold", String(urls.length), ...urls, STATE_DIR, ...stateOpArgs(h.plan!.ops)],
-        (line) => (seen.push(line), line === "ready" && ready("ready")),
-    );
-    const ended = s.done.then((r) => (r.status === 3 ? "refused" : "failed") as "refused" | "failed");
-    return {
-        ready: Promise.race([readyLine, ended]).then((v) => {
-            recordCodes(h, seen.join("\n"));
-            return v;
-        }),
-        go: () => (s.send("apply\n"), s.close()),
-        abort: () => s.close(),
-        done: s.done.then((r) => (recordCodes(h, r.stdout), r)),
+/**
+ * One host in one connection: its app containers and frontend addresses
+ * (two API calls), then one exec in its proxy that reads the route, the
+ * restore lock and previous-live-image, probes each replica of the colour
+ * once and holds.
+ */
+async function readHost(t: Target, o: ReadOptions): Promise<HostRead> {
+    const lines: string[] = [];
+    const waiting: { line: string; resolve: (l: string) => void }[] = [];
+    const h: HostRead = { name: t.name, target: t, route: "", replicas: [], oldImage: "", lock: "", until: (line) => new Promise((resolve) => (lines.includes(line) ? resolve(line) : waiting.push({ line, resolve }))) };
+    const onLine = (l: string) => {
+        lines.push(l);
+        for (const w of waiting.filter((x) => x.line === l)) w.resolve(l);
     };
-}
-
-/** Probes a host's replicas from inside its proxy and, with `apply`, makes its switch when every one answered; fills in their codes. */
-async function probeHost(h: HostRead, headers: { host: string; proto: string }, apply: boolean): Promise<"switched" | "answered" | "refused"> {
-    const urls = probeUrls(h);
-    const ops = apply ? [STATE_DIR, ...stateOpArgs(h.plan!.ops)] : [];
-    const r = await h.proxy.exec("sh", "-c", PROBE_THEN_SWITCH, "sh", headers.host, headers.proto, apply ? "apply" : "probe", String(urls.length), ...urls, ...ops);
-    recordCodes(h, r.stdout);
-    if (r.status === 0 && /^switched$/m.test(r.stdout)) return "switched";
-    if (r.status === 0) return "answered";
-    if (r.status === 3) return "refused";
-    h.target.step.fail(`could not probe or re-point inside the proxy ${h.proxy.container}${h.name ? ` on host ${h.name}` : ""}: ${r.stderr.trim() || `exit ${r.status}`}`);
+    const { env, problem } = stepDockerEnv(t.step.env);
+    const endpoint = problem ?? resolveEndpoint(env);
+    if (typeof endpoint === "string") return { ...h, problem: endpoint };
+    const conn = EngineConnection.open(endpoint, env.DOCKER_HOST || "the local engine");
+    h.conn = conn;
+    try {
+        const list = await conn.call<ListedContainer[]>("GET", `/containers/json?filters=${appFilter(o.label)}`);
+        if (list.status !== 200) throw new Error(`listing containers: HTTP ${list.status} ${list.text.trim()}`);
+        const frontend = await conn.call<Parameters<typeof membersOf>[0]>("GET", `/networks/${encodeURIComponent(`${o.namePrefix}-frontend`)}`);
+        const all = appsOf(list.json ?? []);
+        const ours = all.filter((a) => a.colour === o.colour).sort((a, b) => a.name.localeCompare(b.name));
+        const address = frontend.status === 200 ? membersOf(frontend.json) : new Map<string, string>();
+        // A replica with no address on the frontend network cannot be probed: a URL that cannot answer.
+        const urls = ours.map((a) => (address.get(a.name) ? `http://${address.get(a.name)}:${o.port}${o.path}` : "http://0.0.0.0:1/"));
+        const old = all.find((a) => a.colour === otherColour(o.colour));
+        h.oldImage = old?.image ?? "";
+        h.exec = await conn.exec(t.step.env.SWITCHYARD_PROXY!, ["sh", "-c", PROBE_AND_HOLD, "sh", STATE_DIR, ROUTE_MARKER, RESTORE_LOCK, PREVIOUS_LIVE_IMAGE, o.headers.host, o.headers.proto, ...urls], onLine);
+        const ended = h.exec.done.then(() => "");
+        if ((await Promise.race([h.until("ready"), ended])) !== "ready") return { ...h, problem: "the proxy's state could not be read" };
+        const value = (key: string) => (lines.find((l) => l.startsWith(`${key} `)) ?? `${key} `).slice(key.length + 1).trim();
+        h.route = value("route") === "green" ? "green" : "blue";
+        h.lock = value("lock");
+        const codes = probeCodes(lines);
+        h.replicas = ours.map((a, i) => ({ name: a.name, code: address.get(a.name) ? (codes.get(new URL(urls[i]).host) ?? "") : "" }));
+        h.plan = planSwitch({ target: o.colour, live: h.route, retire: o.retire, oldRunningImage: h.oldImage, oldRunningImageId: old?.imageId ?? "", targetImage: ours[0]?.image ?? "", previousLiveImage: value("previous") });
+        const done = h.exec.done;
+        h.until = (line) => Promise.race([lines.includes(line) ? Promise.resolve(line) : new Promise<string>((resolve) => waiting.push({ line, resolve })), done.then(() => (lines.includes(line) ? line : ""))]);
+        return h;
+    } catch (e) {
+        conn.close();
+        return { ...h, problem: (e as Error).message };
+    }
 }
 
 async function rollbackNow(main: Step): Promise<void> {
@@ -261,42 +291,33 @@ async function rollbackNow(main: Step): Promise<void> {
     const proto = healthProto(cfg);
     const headers = { host: healthHost(cfg) ?? "", proto: proto === "https" ? "https" : "" };
     main.say(`instant rollback of stack ${stack}: live traffic back to ${colour} on ${targets.length === 1 ? "its host" : `all ${targets.length} hosts`}, if ${colour} runs and answers`);
-    const hosts = await Promise.all(
-        targets.map((t) => readHost(t, { namePrefix: read.namePrefix, label: read.label, colour, retire: cfg.standby === "retire", port: cfg.health.port ?? cfg.appPort, path: cfg.health.path })),
-    );
-    // Nothing to probe where the proxy is down or the colour runs nowhere: the verdict says so before any exec.
-    const first = instantVerdict(colour, hosts.map((h) => ({ ...h, replicas: h.replicas.map((r) => ({ ...r, code: "200" })) })));
-    if (!first.ok) return refuse(main, first.why);
-    const moving = hosts.filter((h) => first.move.some((m) => m.name === h.name));
-    const answered = () => main.say(`${colour} answers on every host (${moving.reduce((n, h) => n + h.replicas.length, 0)} replica(s) probed just now)`);
-    if (moving.length === 1) {
-        // One host: probe and switch in one exec.
-        const outcome = await probeHost(moving[0], headers, true);
-        const verdict = instantVerdict(colour, hosts);
-        if (!verdict.ok || outcome === "refused") return refuse(main, verdict.ok ? `${colour} does not answer` : verdict.why);
-        answered();
-    } else {
-        // Several: every host probes and holds; when all answered, one line to
-        // each switches them together (no second exec per host), else none.
-        const held = moving.map((h) => holdHost(h, headers));
-        const answers = await Promise.all(held.map((x) => x.ready));
-        const verdict = instantVerdict(colour, hosts);
-        if (!verdict.ok || answers.some((a) => a !== "ready")) {
-            held.forEach((x) => x.abort());
-            const ends = await Promise.all(held.map((x) => x.done));
-            const broken = ends.findIndex((r, i) => answers[i] === "failed" && r.status !== 3);
-            if (broken >= 0) {
-                const h = moving[broken];
-                main.fail(`could not probe inside the proxy ${h.proxy.container}${h.name ? ` on host ${h.name}` : ""}: ${ends[broken].stderr.trim() || `exit ${ends[broken].status}`}; nothing was moved`);
-            }
-            return refuse(main, verdict.ok ? `${colour} does not answer` : verdict.why);
-        }
-        answered();
-        held.forEach((x) => x.go());
-        const results = await Promise.all(held.map((x) => x.done));
-        const failed = results.flatMap((r, i) => (r.status !== 0 || !/^switched$/m.test(r.stdout) ? [moving[i].name ?? "the host"] : []));
-        if (failed.length) main.fail(`could not re-point ${failed.join(", ")}; the regular rollback follows and moves every host`);
+    // Every host at once: read, probe and hold; then all switch, or none.
+    const opts: ReadOptions = { namePrefix: read.namePrefix, label: read.label, colour, retire: cfg.standby === "retire", port: cfg.health.port ?? cfg.appPort, path: cfg.health.path, headers };
+    const hosts = await Promise.all(targets.map((t) => readHost(t, opts)));
+    const closeAll = () => hosts.forEach((h) => h.conn?.close());
+    const locked = hosts.find((h) => h.lock);
+    if (locked) {
+        closeAll();
+        locked.target.step.refuseRestoring(locked.lock);
     }
+    const verdict = instantVerdict(colour, hosts);
+    if (!verdict.ok) {
+        closeAll();
+        return refuse(main, verdict.why);
+    }
+    const moving = hosts.filter((h) => verdict.move.some((m) => m.name === h.name));
+    hosts.filter((h) => !moving.includes(h)).forEach((h) => h.conn?.close());
+    main.say(`${colour} answers on every host (${moving.reduce((n, h) => n + h.replicas.length, 0)} replica(s) probed just now)`);
+    try {
+        for (const h of moving) h.exec!.send(opLines(stateOpArgs(h.plan!.ops)));
+    } catch (e) {
+        closeAll();
+        throw e;
+    }
+    const switched = await Promise.all(moving.map((h) => h.until("switched")));
+    closeAll();
+    const failed = moving.filter((_, i) => switched[i] !== "switched").map((h) => h.name ?? "the host");
+    if (failed.length) main.fail(`could not re-point ${failed.join(", ")}; the regular rollback follows and moves every host`);
     for (const h of moving) {
         for (const line of h.plan!.lines) h.target.step.say(line);
     }

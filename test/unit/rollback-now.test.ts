@@ -2,7 +2,7 @@
 // traffic goes back only when the previous colour answers on every host that
 // needs it. The real flip under load is release-cycle e2e scenario 2 (keep).
 import * as assert from "assert";
-import { instantVerdict, parseApps, parseMembers } from "../../engine/rollback-now";
+import { appsOf, instantVerdict, membersOf, opLines, probeCodes } from "../../engine/rollback-now";
 
 const ok = (name: string) => ({ name, code: "200" });
 
@@ -28,14 +28,35 @@ describe("instant rollback (engine/rollback-now.ts)", () => {
         assert.strictEqual(no([{ route: "green", replicas: [ok("a"), { name: "b", code: "" }, { name: "c", code: "503" }] }]), "blue does not answer: b no response, c 503");
     });
 
-    it("reads docker's listings: app containers with colour and image, frontend members with their addresses", () => {
+    it("reads the engine's listings: app containers with colour, image and id, frontend members with their addresses", () => {
         const id = `sha256:${"c".repeat(64)}`;
-        assert.deepStrictEqual(parseApps(`sy-app-blue-1\tblue\tapp:1\t${id}\nsy-app-green-1\tgreen\tapp:2\tapp:2\n`), [
+        const labels = (colour: string, image: string) => ({ "switchyard.colour": colour, "switchyard.image": image });
+        assert.deepStrictEqual(appsOf([{ Names: ["/sy-app-blue-1"], Labels: labels("blue", "app:1"), Image: id }, { Names: ["/sy-app-green-1"], Labels: labels("green", "app:2"), Image: "app:2" }]), [
             { name: "sy-app-blue-1", colour: "blue", image: "app:1", imageId: id },
             { name: "sy-app-green-1", colour: "green", image: "app:2", imageId: "" },
         ]);
-        const m = parseMembers("sy-app-blue-1 172.30.244.131/24\nsy-proxy 172.30.244.2/24\n\n");
+        const m = membersOf({ Containers: { a1: { Name: "sy-app-blue-1", IPv4Address: "172.30.244.131/24" }, p: { Name: "sy-proxy", IPv4Address: "172.30.244.2/24" }, x: { Name: "no-address", IPv4Address: "" } } });
         assert.strictEqual(m.get("sy-app-blue-1"), "172.30.244.131");
         assert.strictEqual(m.size, 2);
+        assert.strictEqual(membersOf(undefined).size, 0, "no frontend network: no addresses");
+    });
+
+    it("sends the state changes as data, one per line, and refuses a value with a line break", () => {
+        assert.strictEqual(opLines(["w", "previous-live", "green", "r", "route-marker"]), "apply\nw\nprevious-live\ngreen\nr\nroute-marker\n.\n");
+        assert.throws(() => opLines(["w", "previous-live-image", "app:1\nr\nx"]), /line break .*nothing was moved/);
+    });
+
+    it("reads the probe's answers in the order curl finished them, by address", () => {
+        const codes = probeCodes(["route green", "code 000 http://0.0.0.0:1/", "code 200 http://10.1.0.132:3000/health", "code 503 http://10.1.0.131:3000/health", "ready"]);
+        assert.strictEqual(codes.get("10.1.0.131:3000"), "503");
+        assert.strictEqual(codes.get("10.1.0.132:3000"), "200");
+        assert.strictEqual(codes.get("0.0.0.0:1"), "", "no answer");
+        assert.strictEqual(codes.size, 3);
+    });
+
+    it("names why a host could not be read", () => {
+        const v = instantVerdict("blue", [{ name: "m1", route: "", replicas: [], problem: "ssh: connect to host m1 port 22: Connection refused" }]);
+        assert.ok(!v.ok);
+        assert.strictEqual(v.why, "the proxy on host m1 does not answer (ssh: connect to host m1 port 22: Connection refused)");
     });
 });

@@ -1,0 +1,236 @@
+// The Docker Engine API over one connection, for the calls where every
+// round trip counts (rollback --now). The docker CLI opens a connection per
+// call, and over ssh:// each connection is an ssh session that starts a
+// `docker system dial-stdio` on the host: a `docker exec` costs several, 0.35 s
+// on a quiet machine and over a second under load. Here a host is one
+// connection, opened once: the unix socket, TLS to tcp://, or one ssh session
+// running `docker system dial-stdio`, the command the docker CLI runs there
+// itself (fixed words, no data on the remote command line). Requests then go
+// one after another on it; the last one, an exec, takes the connection over
+// for its stdin and output (engine/docker-wire.ts reads both).
+import { ChildProcess, execFileSync, spawn } from "child_process";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import * as tls from "tls";
+import { readFrames, readResponse, request, Response } from "./docker-wire";
+
+/** Where a Docker engine listens, as DOCKER_HOST names it. */
+export type Endpoint =
+    | { kind: "unix"; path: string }
+    | { kind: "tcp"; host: string; port: number; tls?: { ca?: string; cert: string; key: string; verify: boolean } }
+    | { kind: "ssh"; host: string; user?: string; port?: number };
+
+/**
+ * The endpoint of a docker CLI environment: DOCKER_HOST, with a tcp:// host's
+ * DOCKER_CERT_PATH and DOCKER_TLS_VERIFY (or DOCKER_TLS) as the CLI reads
+ * them. Without DOCKER_HOST, the engine's default socket. Returns the problem
+ * for what the CLI reaches otherwise (npipe, fd), which callers hand back to it.
+ */
+export function endpointOf(env: NodeJS.ProcessEnv): Endpoint | string {
+    const host = env.DOCKER_HOST || "unix:///var/run/docker.sock";
+    if (host.startsWith("unix://")) return { kind: "unix", path: host.slice("unix://".length) };
+    let url: URL;
+    try {
+        url = new URL(host);
+    } catch {
+        return `DOCKER_HOST '${host}' is not a URL`;
+    }
+    if (url.protocol === "ssh:") {
+        if (!url.hostname || url.pathname.replace(/^\//, "")) return `DOCKER_HOST '${host}': an ssh:// host is [user@]host[:port], nothing after it`;
+        return { kind: "ssh", host: url.hostname, ...(url.username ? { user: decodeURIComponent(url.username) } : {}), ...(url.port ? { port: Number(url.port) } : {}) };
+    }
+    if (url.protocol === "tcp:") {
+        const certPath = env.DOCKER_CERT_PATH;
+        const wantTls = !!env.DOCKER_TLS_VERIFY || !!env.DOCKER_TLS;
+        const port = url.port ? Number(url.port) : wantTls ? 2376 : 2375;
+        const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+        if (!wantTls) return { kind: "tcp", host: hostname, port };
+        const dir = certPath || path.join(os.homedir(), ".docker");
+        const file = (name: string) => path.join(dir, name);
+        return { kind: "tcp", host: hostname, port, tls: { ca: fs.existsSync(file("ca.pem")) ? file("ca.pem") : undefined, cert: file("cert.pem"), key: file("key.pem"), verify: !!env.DOCKER_TLS_VERIFY } };
+    }
+    return `DOCKER_HOST '${host}': only unix://, tcp:// and ssh:// hosts are reached directly`;
+}
+
+/** The ssh command the docker CLI itself runs for an ssh:// host, never prompting. */
+export function sshArgs(e: Extract<Endpoint, { kind: "ssh" }>): string[] {
+    return ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-T", ...(e.user ? ["-l", e.user] : []), ...(e.port ? ["-p", String(e.port)] : []), "--", e.host, "docker", "system", "dial-stdio"];
+}
+
+/** The API version asked for: the engines Switchyard supports (20.10 and later) all speak it. */
+const API = "/v1.41";
+
+/** An exec attached over the connection: stdin open until close(). */
+export interface ApiExec {
+    send(text: string): void;
+    /** Ends the connection (and with it the exec's stdin). */
+    close(): void;
+    /** Its output when the engine ends the stream. */
+    done: Promise<{ stdout: string; stderr: string }>;
+}
+
+export class EngineConnection {
+    private buf: Buffer = Buffer.alloc(0);
+    private ended = false;
+    private failure = "";
+    private wake: () => void = () => undefined;
+    private stream?: (chunk: Buffer) => void;
+    private readonly write: (b: Buffer) => void;
+    private readonly destroy: () => void;
+
+    private constructor(
+        private readonly label: string,
+        io: { write: (b: Buffer) => void; destroy: () => void; onData: (f: (b: Buffer) => void) => void; onEnd: (f: (why: string) => void) => void },
+    ) {
+        this.write = io.write;
+        this.destroy = io.destroy;
+        io.onData((b) => {
+            if (this.stream) return this.stream(b);
+            this.buf = Buffer.concat([this.buf, b]);
+            this.wake();
+        });
+        io.onEnd((why) => {
+            this.ended = true;
+            this.failure ||= why;
+            this.wake();
+        });
+    }
+
+    /** Opens the one connection to an engine. */
+    static open(e: Endpoint, label: string): EngineConnection {
+        if (e.kind === "ssh") return EngineConnection.overSsh(spawn("ssh", sshArgs(e), { stdio: ["pipe", "pipe", "pipe"] }), label);
+        const socket =
+            e.kind === "unix"
+                ? net.connect(e.path)
+                : e.tls
+                  ? tls.connect({ host: e.host, port: e.port, ca: e.tls.ca ? fs.readFileSync(e.tls.ca) : undefined, cert: fs.readFileSync(e.tls.cert), key: fs.readFileSync(e.tls.key), rejectUnauthorized: e.tls.verify })
+                  : net.connect(e.port, e.host);
+        return new EngineConnection(label, {
+            write: (b) => void socket.write(b),
+            destroy: () => socket.destroy(),
+            onData: (f) => socket.on("data", f),
+            onEnd: (f) => {
+                socket.on("error", (err) => f(err.message));
+                socket.on("close", () => f(""));
+            },
+        });
+    }
+
+    private static overSsh(child: ChildProcess, label: string): EngineConnection {
+        let stderr = "";
+        child.stderr!.on("data", (d) => (stderr += d));
+        child.stdin!.on("error", () => undefined);
+        return new EngineConnection(label, {
+            write: (b) => void child.stdin!.write(b),
+            destroy: () => child.kill("SIGKILL"),
+            onData: (f) => child.stdout!.on("data", f),
+            onEnd: (f) => {
+                child.on("error", (err) => f(err.message));
+                child.on("close", (code) => f(code ? stderr.trim() || `ssh exited ${code}` : ""));
+            },
+        });
+    }
+
+    private async next(headOnly: boolean, limitMs: number): Promise<Response> {
+        const deadline = Date.now() + limitMs;
+        for (;;) {
+            const got = readResponse(this.buf, headOnly);
+            if (got) {
+                this.buf = this.buf.subarray(got.used);
+                return got.response;
+            }
+            if (this.ended) throw new Error(`the Docker engine at ${this.label} closed the connection${this.failure ? `: ${this.failure}` : ""}`);
+            const left = deadline - Date.now();
+            if (left <= 0) throw new Error(`the Docker engine at ${this.label} did not answer within ${limitMs / 1000}s`);
+            await new Promise<void>((resolve) => {
+                const timer = setTimeout(resolve, left);
+                this.wake = () => (clearTimeout(timer), resolve());
+            });
+        }
+    }
+
+    /** One API call; the body parsed as JSON when there is one. */
+    async call<T = unknown>(method: string, apiPath: string, body?: unknown, limitMs = 15000): Promise<{ status: number; json?: T; text: string }> {
+        this.write(request(method, `${API}${apiPath}`, body));
+        const r = await this.next(false, limitMs);
+        const text = r.body.toString("utf8");
+        let json: T | undefined;
+        try {
+            json = text ? (JSON.parse(text) as T) : undefined;
+        } catch {
+            json = undefined;
+        }
+        return { status: r.status, json, text };
+    }
+
+    /**
+     * Runs `cmd` in a running container with stdin attached; `onLine` gets its
+     * stdout line by line. The connection is the exec's from here on.
+     */
+    async exec(container: string, cmd: string[], onLine: (line: string) => void, limitMs = 15000): Promise<ApiExec> {
+        const created = await this.call<{ Id?: string; message?: string }>("POST", `/containers/${encodeURIComponent(container)}/exec`, { AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false, Cmd: cmd }, limitMs);
+        if (created.status !== 201 || !created.json?.Id) throw new Error(`exec in ${container} at ${this.label}: ${created.json?.message ?? `HTTP ${created.status}`}`);
+        this.write(request("POST", `${API}/exec/${created.json.Id}/start`, { Detach: false, Tty: false }, { Connection: "Upgrade", Upgrade: "tcp" }));
+        const head = await this.next(true, limitMs);
+        if (head.status !== 101 && head.status !== 200) throw new Error(`exec in ${container} at ${this.label}: HTTP ${head.status}`);
+        let pending = this.buf;
+        this.buf = Buffer.alloc(0);
+        const out = { stdout: "", stderr: "" };
+        let partial = "";
+        const take = (chunk: Buffer) => {
+            const { frames, rest } = readFrames(Buffer.concat([pending, chunk]));
+            pending = rest;
+            for (const f of frames) {
+                const text = f.data.toString("utf8");
+                if (f.stream !== 2) {
+                    out.stdout += text;
+                    const lines = (partial + text).split("\n");
+                    partial = lines.pop() ?? "";
+                    lines.forEach(onLine);
+                } else out.stderr += text;
+            }
+        };
+        this.stream = take;
+        take(Buffer.alloc(0));
+        const done = new Promise<{ stdout: string; stderr: string }>((resolve) => {
+            const finish = () => (partial && onLine(partial), (partial = ""), resolve(out));
+            if (this.ended) return finish();
+            this.wake = () => this.ended && finish();
+        });
+        return { send: (text) => this.write(Buffer.from(text)), close: () => this.destroy(), done };
+    }
+
+    close(): void {
+        this.destroy();
+    }
+}
+
+/**
+ * The endpoint the docker CLI would use in `env`: DOCKER_HOST, else the
+ * context DOCKER_CONTEXT or the CLI's config names (asked of the CLI, with
+ * its TLS material), else the default socket.
+ */
+export function resolveEndpoint(env: NodeJS.ProcessEnv): Endpoint | string {
+    if (env.DOCKER_HOST) return endpointOf(env);
+    let context = env.DOCKER_CONTEXT ?? "";
+    if (!context) {
+        try {
+            const config = JSON.parse(fs.readFileSync(path.join(env.DOCKER_CONFIG || path.join(os.homedir(), ".docker"), "config.json"), "utf8")) as { currentContext?: string };
+            context = config.currentContext ?? "";
+        } catch {
+            context = "";
+        }
+    }
+    if (!context || context === "default") return endpointOf(env);
+    try {
+        const [c] = JSON.parse(execFileSync("docker", ["context", "inspect", context], { env, encoding: "utf8" })) as { Endpoints?: { docker?: { Host?: string; SkipTLSVerify?: boolean } }; Storage?: { TLSPath?: string } }[];
+        const host = c?.Endpoints?.docker?.Host ?? "";
+        const tlsDir = c?.Storage?.TLSPath ? path.join(c.Storage.TLSPath, "docker") : "";
+        const withTls = tlsDir && fs.existsSync(path.join(tlsDir, "cert.pem"));
+        return endpointOf({ DOCKER_HOST: host, ...(withTls ? { DOCKER_CERT_PATH: tlsDir, ...(c.Endpoints?.docker?.SkipTLSVerify ? { DOCKER_TLS: "1" } : { DOCKER_TLS_VERIFY: "1" }) } : {}) });
+    } catch (e) {
+        return `docker context ${context} cannot be read: ${(e as Error).message.split("\n")[0]}`;
+    }
+}

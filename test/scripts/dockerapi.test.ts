@@ -1,0 +1,78 @@
+// One connection to the real engine (engine/dockerapi.ts), as rollback --now
+// uses it: API calls one after another on it, then an exec that takes it
+// over, with stdin held open until a line decides. Over the unix socket here;
+// over ssh:// and tcp:// with TLS in hosts e2e 5d.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as net from "net";
+import { EngineConnection, endpointOf, resolveEndpoint } from "../../engine/dockerapi";
+import { dockerAvailable } from "./fixture";
+
+const IMAGE = "switchyard/debian-base:bookworm";
+const NAME = "switchyard-sytest-dockerapi";
+const sh = (...args: string[]) => spawnSync("docker", args, { encoding: "utf8" });
+
+describe("the Docker Engine API over one connection, on the real engine", function () {
+    this.timeout(60000);
+    before(function () {
+        const missing = dockerAvailable();
+        if (missing) throw new Error(missing);
+        sh("rm", "-f", NAME);
+        const r = sh("run", "-d", "--name", NAME, "--label", "switchyard.sytest=dockerapi", IMAGE, "sleep", "300");
+        assert.strictEqual(r.status, 0, r.stderr);
+    });
+    after(() => sh("rm", "-f", NAME));
+
+    const local = () => {
+        const e = resolveEndpoint({ ...process.env });
+        assert.ok(typeof e !== "string", String(e));
+        return EngineConnection.open(e, "the local engine");
+    };
+
+    it("lists, inspects and execs on one connection; the exec's stdin decides and its stdout comes line by line, apart from stderr", async () => {
+        const conn = local();
+        const list = await conn.call<{ Names: string[] }[]>("GET", `/containers/json?filters=${encodeURIComponent(JSON.stringify({ label: ["switchyard.sytest=dockerapi"] }))}`);
+        assert.strictEqual(list.status, 200);
+        assert.deepStrictEqual(list.json!.map((c) => c.Names[0]), [`/${NAME}`]);
+        const missing = await conn.call<{ message: string }>("GET", "/networks/switchyard-sytest-no-such-network");
+        assert.strictEqual(missing.status, 404, "an error answer leaves the connection usable");
+        const lines: string[] = [];
+        let ready!: () => void;
+        const isReady = new Promise<void>((r) => (ready = r));
+        const exec = await conn.exec(NAME, ["sh", "-c", 'echo "arg $1"; echo ready; echo "to stderr" >&2; read -r go; echo "got $go"', "sh", "a b; $(x)"], (l) => (lines.push(l), l === "ready" && ready()));
+        await isReady;
+        assert.deepStrictEqual(lines, ["arg a b; $(x)", "ready"], "arguments reach the command as data, not shell text");
+        exec.send("apply\n");
+        const out = await exec.done;
+        assert.deepStrictEqual(lines, ["arg a b; $(x)", "ready", "got apply"]);
+        assert.strictEqual(out.stderr, "to stderr\n");
+        conn.close();
+    });
+
+    it("closing the connection ends the exec's stdin: a held exec writes nothing", async () => {
+        const conn = local();
+        const exec = await conn.exec(NAME, ["sh", "-c", "echo ready; read -r go || exit 4; touch /tmp/applied"], () => undefined);
+        await new Promise((r) => setTimeout(r, 200));
+        exec.close();
+        await exec.done;
+        await new Promise((r) => setTimeout(r, 300));
+        assert.notStrictEqual(sh("exec", NAME, "test", "-e", "/tmp/applied").status, 0, "nothing applied after the close");
+    });
+
+    it("names the container an exec cannot run in, and an engine that cannot be reached", async () => {
+        const conn = local();
+        await assert.rejects(conn.exec("switchyard-sytest-no-such-container", ["true"], () => undefined), /exec in switchyard-sytest-no-such-container at the local engine: No such container/);
+        conn.close();
+        // A port nothing listens on: the connection's end, with the reason.
+        const port = await new Promise<number>((resolve) => {
+            const srv = net.createServer().listen(0, "127.0.0.1", () => {
+                const p = (srv.address() as net.AddressInfo).port;
+                srv.close(() => resolve(p));
+            });
+        });
+        const e = endpointOf({ DOCKER_HOST: `tcp://127.0.0.1:${port}` });
+        assert.ok(typeof e !== "string");
+        const closed = EngineConnection.open(e, `tcp://127.0.0.1:${port}`);
+        await assert.rejects(closed.call("GET", "/_ping"), new RegExp(`the Docker engine at tcp://127.0.0.1:${port} closed the connection: connect ECONNREFUSED`));
+    });
+});
