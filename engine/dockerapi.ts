@@ -56,11 +56,16 @@ export function endpointOf(env: NodeJS.ProcessEnv): Endpoint | string {
 
 /** The ssh command the docker CLI itself runs for an ssh:// host, never prompting. */
 export function sshArgs(e: Extract<Endpoint, { kind: "ssh" }>): string[] {
-    return ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-T", ...(e.user ? ["-l", e.user] : []), ...(e.port ? ["-p", String(e.port)] : []), "--", e.host, "docker", "system", "dial-stdio"];
+    return ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-T", ...(e.user ? ["-l", e.user] : []), ...(e.port ? ["-p", String(e.port)] : []), "--", e.host, "docker", "system", "dial-stdio"];
 }
 
-/** The API version asked for: the engines Switchyard supports (20.10 and later) all speak it. */
-const API = "/v1.41";
+/**
+ * No version prefix: the engine answers in its own current version. A fixed
+ * one would be refused at one end or the other (Docker 29 refuses below 1.44,
+ * 20.10 knows nothing above 1.41), and the few fields read here are the same
+ * in all of them.
+ */
+const API = "";
 
 /** An exec attached over the connection: stdin open until close(). */
 export interface ApiExec {
@@ -152,7 +157,7 @@ export class EngineConnection {
     }
 
     /** One API call; the body parsed as JSON when there is one. */
-    async call<T = unknown>(method: string, apiPath: string, body?: unknown, limitMs = 15000): Promise<{ status: number; json?: T; text: string }> {
+    async call<T = unknown>(method: string, apiPath: string, body?: unknown, limitMs = 10000): Promise<{ status: number; json?: T; text: string }> {
         this.write(request(method, `${API}${apiPath}`, body));
         const r = await this.next(false, limitMs);
         const text = r.body.toString("utf8");
@@ -169,7 +174,7 @@ export class EngineConnection {
      * Runs `cmd` in a running container with stdin attached; `onLine` gets its
      * stdout line by line. The connection is the exec's from here on.
      */
-    async exec(container: string, cmd: string[], onLine: (line: string) => void, limitMs = 15000): Promise<ApiExec> {
+    async exec(container: string, cmd: string[], onLine: (line: string) => void, limitMs = 10000): Promise<ApiExec> {
         const created = await this.call<{ Id?: string; message?: string }>("POST", `/containers/${encodeURIComponent(container)}/exec`, { AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false, Cmd: cmd }, limitMs);
         if (created.status !== 201 || !created.json?.Id) throw new Error(`exec in ${container} at ${this.label}: ${created.json?.message ?? `HTTP ${created.status}`}`);
         this.write(request("POST", `${API}/exec/${created.json.Id}/start`, { Detach: false, Tty: false }, { Connection: "Upgrade", Upgrade: "tcp" }));

@@ -59,9 +59,9 @@ describe("Docker Engine API wire format (engine/docker-wire.ts)", () => {
     });
 
     it("writes a request with its JSON body and length, and any extra headers", () => {
-        const r = request("POST", "/v1.41/exec/ab/start", { Detach: false }, { Connection: "Upgrade", Upgrade: "tcp" }).toString();
-        assert.strictEqual(r, 'POST /v1.41/exec/ab/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{"Detach":false}');
-        assert.strictEqual(request("GET", "/v1.41/containers/json").toString(), "GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n");
+        const r = request("POST", "/exec/ab/start", { Detach: false }, { Connection: "Upgrade", Upgrade: "tcp" }).toString();
+        assert.strictEqual(r, 'POST /exec/ab/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{"Detach":false}');
+        assert.strictEqual(request("GET", "/containers/json").toString(), "GET /containers/json HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n");
     });
 });
 
@@ -81,7 +81,7 @@ describe("where a Docker engine listens (engine/dockerapi.ts endpointOf)", () =>
     });
 
     it("runs the docker CLI's own remote command over ssh, never prompting, with the host after --", () => {
-        assert.deepStrictEqual(sshArgs({ kind: "ssh", host: "web-1", user: "deploy", port: 2222 }), ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-T", "-l", "deploy", "-p", "2222", "--", "web-1", "docker", "system", "dial-stdio"]);
+        assert.deepStrictEqual(sshArgs({ kind: "ssh", host: "web-1", user: "deploy", port: 2222 }), ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-T", "-l", "deploy", "-p", "2222", "--", "web-1", "docker", "system", "dial-stdio"]);
     });
 
     it("says what it cannot reach directly", () => {
