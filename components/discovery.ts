@@ -12,7 +12,7 @@ import { DEFAULTS, SwitchyardConfig } from "../lib/config";
 import { ConfigError } from "../lib/configerrors";
 import { dockerCliEnv } from "../lib/dockerhost";
 import { dockerTlsName, pruneDockerTls, writeDockerTls } from "../lib/dockertls";
-import { HostState, readHostState } from "../lib/host";
+import { HostState, readHostStates } from "../lib/host";
 import { dataHostIndex, StackHost, stackHosts } from "../lib/hosts";
 import { stackNames } from "../lib/naming";
 import { planRelease, ReleasePlan } from "../lib/release";
@@ -46,12 +46,17 @@ export interface Discovery {
 export function discoverHosts(cfg: SwitchyardConfig, name: string, dockerHost: string | undefined, allowDelete: Set<string>): Discovery {
     const stack = pulumi.getStack();
     const { stackLabel, namePrefix, proxyContainer: proxyContainerName } = stackNames(pulumi.getProject(), stack);
-    const targets = refusedAs(() => stackHosts(cfg, name, dockerHost)).map((h): HostTarget => {
+    const hosts = refusedAs(() => stackHosts(cfg, name, dockerHost)).map((h) => {
         const tls = h.name ? cfg.hostsTls?.[h.name] : undefined;
         const endpoint = tls ? { ...h.endpoint, tls: dockerTlsName(namePrefix, h.name!) } : h.endpoint;
         if (tls) refusedAs(() => writeDockerTls(endpoint.tls!, tls));
-        const env = dockerCliEnv(endpoint);
-        const state = refusedAs(() => readHostState(stackLabel, proxyContainerName, env));
+        return { ...h, endpoint, env: dockerCliEnv(endpoint) };
+    });
+    // Every host at once: over ssh:// each read is a round trip to another machine.
+    const states = refusedAs(() => readHostStates(stackLabel, proxyContainerName, hosts.map((h) => h.env)));
+    const targets = hosts.map((h, i): HostTarget => {
+        const { endpoint, env } = h;
+        const state = states[i];
         const where = h.name ? `host ${h.name}` : "the Docker host";
         if (state.foreign?.length) throw new pulumi.RunError(`switchyard: ${collisionMessage(state.foreign, namePrefix, stackLabel, where)}`);
         if (state.restoring) refuseUnderRestore(stackLabel, h.name, state.restoring);

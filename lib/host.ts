@@ -6,11 +6,14 @@
 // (so a no-op `pulumi up` must not bring it back). The proxy's state volume
 // holds both (the route marker and the retire ledger), and container labels
 // say what each slot runs, so the host itself is the record.
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import type { FactsAnswer, FactsRequest, HostFactsRaw } from "../engine/host-facts";
 import { ADDRESSING_LABEL, MASQUERADE_OPTION, NetworkFacts } from "./addressing";
 import { foreignObjects, NamedObject, parseNamed } from "./collisions";
 import { Colour, COLOURS } from "./config";
 import { imageIdOf, LIST_MARKERS_SCRIPT, parseMarkers } from "./routemarker";
+import { packageFile } from "./package";
 import { runningValueDigests } from "./valuedigests";
 import { LIVE_LISTEN_PORT, LIVE_SOCKET } from "../nginx/render";
 
@@ -90,104 +93,113 @@ export interface HostState {
 
 export type HostProbe = (stackLabel: string, proxyContainer: string, env?: NodeJS.ProcessEnv) => HostState;
 
-/** Reads the host through the docker CLI, with the environment the program resolved (lib/dockerhost.ts). */
-export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = process.env) => {
-    const docker = (args: string[]) => dockerCli(args, env);
+/**
+ * Reads the host with the environment the program resolved (lib/dockerhost.ts):
+ * its raw facts over one engine connection (engine/host-facts.ts), then the
+ * decisions from them (hostStateOf).
+ */
+export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = process.env) => readHostsFacts([{ stackLabel, proxyContainer, env }])[0];
+
+/** Each host's state, read all at once in one child process (the program declares nothing before it knows every host). */
+function readHostsFacts(hosts: { stackLabel: string; proxyContainer: string; env: NodeJS.ProcessEnv }[]): HostState[] {
+    const requests: FactsRequest[] = hosts.map((h) => ({
+        stackLabel: h.stackLabel,
+        proxyContainer: h.proxyContainer,
+        namePrefix: h.proxyContainer.replace(/-proxy$/, ""),
+        docker: Object.fromEntries(Object.entries(h.env).filter((e): e is [string, string] => e[0].startsWith("DOCKER_") && e[1] !== undefined)),
+    }));
+    const script = packageFile("dist", "engine", "host-facts.js");
+    if (!fs.existsSync(script)) throw new Error(`switchyard: the release engine is not built (${script} is missing): run npm run build:program. Nothing was created or changed.`);
+    const r = spawnSync(process.execPath, [script], { input: JSON.stringify(requests), encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: 30000 });
+    const where = (h: (typeof hosts)[number]) => `the Docker host${h.env.DOCKER_HOST ? ` ${h.env.DOCKER_HOST}` : ""}`;
+    if (r.status !== 0 || r.error) throw new Error(`switchyard: could not read ${where(hosts[0])}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
+    const answers = JSON.parse(r.stdout) as FactsAnswer[];
+    return answers.map((a, i) => {
+        if ("error" in a) throw new Error(`switchyard: could not read ${where(hosts[i])}: ${a.error}`);
+        return hostStateOf(a.facts, hosts[i].stackLabel, hosts[i].proxyContainer);
+    });
+}
+
+/** What the host runs, decided from its raw facts (pure: test/unit/host-state.test.ts). */
+export function hostStateOf(facts: HostFactsRaw, stackLabel: string, proxyContainer: string): HostState {
     const namePrefix = proxyContainer.replace(/-proxy$/, "");
     const named: NamedObject[] = [];
     const state: HostState = {
         running: {},
         retired: {},
-        swapLimit: docker(["info", "--format", "{{json .SwapLimit}}"]).trim() === "true",
+        swapLimit: facts.swapLimit,
         stopped: [],
-        networks: readNetworks(namePrefix, env, named),
+        networks: networkFacts(facts.networks, namePrefix, named),
     };
     // Every stack has its networks and volumes, so those two find a stack whose
-    // names coincide with this one's (the network listing is read above anyway).
-    named.push(...parseNamed("volume", docker(["volume", "ls", "--filter", `name=${namePrefix}-`, "--format", '{{.Name}}\t{{.Label "switchyard.stack"}}'])));
+    // names coincide with this one's (the network listing is read anyway).
+    for (const v of facts.volumes) named.push(...parseNamed("volume", `${v.name}\t${v.labels["switchyard.stack"] ?? ""}`));
     state.foreign = foreignObjects(named, namePrefix, stackLabel);
-    // App and process containers in one call (one docker process per read is what an up costs).
-    const ps = docker([
-        "ps", "-a", "--no-trunc",
-        "--filter", `label=switchyard.stack=${stackLabel}`,
-        "--format", '{{.Names}}\t{{.Label "switchyard.colour"}}\t{{.Label "switchyard.image"}}\t{{.State}}\t{{.Label "switchyard.role"}}\t{{.Image}}',
-    ]);
-    const notRunning: { name: string; colour: Colour; image: string; state: string }[] = [];
-    const processesDown: { name: string; colour: Colour }[] = [];
-    let proxyRunning = false;
+    const byName = new Map(facts.containers.map((c) => [c.name, c]));
     let postgres: string | undefined;
     let redis: string | undefined;
-    for (const line of ps.split("\n").filter(Boolean)) {
-        const [name, colour, image, status, role, createdFrom] = line.split("\t");
-        // The same listing says whether the proxy runs and what the Postgres container is called.
-        if (name === proxyContainer && status === "running") proxyRunning = true;
-        if (role === "postgres") postgres ??= name;
-        if (role === "redis") redis ??= name;
+    const stoppedProcesses: { name: string; colour: Colour; finishedAt: string }[] = [];
+    // Docker lists the newest first; the CLI version read them in that order too.
+    for (const c of facts.containers) {
+        const role = c.labels["switchyard.role"];
+        const colour = c.labels["switchyard.colour"];
+        if (role === "postgres") postgres ??= c.name;
+        if (role === "redis") redis ??= c.name;
         if (!isColour(colour)) continue;
         if (role === "process") {
-            if (status !== "running") processesDown.push({ name, colour });
+            if (c.status !== "running") stoppedProcesses.push({ name: c.name, colour, finishedAt: c.finishedAt });
             continue;
         }
         if (role !== "app") continue;
-        if (status !== "running") {
-            notRunning.push({ name, colour, image, state: status });
+        const image = c.labels["switchyard.image"] ?? "";
+        if (c.status !== "running") {
+            // Only what does not run: why (exit code, OOM) and since when, so a stop after a heal is a new one.
+            state.stopped.push({ name: c.name, colour, image, state: c.status, exitCode: c.exitCode, oomKilled: c.oomKilled, finishedAt: c.finishedAt });
             continue;
         }
         const slot = (state.running[colour] ??= { image, containers: [] });
-        slot.containers.push(name);
-        if (imageIdOf(createdFrom)) slot.imageId ??= createdFrom;
+        slot.containers.push(c.name);
+        if (imageIdOf(c.image)) slot.imageId ??= c.image;
     }
-    // Only when something does not run: why (exit code, OOM) and since when.
-    if (notRunning.length) {
-        const facts = docker(["inspect", "--format", "{{.Name}}\t{{.State.ExitCode}}\t{{.State.OOMKilled}}\t{{.State.FinishedAt}}", ...notRunning.map((c) => c.name)]);
-        for (const line of facts.split("\n").filter(Boolean)) {
-            const [name, exitCode, oom, finishedAt] = line.split("\t");
-            const c = notRunning.find((n) => n.name === name.replace(/^\//, ""));
-            if (c) state.stopped.push({ ...c, exitCode: Number(exitCode), oomKilled: oom === "true", finishedAt });
-        }
+    if (stoppedProcesses.length) state.stoppedProcesses = stoppedProcesses;
+    // A proxy without the stack's label (made before labels) is found by name.
+    if (facts.proxyRunning) {
+        const markers = parseMarkers(facts.markers ?? "");
+        Object.assign(state.retired, markers.retired);
+        state.retiredImageId = { ...state.retiredImageId, ...markers.retiredImageId };
+        state.maintenance = markers.maintenance;
+        if (markers.restoring) state.restoring = markers.restoring;
+        state.route = markers.route;
     }
-    // Only when some do not run: since when, so a stop after a heal is a new one.
-    if (processesDown.length) {
-        const facts = docker(["inspect", "--format", "{{.Name}}\t{{.State.FinishedAt}}", ...processesDown.map((c) => c.name)]);
-        state.stoppedProcesses = facts
-            .split("\n")
-            .filter(Boolean)
-            .map((line) => line.split("\t"))
-            .flatMap(([name, finishedAt]) => processesDown.filter((c) => c.name === name.replace(/^\//, "")).map((c) => ({ ...c, finishedAt })));
+    // What Docker cannot change in place on the data services, and what one replica of each running colour runs.
+    for (const slot of Object.values(state.running)) {
+        const c = byName.get(slot!.containers[0]);
+        slot!.values = c?.env ? runningValueDigests(c.labels, c.env) : undefined;
     }
-    // A proxy without the stack's label (made before labels) is still found by name.
-    state.route = proxyRunning ? readMarkers(proxyContainer, env, state) : readRoute(proxyContainer, env, state);
-    // What Docker cannot change in place on the data services, and what one
-    // replica of each running colour runs, in one call.
-    const apps = Object.values(state.running).map((slot) => slot!.containers[0]);
-    const data = readCreatedWith([postgres, redis, ...apps].filter((n): n is string => n !== undefined), env);
-    for (const slot of Object.values(state.running)) slot!.values = data.get(slot!.containers[0])?.values;
-    if (postgres) state.postgresHealthcheck = data.get(postgres)?.healthcheck;
-    if (postgres && data.has(postgres)) state.postgresUser = data.get(postgres)!.postgresUser;
-    if (redis && data.has(redis)) state.redisUser = data.get(redis)!.user;
+    const pg = postgres ? byName.get(postgres) : undefined;
+    if (pg) {
+        state.postgresHealthcheck = pg.healthcheck;
+        state.postgresUser = pg.postgresUser;
+    }
+    const rd = redis ? byName.get(redis) : undefined;
+    if (rd) state.redisUser = rd.user;
     return state;
-};
+}
 
 /**
  * Every network's subnets (to pick free ones) and the stack's frontend and
  * backend networks (lib/addressing.ts); each network's name and stack label
  * go to `named`.
  */
-function readNetworks(namePrefix: string, env: NodeJS.ProcessEnv, named: NamedObject[]): NetworkFacts {
-    const docker = (args: string[]) => dockerCli(args, env);
-    const ids = docker(["network", "ls", "--quiet"]).split("\n").filter(Boolean);
+function networkFacts(networks: HostFactsRaw["networks"], namePrefix: string, named: NamedObject[]): NetworkFacts {
     const facts: NetworkFacts = { taken: [] };
-    if (!ids.length) return facts;
-    const out = docker(["network", "inspect", "--format", `{{.Name}}\t{{index .Labels "${ADDRESSING_LABEL}"}}\t{{range .IPAM.Config}}{{.Subnet}} {{end}}\t{{index .Labels "switchyard.stack"}}\t{{index .Options "${MASQUERADE_OPTION}"}}`, ...ids]);
-    for (const line of out.split("\n").filter(Boolean)) {
-        const [name, fixed, subnets, owner, masquerade] = line.split("\t");
-        named.push(...parseNamed("network", `${name}\t${owner ?? ""}`));
-        const list = (subnets ?? "").split(" ").filter(Boolean);
-        facts.taken.push(...list);
-        const own = { subnet: list.find((s) => s.includes(".")), fixed: fixed === "fixed" };
-        if (name === `${namePrefix}-frontend`) facts.frontend = own;
-        if (name === `${namePrefix}-backend`) facts.backend = own;
-        if (name === `${namePrefix}-data`) facts.data = { egress: masquerade !== "false" };
+    for (const n of networks) {
+        named.push(...parseNamed("network", `${n.name}\t${n.labels["switchyard.stack"] ?? ""}`));
+        facts.taken.push(...n.subnets);
+        const own = { subnet: n.subnets.find((s) => s.includes(".")), fixed: n.labels[ADDRESSING_LABEL] === "fixed" };
+        if (n.name === `${namePrefix}-frontend`) facts.frontend = own;
+        if (n.name === `${namePrefix}-backend`) facts.backend = own;
+        if (n.name === `${namePrefix}-data`) facts.data = { egress: n.options[MASQUERADE_OPTION] !== "false" };
     }
     return facts;
 }
@@ -208,38 +220,6 @@ function readMarkers(proxyContainer: string, env: NodeJS.ProcessEnv, state?: Hos
         if (markers.restoring) state.restoring = markers.restoring;
     }
     return markers.route;
-}
-
-interface CreatedWith {
-    healthcheck?: string[];
-    user: string;
-    postgresUser: string;
-    /** An app container's variables as digests (lib/valuedigests.ts); the values themselves go no further than this function. */
-    values?: Record<string, string>;
-}
-
-/**
- * What each container was created with: the healthcheck test and the user
- * (the stack's Postgres and Redis, running or not), POSTGRES_USER, and an app
- * replica's variables as digests.
- */
-function readCreatedWith(containers: string[], env: NodeJS.ProcessEnv): Map<string, CreatedWith> {
-    const facts = new Map<string, CreatedWith>();
-    if (!containers.length) return facts;
-    // POSTGRES_USER alone of Postgres's environment: the rest holds the password.
-    const postgresUser = `{{range .Config.Env}}{{if eq (index (split . "=") 0) "POSTGRES_USER"}}{{slice . 14}}{{end}}{{end}}`;
-    const app = `{{if eq (index .Config.Labels "switchyard.role") "app"}}{{json .Config.Labels}}\t{{json .Config.Env}}{{end}}`;
-    const out = dockerCli(["inspect", "--format", `{{.Name}}\t{{.Config.User}}\t{{json .Config.Healthcheck}}\t${postgresUser}\t${app}`, ...containers], env);
-    for (const line of out.split("\n").filter(Boolean)) {
-        const [name, user, health, pgUser, labels, appEnv] = line.split("\t");
-        facts.set(name.replace(/^\//, ""), {
-            user: user ?? "",
-            healthcheck: (JSON.parse(health || "null") as { Test?: string[] } | null)?.Test,
-            postgresUser: pgUser ?? "",
-            values: labels ? runningValueDigests(JSON.parse(labels), JSON.parse(appEnv || "null")) : undefined,
-        });
-    }
-    return facts;
 }
 
 /**
@@ -272,6 +252,8 @@ export function setHostProbe(p: HostProbe): void {
     probe = p;
 }
 
-export function readHostState(stackLabel: string, proxyContainer: string, env?: NodeJS.ProcessEnv): HostState {
-    return probe(stackLabel, proxyContainer, env);
+/** Every host's state, in order: the real probe reads them all at once. */
+export function readHostStates(stackLabel: string, proxyContainer: string, envs: NodeJS.ProcessEnv[]): HostState[] {
+    if (probe !== dockerHostProbe) return envs.map((env) => probe(stackLabel, proxyContainer, env));
+    return readHostsFacts(envs.map((env) => ({ stackLabel, proxyContainer, env })));
 }

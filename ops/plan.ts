@@ -14,7 +14,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { otherColour, parseConfig, SwitchyardConfig } from "../lib/config";
-import { dockerHostProbe, HostState } from "../lib/host";
+import { dockerHostProbe, HostState, readHostStates } from "../lib/host";
 import { MEASURED_START_PREFIX, STATE_DIR } from "../lib/routemarker";
 import { missingForPreview } from "../lib/plugins";
 import { dataHostIndex, rolloutBatches } from "../lib/hosts";
@@ -208,7 +208,7 @@ export async function main(argv = process.argv.slice(2)) {
     // With several hosts, each is read; the story's table is the first's (the canary; followStack points this process at it),
     // the data services' images the data host's.
     const envs = cfg.hosts?.map((h) => hostEnv(stack, file, names.namePrefix, h));
-    const hosts = envs?.map((env) => dockerHostProbe(names.stackLabel, names.proxyContainer, env));
+    const hosts = envs && readHostStates(names.stackLabel, names.proxyContainer, envs);
     const host = hosts?.[0] ?? dockerHostProbe(names.stackLabel, names.proxyContainer);
     const services = runningServices(names.namePrefix, envs?.[dataHostIndex(cfg)]);
     if (args.flags.has("no-preview")) {

@@ -150,9 +150,9 @@ describe("npm run status (real Docker engine)", function () {
     });
 
     it("follows the project name in Pulumi.yaml (issue 15): a project named otherwise finds its own containers", () => {
-        // A copy of the ops commands in a project named "shop": its stack sytest-status has no containers here.
+        // A copy of the ops commands (and the built engine, which reads the host) in a project named "shop": its stack sytest-status has no containers here.
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-project-"));
-        for (const f of ["scripts", "ops", "setup", "lib", "nginx", "components", "package.json", "tsconfig.json"]) fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
+        for (const f of ["scripts", "ops", "setup", "lib", "engine", "dist", "nginx", "components", "package.json", "tsconfig.json"]) fs.cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
         fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
         fs.writeFileSync(path.join(dir, "Pulumi.yaml"), fs.readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8").replace(/^name: .*$/m, "name: shop"));
         try {
