@@ -227,13 +227,16 @@ interface ReadOptions {
  * once and holds.
  */
 async function readHost(t: Target, o: ReadOptions): Promise<HostRead> {
+    // The exec's lines as they come; until(line) waits for one of them, or for the exec's end.
     const lines: string[] = [];
     const waiting: { line: string; resolve: (l: string) => void }[] = [];
-    const h: HostRead = { name: t.name, target: t, route: "", replicas: [], oldImage: "", lock: "", until: (line) => new Promise((resolve) => (lines.includes(line) ? resolve(line) : waiting.push({ line, resolve }))) };
+    let ended = false;
+    const until = (line: string) => (lines.includes(line) || ended ? Promise.resolve(lines.includes(line) ? line : "") : new Promise<string>((resolve) => waiting.push({ line, resolve })));
     const onLine = (l: string) => {
         lines.push(l);
         for (const w of waiting.filter((x) => x.line === l)) w.resolve(l);
     };
+    const h: HostRead = { name: t.name, target: t, route: "", replicas: [], oldImage: "", lock: "", until };
     const { env, problem } = stepDockerEnv(t.step.env);
     const endpoint = problem ?? resolveEndpoint(env);
     if (typeof endpoint === "string") return { ...h, problem: endpoint };
@@ -251,16 +254,17 @@ async function readHost(t: Target, o: ReadOptions): Promise<HostRead> {
         const old = all.find((a) => a.colour === otherColour(o.colour));
         h.oldImage = old?.image ?? "";
         h.exec = await conn.exec(t.step.env.SWITCHYARD_PROXY!, ["sh", "-c", PROBE_AND_HOLD, "sh", STATE_DIR, ROUTE_MARKER, RESTORE_LOCK, PREVIOUS_LIVE_IMAGE, o.headers.host, o.headers.proto, ...urls], onLine);
-        const ended = h.exec.done.then(() => "");
-        if ((await Promise.race([h.until("ready"), ended])) !== "ready") return { ...h, problem: "the proxy's state could not be read" };
+        void h.exec.done.then(() => {
+            ended = true;
+            for (const w of waiting) w.resolve("");
+        });
+        if ((await until("ready")) !== "ready") return { ...h, problem: "the proxy's state could not be read" };
         const value = (key: string) => (lines.find((l) => l.startsWith(`${key} `)) ?? `${key} `).slice(key.length + 1).trim();
         h.route = value("route") === "green" ? "green" : "blue";
         h.lock = value("lock");
         const codes = probeCodes(lines);
         h.replicas = ours.map((a, i) => ({ name: a.name, code: address.get(a.name) ? (codes.get(new URL(urls[i]).host) ?? "") : "" }));
         h.plan = planSwitch({ target: o.colour, live: h.route, retire: o.retire, oldRunningImage: h.oldImage, oldRunningImageId: old?.imageId ?? "", targetImage: ours[0]?.image ?? "", previousLiveImage: value("previous") });
-        const done = h.exec.done;
-        h.until = (line) => Promise.race([lines.includes(line) ? Promise.resolve(line) : new Promise<string>((resolve) => waiting.push({ line, resolve })), done.then(() => (lines.includes(line) ? line : ""))]);
         return h;
     } catch (e) {
         conn.close();
