@@ -103,8 +103,11 @@ async function read(conn: EngineConnection, stackLabel: string, proxyContainer: 
         if (r.status === 404) continue;
         containers.push(containerFacts(ok(`container ${Id.slice(0, 12)}`, r)));
     }
-    const proxy = await conn.call<Inspected>("GET", `/containers/${encodeURIComponent(proxyContainer)}/json`);
-    const proxyRunning = proxy.status === 200 && proxy.json?.State?.Running === true;
+    // Inspected above when it carries the stack's label (up in the states `docker ps` lists, as
+    // the CLI version read it); one made before labels is found by name.
+    const listedProxy = containers.find((c) => c.name === proxyContainer);
+    const proxy = listedProxy ? undefined : await conn.call<Inspected>("GET", `/containers/${encodeURIComponent(proxyContainer)}/json`);
+    const proxyRunning = listedProxy ? ["running", "paused", "restarting"].includes(listedProxy.status) : proxy!.status === 200 && proxy!.json?.State?.Running === true;
     const facts: HostFactsRaw = {
         swapLimit: info.SwapLimit === true,
         // By name, as `docker network ls` lists them (and the CLI version read them).
