@@ -7,6 +7,9 @@
 const http = require("http");
 const { Pool } = require("pg");
 const { createClient } = require("redis");
+// Redis over TLS (rediss://, from another host than the data host): the CA file
+// Switchyard gives is named by SWITCHYARD_DATA_CA (Postgres's URL names it itself).
+const redisTls = process.env.SWITCHYARD_DATA_CA ? { tls: true, ca: require("fs").readFileSync(process.env.SWITCHYARD_DATA_CA) } : {};
 
 const port = Number(process.env.PORT || 3000);
 const color = process.env.SWITCHYARD_COLOR || "unknown";
@@ -31,7 +34,7 @@ const maxSlowMs = 60000;
 // the load generator's own limit, so overload shows as latency first.
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10, connectionTimeoutMillis: 10000, idleTimeoutMillis: 0 });
 pool.on("error", (err) => log("postgres pool error", err.message));
-const redis = createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: (n) => Math.min(n * 100, 2000) } });
+const redis = createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: (n) => Math.min(n * 100, 2000), ...redisTls } });
 redis.on("error", (err) => log("redis error", err.message));
 
 function log(...parts) {

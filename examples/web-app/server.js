@@ -18,6 +18,9 @@ const crypto = require("crypto");
 const http = require("http");
 const { Pool } = require("pg");
 const { createClient } = require("redis");
+// Redis over TLS (rediss://, from another host than the data host): the CA file
+// Switchyard gives is named by SWITCHYARD_DATA_CA (Postgres's URL names it itself).
+const redisTls = process.env.SWITCHYARD_DATA_CA ? { tls: true, ca: require("fs").readFileSync(process.env.SWITCHYARD_DATA_CA) } : {};
 const { WebSocketServer } = require("ws");
 
 const port = Number(process.env.PORT || 3000);
@@ -34,7 +37,7 @@ const JOB_COUNTER = "webapp:jobs:enqueued";
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10, connectionTimeoutMillis: 10000, idleTimeoutMillis: 0 });
 pool.on("error", (err) => log("postgres pool error", err.message));
-const redis = createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: (n) => Math.min(n * 100, 2000) } });
+const redis = createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: (n) => Math.min(n * 100, 2000), ...redisTls } });
 redis.on("error", (err) => log("redis error", err.message));
 
 function log(...parts) {

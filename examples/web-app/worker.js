@@ -10,6 +10,9 @@
 const os = require("os");
 const { Pool } = require("pg");
 const { createClient } = require("redis");
+// Redis over TLS (rediss://, from another host than the data host): the CA file
+// Switchyard gives is named by SWITCHYARD_DATA_CA (Postgres's URL names it itself).
+const redisTls = process.env.SWITCHYARD_DATA_CA ? { tls: true, ca: require("fs").readFileSync(process.env.SWITCHYARD_DATA_CA) } : {};
 
 const QUEUE = "webapp:jobs";
 const color = process.env.SWITCHYARD_COLOR || "unknown";
@@ -40,7 +43,7 @@ async function ensureSchema() {
 }
 
 async function connect() {
-  const c = createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: (n) => Math.min(n * 100, 2000) } });
+  const c = createClient({ url: process.env.REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: (n) => Math.min(n * 100, 2000), ...redisTls } });
   c.on("error", (err) => log("redis error", err.message));
   await c.connect();
   return c;
