@@ -13,7 +13,8 @@ import { readRoute } from "../lib/host";
 import { postgresServer } from "../lib/dataservice";
 import { rootAlias } from "../lib/aliases";
 import { colourValues, describePlan, describeProcesses, pinnedImageId, valuesSource } from "../lib/release";
-import { ReleaseSteps } from "../lib/steps";
+import { ReleaseSteps, rerunKey } from "../lib/steps";
+import { certificateFromOutput, clearDataWarning, keepsClearData } from "../lib/datatls";
 import { proxyBehaviour, routingOf } from "../lib/proxy";
 import { refusedAs } from "../lib/stackconfig";
 import { combinedPem, materialProblems, tlsFacts } from "../lib/tls";
@@ -283,7 +284,32 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         if (rootRedis) pulumi.log.warn(rootRedisWarning(stack, namePrefix), this);
         const superuserApp = !cfg.postgresUrl && keepsSuperuserApp(there.state.postgresUser, cfg.postgres.user);
         if (superuserApp) pulumi.log.warn(superuserAppWarning(stack, namePrefix, cfg.postgres.user), this);
-        return this.dataServices(name, cfg, { ...d, namePrefix, stackLabel, shellHealthcheck, rootRedis, superuserApp, addressing: there.addressing });
+        const clearData = !cfg.redisUrl && cfg.data !== undefined && keepsClearData(there.state.redisTls, allowDelete);
+        if (clearData) pulumi.log.warn(clearDataWarning(stack, namePrefix, there.name ?? "the data host"), this);
+        return this.dataServices(name, cfg, { ...d, namePrefix, stackLabel, shellHealthcheck, rootRedis, superuserApp, clearData, addressing: there.addressing });
+    }
+
+    /**
+     * The published Postgres and Redis over TLS: the data-tls step makes the
+     * certificate on the data host (its key stays there) and turns TLS on in
+     * both; its output is the certificate, the other hosts' CA file.
+     */
+    private dataTls(name: string, address: string, backendSubnet: string | undefined, steps: ReleaseSteps, postgres?: Postgres, redis?: Redis): pulumi.Output<string> {
+        const run = steps.step(
+            `${name}-data-tls`,
+            "data-tls",
+            {
+                ...rerunKey({ DATA_CONTAINER_IDS: pulumi.all([postgres?.container.id ?? "", redis?.container.id ?? ""]).apply((ids) => ids.join(" ")) }),
+                DATA_ADDRESS: address,
+                // Without fixed addresses (a stack made before them) the backend has no known subnet: clear connections stay accepted.
+                REQUIRE_TLS: backendSubnet ? "1" : "0",
+                ...(backendSubnet ? { BACKEND_SUBNET: backendSubnet } : {}),
+                ...(postgres ? { POSTGRES_CONTAINER: postgres.container.name } : {}),
+                ...(redis ? { REDIS_CONTAINER: redis.container.name } : {}),
+            },
+            { parent: this, dependsOn: [postgres?.container, redis?.container].filter((c): c is docker.Container => c !== undefined) },
+        );
+        return run.stdout.apply((out) => certificateFromOutput(out ?? ""));
     }
 
     /** A host's nginx proxy, and with acme its certificate sidecar. */
@@ -404,6 +430,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                     drainSeconds: cfg.drainSeconds,
                     databaseUrl: local ? data.urls.local.database : data.urls.remote.database,
                     redisUrl: local ? data.urls.local.redis : data.urls.remote.redis,
+                    dataTls: local || !data.ca ? undefined : { ca: data.ca, address: cfg.data!.address },
                     frontendNetwork: networks.frontend.name,
                     backendNetwork: networks.backend.name,
                     proxyContainerName,
@@ -463,13 +490,17 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             rootRedis: boolean;
             /** The app connects as the superuser an existing Postgres was initialised with (keepsSuperuserApp). */
             superuserApp: boolean;
+            /** Keep the published services in clear, as a stack made before TLS has them (keepsClearData). */
+            clearData: boolean;
             addressing: Addressing;
+            /** The data host's steps (the data-tls step). */
+            steps: ReleaseSteps;
         },
     ): DataServices {
         const { namePrefix, stackLabel, networks, daemon, guard, partOpts, shellHealthcheck, rootRedis, superuserApp } = on;
         const backendSubnet = on.addressing.mode === "fixed" ? on.addressing.subnets.backend : undefined;
         const production = cfg.environment === "production";
-        const publish = (port: number) => (cfg.data && networks.data ? { network: networks.data.name, address: cfg.data.address, port } : undefined);
+        const publish = (port: number) => (cfg.data && networks.data ? { network: networks.data.name, address: cfg.data.address, port, tls: !on.clearData } : undefined);
         const dataService = { namePrefix, stackLabel, backendNetwork: networks.backend.name, protectData: production, daemon, guard };
         const postgres = cfg.postgresUrl
             ? undefined
@@ -497,6 +528,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                   { ...dataService, image: cfg.redis.image, user: rootRedis ? null : cfg.redis.user, address: backendSubnet && redisAddress(backendSubnet), password: secret(cfg.redisPassword), limits: cfg.limits.redis, publish: publish(cfg.data?.redisPort ?? 0) },
                   partOpts("redis"),
               );
+        const ca = cfg.data && networks.data && !on.clearData && (postgres || redis) ? this.dataTls(name, cfg.data.address, backendSubnet, on.steps, postgres, redis) : undefined;
         const backups = new Backups(`${name}-backups`, { namePrefix, stackLabel, hostDir: cfg.backups.hostDir, protect: production, guard }, partOpts("backups"));
         const managed = { database: pulumi.secret(cfg.postgresUrl ?? ""), redis: pulumi.secret(cfg.redisUrl ?? "") };
         let backup: ReleaseBackupArgs | undefined;
@@ -522,6 +554,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 remote: { database: postgres?.publishedUrl ?? managed.database, redis: redis?.publishedUrl ?? managed.redis },
             },
             containers: [postgres?.container, redis?.container].filter((c): c is docker.Container => c !== undefined),
+            ca,
             backup,
             migrationNetwork: postgres ? networks.backend.name : networks.frontend.name,
         };
@@ -542,6 +575,8 @@ export function dnsAddressingWarning(stack: string, namePrefix: string, host?: s
 interface DataServices {
     /** DATABASE_URL and REDIS_URL (secret): on the data host's backend network, and for the other hosts. */
     urls: { local: { database: pulumi.Output<string>; redis: pulumi.Output<string> }; remote: { database: pulumi.Output<string>; redis: pulumi.Output<string> } };
+    /** The published services' certificate (PEM), for the other hosts' containers; none when they are not published over TLS. */
+    ca?: pulumi.Output<string>;
     /** The containers the slots start after (none for a managed service). */
     containers: pulumi.Resource[];
     /** The dump before every switch, when backups are on. */

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ReleaseKey, ReleaseSteps } from "../lib/steps";
 import { DEFAULTS } from "../lib/config";
+import { DataTlsAccess } from "../lib/datatls";
 
 export interface MigrationArgs {
     /** "expand" (before the re-point, old code still serving) or "contract" (after retire, old code gone). */
@@ -24,6 +25,8 @@ export interface MigrationArgs {
     backendNetwork: pulumi.Input<string>;
     /** postgres:// URL, secret: passed as DATABASE_URL through the environment only. */
     databaseUrl: pulumi.Input<string>;
+    /** When the URL asks for TLS (lib/datatls.ts): the container gets the certificate and the hosts line as the replicas do. Defaults to none. */
+    dataTls?: DataTlsAccess;
     /** Longest run before the migration is stopped and the update fails. Defaults to 600. */
     timeoutSeconds?: number;
     /** Makes the command resource. */
@@ -59,6 +62,7 @@ export class Migration extends pulumi.ComponentResource {
                 MIGRATION_TIMEOUT: String(args.timeoutSeconds ?? DEFAULTS.migrationTimeoutSeconds),
                 BACKEND_NETWORK: args.backendNetwork,
                 DATABASE_URL: pulumi.secret(args.databaseUrl),
+                ...(args.dataTls === undefined ? {} : { DATA_CA: args.dataTls.ca, DATA_ADDRESS: args.dataTls.address }),
             },
             // dependsOn: the order is the safety argument (expand after the backup, contract after retire).
             { parent: this, dependsOn },

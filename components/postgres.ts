@@ -3,6 +3,7 @@ import * as docker from "@pulumi/docker";
 import { containerOptions, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
 import { DEFAULTS, SQL_IDENTIFIER_RE } from "../lib/config";
 import { ALLOW_ENV, GuardedRole } from "../lib/guard";
+import { DATA_TLS, tlsDatabaseUrl } from "../lib/datatls";
 import { DataServiceArgs, dataNetworking, dataVolume, servicePassword, urlAddress } from "../lib/dataservice";
 
 export interface PostgresArgs extends DataServiceArgs {
@@ -179,7 +180,12 @@ export class Postgres extends pulumi.ComponentResource {
         // Percent-encoded: a password with @ / # ? must not change the URL's meaning.
         const at = (address: string, port: number) => pulumi.secret(pulumi.interpolate`postgres://${user}:${password.apply(encodeURIComponent)}@${address}:${port}/${database}`);
         this.url = at(args.address ?? this.host, 5432);
-        if (args.publish) this.publishedUrl = at(urlAddress(args.publish.address), args.publish.port);
+        if (args.publish) {
+            // Over TLS by the name in the certificate (lib/datatls.ts), else by the address.
+            this.publishedUrl = args.publish.tls
+                ? pulumi.secret(at(DATA_TLS.hostName, args.publish.port).apply(tlsDatabaseUrl))
+                : at(urlAddress(args.publish.address), args.publish.port);
+        }
         this.registerOutputs({ url: this.url, volume: this.volume.name });
     }
 }

@@ -9,6 +9,7 @@ import * as docker from "@pulumi/docker";
 import { Colour, DEFAULTS } from "../lib/config";
 import { keepValuesOption } from "./slot";
 import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limitArgs, lifecycleArgs } from "../lib/containers";
+import { dataTlsContainerArgs } from "../lib/datatls";
 
 export interface ProcessSpec {
     /** "worker": any number of replicas, may overlap the other colour's at a switch; "scheduler": exactly one runs at any moment. */
@@ -38,6 +39,8 @@ export interface ProcessesArgs {
     imageId: pulumi.Input<string>;
     /** The colour's web replicas' environment (secret); SWITCHYARD_PROCESS is added. */
     envs: pulumi.Output<string[]>;
+    /** The web replicas' certificate file and hosts line for the data services over TLS (components/slot.ts dataTlsArgs). Defaults to none. */
+    dataTlsArgs?: ReturnType<typeof dataTlsContainerArgs>;
     /** The plain variables' label and the secret variables' names, as the web replicas carry them. */
     envLabel: pulumi.Input<string>;
     secretNames: pulumi.Output<string>;
@@ -91,6 +94,7 @@ export class Processes extends pulumi.ComponentResource {
                             image: args.imageId,
                             command: p.command,
                             envs,
+                            ...args.dataTlsArgs,
                             ...(args.user ? { user: args.user } : {}),
                             // No frontend network: no HTTP reaches a process type.
                             networksAdvanced: [{ name: args.backendNetwork }],

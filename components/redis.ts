@@ -5,6 +5,7 @@ import { DataServiceArgs, dataNetworking, dataVolume, servicePassword, urlAddres
 import { DEFAULTS } from "../lib/config";
 import { ALLOW_ENV, GuardedRole } from "../lib/guard";
 import { runsAsRoot } from "../lib/production";
+import { DATA_TLS, tlsRedisUrl } from "../lib/datatls";
 
 export interface RedisArgs extends DataServiceArgs {
     /** Memory (MB) and CPU limits. Defaults to 128 MB and 0.5 CPU. */
@@ -49,6 +50,18 @@ export const REDIS_COMMAND = [
     'p=$(printf "%s" "$REDIS_PASSWORD" | sed \'s/[\\\\"]/\\\\&/g\'); exec redis-server - --appendonly yes --dir /data <<EOF\nrequirepass "$p"\nEOF\n',
 ];
 
+/**
+ * REDIS_COMMAND with TLS on DATA_TLS.redisTlsPort once the certificate is in
+ * the volume (the data-tls step also turns it on at runtime, so the first
+ * start needs no restart). The clear port stays, for the backend network.
+ */
+export const REDIS_TLS_COMMAND = [
+    "sh",
+    "-c",
+    `d=${DATA_TLS.redisDir}; t=; [ ! -f $d/server.crt ] || t="--tls-port ${DATA_TLS.redisTlsPort} --tls-cert-file $d/server.crt --tls-key-file $d/server.key --tls-ca-cert-file $d/server.crt --tls-auth-clients no"; ` +
+        REDIS_COMMAND[2].replace("--dir /data", "--dir /data $t"),
+];
+
 /** Seconds Redis gets to shut down (it writes its append-only file on SIGTERM). */
 const REDIS_STOP_GRACE = 15;
 
@@ -76,10 +89,10 @@ export class Redis extends pulumi.ComponentResource {
                 // The password comes from the environment and goes in as config
                 // on stdin (REDIS_COMMAND), never as an argument.
                 envs: pulumi.secret(pulumi.interpolate`REDIS_PASSWORD=${password}`).apply((p) => [p]),
-                command: REDIS_COMMAND,
+                command: args.publish?.tls ? REDIS_TLS_COMMAND : REDIS_COMMAND,
                 user: args.user === null ? undefined : (args.user ?? DEFAULTS.redisUser),
                 mounts: [{ type: "volume", source: this.volume.name, target: "/data" }],
-                ...dataNetworking(args, this.host, 6379),
+                ...dataNetworking(args, this.host, args.publish?.tls ? DATA_TLS.redisTlsPort : 6379),
                 // Shell form, for the password from the environment. A check that times
                 // out leaves its redis-cli to PID 1, redis-server, which (unlike Postgres's
                 // postmaster) does not take a child it did not start for a crash.
@@ -95,7 +108,12 @@ export class Redis extends pulumi.ComponentResource {
         // Percent-encoded: a password with @ / # ? must not change the URL's meaning.
         const at = (address: string, port: number) => pulumi.secret(pulumi.interpolate`redis://:${password.apply(encodeURIComponent)}@${address}:${port}/0`);
         this.url = at(args.address ?? this.host, 6379);
-        if (args.publish) this.publishedUrl = at(urlAddress(args.publish.address), args.publish.port);
+        if (args.publish) {
+            // Over TLS by the name in the certificate (lib/datatls.ts), else by the address.
+            this.publishedUrl = args.publish.tls
+                ? pulumi.secret(at(DATA_TLS.hostName, args.publish.port).apply(tlsRedisUrl))
+                : at(urlAddress(args.publish.address), args.publish.port);
+        }
         this.registerOutputs({ url: this.url, volume: this.volume.name });
     }
 }

@@ -6,6 +6,7 @@ import { containerOptions, DaemonFacts, dockerLabels, healthcheck, Limits, limit
 import { DeleteGuard } from "../lib/guard";
 import { healPlan, stopReason } from "../lib/heal";
 import { StoppedReplica } from "../lib/host";
+import { DATA_TLS, DataTlsAccess, dataTlsContainerArgs } from "../lib/datatls";
 import { ReleaseSteps, rerunKey } from "../lib/steps";
 
 export interface HealthSettings {
@@ -60,6 +61,14 @@ export interface SlotArgs {
     databaseUrl: pulumi.Input<string>;
     /** redis:// URL, secret. */
     redisUrl: pulumi.Input<string>;
+    /**
+     * On a host that reaches the published data services over TLS
+     * (lib/datatls.ts): every replica has the certificate at DATA_TLS.caFile,
+     * named by SWITCHYARD_DATA_CA (DATABASE_URL names it as sslrootcert), and
+     * DATA_TLS.hostName in its /etc/hosts. Defaults to none (the data host
+     * itself, one host, managed services).
+     */
+    dataTls?: DataTlsAccess;
     /** The app's own plain variables for this colour (an output when they come from the colour's record, components/releasedvalues.ts). Defaults to none. */
     env?: pulumi.Input<Record<string, string>>;
     /** The app's own secret variables for this colour; secret in state and plan. Defaults to none. */
@@ -117,6 +126,8 @@ export class Slot extends pulumi.ComponentResource {
     public readonly heal: command.local.Command;
     /** The pulled image's id: the colour's other process types run the same build. */
     public readonly imageId: pulumi.Output<string>;
+    /** The certificate file and hosts line every replica gets (dataTls), or none: the colour's other process types get the same. */
+    public readonly dataTlsArgs?: ReturnType<typeof dataTlsContainerArgs>;
     /** Every replica's environment (secret): the colour's other process types get the same. */
     public readonly envs: pulumi.Output<string[]>;
     /** The plain variables as the `switchyard.env` label shows them ("" for none). */
@@ -162,8 +173,10 @@ export class Slot extends pulumi.ComponentResource {
                 `SWITCHYARD_IMAGE=${args.image}`,
                 `DATABASE_URL=${db}`,
                 `REDIS_URL=${redis}`,
+                ...(args.dataTls === undefined ? [] : [`${DATA_TLS.caEnv}=${DATA_TLS.caFile}`]),
             ]),
         );
+        this.dataTlsArgs = args.dataTls && dataTlsContainerArgs(args.dataTls);
         // What a reviewer reads in `pulumi preview --diff` for this colour: the
         // plain variables with their values, the secret ones by name only.
         const envLabel = env.apply((plain) => Object.entries(plain).map(([k, v]) => `${k}=${v}`).sort().join("\n"));
@@ -185,6 +198,7 @@ export class Slot extends pulumi.ComponentResource {
                         name: containerName,
                         image: this.imageId,
                         envs,
+                        ...this.dataTlsArgs,
                         ...(args.user ? { user: args.user } : {}),
                         networksAdvanced: [
                             { name: args.backendNetwork },
@@ -260,7 +274,7 @@ export class Slot extends pulumi.ComponentResource {
     }
 }
 
-/** The resource option that keeps a container's variables, and the labels naming them, as they run. */
+/** The resource option that keeps a container's variables, the labels naming them and its data certificate and hosts line, as they run. */
 export function keepValuesOption(keep: boolean | undefined): pulumi.CustomResourceOptions {
-    return keep ? { ignoreChanges: ["envs", "labels"] } : {};
+    return keep ? { ignoreChanges: ["envs", "labels", "uploads", "hosts"] } : {};
 }

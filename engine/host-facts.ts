@@ -37,6 +37,8 @@ export interface ContainerFacts {
     postgresUser: string;
     /** An app replica's whole environment (role app only). */
     env?: string[];
+    /** Whether Redis's command turns on TLS (role redis only). */
+    tls?: boolean;
 }
 
 export interface NetworkFactsRaw {
@@ -62,7 +64,7 @@ export interface HostFactsRaw {
 interface Inspected {
     Name?: string;
     State?: { Status?: string; ExitCode?: number; OOMKilled?: boolean; FinishedAt?: string; Running?: boolean };
-    Config?: { Image?: string; User?: string; Labels?: Record<string, string> | null; Env?: string[] | null; Healthcheck?: { Test?: string[] } | null };
+    Config?: { Image?: string; User?: string; Labels?: Record<string, string> | null; Env?: string[] | null; Healthcheck?: { Test?: string[] } | null; Cmd?: string[] | null };
 }
 
 /** The part of an inspected container the probe uses: see the file's header for the environment. */
@@ -82,6 +84,8 @@ export function containerFacts(c: Inspected): ContainerFacts {
         healthcheck: c.Config?.Healthcheck?.Test,
         postgresUser: pgUser ? pgUser.slice("POSTGRES_USER=".length) : "",
         ...(labels["switchyard.role"] === "app" ? { env } : {}),
+        // Redis's command turns TLS on for its published port (components/redis.ts REDIS_TLS_COMMAND).
+        ...(labels["switchyard.role"] === "redis" ? { tls: (c.Config?.Cmd ?? []).some((a) => a.includes("--tls-port")) } : {}),
     };
 }
 

@@ -14,7 +14,14 @@
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, PHASE (expand |
 //      contract), MIGRATION_COMMAND (JSON list), MIGRATION_IMAGE, BACKEND_NETWORK,
 //      MIGRATION_TIMEOUT, DATABASE_URL (secret: docker reads it from this
-//      step's environment, by name)
+//      step's environment, by name), DATA_CA and DATA_ADDRESS (the published
+//      data services' certificate and address, when DATABASE_URL asks for TLS:
+//      lib/datatls.ts)
+import * as fs from "fs";
+import { isIP } from "net";
+import * as os from "os";
+import * as path from "path";
+import { DATA_TLS } from "../lib/datatls";
 import { EXPAND_MIGRATED } from "../lib/routemarker";
 import { migrationFingerprint } from "../lib/fingerprint";
 import { Proxy, slotContainers } from "./docker";
@@ -73,6 +80,7 @@ async function migrate(step: Step): Promise<void> {
         if (id) ran = migratedLine(id, fingerprint);
     }
 
+    if (step.env.DATA_CA && !isIP(step.env.DATA_ADDRESS ?? "")) step.fail(`DATA_ADDRESS '${step.env.DATA_ADDRESS ?? ""}' must be an IP address (the data host's, with DATA_CA)`);
     const job = `${env.SWITCHYARD_PROXY.replace(/-proxy$/, "")}-migrate-${phase}`;
     await step.docker.run(["rm", "-f", job]);
     step.say(`running the ${phase} migration in a one-off container from ${env.MIGRATION_IMAGE}: ${shown}`);
@@ -82,9 +90,11 @@ async function migrate(step: Step): Promise<void> {
             "create", "--name", job, "--network", env.BACKEND_NETWORK,
             "--label", `switchyard.stack=${env.SWITCHYARD_STACK}`, "--label", "switchyard.role=job",
             "-e", "DATABASE_URL", "-e", `SWITCHYARD_MIGRATION_PHASE=${phase}`,
+            ...(step.env.DATA_CA ? ["-e", `${DATA_TLS.caEnv}=${DATA_TLS.caFile}`, "--add-host", `${DATA_TLS.hostName}:${step.env.DATA_ADDRESS}`] : []),
             "--", env.MIGRATION_IMAGE, ...args,
         ]);
         if (created.status !== 0) step.fail(`could not create the migration container from ${env.MIGRATION_IMAGE}`);
+        if (step.env.DATA_CA && !(await giveDataCa(step, job, step.env.DATA_CA))) step.fail(`could not copy the data services' certificate into the migration container`);
         if ((await step.docker.run(["start", job])).status !== 0) step.fail("could not start the migration container");
         // The output as it comes, one prefixed line each; the tail is kept for the error.
         const tail: string[] = [];
@@ -112,6 +122,23 @@ async function migrate(step: Step): Promise<void> {
         if (ran && !(await addToHistory(proxy, EXPAND_MIGRATED, ran))) step.say(`could not record the migration in ${EXPAND_MIGRATED}: a rollback to this image runs it again`);
     } finally {
         await step.docker.run(["rm", "-f", job]);
+    }
+}
+
+/**
+ * The published data services' certificate at DATA_TLS.caFile in a created
+ * container, as the replicas have it (their DATABASE_URL names it): docker cp
+ * of a directory, which makes the directory in the container.
+ */
+async function giveDataCa(step: Step, container: string, pem: string): Promise<boolean> {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-data-ca-"));
+    try {
+        const dir = path.join(tmp, path.posix.basename(path.posix.dirname(DATA_TLS.caFile)));
+        fs.mkdirSync(dir);
+        fs.writeFileSync(path.join(dir, path.posix.basename(DATA_TLS.caFile)), pem, { mode: 0o644 });
+        return (await step.docker.run(["cp", dir, `${container}:${path.posix.dirname(path.posix.dirname(DATA_TLS.caFile))}`])).status === 0;
+    } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
     }
 }
 

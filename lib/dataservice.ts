@@ -45,15 +45,21 @@ export interface DataPublish {
     address: string;
     /** Host port (data.postgresPort or data.redisPort). */
     port: number;
+    /**
+     * TLS (engine/data-tls.ts): the other hosts' URL asks for it and checks
+     * the stack's certificate, and Redis publishes its TLS port. False for a
+     * stack made before TLS until it is moved (lib/datatls.ts keepsClearData).
+     */
+    tls: boolean;
 }
 
-/** The container's networks and ports: the backend alias always, the published port only when asked. */
-export function dataNetworking(args: DataServiceArgs, alias: string, internalPort: number) {
+/** The container's networks and ports: the backend alias always, the published port (`containerPort` inside) only when asked. */
+export function dataNetworking(args: DataServiceArgs, alias: string, containerPort: number) {
     const backend = { name: args.backendNetwork, aliases: [alias], ...(args.address ? { ipv4Address: args.address } : {}) };
     if (!args.publish) return { networksAdvanced: [backend] };
     return {
         networksAdvanced: [backend, { name: args.publish.network }],
-        ports: [{ internal: internalPort, external: args.publish.port, ip: args.publish.address, protocol: "tcp" }],
+        ports: [{ internal: containerPort, external: args.publish.port, ip: args.publish.address, protocol: "tcp" }],
     };
 }
 

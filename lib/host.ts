@@ -75,6 +75,12 @@ export interface HostState {
      */
     redisUser?: string;
     /**
+     * Whether the stack's Redis container on this host was created with TLS on
+     * its published port, when one exists (lib/datatls.ts keepsClearData: a
+     * stack of several hosts made before TLS keeps clear until it is moved).
+     */
+    redisTls?: boolean;
+    /**
      * The POSTGRES_USER the stack's Postgres container on this host was created
      * with, when one exists: the superuser its data directory was initialised
      * with. Equal to postgres.user, the app connects as that superuser (stacks
@@ -182,7 +188,10 @@ export function hostStateOf(facts: HostFactsRaw, stackLabel: string, proxyContai
         state.postgresUser = pg.postgresUser;
     }
     const rd = redis ? byName.get(redis) : undefined;
-    if (rd) state.redisUser = rd.user;
+    if (rd) {
+        state.redisUser = rd.user;
+        state.redisTls = rd.tls ?? false;
+    }
     return state;
 }
 

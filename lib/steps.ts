@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { PACKAGE_ROOT } from "./package";
 
-export type StepName = "gate" | "backup" | "migrate" | "repoint" | "verify" | "bake" | "retire" | "proxy-config" | "tls-config" | "maintenance" | "notify-config" | "heal" | "acme-ready" | "processes";
+export type StepName = "gate" | "backup" | "migrate" | "repoint" | "verify" | "bake" | "retire" | "proxy-config" | "tls-config" | "maintenance" | "notify-config" | "heal" | "acme-ready" | "processes" | "data-tls";
 
 /**
  * A step's re-run key: the inputs that are there so that Pulumi runs the step
@@ -24,6 +24,8 @@ export interface RerunKey {
     CONFIG_SHA?: pulumi.Input<string>;
     /** proxy-config and tls-config: the proxy container's id. A re-created proxy gets its config and certificate again. */
     PROXY_CONTAINER_ID?: pulumi.Input<string>;
+    /** data-tls: Postgres's and Redis's container ids. A re-created one gets the certificate and its TLS settings again. */
+    DATA_CONTAINER_IDS?: pulumi.Input<string>;
     /** backup: the expand migration's fingerprint. A changed migration gets its dump. */
     MIGRATION_FINGERPRINT?: pulumi.Input<string>;
 }

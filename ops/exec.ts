@@ -8,6 +8,10 @@
 // routed to. No variable's value is on a command line (ops/oneoff.ts).
 import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { DATA_TLS } from "../lib/datatls";
 import { labelFilters } from "../engine/docker";
 import { Colour, COLOURS } from "../lib/config";
 import { readRoute } from "../lib/host";
@@ -22,6 +26,18 @@ function docker(args: string[], env: NodeJS.ProcessEnv): string {
     const r = spawnSync("docker", args, { env, encoding: "utf8" });
     if (r.status !== 0) throw new Error(`docker ${args[0]} failed: ${(r.stderr || "").trim().split("\n").pop()}`);
     return r.stdout.trim();
+}
+
+/** The published data services' certificate, from the replica to the one-off (its URLs name the file): a directory copied through a temporary one. */
+function copyDataCa(replica: string, oneOff: string, env: NodeJS.ProcessEnv): void {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-data-ca-"));
+    try {
+        const dir = path.posix.dirname(DATA_TLS.caFile);
+        docker(["cp", `${replica}:${dir}`, tmp], env);
+        docker(["cp", path.join(tmp, path.posix.basename(dir)), `${oneOff}:${path.posix.dirname(dir)}`], env);
+    } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+    }
 }
 
 export function main(argv = process.argv.slice(2)): void {
@@ -54,6 +70,7 @@ export function main(argv = process.argv.slice(2)): void {
     docker(plan.create, env);
     try {
         for (const net of plan.connect) docker(["network", "connect", net, name], host.env);
+        if ((inspect.Config.Env ?? []).some((e) => e.startsWith(`${DATA_TLS.caEnv}=`))) copyDataCa(replicas[0], name, host.env);
     } catch (err) {
         spawnSync("docker", ["rm", "-f", name], { env: host.env });
         throw err;

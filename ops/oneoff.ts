@@ -12,6 +12,7 @@ export interface ReplicaInspect {
     Name: string;
     Image: string;
     Config: { Env?: string[] | null; User?: string; Labels?: Record<string, string> | null; WorkingDir?: string };
+    HostConfig?: { ExtraHosts?: string[] | null };
     NetworkSettings: { Networks?: Record<string, unknown> | null };
 }
 
@@ -46,6 +47,8 @@ export function oneOffPlan(r: ReplicaInspect, o: { name: string; stack: string; 
         "--label", `switchyard.stack=${o.stack}`, "--label", "switchyard.role=job", "--label", `switchyard.colour=${o.colour}`,
         "--network", networks[0],
         ...(r.Config.User ? ["--user", r.Config.User] : []),
+        // Its /etc/hosts lines (the data host's name, for the data services over TLS: lib/datatls.ts).
+        ...(r.HostConfig?.ExtraHosts ?? []).flatMap((h) => ["--add-host", h]),
         "--security-opt", "no-new-privileges:true", "--cap-drop", "ALL",
         ...names.flatMap((n) => ["-e", n]),
         // The image by id: the very build the replica runs, even if its tag moved since; its own

@@ -201,6 +201,19 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
             const read = JSON.parse((await get(port, "/visits")).body);
             assert.ok(read.lastId >= written.id && read.counter >= written.counter, `read on :${port} ${JSON.stringify(read)} sees the write through m2 ${JSON.stringify(written)}`);
         }
+        // m1 and m3 reached Postgres and Redis on m2 over TLS, checked against the certificate the data-tls step made there.
+        assert.match(up.output, /\[data-tls +[\d.]+s\] made a certificate for switchyard-data at /, "the data host made its certificate");
+        const addr = engines[DATA].address;
+        const sessions = engines[DATA].docker("exec", `${s.names.namePrefix}-postgres`, "psql", "-U", "app", "-d", "app", "-tAc",
+            "SELECT coalesce(string_agg(host(a.client_addr) || ':' || l.ssl, ' '), '') FROM pg_stat_activity a JOIN pg_stat_ssl l USING (pid) WHERE a.client_addr IS NOT NULL AND a.datname = 'app'").trim();
+        const backend = engines[DATA].docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", `${s.names.namePrefix}-backend`).trim().replace(/\.0\/24$/, ".");
+        const remote = sessions.split(" ").filter((x) => x && !x.startsWith(backend));
+        assert.ok(remote.length > 0 && remote.every((x) => x.endsWith(":true")), `every app session from another host is TLS: ${sessions}`);
+        // A client in clear is turned away at the published ports (what anyone on that network would try).
+        const clearPg = spawnSync("docker", ["-H", engines[0].unixHost, "run", "--rm", "--network", "host", "-e", "PGPASSWORD=wrong", "--entrypoint", "psql", "switchyard/postgres:local", `host=${addr} port=5432 user=app dbname=app sslmode=disable`, "-c", "SELECT 1"], { encoding: "utf8" });
+        assert.match(`${clearPg.stdout}${clearPg.stderr}`, /no encryption/, `Postgres refuses a clear connection from m1: ${clearPg.stderr}`);
+        const clearRedis = spawnSync("docker", ["-H", engines[0].unixHost, "run", "--rm", "--network", "host", "switchyard/redis:local", "timeout", "5", "redis-cli", "-h", addr, "-p", "6379", "PING"], { encoding: "utf8" });
+        assert.notStrictEqual(clearRedis.stdout.trim(), "PONG", "the published Redis port speaks TLS only");
         // m3 over TCP: its containers came through the TLS listener, and its client key is nowhere in state but encrypted.
         const exported = s.cli(["stack", "export"]).out;
         const keyLine = engines[2].clientTls!.key.split("\n").find((l) => l.length > 40)!;

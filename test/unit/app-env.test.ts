@@ -141,12 +141,12 @@ describe("variables set once for both colours (Pulumi mocks)", function () {
     it("a running colour that is or goes live keeps its values; the idle one takes the current ones (a release stages them)", async () => {
         // Blue live, both running app:1.0.0: blue keeps; green (standby) is staged with the current values.
         const run = await runProgram({ config: shared, secrets: ["appSecrets"], host });
-        assert.deepStrictEqual(ignored(run, "release-app-blue-1"), ["envs", "labels", "logOpts"]);
+        assert.deepStrictEqual(ignored(run, "release-app-blue-1"), ["envs", "labels", "uploads", "hosts", "logOpts"]);
         assert.deepStrictEqual(ignored(run, "release-app-green-2"), ["logOpts"]);
         // A switch to green (a rollback to a running colour): green keeps what it was staged with, blue keeps its own.
         const sw = await runProgram({ config: { ...shared, liveColor: "green" }, secrets: ["appSecrets"], host });
-        assert.deepStrictEqual(ignored(sw, "release-app-green-1"), ["envs", "labels", "logOpts"]);
-        assert.deepStrictEqual(ignored(sw, "release-app-blue-1"), ["envs", "labels", "logOpts"]);
+        assert.deepStrictEqual(ignored(sw, "release-app-green-1"), ["envs", "labels", "uploads", "hosts", "logOpts"]);
+        assert.deepStrictEqual(ignored(sw, "release-app-blue-1"), ["envs", "labels", "uploads", "hosts", "logOpts"]);
         // A new image for green: its release carries the current values.
         const rel = await runProgram({ config: { ...shared, liveColor: "green", slots: { ...shared.slots, green: { image: "app:2.0.0" } } }, secrets: ["appSecrets"], host });
         assert.deepStrictEqual(ignored(rel, "release-app-green-1"), ["logOpts"]);
@@ -158,7 +158,7 @@ describe("variables set once for both colours (Pulumi mocks)", function () {
         const released = { ...BOTH_RUNNING, route: "green" as const, running: { blue: { image: "app:1.0.0", containers: [], values: runs("v1", "production") }, green: { image: "app:1.0.0", containers: [], values: runs("v2", "staging") } } };
         const after = { ...shared, liveColor: "green" };
         const noop = await runProgram({ config: after, secrets: ["appSecrets"], host: released });
-        assert.deepStrictEqual(ignored(noop, "release-app-blue-1"), ["envs", "labels", "logOpts"], "blue keeps v1: the rollback target is what ran");
+        assert.deepStrictEqual(ignored(noop, "release-app-blue-1"), ["envs", "labels", "uploads", "hosts", "logOpts"], "blue keeps v1: the rollback target is what ran");
         // A shared value changed since the release: staged on blue.
         const changedShared = await runProgram({ config: { ...after, env: { ...shared.env, GREETING: "v3" } }, secrets: ["appSecrets"], host: released });
         assert.deepStrictEqual(ignored(changedShared, "release-app-blue-1"), ["logOpts"]);

@@ -8,6 +8,7 @@ import { HostState } from "../../lib/host";
 import { parseConfig } from "../../lib/config";
 import { rolloutBatches, stackHosts } from "../../lib/hosts";
 import { hostOrder } from "../../ops/plan";
+import { REDIS_COMMAND, REDIS_TLS_COMMAND } from "../../components/redis";
 import { byType, get, runProgram, RunResult, SECRET_SIG, SECRET_SIG_VALUE, unwrapSecrets } from "./mocks";
 
 const CONTAINER = "docker:index/container:Container";
@@ -90,7 +91,9 @@ describe("several hosts per stack (Pulumi mocks)", function () {
             pg.networksAdvanced.map((n: { name: string }) => n.name),
             ["switchyard-staging-backend", "switchyard-staging-data"],
         );
-        assert.deepStrictEqual(get(run, "redis-container").inputs.ports, [{ internal: 6379, external: 6379, ip: "10.0.0.11", protocol: "tcp" }]);
+        // Redis publishes its TLS port; its clear one stays on the backend network.
+        assert.deepStrictEqual(get(run, "redis-container").inputs.ports, [{ internal: 6380, external: 6379, ip: "10.0.0.11", protocol: "tcp" }]);
+        assert.deepStrictEqual(get(run, "redis-container").inputs.command, REDIS_TLS_COMMAND);
         assert.ok(run.resources.has("networks-data") && !run.resources.has("web-2-networks-data"), "one data network, on the first host");
         assert.deepStrictEqual(get(run, "networks-data").inputs.options, { "com.docker.network.bridge.enable_ip_masquerade": "false" }, "nothing on it reaches out");
         // Each host's delete guard has hooks of its own (hook names are unique in a program); the first keeps a one-host stack's.
@@ -121,9 +124,64 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         assert.match(env("release-app-blue-1").DATABASE_URL, new RegExp(`^postgres://app:[^@]+@${at("postgres-container")}:5432/app$`));
         assert.match(env("release-app-blue-1").REDIS_URL, new RegExp(`^redis://:[^@]+@${at("redis-container")}:6379/0$`));
         for (const prefix of ["web-2-", "web-3-"]) {
-            assert.match(env(`${prefix}release-app-green-1`).DATABASE_URL, /^postgres:\/\/app:[^@]+@10\.0\.0\.11:5432\/app$/);
-            assert.match(env(`${prefix}release-app-green-1`).REDIS_URL, /^redis:\/\/:[^@]+@10\.0\.0\.11:6379\/0$/);
+            assert.match(env(`${prefix}release-app-green-1`).DATABASE_URL, /^postgres:\/\/app:[^@]+@switchyard-data:5432\/app\?sslmode=verify-full&sslrootcert=\/etc\/switchyard\/data-ca\.pem$/);
+            assert.match(env(`${prefix}release-app-green-1`).REDIS_URL, /^rediss:\/\/:[^@]+@switchyard-data:6379\/0$/);
+            assert.strictEqual(env(`${prefix}release-app-green-1`).SWITCHYARD_DATA_CA, "/etc/switchyard/data-ca.pem");
             assert.strictEqual(get(run, `${prefix}release-app-green-1`).inputs.envs[SECRET_SIG], SECRET_SIG_VALUE, "the URLs are inside a secret");
+        }
+    });
+
+    it("the published Postgres and Redis speak TLS: the data-tls step on the data host makes the certificate; the other hosts' replicas, workers and migrations get it as their CA file", async () => {
+        const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        const config = { ...switched, data: { host: "web-2", address: "10.0.0.12" }, processes: { worker: { kind: "worker", command: ["node", "worker.js"] } } };
+        const run = await runProgram({ config, hostsByDocker: everyHostOnBlue, stored: { "data-tls": { stdout: `[data-tls 0.1s] made a certificate\n${PEM}` } } });
+        const step = get(run, "data-tls");
+        assert.strictEqual(step.inputs.create, "bash scripts/release/data-tls.sh");
+        assert.strictEqual(step.inputs.environment.DOCKER_HOST, "ssh://deploy@web-2", "on the data host, where the key stays");
+        assert.strictEqual(step.inputs.environment.DATA_ADDRESS, "10.0.0.12");
+        assert.strictEqual(step.inputs.environment.REQUIRE_TLS, "1");
+        assert.match(step.inputs.environment.BACKEND_SUBNET, /^\d+\.\d+\.\d+\.0\/24$/, "the backend network's subnet: every other address needs TLS");
+        assert.deepStrictEqual([step.inputs.environment.POSTGRES_CONTAINER, step.inputs.environment.REDIS_CONTAINER], ["switchyard-staging-postgres", "switchyard-staging-redis"]);
+        assert.ok(step.deps.includes("postgres-container") && step.deps.includes("redis-container"));
+        assert.ok(!Object.values(step.inputs.environment).some((v) => /PRIVATE KEY|pw-/.test(JSON.stringify(v))), "no key and no password reach the step");
+        const uploads = (name: string) => get(run, name).inputs.uploads as { file: string; content: string }[] | undefined;
+        for (const prefix of ["", "web-3-"]) {
+            assert.deepStrictEqual(uploads(`${prefix}release-app-green-1`), [{ file: "/etc/switchyard/data-ca.pem", content: PEM }], prefix);
+            assert.deepStrictEqual(get(run, `${prefix}release-app-green-1`).inputs.hosts, [{ host: "switchyard-data", ip: "10.0.0.12" }], "the name in the URLs and the certificate, without DNS");
+        }
+        // The workers run on the canary (web-1), which reaches the data on web-2.
+        assert.deepStrictEqual(uploads("release-processes-green-worker-1"), [{ file: "/etc/switchyard/data-ca.pem", content: PEM }]);
+        assert.deepStrictEqual(get(run, "release-processes-green-worker-1").inputs.hosts, [{ host: "switchyard-data", ip: "10.0.0.12" }]);
+        assert.strictEqual(uploads("web-2-release-app-green-1"), undefined, "the data host's own replicas use the backend network, in clear");
+        assert.strictEqual(get(run, "web-2-release-app-green-1").inputs.hosts, undefined);
+        assert.strictEqual(get(run, "release-migrate-expand-run").inputs.environment.DATA_CA, PEM);
+    });
+
+    it("a stack made before TLS keeps its clear Redis and URLs, with a warning, until redis may be re-created", async () => {
+        const clearRedis = { ...everyHostOnBlue, "ssh://deploy@web-1": { ...onBlue, redisUser: "redis", redisTls: false } };
+        const warnings: string[] = [];
+        const warn = pulumi.log.warn;
+        pulumi.log.warn = async (msg: string) => void warnings.push(msg);
+        try {
+            const kept = await runProgram({ config: staged, hostsByDocker: clearRedis });
+            assert.deepStrictEqual(get(kept, "redis-container").inputs.command, REDIS_COMMAND, "an upgrade alone must not re-create Redis");
+            assert.deepStrictEqual(get(kept, "redis-container").inputs.ports, [{ internal: 6379, external: 6379, ip: "10.0.0.11", protocol: "tcp" }]);
+            assert.ok(!kept.resources.has("data-tls"));
+            const env = Object.fromEntries((unwrapSecrets(get(kept, "web-2-release-app-green-1").inputs.envs) as string[]).map((e) => e.split(/=(.*)/s).slice(0, 2)));
+            assert.match(env.DATABASE_URL, /:5432\/app$/);
+            assert.match(env.REDIS_URL, /^redis:\/\//);
+            assert.strictEqual(get(kept, "web-2-release-app-green-1").inputs.uploads, undefined);
+            assert.match(warnings.join("\n"), /published to the other hosts in clear.*SWITCHYARD_ALLOW_DELETE=redis,live pulumi up --stack staging/);
+            process.env.SWITCHYARD_ALLOW_DELETE = "redis,live";
+            const moved = await runProgram({ config: staged, hostsByDocker: clearRedis });
+            assert.deepStrictEqual(get(moved, "redis-container").inputs.command, REDIS_TLS_COMMAND);
+            assert.ok(moved.resources.has("data-tls"));
+            const made = { ...everyHostOnBlue, "ssh://deploy@web-1": { ...onBlue, redisUser: "redis", redisTls: true } };
+            delete process.env.SWITCHYARD_ALLOW_DELETE;
+            assert.ok((await runProgram({ config: staged, hostsByDocker: made })).resources.has("data-tls"), "a Redis made with TLS keeps it");
+        } finally {
+            pulumi.log.warn = warn;
+            delete process.env.SWITCHYARD_ALLOW_DELETE;
         }
     });
 
@@ -160,7 +218,7 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         const env = (name: string) => Object.fromEntries((unwrapSecrets(get(run, name).inputs.envs) as string[]).map((e) => e.split(/=(.*)/s).slice(0, 2)));
         const pgAt = (get(run, "postgres-container").inputs.networksAdvanced[0].ipv4Address as string).replace(/\./g, "\\.");
         assert.match(env("web-2-release-app-green-1").DATABASE_URL, new RegExp(`^postgres://app:[^@]+@${pgAt}:5432/app$`));
-        for (const prefix of ["", "web-3-"]) assert.match(env(`${prefix}release-app-green-1`).DATABASE_URL, /^postgres:\/\/app:[^@]+@10\.0\.0\.12:5432\/app$/);
+        for (const prefix of ["", "web-3-"]) assert.match(env(`${prefix}release-app-green-1`).DATABASE_URL, /^postgres:\/\/app:[^@]+@switchyard-data:5432\/app\?sslmode=verify-full&sslrootcert=\/etc\/switchyard\/data-ca\.pem$/);
         // The dump runs on web-2 (where Postgres and the store are), still before the canary's re-point.
         const dump = get(run, "release-backup-dump");
         assert.strictEqual(dump.inputs.environment.DOCKER_HOST, "ssh://deploy@web-2");
@@ -172,7 +230,9 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         const expand = get(run, "release-migrate-expand-run").inputs.environment;
         assert.strictEqual(expand.DOCKER_HOST, "ssh://deploy@web-1");
         assert.strictEqual(expand.BACKEND_NETWORK, "switchyard-staging-frontend");
-        assert.match(unwrapSecrets(expand.DATABASE_URL) as string, /@10\.0\.0\.12:5432\/app$/);
+        assert.match(unwrapSecrets(expand.DATABASE_URL) as string, /@switchyard-data:5432\/app\?sslmode=verify-full&sslrootcert=/);
+        assert.ok("DATA_CA" in expand, "the migration's container gets the certificate its URL names");
+        assert.strictEqual(expand.DATA_ADDRESS, "10.0.0.12", "and the address of the name it names");
         // Every host's slots start after the data services, wherever they run.
         for (const prefix of ["", "web-2-", "web-3-"]) assert.ok(get(run, `${prefix}release-app-green-1`).deps.includes("postgres-container"), prefix);
         const raw = Object.fromEntries(Object.entries({ ...switched, data: { host: "web-2", address: "10.0.0.12" } }).map(([k, v]) => [`switchyard:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));

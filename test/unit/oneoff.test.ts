@@ -24,6 +24,10 @@ describe("one-off commands and logs (ops/oneoff.ts, ops/logs.ts)", () => {
         assert.deepStrictEqual([p.create[p.create.indexOf("--network") + 1], p.connect], ["sy-local-backend", ["sy-local-frontend"]]);
         assert.strictEqual(p.create[p.create.indexOf("--user") + 1], "10001:10001");
         assert.ok(oneOffPlan(replica, { ...opts, tty: true }).create.includes("-t"), "a TTY when stdin is one");
+        assert.ok(!p.create.includes("--add-host"));
+        // On a host that reaches the data services over TLS, their name resolves as it does in the replica.
+        const tls = oneOffPlan({ ...replica, HostConfig: { ExtraHosts: ["switchyard-data:10.0.0.11"] } }, opts);
+        assert.deepStrictEqual(tls.create.slice(tls.create.indexOf("--add-host"), tls.create.indexOf("--add-host") + 2), ["--add-host", "switchyard-data:10.0.0.11"]);
     });
 
     it("refuses no command, a variable the docker CLI would read, and a replica on no network", () => {
