@@ -214,6 +214,16 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         assert.match(`${clearPg.stdout}${clearPg.stderr}`, /no encryption/, `Postgres refuses a clear connection from m1: ${clearPg.stderr}`);
         const clearRedis = spawnSync("docker", ["-H", engines[0].unixHost, "run", "--rm", "--network", "host", "switchyard/redis:local", "timeout", "5", "redis-cli", "-h", addr, "-p", "6379", "PING"], { encoding: "utf8" });
         assert.notStrictEqual(clearRedis.stdout.trim(), "PONG", "the published Redis port speaks TLS only");
+        // A one-off on m1 (npm run exec) reaches both as the replicas do: the certificate and the name came along.
+        const probe =
+            'const { Client } = require("pg"); const { createClient } = require("redis"); (async () => {' +
+            " const c = new Client({ connectionString: process.env.DATABASE_URL }); await c.connect();" +
+            ' const r = await c.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");' +
+            ' const k = createClient({ url: process.env.REDIS_URL, socket: { tls: true, ca: require("fs").readFileSync(process.env.SWITCHYARD_DATA_CA) } }); await k.connect();' +
+            ' console.log("one-off", r.rows[0].ssl, await k.ping()); await c.end(); await k.quit(); })().catch((e) => { console.error(e.message); process.exit(3); });';
+        const oneOff = await s.ops("exec", "--host", engines[0].name, "--", "node", "-e", probe);
+        assert.strictEqual(oneOff.status, 0, oneOff.out);
+        assert.match(oneOff.out, /one-off true PONG/);
         // m3 over TCP: its containers came through the TLS listener, and its client key is nowhere in state but encrypted.
         const exported = s.cli(["stack", "export"]).out;
         const keyLine = engines[2].clientTls!.key.split("\n").find((l) => l.length > 40)!;
