@@ -25,18 +25,20 @@
 //      reported, not judged), BAKE_MIN_REQUESTS, LIVE_SOCKET (optional),
 //      SWITCHYARD_RETRY_BAKE (optional, 1), DOCKER_HOST
 import { BAKE_FAILED_PREFIX, PREVIOUS_LIVE } from "../lib/routemarker";
-import { describe, failedBefore, failedRecord, nextCheckMs, parseAccessRecords, Sample, summarise, Thresholds, verdict } from "./bake-verdict";
+import { describe, failedBefore, failedRecord, Thresholds } from "./bake-verdict";
 import { engineTime, Proxy, slotContainerIds } from "./docker";
 import { switchAgain, switchBack, switchInput } from "./repoint";
-import { sleep, Step } from "./step";
+import { Step } from "./step";
+import { watchColour } from "./watch";
 
-const CHECK_MS = 2000;
-
-/** The step's input, checked: each bad value named with what is allowed. */
-export function bakeInput(step: Step) {
-    const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_STACK", "SWITCHYARD_COLOR", "STANDBY", "BAKE_SECONDS", "BAKE_MAX_ERROR_PERCENT", "BAKE_MIN_REQUESTS");
+/**
+ * What the bake and the canary judge by, checked: the thresholds, the colour,
+ * and where the proxy's own probes come from. Each bad value named with what
+ * is allowed.
+ */
+export function judgeInput(step: Step) {
+    const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_STACK", "SWITCHYARD_COLOR", "BAKE_MAX_ERROR_PERCENT", "BAKE_MIN_REQUESTS");
     const p99 = step.env.BAKE_MAX_P99_MS ?? "";
-    if (!/^[1-9][0-9]*$/.test(env.BAKE_SECONDS)) step.fail(`BAKE_SECONDS '${env.BAKE_SECONDS}' must be a whole number >= 1`);
     if (!/^[1-9][0-9]*$/.test(env.BAKE_MIN_REQUESTS)) step.fail(`BAKE_MIN_REQUESTS '${env.BAKE_MIN_REQUESTS}' must be a whole number >= 1`);
     if (!/^[0-9]+(\.[0-9]+)?$/.test(env.BAKE_MAX_ERROR_PERCENT)) step.fail(`BAKE_MAX_ERROR_PERCENT '${env.BAKE_MAX_ERROR_PERCENT}' must be a number from 0 to 100`);
     if (p99 !== "" && !/^[1-9][0-9]*$/.test(p99)) step.fail(`BAKE_MAX_P99_MS '${p99}' must be empty or a whole number of ms >= 1`);
@@ -50,13 +52,19 @@ export function bakeInput(step: Step) {
         proxy: env.SWITCHYARD_PROXY,
         stack: env.SWITCHYARD_STACK,
         colour: env.SWITCHYARD_COLOR as "blue" | "green",
-        seconds: Number(env.BAKE_SECONDS),
         thresholds,
         // The proxy's own probes: from its unix socket with host networking, else from its loopback.
         ownAddress: step.env.LIVE_SOCKET ? "unix:" : "127.0.0.1",
         retry: step.env.SWITCHYARD_RETRY_BAKE === "1",
         hostName: step.env.DOCKER_HOST || "the local Docker socket",
     };
+}
+
+/** The bake's input: what it judges by, its window and the standby mode. */
+export function bakeInput(step: Step) {
+    const env = step.require("STANDBY", "BAKE_SECONDS");
+    if (!/^[1-9][0-9]*$/.test(env.BAKE_SECONDS)) step.fail(`BAKE_SECONDS '${env.BAKE_SECONDS}' must be a whole number >= 1`);
+    return { ...judgeInput(step), seconds: Number(env.BAKE_SECONDS) };
 }
 
 async function bake(step: Step): Promise<void> {
@@ -92,47 +100,22 @@ async function bake(step: Step): Promise<void> {
     // wrote it before this step, and a failed check then switches back with no
     // docker call in between.
 
-    const samples: Sample[] = [];
-    let after = "";
-    // Each check reads only the records since the last one (a record at the
-    // last one's instant was read then): the work per check follows the
-    // traffic since, and records the log rotation drops later were counted.
-    const readSamples = async () => {
-        const r = await step.docker.run(["logs", "--timestamps", "--since", after || since, input.proxy]);
-        if (r.status !== 0) step.fail(`could not read the access records of the proxy ${input.proxy}`);
-        const got = parseAccessRecords(r.stdout, { colour, ownAddress: input.ownAddress, after });
-        samples.push(...got.samples);
-        if (got.newest) after = got.newest;
-    };
-
     step.say(`baking ${colour} on ${input.hostName} for ${input.seconds}s: fail above ${t.maxErrorPercent} % 5xx${t.maxP99Ms ? ` or a p99 above ${t.maxP99Ms} ms` : ""}, judged from ${t.minRequests} requests`);
-    const windowMs = input.seconds * 1000;
-    const start = Date.now();
-    for (;;) {
-        await sleep(nextCheckMs(windowMs, Date.now() - start, CHECK_MS));
-        await readSamples();
-        const summary = summarise(samples, t.minRequests);
-        const waitedMs = Date.now() - start;
-        const waited = Math.floor(waitedMs / 1000);
-        const why = verdict(summary, t);
-        if (why) {
-            const message = `bake failed on ${input.hostName} after ${waited}s of ${input.seconds}s: ${colour} ${why}`;
-            const back = await switchBack(step, proxy, colour, previous);
-            if (!back) step.fail(`${message}; there is no previous colour to restore`);
-            // Remembered, so the next up of this same release asks before it goes live again.
-            if (!(await proxy.writeState(failedFile, failedRecord(containers, new Date(), why)))) step.say("could not record the failed bake in the proxy's state");
-            step.fail(`${message}; live traffic is back on ${back}, which keeps running`);
-        }
-        step.say(`${waited}s of ${input.seconds}s: ${describe(summary)}`);
-        if (waitedMs >= windowMs) {
-            await proxy.removeState(failedFile);
-            if (summary.total < t.minRequests) {
-                step.say(`baked: only ${summary.total} real requests reached ${colour} in ${input.seconds}s (fewer than ${t.minRequests}): too little traffic to judge, so the release stands`);
-            } else {
-                step.say(`baked: ${colour} held for ${input.seconds}s: ${describe(summary)}`);
-            }
-            return;
-        }
+    const watched = await watchColour(step, { proxy: input.proxy, colour, ownAddress: input.ownAddress, thresholds: t, seconds: input.seconds, since });
+    if (watched.failed) {
+        const message = `bake failed on ${input.hostName} after ${watched.waited}s of ${input.seconds}s: ${colour} ${watched.failed}`;
+        const back = await switchBack(step, proxy, colour, previous);
+        if (!back) step.fail(`${message}; there is no previous colour to restore`);
+        // Remembered, so the next up of this same release asks before it goes live again.
+        if (!(await proxy.writeState(failedFile, failedRecord(containers, new Date(), watched.failed)))) step.say("could not record the failed bake in the proxy's state");
+        step.fail(`${message}; live traffic is back on ${back}, which keeps running`);
+    }
+    await proxy.removeState(failedFile);
+    const { summary } = watched;
+    if (summary.total < t.minRequests) {
+        step.say(`baked: only ${summary.total} real requests reached ${colour} in ${input.seconds}s (fewer than ${t.minRequests}): too little traffic to judge, so the release stands`);
+    } else {
+        step.say(`baked: ${colour} held for ${input.seconds}s: ${describe(summary)}`);
     }
 }
 
