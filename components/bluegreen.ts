@@ -2,6 +2,7 @@
 // release (components/release.ts), from settings with the stack config's
 // schema. Read before anything is declared: the settings (every problem in one
 // message) and what the host runs now, which decides the release plan.
+import { cookieMaxAgeSeconds } from "../lib/canary";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { Addressing, colourAddresses, postgresAddress, redisAddress } from "../lib/addressing";
@@ -65,6 +66,8 @@ export interface BlueGreenAppArgs {
     verifyRequests?: Settings["verifyRequests"];
     /** After verify, judge the new colour's real traffic: seconds (0 = off), maxErrorPercent, maxP99Ms, minRequests. Defaults to off, 1 %, not judged, 50. */
     bake?: Settings["bake"];
+    /** Before the switch, the new colour's share of new traffic at each step (percent, rising) and each step's window, judged with bake's thresholds. Defaults to none: all traffic moves at once. */
+    canary?: Settings["canary"];
     /** Longest wait for in-flight requests to the old colour (0-600 s). Defaults to 15. */
     drainSeconds?: Settings["drainSeconds"];
     /** The nginx proxy: image, ports, bind addresses, TLS ports, extra http config. Defaults to 127.0.0.1:8080 live, :8081 preview. */
@@ -315,7 +318,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
     /** A host's nginx proxy, and with acme its certificate sidecar. */
     private proxyOn(at: Declaring, t: HostTarget, h: HostParts): Nginx {
         const { cfg, namePrefix, stackLabel, proxyContainerName } = at;
-        const { opt, partOpts, steps, daemon, guard, networks } = h;
+        const { first, opt, partOpts, steps, daemon, guard, networks } = h;
         const proxy = new Nginx(
             `${t.prefix}-proxy`,
             {
@@ -344,6 +347,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                       : undefined,
                 appPort: cfg.appPort,
                 drainSeconds: cfg.drainSeconds,
+                // The split only where the canary runs: the first host.
+                canary: first && cfg.canary ? { cookieMaxAgeSeconds: cookieMaxAgeSeconds(cfg.canary.steps, cfg.canary.stepSeconds) } : undefined,
                 frontendNetwork: networks.frontend.name,
                 limits: cfg.limits.proxy,
                 steps,
@@ -456,6 +461,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 verifyRequests: cfg.verifyRequests,
                 // The canary bakes; the hosts after it were judged by its traffic.
                 bake: first ? cfg.bake : undefined,
+                // So does the weighted canary: its share is of the first host's traffic.
+                canary: first ? cfg.canary : undefined,
                 standby: cfg.standby,
                 steps,
                 repointAfter: after.repointAfter,

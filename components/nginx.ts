@@ -48,6 +48,8 @@ export interface NginxArgs {
     appPort?: number;
     /** Drain time: worker_shutdown_timeout after a reload. Defaults to 15. */
     drainSeconds?: number;
+    /** Split the live listener's traffic by the canary ladder (lib/canary.ts), with the sticky cookie's lifetime. Defaults to no split. */
+    canary?: { cookieMaxAgeSeconds: number };
     /** The frontend network, shared with the app slots. */
     frontendNetwork: pulumi.Input<string>;
     /** Memory (MB) and CPU limits. Defaults to 128 MB and 0.5 CPU. */
@@ -230,6 +232,7 @@ export class Nginx extends pulumi.ComponentResource {
             behaviour: args.behaviour,
             tls: args.tls ? { redirectHttp: args.tls.redirectHttp ?? false, publicPort: tlsPort, file: args.tls.acme ? ACME_TLS_FILE : TLS_FILE } : undefined,
             acme: args.tls?.acme ?? false,
+            canary: args.canary,
         });
         this.config = args.steps.step(
             `${name}-config`,

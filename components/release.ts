@@ -10,6 +10,8 @@
 //   expand      the expand migration, after the dump, while old code serves
 //   processes   (with process types) the new colour's workers start and are
 //               gated, and each scheduler is handed over, old one stopped first
+//   canary      (with canary steps) the new colour gets a rising share of new
+//               traffic, judged at each step; a failed step sends it all back
 //   re-point    the route marker moves; nothing moved before the gate passed
 //   verify      the live listener must answer from the new colour, or the
 //               route goes back and the update fails
@@ -69,6 +71,14 @@ export interface BakeSettings {
     minRequests: number;
 }
 
+/** The weighted canary before the re-point (the `canary` config key). */
+export interface CanarySettings {
+    /** Percent of new traffic the new colour gets at each step, rising, 1-99. */
+    steps: number[];
+    /** How long each step's real traffic is judged (with the bake's thresholds). */
+    stepSeconds: number;
+}
+
 /** The dump before every switch: Backup's args, less what the release supplies itself. */
 export type ReleaseBackupArgs = Omit<BackupArgs, "key" | "after" | "migrationFingerprint" | "steps">;
 
@@ -101,6 +111,8 @@ export interface ReleaseArgs {
     verifyRequests?: number;
     /** After verify, judge the new colour's real traffic for `seconds` (0: no bake step). Defaults to off. */
     bake?: BakeSettings;
+    /** Before the re-point, give the new colour a rising share of new traffic, judged at each step by the bake's thresholds. Defaults to none: the switch moves all traffic at once. */
+    canary?: CanarySettings;
     /** "retire" stops the old colour after the switch; "keep" keeps it for an instant rollback. Defaults to "retire". */
     standby?: "retire" | "keep";
     /** Makes the command resources (they run docker against the stack's host). */
@@ -134,6 +146,8 @@ export class Release extends pulumi.ComponentResource {
     public readonly gate: command.local.Command;
     public readonly repoint: command.local.Command;
     public readonly verify: command.local.Command;
+    /** The weighted canary before the re-point, when canary steps are asked for. */
+    public readonly canary?: command.local.Command;
     /** The bake after verify, when one is asked for. */
     public readonly bake?: command.local.Command;
     public readonly retire: command.local.Command;
@@ -268,9 +282,28 @@ export class Release extends pulumi.ComponentResource {
                   { parent: this, dependsOn: [expand?.run ?? backup?.dump ?? this.gate, ...this.processes[live]!.containers], ignoreChanges: args.processHeal ? [] : ["environment.PROCESS_HEAL"] },
               )
             : undefined;
+        const ready = processesStart ?? expand?.run ?? backup?.dump ?? this.gate;
+        const bake: BakeSettings = args.bake ?? DEFAULTS.bake;
+        // No step when there are no canary steps: a stack that never asked keeps exactly its resources.
+        this.canary = args.canary
+            ? args.steps.step(
+                  `${name}-canary`,
+                  "canary",
+                  {
+                      ...key,
+                      ...(args.proxyProbe?.LIVE_SOCKET ? { LIVE_SOCKET: args.proxyProbe.LIVE_SOCKET } : {}),
+                      CANARY_STEPS: args.canary.steps.join(","),
+                      CANARY_STEP_SECONDS: String(args.canary.stepSeconds),
+                      BAKE_MAX_ERROR_PERCENT: String(bake.maxErrorPercent),
+                      BAKE_MAX_P99_MS: bake.maxP99Ms === undefined ? "" : String(bake.maxP99Ms),
+                      BAKE_MIN_REQUESTS: String(bake.minRequests),
+                  },
+                  { parent: this, dependsOn: [ready, ...(args.repointAfter ?? [])] },
+              )
+            : undefined;
         this.repoint = args.steps.step(`${name}-repoint`, "repoint", { ...key, STANDBY: standby }, {
             parent: this,
-            dependsOn: [processesStart ?? expand?.run ?? backup?.dump ?? this.gate, ...(args.repointAfter ?? [])],
+            dependsOn: [this.canary ?? ready, ...(args.repointAfter ?? [])],
         });
         this.verify = args.steps.step(
             `${name}-verify`,
@@ -287,7 +320,6 @@ export class Release extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [this.repoint] },
         );
-        const bake: BakeSettings = args.bake ?? DEFAULTS.bake;
         // No step at all when off: a stack that never asked for a bake keeps exactly its resources.
         this.bake =
             bake.seconds > 0

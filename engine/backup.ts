@@ -19,7 +19,7 @@
 //      release key's: the target's containers, whose release is read) and
 //      MIGRATION_FINGERPRINT (the expand migration that would run)
 import { imageOf, Proxy, trimmed } from "./docker";
-import { colourRelease, readHistory } from "./history";
+import { colourRelease, keyContainerIds, readHistory } from "./history";
 import { backupSkip } from "./history-rules";
 import { Step } from "./step";
 
@@ -104,7 +104,7 @@ async function backup(step: Step): Promise<void> {
     const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
     await step.refuseDuringRestore(proxy);
     const skip = backupSkip({
-        target: await colourRelease(step.docker, env.SWITCHYARD_STACK, env.SWITCHYARD_COLOR, (step.env.TARGET_CONTAINER_IDS ?? "").split(",").filter(Boolean)),
+        target: await colourRelease(step.docker, env.SWITCHYARD_STACK, env.SWITCHYARD_COLOR, keyContainerIds(step.env.TARGET_CONTAINER_IDS)),
         ...(await readHistory(proxy)),
         fingerprint: step.env.MIGRATION_FINGERPRINT || undefined,
     });

@@ -16,6 +16,11 @@ export async function addToHistory(proxy: Proxy, file: string, line: string, rea
     return proxy.writeState(file, withLine(await (read ?? proxy.readState(file)), line));
 }
 
+/** The container ids of the release key's TARGET_CONTAINER_IDS (comma-separated, as components/slot.ts joins them). */
+export function keyContainerIds(value: string | undefined): string[] {
+    return (value ?? "").split(",").filter(Boolean);
+}
+
 /**
  * What a colour's running containers run: the image id and the release
  * went-live records (empty when none runs). `only`: the containers the release

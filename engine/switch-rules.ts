@@ -4,6 +4,7 @@
 // them; test/unit/switch-rules.test.ts checks each in milliseconds.
 import type { Colour } from "../lib/config";
 import { otherColour } from "../lib/defaults";
+import { canaryLink } from "../lib/canary";
 import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RETIRED_PREFIX, retiredLedger, ROUTE_MARKER } from "../lib/routemarker";
 
 export type { Colour };
@@ -73,6 +74,10 @@ export function planSwitch(f: SwitchFacts): SwitchPlan {
         ops.push(f.target === "green" ? { write: ROUTE_MARKER, content: "" } : { remove: ROUTE_MARKER });
         lines.push(`live listener re-pointed: ${f.live} -> ${f.target} (no reload)`);
     }
+    // A switch ends any canary (lib/canary.ts): after the flip, so no request
+    // goes back to the old colour on the way; the link of the colour now live
+    // is read by nobody, and must not split the next release to it.
+    for (const c of ["blue", "green"] as const) ops.push({ remove: canaryLink(c) });
     return { ops, lines, rollback };
 }
 

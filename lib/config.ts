@@ -9,6 +9,7 @@
 // lib/configerrors.ts (how a problem is said). This module re-exports them,
 // so `./config` stays the one import for all of it.
 import { z } from "zod";
+import { stepsProblem } from "./canary";
 import { extraHttpConfigProblems } from "../nginx/directives";
 import { DEFAULT_ADDRESS_POOL } from "./addressing";
 import { connectionProblems, hostProblems, proxyProblems } from "./configchecks";
@@ -109,6 +110,20 @@ export const configSchema = z
             })
             .strict()
             .default({}),
+        // Before the switch, the new colour gets these shares of new traffic
+        // (percent, rising), each judged for stepSeconds with bake's thresholds;
+        // a failed step sends all traffic back at once and fails the update.
+        // Unset: the switch moves all traffic at once.
+        canary: z
+            .object({
+                steps: z.array(numeric(z.number())).superRefine((steps, ctx) => {
+                    const problem = stepsProblem(steps);
+                    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+                }),
+                stepSeconds: seconds(1, 3600).default(DEFAULTS.canaryStepSeconds),
+            })
+            .strict()
+            .optional(),
         drainSeconds: seconds(0, 600).default(DEFAULTS.drainSeconds),
         proxy: z
             .object({

@@ -48,6 +48,8 @@ export const DEFAULTS = {
     // Off: a release is promoted once verify passes, as before the bake existed.
     bake: { seconds: 0, maxErrorPercent: 1, minRequests: 50 },
     drainSeconds: 15,
+    // Each canary step's window: long enough for a few checks (every 2 s) under modest traffic.
+    canaryStepSeconds: 30,
     proxyImage: "nginx:1.27-bookworm",
     // What a framework app needs from its proxy (README, "The proxy: what your app sees").
     proxy: { maxBodyMb: 25, readTimeoutSeconds: 75, sendTimeoutSeconds: 60, streamTimeoutSeconds: 3600, upstreamKeepaliveSeconds: 2 },

@@ -55,6 +55,8 @@ export interface HostState {
     maintenance?: boolean;
     /** Who runs `npm run restore` on this stack and since when, while one runs. */
     restoring?: string;
+    /** A canary in progress (canary.steps): the colour that gets a share of new traffic, and the share in percent. */
+    canary?: { colour: Colour; weight: number };
     /**
      * Whether the daemon enforces swap limits. Without them Docker stores
      * memory_swap as -1, and the program must send what Docker will keep.
@@ -175,6 +177,7 @@ export function hostStateOf(facts: HostFactsRaw, stackLabel: string, proxyContai
         state.retiredImageId = { ...state.retiredImageId, ...markers.retiredImageId };
         state.maintenance = markers.maintenance;
         if (markers.restoring) state.restoring = markers.restoring;
+        if (markers.canary) state.canary = markers.canary;
         state.route = markers.route;
     }
     // What Docker cannot change in place on the data services, and what one replica of each running colour runs.

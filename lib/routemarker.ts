@@ -53,13 +53,17 @@ export const BAKE_FAILED_PREFIX = value("BAKE_FAILED_PREFIX");
 export const MEASURED_START_PREFIX = value("MEASURED_START_PREFIX");
 /** The directory of the certificate and key from config (under STATE_DIR). */
 export const TLS_SUBDIR = value("TLS_SUBDIR");
+/** canary-<colour>: the link to the canary ladder directory of the current weight (lib/canary.ts). */
+export const CANARY_PREFIX = value("CANARY_PREFIX");
 /** The stack's webhook URL, kept by the notifier step. */
 export const WEBHOOK_URL_FILE = value("WEBHOOK_URL_FILE");
 
 /** A shell script (run in the proxy) that lists the markers as NAME=content lines. */
 export const LIST_MARKERS_SCRIPT =
     `cd ${STATE_DIR} 2>/dev/null || exit 0; ` +
-    `for f in ${ROUTE_MARKER} ${RETIRED_PREFIX}* ${MAINTENANCE_MARKER} ${RESTORE_LOCK}; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; exit 0`;
+    `for f in ${ROUTE_MARKER} ${RETIRED_PREFIX}* ${MAINTENANCE_MARKER} ${RESTORE_LOCK}; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; ` +
+    // A running canary: its link and the ladder it points at (lib/canary.ts).
+    `for l in ${CANARY_PREFIX}blue ${CANARY_PREFIX}green; do [ -L "$l" ] && printf '%s=%s\\n' "$l" "$(readlink "$l")"; done; exit 0`;
 
 /** `value` when it is an image id as Docker prints it (sha256:<64 hex>), else "": a container created by name, a ledger without one. */
 export function imageIdOf(value: string | undefined): string {
@@ -79,6 +83,16 @@ export interface MarkerListing {
     maintenance: boolean;
     /** Who runs a restore and since when, while one runs (RESTORE_LOCK). */
     restoring?: string;
+    /** A canary in progress: the colour that gets a share of new traffic, and that share in percent. */
+    canary?: { colour: Colour; weight: number };
+}
+
+function canary(lines: string[]): { canary?: { colour: Colour; weight: number } } {
+    for (const colour of ["blue", "green"] as const) {
+        const m = new RegExp(`^${CANARY_PREFIX}${colour}=${CANARY_PREFIX}${colour}\\.w([1-9][0-9]?)$`).exec(lines.find((l) => l.startsWith(`${CANARY_PREFIX}${colour}=`)) ?? "");
+        if (m) return { canary: { colour, weight: Number(m[1]) } };
+    }
+    return {};
 }
 
 function restoring(lines: string[]): { restoring?: string } {
@@ -105,5 +119,6 @@ export function parseMarkers(listing: string): MarkerListing {
         retiredImageId,
         maintenance: lines.some((l) => l.startsWith(`${MAINTENANCE_MARKER}=`)),
         ...restoring(lines),
+        ...canary(lines),
     };
 }

@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { PACKAGE_ROOT } from "./package";
 
-export type StepName = "gate" | "backup" | "migrate" | "repoint" | "verify" | "bake" | "retire" | "proxy-config" | "tls-config" | "maintenance" | "notify-config" | "heal" | "acme-ready" | "processes" | "data-tls";
+export type StepName = "gate" | "backup" | "migrate" | "repoint" | "verify" | "bake" | "canary" | "retire" | "proxy-config" | "tls-config" | "maintenance" | "notify-config" | "heal" | "acme-ready" | "processes" | "data-tls";
 
 /**
  * A step's re-run key: the inputs that are there so that Pulumi runs the step

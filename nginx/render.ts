@@ -4,7 +4,8 @@
 import * as fs from "fs";
 import { Colour, COLOURS, RetriableMethod } from "../lib/config";
 import { packageFile } from "../lib/package";
-import { CLOSING_MARKER, CONF_DIR, MAINTENANCE_MARKER, ROUTE_MARKER, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
+import { CANARY_PREFIX, CLOSING_MARKER, CONF_DIR, MAINTENANCE_MARKER, ROUTE_MARKER, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
+import { bucketNames, CANARY_COOKIE } from "../lib/canary";
 
 /** Ports nginx listens on inside the proxy container (published per config). */
 export const LIVE_LISTEN_PORT = 8080;
@@ -123,6 +124,8 @@ export interface NginxTemplateValues {
     };
     /** Serve the ACME sidecar's HTTP-01 answers from its webroot. Defaults to false. */
     acme?: boolean;
+    /** Split the live listener's traffic by the canary ladder (canary.steps). Defaults to no split: the config is what it was before canaries. */
+    canary?: { cookieMaxAgeSeconds: number };
 }
 
 /** nginx's quoted string: the config values reaching here are validated (lib/config.ts), this keeps them one token. */
@@ -334,6 +337,74 @@ const ACME_LOCATION = `
         }
 `;
 
+/**
+ * The canary's split (lib/canary.ts), in the http block: a request's bucket
+ * from a hash of its id, and the sticky cookie for a client the canary routed
+ * that had none. Each text starts with a line break: without a canary the
+ * placeholders render to nothing and the config is byte for byte as before.
+ */
+export function renderCanaryHttp(canary: { cookieMaxAgeSeconds: number } | undefined): string {
+    if (!canary) return "";
+    const buckets = bucketNames();
+    return [
+        "",
+        "",
+        "    # canary.steps: one of 100 buckets per request; the ladder in the state",
+        "    # directory says which buckets go to the colour that is not live.",
+        '    split_clients "${request_id}" $switchyard_bucket {',
+        ...buckets.slice(0, -1).map((b) => `        1% ${b};`),
+        `        * ${buckets[buckets.length - 1]};`,
+        "    }",
+        "    # A client the canary routed without a pin keeps that colour for the canary.",
+        '    map "$switchyard_canary_on|$switchyard_pinned" $switchyard_canary_cookie {',
+        '        default "";',
+        `        "1|" "${CANARY_COOKIE}=$switchyard_colour; Path=/; Max-Age=${Math.floor(canary.cookieMaxAgeSeconds)}; HttpOnly; SameSite=Lax$switchyard_canary_secure";`,
+        "    }",
+        "    map $https $switchyard_canary_secure {",
+        '        default "";',
+        '        on "; Secure";',
+        "    }",
+        "    add_header Set-Cookie $switchyard_canary_cookie always;",
+    ].join("\n");
+}
+
+/**
+ * The live server's choice, after the route marker set the live colour: while
+ * the ladder of the other colour is on, a pinned client keeps its colour and
+ * any other request goes to the other colour when its bucket is in the ladder.
+ */
+export function renderCanaryServer(canary: { cookieMaxAgeSeconds: number } | undefined, server: "live" | "preview"): string {
+    if (!canary) return "";
+    // The preview listener splits nothing; the cookie's map reads these in every request.
+    if (server === "preview") return ['', '        set $switchyard_canary_on "";', '        set $switchyard_pinned "";'].join("\n");
+    const ladder = `${STATE_DIR}/${CANARY_PREFIX}$switchyard_other`;
+    return [
+        "",
+        "        # The canary (lib/canary.ts): no reload changes its weight.",
+        "        set $switchyard_other green;",
+        `        if (-f ${STATE_DIR}/${ROUTE_MARKER}) {`,
+        "            set $switchyard_other blue;",
+        "        }",
+        '        set $switchyard_canary_on "";',
+        `        if (-f ${ladder}/on) {`,
+        "            set $switchyard_canary_on 1;",
+        "        }",
+        '        set $switchyard_canary_hit "";',
+        `        if (-f ${ladder}/$switchyard_bucket) {`,
+        "            set $switchyard_canary_hit 1;",
+        "        }",
+        '        set $switchyard_pinned "";',
+        `        set $switchyard_canary_pick "$switchyard_canary_on|$cookie_${CANARY_COOKIE}|$switchyard_canary_hit";`,
+        '        if ($switchyard_canary_pick ~ "^1\\|(blue|green)\\|1?$") {',
+        "            set $switchyard_colour $1;",
+        "            set $switchyard_pinned 1;",
+        "        }",
+        '        if ($switchyard_canary_pick = "1||1") {',
+        "            set $switchyard_colour $switchyard_other;",
+        "        }",
+    ].join("\n");
+}
+
 const TEMPLATE_PATH = packageFile("nginx", "nginx.conf.template");
 
 export function renderNginxConfig(values: NginxTemplateValues, template = fs.readFileSync(TEMPLATE_PATH, "utf8")): string {
@@ -373,6 +444,9 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
             }`
             : "",
         acmeLocation: values.acme ? ACME_LOCATION : "",
+        canaryHttp: renderCanaryHttp(values.canary),
+        canaryLive: renderCanaryServer(values.canary, "live"),
+        canaryPreview: renderCanaryServer(values.canary, "preview"),
         extraHttpConfig: (values.extraHttpConfig ?? "").split("\n").map((l) => (l.trim() ? `    ${l.trim()}` : "")).join("\n"),
     };
     return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {

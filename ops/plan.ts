@@ -106,6 +106,7 @@ export function planSections(cfg: SwitchyardConfig, host: HostState, services: R
             ...(cfg.backups.enabled ? ["backup"] : []),
             ...(cfg.migrations.command ? ["migrate (expand)"] : []),
             ...(hasProcesses ? ["processes (start, hand over)"] : []),
+            ...(cfg.canary ? [`canary (${cfg.canary.steps.join(" % → ")} %, ${cfg.canary.stepSeconds} s each)`] : []),
             "re-point (no nginx reload)",
             "verify",
             ...(cfg.bake.seconds > 0 ? [`bake (${cfg.bake.seconds} s)`] : []),
@@ -130,6 +131,14 @@ export function planSections(cfg: SwitchyardConfig, host: HostState, services: R
         lines.push(`- **Gate:** each of ${cfg.replicas} ${plan.live} replica(s) must answer \`${cfg.health.path}\` healthy ${cfg.health.healthyThreshold} times in a row within ${cfg.health.timeoutSeconds} s.`);
         if (cfg.backups.enabled) lines.push(`- **Backup:** \`pg_dump\` of ${cfg.postgres.database} before anything switches; the newest ${cfg.backups.keep} are kept.`);
         if (cfg.migrations.command) lines.push(`- **Migrate (expand):** \`${cfg.migrations.command}\` from ${cfg.slots[plan.live]!.image}, while ${live ?? "nothing"} still serves.`);
+        if (cfg.canary && plan.switching) {
+            const latency = cfg.bake.maxP99Ms === undefined ? "" : ` or a p99 above ${cfg.bake.maxP99Ms} ms`;
+            lines.push(
+                `- **Canary:** ${plan.live} gets ${cfg.canary.steps.join(" %, then ")} % of new traffic (clients keep the colour they got), ${cfg.canary.stepSeconds} s each, judged by its real requests; ` +
+                    `above ${cfg.bake.maxErrorPercent} % 5xx${latency} (from ${cfg.bake.minRequests} requests), all traffic goes back to ${live ?? "nothing"} at once and the update fails. ` +
+                    `A rollback to a release that went live before takes no steps.`,
+            );
+        }
         lines.push(`- **Verify:** ${cfg.verifyRequests} consecutive answers from ${plan.live} on the live listener, else traffic goes back.`);
         if (cfg.bake.seconds > 0) {
             const latency = cfg.bake.maxP99Ms === undefined ? "" : ` or a p99 above ${cfg.bake.maxP99Ms} ms`;

@@ -69,6 +69,7 @@ export function render(
     cfg: StackConfigView | undefined,
     stopped: StoppedReplica[] = [],
     restoring?: string,
+    canary?: { colour: Colour; weight: number },
 ): { text: string; code: number } {
     const lines: string[] = [`Switchyard status: stack ${stack}`];
     let code = 0;
@@ -77,6 +78,7 @@ export function render(
         code = 1;
     } else {
         lines.push(`  proxy routes live traffic to: ${route} (read from the running nginx's route marker)`);
+        if (canary) lines.push(`  canary: ${canary.colour} gets ${canary.weight} % of new traffic (clients keep the colour they got); the release's canary step judges it`);
     }
     if (restoring) lines.push(`  RESTORE RUNNING: ${restoring}; updates are refused until it ends (after a restore that died: npm run restore -- --stack ${stack} --unlock)`);
     lines.push("", "  colour  state      replicas healthy  image");
@@ -140,7 +142,7 @@ export function main(argv = process.argv.slice(2)) {
         const there = containers(names.stackLabel, hostEnv(stack, file, names.namePrefix, data)).filter(isData);
         rows = [...rows.filter((r) => !isData(r)), ...there.map((r) => ({ ...r, host: data.name }))];
     }
-    const { text, code } = render(stack, rows, host.route, host.retired, cfg, host.stopped, host.restoring);
+    const { text, code } = render(stack, rows, host.route, host.retired, cfg, host.stopped, host.restoring, host.canary);
     console.log(text);
     process.exit(code);
 }

@@ -1,7 +1,10 @@
 // The bake under a real `pulumi up` on one Docker host: a release whose
 // /health passes (gate and verify pass) but whose real requests fail 20 % is
 // switched back by the bake, under standby retire and under standby keep;
-// a good release bakes through its window with no failed request.
+// a good release bakes through its window with no failed request. Then the
+// weighted canary (canary.steps): the share of new traffic follows each step,
+// clients that keep cookies stay on one colour, a rollback takes no steps, and
+// a failing release is stopped at its first step.
 //
 // Load runs on the live listener through every update (GET /version, GET and
 // POST /visits through Postgres and Redis, keep-alive and Connection: close).
@@ -12,12 +15,19 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { Colour } from "../../lib/config";
+import { execFile } from "child_process";
 import { describeFailures, get, LoadReport } from "../scripts/load";
+import { SessionReport, startSessions } from "../scripts/sessions";
 import { WebhookReceiver } from "../scripts/webhook";
 import { baseConfig, changed, E2EStack, freePort, missingParts, say, withLoad } from "./harness";
 
 const LOAD_RATE = 100;
 const BAKE = { seconds: 15, maxErrorPercent: 5, minRequests: 50 };
+/** The weighted canary of scenarios 5-7: two steps, each judged with BAKE's thresholds. */
+const CANARY = { steps: [10, 50], stepSeconds: 12 };
+/** Scenarios 5-7: new visitors (no cookies) at this rate, and cookie-keeping sessions beside them. */
+const CANARY_RATE = 160;
+const SESSIONS = { clients: 20, intervalMs: 500 };
 /** The sample app's fault: 1 in 5 requests other than /health answers 500. */
 const FAULT = { SAMPLE_FAIL_PERCENT: "20" };
 
@@ -167,5 +177,148 @@ describe("e2e: the bake judges real traffic under a real pulumi up (one host)", 
         assert.doesNotMatch(up.output, /\[bake /, "no bake ran");
         figures.push({ scenario: "4 no-op", upSeconds: up.seconds, requests: 0, failed: 0, p99: 0, note: `${up.changes.same} unchanged` });
         assertSharedUntouched("no-op");
+    });
+
+    /**
+     * The canary's weight in the proxy as it changes (its link's target, polled
+     * every 200 ms). Each change is bracketed: it happened after `before` (when
+     * the last poll that saw the old weight began) and by `at` (when the poll
+     * that saw the new one returned), so the old weight held until `before` and
+     * the new one from `at`: the windows judged below are certainly one weight.
+     */
+    function watchWeights(colour: Colour): { stop: () => Promise<{ at: number; before: number; weight: number }[]> } {
+        const seen: { at: number; before: number; weight: number }[] = [];
+        let stopped = false;
+        const poll = async () => {
+            let lastStart = Date.now();
+            while (!stopped) {
+                const started = Date.now();
+                const target = await new Promise<string>((resolve) =>
+                    execFile("docker", ["exec", s.names.proxyContainer, "readlink", `/etc/switchyard/state/canary-${colour}`], (_e, out) => resolve(String(out).trim())),
+                );
+                const weight = Number(/\.w(\d+)$/.exec(target)?.[1] ?? 0);
+                if ((seen[seen.length - 1]?.weight ?? 0) !== weight) seen.push({ at: Date.now(), before: lastStart, weight });
+                lastStart = started;
+                await new Promise((r) => setTimeout(r, 200));
+            }
+        };
+        const running = poll();
+        return {
+            stop: async () => {
+                stopped = true;
+                await running;
+                return seen;
+            },
+        };
+    }
+
+    /** Runs `fn` under the canary's load: new visitors and cookie-keeping sessions, the weight watched. */
+    async function canaryLoad(colour: Colour, fn: () => Promise<unknown>) {
+        const sessions = startSessions(live, SESSIONS.clients, SESSIONS.intervalMs);
+        const weights = watchWeights(colour);
+        let sess: SessionReport = { clients: [] };
+        let steps: { at: number; before: number; weight: number }[] = [];
+        const rep = await withLoad({ port: live, rate: CANARY_RATE, durationMs: 10 * 60 * 1000 }, async () => {
+            try {
+                await fn();
+            } finally {
+                [sess, steps] = await Promise.all([sessions.stop(), weights.stop()]);
+            }
+        });
+        return { rep, sess, steps };
+    }
+
+    /** The share of new visitors' answers from `colour` between two instants. */
+    const shareOf = (rep: LoadReport, colour: Colour, from: number, to: number) => {
+        const w = rep.samples.filter((x) => rep.startedAt + x.at >= from && rep.startedAt + x.at < to && x.colour);
+        return { percent: (100 * w.filter((x) => x.colour === colour).length) / Math.max(1, w.length), n: w.length };
+    };
+
+    it("5. canary 10 -> 50 -> 100 under load: each step's share of new visitors within 5 points, every cookie-keeping client on one colour, 0 failed", async () => {
+        setConfig({ canary: CANARY });
+        const t = Date.now();
+        let output = "";
+        let seconds = 0;
+        const { rep, sess, steps } = await canaryLoad("blue", async () => {
+            setConfig({ slots: { ...slots(), blue: { image: "switchyard/app:1.0.0", env: { CANARY_RUN: "5" } } }, liveColor: "blue" });
+            const up = await s.up("5 release blue through the canary");
+            output = up.output;
+            seconds = up.seconds;
+        });
+        assert.strictEqual(rep.failed, 0, describeFailures(rep));
+        assert.match(output, /canary of blue passed at 10, 50 %/);
+        assert.strictEqual(await route(), "blue");
+        // The polled weights: 10, 50, then the link gone (re-point moved the rest).
+        assert.deepStrictEqual(steps.map((x) => x.weight), [10, 50, 0], JSON.stringify(steps));
+        say(`5 the weights as polled: ${steps.map((x) => `${x.weight} % between ${x.before - t} and ${x.at - t} ms`).join(", ")}`);
+        const shares: string[] = [];
+        for (const [i, step] of steps.slice(0, 2).entries()) {
+            // From when the poll saw the weight (and 300 ms for requests already routed) to when it last saw it.
+            const got = shareOf(rep, "blue", step.at + 300, steps[i + 1].before);
+            assert.ok(got.n >= 500, `only ${got.n} answers at ${step.weight} %`);
+            assert.ok(Math.abs(got.percent - step.weight) <= 5, `at ${step.weight} % blue answered ${got.percent.toFixed(1)} % of ${got.n} new visitors`);
+            shares.push(`${step.weight} %: ${got.percent.toFixed(1)} % of ${got.n}`);
+        }
+        const after = shareOf(rep, "blue", steps[2].at + 300, Infinity);
+        assert.strictEqual(after.percent, 100, "after re-point every request goes to blue");
+        // From the first weight to the re-point, each session saw one colour.
+        let pinnedBlue = 0;
+        for (const seen of sess.clients) {
+            const during = seen.filter((x) => x.at > steps[0].at + 300 && x.at < steps[2].before);
+            const colours = [...new Set(during.map((x) => x.colour))];
+            assert.ok(during.length >= 20, `a session made only ${during.length} requests during the canary`);
+            assert.strictEqual(colours.length, 1, `a session saw ${colours.join(" and ")} during the canary`);
+            if (colours[0] === "blue") pinnedBlue++;
+            assert.ok(seen.every((x) => x.status === 200), "no session request failed");
+        }
+        const heard = hook.since(t).map((x) => `${x.body.kind} ${x.body.step}`);
+        assert.deepStrictEqual(heard, [], "a canary that held is no failure");
+        say(`5 canary: ${shares.join(", ")}; ${pinnedBlue} of ${sess.clients.length} sessions pinned to blue, each on one colour; ${rep.requests} requests, 0 failed`);
+        figures.push({ scenario: "5 canary 10/50/100 (keep)", upSeconds: seconds, requests: rep.requests, failed: rep.failed, p99: rep.p99, note: `new visitors on blue: ${shares.join(", ")}; ${sess.clients.length} cookie sessions each on one colour (${pinnedBlue} on blue)` });
+        assertSharedUntouched("canary release");
+    });
+
+    it("6. liveColor back to the warm colour is a rollback: no canary steps, traffic moves at once", async () => {
+        let output = "";
+        let seconds = 0;
+        const { rep, steps } = await canaryLoad("green", async () => {
+            await s.stack.setConfig("switchyard:liveColor", { value: "green" });
+            const up = await s.up("6 rollback to green");
+            output = up.output;
+            seconds = up.seconds;
+        });
+        assert.strictEqual(rep.failed, 0, describeFailures(rep));
+        assert.match(output, /green's release went live on this database before: a rollback is not a release, so no canary steps/);
+        assert.deepStrictEqual(steps, [], "no weight was ever set");
+        assert.strictEqual(await route(), "green");
+        figures.push({ scenario: "6 rollback with canary steps set", upSeconds: seconds, requests: rep.requests, failed: rep.failed, p99: rep.p99, note: "no steps: a rollback is immediate" });
+        assertSharedUntouched("rollback");
+    });
+
+    it("7. a release failing 20 % of real requests: stopped at its first step with about 10 % of new traffic exposed, all back at once, the webhook told", async () => {
+        const t = Date.now();
+        let failure = { message: "", seconds: 0, output: "" };
+        const { rep, steps } = await canaryLoad("blue", async () => {
+            setConfig({ slots: { ...slots(), blue: { image: "switchyard/app:1.0.0", env: { ...FAULT, CANARY_RUN: "7" } } }, liveColor: "blue" });
+            failure = await s.upFails("7 release blue with 20 % failing requests through the canary");
+        });
+        const m = /canary failed on \S+ at 10 % after (\d+)s of 12s: blue (\d+) of (\d+) real requests answered 5xx \(([\d.]+) %, threshold 5 %\); all traffic is back on green, which keeps running/.exec(failure.message);
+        assert.ok(m, `the up's error names the step, the counts and the threshold:\n${failure.message.slice(-2000)}`);
+        assert.doesNotMatch(failure.output, /\] 50 % of new traffic to blue/, "it never reached the second step");
+        assert.deepStrictEqual(steps.map((x) => x.weight), [10, 0], JSON.stringify(steps));
+        assert.strictEqual(await route(), "green");
+        const exposed = shareOf(rep, "blue", steps[0].at - 1000, steps[1].at + 1000);
+        assert.ok(exposed.percent < 16, `blue answered ${exposed.percent.toFixed(1)} % of new visitors while its step ran`);
+        assert.strictEqual(shareOf(rep, "blue", steps[1].at + 300, Infinity).percent, 0, "after the failed step no request reached blue");
+        const failed = rep.samples.filter((x) => x.error !== undefined || x.status < 200 || x.status > 299);
+        const notTheFault = failed.filter((x) => !(x.status === 500 && x.colour === "blue"));
+        assert.deepStrictEqual(notTheFault, [], `failures other than blue's injected 500s:\n${describeFailures({ ...rep, samples: notTheFault })}`);
+        const heard = hook.since(t);
+        assert.deepStrictEqual(heard.map((x) => `${x.body.kind} ${x.body.step}`), ["failure canary"]);
+        assert.match(heard[0].body.error, /canary failed on .* at 10 % .* answered 5xx/);
+        const [, after, errors, total] = m;
+        say(`7 bad canary: stopped after ${after}s at 10 %: ${errors} of ${total} 5xx at the proxy; blue answered ${exposed.percent.toFixed(1)} % of new visitors meanwhile; clients saw ${failed.length} failed of ${rep.requests}`);
+        figures.push({ scenario: "7 bad release through the canary", upSeconds: failure.seconds, requests: rep.requests, failed: failed.length, p99: rep.p99, note: `stopped at 10 % after ${after}s: ${errors}/${total} 5xx at the proxy; blue had ${exposed.percent.toFixed(1)} % of new visitors meanwhile` });
+        assertSharedUntouched("bad canary");
     });
 });

@@ -117,6 +117,8 @@ export interface TestStackOptions {
     replicas?: number;
     /** `proxy.*` settings as the stack config gives them (hostnames, trustedProxies, ...). Defaults to none. */
     proxy?: Record<string, unknown>;
+    /** Render the canary's split (lib/canary.ts) with this cookie lifetime. Defaults to none. */
+    canary?: { cookieMaxAgeSeconds: number };
 }
 
 export class TestStack {
@@ -217,6 +219,7 @@ export class TestStack {
             },
             behaviour: proxyBehaviour(cfg),
             ...(tls ? { tls: { redirectHttp, publicPort: this.tlsPort } } : {}),
+            canary: this.options.canary,
         });
     }
 

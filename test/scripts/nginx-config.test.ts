@@ -52,7 +52,7 @@ describe("rendered nginx config (real nginx)", function () {
         assert.strictEqual((text.match(/listen \d+ ssl http2;/g) ?? []).length, 2, "live and preview both listen for HTTPS");
     });
 
-    it("fixed addresses in the host's network, TLS from ACME, every proxy key and an extraHttpConfig a team would write: passes nginx -t", () => {
+    it("fixed addresses in the host's network, TLS from ACME, the canary's split, every proxy key and an extraHttpConfig a team would write: passes nginx -t", () => {
         const conf = renderNginxConfig({
             appPort: 3000,
             drainSeconds: 5,
@@ -61,6 +61,7 @@ describe("rendered nginx config (real nginx)", function () {
             behaviour: { hostnames: ["shop.example.com", "*.shop.example.com"], trustedProxies: ["10.0.0.0/8", "fd00::/8"], securityHeaders: { "Content-Security-Policy": "default-src 'self'", "X-Frame-Options": "" }, maxBodyMb: 0, buffering: false },
             tls: { redirectHttp: true, publicPort: 443, file: "/etc/switchyard/acme/server.pem" },
             acme: true,
+            canary: { cookieMaxAgeSeconds: 360 },
             extraHttpConfig: 'limit_req_zone $binary_remote_addr zone=one:10m rate=10r/s;\nmap $http_user_agent $bot { default 0; "~*bot" 1; }',
         });
         const r = nginxTest(conf);

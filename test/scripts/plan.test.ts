@@ -70,6 +70,12 @@ describe("npm run plan (real Docker engine)", function () {
         assert.match(out, /green's start and are gated before the re-point; each scheduler is handed over \(blue's stopped first\); then blue's get SIGTERM and their stop grace\./);
     });
 
+    it("with canary steps: the weights and their window are a step before re-point, with the bake's thresholds", () => {
+        const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:canary": { steps: [10, 50], stepSeconds: 60 }, "switchyard:bake": { maxErrorPercent: 2 } });
+        assert.match(out, /Steps, in order: gate → backup → canary \(10 % → 50 %, 60 s each\) → re-point \(no nginx reload\) → verify → retire\./);
+        assert.match(out, /- \*\*Canary:\*\* green gets 10 %, then 50 % of new traffic \(clients keep the colour they got\), 60 s each, judged by its real requests; above 2 % 5xx \(from 50 requests\), all traffic goes back to blue at once and the update fails\./);
+    });
+
     it("with a bake: the bake's window and thresholds are a step between verify and retire", () => {
         const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:bake": { seconds: 120, maxErrorPercent: 2, maxP99Ms: 900 } });
         assert.match(out, /Steps, in order: gate → backup → re-point \(no nginx reload\) → verify → bake \(120 s\) → retire\./);

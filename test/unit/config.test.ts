@@ -180,6 +180,20 @@ describe("config", () => {
         ]);
     });
 
+    it("canary: none by default; its weights rise, whole percents 1-99, each bad value named with what is allowed", () => {
+        assert.strictEqual(parseConfig(raw(minimal), new Set(), "staging").canary, undefined);
+        // `pulumi config set --path canary.steps[0] 10` stores text.
+        const set = parseConfig(raw({ ...minimal, canary: { steps: ["10", "50"] } }), new Set(), "staging");
+        assert.deepStrictEqual(set.canary, { steps: [10, 50], stepSeconds: 30 });
+        assert.deepStrictEqual(problems({ ...minimal, canary: { steps: [50, 10], stepSeconds: 0 } }).sort(), [
+            "switchyard:canary.stepSeconds = 0: must be >= 1",
+            "switchyard:canary.steps = [50,10]: weights must rise: 10 follows 50",
+        ]);
+        assert.deepStrictEqual(problems({ ...minimal, canary: { steps: [100] } }), ["switchyard:canary.steps = [100]: weight 100 must be a whole percent from 1 to 99 (100 % is the switch that follows the last step)"]);
+        assert.deepStrictEqual(problems({ ...minimal, canary: { steps: [] } }), ["switchyard:canary.steps = []: must list at least one weight, such as [10, 50]"]);
+        assert.deepStrictEqual(problems({ ...minimal, canary: { steps: [10], weight: 5 } }), ["switchyard:canary.weight: unknown key (allowed here: steps, stepSeconds)"]);
+    });
+
     it("production cannot turn backups off; a contract migration is refused under standby keep", () => {
         assert.deepStrictEqual(problems({ ...minimal, environment: "production", appUser: "10001:10001", backups: { enabled: false } }, [], "production"), [
             "switchyard:backups.enabled = false: cannot be false in production: every switch backs up the database first",

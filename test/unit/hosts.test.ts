@@ -208,6 +208,16 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         );
     });
 
+    it("canary steps run on the first host only, before its re-point; only its proxy splits traffic; the next host still waits for its bake", async () => {
+        const run = await runProgram({ config: { ...switched, canary: { steps: [10, 50] } }, hostsByDocker: everyHostOnBlue });
+        const commands = byType(run, COMMAND).map((c) => c.name);
+        assert.deepStrictEqual(commands.filter((n) => /canary/.test(n)), ["release-canary"]);
+        assert.ok(get(run, "release-repoint").deps.includes("release-canary"));
+        assert.ok(get(run, "web-2-release-repoint").deps.includes("release-bake"));
+        assert.match(get(run, "proxy-config").inputs.stdin, /split_clients/);
+        for (const prefix of ["web-2-", "web-3-"]) assert.doesNotMatch(get(run, `${prefix}proxy-config`).inputs.stdin, /split_clients|switchyard_canary/, prefix);
+    });
+
     it("data.host web-2: Postgres, Redis, the backups and the dump on web-2; the canary's slots and migrations use data.address; web-2's slots the backend", async () => {
         const run = await runProgram({ config: { ...switched, data: { host: "web-2", address: "10.0.0.12" } }, hostsByDocker: everyHostOnBlue });
         for (const name of ["postgres-container", "redis-container", "backups-volume", "web-2-networks-data"]) {

@@ -121,6 +121,27 @@ describe("program (Pulumi mocks)", function () {
         assert.strictEqual(env.TARGET_CONTAINER_IDS, envOf(run, "release-verify").TARGET_CONTAINER_IDS);
     });
 
+    it("no canary by default; with canary.steps the canary sits before re-point with the bake's thresholds, and the proxy splits by buckets", async () => {
+        const plain = await runProgram({ config: switched });
+        assert.ok(!plain.resources.has("release-canary"), "no canary step unless one is asked for");
+        assert.doesNotMatch(get(plain, "proxy-config").inputs.stdin, /switchyard_bucket|switchyard_canary/, "the proxy's config is what it was before canaries");
+        const run = await runProgram({ config: { ...switched, canary: { steps: [5, 25, 50], stepSeconds: 20 }, bake: { maxErrorPercent: 2 } } });
+        const canary = get(run, "release-canary");
+        assert.strictEqual(canary.inputs.create, "bash scripts/release/canary.sh");
+        assert.ok(canary.deps.includes("release-backup-dump"), `after the gate and the dump: ${canary.deps.join(" ")}`);
+        assert.ok(get(run, "release-repoint").deps.includes("release-canary"), "re-point moves the rest only after every step held");
+        const env = envOf(run, "release-canary");
+        assert.deepStrictEqual(
+            { steps: env.CANARY_STEPS, seconds: env.CANARY_STEP_SECONDS, errors: env.BAKE_MAX_ERROR_PERCENT, p99: env.BAKE_MAX_P99_MS, min: env.BAKE_MIN_REQUESTS, colour: env.SWITCHYARD_COLOR },
+            { steps: "5,25,50", seconds: "20", errors: "2", p99: "", min: "50", colour: "green" },
+        );
+        assert.strictEqual(env.TARGET_CONTAINER_IDS, envOf(run, "release-verify").TARGET_CONTAINER_IDS, "it runs again exactly when the other steps do");
+        const conf = get(run, "proxy-config").inputs.stdin as string;
+        assert.match(conf, /split_clients "\$\{request_id\}" \$switchyard_bucket \{/);
+        // 3 steps of 20 s, and five minutes to spare.
+        assert.match(conf, /switchyard_canary=\$switchyard_colour; Path=\/; Max-Age=360; HttpOnly; SameSite=Lax/);
+    });
+
     it("a release with data protection: gate -> backup -> expand -> re-point -> verify -> retire -> contract", async () => {
         const config = { ...switched, migrations: { command: "node migrate.js expand", contractCommand: "node migrate.js contract" } };
         const run = await runProgram({ config, host: hostAfter(staged, "blue", ["blue", "green"]) });

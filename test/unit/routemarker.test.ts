@@ -39,6 +39,15 @@ describe("the route-marker protocol", () => {
         assert.match(LIST_MARKERS_SCRIPT, /live-green retired-\* maintenance/);
     });
 
+    it("reads a running canary from its link: the colour and the weight of the ladder it points at", () => {
+        assert.match(LIST_MARKERS_SCRIPT, /for l in canary-blue canary-green; do \[ -L "\$l" \] && printf '%s=%s\\n' "\$l" "\$\(readlink "\$l"\)"/);
+        assert.deepStrictEqual(parseMarkers("canary-green=canary-green.w25\n").canary, { colour: "green", weight: 25 });
+        assert.strictEqual(parseMarkers("").canary, undefined);
+        // Not a ladder of this colour, or not a weight: no canary is claimed.
+        assert.strictEqual(parseMarkers("canary-green=canary-blue.w25\n").canary, undefined);
+        assert.strictEqual(parseMarkers("canary-green=canary-green.w100\n").canary, undefined);
+    });
+
     it("is spelled nowhere else in what the program, the steps and the operator commands run", () => {
         const offenders = SHIPPED.flatMap(files)
             .filter((f) => !f.endsWith("route-marker.env") && !f.endsWith(".md"))

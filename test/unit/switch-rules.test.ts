@@ -18,10 +18,13 @@ const facts = (over: Partial<SwitchFacts> = {}): SwitchFacts => ({
     ...over,
 });
 
+/** Every switch ends with the canary links' removal (lib/canary.ts), after the marker flip. */
+const ENDS_CANARY = ["r", "canary-blue", "r", "canary-green"];
+
 describe("switch decisions (engine/switch-rules.ts)", () => {
-    it("a release: previous colour and image first, the ledger, the marker flip last", () => {
+    it("a release: previous colour and image first, the ledger, the marker flip, then the end of any canary", () => {
         const p = planSwitch(facts());
-        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "blue", "w", "previous-live-image", "app:1", "w", "retired-blue", "app:1", "r", "retired-green", "w", "live-green", ""]);
+        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "blue", "w", "previous-live-image", "app:1", "w", "retired-blue", "app:1", "r", "retired-green", "w", "live-green", "", ...ENDS_CANARY]);
         assert.deepStrictEqual(p.lines, ["ledger: blue will be retired (image app:1)", "live listener re-pointed: blue -> green (no reload)"]);
         assert.strictEqual(p.rollback, undefined);
     });
@@ -34,7 +37,7 @@ describe("switch decisions (engine/switch-rules.ts)", () => {
 
     it("to blue, the marker is removed; standby keep writes no ledger", () => {
         const p = planSwitch(facts({ target: "blue", live: "green", retire: false }));
-        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "green", "w", "previous-live-image", "app:1", "r", "retired-blue", "r", "live-green"]);
+        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "green", "w", "previous-live-image", "app:1", "r", "retired-blue", "r", "live-green", ...ENDS_CANARY]);
     });
 
     it("back to the image live before the last switch is a rollback, and clears it so undoing it is not another", () => {
@@ -47,13 +50,13 @@ describe("switch decisions (engine/switch-rules.ts)", () => {
 
     it("run twice: the route already moved, only the records are written again", () => {
         const p = planSwitch(facts({ live: "green" }));
-        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "green", "r", "retired-green"]);
+        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "green", "r", "retired-green", ...ENDS_CANARY]);
         assert.deepStrictEqual(p.lines, ["live listener already routes to green"]);
     });
 
     it("the first release (nothing runs in the other colour): no image records, no ledger", () => {
         const p = planSwitch(facts({ oldRunningImage: "" }));
-        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "blue", "r", "retired-green", "w", "live-green", ""]);
+        assert.deepStrictEqual(stateOpArgs(p.ops), ["w", "previous-live", "blue", "r", "retired-green", "w", "live-green", "", ...ENDS_CANARY]);
     });
 
     it("reads the verify probe's last line; anything else is a failure that says so", () => {
