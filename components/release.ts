@@ -354,7 +354,16 @@ export class Release extends pulumi.ComponentResource {
                 APP_PORT: String(args.slot.appPort ?? DEFAULTS.appPort),
                 STOP_GRACE_SECONDS: String(drainSeconds + 5),
             },
-            { parent: this, dependsOn: [settle ?? this.bake ?? this.verify] },
+            {
+                parent: this,
+                dependsOn: [settle ?? this.bake ?? this.verify],
+                // Nothing to retire (standby keep, or no colour switched away
+                // from): the step would only say so. It keeps the release key
+                // it last ran with, so a switch between two running colours
+                // updates one step fewer (issue 30: an up near Pulumi's floor).
+                // A colour to retire is a change of RETIRE_COLOR: it runs then.
+                ...(retireColour ? {} : { ignoreChanges: Object.keys(key).map((k) => `environment.${k}`) }),
+            },
         );
         this.promoted = this.bake ?? this.verify;
         const contract = migrations.contractCommand ? migration("contract", migrations.contractCommand, this.retire, args.contractAfter) : undefined;
