@@ -20,7 +20,7 @@
 //      BAKE_MIN_REQUESTS, LIVE_SOCKET (optional), TARGET_CONTAINER_IDS
 //      (optional), SWITCHYARD_RETRY_BAKE (optional, 1), DOCKER_HOST
 import { bucketNames, canaryLadder, canaryLink, parseCanarySteps } from "../lib/canary";
-import { BAKE_FAILED_PREFIX, STATE_DIR } from "../lib/routemarker";
+import { BAKE_FAILED_PREFIX, CANARY_FIGURES, STATE_DIR } from "../lib/routemarker";
 import { describe, failedBefore, failedRecord } from "./bake-verdict";
 import { judgeInput } from "./bake";
 import { engineTime, Proxy, slotContainerIds, trimmed } from "./docker";
@@ -93,6 +93,16 @@ async function canary(step: Step): Promise<void> {
         `canary of ${colour} on ${input.hostName}: ${input.steps.join(" % -> ")} % of new traffic, ${input.stepSeconds}s each; ` +
             `fail above ${t.maxErrorPercent} % 5xx${t.maxP99Ms ? ` or a p99 above ${t.maxP99Ms} ms` : ""}, judged from ${t.minRequests} requests`,
     );
+    // Each step's figures, kept in the proxy for npm run status (one write per step).
+    const figures = [`${new Date().toISOString().replace(/\.\d+Z$/, "Z")} ${colour} after ${live}: ${input.steps.join(" % -> ")} %, ${input.stepSeconds}s each`];
+    const save = async () => {
+        if (!(await proxy.writeState(CANARY_FIGURES, `${figures.join("\n")}\n`))) step.say("could not record the canary's figures in the proxy's state");
+    };
+    const record = async (line: string) => {
+        figures.push(line);
+        await save();
+    };
+    await save();
     for (const weight of input.steps) {
         // Each step judges its own traffic: the window starts by the engine's clock, before the weight.
         const since = await engineTime(step.docker);
@@ -105,10 +115,13 @@ async function canary(step: Step): Promise<void> {
             await removeLink(colour);
             const message = `canary failed on ${input.hostName} at ${weight} % after ${watched.waited}s of ${input.stepSeconds}s: ${colour} ${watched.failed}; all traffic is back on ${live}, which keeps running`;
             if (!(await proxy.writeState(failedFile, failedRecord(containers, new Date(), `at ${weight} %: ${watched.failed}`)))) step.say("could not record the failed canary in the proxy's state");
+            await record(`${weight} %: failed after ${watched.waited}s: ${watched.failed}; all traffic back on ${live}`);
             step.fail(message);
         }
         step.say(`${weight} % held: ${describe(watched.summary)}`);
+        await record(`${weight} %: held for ${watched.waited}s: ${describe(watched.summary)}`);
     }
+    await record("passed: re-point sends the rest");
     await proxy.removeState(failedFile);
     step.say(`canary of ${colour} passed at ${input.steps.join(", ")} %: re-point sends the rest`);
 }

@@ -57,6 +57,8 @@ export interface HostState {
     restoring?: string;
     /** A canary in progress (canary.steps): the colour that gets a share of new traffic, and the share in percent. */
     canary?: { colour: Colour; weight: number };
+    /** The last canary's figures, one line per step (engine/canary.ts). */
+    canaryFigures?: string[];
     /**
      * Whether the daemon enforces swap limits. Without them Docker stores
      * memory_swap as -1, and the program must send what Docker will keep.
@@ -178,6 +180,7 @@ export function hostStateOf(facts: HostFactsRaw, stackLabel: string, proxyContai
         state.maintenance = markers.maintenance;
         if (markers.restoring) state.restoring = markers.restoring;
         if (markers.canary) state.canary = markers.canary;
+        if (markers.canaryFigures) state.canaryFigures = markers.canaryFigures;
         state.route = markers.route;
     }
     // What Docker cannot change in place on the data services, and what one replica of each running colour runs.

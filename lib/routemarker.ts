@@ -55,6 +55,8 @@ export const MEASURED_START_PREFIX = value("MEASURED_START_PREFIX");
 export const TLS_SUBDIR = value("TLS_SUBDIR");
 /** canary-<colour>: the link to the canary ladder directory of the current weight (lib/canary.ts). */
 export const CANARY_PREFIX = value("CANARY_PREFIX");
+/** The last canary's figures, one line per step (engine/canary.ts writes them, npm run status shows them). */
+export const CANARY_FIGURES = value("CANARY_FIGURES");
 /** The stack's webhook URL, kept by the notifier step. */
 export const WEBHOOK_URL_FILE = value("WEBHOOK_URL_FILE");
 
@@ -63,7 +65,8 @@ export const LIST_MARKERS_SCRIPT =
     `cd ${STATE_DIR} 2>/dev/null || exit 0; ` +
     `for f in ${ROUTE_MARKER} ${RETIRED_PREFIX}* ${MAINTENANCE_MARKER} ${RESTORE_LOCK}; do [ -f "$f" ] && printf '%s=%s\\n' "$f" "$(cat "$f")"; done; ` +
     // A running canary: its link and the ladder it points at (lib/canary.ts).
-    `for l in ${CANARY_PREFIX}blue ${CANARY_PREFIX}green; do [ -L "$l" ] && printf '%s=%s\\n' "$l" "$(readlink "$l")"; done; exit 0`;
+    `for l in ${CANARY_PREFIX}blue ${CANARY_PREFIX}green; do [ -L "$l" ] && printf '%s=%s\\n' "$l" "$(readlink "$l")"; done; ` +
+    `[ -f ${CANARY_FIGURES} ] && sed 's/^/${CANARY_FIGURES}=/' ${CANARY_FIGURES}; exit 0`;
 
 /** `value` when it is an image id as Docker prints it (sha256:<64 hex>), else "": a container created by name, a ledger without one. */
 export function imageIdOf(value: string | undefined): string {
@@ -85,6 +88,13 @@ export interface MarkerListing {
     restoring?: string;
     /** A canary in progress: the colour that gets a share of new traffic, and that share in percent. */
     canary?: { colour: Colour; weight: number };
+    /** The last canary's figures, one line per step. */
+    canaryFigures?: string[];
+}
+
+function figures(lines: string[]): { canaryFigures?: string[] } {
+    const mine = lines.filter((l) => l.startsWith(`${CANARY_FIGURES}=`)).map((l) => l.slice(CANARY_FIGURES.length + 1));
+    return mine.length ? { canaryFigures: mine } : {};
 }
 
 function canary(lines: string[]): { canary?: { colour: Colour; weight: number } } {
@@ -120,5 +130,6 @@ export function parseMarkers(listing: string): MarkerListing {
         maintenance: lines.some((l) => l.startsWith(`${MAINTENANCE_MARKER}=`)),
         ...restoring(lines),
         ...canary(lines),
+        ...figures(lines),
     };
 }

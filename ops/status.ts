@@ -70,6 +70,7 @@ export function render(
     stopped: StoppedReplica[] = [],
     restoring?: string,
     canary?: { colour: Colour; weight: number },
+    canaryFigures: string[] = [],
 ): { text: string; code: number } {
     const lines: string[] = [`Switchyard status: stack ${stack}`];
     let code = 0;
@@ -79,6 +80,7 @@ export function render(
     } else {
         lines.push(`  proxy routes live traffic to: ${route} (read from the running nginx's route marker)`);
         if (canary) lines.push(`  canary: ${canary.colour} gets ${canary.weight} % of new traffic (clients keep the colour they got); the release's canary step judges it`);
+        if (canaryFigures.length) lines.push(`  last canary: ${canaryFigures[0]}`, ...canaryFigures.slice(1).map((l) => `    ${l}`));
     }
     if (restoring) lines.push(`  RESTORE RUNNING: ${restoring}; updates are refused until it ends (after a restore that died: npm run restore -- --stack ${stack} --unlock)`);
     lines.push("", "  colour  state      replicas healthy  image");
@@ -142,7 +144,7 @@ export function main(argv = process.argv.slice(2)) {
         const there = containers(names.stackLabel, hostEnv(stack, file, names.namePrefix, data)).filter(isData);
         rows = [...rows.filter((r) => !isData(r)), ...there.map((r) => ({ ...r, host: data.name }))];
     }
-    const { text, code } = render(stack, rows, host.route, host.retired, cfg, host.stopped, host.restoring, host.canary);
+    const { text, code } = render(stack, rows, host.route, host.retired, cfg, host.stopped, host.restoring, host.canary, host.canaryFigures);
     console.log(text);
     process.exit(code);
 }

@@ -45,7 +45,14 @@ describe("canary: weighted steps on the live listener (real Docker engine)", fun
         assert.match(r.stdout, /canary of green passed at 10, 50 %/);
         assert.strictEqual(link(), "canary-green.w50", "the last weight holds until re-point");
         // What npm run status and the program read of it (the proxy's marker listing).
-        assert.deepStrictEqual(parseMarkers(docker("exec", stack.proxy, "sh", "-c", LIST_MARKERS_SCRIPT)).canary, { colour: "green", weight: 50 });
+        const markers = parseMarkers(docker("exec", stack.proxy, "sh", "-c", LIST_MARKERS_SCRIPT));
+        assert.deepStrictEqual(markers.canary, { colour: "green", weight: 50 });
+        // Each step's figures, as npm run status shows them.
+        assert.strictEqual(markers.canaryFigures?.length, 4, JSON.stringify(markers.canaryFigures));
+        assert.match(markers.canaryFigures![0], /^\d{4}-\d\d-\d\dT[\d:]+Z green after blue: 10 % -> 50 %, 8s each$/);
+        assert.match(markers.canaryFigures![1], /^10 %: held for \d+s: \d+ requests, 0 5xx \(0\.00 %\), p99 \d+ ms/);
+        assert.match(markers.canaryFigures![2], /^50 %: held for \d+s: /);
+        assert.strictEqual(markers.canaryFigures![3], "passed: re-point sends the rest");
         const repoint = runStep("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "keep" }));
         assert.strictEqual(repoint.status, 0, repoint.stderr);
         const switched = Date.now();
@@ -90,6 +97,7 @@ describe("canary: weighted steps on the live listener (real Docker engine)", fun
         const rep = await load.stop();
         assert.strictEqual(r.status, 1, r.stdout);
         assert.match(r.stderr, /FAILED: canary failed on .* at 10 % after \d+s of 20s: green (\d+) of (\d+) real requests answered 5xx \([\d.]+ %, threshold 5 %\); all traffic is back on blue, which keeps running/);
+        assert.match(parseMarkers(docker("exec", stack.proxy, "sh", "-c", LIST_MARKERS_SCRIPT)).canaryFigures!.at(-1)!, /^10 %: failed after \d+s: \d+ of \d+ real requests answered 5xx .*; all traffic back on blue$/);
         assert.doesNotMatch(r.stdout, /\] 50 % of new traffic to/, `it never reached the second step:\n${r.stdout}${r.stderr}`);
         const exposed = share(rep, "green", t0, ended);
         assert.ok(exposed.share < 0.2, `green answered ${(exposed.share * 100).toFixed(1)} % of requests during the canary`);

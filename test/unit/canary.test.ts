@@ -42,6 +42,8 @@ describe("canary rules (lib/canary.ts)", () => {
         const { text } = render("prod", [], "blue", {}, undefined, [], undefined, { colour: "green", weight: 25 });
         assert.match(text, /proxy routes live traffic to: blue .*\n  canary: green gets 25 % of new traffic \(clients keep the colour they got\); the release's canary step judges it/);
         assert.doesNotMatch(render("prod", [], "blue", {}, undefined).text, /canary/);
+        const last = render("prod", [], "green", {}, undefined, [], undefined, undefined, ["T green after blue: 10 % -> 50 %, 30s each", "10 %: held for 30s: 412 requests", "passed: re-point sends the rest"]).text;
+        assert.match(last, /  last canary: T green after blue: 10 % -> 50 %, 30s each\n    10 %: held for 30s: 412 requests\n    passed: re-point sends the rest/);
     });
 });
 

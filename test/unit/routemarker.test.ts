@@ -46,6 +46,10 @@ describe("the route-marker protocol", () => {
         // Not a ladder of this colour, or not a weight: no canary is claimed.
         assert.strictEqual(parseMarkers("canary-green=canary-blue.w25\n").canary, undefined);
         assert.strictEqual(parseMarkers("canary-green=canary-green.w100\n").canary, undefined);
+        // The last canary's figures, one line per step, as the step wrote them.
+        assert.match(LIST_MARKERS_SCRIPT, /\[ -f canary-figures \] && sed 's\/\^\/canary-figures=\/' canary-figures/);
+        assert.deepStrictEqual(parseMarkers("canary-figures=T green after blue: 10 % -> 50 %\ncanary-figures=10 %: held for 8s: x\n").canaryFigures, ["T green after blue: 10 % -> 50 %", "10 %: held for 8s: x"]);
+        assert.strictEqual(parseMarkers("").canaryFigures, undefined);
     });
 
     it("is spelled nowhere else in what the program, the steps and the operator commands run", () => {
