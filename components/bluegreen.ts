@@ -2,11 +2,11 @@
 // release (components/release.ts), from settings with the stack config's
 // schema. Read before anything is declared: the settings (every problem in one
 // message) and what the host runs now, which decides the release plan.
-import { cookieMaxAgeSeconds } from "../lib/canary";
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { Addressing, colourAddresses, postgresAddress, redisAddress } from "../lib/addressing";
 import { acmeHostnames, checkSettings, Colour, COLOURS, ConfigError, healthHost, healthProto, SwitchyardConfig, SwitchyardSettings } from "../lib/config";
+import { cookieMaxAgeSeconds } from "../lib/canary";
 import { rolloutBatches } from "../lib/hosts";
 import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
 import { processHealToken } from "../lib/heal";
@@ -23,6 +23,7 @@ import { Acme } from "./acme";
 import { Backups } from "./backups";
 import { dataEgressWarning, keepsDataEgress, Networks } from "./networks";
 import { Nginx } from "./nginx";
+import { METRICS_LOG_DIR } from "../nginx/render";
 import { keepsShellHealthcheck, keepsSuperuserApp, Postgres, shellHealthcheckWarning, superuserAppWarning } from "./postgres";
 import { keepsRootRedis, Redis, rootRedisWarning } from "./redis";
 import { Release, ReleaseBackupArgs } from "./release";
@@ -68,6 +69,8 @@ export interface BlueGreenAppArgs {
     bake?: Settings["bake"];
     /** Before the switch, the new colour's share of new traffic at each step (percent, rising) and each step's window, judged with bake's thresholds. Defaults to none: all traffic moves at once. */
     canary?: Settings["canary"];
+    /** The proxy's figures for Prometheus from a sidecar: port, bindAddress, public, image. Defaults to none. */
+    metrics?: Settings["metrics"];
     /** Longest wait for in-flight requests to the old colour (0-600 s). Defaults to 15. */
     drainSeconds?: Settings["drainSeconds"];
     /** The nginx proxy: image, ports, bind addresses, TLS ports, extra http config. Defaults to 127.0.0.1:8080 live, :8081 preview. */
@@ -347,6 +350,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                       : undefined,
                 appPort: cfg.appPort,
                 drainSeconds: cfg.drainSeconds,
+                metrics: cfg.metrics ? { port: cfg.metrics.port, bindAddress: cfg.metrics.bindAddress, image: cfg.metrics.image } : undefined,
                 // The split only where the canary runs: the first host.
                 canary: first && cfg.canary ? { cookieMaxAgeSeconds: cookieMaxAgeSeconds(cfg.canary.steps, cfg.canary.stepSeconds) } : undefined,
                 frontendNetwork: networks.frontend.name,
@@ -463,6 +467,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 bake: first ? cfg.bake : undefined,
                 // So does the weighted canary: its share is of the first host's traffic.
                 canary: first ? cfg.canary : undefined,
+                // With the metrics sidecar both read its files, from where the last check stopped.
+                recordsDir: cfg.metrics ? METRICS_LOG_DIR : undefined,
                 standby: cfg.standby,
                 steps,
                 repointAfter: after.repointAfter,

@@ -7,6 +7,7 @@ import { DEFAULTS, urlHost } from "../lib/config";
 import { dockerCapabilities } from "../lib/dockerform";
 import { DeleteGuard } from "../lib/guard";
 import { STATE_DIR } from "../lib/routemarker";
+import { Metrics } from "./metrics";
 import { ReleaseSteps, rerunKey } from "../lib/steps";
 import {
     ACME_DIR,
@@ -48,6 +49,8 @@ export interface NginxArgs {
     appPort?: number;
     /** Drain time: worker_shutdown_timeout after a reload. Defaults to 15. */
     drainSeconds?: number;
+    /** The metrics sidecar (components/metrics.ts): where it serves, its image. Needs hostNetwork. Defaults to none. */
+    metrics?: { port: number; bindAddress?: string; image?: string };
     /** Split the live listener's traffic by the canary ladder (lib/canary.ts), with the sticky cookie's lifetime. Defaults to no split. */
     canary?: { cookieMaxAgeSeconds: number };
     /** The frontend network, shared with the app slots. */
@@ -118,6 +121,8 @@ export class Nginx extends pulumi.ComponentResource {
     public readonly acmeVolume?: docker.Volume;
     /** What a step needs to reach the live listener from inside the proxy: its unix socket (host networking) or its port. */
     public readonly probe: { live: Record<string, string>; liveTls: Record<string, string> };
+    /** The metrics sidecar, when asked for. */
+    public readonly metrics?: Metrics;
 
     constructor(name: string, args: NginxArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:proxy:Nginx", name, {}, opts);
@@ -141,6 +146,9 @@ export class Nginx extends pulumi.ComponentResource {
         }
         const hostNetwork = args.hostNetwork ?? false;
         if (hostNetwork && args.routing?.mode !== "upstreams") throw new pulumi.ResourceError("hostNetwork needs routing of upstreams (fixed addresses): Docker's DNS is not reachable from the host", this);
+        if (args.metrics && !hostNetwork) {
+            throw new pulumi.ResourceError("metrics: the sidecar runs in the host's network beside the proxy, which needs fixed addresses; this stack was made before them (see the README, Upgrading a stack made by Switchyard 0.2)", this);
+        }
         const listeners: Listeners = hostNetwork
             ? {
                   mode: "host",
@@ -223,6 +231,24 @@ export class Nginx extends pulumi.ComponentResource {
             containerOptions({ parent: this, hooks: args.guard?.binding("proxy") }),
         );
 
+        if (args.metrics && args.routing?.mode === "upstreams") {
+            this.metrics = new Metrics(
+                `${name}-metrics`,
+                {
+                    namePrefix: args.namePrefix,
+                    stackLabel: args.stackLabel,
+                    image: args.metrics.image,
+                    port: args.metrics.port,
+                    bindAddress: args.metrics.bindAddress,
+                    stateVolume: stateVolume.name,
+                    upstreams: args.routing.addresses,
+                    appPort: args.appPort ?? DEFAULTS.appPort,
+                    daemon: args.daemon,
+                    guard: args.guard,
+                },
+                { parent: this },
+            );
+        }
         const rendered = renderNginxConfig({
             appPort: args.appPort ?? DEFAULTS.appPort,
             drainSeconds: args.drainSeconds ?? DEFAULTS.drainSeconds,
@@ -233,6 +259,7 @@ export class Nginx extends pulumi.ComponentResource {
             tls: args.tls ? { redirectHttp: args.tls.redirectHttp ?? false, publicPort: tlsPort, file: args.tls.acme ? ACME_TLS_FILE : TLS_FILE } : undefined,
             acme: args.tls?.acme ?? false,
             canary: args.canary,
+            metrics: args.metrics !== undefined,
         });
         this.config = args.steps.step(
             `${name}-config`,
@@ -242,7 +269,8 @@ export class Nginx extends pulumi.ComponentResource {
                 ...this.probe.live,
                 ...rerunKey({ CONFIG_SHA: sha256(rendered), PROXY_CONTAINER_ID: this.container.id }),
             },
-            { parent: this },
+            // With metrics, nginx writes records into the sidecar's directory: the sidecar makes it first.
+            { parent: this, ...(this.metrics ? { dependsOn: [this.metrics.container] } : {}) },
             rendered,
         );
         if (args.tls?.pem) {

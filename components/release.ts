@@ -111,6 +111,8 @@ export interface ReleaseArgs {
     verifyRequests?: number;
     /** After verify, judge the new colour's real traffic for `seconds` (0: no bake step). Defaults to off. */
     bake?: BakeSettings;
+    /** Where the bake and the canary read the proxy's access records: the metrics sidecar's directory (nginx/render.ts METRICS_LOG_DIR). Defaults to docker logs. */
+    recordsDir?: string;
     /** Before the re-point, give the new colour a rising share of new traffic, judged at each step by the bake's thresholds. Defaults to none: the switch moves all traffic at once. */
     canary?: CanarySettings;
     /** "retire" stops the old colour after the switch; "keep" keeps it for an instant rollback. Defaults to "retire". */
@@ -292,6 +294,7 @@ export class Release extends pulumi.ComponentResource {
                   {
                       ...key,
                       ...(args.proxyProbe?.LIVE_SOCKET ? { LIVE_SOCKET: args.proxyProbe.LIVE_SOCKET } : {}),
+                      ...(args.recordsDir ? { RECORDS_DIR: args.recordsDir } : {}),
                       CANARY_STEPS: args.canary.steps.join(","),
                       CANARY_STEP_SECONDS: String(args.canary.stepSeconds),
                       BAKE_MAX_ERROR_PERCENT: String(bake.maxErrorPercent),
@@ -332,6 +335,7 @@ export class Release extends pulumi.ComponentResource {
                           STANDBY: standby,
                           // Which records are the proxy's own probes: its socket's (host networking), else 127.0.0.1's.
                           ...(args.proxyProbe?.LIVE_SOCKET ? { LIVE_SOCKET: args.proxyProbe.LIVE_SOCKET } : {}),
+                          ...(args.recordsDir ? { RECORDS_DIR: args.recordsDir } : {}),
                           BAKE_SECONDS: String(bake.seconds),
                           BAKE_MAX_ERROR_PERCENT: String(bake.maxErrorPercent),
                           BAKE_MAX_P99_MS: bake.maxP99Ms === undefined ? "" : String(bake.maxP99Ms),

@@ -1,7 +1,7 @@
 // bake: after verify, judge the new colour by its real traffic. For
-// BAKE_SECONDS the proxy's own access records (`docker logs` of the proxy; no
-// agent) are read every CHECK_MS: requests on the live listener that the proxy
-// sent to SWITCHYARD_COLOR, not its own probes and not the answers nginx gives
+// BAKE_SECONDS the proxy's own access records (`docker logs` of the proxy, or
+// the metrics sidecar's files: engine/watch.ts) are read every 2 s: requests
+// on the live listener that the proxy sent to SWITCHYARD_COLOR, not its own probes and not the answers nginx gives
 // itself (engine/bake-verdict.ts says which, and how they are weighed). Once
 // BAKE_MIN_REQUESTS were seen, more than BAKE_MAX_ERROR_PERCENT answered 5xx,
 // or a p99 above BAKE_MAX_P99_MS, fails the bake at that check, not at the
@@ -23,13 +23,14 @@
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY,
 //      BAKE_SECONDS, BAKE_MAX_ERROR_PERCENT, BAKE_MAX_P99_MS (empty: latency is
 //      reported, not judged), BAKE_MIN_REQUESTS, LIVE_SOCKET (optional),
-//      SWITCHYARD_RETRY_BAKE (optional, 1), DOCKER_HOST
+//      SWITCHYARD_RETRY_BAKE (optional, 1), RECORDS_DIR (optional: the
+//      metrics sidecar's record files, engine/watch.ts), DOCKER_HOST
 import { BAKE_FAILED_PREFIX, PREVIOUS_LIVE } from "../lib/routemarker";
 import { describe, failedBefore, failedRecord, Thresholds } from "./bake-verdict";
-import { engineTime, Proxy, slotContainerIds } from "./docker";
+import { Proxy, slotContainerIds } from "./docker";
 import { switchAgain, switchBack, switchInput } from "./repoint";
 import { Step } from "./step";
-import { watchColour } from "./watch";
+import { recordsStart, watchColour } from "./watch";
 
 /**
  * What the bake and the canary judge by, checked: the thresholds, the colour,
@@ -57,7 +58,16 @@ export function judgeInput(step: Step) {
         ownAddress: step.env.LIVE_SOCKET ? "unix:" : "127.0.0.1",
         retry: step.env.SWITCHYARD_RETRY_BAKE === "1",
         hostName: step.env.DOCKER_HOST || "the local Docker socket",
+        // With the metrics sidecar, the records are read from its files (engine/watch.ts).
+        recordsDir: recordsDir(step),
     };
+}
+
+function recordsDir(step: Step): string | undefined {
+    const dir = step.env.RECORDS_DIR ?? "";
+    if (dir === "") return undefined;
+    if (!/^\/[A-Za-z0-9._\/-]+$/.test(dir) || dir.includes("..")) step.fail(`RECORDS_DIR '${dir}' must be an absolute path in the proxy (letters, digits, . _ - /)`);
+    return dir;
 }
 
 /** The bake's input: what it judges by, its window and the standby mode. */
@@ -77,9 +87,9 @@ async function bake(step: Step): Promise<void> {
     // costs a connection (0.5 s and more under load), and the new colour serves
     // real traffic unjudged until the first check (seen: 3.9 s of sequential
     // reads in the three-host e2e).
-    const reads = () => Promise.all([engineTime(step.docker), proxy.readState(PREVIOUS_LIVE)]);
+    const reads = () => Promise.all([recordsStart(step, input.proxy, input.recordsDir), proxy.readState(PREVIOUS_LIVE)]);
     const [containers, route, early] = await Promise.all([slotContainerIds(step.docker, input.stack, colour).catch((e: Error) => step.fail(e.message)), proxy.route(), reads()]);
-    let [since, previous] = early;
+    let [start, previous] = early;
     if (route !== colour) {
         const failed = await proxy.readState(failedFile);
         const why = failedBefore(failed, containers);
@@ -92,16 +102,16 @@ async function bake(step: Step): Promise<void> {
         step.say(`the live listener routes to ${route}, not ${colour}: ${failed ? "asked to retry the failed bake (SWITCHYARD_RETRY_BAKE=1); " : ""}a failed bake or a step of a killed update undid the switch; applying it again`);
         await switchAgain(step, switchInput(step), route);
         // The window starts after the switch applied again, and its previous colour is the one it wrote.
-        [since, previous] = await reads();
+        [start, previous] = await reads();
     }
     // The engine's clock stamps the proxy's records, so the window starts by it.
-    if (!since) step.fail(`could not read the Docker engine's time at ${input.hostName}`);
+    if (!start) step.fail(`could not find where the proxy's access records stand now at ${input.hostName}`);
     // `previous`, the colour to go back to, was read before the window: re-point
     // wrote it before this step, and a failed check then switches back with no
     // docker call in between.
 
     step.say(`baking ${colour} on ${input.hostName} for ${input.seconds}s: fail above ${t.maxErrorPercent} % 5xx${t.maxP99Ms ? ` or a p99 above ${t.maxP99Ms} ms` : ""}, judged from ${t.minRequests} requests`);
-    const watched = await watchColour(step, { proxy: input.proxy, colour, ownAddress: input.ownAddress, thresholds: t, seconds: input.seconds, since });
+    const watched = await watchColour(step, { proxy: input.proxy, colour, ownAddress: input.ownAddress, thresholds: t, seconds: input.seconds, start });
     if (watched.failed) {
         const message = `bake failed on ${input.hostName} after ${watched.waited}s of ${input.seconds}s: ${colour} ${watched.failed}`;
         const back = await switchBack(step, proxy, colour, previous);

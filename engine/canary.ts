@@ -18,16 +18,17 @@
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, CANARY_STEPS,
 //      CANARY_STEP_SECONDS, BAKE_MAX_ERROR_PERCENT, BAKE_MAX_P99_MS,
 //      BAKE_MIN_REQUESTS, LIVE_SOCKET (optional), TARGET_CONTAINER_IDS
-//      (optional), SWITCHYARD_RETRY_BAKE (optional, 1), DOCKER_HOST
+//      (optional), SWITCHYARD_RETRY_BAKE (optional, 1), RECORDS_DIR (optional:
+//      the metrics sidecar's record files), DOCKER_HOST
 import { bucketNames, canaryLadder, canaryLink, parseCanarySteps } from "../lib/canary";
 import { BAKE_FAILED_PREFIX, CANARY_FIGURES, STATE_DIR } from "../lib/routemarker";
 import { describe, failedBefore, failedRecord } from "./bake-verdict";
 import { judgeInput } from "./bake";
-import { engineTime, Proxy, slotContainerIds, trimmed } from "./docker";
+import { Proxy, slotContainerIds, trimmed } from "./docker";
 import { colourRelease, keyContainerIds, readHistory } from "./history";
 import { Step } from "./step";
 import { otherColour } from "./switch-rules";
-import { watchColour } from "./watch";
+import { recordsStart, watchColour } from "./watch";
 
 /**
  * Sets a weight in one exec: the ladder directory (its bucket files, then
@@ -104,13 +105,13 @@ async function canary(step: Step): Promise<void> {
     };
     await save();
     for (const weight of input.steps) {
-        // Each step judges its own traffic: the window starts by the engine's clock, before the weight.
-        const since = await engineTime(step.docker);
-        if (!since) step.fail(`could not read the Docker engine's time at ${input.hostName}`);
+        // Each step judges its own traffic: the window starts before the weight.
+        const start = await recordsStart(step, input.proxy, input.recordsDir);
+        if (!start) step.fail(`could not find where the proxy's access records stand now at ${input.hostName}`);
         const r = await proxy.exec("sh", "-c", SET_WEIGHT, "sh", STATE_DIR, canaryLink(colour), canaryLadder(colour, weight), ...bucketNames(weight));
         if (r.status !== 0) step.fail(`could not set the canary's weight to ${weight} % in the proxy ${input.proxy}: ${trimmed(r.stderr)}`);
         step.say(`${weight} % of new traffic to ${colour} (no reload)`);
-        const watched = await watchColour(step, { proxy: input.proxy, colour, ownAddress: input.ownAddress, thresholds: t, seconds: input.stepSeconds, since, label: `${weight} %: ` });
+        const watched = await watchColour(step, { proxy: input.proxy, colour, ownAddress: input.ownAddress, thresholds: t, seconds: input.stepSeconds, start, label: `${weight} %: ` });
         if (watched.failed) {
             await removeLink(colour);
             const message = `canary failed on ${input.hostName} at ${weight} % after ${watched.waited}s of ${input.stepSeconds}s: ${colour} ${watched.failed}; all traffic is back on ${live}, which keeps running`;

@@ -1,9 +1,16 @@
 // Watching a colour's real traffic for a window: the proxy's access records
-// (`docker logs` of the proxy, only the records since the last check) read
-// every CHECK_MS, judged by engine/bake-verdict.ts at each check. The bake
+// read every CHECK_MS, judged by engine/bake-verdict.ts at each check. The bake
 // watches the new colour at 100 %, the canary at each weight; each acts on a
 // failure its own way.
+//
+// Where the records come from: with the metrics sidecar, the files nginx
+// writes one a minute (nginx/render.ts renderMetricsLog), each read from where
+// the last check stopped, so a check costs what the traffic since it costs,
+// however long the window. Without it, `docker logs --since` the last check:
+// Docker reads its whole log file to find them (the json-file driver has no
+// index by time), which grows with the window and the traffic.
 import { describe, nextCheckMs, parseAccessRecords, Sample, summarise, Summary, Thresholds, verdict } from "./bake-verdict";
+import { engineTime, trimmed } from "./docker";
 import { sleep, Step } from "./step";
 
 const CHECK_MS = 2000;
@@ -16,8 +23,8 @@ export interface Watch {
     ownAddress: string;
     thresholds: Thresholds;
     seconds: number;
-    /** Docker's timestamp the window starts at (the engine's clock). */
-    since: string;
+    /** Where the window starts (recordsStart). */
+    start: RecordStart;
     /** How each progress line starts, such as "10 %: ". */
     label?: string;
 }
@@ -37,15 +44,10 @@ export interface WatchResult {
  */
 export async function watchColour(step: Step, w: Watch): Promise<WatchResult> {
     const samples: Sample[] = [];
-    let after = "";
     const label = w.label ?? "";
-    // A record at the last check's instant was read then.
+    const read = recordReader(step, w);
     const readSamples = async () => {
-        const r = await step.docker.run(["logs", "--timestamps", "--since", after || w.since, w.proxy]);
-        if (r.status !== 0) step.fail(`could not read the access records of the proxy ${w.proxy}`);
-        const got = parseAccessRecords(r.stdout, { colour: w.colour, ownAddress: w.ownAddress, after });
-        samples.push(...got.samples);
-        if (got.newest) after = got.newest;
+        samples.push(...(await read()));
     };
     const windowMs = w.seconds * 1000;
     const start = Date.now();
@@ -60,4 +62,78 @@ export async function watchColour(step: Step, w: Watch): Promise<WatchResult> {
         step.say(`${label}${waited}s of ${w.seconds}s: ${describe(summary)}`);
         if (waitedMs >= windowMs) return { summary, waited };
     }
+}
+
+/** Where a window starts: Docker's clock (docker logs), or a place in the sidecar's files. */
+export type RecordStart = { since: string } | { dir: string; file: string; offset: number };
+
+/**
+ * Lists the record files of `dir` (their names carry the minute, so they sort
+ * in time) from FILE at OFFSET on: a `@@ FILE START SIZE` line, then that
+ * file's bytes from START to SIZE. With START "end" it only says where the
+ * newest file ends. Arguments: dir, file, offset. Run in the proxy.
+ */
+const READ_RECORDS = `cd "$1" 2>/dev/null || exit 0
+for f in $(ls 2>/dev/null | grep -E '^access-[0-9T:-]+[.]log$' | sort); do
+  [ "$f" \\< "$2" ] && continue
+  size=$(stat -c %s "$f") || continue
+  if [ "$3" = end ]; then last="$f $size"; continue; fi
+  if [ "$f" = "$2" ]; then start=$3; else start=0; fi
+  printf '\\n@@ %s %s %s\\n' "$f" "$start" "$size"
+  [ "$size" -gt "$start" ] && tail -c +$((start + 1)) "$f" | head -c $((size - start))
+done
+[ "$3" = end ] && echo "@@ \${last:-- 0}"
+exit 0`;
+
+/** The window's start: now, by Docker's clock or by the end of the newest record file in `dir` (the sidecar's). */
+export async function recordsStart(step: Step, proxy: string, dir?: string): Promise<RecordStart | undefined> {
+    if (!dir) {
+        const since = await engineTime(step.docker);
+        return since ? { since } : undefined;
+    }
+    const r = await step.docker.run(["exec", proxy, "sh", "-c", READ_RECORDS, "sh", dir, "", "end"]);
+    const m = /^@@ (\S+) (\d+)$/m.exec(r.stdout);
+    if (r.status !== 0 || !m) return undefined;
+    return { dir, file: m[1] === "-" ? "" : m[1], offset: m[1] === "-" ? 0 : Number(m[2]) };
+}
+
+/** READ_RECORDS's output as whole lines, and where the next read starts (a line still being written is read next time). */
+export function parseRecordChunks(out: string, cursor: { file: string; offset: number }): { lines: string[]; cursor: { file: string; offset: number } } {
+    const lines: string[] = [];
+    let next = cursor;
+    for (const chunk of out.split("\n@@ ").slice(1)) {
+        const nl = chunk.indexOf("\n");
+        const [file, start] = (nl < 0 ? chunk : chunk.slice(0, nl)).split(" ");
+        const body = nl < 0 ? "" : chunk.slice(nl + 1);
+        const whole = body.slice(0, body.lastIndexOf("\n") + 1);
+        lines.push(...whole.split("\n").filter(Boolean));
+        next = { file, offset: Number(start) + Buffer.byteLength(whole) };
+    }
+    return { lines, cursor: next };
+}
+
+/** Reads the colour's real requests since the last call, from where `w.start` says. */
+function recordReader(step: Step, w: Watch): () => Promise<Sample[]> {
+    const opts = { colour: w.colour, ownAddress: w.ownAddress };
+    const start = w.start;
+    if ("since" in start) {
+        // A record at the last check's instant was read then.
+        let after = "";
+        return async () => {
+            const r = await step.docker.run(["logs", "--timestamps", "--since", after || start.since, w.proxy]);
+            if (r.status !== 0) step.fail(`could not read the access records of the proxy ${w.proxy}`);
+            const got = parseAccessRecords(r.stdout, { ...opts, after });
+            if (got.newest) after = got.newest;
+            return got.samples;
+        };
+    }
+    let cursor = { file: start.file, offset: start.offset };
+    return async () => {
+        const r = await step.docker.run(["exec", w.proxy, "sh", "-c", READ_RECORDS, "sh", start.dir, cursor.file, String(cursor.offset)]);
+        if (r.status !== 0) step.fail(`could not read the access records in ${start.dir} of the proxy ${w.proxy}: ${trimmed(r.stderr)}`);
+        const got = parseRecordChunks(r.stdout, cursor);
+        cursor = got.cursor;
+        // The files' records carry no docker timestamp: each is stamped "-", and read once by the cursor.
+        return parseAccessRecords(got.lines.map((l) => `- ${l}`).join("\n"), { ...opts, after: "" }).samples;
+    };
 }

@@ -125,6 +125,20 @@ export const configSchema = z
             .strict()
             .optional(),
         drainSeconds: seconds(0, 600).default(DEFAULTS.drainSeconds),
+        // The proxy's figures for Prometheus (requests by colour, status class
+        // and listener, upstream latency, open upstream connections, the live
+        // colour and a canary's weight), from a sidecar at bindAddress:port.
+        // Loopback unless the stack says otherwise, and then public must say so too.
+        // Unset: no sidecar.
+        metrics: z
+            .object({
+                port,
+                bindAddress: z.string().ip({ message: "must be an IP address such as 127.0.0.1" }).default(DEFAULTS.bindAddress),
+                public: bool.default(false),
+                image: image.default(DEFAULTS.metricsImage),
+            })
+            .strict()
+            .optional(),
         proxy: z
             .object({
                 image: image.default(DEFAULTS.proxyImage),
@@ -419,6 +433,16 @@ export const configSchema = z
                 path: ["proxy", "previewBindAddress"],
                 message: "is not a loopback address: the preview listener serves the idle colour (a staged or previous release); to publish it anyway set proxy.publicPreview true as well",
             });
+        }
+        if (c.metrics && !c.metrics.public && !isLoopback(c.metrics.bindAddress)) {
+            ctx.addIssue({
+                code: z.ZodIssueCode.custom,
+                path: ["metrics", "bindAddress"],
+                message: "is not a loopback address: the metrics show the traffic by colour and status; to publish them anyway set metrics.public true as well",
+            });
+        }
+        if (c.metrics && [c.proxy.livePort, c.proxy.previewPort, ...(c.tls || c.acme ? [c.proxy.tlsPort, c.proxy.previewTlsPort] : [])].includes(c.metrics.port)) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["metrics", "port"], message: "must differ from the proxy's ports (proxy.livePort, previewPort, tlsPort, previewTlsPort)" });
         }
         if (c.migrations.contractCommand && c.standby === "keep") {
             ctx.addIssue({

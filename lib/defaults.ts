@@ -57,6 +57,8 @@ export const DEFAULTS = {
     // Let's Encrypt's production directory; certbot's image, which runs the renewals.
     acmeDirectoryUrl: "https://acme-v02.api.letsencrypt.org/directory",
     acmeImage: "certbot/certbot:v2.11.0",
+    // Any image with node (18 or later) runs the metrics sidecar: it is one file of Node's own modules.
+    metricsImage: "node:20-bookworm-slim",
     acmeCheckSeconds: 3600,
     livePort: 8080,
     previewPort: 8081,

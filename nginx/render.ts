@@ -126,6 +126,31 @@ export interface NginxTemplateValues {
     acme?: boolean;
     /** Split the live listener's traffic by the canary ladder (canary.steps). Defaults to no split: the config is what it was before canaries. */
     canary?: { cookieMaxAgeSeconds: number };
+    /** Also write the access records to METRICS_LOG_DIR, one file a minute, for the metrics sidecar. Defaults to false. */
+    metrics?: boolean;
+}
+
+/** Where nginx writes the access records for the metrics sidecar (engine/metrics-exporter.ts), in the state volume. */
+export const METRICS_LOG_DIR = `${STATE_DIR}/logs`;
+
+/**
+ * The access records for the metrics sidecar: the same format as docker logs
+ * gets, to one file per minute (the sidecar reads each from where it stopped
+ * and removes it once nginx has moved on, so nothing rotates and nothing grows).
+ * Starts with a line break: without metrics it renders to nothing.
+ */
+export function renderMetricsLog(metrics: boolean | undefined): string {
+    if (!metrics) return "";
+    return [
+        "",
+        "    # metrics: the same records, one file a minute, for the metrics sidecar.",
+        "    map $time_iso8601 $switchyard_log_minute {",
+        '        "~^(?<switchyard_minute>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2})" $switchyard_minute;',
+        "        default unknown;",
+        "    }",
+        `    access_log ${METRICS_LOG_DIR}/access-$switchyard_log_minute.log switchyard;`,
+        "    open_log_file_cache max=4 inactive=20s valid=60s;",
+    ].join("\n");
 }
 
 /** nginx's quoted string: the config values reaching here are validated (lib/config.ts), this keeps them one token. */
@@ -447,6 +472,7 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
         canaryHttp: renderCanaryHttp(values.canary),
         canaryLive: renderCanaryServer(values.canary, "live"),
         canaryPreview: renderCanaryServer(values.canary, "preview"),
+        metricsLog: renderMetricsLog(values.metrics),
         extraHttpConfig: (values.extraHttpConfig ?? "").split("\n").map((l) => (l.trim() ? `    ${l.trim()}` : "")).join("\n"),
     };
     return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {

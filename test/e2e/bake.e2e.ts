@@ -44,6 +44,7 @@ const figures: Figure[] = [];
 describe("e2e: the bake judges real traffic under a real pulumi up (one host)", function () {
     let s: E2EStack;
     let live = 0;
+    let metricsPort = 0;
     let shared: Record<string, string> = {};
     const hook = new WebhookReceiver();
 
@@ -66,7 +67,9 @@ describe("e2e: the bake judges real traffic under a real pulumi up (one host)", 
         await hook.start();
         live = await freePort();
         const preview = await freePort();
-        s = await E2EStack.create("bake", { ...baseConfig(live, preview), bake: BAKE, backups: { enabled: false } });
+        metricsPort = await freePort();
+        // The metrics sidecar from the start: every bake and canary below reads its files, not docker logs.
+        s = await E2EStack.create("bake", { ...baseConfig(live, preview), bake: BAKE, backups: { enabled: false }, metrics: { port: metricsPort, image: "switchyard/node:local" } });
         await s.stack.setConfig("switchyard:notify.webhookUrl", { value: hook.url, secret: true }, true);
         const up = await s.up("fresh");
         assert.ok(up.changes.create > 0);
@@ -212,8 +215,32 @@ describe("e2e: the bake judges real traffic under a real pulumi up (one host)", 
         };
     }
 
+    /** The metrics sidecar's text as sample -> value. */
+    async function scrape(): Promise<Map<string, number>> {
+        const a = await get(metricsPort, "/metrics");
+        assert.strictEqual(a.status, 200, a.body);
+        const out = new Map<string, number>();
+        for (const line of a.body.split("\n")) {
+            if (!line || line.startsWith("#")) continue;
+            const i = line.lastIndexOf(" ");
+            out.set(line.slice(0, i), Number(line.slice(i + 1)));
+        }
+        return out;
+    }
+    const served = (m: Map<string, number>, colour: Colour) =>
+        [...m].filter(([k]) => k.startsWith(`switchyard_requests_total{listener="live",colour="${colour}",`)).reduce((a, [, v]) => a + v, 0);
+
     /** Runs `fn` under the canary's load: new visitors and cookie-keeping sessions, the weight watched. */
     async function canaryLoad(colour: Colour, fn: () => Promise<unknown>) {
+        // Scraped before the load, every 2 s during it, and after it (the sidecar reads every half second).
+        const scrapes = [await scrape()];
+        let scraping = true;
+        const scraper = (async () => {
+            while (scraping) {
+                await new Promise((r) => setTimeout(r, 2000));
+                scrapes.push(await scrape());
+            }
+        })();
         const sessions = startSessions(live, SESSIONS.clients, SESSIONS.intervalMs);
         const weights = watchWeights(colour);
         let sess: SessionReport = { clients: [] };
@@ -225,7 +252,11 @@ describe("e2e: the bake judges real traffic under a real pulumi up (one host)", 
                 [sess, steps] = await Promise.all([sessions.stop(), weights.stop()]);
             }
         });
-        return { rep, sess, steps };
+        scraping = false;
+        await scraper;
+        await new Promise((r) => setTimeout(r, 1500));
+        scrapes.push(await scrape());
+        return { rep, sess, steps, scrapes };
     }
 
     /** The share of new visitors' answers from `colour` between two instants. */
@@ -239,7 +270,7 @@ describe("e2e: the bake judges real traffic under a real pulumi up (one host)", 
         const t = Date.now();
         let output = "";
         let seconds = 0;
-        const { rep, sess, steps } = await canaryLoad("blue", async () => {
+        const { rep, sess, steps, scrapes } = await canaryLoad("blue", async () => {
             setConfig({ slots: { ...slots(), blue: { image: "switchyard/app:1.0.0", env: { CANARY_RUN: "5" } } }, liveColor: "blue" });
             const up = await s.up("5 release blue through the canary");
             output = up.output;
@@ -273,8 +304,23 @@ describe("e2e: the bake judges real traffic under a real pulumi up (one host)", 
         }
         const heard = hook.since(t).map((x) => `${x.body.kind} ${x.body.step}`);
         assert.deepStrictEqual(heard, [], "a canary that held is no failure");
+        // The metrics, scraped before, during and after: every counter only grows, and the split by colour is the clients' own count.
+        for (let i = 1; i < scrapes.length; i++) {
+            for (const [name, v] of scrapes[i - 1]) {
+                if (/_total|_bucket|_count|_sum/.test(name)) assert.ok((scrapes[i].get(name) ?? 0) >= v, `${name} went from ${v} to ${scrapes[i].get(name)} (scrapes ${i - 1} and ${i})`);
+            }
+        }
+        assert.ok(scrapes.some((m) => m.get('switchyard_canary_weight_percent{colour="blue"}') === 10) && scrapes.some((m) => m.get('switchyard_canary_weight_percent{colour="blue"}') === 50), "the weight was seen in the metrics");
+        const split: string[] = [];
+        for (const colour of ["blue", "green"] as const) {
+            const clients = rep.samples.filter((x) => x.colour === colour).length + sess.clients.flat().filter((x) => x.colour === colour).length;
+            const counted = served(scrapes[scrapes.length - 1], colour) - served(scrapes[0], colour);
+            assert.ok(Math.abs(counted - clients) <= clients * 0.01, `${colour}: the metrics counted ${counted} requests, the clients saw ${clients}`);
+            split.push(`${colour} ${counted} counted / ${clients} seen`);
+        }
+        say(`5 metrics: ${scrapes.length} scrapes, counters monotonic; ${split.join(", ")}`);
         say(`5 canary: ${shares.join(", ")}; ${pinnedBlue} of ${sess.clients.length} sessions pinned to blue, each on one colour; ${rep.requests} requests, 0 failed`);
-        figures.push({ scenario: "5 canary 10/50/100 (keep)", upSeconds: seconds, requests: rep.requests, failed: rep.failed, p99: rep.p99, note: `new visitors on blue: ${shares.join(", ")}; ${sess.clients.length} cookie sessions each on one colour (${pinnedBlue} on blue)` });
+        figures.push({ scenario: "5 canary 10/50/100 (keep)", upSeconds: seconds, requests: rep.requests, failed: rep.failed, p99: rep.p99, note: `new visitors on blue: ${shares.join(", ")}; ${sess.clients.length} cookie sessions each on one colour (${pinnedBlue} on blue); metrics: ${split.join(", ")}` });
         assertSharedUntouched("canary release");
     });
 

@@ -3,10 +3,14 @@
 // and nginx config the Pulumi program declares, without going through Pulumi.
 import { execFile, execFileSync, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { Colour } from "../../lib/config";
 import { stackNames } from "../../lib/naming";
 import { REDIS_COMMAND } from "../../components/redis";
-import { LIVE_SOCKET, LIVE_TLS_SOCKET, renderNginxConfig } from "../../nginx/render";
+import { LIVE_SOCKET, LIVE_TLS_SOCKET, METRICS_LOG_DIR, renderNginxConfig, WORKER_UID } from "../../nginx/render";
+import { CANARY_PREFIX, ROUTE_MARKER, STATE_DIR } from "../../lib/routemarker";
 import { DEFAULT_ADDRESS_POOL, ipamOf, pickSubnets, postgresAddress, redisAddress, replicaAddress, StackSubnets } from "../../lib/addressing";
 import { proxyBehaviour, routingOf } from "../../lib/proxy";
 import { configSchema } from "../../lib/config";
@@ -25,6 +29,8 @@ export const IMAGES = {
     nginx: process.env.SWITCHYARD_TEST_NGINX_IMAGE ?? "switchyard/nginx:local",
     postgres: process.env.SWITCHYARD_TEST_POSTGRES_IMAGE ?? "switchyard/postgres:local",
     redis: process.env.SWITCHYARD_TEST_REDIS_IMAGE ?? "switchyard/redis:local",
+    /** Node from Debian's packages: the metrics sidecar's image here (node:20-bookworm-slim by default). */
+    node: process.env.SWITCHYARD_TEST_NODE_IMAGE ?? "switchyard/node:local",
 };
 
 export function docker(...args: string[]): string {
@@ -119,6 +125,8 @@ export interface TestStackOptions {
     proxy?: Record<string, unknown>;
     /** Render the canary's split (lib/canary.ts) with this cookie lifetime. Defaults to none. */
     canary?: { cookieMaxAgeSeconds: number };
+    /** Run the metrics sidecar (components/metrics.ts) on this port of 127.0.0.1, and write the records it reads. Defaults to none. */
+    metricsPort?: number;
 }
 
 export class TestStack {
@@ -200,8 +208,29 @@ export class TestStack {
             "--stop-signal", "SIGQUIT",
             IMAGES.nginx, "sh", "-c",
             "rm -f /run/switchyard-*.sock; until [ -f /etc/switchyard/nginx/nginx.conf ]; do sleep 0.2; done; exec nginx -c /etc/switchyard/nginx/nginx.conf -g 'daemon off;'");
+        if (this.options.metricsPort) this.startMetrics(this.options.metricsPort);
         const r = runStep("proxy-config", this.env(), this.nginxConfig(drainSeconds));
         if (r.status !== 0) throw new Error(`proxy-config failed: ${r.stderr}`);
+    }
+
+    /** The metrics sidecar as components/metrics.ts declares it: the compiled exporter on the Node image, the proxy's state volume, the host's network. */
+    startMetrics(port: number): void {
+        const name = `${this.prefix}-metrics`;
+        const upstreams = (["blue", "green"] as const).map((c) => `${c}=${Array.from({ length: this.replicas }, (_, i) => `${this.address(c, i + 1)}:${this.appPort}`).join(",")}`).join(" ");
+        docker("rm", "-f", name);
+        docker("create", "--name", name, "--label", `switchyard.stack=${this.stackLabel}`, "--label", "switchyard.role=metrics",
+            "--network", "host", "--cap-drop", "ALL", "--cap-add", "CHOWN", "--security-opt", "no-new-privileges:true",
+            "-v", `${this.prefix}-proxy-state:${STATE_DIR}`,
+            "-e", "METRICS_ADDRESS=127.0.0.1", "-e", `METRICS_PORT=${port}`, "-e", `LOG_DIR=${METRICS_LOG_DIR}`, "-e", `STATE_DIR=${STATE_DIR}`,
+            "-e", `ROUTE_MARKER=${ROUTE_MARKER}`, "-e", `CANARY_PREFIX=${CANARY_PREFIX}`, "-e", `WORKER_UID=${WORKER_UID}`, "-e", `UPSTREAMS=${upstreams}`,
+            IMAGES.node, "node", "/switchyard/metrics-exporter.js");
+        // As the provider's upload: the file in /switchyard, which the image does not have.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-metrics-"));
+        fs.mkdirSync(path.join(dir, "switchyard"));
+        fs.copyFileSync(path.join(REPO, "dist", "engine", "metrics-exporter.js"), path.join(dir, "switchyard", "metrics-exporter.js"));
+        docker("cp", path.join(dir, "switchyard"), `${name}:/`);
+        fs.rmSync(dir, { recursive: true, force: true });
+        docker("start", name);
     }
 
     /** The config the program would render for this stack: upstreams of the fixed addresses, `proxy.*` from options. */
@@ -220,6 +249,7 @@ export class TestStack {
             behaviour: proxyBehaviour(cfg),
             ...(tls ? { tls: { redirectHttp, publicPort: this.tlsPort } } : {}),
             canary: this.options.canary,
+            metrics: this.options.metricsPort !== undefined,
         });
     }
 

@@ -52,7 +52,7 @@ describe("rendered nginx config (real nginx)", function () {
         assert.strictEqual((text.match(/listen \d+ ssl http2;/g) ?? []).length, 2, "live and preview both listen for HTTPS");
     });
 
-    it("fixed addresses in the host's network, TLS from ACME, the canary's split, every proxy key and an extraHttpConfig a team would write: passes nginx -t", () => {
+    it("fixed addresses in the host's network, TLS from ACME, the canary's split, the metrics records, every proxy key and an extraHttpConfig a team would write: passes nginx -t", () => {
         const conf = renderNginxConfig({
             appPort: 3000,
             drainSeconds: 5,
@@ -62,6 +62,7 @@ describe("rendered nginx config (real nginx)", function () {
             tls: { redirectHttp: true, publicPort: 443, file: "/etc/switchyard/acme/server.pem" },
             acme: true,
             canary: { cookieMaxAgeSeconds: 360 },
+            metrics: true,
             extraHttpConfig: 'limit_req_zone $binary_remote_addr zone=one:10m rate=10r/s;\nmap $http_user_agent $bot { default 0; "~*bot" 1; }',
         });
         const r = nginxTest(conf);

@@ -194,6 +194,17 @@ describe("config", () => {
         assert.deepStrictEqual(problems({ ...minimal, canary: { steps: [10], weight: 5 } }), ["switchyard:canary.weight: unknown key (allowed here: steps, stepSeconds)"]);
     });
 
+    it("metrics: off by default; loopback unless public says so too; a port of its own", () => {
+        assert.strictEqual(parseConfig(raw(minimal), new Set(), "staging").metrics, undefined);
+        assert.deepStrictEqual(parseConfig(raw({ ...minimal, metrics: { port: "9145" } }), new Set(), "staging").metrics, { port: 9145, bindAddress: "127.0.0.1", public: false, image: "node:20-bookworm-slim" });
+        assert.deepStrictEqual(problems({ ...minimal, metrics: { port: 9145, bindAddress: "0.0.0.0" } }), [
+            "switchyard:metrics.bindAddress = \"0.0.0.0\": is not a loopback address: the metrics show the traffic by colour and status; to publish them anyway set metrics.public true as well",
+        ]);
+        assert.deepStrictEqual(problems({ ...minimal, metrics: { port: 9145, bindAddress: "0.0.0.0", public: true } }), []);
+        assert.deepStrictEqual(problems({ ...minimal, metrics: { port: 8080 } }), ["switchyard:metrics.port = 8080: must differ from the proxy's ports (proxy.livePort, previewPort, tlsPort, previewTlsPort)"]);
+        assert.deepStrictEqual(problems({ ...minimal, metrics: {} }), ["switchyard:metrics.port = (not set): is required (number)"]);
+    });
+
     it("production cannot turn backups off; a contract migration is refused under standby keep", () => {
         assert.deepStrictEqual(problems({ ...minimal, environment: "production", appUser: "10001:10001", backups: { enabled: false } }, [], "production"), [
             "switchyard:backups.enabled = false: cannot be false in production: every switch backs up the database first",

@@ -142,6 +142,25 @@ describe("program (Pulumi mocks)", function () {
         assert.match(conf, /switchyard_canary=\$switchyard_colour; Path=\/; Max-Age=360; HttpOnly; SameSite=Lax/);
     });
 
+    it("metrics: a sidecar beside the proxy on loopback, nginx writing its records for it, the bake and the canary reading them; none by default", async () => {
+        const plain = await runProgram({ config: switched });
+        assert.ok(!plain.resources.has("proxy-metrics-container"));
+        assert.doesNotMatch(get(plain, "proxy-config").inputs.stdin, /switchyard_log_minute/);
+        const run = await runProgram({ config: { ...switched, metrics: { port: 9145 }, bake: { seconds: 30 }, canary: { steps: [10] } } });
+        const sidecar = get(run, "proxy-metrics-container").inputs;
+        assert.strictEqual(sidecar.name, "switchyard-staging-metrics");
+        assert.strictEqual(sidecar.networkMode, "host");
+        assert.deepStrictEqual(sidecar.command, ["node", "/switchyard/metrics-exporter.js"]);
+        assert.match(sidecar.uploads[0].content, /switchyard_requests_total/, "the compiled exporter is uploaded");
+        assert.ok(sidecar.envs.includes("METRICS_ADDRESS=127.0.0.1") && sidecar.envs.includes("METRICS_PORT=9145"), sidecar.envs.join(" "));
+        assert.ok(sidecar.envs.some((e: string) => /^UPSTREAMS=blue=\S+:3000,\S+:3000 green=\S+:3000,\S+:3000$/.test(e)), sidecar.envs.join(" "));
+        assert.deepStrictEqual(sidecar.capabilities, { drops: ["ALL"], adds: ["CAP_CHOWN"] });
+        assert.ok(get(run, "proxy-config").deps.includes("proxy-metrics-container"), "the sidecar makes the records' directory before nginx writes into it");
+        assert.match(get(run, "proxy-config").inputs.stdin, /access_log \/etc\/switchyard\/state\/logs\/access-\$switchyard_log_minute\.log switchyard;/);
+        for (const step of ["release-bake", "release-canary"]) assert.strictEqual(envOf(run, step).RECORDS_DIR, "/etc/switchyard/state/logs", step);
+        assert.strictEqual(envOf(plain, "release-verify").RECORDS_DIR, undefined);
+    });
+
     it("a release with data protection: gate -> backup -> expand -> re-point -> verify -> retire -> contract", async () => {
         const config = { ...switched, migrations: { command: "node migrate.js expand", contractCommand: "node migrate.js contract" } };
         const run = await runProgram({ config, host: hostAfter(staged, "blue", ["blue", "green"]) });
