@@ -206,6 +206,8 @@ export class TestStack {
             "--security-opt", "no-new-privileges:true",
             "-v", `${this.prefix}-proxy-conf:/etc/switchyard/nginx`, "-v", `${this.prefix}-proxy-state:/etc/switchyard/state`,
             "--stop-signal", "SIGQUIT",
+            // The program's log options (lib/containers.ts lifecycleArgs): what docker logs reads through.
+            "--log-driver", "json-file", "--log-opt", "max-size=10m", "--log-opt", "max-file=3",
             IMAGES.nginx, "sh", "-c",
             "rm -f /run/switchyard-*.sock; until [ -f /etc/switchyard/nginx/nginx.conf ]; do sleep 0.2; done; exec nginx -c /etc/switchyard/nginx/nginx.conf -g 'daemon off;'");
         if (this.options.metricsPort) this.startMetrics(this.options.metricsPort);
