@@ -10,7 +10,7 @@
 // writes bench/results/bake.json and bench/results/bake.md.
 import { execFile } from "child_process";
 import { parseAccessRecords } from "../engine/bake-verdict";
-import { parseRecordChunks, READ_RECORDS } from "../engine/watch";
+import { READ_RECORDS, samplesFromChunks } from "../engine/watch";
 import { METRICS_LOG_DIR } from "../nginx/render";
 import { docker, dockerAvailable, freePorts, TestStack } from "../test/scripts/fixture";
 import { startLoadProcess } from "../test/scripts/load";
@@ -75,10 +75,9 @@ async function main() {
             };
             const viaFiles = async () => {
                 const r = await run(["exec", stack.proxy, "sh", "-c", READ_RECORDS, "sh", METRICS_LOG_DIR, cursor.file, String(cursor.offset)]);
-                const got = parseRecordChunks(r.out, cursor);
+                const got = samplesFromChunks(r.out, cursor, opts);
                 cursor = got.cursor;
-                const samples = parseAccessRecords(got.lines.map((l) => `- ${l}`).join("\n"), { ...opts, after: "" }).samples;
-                return { ms: r.ms, bytes: r.out.length, records: samples.length };
+                return { ms: r.ms, bytes: r.out.length, records: got.samples.length };
             };
             // Alternate which goes first: neither always meets a busier moment.
             const [l, f] = i % 2 === 0 ? [await viaLogs(), await viaFiles()] : await (async () => { const f2 = await viaFiles(); return [await viaLogs(), f2]; })();

@@ -131,9 +131,15 @@ function recordReader(step: Step, w: Watch): () => Promise<Sample[]> {
     return async () => {
         const r = await step.docker.run(["exec", w.proxy, "sh", "-c", READ_RECORDS, "sh", start.dir, cursor.file, String(cursor.offset)]);
         if (r.status !== 0) step.fail(`could not read the access records in ${start.dir} of the proxy ${w.proxy}: ${trimmed(r.stderr)}`);
-        const got = parseRecordChunks(r.stdout, cursor);
+        const got = samplesFromChunks(r.stdout, cursor, opts);
         cursor = got.cursor;
-        // The files' records carry no docker timestamp: each is stamped "-", and read once by the cursor.
-        return parseAccessRecords(got.lines.map((l) => `- ${l}`).join("\n"), { ...opts, after: "" }).samples;
+        return got.samples;
     };
+}
+
+/** READ_RECORDS's output as the colour's real requests, and where the next read starts. */
+export function samplesFromChunks(out: string, cursor: { file: string; offset: number }, opts: { colour: string; ownAddress: string }): { samples: Sample[]; cursor: { file: string; offset: number } } {
+    const got = parseRecordChunks(out, cursor);
+    // The files' records carry no docker timestamp: each is stamped "-", and read once by the cursor.
+    return { samples: parseAccessRecords(got.lines.map((l) => `- ${l}`).join("\n"), { ...opts, after: "" }).samples, cursor: got.cursor };
 }

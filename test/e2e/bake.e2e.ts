@@ -17,6 +17,7 @@ import * as path from "path";
 import { Colour } from "../../lib/config";
 import { execFile } from "child_process";
 import { describeFailures, get, LoadReport } from "../scripts/load";
+import { parsePrometheus } from "../scripts/prometheus";
 import { SessionReport, startSessions } from "../scripts/sessions";
 import { WebhookReceiver } from "../scripts/webhook";
 import { baseConfig, changed, E2EStack, freePort, missingParts, say, withLoad } from "./harness";
@@ -219,13 +220,7 @@ describe("e2e: the bake judges real traffic under a real pulumi up (one host)", 
     async function scrape(): Promise<Map<string, number>> {
         const a = await get(metricsPort, "/metrics");
         assert.strictEqual(a.status, 200, a.body);
-        const out = new Map<string, number>();
-        for (const line of a.body.split("\n")) {
-            if (!line || line.startsWith("#")) continue;
-            const i = line.lastIndexOf(" ");
-            out.set(line.slice(0, i), Number(line.slice(i + 1)));
-        }
-        return out;
+        return parsePrometheus(a.body);
     }
     const served = (m: Map<string, number>, colour: Colour) =>
         [...m].filter(([k]) => k.startsWith(`switchyard_requests_total{listener="live",colour="${colour}",`)).reduce((a, [, v]) => a + v, 0);

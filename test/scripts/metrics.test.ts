@@ -7,17 +7,7 @@
 import * as assert from "assert";
 import { docker, dockerAvailable, freePorts, nginxWorkers, runStep, runStepAsync, TestStack } from "./fixture";
 import { get, startLoad } from "./load";
-
-/** Prometheus text as sample name with labels -> value. */
-function parse(text: string): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const line of text.split("\n")) {
-        if (!line || line.startsWith("#")) continue;
-        const i = line.lastIndexOf(" ");
-        out.set(line.slice(0, i), Number(line.slice(i + 1)));
-    }
-    return out;
-}
+import { parsePrometheus } from "./prometheus";
 
 describe("metrics: the proxy's figures for Prometheus (real Docker engine)", function () {
     this.timeout(300000);
@@ -26,7 +16,7 @@ describe("metrics: the proxy's figures for Prometheus (real Docker engine)", fun
     const scrape = async () => {
         const a = await get(metricsPort, "/metrics");
         assert.strictEqual(a.status, 200, a.body);
-        return parse(a.body);
+        return parsePrometheus(a.body);
     };
     const requests = (m: Map<string, number>, colour: string) => m.get(`switchyard_requests_total{listener="live",colour="${colour}",status_class="2xx"}`) ?? 0;
 
