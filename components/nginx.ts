@@ -23,7 +23,7 @@ import {
     ProxyBehaviour,
     renderNginxConfig,
     Routing,
-    TLS_FILE,
+    TLS_FILES,
 } from "../nginx/render";
 
 export interface NginxArgs {
@@ -256,7 +256,7 @@ export class Nginx extends pulumi.ComponentResource {
             routing: args.routing,
             listeners,
             behaviour: args.behaviour,
-            tls: args.tls ? { redirectHttp: args.tls.redirectHttp ?? false, publicPort: tlsPort, file: args.tls.acme ? ACME_TLS_FILE : TLS_FILE } : undefined,
+            tls: args.tls ? { redirectHttp: args.tls.redirectHttp ?? false, publicPort: tlsPort, file: args.tls.acme ? ACME_TLS_FILE : undefined } : undefined,
             acme: args.tls?.acme ?? false,
             canary: args.canary,
             metrics: args.metrics !== undefined,
@@ -281,7 +281,7 @@ export class Nginx extends pulumi.ComponentResource {
                     SWITCHYARD_PROXY: this.containerName,
                     TLS_PEM: pulumi.secret(args.tls.pem),
                     TLS_FINGERPRINT: args.tls.fingerprint!,
-                    TLS_FILE,
+                    TLS_FILES: `${TLS_FILES.even} ${TLS_FILES.odd}`,
                     ...this.probe.liveTls,
                     ...rerunKey({ PROXY_CONTAINER_ID: this.container.id }),
                 },

@@ -5,7 +5,7 @@
 //
 // env: SWITCHYARD_PROXY, LIVE_SOCKET (host networking) or LIVE_LISTEN_PORT
 import * as fs from "fs";
-import { CLOSING_MARKER, CONF_DIR, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
+import { CLOSING_MARKER, CONF_DIR, STATE_DIR, TLS_FILES, TLS_SINGLE_FILE, TLS_SUBDIR } from "../lib/routemarker";
 import { Listener, liveListener, Proxy } from "./docker";
 import { sleep, Step } from "./step";
 
@@ -36,12 +36,28 @@ const NGINX_RUNS = 'test -s /run/nginx.pid && kill -0 "$(cat /run/nginx.pid)"';
 /** Puts $1 (the previous config) back as $2 and reloads. */
 const RESTORE = 'mv -f "$1" "$2" && nginx -s reload -c "$2"';
 
+/** Copies $1 to each of $2 and $3 that does not exist yet: mode 400, $1's owner (chmod first: root here may not chmod another user's file). */
+const SEED_COPIES = 'set -e; for c in "$2" "$3"; do [ -e "$c" ] || { cp "$1" "$c"; chmod 400 "$c"; chown "$(stat -c %u "$1")" "$c"; }; done';
+
+/**
+ * A proxy that served its certificate from one file (before the two copies of
+ * TLS_FILES) keeps serving it across the reload to a config that names the
+ * copies: each missing copy starts as that file. The tls-config step then
+ * replaces both, and the one file goes once the new config serves.
+ */
+async function seedCopies(step: Step, proxy: Proxy, config: string): Promise<void> {
+    if (!config.includes(TLS_FILES.even) || (await proxy.exec("test", "-f", TLS_SINGLE_FILE)).status !== 0) return;
+    const seeded = await proxy.exec("sh", "-c", SEED_COPIES, "sh", TLS_SINGLE_FILE, TLS_FILES.even, TLS_FILES.odd);
+    if (seeded.status !== 0) step.fail(`could not copy the certificate in service (${TLS_SINGLE_FILE}) to ${TLS_FILES.even} and ${TLS_FILES.odd}: ${seeded.stderr.trim()}`);
+}
+
 /**
  * A config that serves no certificate from config (HTTPS turned off, or
  * certificates from ACME now) leaves no private key behind in the proxy's
  * state: once it serves, the tls-config step's directory goes.
  */
 async function forgetCertificate(step: Step, proxy: Proxy, config: string): Promise<void> {
+    if (!config.includes(TLS_SINGLE_FILE)) await proxy.exec("rm", "-f", TLS_SINGLE_FILE);
     if (config.includes(`${TLS_DIR}/`) || (await proxy.exec("test", "-e", TLS_DIR)).status !== 0) return;
     const removed = await proxy.exec("rm", "-rf", TLS_DIR);
     if (removed.status !== 0) step.fail(`could not remove the certificate and key no listener uses any more (${TLS_DIR}): ${removed.stderr.trim()}`);
@@ -103,6 +119,7 @@ async function proxyConfig(step: Step): Promise<void> {
         step.fail(`nginx rejected the new config; the previous config still serves. nginx -t said: ${`${tested.stdout}${tested.stderr}`.replace(/\n/g, " ")}`);
     }
     step.say("new config passed nginx -t");
+    await seedCopies(step, proxy, config);
     const healthy = () => answersHealthz(step, proxy, live);
     if ((await proxy.exec("cmp", "-s", NEW, CONF)).status === 0) {
         await proxy.exec("rm", "-f", NEW);

@@ -53,6 +53,17 @@ export const BAKE_FAILED_PREFIX = value("BAKE_FAILED_PREFIX");
 export const MEASURED_START_PREFIX = value("MEASURED_START_PREFIX");
 /** The directory of the certificate and key from config (under STATE_DIR). */
 export const TLS_SUBDIR = value("TLS_SUBDIR");
+/**
+ * The certificate from config (chain and key in one file), in two copies:
+ * nginx reads the even one in even seconds of the clock and the odd one in odd
+ * seconds, and the tls-config step replaces each copy only in a second nginx
+ * reads the other. Why two: nginx opens the file twice per handshake (chain,
+ * then key), so a rename between the two opens would pair an old chain with a
+ * new key and fail that handshake (seen under load).
+ */
+export const TLS_FILES = { even: `${STATE_DIR}/${TLS_SUBDIR}/server.even.pem`, odd: `${STATE_DIR}/${TLS_SUBDIR}/server.odd.pem` };
+/** The one file the certificate from config was before its two copies: a proxy that has it seeds the copies from it once. */
+export const TLS_SINGLE_FILE = `${STATE_DIR}/${TLS_SUBDIR}/server.pem`;
 /** canary-<colour>: the link to the canary ladder directory of the current weight (lib/canary.ts). */
 export const CANARY_PREFIX = value("CANARY_PREFIX");
 /** The last canary's figures, one line per step (engine/canary.ts writes them, npm run status shows them). */

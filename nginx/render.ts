@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import { Colour, COLOURS, RetriableMethod } from "../lib/config";
 import { packageFile } from "../lib/package";
-import { CANARY_PREFIX, CLOSING_MARKER, CONF_DIR, MAINTENANCE_MARKER, ROUTE_MARKER, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
+import { CANARY_PREFIX, CLOSING_MARKER, CONF_DIR, MAINTENANCE_MARKER, ROUTE_MARKER, STATE_DIR, TLS_FILES } from "../lib/routemarker";
 import { bucketNames, CANARY_COOKIE } from "../lib/canary";
 
 /** Ports nginx listens on inside the proxy container (published per config). */
@@ -13,8 +13,8 @@ export const PREVIEW_LISTEN_PORT = 8081;
 /** HTTPS listeners inside the proxy container (only with TLS). */
 export const LIVE_TLS_LISTEN_PORT = 8443;
 export const PREVIEW_TLS_LISTEN_PORT = 8444;
-/** Certificate chain and key in one file, so one rename swaps both (tls-config step). */
-export const TLS_FILE = `${STATE_DIR}/${TLS_SUBDIR}/server.pem`;
+/** The certificate from config, in two copies (lib/routemarker.ts says why). */
+export { TLS_FILES };
 /** The config directory, mounted as a directory (design brief, fact 6): route-marker.env defines it. */
 export { CONF_DIR };
 /** The ACME sidecar's volume in the proxy (read-only there): its certificate and the HTTP-01 answers. */
@@ -119,7 +119,7 @@ export interface NginxTemplateValues {
         redirectHttp: boolean;
         /** The host port of the live HTTPS listener, for the redirect's URL. */
         publicPort: number;
-        /** The certificate (chain and key in one file). Defaults to TLS_FILE (the tls-config step's). */
+        /** One certificate file (chain and key), such as the ACME sidecar's. Defaults to the tls-config step's two copies, TLS_FILES. */
         file?: string;
     };
     /** Serve the ACME sidecar's HTTP-01 answers from its webroot. Defaults to false. */
@@ -308,11 +308,15 @@ function proxyPageHeaders(indent: string): string {
 // The certificate is named through a variable, so nginx reads the file at
 // each handshake (fact 13): a renewed certificate is in use at the next
 // handshake, with no reload and so no reset keep-alive connection (fact 5).
-const tlsHttpConfig = (file: string, redirect: boolean) =>
+// A map's value is computed once per handshake, so the chain and the key are
+// read from the same copy even when the second turns between the two reads.
+const certificateFile = (file: string | undefined) =>
+    file === undefined
+        ? ["    map $msec $switchyard_tls_file {", `        "~[13579][.][0-9]+$" ${TLS_FILES.odd};`, `        default ${TLS_FILES.even};`, "    }"]
+        : ["    map $ssl_server_name $switchyard_tls_file {", `        default ${file};`, "    }"];
+const tlsHttpConfig = (file: string | undefined, redirect: boolean) =>
     [
-        "    map $ssl_server_name $switchyard_tls_file {",
-        `        default ${file};`,
-        "    }",
+        ...certificateFile(file),
         "    ssl_protocols TLSv1.2 TLSv1.3;",
         "    ssl_prefer_server_ciphers off;",
         "    ssl_session_cache shared:switchyard_tls:10m;",
@@ -462,7 +466,7 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
         maintenanceMarker: `${STATE_DIR}/${MAINTENANCE_MARKER}`,
         closingMarker: `${STATE_DIR}/${CLOSING_MARKER}`,
         retryAfterSeconds: String(values.retryAfterSeconds ?? 120),
-        tlsHttpConfig: values.tls ? tlsHttpConfig(values.tls.file ?? TLS_FILE, values.tls.redirectHttp) : "",
+        tlsHttpConfig: values.tls ? tlsHttpConfig(values.tls.file, values.tls.redirectHttp) : "",
         httpsRedirect: values.tls?.redirectHttp
             ? `            if ($switchyard_to_https) {
                 return 301 https://$host${values.tls.publicPort === 443 ? "" : `:${values.tls.publicPort}`}$request_uri;

@@ -5,7 +5,8 @@
 //   - Redis takes a password full of special characters from stdin: never on
 //     a command line, and the app reaches it through the encoded REDIS_URL;
 //   - the certificate is installed and replaced under HTTPS load with no
-//     reload; a pair that does not work is put back; plain HTTP redirects.
+//     reload, and under a stream of new handshakes none fails (its two
+//     copies); a pair that does not fit is refused; plain HTTP redirects.
 import * as assert from "assert";
 import { X509Certificate } from "crypto";
 import { spawnSync } from "child_process";
@@ -13,9 +14,8 @@ import * as http2 from "http2";
 import * as tls from "tls";
 import * as path from "path";
 import { REDIS_COMMAND } from "../../components/redis";
-import { CLOSING_MARKER, STATE_DIR } from "../../lib/routemarker";
+import { CLOSING_MARKER, STATE_DIR, TLS_FILES, TLS_SINGLE_FILE } from "../../lib/routemarker";
 import { combinedPem } from "../../lib/tls";
-import { TLS_FILE } from "../../nginx/render";
 import { makeCa, makeCert, TestCert } from "../certs";
 import { docker, dockerAvailable, IMAGES, runStep, runStepAsync, TestStack } from "./fixture";
 import { describeFailures, get, startLoadProcess } from "./load";
@@ -41,7 +41,7 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
     const first = makeCert("first.switchyard.test", 30, ca);
     const second = makeCert("second.switchyard.test", 30, ca);
     const tlsEnv = (pair: TestCert) =>
-        stack.env({ TLS_PEM: combinedPem(pair), TLS_FINGERPRINT: new X509Certificate(pair.certificate).fingerprint256.replace(/:/g, "").toLowerCase(), TLS_FILE });
+        stack.env({ TLS_PEM: combinedPem(pair), TLS_FINGERPRINT: new X509Certificate(pair.certificate).fingerprint256.replace(/:/g, "").toLowerCase(), TLS_FILES: `${TLS_FILES.even} ${TLS_FILES.odd}` });
     const appEnv = (greeting: string) => ["APP_GREETING=" + greeting, `APP_SECRET_TOKEN=${TOKEN}`];
     let blue: string[] = [];
     let green: string[] = [];
@@ -103,8 +103,10 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
         const a = await get(stack.tlsPort, "/version", { tls: { ca: ca.certificate } });
         assert.strictEqual(a.status, 200);
         assert.strictEqual(a.headers["x-switchyard-color"], "blue");
-        const mode = docker("exec", stack.proxy, "stat", "-c", "%a %U", TLS_FILE);
-        assert.match(mode, /^400 (nobody|www-data|nginx)$/, `the key file is readable by the worker user alone: ${mode}`);
+        for (const file of [TLS_FILES.even, TLS_FILES.odd]) {
+            const mode = docker("exec", stack.proxy, "stat", "-c", "%a %U", file);
+            assert.match(mode, /^400 (nobody|www-data|nginx)$/, `${file}, with the key, is readable by the worker user alone: ${mode}`);
+        }
         assert.strictEqual((await get(stack.previewTlsPort, "/healthz", { tls: { ca: ca.certificate } })).status, 200, "the preview listener serves HTTPS too");
 
         const redirect = runStep("proxy-config", stack.env(), stack.nginxConfig(5, true));
@@ -188,23 +190,81 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
         for (const name of blue) assert.strictEqual(docker("inspect", "-f", "{{.State.ExitCode}}", name), "0", `${name} stopped on SIGTERM by itself`);
     });
 
-    it("a certificate whose key does not fit is put back: the previous one keeps serving", async () => {
+    it("a certificate whose key does not fit is refused before either copy changes: the previous one keeps serving", async () => {
         const before = await servedCertificate(stack.tlsPort, ca.certificate);
-        const broken = tlsEnv({ certificate: first.certificate, key: second.key });
-        const r = runStep("tls-config", broken);
+        const copies = docker("exec", stack.proxy, "sh", "-c", `sha256sum ${TLS_FILES.even} ${TLS_FILES.odd}`);
+        const r = runStep("tls-config", tlsEnv({ certificate: first.certificate, key: second.key }));
         assert.strictEqual(r.status, 1);
-        assert.match(r.stderr, /HTTPS on \/run\/switchyard-live-tls\.sock answered 000 with the new certificate; the previous one is back in service/);
+        assert.match(r.stderr, /TLS_PEM = \[secret\]: its key does not belong to its first certificate .*; nothing was installed/);
         assert.ok(!`${r.stdout}${r.stderr}`.includes("PRIVATE KEY"), "no key in the output");
+        assert.strictEqual(docker("exec", stack.proxy, "sh", "-c", `sha256sum ${TLS_FILES.even} ${TLS_FILES.odd}`), copies, "neither copy changed");
         assert.strictEqual(await servedCertificate(stack.tlsPort, ca.certificate), before);
         assert.strictEqual((await get(stack.tlsPort, "/version", { tls: { ca: ca.certificate } })).status, 200);
     });
 
+    it("a stream of new handshakes while the certificate is replaced six times, and while a proxy with the one file of before moves to the two copies: none fails", async () => {
+        const fingerprints = new Map([[new X509Certificate(first.certificate).fingerprint256, "first"], [new X509Certificate(second.certificate).fingerprint256, "second"]]);
+        const seen: { at: number; cert: string }[] = [];
+        const failures: string[] = [];
+        let running = true;
+        // Four clients, each opening a new connection as soon as the last one's handshake ended.
+        const clients = Array.from({ length: 4 }, async () => {
+            while (running) {
+                try {
+                    const cert = await servedCertificate(stack.tlsPort, ca.certificate);
+                    seen.push({ at: Date.now(), cert: fingerprints.get(cert) ?? cert });
+                } catch (e) {
+                    failures.push(`${new Date().toISOString()} ${(e as Error).message}`);
+                }
+            }
+        });
+        const rotations: { from: number; to: number }[] = [];
+        try {
+            await new Promise((r) => setTimeout(r, 500));
+            // A proxy of before: its config names one file, which serves.
+            const single = stack.nginxConfig(5).replace(/ {4}map \$msec \$switchyard_tls_file \{[^}]*\}/, `    map $ssl_server_name $switchyard_tls_file {\n        default ${TLS_SINGLE_FILE};\n    }`);
+            assert.ok(single.includes(TLS_SINGLE_FILE), "the config of before names the one file");
+            docker("exec", stack.proxy, "sh", "-c", 'cp "$1" "$2" && chmod 400 "$2" && chown "$(stat -c %u "$1")" "$2"', "sh", TLS_FILES.even, TLS_SINGLE_FILE);
+            assert.strictEqual(runStep("proxy-config", stack.env(), single).status, 0);
+            docker("exec", stack.proxy, "rm", "-f", TLS_FILES.even, TLS_FILES.odd);
+            const moved = runStep("proxy-config", stack.env(), stack.nginxConfig(5));
+            assert.strictEqual(moved.status, 0, moved.stderr);
+            assert.strictEqual(docker("exec", stack.proxy, "sh", "-c", `ls ${path.posix.dirname(TLS_SINGLE_FILE)}`), "server.even.pem\nserver.odd.pem", "both copies, seeded from the one file, which is gone");
+            for (const [i, pair] of [first, second, first, second, first, second].entries()) {
+                const from = Date.now();
+                const r = await runStepAsync("tls-config", tlsEnv(pair));
+                rotations.push({ from, to: Date.now() });
+                assert.strictEqual(r.status, 0, `rotation ${i + 1}: ${r.stderr}`);
+                assert.match(r.stdout, /each copy in a second nginx read the other/);
+            }
+            await new Promise((r) => setTimeout(r, 500));
+        } finally {
+            running = false;
+            await Promise.all(clients);
+        }
+        // In a rotation, one second's handshakes show one copy: so each copy changed while nginx read the other.
+        // A handshake is stamped when it ends: those early in a second may have had their certificate chosen in the one before.
+        const mixed = rotations.flatMap(({ from, to }) => {
+            const bySecond = new Map<number, Set<string>>();
+            for (const s of seen.filter((s) => s.at >= from && s.at <= to && s.at % 1000 > 150)) {
+                bySecond.set(Math.floor(s.at / 1000), (bySecond.get(Math.floor(s.at / 1000)) ?? new Set()).add(s.cert));
+            }
+            return [...bySecond].filter(([, certs]) => certs.size > 1).map(([second]) => second);
+        });
+        const during = seen.filter((s) => rotations.some(({ from, to }) => s.at >= from && s.at <= to));
+        console.log(`      ${seen.length} handshakes (${during.length} during the six rotations), ${failures.length} failed; rotations took ${rotations.map(({ from, to }) => to - from).join(", ")} ms`);
+        assert.deepStrictEqual(failures, [], "every handshake succeeded");
+        assert.ok(during.length > 300, `enough handshakes during the rotations: ${during.length}`);
+        assert.deepStrictEqual(mixed, [], "no second (past its first 150 ms) served both certificates");
+        assert.strictEqual(seen[seen.length - 1].cert, "second", "the last pair installed serves");
+    });
+
     it("HTTPS turned off: once the config without it serves, the certificate and its key are gone from the proxy", async () => {
-        assert.strictEqual(docker("exec", stack.proxy, "sh", "-c", `test -f ${TLS_FILE} && echo present`), "present");
+        assert.strictEqual(docker("exec", stack.proxy, "sh", "-c", `test -f ${TLS_FILES.even} && test -f ${TLS_FILES.odd} && echo present`), "present");
         const off = runStep("proxy-config", stack.env(), stack.nginxConfig(5, false, false));
         assert.strictEqual(off.status, 0, off.stderr);
         assert.match(off.stdout, /no listener serves the certificate from config any more: removed it and its key/);
-        assert.strictEqual(spawnSync("docker", ["exec", stack.proxy, "test", "-e", path.posix.dirname(TLS_FILE)]).status, 1, "the key's directory is gone");
+        assert.strictEqual(spawnSync("docker", ["exec", stack.proxy, "test", "-e", path.posix.dirname(TLS_FILES.even)]).status, 1, "the key's directory is gone");
         assert.strictEqual((await get(stack.livePort, "/version")).status, 200, "plain HTTP keeps serving");
         const again = runStep("proxy-config", stack.env(), stack.nginxConfig(5, false, false));
         assert.doesNotMatch(again.stdout, /removed it and its key/, "nothing to remove the second time");
