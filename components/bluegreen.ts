@@ -182,14 +182,20 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         const everyRetire = at.targets.length > 1 ? new Promise<pulumi.Resource[]>((resolve) => (settleRetires = resolve)) : undefined;
         const proxies: Nginx[] = [];
         const releases: Release[] = [];
+        // A canary on every host: the first host's canary waits for every other host's new colour, ready.
+        let settleReady: (ready: pulumi.Resource[]) => void = () => undefined;
+        const everyReady = cfg.canary && at.targets.length > 1 ? new Promise<pulumi.Resource[]>((resolve) => (settleReady = resolve)) : undefined;
+        const canaryHosts = everyReady ? canaryHostsValue(at, onHosts) : undefined;
         for (const [i, t] of at.targets.entries()) {
             const proxy = this.proxyOn(at, t, onHosts[i]);
             const batch = batches.findIndex((b) => b.includes(i));
             const repointAfter = batch > 0 ? batches[batch - 1].map((j) => releases[j].promoted) : undefined;
+            const canary = i === 0 && everyReady ? { canaryHosts, canaryAfter: everyReady } : {};
             proxies.push(proxy);
-            releases.push(this.releaseOn(at, t, i, onHosts[i], { proxy, data, records, repointAfter, everyRetire, dataSteps: onHosts[at.dataAt].steps }));
+            releases.push(this.releaseOn(at, t, i, onHosts[i], { proxy, data, records, repointAfter, everyRetire, dataSteps: onHosts[at.dataAt].steps, ...canary }));
         }
         settleRetires(releases.slice(1).map((r) => r.retire));
+        settleReady(releases.slice(1).map((r) => r.ready));
 
         // Outputs say what happened, not what was asked: each waits for the
         // last release step of every host. An update that fails before them (a
@@ -351,8 +357,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 appPort: cfg.appPort,
                 drainSeconds: cfg.drainSeconds,
                 metrics: cfg.metrics ? { port: cfg.metrics.port, bindAddress: cfg.metrics.bindAddress, image: cfg.metrics.image } : undefined,
-                // The split only where the canary runs: the first host.
-                canary: first && cfg.canary ? { cookieMaxAgeSeconds: cookieMaxAgeSeconds(cfg.canary.steps, cfg.canary.stepSeconds) } : undefined,
+                // The canary splits every host's traffic (engine/canary-hosts.ts).
+                canary: cfg.canary ? { cookieMaxAgeSeconds: cookieMaxAgeSeconds(cfg.canary.steps, cfg.canary.stepSeconds) } : undefined,
                 frontendNetwork: networks.frontend.name,
                 limits: cfg.limits.proxy,
                 steps,
@@ -397,7 +403,17 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         t: HostTarget,
         i: number,
         h: HostParts,
-        after: { proxy: Nginx; data: DataServices; records: Partial<Record<Colour, ReleasedValues>>; repointAfter?: pulumi.Resource[]; everyRetire?: Promise<pulumi.Resource[]>; dataSteps: ReleaseSteps },
+        after: {
+            proxy: Nginx;
+            data: DataServices;
+            records: Partial<Record<Colour, ReleasedValues>>;
+            repointAfter?: pulumi.Resource[];
+            everyRetire?: Promise<pulumi.Resource[]>;
+            dataSteps: ReleaseSteps;
+            /** The first host's, with a canary on every host: the other hosts' proxies, and their new colour ready. */
+            canaryHosts?: string;
+            canaryAfter?: Promise<pulumi.Resource[]>;
+        },
     ): Release {
         const { cfg, namePrefix, stackLabel, proxyContainerName, dataAt, adopt } = at;
         const { first, opt, registryProvider, steps, daemon, guard, networks } = h;
@@ -465,8 +481,10 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 verifyRequests: cfg.verifyRequests,
                 // The canary bakes; the hosts after it were judged by its traffic.
                 bake: first ? cfg.bake : undefined,
-                // So does the weighted canary: its share is of the first host's traffic.
+                // So does the weighted canary, on every host's proxy at once (canaryHosts).
                 canary: first ? cfg.canary : undefined,
+                canaryHosts: after.canaryHosts,
+                canaryAfter: after.canaryAfter,
                 // With the metrics sidecar both read its files, from where the last check stopped.
                 recordsDir: cfg.metrics ? METRICS_LOG_DIR : undefined,
                 standby: cfg.standby,
@@ -631,6 +649,17 @@ interface HostParts {
     daemon: { swapLimit: boolean };
     guard: DeleteGuard;
     networks: Networks;
+}
+
+/** CANARY_HOSTS of the first host's canary: every other host's Docker endpoint, TLS material's name and proxy (engine/canary-hosts.ts). */
+function canaryHostsValue(at: Declaring, onHosts: HostParts[]): string {
+    return JSON.stringify(
+        at.targets.slice(1).map((t, j) => {
+            const where = onHosts[j + 1].steps.where();
+            // Host networking (fixed addresses): the proxy's own probes come from its unix socket.
+            return { name: where.name ?? `host${j + 2}`, dockerHost: where.dockerHost, ...(where.tls ? { tls: where.tls } : {}), proxy: at.proxyContainerName, socket: t.addressing.mode === "fixed" };
+        }),
+    );
 }
 
 /** The settings checked with the config's own schema, the certificates and keys too; or every problem, named. */

@@ -115,6 +115,15 @@ export interface ReleaseArgs {
     recordsDir?: string;
     /** Before the re-point, give the new colour a rising share of new traffic, judged at each step by the bake's thresholds. Defaults to none: the switch moves all traffic at once. */
     canary?: CanarySettings;
+    /**
+     * With several hosts, the other hosts' proxies (engine/canary-hosts.ts,
+     * as JSON): the canary sets each weight there too, and verify and the
+     * bake remove those canaries when they send this host back. Defaults to
+     * none: the canary splits this host's traffic alone.
+     */
+    canaryHosts?: string;
+    /** With a canary on every host: what it waits for too (every other host's new colour ready). Defaults to nothing. */
+    canaryAfter?: Promise<pulumi.Resource[]>;
     /** "retire" stops the old colour after the switch; "keep" keeps it for an instant rollback. Defaults to "retire". */
     standby?: "retire" | "keep";
     /** Makes the command resources (they run docker against the stack's host). */
@@ -146,6 +155,8 @@ export class Release extends pulumi.ComponentResource {
     /** Each declared colour's workers and schedulers, when the release has process types. */
     public readonly processes: Partial<Record<Colour, Processes>> = {};
     public readonly gate: command.local.Command;
+    /** The last step before the switch on this host: the gate, or the backup, the expand migration or the processes' start after it. */
+    public readonly ready: pulumi.Resource;
     public readonly repoint: command.local.Command;
     public readonly verify: command.local.Command;
     /** The weighted canary before the re-point, when canary steps are asked for. */
@@ -284,8 +295,12 @@ export class Release extends pulumi.ComponentResource {
                   { parent: this, dependsOn: [expand?.run ?? backup?.dump ?? this.gate, ...this.processes[live]!.containers], ignoreChanges: args.processHeal ? [] : ["environment.PROCESS_HEAL"] },
               )
             : undefined;
-        const ready = processesStart ?? expand?.run ?? backup?.dump ?? this.gate;
+        const ready = (this.ready = processesStart ?? expand?.run ?? backup?.dump ?? this.gate);
+        const canaryHosts: Record<string, string> = args.canaryHosts ? { CANARY_HOSTS: args.canaryHosts } : {};
         const bake: BakeSettings = args.bake ?? DEFAULTS.bake;
+        const beforeCanary = [ready, ...(args.repointAfter ?? [])];
+        // With a canary on every host, every host's new colour is gated (and ready) before any host splits.
+        const canaryAfter: pulumi.Input<pulumi.Input<pulumi.Resource>[]> = args.canaryAfter ? args.canaryAfter.then((more) => [...beforeCanary, ...more]) : beforeCanary;
         // No step when there are no canary steps: a stack that never asked keeps exactly its resources.
         this.canary = args.canary
             ? args.steps.step(
@@ -300,8 +315,12 @@ export class Release extends pulumi.ComponentResource {
                       BAKE_MAX_ERROR_PERCENT: String(bake.maxErrorPercent),
                       BAKE_MAX_P99_MS: bake.maxP99Ms === undefined ? "" : String(bake.maxP99Ms),
                       BAKE_MIN_REQUESTS: String(bake.minRequests),
+                      ...canaryHosts,
                   },
-                  { parent: this, dependsOn: [ready, ...(args.repointAfter ?? [])] },
+                  {
+                      parent: this,
+                      dependsOn: canaryAfter,
+                  },
               )
             : undefined;
         this.repoint = args.steps.step(`${name}-repoint`, "repoint", { ...key, STANDBY: standby }, {
@@ -320,6 +339,7 @@ export class Release extends pulumi.ComponentResource {
                 ...(args.proxyProbe ?? { LIVE_LISTEN_PORT: String(LIVE_LISTEN_PORT) }),
                 ...(args.slot.health.host ? { HEALTH_HOST: args.slot.health.host } : {}),
                 ...(args.slot.health.forwardedProto === "https" ? { HEALTH_PROTO: "https" } : {}),
+                ...canaryHosts,
             },
             { parent: this, dependsOn: [this.repoint] },
         );
@@ -340,6 +360,7 @@ export class Release extends pulumi.ComponentResource {
                           BAKE_MAX_ERROR_PERCENT: String(bake.maxErrorPercent),
                           BAKE_MAX_P99_MS: bake.maxP99Ms === undefined ? "" : String(bake.maxP99Ms),
                           BAKE_MIN_REQUESTS: String(bake.minRequests),
+                          ...canaryHosts,
                       },
                       { parent: this, dependsOn: [this.verify] },
                   )

@@ -24,7 +24,9 @@
 //      BAKE_SECONDS, BAKE_MAX_ERROR_PERCENT, BAKE_MAX_P99_MS (empty: latency is
 //      reported, not judged), BAKE_MIN_REQUESTS, LIVE_SOCKET (optional),
 //      SWITCHYARD_RETRY_BAKE (optional, 1), RECORDS_DIR (optional: the
-//      metrics sidecar's record files, engine/watch.ts), DOCKER_HOST
+//      metrics sidecar's record files, engine/watch.ts), CANARY_HOSTS
+//      (optional: the other hosts' canaries go when a failed bake sends this
+//      host back, engine/canary-hosts.ts), DOCKER_HOST
 import { BAKE_FAILED_PREFIX, PREVIOUS_LIVE } from "../lib/routemarker";
 import { describe, failedBefore, failedRecord, Thresholds } from "./bake-verdict";
 import { Proxy, slotContainerIds } from "./docker";
@@ -87,7 +89,7 @@ async function bake(step: Step): Promise<void> {
     // costs a connection (0.5 s and more under load), and the new colour serves
     // real traffic unjudged until the first check (seen: 3.9 s of sequential
     // reads in the three-host e2e).
-    const reads = () => Promise.all([recordsStart(step, input.proxy, input.recordsDir), proxy.readState(PREVIOUS_LIVE)]);
+    const reads = () => Promise.all([recordsStart(step.docker, input.proxy, input.recordsDir), proxy.readState(PREVIOUS_LIVE)]);
     const [containers, route, early] = await Promise.all([slotContainerIds(step.docker, input.stack, colour).catch((e: Error) => step.fail(e.message)), proxy.route(), reads()]);
     let [start, previous] = early;
     if (route !== colour) {
@@ -111,7 +113,7 @@ async function bake(step: Step): Promise<void> {
     // docker call in between.
 
     step.say(`baking ${colour} on ${input.hostName} for ${input.seconds}s: fail above ${t.maxErrorPercent} % 5xx${t.maxP99Ms ? ` or a p99 above ${t.maxP99Ms} ms` : ""}, judged from ${t.minRequests} requests`);
-    const watched = await watchColour(step, { proxy: input.proxy, colour, ownAddress: input.ownAddress, thresholds: t, seconds: input.seconds, start });
+    const watched = await watchColour(step, { colour, sources: [{ docker: step.docker, proxy: input.proxy, ownAddress: input.ownAddress, start }], thresholds: t, seconds: input.seconds });
     if (watched.failed) {
         const message = `bake failed on ${input.hostName} after ${watched.waited}s of ${input.seconds}s: ${colour} ${watched.failed}`;
         const back = await switchBack(step, proxy, colour, previous);

@@ -15,15 +15,21 @@
 // instant rollback put it there) or when its release went live on this
 // database before: a rollback is not a release, and it is immediate.
 //
+// With several hosts it runs on the first and sets each weight on every
+// host's proxy at once (CANARY_HOSTS, engine/canary-hosts.ts); one window
+// judges all their records together, and a failure removes every host's link.
+//
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, CANARY_STEPS,
 //      CANARY_STEP_SECONDS, BAKE_MAX_ERROR_PERCENT, BAKE_MAX_P99_MS,
 //      BAKE_MIN_REQUESTS, LIVE_SOCKET (optional), TARGET_CONTAINER_IDS
 //      (optional), SWITCHYARD_RETRY_BAKE (optional, 1), RECORDS_DIR (optional:
-//      the metrics sidecar's record files), DOCKER_HOST
+//      the metrics sidecar's record files), CANARY_HOSTS (optional: the other
+//      hosts' proxies), DOCKER_HOST
 import { bucketNames, canaryLadder, canaryLink, parseCanarySteps } from "../lib/canary";
 import { BAKE_FAILED_PREFIX, CANARY_FIGURES, STATE_DIR } from "../lib/routemarker";
 import { describe, failedBefore, failedRecord } from "./bake-verdict";
 import { judgeInput } from "./bake";
+import { canarySites, removeCanaryElsewhere } from "./canary-hosts";
 import { Proxy, slotContainerIds, trimmed } from "./docker";
 import { colourRelease, keyContainerIds, readHistory } from "./history";
 import { Step } from "./step";
@@ -58,18 +64,21 @@ async function canary(step: Step): Promise<void> {
     const { colour, thresholds: t } = input;
     const live = otherColour(colour);
     const proxy = new Proxy(step.docker, input.proxy);
+    const others = canarySites(step);
     await step.waitRunning(input.proxy, 30);
     const failedFile = `${BAKE_FAILED_PREFIX}${colour}`;
-    const [route, history, release, containers, failed] = await Promise.all([
+    const [route, history, release, containers, failed, otherRoutes] = await Promise.all([
         proxy.route(),
         readHistory(proxy),
         colourRelease(step.docker, input.stack, colour, input.targetIds),
         slotContainerIds(step.docker, input.stack, colour).catch((e: Error) => step.fail(e.message)),
         proxy.readState(failedFile),
+        Promise.all(others.map((o) => o.proxy.route())),
     ]);
     const removeLink = async (c: "blue" | "green") => {
         const r = await proxy.applyState(["r", canaryLink(c)]);
         if (r.status !== 0) step.fail(`could not remove the canary of ${c} in the proxy ${input.proxy}: ${trimmed(r.stderr)}`);
+        await removeCanaryElsewhere(step, c, others);
     };
     if (route === colour) {
         // A canary of the other colour left by a killed update would still split traffic.
@@ -89,13 +98,17 @@ async function canary(step: Step): Promise<void> {
                 `To try ${colour} again under real traffic: SWITCHYARD_RETRY_BAKE=1 pulumi up. To stay on ${route}: pulumi config set liveColor ${route} (or release a fixed image)`,
         );
     }
+    // Every host that does not route to the colour yet splits (one a killed update re-pointed already has nothing to split).
+    const here = step.env.SWITCHYARD_HOST_NAME || input.hostName;
+    const sites = [{ name: here, docker: step.docker, proxy, ownAddress: input.ownAddress }, ...others.filter((_, i) => otherRoutes[i] !== colour)];
+    const where = sites.length > 1 ? `every host (${sites.map((s) => s.name).join(", ")})` : input.hostName;
 
     step.say(
-        `canary of ${colour} on ${input.hostName}: ${input.steps.join(" % -> ")} % of new traffic, ${input.stepSeconds}s each; ` +
+        `canary of ${colour} on ${where}: ${input.steps.join(" % -> ")} % of new traffic, ${input.stepSeconds}s each; ` +
             `fail above ${t.maxErrorPercent} % 5xx${t.maxP99Ms ? ` or a p99 above ${t.maxP99Ms} ms` : ""}, judged from ${t.minRequests} requests`,
     );
-    // Each step's figures, kept in the proxy for npm run status (one write per step).
-    const figures = [`${new Date().toISOString().replace(/\.\d+Z$/, "Z")} ${colour} after ${live}: ${input.steps.join(" % -> ")} %, ${input.stepSeconds}s each`];
+    // Each step's figures, kept in the first host's proxy for npm run status (one write per step).
+    const figures = [`${new Date().toISOString().replace(/\.\d+Z$/, "Z")} ${colour} after ${live}: ${input.steps.join(" % -> ")} %, ${input.stepSeconds}s each${sites.length > 1 ? `, on ${sites.length} hosts` : ""}`];
     const save = async () => {
         if (!(await proxy.writeState(CANARY_FIGURES, `${figures.join("\n")}\n`))) step.say("could not record the canary's figures in the proxy's state");
     };
@@ -106,15 +119,21 @@ async function canary(step: Step): Promise<void> {
     await save();
     for (const weight of input.steps) {
         // Each step judges its own traffic: the window starts before the weight.
-        const start = await recordsStart(step, input.proxy, input.recordsDir);
-        if (!start) step.fail(`could not find where the proxy's access records stand now at ${input.hostName}`);
-        const r = await proxy.exec("sh", "-c", SET_WEIGHT, "sh", STATE_DIR, canaryLink(colour), canaryLadder(colour, weight), ...bucketNames(weight));
-        if (r.status !== 0) step.fail(`could not set the canary's weight to ${weight} % in the proxy ${input.proxy}: ${trimmed(r.stderr)}`);
-        step.say(`${weight} % of new traffic to ${colour} (no reload)`);
-        const watched = await watchColour(step, { proxy: input.proxy, colour, ownAddress: input.ownAddress, thresholds: t, seconds: input.stepSeconds, start, label: `${weight} %: ` });
+        const starts = await Promise.all(sites.map((s) => recordsStart(s.docker, s.proxy.container, input.recordsDir)));
+        const lost = sites.filter((_, i) => !starts[i]);
+        if (lost.length) step.fail(`could not find where the proxy's access records stand now at ${lost.map((s) => s.name).join(", ")}`);
+        const set = await Promise.all(sites.map((s) => s.proxy.exec("sh", "-c", SET_WEIGHT, "sh", STATE_DIR, canaryLink(colour), canaryLadder(colour, weight), ...bucketNames(weight))));
+        const unset = set.map((r, i) => ({ r, site: sites[i] })).filter(({ r }) => r.status !== 0);
+        if (unset.length) {
+            await removeLink(colour);
+            step.fail(`could not set the canary's weight to ${weight} % on ${unset.map(({ site, r }) => `${site.name} (${trimmed(r.stderr)})`).join(", ")}; all traffic is back on ${live}`);
+        }
+        step.say(`${weight} % of new traffic to ${colour}${sites.length > 1 ? ` on ${sites.length} hosts` : ""} (no reload)`);
+        const sources = sites.map((s, i) => ({ docker: s.docker, proxy: s.proxy.container, host: s.name, ownAddress: s.ownAddress, start: starts[i]! }));
+        const watched = await watchColour(step, { colour, sources, thresholds: t, seconds: input.stepSeconds, label: `${weight} %: ` });
         if (watched.failed) {
             await removeLink(colour);
-            const message = `canary failed on ${input.hostName} at ${weight} % after ${watched.waited}s of ${input.stepSeconds}s: ${colour} ${watched.failed}; all traffic is back on ${live}, which keeps running`;
+            const message = `canary failed on ${where} at ${weight} % after ${watched.waited}s of ${input.stepSeconds}s: ${colour} ${watched.failed}; all traffic is back on ${live}, which keeps running`;
             if (!(await proxy.writeState(failedFile, failedRecord(containers, new Date(), `at ${weight} %: ${watched.failed}`)))) step.say("could not record the failed canary in the proxy's state");
             await record(`${weight} %: failed after ${watched.waited}s: ${watched.failed}; all traffic back on ${live}`);
             step.fail(message);
@@ -124,7 +143,7 @@ async function canary(step: Step): Promise<void> {
     }
     await record("passed: re-point sends the rest");
     await proxy.removeState(failedFile);
-    step.say(`canary of ${colour} passed at ${input.steps.join(", ")} %: re-point sends the rest`);
+    step.say(`canary of ${colour} passed at ${input.steps.join(", ")} %: re-point sends the rest${sites.length > 1 ? " (each host at its turn)" : ""}`);
 }
 
 if (require.main === module) void Step.run("canary", canary);

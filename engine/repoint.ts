@@ -12,6 +12,7 @@
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY
 import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, RETIRED_PREFIX } from "../lib/routemarker";
+import { removeCanaryElsewhere } from "./canary-hosts";
 import { imageOf, Proxy, runningImage, trimmed } from "./docker";
 import { processesFollow } from "./processes";
 import { Step } from "./step";
@@ -86,6 +87,8 @@ export async function switchBack(step: Step, proxy: Proxy, colour: Colour, known
     if (!(await proxy.setRoute(previous))) step.fail(`could not point the live listener at '${previous}' (allowed: blue, green)`);
     await proxy.removeState(`${RETIRED_PREFIX}${previous}`);
     step.say(`restored the live listener to ${previous}`);
+    // The other hosts of a canary on every host still send its last share to this colour: not any more.
+    await removeCanaryElsewhere(step, colour);
     // Its workers and scheduler go back with it: the failed colour's code takes no job and fires no schedule.
     if (step.env.SWITCHYARD_STACK) await processesFollow(step, step.env.SWITCHYARD_STACK, previous);
     return previous;

@@ -23,7 +23,9 @@
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY,
 //      VERIFY_REQUESTS, HEALTH_PATH, LIVE_SOCKET (host networking) or
 //      LIVE_LISTEN_PORT; optional HEALTH_HOST and HEALTH_PROTO (the Host and
-//      X-Forwarded-Proto of every probe)
+//      X-Forwarded-Proto of every probe); CANARY_HOSTS (optional: with a
+//      canary on every host, the other hosts' canaries go when verify sends
+//      this one back, engine/canary-hosts.ts)
 import { WENT_LIVE } from "../lib/routemarker";
 import { Proxy } from "./docker";
 import { addToHistory, colourRelease } from "./history";

@@ -9,22 +9,35 @@
 // however long the window. Without it, `docker logs --since` the last check:
 // Docker reads its whole log file to find them (the json-file driver has no
 // index by time), which grows with the window and the traffic.
+//
+// A canary on several hosts watches every host's proxy at once: one window,
+// the samples of all of them judged together.
 import { describe, nextCheckMs, parseAccessRecords, Sample, summarise, Summary, Thresholds, verdict } from "./bake-verdict";
-import { engineTime, trimmed } from "./docker";
+import { Docker, engineTime, trimmed } from "./docker";
 import { sleep, Step } from "./step";
 
 const CHECK_MS = 2000;
 
-export interface Watch {
-    /** The proxy container whose records are read. */
+/** One proxy whose records are read. */
+export interface RecordSource {
+    /** The engine the proxy runs on. */
+    docker: Docker;
+    /** The proxy container. */
     proxy: string;
-    colour: "blue" | "green";
+    /** Its host's name in messages, for a source on another host than the step's. Defaults to none. */
+    host?: string;
     /** The proxy's own probes come from here ("unix:" or "127.0.0.1"): not real traffic. */
     ownAddress: string;
-    thresholds: Thresholds;
-    seconds: number;
     /** Where the window starts (recordsStart). */
     start: RecordStart;
+}
+
+export interface Watch {
+    colour: "blue" | "green";
+    /** The proxies watched: one, or each host's for a canary on every host. */
+    sources: RecordSource[];
+    thresholds: Thresholds;
+    seconds: number;
     /** How each progress line starts, such as "10 %: ". */
     label?: string;
 }
@@ -45,9 +58,9 @@ export interface WatchResult {
 export async function watchColour(step: Step, w: Watch): Promise<WatchResult> {
     const samples: Sample[] = [];
     const label = w.label ?? "";
-    const read = recordReader(step, w);
+    const readers = w.sources.map((source) => recordReader(step, source, w.colour));
     const readSamples = async () => {
-        samples.push(...(await read()));
+        for (const got of await Promise.all(readers.map((read) => read()))) samples.push(...got);
     };
     const windowMs = w.seconds * 1000;
     const start = Date.now();
@@ -86,12 +99,12 @@ done
 exit 0`;
 
 /** The window's start: now, by Docker's clock or by the end of the newest record file in `dir` (the sidecar's). */
-export async function recordsStart(step: Step, proxy: string, dir?: string): Promise<RecordStart | undefined> {
+export async function recordsStart(docker: Docker, proxy: string, dir?: string): Promise<RecordStart | undefined> {
     if (!dir) {
-        const since = await engineTime(step.docker);
+        const since = await engineTime(docker);
         return since ? { since } : undefined;
     }
-    const r = await step.docker.run(["exec", proxy, "sh", "-c", READ_RECORDS, "sh", dir, "", "end"]);
+    const r = await docker.run(["exec", proxy, "sh", "-c", READ_RECORDS, "sh", dir, "", "end"]);
     const m = /^@@ (\S+) (\d+)$/m.exec(r.stdout);
     if (r.status !== 0 || !m) return undefined;
     return { dir, file: m[1] === "-" ? "" : m[1], offset: m[1] === "-" ? 0 : Number(m[2]) };
@@ -112,16 +125,16 @@ export function parseRecordChunks(out: string, cursor: { file: string; offset: n
     return { lines, cursor: next };
 }
 
-/** Reads the colour's real requests since the last call, from where `w.start` says. */
-function recordReader(step: Step, w: Watch): () => Promise<Sample[]> {
-    const opts = { colour: w.colour, ownAddress: w.ownAddress };
+/** Reads the colour's real requests at one proxy since the last call, from where `w.start` says. */
+function recordReader(step: Step, w: RecordSource, colour: "blue" | "green"): () => Promise<Sample[]> {
+    const opts = { colour, ownAddress: w.ownAddress };
     const start = w.start;
     if ("since" in start) {
         // A record at the last check's instant was read then.
         let after = "";
         return async () => {
-            const r = await step.docker.run(["logs", "--timestamps", "--since", after || start.since, w.proxy]);
-            if (r.status !== 0) step.fail(`could not read the access records of the proxy ${w.proxy}`);
+            const r = await w.docker.run(["logs", "--timestamps", "--since", after || start.since, w.proxy]);
+            if (r.status !== 0) step.fail(`could not read the access records of the proxy ${w.proxy}${w.host ? ` on ${w.host}` : ""}`);
             const got = parseAccessRecords(r.stdout, { ...opts, after });
             if (got.newest) after = got.newest;
             return got.samples;
@@ -129,8 +142,8 @@ function recordReader(step: Step, w: Watch): () => Promise<Sample[]> {
     }
     let cursor = { file: start.file, offset: start.offset };
     return async () => {
-        const r = await step.docker.run(["exec", w.proxy, "sh", "-c", READ_RECORDS, "sh", start.dir, cursor.file, String(cursor.offset)]);
-        if (r.status !== 0) step.fail(`could not read the access records in ${start.dir} of the proxy ${w.proxy}: ${trimmed(r.stderr)}`);
+        const r = await w.docker.run(["exec", w.proxy, "sh", "-c", READ_RECORDS, "sh", start.dir, cursor.file, String(cursor.offset)]);
+        if (r.status !== 0) step.fail(`could not read the access records in ${start.dir} of the proxy ${w.proxy}${w.host ? ` on ${w.host}` : ""}: ${trimmed(r.stderr)}`);
         const got = samplesFromChunks(r.stdout, cursor, opts);
         cursor = got.cursor;
         return got.samples;

@@ -76,6 +76,11 @@ export class ReleaseSteps {
         this.dir = rel === "" ? undefined : rel;
     }
 
+    /** Where these steps run, for a step on another host that reaches this one too (the canary on every host). */
+    where(): { dockerHost: string; name?: string; tls?: string } {
+        return { dockerHost: this.dockerHost, ...(this.hostName ? { name: this.hostName } : {}), ...(this.tls ? { tls: this.tls } : {}) };
+    }
+
     step(
         name: string,
         step: StepName,

@@ -136,7 +136,8 @@ export function planSections(cfg: SwitchyardConfig, host: HostState, services: R
             lines.push(
                 `- **Canary:** ${plan.live} gets ${cfg.canary.steps.join(" %, then ")} % of new traffic (clients keep the colour they got), ${cfg.canary.stepSeconds} s each, judged by its real requests; ` +
                     `above ${cfg.bake.maxErrorPercent} % 5xx${latency} (from ${cfg.bake.minRequests} requests), all traffic goes back to ${live ?? "nothing"} at once and the update fails. ` +
-                    `A rollback to a release that went live before takes no steps.`,
+                    `A rollback to a release that went live before takes no steps.` +
+                    (cfg.hosts && cfg.hosts.length > 1 ? ` Every host splits by the same weights at once, and their records are judged together; each keeps the last weight until its own re-point.` : ""),
             );
         }
         lines.push(`- **Verify:** ${cfg.verifyRequests} consecutive answers from ${plan.live} on the live listener, else traffic goes back.`);
@@ -187,6 +188,7 @@ export function hostOrder(cfg: SwitchyardConfig, hosts: HostState[]): string[] {
         }
     });
     lines.push("", `A failure stops the rollout on that host: the hosts after it never move.`);
+    if (cfg.canary) lines.push(`The canary's steps (${cfg.canary.steps.join(" % → ")} %) split every host's traffic before the first re-point; a failed step, verify or bake on ${list[0].name} takes the share back from every host.`);
     return lines;
 }
 

@@ -8,11 +8,13 @@
 // and both colours. Load on every host's live listener
 // (127.0.0.1 ports only): GET /version, GET and POST /visits through Postgres.
 //
-// What it shows: a release and a rollback move the hosts one after another
-// (the canary first, baked, then m2, then m3) with 0 failed requests on every
+// What it shows: a release with canary steps splits every host's traffic at
+// once (20 % to the new colour on m1, m2 and m3), then moves the hosts one
+// after another (the first re-points and bakes, then m2, then m3), and a
+// rollback does the same without steps, with 0 failed requests on every
 // host; a release that passes /health but fails 20 % of real requests is
-// stopped in the canary's bake, the other hosts never switch and lose
-// nothing; a no-op up changes nothing; an up killed between hosts is
+// stopped at the canary's first step and every host is back on the live
+// colour at once, the only failures its own 500s; a no-op up changes nothing; an up killed between hosts is
 // recovered (npm run recover, then up) into one colour on every host; the
 // dumps made on the data host before each switch list and restore there.
 import * as assert from "assert";
@@ -31,6 +33,8 @@ import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep, with
 const LOAD_RATE = 40;
 const IMAGES = ["switchyard/app:1.0.0", "switchyard/app:1.1.0", "switchyard/nginx:local", "switchyard/postgres:local", "switchyard/redis:local"];
 const BAKE = { seconds: 10, maxErrorPercent: 5, minRequests: 40 };
+/** The canary of scenarios 2 and 3: one step on every host at once, judged with BAKE's thresholds over all their records. */
+const CANARY = { steps: [20], stepSeconds: 8 };
 /** The sample app's fault: 1 in 5 requests other than /health answers 500. */
 const FAULT = { SAMPLE_FAIL_PERCENT: "20" };
 
@@ -83,6 +87,13 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
     const perHost = (reps: Load[]) => reps.map((r, i) => `${engines[i].name} ${r.requests}/${r.failed}`).join(", ");
     /** When each host first answered from `colour`, in ms since the epoch. */
     const firstAnswerFrom = (reps: Load[], colour: Colour) => reps.map((r) => r.startedAt + Math.min(...r.samples.filter((x) => x.colour === colour).map((x) => x.at)));
+    const lastAnswerFrom = (reps: Load[], colour: Colour) => reps.map((r) => r.startedAt + Math.max(...r.samples.filter((x) => x.colour === colour).map((x) => x.at)));
+    /** Each host's share of answers from `colour` in the `ms` after its first one (epoch ms `from[i]`), with the count. */
+    const shareAfter = (reps: Load[], colour: Colour, from: number[], ms: number) =>
+        reps.map((r, i) => {
+            const window = r.samples.filter((x) => r.startedAt + x.at >= from[i] && r.startedAt + x.at < from[i] + ms);
+            return { share: window.filter((x) => x.colour === colour).length / Math.max(1, window.length), of: window.length };
+        });
     function assertNoneFailed(label: string, reps: Load[]): void {
         reps.forEach((r, i) => assert.deepStrictEqual(r.errors, {}, `${label} on ${engines[i].name}: failed requests\n${describeFailures(r)}${postgresLog(r)}`));
     }
@@ -235,8 +246,8 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         figures.push({ scenario: "1 fresh up", upSeconds: up.seconds, perHost: "", note: `${up.changes.create} created` });
     });
 
-    it("2. preview then release green under load on every host: canary first and baked, then m2, then m3; 0 failed anywhere", async () => {
-        setConfig({ slots: { ...slots(), green: { image: "switchyard/app:1.1.0" } }, liveColor: "green" });
+    it("2. preview then release green under load on every host: a 20 % canary on every host at once, then the first host re-points and bakes, then m2, then m3; 0 failed anywhere", async () => {
+        setConfig({ slots: { ...slots(), green: { image: "switchyard/app:1.1.0" } }, liveColor: "green", canary: CANARY });
         // The preview a reviewer reads (pulumi preview, as in a PR check) names the hosts in release order.
         const preview = s.cli(["preview", "--non-interactive", "--color", "never"]);
         assert.strictEqual(preview.status, 0, preview.out);
@@ -247,62 +258,73 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
             up = await s.up("release green on three hosts");
         });
         assertNoneFailed("release green", reps);
+        assert.match(up.output, /canary of green on every host \(m1, m2, m3\): 20 % of new traffic/);
+        assert.match(up.output, /canary of green passed at 20 %/);
         assert.match(up.output, /baked: green held for 10s: \d+ requests, 0 5xx/);
         for (const e of engines) {
             assert.strictEqual(routeOn(e), "green", e.name);
             assert.deepStrictEqual(appColours(e), ["green", "green"], `${e.name}: blue retired`);
         }
-        const [g1, g2, g3] = firstAnswerFrom(reps, "green");
-        assert.ok(g2 - g1 >= BAKE.seconds * 1000, `m2 switched ${((g2 - g1) / 1000).toFixed(1)}s after the canary: it waits for the ${BAKE.seconds}s bake`);
-        assert.ok(g3 > g2, "m3 switches after m2");
+        // The canary: every host began sending green its share within moments of the others.
+        const first = firstAnswerFrom(reps, "green");
+        assert.ok(Math.max(...first) - Math.min(...first) < 2000, `green's first answers on the three hosts: ${first.map((t) => t - first[0]).join(", ")} ms apart`);
+        const shares = shareAfter(reps, "green", first, (CANARY.stepSeconds - 2) * 1000);
+        for (const [i, sh] of shares.entries()) assert.ok(sh.share > 0.05 && sh.share < 0.45 && sh.of >= 100, `${engines[i].name}: green answered ${(sh.share * 100).toFixed(1)} % of ${sh.of} during the 20 % step`);
+        // Then host by host: blue's last answer on m2 comes after the first host's bake, m3's after m2's.
+        const [l1, l2, l3] = lastAnswerFrom(reps, "blue");
+        assert.ok(l2 - l1 >= BAKE.seconds * 1000, `m2 re-pointed ${((l2 - l1) / 1000).toFixed(1)}s after the first host: it waits for the ${BAKE.seconds}s bake`);
+        assert.ok(l3 > l2, "m3 re-points after m2");
         assertSharedUntouched("release green");
-        const note = `green first answered on m2 ${((g2 - g1) / 1000).toFixed(1)} s and on m3 ${((g3 - g1) / 1000).toFixed(1)} s after the canary`;
+        const note = `20 % canary: green answered ${shares.map((sh, i) => `${(sh.share * 100).toFixed(1)} % of ${sh.of} on ${engines[i].name}`).join(", ")}; blue's last answer on m2 ${((l2 - l1) / 1000).toFixed(1)} s and on m3 ${((l3 - l1) / 1000).toFixed(1)} s after the first host's`;
         say(`figures: release green on three hosts ${up.seconds.toFixed(1)} s; ${perHost(reps)} (requests/failed); ${note}`);
-        figures.push({ scenario: "2 release green", upSeconds: up.seconds, perHost: perHost(reps), note });
+        figures.push({ scenario: "2 release green (canary on every host)", upSeconds: up.seconds, perHost: perHost(reps), note });
     });
 
-    it("3. a release that passes /health but fails 20 % of real requests is stopped in the canary's bake; m2 and m3 never switch and lose nothing", async () => {
+    it("3. a release that passes /health but fails 20 % of real requests is stopped at the canary's first step on every host: all three back on green at once, the failures only blue's own", async () => {
         const t = Date.now();
         let failure = { message: "", seconds: 0, output: "" };
         const reps = await underLoad(async () => {
-            // A new image (not the one live before green: going back to that would be a rollback, which the webhook also hears).
+            // A new image (not the one live before green: going back to that would be a rollback, which takes no steps).
             setConfig({ slots: { ...slots(), blue: { image: "switchyard/app:1.1.0", env: FAULT } }, liveColor: "blue" });
             failure = await s.upFails("bad release to blue on three hosts");
         });
-        const m = /on host m1: bake failed on (\S+) after (\d+)s of 10s: blue (\d+) of (\d+) real requests answered 5xx \(([\d.]+) %, threshold 5 %\); live traffic is back on green, which keeps running/.exec(failure.message);
-        assert.ok(m, `the up's error names the host, the counts and the threshold:\n${failure.message.slice(-2000)}`);
-        const [, dockerHost, bakedSeconds, errors, total] = m;
-        assert.strictEqual(dockerHost, engines[0].sshHost);
-        for (const e of engines) assert.strictEqual(routeOn(e), "green", `${e.name} routes to green`);
-        // m2 and m3: every answer from green, none failed.
-        for (const [i, r] of reps.entries()) {
-            if (i === 0) continue;
-            assert.deepStrictEqual(r.errors, {}, `${engines[i].name} lost requests:\n${describeFailures(r)}${postgresLog(r)}`);
-            assert.deepStrictEqual(Object.keys(r.byColour), ["green"], `${engines[i].name} never switched: ${JSON.stringify(r.byColour)}`);
+        const m = /canary failed on every host \(m1, m2, m3\) at 20 % after (\d+)s of 8s: blue (\d+) of (\d+) real requests answered 5xx \(([\d.]+) %, threshold 5 %\); all traffic is back on green, which keeps running/.exec(failure.message);
+        assert.ok(m, `the up's error names the hosts, the weight, the counts and the threshold:\n${failure.message.slice(-2000)}`);
+        const [, waited, errors, total] = m;
+        for (const e of engines) {
+            assert.strictEqual(routeOn(e), "green", `${e.name} routes to green`);
+            const links = e.docker("exec", s.names.proxyContainer, "sh", "-c", "ls -d /etc/switchyard/state/canary-blue 2>/dev/null || true");
+            assert.strictEqual(links, "", `${e.name}: the canary's link is gone`);
         }
-        // m1: the failed requests are blue's own injected 500s, bounded by the bake's first checks.
-        const canary = reps[0];
-        const failed = canary.samples.filter((x) => x.error !== undefined || x.status < 200 || x.status > 299);
-        assert.deepStrictEqual(failed.filter((x) => !(x.status === 500 && x.colour === "blue")), [], `failures other than blue's 500s on m1:\n${describeFailures(canary)}`);
-        const blueAt = canary.samples.filter((x) => x.colour === "blue").map((x) => x.at);
-        const exposed = (Math.max(...blueAt) - Math.min(...blueAt)) / 1000;
-        assert.ok(exposed < 12, `blue served m1's real traffic for ${exposed.toFixed(1)}s`);
+        // Every host: the failed requests are blue's own injected 500s, and blue served only while the step ran.
+        const exposedOn: string[] = [];
+        for (const [i, r] of reps.entries()) {
+            const failed = r.samples.filter((x) => x.error !== undefined || x.status < 200 || x.status > 299);
+            assert.deepStrictEqual(failed.filter((x) => !(x.status === 500 && x.colour === "blue")), [], `failures other than blue's 500s on ${engines[i].name}:\n${describeFailures(r)}${postgresLog(r)}`);
+            const blue = r.samples.filter((x) => x.colour === "blue");
+            assert.ok(blue.length > 0, `${engines[i].name}: blue got its share`);
+            const exposed = (Math.max(...blue.map((x) => x.at)) - Math.min(...blue.map((x) => x.at))) / 1000;
+            assert.ok(exposed < 8, `blue served ${engines[i].name}'s real traffic for ${exposed.toFixed(1)}s`);
+            exposedOn.push(`${engines[i].name} ${blue.length} answers in ${exposed.toFixed(1)} s, ${failed.length} failed`);
+        }
         assert.ok(Number(total) >= BAKE.minRequests && Number(errors) > 0);
         const heard = hook.since(t).map((x) => `${x.body.kind} ${x.body.step}`);
-        assert.deepStrictEqual(heard, ["failure bake"], "the webhook hears the canary's failed bake, once");
-        assert.match(hook.since(t)[0].body.error, /on host m1: bake failed/);
+        assert.deepStrictEqual(heard, ["failure canary"], "the webhook hears the failed canary, once");
+        assert.match(hook.since(t)[0].body.error, /canary failed on every host/);
         const out = JSON.parse(s.cli(["stack", "output", "--json"]).out);
         assert.deepStrictEqual(out.hosts.map((h: { liveColor: string }) => h.liveColor), ["green", "green", "green"], "the outputs keep the last completed release");
         assertSharedUntouched("bad release");
-        const note = `canary bake failed after ${bakedSeconds} s: ${errors}/${total} 5xx at m1's proxy; m1 clients saw ${failed.length} failed (blue served ${exposed.toFixed(1)} s); m2, m3 never switched`;
+        const note = `canary stopped at 20 % after ${waited} s: ${errors}/${total} 5xx over the three proxies; blue on ${exposedOn.join("; ")}`;
         say(`figures: ${note}; ${perHost(reps)}`);
-        figures.push({ scenario: "3 bad release (20 % 5xx)", upSeconds: failure.seconds, perHost: perHost(reps), note });
+        figures.push({ scenario: "3 bad release (20 % 5xx) through the canary", upSeconds: failure.seconds, perHost: perHost(reps), note });
     });
 
     it("4. roll back to blue (the fault fixed) under load on every host: 0 failed; then a no-op up changes nothing", async () => {
         let up = { seconds: 0, output: "" };
         const reps = await underLoad(async () => {
-            setConfig({ slots: { ...slots(), blue: { image: "switchyard/app:1.0.0" } }, liveColor: "blue" });
+            // The canary off again: a rollback takes no steps anyway, and the scenarios after this one time each host's switch.
+            const { canary: _off, ...rest } = s.readConfig();
+            s.writeConfig({ ...rest, slots: { ...slots(), blue: { image: "switchyard/app:1.0.0" } }, liveColor: "blue" });
             up = await s.up("rollback to blue on three hosts");
         });
         assertNoneFailed("rollback blue", reps);

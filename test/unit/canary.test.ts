@@ -4,6 +4,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import { bucketNames, canaryLadder, canaryLink, cookieMaxAgeSeconds, parseCanarySteps, stepsProblem } from "../../lib/canary";
+import { parseCanaryHosts } from "../../engine/canary-hosts";
 import { packageFile } from "../../lib/package";
 import { renderNginxConfig } from "../../nginx/render";
 import { render } from "../../ops/status";
@@ -70,5 +71,32 @@ describe("the canary's split in nginx.conf (nginx/render.ts)", () => {
         const preview = conf.slice(conf.indexOf("set $switchyard_listener preview;"));
         assert.doesNotMatch(preview, /switchyard_bucket/);
         assert.match(preview, /set \$switchyard_canary_on "";\n\s+set \$switchyard_pinned "";/);
+    });
+});
+
+describe("the other hosts of a canary on every host (engine/canary-hosts.ts)", () => {
+    const host = { name: "web-2", dockerHost: "tcp://10.0.0.12:2376", tls: "switchyard-production/web-2", proxy: "switchyard-production-proxy", socket: true };
+
+    it("a list of hosts, each with its endpoint, TLS material's name and proxy; none when absent or empty", () => {
+        assert.deepStrictEqual(parseCanaryHosts(JSON.stringify([host, { ...host, name: "web-3", dockerHost: "ssh://deploy@web-3", tls: undefined, socket: false }])), [
+            host,
+            { name: "web-3", dockerHost: "ssh://deploy@web-3", proxy: "switchyard-production-proxy", socket: false },
+        ]);
+        assert.deepStrictEqual(parseCanaryHosts(undefined), []);
+        assert.deepStrictEqual(parseCanaryHosts(""), []);
+        assert.deepStrictEqual(parseCanaryHosts("[]"), []);
+    });
+
+    it("a bad value names the field, the value and what is allowed; nothing reaches a shell", () => {
+        assert.match(parseCanaryHosts("web-2") as string, /^CANARY_HOSTS is not JSON: a list of \{ name, dockerHost, tls\?, proxy, socket \}$/);
+        assert.match(parseCanaryHosts("{}") as string, /^CANARY_HOSTS must be a JSON list/);
+        assert.match(parseCanaryHosts("[3]") as string, /^CANARY_HOSTS\[0\] must be an object/);
+        const bad = (patch: Record<string, unknown>) => parseCanaryHosts(JSON.stringify([host, { ...host, ...patch }])) as string;
+        assert.strictEqual(bad({ name: "web 2" }), "CANARY_HOSTS[1].name 'web 2' must be a host name of letters, digits, '.', '_' and '-'");
+        assert.strictEqual(bad({ dockerHost: "http://web-2" }), "CANARY_HOSTS[1].dockerHost 'http://web-2' must be a unix://, tcp:// or ssh:// endpoint");
+        assert.strictEqual(bad({ dockerHost: "ssh://web-2;reboot $(id)" }), "CANARY_HOSTS[1].dockerHost 'ssh://web-2;reboot $(id)' must be a unix://, tcp:// or ssh:// endpoint");
+        assert.strictEqual(bad({ tls: "../../etc" }), "CANARY_HOSTS[1].tls '../../etc' must name a host's client TLS material: <name prefix>/<host name>");
+        assert.strictEqual(bad({ proxy: "-proxy" }), "CANARY_HOSTS[1].proxy '-proxy' must be a container name");
+        assert.strictEqual(bad({ socket: "yes" }), "CANARY_HOSTS[1].socket 'yes' must be true or false");
     });
 });

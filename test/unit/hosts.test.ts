@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { HostState } from "../../lib/host";
 import { parseConfig } from "../../lib/config";
 import { rolloutBatches, stackHosts } from "../../lib/hosts";
+import { parseCanaryHosts } from "../../engine/canary-hosts";
 import { hostOrder } from "../../ops/plan";
 import { REDIS_COMMAND, REDIS_TLS_COMMAND } from "../../components/redis";
 import { byType, get, runProgram, RunResult, SECRET_SIG, SECRET_SIG_VALUE, unwrapSecrets } from "./mocks";
@@ -208,14 +209,26 @@ describe("several hosts per stack (Pulumi mocks)", function () {
         );
     });
 
-    it("canary steps run on the first host only, before its re-point; only its proxy splits traffic; the next host still waits for its bake", async () => {
+    it("canary steps on every host: one step on the first host, once every host's new colour is ready; every proxy splits; its verify and bake know the other hosts; the next host still waits for its bake", async () => {
         const run = await runProgram({ config: { ...switched, canary: { steps: [10, 50] } }, hostsByDocker: everyHostOnBlue });
         const commands = byType(run, COMMAND).map((c) => c.name);
         assert.deepStrictEqual(commands.filter((n) => /canary/.test(n)), ["release-canary"]);
+        const canary = get(run, "release-canary");
+        // The first host is ready once its expand migration ran; the others once gated.
+        for (const ready of ["release-migrate-expand-run", "web-2-release-gate", "web-3-release-gate"]) assert.ok(canary.deps.includes(ready), `the canary waits for ${ready}: ${canary.deps.join(", ")}`);
         assert.ok(get(run, "release-repoint").deps.includes("release-canary"));
         assert.ok(get(run, "web-2-release-repoint").deps.includes("release-bake"));
-        assert.match(get(run, "proxy-config").inputs.stdin, /split_clients/);
-        for (const prefix of ["web-2-", "web-3-"]) assert.doesNotMatch(get(run, `${prefix}proxy-config`).inputs.stdin, /split_clients|switchyard_canary/, prefix);
+        for (const prefix of ["", "web-2-", "web-3-"]) assert.match(get(run, `${prefix}proxy-config`).inputs.stdin, /split_clients/, `${prefix}proxy splits`);
+        const others = parseCanaryHosts(canary.inputs.environment.CANARY_HOSTS);
+        assert.deepStrictEqual(others, [
+            { name: "web-2", dockerHost: "ssh://deploy@web-2", proxy: "switchyard-staging-proxy", socket: true },
+            { name: "web-3", dockerHost: "ssh://deploy@web-3", proxy: "switchyard-staging-proxy", socket: true },
+        ]);
+        for (const step of ["release-verify", "release-bake"]) assert.strictEqual(get(run, step).inputs.environment.CANARY_HOSTS, canary.inputs.environment.CANARY_HOSTS, step);
+        for (const step of ["web-2-release-verify", "web-3-release-verify"]) assert.strictEqual(get(run, step).inputs.environment.CANARY_HOSTS, undefined, step);
+        // Without canary steps no step knows the other hosts: their inputs are what they were.
+        const plain = await runProgram({ config: switched, hostsByDocker: everyHostOnBlue });
+        for (const step of ["release-verify", "release-bake"]) assert.strictEqual(get(plain, step).inputs.environment.CANARY_HOSTS, undefined, step);
     });
 
     it("data.host web-2: Postgres, Redis, the backups and the dump on web-2; the canary's slots and migrations use data.address; web-2's slots the backend", async () => {
