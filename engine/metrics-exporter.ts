@@ -29,13 +29,29 @@ export interface Metrics {
     latency: Map<string, { buckets: number[]; sum: number; count: number }>;
     /** colour|kind -> long-lived requests (WebSockets, event streams) that ended. */
     streams: Map<string, number>;
+    /** request id -> a live request the proxy sent to a colour that started and has not ended, and when its start was read. */
+    open: Map<string, { colour: string; kind: string; seenMs: number }>;
     records: number;
     bytes: number;
 }
 
 export function emptyMetrics(): Metrics {
-    return { requests: new Map(), latency: new Map(), streams: new Map(), records: 0, bytes: 0 };
+    return { requests: new Map(), latency: new Map(), streams: new Map(), open: new Map(), records: 0, bytes: 0 };
 }
+
+/**
+ * A start record (nginx/render.ts renderInFlight): `S <request id> <listener> colour=<c> kind=<k>`.
+ * Its end is the access record with the same ` id=`.
+ */
+const START = /^S ([0-9a-f]{32}) (live|preview) colour=(blue|green) kind=([a-z]+)$/;
+const END_ID = / id=([0-9a-f]{32})$/;
+/**
+ * How long a start without an end is believed: nginx killed (not reloaded)
+ * writes no end, and such an entry must not count for ever. Longer than any
+ * request or stream the proxy lets run (proxy.streamTimeoutSeconds is at most
+ * a day).
+ */
+export const OPEN_FOR_AT_MOST_MS = 26 * 3600 * 1000;
 
 /**
  * Counts one access record (nginx/nginx.conf.template's `switchyard` format):
@@ -43,7 +59,14 @@ export function emptyMetrics(): Metrics {
  * Answers nginx gave itself (no upstream: maintenance, redirects, /healthz)
  * count by status under colour "none"; the latency is the upstream's.
  */
-export function countRecord(m: Metrics, line: string): void {
+export function countRecord(m: Metrics, line: string, nowMs = Date.now()): void {
+    const start = START.exec(line);
+    if (start) {
+        m.open.set(start[1], { colour: start[3], kind: start[4], seenMs: nowMs });
+        return;
+    }
+    const ended = END_ID.exec(line);
+    if (ended) m.open.delete(ended[1]);
     const parts = line.split('"');
     if (parts.length < 3) return;
     const head = parts[0].trim().split(/\s+/);
@@ -80,6 +103,21 @@ export interface Gauges {
     live: "blue" | "green";
     canary?: { colour: "blue" | "green"; weight: number };
     connections: Record<string, number>;
+    /** The clock the open requests are aged by. Defaults to now. */
+    nowMs?: number;
+}
+
+/** Open requests by "colour|kind"; a start older than OPEN_FOR_AT_MOST_MS is forgotten. */
+export function openByColour(m: Metrics, nowMs: number): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const [id, o] of m.open) {
+        if (nowMs - o.seenMs > OPEN_FOR_AT_MOST_MS) {
+            m.open.delete(id);
+            continue;
+        }
+        counts.set(`${o.colour}|${o.kind}`, (counts.get(`${o.colour}|${o.kind}`) ?? 0) + 1);
+    }
+    return counts;
 }
 
 /** The Prometheus text exposition of `m` and `g`. */
@@ -109,6 +147,11 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
     }
     family("switchyard_upstream_connections", "gauge", "Open connections from the proxy to the colour's replicas: requests in flight, WebSockets and event streams, and idle keep-alive connections.");
     for (const [colour, n] of Object.entries(g.connections).sort()) out.push(`switchyard_upstream_connections{colour="${colour}"} ${n}`);
+    const open = openByColour(m, g.nowMs ?? Date.now());
+    family("switchyard_in_flight_requests", "gauge", "Requests on the live listener the proxy has sent to the colour and not yet answered (from each request's start and end record).");
+    for (const c of ["blue", "green"]) out.push(`switchyard_in_flight_requests{colour="${c}"} ${open.get(`${c}|http`) ?? 0}`);
+    family("switchyard_open_streams", "gauge", "WebSockets (ws) and event streams (sse) open now through the live listener, by colour.");
+    for (const c of ["blue", "green"]) for (const k of ["ws", "sse"]) out.push(`switchyard_open_streams{colour="${c}",kind="${k}"} ${open.get(`${c}|${k}`) ?? 0}`);
     family("switchyard_live_colour", "gauge", "1 for the colour the live listener routes to.");
     for (const c of ["blue", "green"]) out.push(`switchyard_live_colour{colour="${c}"} ${g.live === c ? 1 : 0}`);
     family("switchyard_canary_weight_percent", "gauge", "The share of new traffic a running canary sends to the colour that is not live (0: no canary).");

@@ -143,14 +143,49 @@ export function renderMetricsLog(metrics: boolean | undefined): string {
     if (!metrics) return "";
     return [
         "",
-        "    # metrics: the same records, one file a minute, for the metrics sidecar.",
+        "    # metrics: the same records, one file a minute, for the metrics sidecar; each",
+        "    # ends with the request's id, which its start record (renderInFlight) carries too.",
+        "    log_format switchyard_metrics '$remote_addr [$time_iso8601] $switchyard_listener \"$request\" $status '",
+        "                                  '$body_bytes_sent rt=$request_time colour=$switchyard_colour '",
+        "                                  'upstream=$upstream_addr ust=$upstream_status urt=$upstream_response_time kind=$switchyard_kind id=$request_id';",
+        `    log_format switchyard_start '${IN_FLIGHT_START_MARK} $request_id $switchyard_listener colour=$switchyard_colour kind=$switchyard_kind';`,
         "    map $time_iso8601 $switchyard_log_minute {",
         '        "~^(?<switchyard_minute>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2})" $switchyard_minute;',
         "        default unknown;",
         "    }",
-        `    access_log ${METRICS_LOG_DIR}/access-$switchyard_log_minute.log switchyard;`,
+        `    access_log ${METRICS_LOG_DIR}/access-$switchyard_log_minute.log switchyard_metrics;`,
         "    open_log_file_cache max=4 inactive=20s valid=60s;",
     ].join("\n");
+}
+
+/** The first word of a request's start record in the metrics files (engine/metrics-exporter.ts reads it). */
+export const IN_FLIGHT_START_MARK = "S";
+/** The internal location whose subrequest writes a request's start record. */
+const IN_FLIGHT_LOCATION = "/_switchyard_start";
+
+/**
+ * With metrics, each live request the proxy sends to a colour also writes a
+ * start record when it starts: a mirror subrequest (core nginx) to an internal
+ * location that answers 204 and logs. The sidecar counts the requests and
+ * streams started and not yet ended, by colour: what is in flight, and the
+ * open WebSockets. The mirror does not read the body first
+ * (mirror_request_body off), so uploads still stream to the app. Not in
+ * @unsent: a request there started in @once.
+ */
+export function renderInFlight(metrics: boolean | undefined): { location: string; start: string } {
+    if (!metrics) return { location: "", start: "" };
+    return {
+        location: [
+            "",
+            `        location = ${IN_FLIGHT_LOCATION} {`,
+            "            internal;",
+            "            log_subrequest on;",
+            `            access_log ${METRICS_LOG_DIR}/access-$switchyard_log_minute.log switchyard_start;`,
+            "            return 204;",
+            "        }",
+        ].join("\n"),
+        start: `\n            mirror ${IN_FLIGHT_LOCATION};\n            mirror_request_body off;`,
+    };
 }
 
 /** nginx's quoted string: the config values reaching here are validated (lib/config.ts), this keeps them one token. */
@@ -477,6 +512,8 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
         canaryLive: renderCanaryServer(values.canary, "live"),
         canaryPreview: renderCanaryServer(values.canary, "preview"),
         metricsLog: renderMetricsLog(values.metrics),
+        inFlightLocation: renderInFlight(values.metrics).location,
+        inFlightStart: renderInFlight(values.metrics).start,
         extraHttpConfig: (values.extraHttpConfig ?? "").split("\n").map((l) => (l.trim() ? `    ${l.trim()}` : "")).join("\n"),
     };
     return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {

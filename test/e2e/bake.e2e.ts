@@ -313,6 +313,12 @@ describe("e2e: the bake judges real traffic under a real pulumi up (one host)", 
             assert.ok(Math.abs(counted - clients) <= clients * 0.01, `${colour}: the metrics counted ${counted} requests, the clients saw ${clients}`);
             split.push(`${colour} ${counted} counted / ${clients} seen`);
         }
+        // In flight: some requests were seen mid-way during the load, and once it ended every start had its end (none leaks across the release).
+        const inFlight = (m: Map<string, number>) => (m.get('switchyard_in_flight_requests{colour="blue"}') ?? 0) + (m.get('switchyard_in_flight_requests{colour="green"}') ?? 0);
+        const peak = Math.max(...scrapes.map(inFlight));
+        assert.ok(peak > 0, `no scrape during ${rep.requests + sess.clients.flat().length} requests saw one in flight`);
+        assert.strictEqual(inFlight(scrapes[scrapes.length - 1]), 0, "nothing in flight once the load ended");
+        split.push(`in flight at most ${peak}, 0 after`);
         say(`5 metrics: ${scrapes.length} scrapes, counters monotonic; ${split.join(", ")}`);
         say(`5 canary: ${shares.join(", ")}; ${pinnedBlue} of ${sess.clients.length} sessions pinned to blue, each on one colour; ${rep.requests} requests, 0 failed`);
         figures.push({ scenario: "5 canary 10/50/100 (keep)", upSeconds: seconds, requests: rep.requests, failed: rep.failed, p99: rep.p99, note: `new visitors on blue: ${shares.join(", ")}; ${sess.clients.length} cookie sessions each on one colour (${pinnedBlue} on blue); metrics: ${split.join(", ")}` });

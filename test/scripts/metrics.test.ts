@@ -105,6 +105,33 @@ describe("metrics: the proxy's figures for Prometheus (real Docker engine)", fun
         assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-route"], "green");
     });
 
+    it("in flight and open streams by colour: each held request counts from its start to its end, through every path the proxy sends requests by (plain, once, resend, stream)", async () => {
+        const live = (await scrape()).get('switchyard_live_colour{colour="green"}') === 1 ? "green" : "blue";
+        const gauges = (m: Map<string, number>) => ({
+            inFlight: m.get(`switchyard_in_flight_requests{colour="${live}"}`),
+            ws: m.get(`switchyard_open_streams{colour="${live}",kind="ws"}`),
+            sse: m.get(`switchyard_open_streams{colour="${live}",kind="sse"}`),
+        });
+        const idle = gauges(await scrape());
+        assert.deepStrictEqual(idle, { inFlight: 0, ws: 0, sse: 0 }, "nothing held yet");
+        // Held 3 s each by the app: a GET (resent if need be), a POST (sent once), an event stream and a WebSocket
+        // upgrade (the app answers it as plain HTTP: the proxy's path is the stream's all the same).
+        const held = [
+            get(stack.livePort, "/slow?ms=3000"),
+            get(stack.livePort, "/slow?ms=3000", { method: "POST", body: "x" }),
+            get(stack.livePort, "/slow?ms=3000", { headers: { Accept: "text/event-stream" } }),
+            get(stack.livePort, "/slow?ms=3000", { headers: { Connection: "Upgrade", Upgrade: "websocket" } }),
+        ];
+        await new Promise((r) => setTimeout(r, 1500));
+        const during = gauges(await scrape());
+        const answers = await Promise.all(held);
+        assert.deepStrictEqual(answers.map((a) => a.headers["x-switchyard-color"]), Array(4).fill(live), answers.map((a) => `${a.status} ${a.body.slice(0, 80)}`).join(" | "));
+        await new Promise((r) => setTimeout(r, 1000));
+        const after = gauges(await scrape());
+        assert.deepStrictEqual(during, { inFlight: 2, ws: 1, sse: 1 }, "while the app holds them");
+        assert.deepStrictEqual(after, { inFlight: 0, ws: 0, sse: 0 }, "once answered");
+    });
+
     it("bad RECORDS_DIR is refused by name", () => {
         const r = runStep("bake", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "keep", BAKE_SECONDS: "5", BAKE_MAX_ERROR_PERCENT: "5", BAKE_MIN_REQUESTS: "30", RECORDS_DIR: "logs; rm -rf /" }));
         assert.strictEqual(r.status, 1);
