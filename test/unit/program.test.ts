@@ -156,7 +156,7 @@ describe("program (Pulumi mocks)", function () {
         assert.ok(sidecar.envs.some((e: string) => /^UPSTREAMS=blue=\S+:3000,\S+:3000 green=\S+:3000,\S+:3000$/.test(e)), sidecar.envs.join(" "));
         assert.deepStrictEqual(sidecar.capabilities, { drops: ["ALL"], adds: ["CAP_CHOWN"] });
         assert.ok(get(run, "proxy-config").deps.includes("proxy-metrics-container"), "the sidecar makes the records' directory before nginx writes into it");
-        assert.match(get(run, "proxy-config").inputs.stdin, /access_log \/etc\/switchyard\/state\/logs\/access-\$switchyard_log_minute\.log switchyard;/);
+        assert.match(get(run, "proxy-config").inputs.stdin, /access_log \/etc\/switchyard\/state\/logs\/access-\$switchyard_log_minute\.log switchyard_metrics;/);
         for (const step of ["release-bake", "release-canary"]) assert.strictEqual(envOf(run, step).RECORDS_DIR, "/etc/switchyard/state/logs", step);
         assert.strictEqual(envOf(plain, "release-verify").RECORDS_DIR, undefined);
     });
