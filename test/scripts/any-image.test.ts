@@ -246,7 +246,7 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
         // A handshake is stamped when it ends: those early in a second may have had their certificate chosen in the one before.
         const mixed = rotations.flatMap(({ from, to }) => {
             const bySecond = new Map<number, Set<string>>();
-            for (const s of seen.filter((s) => s.at >= from && s.at <= to && s.at % 1000 > 150)) {
+            for (const s of seen.filter((s) => s.at >= from && s.at <= to && s.at % 1000 > 300)) {
                 bySecond.set(Math.floor(s.at / 1000), (bySecond.get(Math.floor(s.at / 1000)) ?? new Set()).add(s.cert));
             }
             return [...bySecond].filter(([, certs]) => certs.size > 1).map(([second]) => second);
@@ -255,7 +255,7 @@ describe("any image, HTTPS, data-service secrets (real Docker engine)", function
         console.log(`      ${seen.length} handshakes (${during.length} during the six rotations), ${failures.length} failed; rotations took ${rotations.map(({ from, to }) => to - from).join(", ")} ms`);
         assert.deepStrictEqual(failures, [], "every handshake succeeded");
         assert.ok(during.length > 300, `enough handshakes during the rotations: ${during.length}`);
-        assert.deepStrictEqual(mixed, [], "no second (past its first 150 ms) served both certificates");
+        assert.deepStrictEqual(mixed, [], "no second (past its first 300 ms) served both certificates");
         assert.strictEqual(seen[seen.length - 1].cert, "second", "the last pair installed serves");
     });
 
