@@ -88,13 +88,14 @@ export function canarySites(step: Step): CanarySite[] {
  * "say"` (a switch back, whose own failure follows and must stay the message),
  * is named in a line of its own.
  */
-export async function removeCanaryElsewhere(step: Step, colour: "blue" | "green", sites = canarySites(step), onFailure: "fail" | "say" = "fail"): Promise<void> {
+export async function removeCanaryElsewhere(step: Step, colour: "blue" | "green", opts: { sites?: CanarySite[]; onFailure?: "fail" | "say" } = {}): Promise<void> {
+    const sites = opts.sites ?? canarySites(step);
     if (!sites.length) return;
     const results = await Promise.all(sites.map((site) => site.proxy.applyState(["r", canaryLink(colour)])));
     const failed = results.map((r, i) => ({ r, site: sites[i] })).filter(({ r }) => r.status !== 0);
     if (failed.length) {
         const message = `could not remove the canary of ${colour} on ${failed.map(({ site, r }) => `${site.name} (${trimmed(r.stderr)})`).join(", ")}`;
-        if (onFailure === "fail") step.fail(message);
+        if (opts.onFailure !== "say") step.fail(message);
         step.say(`${message}: those hosts still send ${colour} its last share until their re-point or the next up`);
         return;
     }

@@ -78,7 +78,7 @@ async function canary(step: Step): Promise<void> {
     const removeLink = async (c: "blue" | "green") => {
         const r = await proxy.applyState(["r", canaryLink(c)]);
         if (r.status !== 0) step.fail(`could not remove the canary of ${c} in the proxy ${input.proxy}: ${trimmed(r.stderr)}`);
-        await removeCanaryElsewhere(step, c, others);
+        await removeCanaryElsewhere(step, c, { sites: others });
     };
     if (route === colour) {
         // A canary of the other colour left by a killed update would still split traffic.

@@ -45,10 +45,11 @@ const SEED_COPIES = 'set -e; for c in "$2" "$3"; do [ -e "$c" ] || { cp "$1" "$c
  * copies: each missing copy starts as that file. The tls-config step then
  * replaces both, and the one file goes once the new config serves.
  */
-async function seedCopies(step: Step, proxy: Proxy, config: string): Promise<void> {
-    if (!config.includes(TLS_FILES.even) || (await proxy.exec("test", "-f", TLS_SINGLE_FILE)).status !== 0) return;
+async function seedCopies(step: Step, proxy: Proxy, config: string): Promise<boolean> {
+    if (!config.includes(TLS_FILES.even) || (await proxy.exec("test", "-f", TLS_SINGLE_FILE)).status !== 0) return false;
     const seeded = await proxy.exec("sh", "-c", SEED_COPIES, "sh", TLS_SINGLE_FILE, TLS_FILES.even, TLS_FILES.odd);
     if (seeded.status !== 0) step.fail(`could not copy the certificate in service (${TLS_SINGLE_FILE}) to ${TLS_FILES.even} and ${TLS_FILES.odd}: ${seeded.stderr.trim()}`);
+    return true;
 }
 
 /**
@@ -57,7 +58,6 @@ async function seedCopies(step: Step, proxy: Proxy, config: string): Promise<voi
  * state: once it serves, the tls-config step's directory goes.
  */
 async function forgetCertificate(step: Step, proxy: Proxy, config: string): Promise<void> {
-    if (!config.includes(TLS_SINGLE_FILE)) await proxy.exec("rm", "-f", TLS_SINGLE_FILE);
     if (config.includes(`${TLS_DIR}/`) || (await proxy.exec("test", "-e", TLS_DIR)).status !== 0) return;
     const removed = await proxy.exec("rm", "-rf", TLS_DIR);
     if (removed.status !== 0) step.fail(`could not remove the certificate and key no listener uses any more (${TLS_DIR}): ${removed.stderr.trim()}`);
@@ -119,7 +119,7 @@ async function proxyConfig(step: Step): Promise<void> {
         step.fail(`nginx rejected the new config; the previous config still serves. nginx -t said: ${`${tested.stdout}${tested.stderr}`.replace(/\n/g, " ")}`);
     }
     step.say("new config passed nginx -t");
-    await seedCopies(step, proxy, config);
+    const seeded = await seedCopies(step, proxy, config);
     const healthy = () => answersHealthz(step, proxy, live);
     if ((await proxy.exec("cmp", "-s", NEW, CONF)).status === 0) {
         await proxy.exec("rm", "-f", NEW);
@@ -135,6 +135,8 @@ async function proxyConfig(step: Step): Promise<void> {
             await healthy();
         }
     }
+    // The config that names the copies serves: the one file they were seeded from goes.
+    if (seeded) await proxy.exec("rm", "-f", TLS_SINGLE_FILE);
     await forgetCertificate(step, proxy, config);
 }
 

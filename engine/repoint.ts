@@ -88,7 +88,7 @@ export async function switchBack(step: Step, proxy: Proxy, colour: Colour, known
     await proxy.removeState(`${RETIRED_PREFIX}${previous}`);
     step.say(`restored the live listener to ${previous}`);
     // The other hosts of a canary on every host still send its last share to this colour: not any more.
-    await removeCanaryElsewhere(step, colour, undefined, "say");
+    await removeCanaryElsewhere(step, colour, { onFailure: "say" });
     // Its workers and scheduler go back with it: the failed colour's code takes no job and fires no schedule.
     if (step.env.SWITCHYARD_STACK) await processesFollow(step, step.env.SWITCHYARD_STACK, previous);
     return previous;

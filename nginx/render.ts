@@ -475,6 +475,7 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
     const b: ProxyBehaviour = { ...DEFAULT_PROXY_BEHAVIOUR, ...values.behaviour };
     const routing: Routing = values.routing ?? { mode: "dns" };
     const listeners: Listeners = values.listeners ?? { mode: "bridge" };
+    const inFlight = renderInFlight(values.metrics);
     const vars: Record<string, string> = {
         appPort: String(values.appPort),
         // 0 would cut every in-flight request at a reload; keep at least 1 s.
@@ -512,8 +513,8 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
         canaryLive: renderCanaryServer(values.canary, "live"),
         canaryPreview: renderCanaryServer(values.canary, "preview"),
         metricsLog: renderMetricsLog(values.metrics),
-        inFlightLocation: renderInFlight(values.metrics).location,
-        inFlightStart: renderInFlight(values.metrics).start,
+        inFlightLocation: inFlight.location,
+        inFlightStart: inFlight.start,
         extraHttpConfig: (values.extraHttpConfig ?? "").split("\n").map((l) => (l.trim() ? `    ${l.trim()}` : "")).join("\n"),
     };
     return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
