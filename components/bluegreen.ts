@@ -16,7 +16,7 @@ import { rootAlias } from "../lib/aliases";
 import { colourValues, describePlan, describeProcesses, pinnedImageId, valuesSource } from "../lib/release";
 import { ReleaseSteps, rerunKey } from "../lib/steps";
 import { certificateFromOutput, clearDataWarning, keepsClearData } from "../lib/datatls";
-import { proxyBehaviour, routingOf } from "../lib/proxy";
+import { proxyBehaviour, recordFiles, routingOf } from "../lib/proxy";
 import { refusedAs } from "../lib/stackconfig";
 import { combinedPem, materialProblems, tlsFacts } from "../lib/tls";
 import { Acme } from "./acme";
@@ -357,6 +357,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 appPort: cfg.appPort,
                 drainSeconds: cfg.drainSeconds,
                 metrics: cfg.metrics ? { port: cfg.metrics.port, bindAddress: cfg.metrics.bindAddress, image: cfg.metrics.image } : undefined,
+                // The bake and the canary read the record files; on every host, as the canary watches every proxy.
+                records: recordFiles(cfg),
                 // The canary splits every host's traffic (engine/canary-hosts.ts).
                 canary: cfg.canary ? { cookieMaxAgeSeconds: cookieMaxAgeSeconds(cfg.canary.steps, cfg.canary.stepSeconds) } : undefined,
                 frontendNetwork: networks.frontend.name,
@@ -485,8 +487,8 @@ export class BlueGreenApp extends pulumi.ComponentResource {
                 canary: first ? cfg.canary : undefined,
                 canaryHosts: after.canaryHosts,
                 canaryAfter: after.canaryAfter,
-                // With the metrics sidecar both read its files, from where the last check stopped.
-                recordsDir: cfg.metrics ? METRICS_LOG_DIR : undefined,
+                // Both read the proxy's record files, from where the last check stopped.
+                recordsDir: recordFiles(cfg) ? METRICS_LOG_DIR : undefined,
                 standby: cfg.standby,
                 steps,
                 repointAfter: after.repointAfter,

@@ -8,6 +8,7 @@ import { dockerCapabilities } from "../lib/dockerform";
 import { DeleteGuard } from "../lib/guard";
 import { STATE_DIR } from "../lib/routemarker";
 import { Metrics } from "./metrics";
+import { RecordKeeper } from "./records";
 import { ReleaseSteps, rerunKey } from "../lib/steps";
 import {
     ACME_DIR,
@@ -51,6 +52,13 @@ export interface NginxArgs {
     drainSeconds?: number;
     /** The metrics sidecar (components/metrics.ts): where it serves, its image. Needs hostNetwork. Defaults to none. */
     metrics?: { port: number; bindAddress?: string; image?: string };
+    /**
+     * Write the access records one file a minute as well, for the bake and the
+     * canary to read from a cursor (engine/watch.ts); the metrics sidecar keeps
+     * them, or without it a keeper of the proxy's image (components/records.ts).
+     * Metrics implies them. Defaults to false.
+     */
+    records?: boolean;
     /** Split the live listener's traffic by the canary ladder (lib/canary.ts), with the sticky cookie's lifetime. Defaults to no split. */
     canary?: { cookieMaxAgeSeconds: number };
     /** The frontend network, shared with the app slots. */
@@ -123,6 +131,8 @@ export class Nginx extends pulumi.ComponentResource {
     public readonly probe: { live: Record<string, string>; liveTls: Record<string, string> };
     /** The metrics sidecar, when asked for. */
     public readonly metrics?: Metrics;
+    /** The record files' keeper: with records and without the metrics sidecar. */
+    public readonly records?: RecordKeeper;
 
     constructor(name: string, args: NginxArgs, opts?: pulumi.ComponentResourceOptions) {
         super("switchyard:proxy:Nginx", name, {}, opts);
@@ -249,6 +259,15 @@ export class Nginx extends pulumi.ComponentResource {
                 { parent: this },
             );
         }
+        if (args.records && !this.metrics) {
+            this.records = new RecordKeeper(
+                `${name}-records`,
+                { namePrefix: args.namePrefix, stackLabel: args.stackLabel, image: image.imageId, stateVolume: stateVolume.name, daemon: args.daemon },
+                { parent: this },
+            );
+        }
+        // The sidecar that makes the records' directory, which nginx writes from its config on.
+        const keeper = this.metrics?.container ?? this.records?.container;
         const rendered = renderNginxConfig({
             appPort: args.appPort ?? DEFAULTS.appPort,
             drainSeconds: args.drainSeconds ?? DEFAULTS.drainSeconds,
@@ -260,6 +279,7 @@ export class Nginx extends pulumi.ComponentResource {
             acme: args.tls?.acme ?? false,
             canary: args.canary,
             metrics: args.metrics !== undefined,
+            records: args.records ?? false,
         });
         this.config = args.steps.step(
             `${name}-config`,
@@ -269,8 +289,7 @@ export class Nginx extends pulumi.ComponentResource {
                 ...this.probe.live,
                 ...rerunKey({ CONFIG_SHA: sha256(rendered), PROXY_CONTAINER_ID: this.container.id }),
             },
-            // With metrics, nginx writes records into the sidecar's directory: the sidecar makes it first.
-            { parent: this, ...(this.metrics ? { dependsOn: [this.metrics.container] } : {}) },
+            { parent: this, ...(keeper ? { dependsOn: [keeper] } : {}) },
             rendered,
         );
         if (args.tls?.pem) {

@@ -111,7 +111,7 @@ export interface ReleaseArgs {
     verifyRequests?: number;
     /** After verify, judge the new colour's real traffic for `seconds` (0: no bake step). Defaults to off. */
     bake?: BakeSettings;
-    /** Where the bake and the canary read the proxy's access records: the metrics sidecar's directory (nginx/render.ts METRICS_LOG_DIR). Defaults to docker logs. */
+    /** Where the bake and the canary read the proxy's record files (nginx/render.ts METRICS_LOG_DIR; the proxy needs `records`). Required with a bake or a canary. */
     recordsDir?: string;
     /** Before the re-point, give the new colour a rising share of new traffic, judged at each step by the bake's thresholds. Defaults to none: the switch moves all traffic at once. */
     canary?: CanarySettings;
@@ -298,6 +298,9 @@ export class Release extends pulumi.ComponentResource {
         const ready = (this.ready = processesStart ?? expand?.run ?? backup?.dump ?? this.gate);
         const canaryHosts: Record<string, string> = args.canaryHosts ? { CANARY_HOSTS: args.canaryHosts } : {};
         const bake: BakeSettings = args.bake ?? DEFAULTS.bake;
+        if ((bake.seconds > 0 || args.canary) && !args.recordsDir) {
+            throw new pulumi.ResourceError("recordsDir: a bake or a canary reads the proxy's record files; give their directory (and the proxy's records)", this);
+        }
         const beforeCanary = [ready, ...(args.repointAfter ?? [])];
         // With a canary on every host, every host's new colour is gated (and ready) before any host splits.
         const canaryAfter: pulumi.Input<pulumi.Input<pulumi.Resource>[]> = args.canaryAfter ? args.canaryAfter.then((more) => [...beforeCanary, ...more]) : beforeCanary;

@@ -23,8 +23,8 @@
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY,
 //      BAKE_SECONDS, BAKE_MAX_ERROR_PERCENT, BAKE_MAX_P99_MS (empty: latency is
 //      reported, not judged), BAKE_MIN_REQUESTS, LIVE_SOCKET (optional),
-//      SWITCHYARD_RETRY_BAKE (optional, 1), RECORDS_DIR (optional: the
-//      metrics sidecar's record files, engine/watch.ts), CANARY_HOSTS
+//      SWITCHYARD_RETRY_BAKE (optional, 1), RECORDS_DIR (the proxy's record
+//      files, engine/watch.ts), CANARY_HOSTS
 //      (optional: the other hosts' canaries go when a failed bake sends this
 //      host back, engine/canary-hosts.ts), DOCKER_HOST
 import { BAKE_FAILED_PREFIX, PREVIOUS_LIVE } from "../lib/routemarker";
@@ -60,14 +60,13 @@ export function judgeInput(step: Step) {
         ownAddress: step.env.LIVE_SOCKET ? "unix:" : "127.0.0.1",
         retry: step.env.SWITCHYARD_RETRY_BAKE === "1",
         hostName: step.env.DOCKER_HOST || "the local Docker socket",
-        // With the metrics sidecar, the records are read from its files (engine/watch.ts).
+        // The proxy's record files, read from a cursor (engine/watch.ts).
         recordsDir: recordsDir(step),
     };
 }
 
-function recordsDir(step: Step): string | undefined {
-    const dir = step.env.RECORDS_DIR ?? "";
-    if (dir === "") return undefined;
+function recordsDir(step: Step): string {
+    const dir = step.require("RECORDS_DIR").RECORDS_DIR;
     if (!/^\/[A-Za-z0-9._\/-]+$/.test(dir) || dir.includes("..")) step.fail(`RECORDS_DIR '${dir}' must be an absolute path in the proxy (letters, digits, . _ - /)`);
     return dir;
 }
@@ -106,7 +105,6 @@ async function bake(step: Step): Promise<void> {
         // The window starts after the switch applied again, and its previous colour is the one it wrote.
         [start, previous] = await reads();
     }
-    // The engine's clock stamps the proxy's records, so the window starts by it.
     if (!start) step.fail(`could not find where the proxy's access records stand now at ${input.hostName}`);
     // `previous`, the colour to go back to, was read before the window: re-point
     // wrote it before this step, and a failed check then switches back with no

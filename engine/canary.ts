@@ -22,9 +22,9 @@
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, CANARY_STEPS,
 //      CANARY_STEP_SECONDS, BAKE_MAX_ERROR_PERCENT, BAKE_MAX_P99_MS,
 //      BAKE_MIN_REQUESTS, LIVE_SOCKET (optional), TARGET_CONTAINER_IDS
-//      (optional), SWITCHYARD_RETRY_BAKE (optional, 1), RECORDS_DIR (optional:
-//      the metrics sidecar's record files), CANARY_HOSTS (optional: the other
-//      hosts' proxies), DOCKER_HOST
+//      (optional), SWITCHYARD_RETRY_BAKE (optional, 1), RECORDS_DIR (the
+//      proxy's record files, engine/watch.ts), CANARY_HOSTS (optional: the
+//      other hosts' proxies), DOCKER_HOST
 import { bucketNames, canaryLadder, canaryLink, parseCanarySteps } from "../lib/canary";
 import { BAKE_FAILED_PREFIX, CANARY_FIGURES, STATE_DIR } from "../lib/routemarker";
 import { describe, failedBefore, failedRecord } from "./bake-verdict";

@@ -254,8 +254,3 @@ export async function runningImage(docker: Docker, stack: string, colour: string
     return { image, id: imageIdOf(id) };
 }
 
-/** The engine's clock, which stamps the containers' log records. */
-export async function engineTime(docker: Docker): Promise<string | undefined> {
-    const r = await docker.run(["info", "--format", "{{.SystemTime}}"]);
-    return r.status === 0 ? trimmed(r.stdout) : undefined;
-}

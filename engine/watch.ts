@@ -3,17 +3,17 @@
 // watches the new colour at 100 %, the canary at each weight; each acts on a
 // failure its own way.
 //
-// Where the records come from: with the metrics sidecar, the files nginx
-// writes one a minute (nginx/render.ts renderMetricsLog), each read from where
-// the last check stopped, so a check costs what the traffic since it costs,
-// however long the window. Without it, `docker logs --since` the last check:
-// Docker reads its whole log file to find them (the json-file driver has no
-// index by time), which grows with the window and the traffic.
+// Where the records come from: the files nginx writes one a minute
+// (nginx/render.ts renderMetricsLog), each read from where the last check
+// stopped, so a check costs what the traffic since it costs, however long the
+// window. Not `docker logs --since` the last check: Docker reads its whole log
+// file to find them (the json-file driver has no index by time), which grows
+// with the window and the traffic (npm run bench:bake measures both).
 //
 // A canary on several hosts watches every host's proxy at once: one window,
 // the samples of all of them judged together.
 import { describe, nextCheckMs, parseAccessRecords, Sample, summarise, Summary, Thresholds, verdict } from "./bake-verdict";
-import { Docker, engineTime, trimmed } from "./docker";
+import { Docker, trimmed } from "./docker";
 import { sleep, Step } from "./step";
 
 const CHECK_MS = 2000;
@@ -77,8 +77,12 @@ export async function watchColour(step: Step, w: Watch): Promise<WatchResult> {
     }
 }
 
-/** Where a window starts: Docker's clock (docker logs), or a place in the sidecar's files. */
-export type RecordStart = { since: string } | { dir: string; file: string; offset: number };
+/** Where a window starts: a place in the record files. */
+export interface RecordStart {
+    dir: string;
+    file: string;
+    offset: number;
+}
 
 /**
  * Lists the record files of `dir` (their names carry the minute, so they sort
@@ -98,12 +102,8 @@ done
 [ "$3" = end ] && echo "@@ \${last:-- 0}"
 exit 0`;
 
-/** The window's start: now, by Docker's clock or by the end of the newest record file in `dir` (the sidecar's). */
-export async function recordsStart(docker: Docker, proxy: string, dir?: string): Promise<RecordStart | undefined> {
-    if (!dir) {
-        const since = await engineTime(docker);
-        return since ? { since } : undefined;
-    }
+/** The window's start: now, the end of the newest record file in `dir` (none yet: from the first). */
+export async function recordsStart(docker: Docker, proxy: string, dir: string): Promise<RecordStart | undefined> {
     const r = await docker.run(["exec", proxy, "sh", "-c", READ_RECORDS, "sh", dir, "", "end"]);
     const m = /^@@ (\S+) (\d+)$/m.exec(r.stdout);
     if (r.status !== 0 || !m) return undefined;
@@ -129,17 +129,6 @@ export function parseRecordChunks(out: string, cursor: { file: string; offset: n
 function recordReader(step: Step, w: RecordSource, colour: "blue" | "green"): () => Promise<Sample[]> {
     const opts = { colour, ownAddress: w.ownAddress };
     const start = w.start;
-    if ("since" in start) {
-        // A record at the last check's instant was read then.
-        let after = "";
-        return async () => {
-            const r = await w.docker.run(["logs", "--timestamps", "--since", after || start.since, w.proxy]);
-            if (r.status !== 0) step.fail(`could not read the access records of the proxy ${w.proxy}${w.host ? ` on ${w.host}` : ""}`);
-            const got = parseAccessRecords(r.stdout, { ...opts, after });
-            if (got.newest) after = got.newest;
-            return got.samples;
-        };
-    }
     let cursor = { file: start.file, offset: start.offset };
     return async () => {
         const r = await w.docker.run(["exec", w.proxy, "sh", "-c", READ_RECORDS, "sh", start.dir, cursor.file, String(cursor.offset)]);

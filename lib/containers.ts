@@ -8,7 +8,7 @@ import { goDuration, providerCpus } from "./dockerform";
 /** Docker labels every Switchyard container carries; the host probe reads them. */
 export interface SwitchyardLabels {
     stack: string;
-    role: "app" | "proxy" | "postgres" | "redis" | "acme" | "metrics" | "process";
+    role: "app" | "proxy" | "postgres" | "redis" | "acme" | "metrics" | "records" | "process";
     colour?: string;
     /** A process type's name (role "process"). */
     process?: string;

@@ -48,3 +48,13 @@ export function mergeHeaders(defaults: Record<string, string>, given: Record<str
     for (const [k, v] of Object.entries(defaults)) if (!lower.has(k.toLowerCase())) out[k] = v;
     return { ...out, ...given };
 }
+
+/**
+ * Whether nginx writes its record files (one a minute, nginx/render.ts
+ * renderMetricsLog): for the metrics sidecar, and for a bake or a canary, which
+ * read them from a cursor (engine/watch.ts) rather than `docker logs`, whose
+ * cost grows with the window.
+ */
+export function recordFiles(cfg: Pick<SwitchyardConfig, "metrics" | "bake" | "canary">): boolean {
+    return cfg.metrics !== undefined || cfg.bake.seconds > 0 || cfg.canary !== undefined;
+}

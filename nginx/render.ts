@@ -126,24 +126,27 @@ export interface NginxTemplateValues {
     acme?: boolean;
     /** Split the live listener's traffic by the canary ladder (canary.steps). Defaults to no split: the config is what it was before canaries. */
     canary?: { cookieMaxAgeSeconds: number };
-    /** Also write the access records to METRICS_LOG_DIR, one file a minute, for the metrics sidecar. Defaults to false. */
+    /** The metrics sidecar reads the records (renderMetricsLog) and the requests' start records (renderInFlight). Defaults to false. */
     metrics?: boolean;
+    /** Also write the access records to METRICS_LOG_DIR, one file a minute, for the bake and the canary; metrics implies it. Defaults to false. */
+    records?: boolean;
 }
 
-/** Where nginx writes the access records for the metrics sidecar (engine/metrics-exporter.ts), in the state volume. */
+/** Where nginx writes the record files for the metrics sidecar (engine/metrics-exporter.ts), the bake and the canary (engine/watch.ts), in the state volume. */
 export const METRICS_LOG_DIR = `${STATE_DIR}/logs`;
 
 /**
- * The access records for the metrics sidecar: the same format as docker logs
- * gets, to one file per minute (the sidecar reads each from where it stopped
- * and removes it once nginx has moved on, so nothing rotates and nothing grows).
- * Starts with a line break: without metrics it renders to nothing.
+ * The record files: the same records as docker logs gets, one file per
+ * minute. The metrics sidecar, the bake and the canary each read them from
+ * where they stopped; the metrics sidecar or the keeper (components/records.ts)
+ * removes a file once nginx has moved on, so nothing rotates and nothing grows.
+ * Starts with a line break: without them it renders to nothing.
  */
-export function renderMetricsLog(metrics: boolean | undefined): string {
-    if (!metrics) return "";
+export function renderMetricsLog(files: boolean | undefined): string {
+    if (!files) return "";
     return [
         "",
-        "    # metrics: the same records, one file a minute, for the metrics sidecar; each",
+        "    # the same records, one file a minute, for the bake, the canary and metrics; each",
         "    # ends with the request's id, which its start record (renderInFlight) carries too.",
         "    log_format switchyard_metrics '$remote_addr [$time_iso8601] $switchyard_listener \"$request\" $status '",
         "                                  '$body_bytes_sent rt=$request_time colour=$switchyard_colour '",
@@ -512,7 +515,7 @@ export function renderNginxConfig(values: NginxTemplateValues, template = fs.rea
         canaryHttp: renderCanaryHttp(values.canary),
         canaryLive: renderCanaryServer(values.canary, "live"),
         canaryPreview: renderCanaryServer(values.canary, "preview"),
-        metricsLog: renderMetricsLog(values.metrics),
+        metricsLog: renderMetricsLog(values.metrics || values.records),
         inFlightLocation: inFlight.location,
         inFlightStart: inFlight.start,
         extraHttpConfig: (values.extraHttpConfig ?? "").split("\n").map((l) => (l.trim() ? `    ${l.trim()}` : "")).join("\n"),

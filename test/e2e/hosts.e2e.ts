@@ -195,7 +195,8 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         assert.ok(order.every((at) => at >= 0) && order[0] < order[1] && order[1] < order[2], `the plan names the hosts in release order: ${order}`);
         for (const e of engines) {
             const roles = e.docker("ps", "--filter", `label=switchyard.stack=${s.names.stackLabel}`, "--format", '{{.Label "switchyard.role"}}').split("\n").sort();
-            assert.deepStrictEqual(roles, e === engines[DATA] ? ["app", "app", "postgres", "proxy", "redis"] : ["app", "app", "proxy"], e.name);
+            // The record files' keeper on every host: the bake reads m1's files, the canary every host's.
+            assert.deepStrictEqual(roles, e === engines[DATA] ? ["app", "app", "postgres", "proxy", "records", "redis"] : ["app", "app", "proxy", "records"], e.name);
             assert.strictEqual(routeOn(e), "blue", e.name);
             shared[`${e.name}/${s.names.proxyContainer}`] = identity(e, s.names.proxyContainer);
         }
@@ -464,6 +465,12 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
             assert.deepStrictEqual(appColours(e), ["blue", "blue", "green", "green"], `${e.name}: green kept`);
         }
         assertSharedUntouched("rollback --now");
+        // Eight minutes of load on, one record file a minute: the keeper leaves a file at most 2 minutes after its
+        // last record, sweeping every 30 s, so the minutes since 3.5 minutes ago at most, 5 files.
+        for (const e of engines) {
+            const files = e.docker("exec", s.names.proxyContainer, "ls", "/etc/switchyard/state/logs").split("\n").filter((f) => f.startsWith("access-"));
+            assert.ok(files.length >= 1 && files.length <= 5, `${e.name}: record files ${files.join(" ")}`);
+        }
         const noop = await s.up("no-op after the reconciling up on three hosts", { expectNoChanges: true });
         assert.strictEqual(changed(noop.changes), 0, JSON.stringify(noop.changes));
         const note = `blue served ${afterCommand.join("/")} ms after the command (m1/m2/m3, ${spread} ms apart); command ${((instant.endedAt - instant.startedAt) / 1000).toFixed(2)} s; reconciling up ${up.seconds.toFixed(1)} s (~${up.changes.update}); no-op ${noop.seconds.toFixed(1)} s`;

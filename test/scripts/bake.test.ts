@@ -5,13 +5,15 @@ import * as assert from "assert";
 import * as net from "net";
 import { docker, dockerAvailable, runStep, runStepAsync, TestStack } from "./fixture";
 import { get, startLoad } from "./load";
+import { METRICS_LOG_DIR, WORKER_UID } from "../../nginx/render";
 
 describe("bake: the new colour judged by its real traffic (real Docker engine)", function () {
     this.timeout(300000);
     // One replica per colour, as started below: no upstream address of a replica that does not exist.
-    const stack = new TestStack("bake", { replicas: 1 });
+    // The record files as the program has them for a bake: written by nginx, kept by the keeper (a sweep a second here).
+    const stack = new TestStack("bake", { replicas: 1, recordsKeeperSeconds: 1 });
     const bakeEnv = (extra: Record<string, string> = {}) =>
-        stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "keep", BAKE_SECONDS: "20", BAKE_MAX_ERROR_PERCENT: "5", BAKE_MAX_P99_MS: "", BAKE_MIN_REQUESTS: "30", ...extra });
+        stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "keep", BAKE_SECONDS: "20", BAKE_MAX_ERROR_PERCENT: "5", BAKE_MAX_P99_MS: "", BAKE_MIN_REQUESTS: "30", RECORDS_DIR: METRICS_LOG_DIR, ...extra });
     const route = async () => (await get(stack.livePort, "/version")).headers["x-switchyard-route"];
     const startGreen = (env: string[] = []) => {
         const names = stack.startSlot("green", 1, { env });
@@ -207,5 +209,24 @@ describe("bake: the new colour judged by its real traffic (real Docker engine)",
         const r = runStep("bake", bakeEnv({ BAKE_MAX_ERROR_PERCENT: "5%" }));
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /BAKE_MAX_ERROR_PERCENT '5%' must be a number from 0 to 100/);
+        const none = runStep("bake", bakeEnv({ RECORDS_DIR: "" }));
+        assert.strictEqual(none.status, 1);
+        assert.match(none.stderr, /RECORDS_DIR is required/);
+    });
+
+    it("the keeper: the directory is the workers', and only record files untouched for minutes are removed", async () => {
+        const inProxy = (...cmd: string[]) => docker("exec", stack.proxy, ...cmd);
+        assert.strictEqual(inProxy("stat", "-c", "%u %g %a", METRICS_LOG_DIR), `${WORKER_UID} 0 770`);
+        // Written by the workers, as nginx would: an old minute, a minute left just now, and a file of another name.
+        const file = (name: string) => `${METRICS_LOG_DIR}/${name}`;
+        inProxy("sh", "-c", `touch -d '5 minutes ago' "$1" "$3" && touch -d '30 seconds ago' "$2" && chown ${WORKER_UID}:0 "$1" "$2" "$3"`, "sh", file("access-2000-01-01T00:00.log"), file("access-2000-01-01T00:05.log"), file("notes-2000.txt"));
+        await get(stack.livePort, "/version");
+        await new Promise((r) => setTimeout(r, 2500));
+        const left = inProxy("ls", METRICS_LOG_DIR).split("\n");
+        assert.ok(!left.includes("access-2000-01-01T00:00.log"), `the old file stays: ${left.join(" ")}`);
+        assert.ok(left.includes("access-2000-01-01T00:05.log"), `a file left 30 s ago went: ${left.join(" ")}`);
+        assert.ok(left.includes("notes-2000.txt"), "a file that is not a record file went");
+        assert.ok(left.some((f) => /^access-\d{4}-\d\d-\d\dT\d\d:\d\d\.log$/.test(f) && !f.startsWith("access-2000")), `no file of this minute: ${left.join(" ")}`);
+        inProxy("rm", "-f", file("access-2000-01-01T00:05.log"), file("notes-2000.txt"));
     });
 });

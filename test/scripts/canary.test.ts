@@ -7,6 +7,7 @@ import { docker, dockerAsync, dockerAvailable, nginxWorkers, runStep, runStepAsy
 import { get, LoadReport, startLoad } from "./load";
 import { startSessions, weightTimeline } from "./sessions";
 import { LIST_MARKERS_SCRIPT, parseMarkers } from "../../lib/routemarker";
+import { METRICS_LOG_DIR } from "../../nginx/render";
 
 /** The share of answers from `colour` among samples between from and to (epoch ms). */
 function share(rep: LoadReport, colour: string, from: number, to: number): { share: number; n: number } {
@@ -16,9 +17,9 @@ function share(rep: LoadReport, colour: string, from: number, to: number): { sha
 
 describe("canary: weighted steps on the live listener (real Docker engine)", function () {
     this.timeout(300000);
-    const stack = new TestStack("canary", { replicas: 1, canary: { cookieMaxAgeSeconds: 120 } });
+    const stack = new TestStack("canary", { replicas: 1, canary: { cookieMaxAgeSeconds: 120 }, recordsKeeperSeconds: 30 });
     const canaryEnv = (extra: Record<string, string> = {}) =>
-        stack.env({ SWITCHYARD_COLOR: "green", CANARY_STEPS: "10,50", CANARY_STEP_SECONDS: "8", BAKE_MAX_ERROR_PERCENT: "5", BAKE_MAX_P99_MS: "", BAKE_MIN_REQUESTS: "20", ...extra });
+        stack.env({ SWITCHYARD_COLOR: "green", CANARY_STEPS: "10,50", CANARY_STEP_SECONDS: "8", BAKE_MAX_ERROR_PERCENT: "5", BAKE_MAX_P99_MS: "", BAKE_MIN_REQUESTS: "20", RECORDS_DIR: METRICS_LOG_DIR, ...extra });
     const startGreen = (env: string[] = []) => {
         const names = stack.startSlot("green", 1, { env });
         stack.passGate("green", names);

@@ -10,6 +10,7 @@ import { Colour } from "../../lib/config";
 import { stackNames } from "../../lib/naming";
 import { REDIS_COMMAND } from "../../components/redis";
 import { LIVE_SOCKET, LIVE_TLS_SOCKET, METRICS_LOG_DIR, renderNginxConfig, WORKER_UID } from "../../nginx/render";
+import { KEEP_MINUTES, KEEP_RECORDS } from "../../lib/records";
 import { CANARY_PREFIX, ROUTE_MARKER, STATE_DIR } from "../../lib/routemarker";
 import { DEFAULT_ADDRESS_POOL, ipamOf, pickSubnets, postgresAddress, redisAddress, replicaAddress, StackSubnets } from "../../lib/addressing";
 import { proxyBehaviour, routingOf } from "../../lib/proxy";
@@ -127,6 +128,8 @@ export interface TestStackOptions {
     canary?: { cookieMaxAgeSeconds: number };
     /** Run the metrics sidecar (components/metrics.ts) on this port of 127.0.0.1, and write the records it reads. Defaults to none. */
     metricsPort?: number;
+    /** Write the record files the bake and the canary read, kept by the keeper (components/records.ts) sweeping every this many seconds. Defaults to none. */
+    recordsKeeperSeconds?: number;
 }
 
 export class TestStack {
@@ -211,6 +214,7 @@ export class TestStack {
             IMAGES.nginx, "sh", "-c",
             "rm -f /run/switchyard-*.sock; until [ -f /etc/switchyard/nginx/nginx.conf ]; do sleep 0.2; done; exec nginx -c /etc/switchyard/nginx/nginx.conf -g 'daemon off;'");
         if (this.options.metricsPort) this.startMetrics(this.options.metricsPort);
+        else if (this.options.recordsKeeperSeconds) this.startRecordKeeper(this.options.recordsKeeperSeconds);
         const r = runStep("proxy-config", this.env(), this.nginxConfig(drainSeconds));
         if (r.status !== 0) throw new Error(`proxy-config failed: ${r.stderr}`);
     }
@@ -235,6 +239,16 @@ export class TestStack {
         docker("start", name);
     }
 
+    /** The record files' keeper as components/records.ts declares it: the proxy's image, the state volume, no network. */
+    startRecordKeeper(intervalSeconds: number): void {
+        const name = `${this.prefix}-records`;
+        docker("rm", "-f", name);
+        docker("run", "-d", "--name", name, "--label", `switchyard.stack=${this.stackLabel}`, "--label", "switchyard.role=records",
+            "--network", "none", "--cap-drop", "ALL", "--cap-add", "CHOWN", "--security-opt", "no-new-privileges:true",
+            "-v", `${this.prefix}-proxy-state:${STATE_DIR}`,
+            IMAGES.nginx, "sh", "-c", KEEP_RECORDS, "sh", METRICS_LOG_DIR, String(WORKER_UID), String(KEEP_MINUTES), String(intervalSeconds));
+    }
+
     /** The config the program would render for this stack: upstreams of the fixed addresses, `proxy.*` from options. */
     nginxConfig(drainSeconds = 10, redirectHttp = false, tls = !!this.options.tls): string {
         const cfg = configSchema.parse({ liveColor: "blue", slots: { blue: { image: IMAGES.app } }, replicas: this.replicas, proxy: this.options.proxy ?? {} });
@@ -252,6 +266,7 @@ export class TestStack {
             ...(tls ? { tls: { redirectHttp, publicPort: this.tlsPort } } : {}),
             canary: this.options.canary,
             metrics: this.options.metricsPort !== undefined,
+            records: this.options.recordsKeeperSeconds !== undefined,
         });
     }
 

@@ -84,11 +84,14 @@ describe("metrics sidecar (engine/metrics-exporter.ts)", () => {
         assert.deepStrictEqual(parseRecordChunks("\n@@ access-a.log 30 30\n", { file: "access-a.log", offset: 30 }).cursor, { file: "access-a.log", offset: 30 });
     });
 
-    it("nginx writes the records for it only when metrics are on: one file a minute in the state volume", () => {
+    it("nginx writes the record files only for metrics or records (a bake, a canary): one file a minute in the state volume; start records only for metrics", () => {
         assert.doesNotMatch(renderNginxConfig({ appPort: 3000, drainSeconds: 15 }), /switchyard_log_minute/);
-        const conf = renderNginxConfig({ appPort: 3000, drainSeconds: 15, metrics: true });
-        assert.match(conf, /access_log \/dev\/stdout switchyard;\n    # metrics:/);
-        assert.match(conf, /access_log \/etc\/switchyard\/state\/logs\/access-\$switchyard_log_minute\.log switchyard_metrics;/);
+        for (const on of [{ metrics: true }, { records: true }, { metrics: true, records: true }]) {
+            const conf = renderNginxConfig({ appPort: 3000, drainSeconds: 15, ...on });
+            assert.match(conf, /access_log \/dev\/stdout switchyard;\n    # the same records, one file a minute/);
+            assert.match(conf, /access_log \/etc\/switchyard\/state\/logs\/access-\$switchyard_log_minute\.log switchyard_metrics;/);
+            assert.strictEqual(/mirror \/_switchyard_start;/.test(conf), on.metrics === true, JSON.stringify(on));
+        }
     });
 
     it("in flight: a start record per live request sent to a colour (a mirror, only with metrics), ended by the record with its id; open streams apart; a start with no end forgotten after a day", () => {

@@ -159,6 +159,28 @@ describe("program (Pulumi mocks)", function () {
         assert.match(get(run, "proxy-config").inputs.stdin, /access_log \/etc\/switchyard\/state\/logs\/access-\$switchyard_log_minute\.log switchyard_metrics;/);
         for (const step of ["release-bake", "release-canary"]) assert.strictEqual(envOf(run, step).RECORDS_DIR, "/etc/switchyard/state/logs", step);
         assert.strictEqual(envOf(plain, "release-verify").RECORDS_DIR, undefined);
+        assert.ok(!run.resources.has("proxy-records-container"), "the metrics sidecar keeps the files: no keeper beside it");
+        assert.ok(!plain.resources.has("proxy-records-container"), "no bake, no canary, no metrics: no files, no keeper");
+    });
+
+    it("a bake or a canary without metrics: nginx writes the record files, a keeper of the proxy's image removes the old ones", async () => {
+        for (const extra of [{ bake: { seconds: 30 } }, { canary: { steps: [10] } }]) {
+            const run = await runProgram({ config: { ...switched, ...extra } });
+            const keeper = get(run, "proxy-records-container").inputs;
+            assert.strictEqual(keeper.name, "switchyard-staging-records");
+            assert.strictEqual(keeper.image, get(run, "proxy-container").inputs.image, "the proxy's own image: nothing more to pull");
+            assert.strictEqual(keeper.networkMode, "none");
+            assert.deepStrictEqual(keeper.capabilities, { drops: ["ALL"], adds: ["CAP_CHOWN"] });
+            assert.deepStrictEqual(keeper.command.slice(3), ["sh", "/etc/switchyard/state/logs", "65534", "2", "30"]);
+            assert.deepStrictEqual(keeper.mounts.map((m: { target: string }) => m.target), ["/etc/switchyard/state"]);
+            assert.ok(!run.resources.has("proxy-metrics-container"));
+            assert.ok(get(run, "proxy-config").deps.includes("proxy-records-container"), "the keeper makes the records' directory before nginx writes into it");
+            const conf = get(run, "proxy-config").inputs.stdin as string;
+            assert.match(conf, /access_log \/etc\/switchyard\/state\/logs\/access-\$switchyard_log_minute\.log switchyard_metrics;/);
+            assert.doesNotMatch(conf, /mirror /, "no start records without the metrics sidecar to count them");
+            const step = "bake" in extra ? "release-bake" : "release-canary";
+            assert.strictEqual(envOf(run, step).RECORDS_DIR, "/etc/switchyard/state/logs", step);
+        }
     });
 
     it("a release with data protection: gate -> backup -> expand -> re-point -> verify -> retire -> contract", async () => {
