@@ -30,7 +30,7 @@ export interface Metrics {
     /** colour|kind -> long-lived requests (WebSockets, event streams) that ended. */
     streams: Map<string, number>;
     /** request id -> a live request the proxy sent to a colour that started and has not ended, and when its start was read. */
-    open: Map<string, { colour: string; kind: string; seenMs: number }>;
+    open: Map<string, { listener: string; colour: string; kind: string; seenMs: number }>;
     records: number;
     bytes: number;
 }
@@ -62,7 +62,7 @@ export const OPEN_FOR_AT_MOST_MS = 26 * 3600 * 1000;
 export function countRecord(m: Metrics, line: string, nowMs = Date.now()): void {
     const start = START.exec(line);
     if (start) {
-        m.open.set(start[1], { colour: start[3], kind: start[4], seenMs: nowMs });
+        m.open.set(start[1], { listener: start[2], colour: start[3], kind: start[4], seenMs: nowMs });
         return;
     }
     const ended = END_ID.exec(line);
@@ -107,7 +107,7 @@ export interface Gauges {
     nowMs?: number;
 }
 
-/** Open requests by "colour|kind"; a start older than OPEN_FOR_AT_MOST_MS is forgotten. */
+/** Open requests by "listener|colour|kind"; a start older than OPEN_FOR_AT_MOST_MS is forgotten. */
 export function openByColour(m: Metrics, nowMs: number): Map<string, number> {
     const counts = new Map<string, number>();
     for (const [id, o] of m.open) {
@@ -115,7 +115,8 @@ export function openByColour(m: Metrics, nowMs: number): Map<string, number> {
             m.open.delete(id);
             continue;
         }
-        counts.set(`${o.colour}|${o.kind}`, (counts.get(`${o.colour}|${o.kind}`) ?? 0) + 1);
+        const key = `${o.listener}|${o.colour}|${o.kind}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
     }
     return counts;
 }
@@ -148,10 +149,11 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
     family("switchyard_upstream_connections", "gauge", "Open connections from the proxy to the colour's replicas: requests in flight, WebSockets and event streams, and idle keep-alive connections.");
     for (const [colour, n] of Object.entries(g.connections).sort()) out.push(`switchyard_upstream_connections{colour="${colour}"} ${n}`);
     const open = openByColour(m, g.nowMs ?? Date.now());
-    family("switchyard_in_flight_requests", "gauge", "Requests on the live listener the proxy has sent to the colour and not yet answered (from each request's start and end record).");
-    for (const c of ["blue", "green"]) out.push(`switchyard_in_flight_requests{colour="${c}"} ${open.get(`${c}|http`) ?? 0}`);
-    family("switchyard_open_streams", "gauge", "WebSockets (ws) and event streams (sse) open now through the live listener, by colour.");
-    for (const c of ["blue", "green"]) for (const k of ["ws", "sse"]) out.push(`switchyard_open_streams{colour="${c}",kind="${k}"} ${open.get(`${c}|${k}`) ?? 0}`);
+    const listeners = ["live", "preview"];
+    family("switchyard_in_flight_requests", "gauge", "Requests the proxy has sent to the colour and not yet answered, by listener (from each request's start and end record).");
+    for (const l of listeners) for (const c of ["blue", "green"]) out.push(`switchyard_in_flight_requests{listener="${l}",colour="${c}"} ${open.get(`${l}|${c}|http`) ?? 0}`);
+    family("switchyard_open_streams", "gauge", "WebSockets (ws) and event streams (sse) open now, by listener and colour.");
+    for (const l of listeners) for (const c of ["blue", "green"]) for (const k of ["ws", "sse"]) out.push(`switchyard_open_streams{listener="${l}",colour="${c}",kind="${k}"} ${open.get(`${l}|${c}|${k}`) ?? 0}`);
     family("switchyard_live_colour", "gauge", "1 for the colour the live listener routes to.");
     for (const c of ["blue", "green"]) out.push(`switchyard_live_colour{colour="${c}"} ${g.live === c ? 1 : 0}`);
     family("switchyard_canary_weight_percent", "gauge", "The share of new traffic a running canary sends to the colour that is not live (0: no canary).");

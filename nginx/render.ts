@@ -167,11 +167,11 @@ export const IN_FLIGHT_START_MARK = "S";
 const IN_FLIGHT_LOCATION = "/_switchyard_start";
 
 /**
- * With metrics, each live request the proxy sends to a colour also writes a
- * start record when it starts: a mirror subrequest (core nginx) to an internal
- * location that answers 204 and logs. The sidecar counts the requests and
- * streams started and not yet ended, by colour: what is in flight, and the
- * open WebSockets. The mirror does not read the body first
+ * With metrics, each request the proxy sends to a colour, on either listener,
+ * also writes a start record when it starts: a mirror subrequest (core nginx)
+ * to an internal location that answers 204 and logs. The sidecar counts the
+ * requests and streams started and not yet ended, by listener and colour:
+ * what is in flight, and the open WebSockets. The mirror does not read the body first
  * (mirror_request_body off), so uploads still stream to the app. Not in
  * @unsent: a request there started in @once.
  */

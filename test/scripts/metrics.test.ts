@@ -105,31 +105,39 @@ describe("metrics: the proxy's figures for Prometheus (real Docker engine)", fun
         assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-route"], "green");
     });
 
-    it("in flight and open streams by colour: each held request counts from its start to its end, through every path the proxy sends requests by (plain, once, resend, stream)", async () => {
+    it("in flight and open streams by listener and colour: each held request counts from its start to its end, through every path the proxy sends requests by (plain, once, resend, stream)", async () => {
         const live = (await scrape()).get('switchyard_live_colour{colour="green"}') === 1 ? "green" : "blue";
+        const idleColour = live === "green" ? "blue" : "green";
+        // The preview's colour healthy again: the bake above left blue failing 20 % of requests, which answers some at once.
+        stack.passGate(idleColour, stack.startSlot(idleColour, 1));
         const gauges = (m: Map<string, number>) => ({
-            inFlight: m.get(`switchyard_in_flight_requests{colour="${live}"}`),
-            ws: m.get(`switchyard_open_streams{colour="${live}",kind="ws"}`),
-            sse: m.get(`switchyard_open_streams{colour="${live}",kind="sse"}`),
+            inFlight: m.get(`switchyard_in_flight_requests{listener="live",colour="${live}"}`),
+            ws: m.get(`switchyard_open_streams{listener="live",colour="${live}",kind="ws"}`),
+            sse: m.get(`switchyard_open_streams{listener="live",colour="${live}",kind="sse"}`),
+            previewInFlight: m.get(`switchyard_in_flight_requests{listener="preview",colour="${idleColour}"}`),
+            previewWs: m.get(`switchyard_open_streams{listener="preview",colour="${idleColour}",kind="ws"}`),
         });
         const idle = gauges(await scrape());
-        assert.deepStrictEqual(idle, { inFlight: 0, ws: 0, sse: 0 }, "nothing held yet");
+        assert.deepStrictEqual(idle, { inFlight: 0, ws: 0, sse: 0, previewInFlight: 0, previewWs: 0 }, "nothing held yet");
         // Held 3 s each by the app: a GET (resent if need be), a POST (sent once), an event stream and a WebSocket
-        // upgrade (the app answers it as plain HTTP: the proxy's path is the stream's all the same).
+        // upgrade (the app answers it as plain HTTP: the proxy's path is the stream's all the same); on the preview
+        // listener, a GET and a WebSocket upgrade to the idle colour.
         const held = [
             get(stack.livePort, "/slow?ms=3000"),
             get(stack.livePort, "/slow?ms=3000", { method: "POST", body: "x" }),
             get(stack.livePort, "/slow?ms=3000", { headers: { Accept: "text/event-stream" } }),
             get(stack.livePort, "/slow?ms=3000", { headers: { Connection: "Upgrade", Upgrade: "websocket" } }),
+            get(stack.previewPort, "/slow?ms=3000"),
+            get(stack.previewPort, "/slow?ms=3000", { headers: { Connection: "Upgrade", Upgrade: "websocket" } }),
         ];
         await new Promise((r) => setTimeout(r, 1500));
         const during = gauges(await scrape());
         const answers = await Promise.all(held);
-        assert.deepStrictEqual(answers.map((a) => a.headers["x-switchyard-color"]), Array(4).fill(live), answers.map((a) => `${a.status} ${a.body.slice(0, 80)}`).join(" | "));
+        assert.deepStrictEqual(answers.map((a) => a.headers["x-switchyard-color"]), [...Array(4).fill(live), idleColour, idleColour], answers.map((a) => `${a.status} ${a.body.slice(0, 80)}`).join(" | "));
         await new Promise((r) => setTimeout(r, 1000));
         const after = gauges(await scrape());
-        assert.deepStrictEqual(during, { inFlight: 2, ws: 1, sse: 1 }, "while the app holds them");
-        assert.deepStrictEqual(after, { inFlight: 0, ws: 0, sse: 0 }, "once answered");
+        assert.deepStrictEqual(during, { inFlight: 2, ws: 1, sse: 1, previewInFlight: 1, previewWs: 1 }, "while the app holds them");
+        assert.deepStrictEqual(after, { inFlight: 0, ws: 0, sse: 0, previewInFlight: 0, previewWs: 0 }, "once answered");
     });
 
     it("bad RECORDS_DIR is refused by name", () => {

@@ -94,33 +94,37 @@ describe("metrics sidecar (engine/metrics-exporter.ts)", () => {
         }
     });
 
-    it("in flight: a start record per live request sent to a colour (a mirror, only with metrics), ended by the record with its id; open streams apart; a start with no end forgotten after a day", () => {
+    it("in flight: a start record per request sent to a colour on either listener (a mirror, only with metrics), ended by the record with its id; open streams apart; a start with no end forgotten after a day", () => {
         const id = (n: number) => n.toString(16).padStart(32, "0");
         const m = emptyMetrics();
         const t0 = 1_000_000;
-        for (const [n, colour, kind] of [[1, "green", "http"], [2, "green", "http"], [3, "blue", "http"], [4, "green", "ws"], [5, "green", "sse"]] as const) countRecord(m, `S ${id(n)} live colour=${colour} kind=${kind}`, t0);
+        const starts = [[1, "live", "green", "http"], [2, "live", "green", "http"], [3, "live", "blue", "http"], [4, "live", "green", "ws"], [5, "live", "green", "sse"], [6, "preview", "blue", "http"], [7, "preview", "blue", "ws"]] as const;
+        for (const [n, listener, colour, kind] of starts) countRecord(m, `S ${id(n)} ${listener} colour=${colour} kind=${kind}`, t0);
         countRecord(m, `${record()} id=${id(2)}`, t0);
         countRecord(m, `${record({ kind: "ws" })} id=${id(99)}`, t0);
         const at = (ms: number) => renderMetrics(m, { live: "green", connections: {}, nowMs: ms });
         let text = at(t0 + 1000);
         assert.match(text, /^# TYPE switchyard_in_flight_requests gauge$/m);
-        assert.match(text, /^switchyard_in_flight_requests\{colour="green"\} 1$/m);
-        assert.match(text, /^switchyard_in_flight_requests\{colour="blue"\} 1$/m);
-        assert.match(text, /^switchyard_open_streams\{colour="green",kind="ws"\} 1$/m);
-        assert.match(text, /^switchyard_open_streams\{colour="green",kind="sse"\} 1$/m);
-        assert.match(text, /^switchyard_open_streams\{colour="blue",kind="ws"\} 0$/m);
+        assert.match(text, /^switchyard_in_flight_requests\{listener="live",colour="green"\} 1$/m);
+        assert.match(text, /^switchyard_in_flight_requests\{listener="live",colour="blue"\} 1$/m);
+        assert.match(text, /^switchyard_in_flight_requests\{listener="preview",colour="blue"\} 1$/m);
+        assert.match(text, /^switchyard_in_flight_requests\{listener="preview",colour="green"\} 0$/m);
+        assert.match(text, /^switchyard_open_streams\{listener="live",colour="green",kind="ws"\} 1$/m);
+        assert.match(text, /^switchyard_open_streams\{listener="live",colour="green",kind="sse"\} 1$/m);
+        assert.match(text, /^switchyard_open_streams\{listener="live",colour="blue",kind="ws"\} 0$/m);
+        assert.match(text, /^switchyard_open_streams\{listener="preview",colour="blue",kind="ws"\} 1$/m);
         assert.strictEqual(m.records, 2, "start records are not requests");
         assert.deepStrictEqual(Object.fromEntries(m.requests), { "live|green|2xx": 2 });
         countRecord(m, `${record({ kind: "ws" })} id=${id(4)}`, t0 + 2000);
-        assert.match(at(t0 + 2000), /^switchyard_open_streams\{colour="green",kind="ws"\} 0$/m);
+        assert.match(at(t0 + 2000), /^switchyard_open_streams\{listener="live",colour="green",kind="ws"\} 0$/m);
         text = at(t0 + OPEN_FOR_AT_MOST_MS + 1);
-        assert.match(text, /^switchyard_in_flight_requests\{colour="green"\} 0$/m);
+        assert.match(text, /^switchyard_in_flight_requests\{listener="live",colour="green"\} 0$/m);
         assert.strictEqual(m.open.size, 0);
 
         assert.doesNotMatch(renderNginxConfig({ appPort: 3000, drainSeconds: 15 }), /mirror|_switchyard_start/);
         const conf = renderNginxConfig({ appPort: 3000, drainSeconds: 15, metrics: true });
-        assert.strictEqual(conf.match(/^ {12}mirror \/_switchyard_start;\n {12}mirror_request_body off;$/gm)?.length, 4, "location /, @once, @resend and @stream");
-        assert.match(conf, /location @unsent \{(?:(?!location)[\s\S])*?proxy_pass [^;]+;\n {8}\}/, "not in @unsent: the request started in @once");
-        assert.match(conf, /location = \/_switchyard_start \{\n {12}internal;\n {12}log_subrequest on;\n {12}access_log \S+ switchyard_start;\n {12}return 204;/);
+        assert.strictEqual(conf.match(/^ {12}mirror \/_switchyard_start;\n {12}mirror_request_body off;$/gm)?.length, 8, "location /, @once, @resend and @stream of each listener");
+        assert.strictEqual(conf.match(/location @unsent \{(?:(?!location)[\s\S])*?proxy_pass [^;]+;\n {8}\}/g)?.length, 2, "not in @unsent: the request started in @once");
+        assert.strictEqual(conf.match(/location = \/_switchyard_start \{\n {12}internal;\n {12}log_subrequest on;\n {12}access_log \S+ switchyard_start;\n {12}return 204;/g)?.length, 2, "one in each listener's server");
     });
 });
