@@ -6,6 +6,7 @@
 // proxy; and, loudly, any drift between the proxy's route and `liveColor` in
 // the stack's config (for example after a manual edit or an interrupted update),
 // and a colour that runs fewer replicas than it has (with why each one stopped).
+// With several hosts, each host's proxy too: its route and a canary's weight.
 // Exit: 0 consistent, 2 drift, 3 a colour below its replica count, 1 the host
 // could not be read or the live colour has no healthy replica.
 import { execFileSync } from "child_process";
@@ -13,9 +14,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { Colour, COLOURS } from "../lib/config";
 import { stopReason } from "../lib/heal";
-import { dockerHostProbe, StoppedReplica } from "../lib/host";
+import { dockerHostProbe, readHostStates, StoppedReplica } from "../lib/host";
 import { readStackFile } from "../lib/stackfile";
-import { dataHost, followStack, hostEnv, parseStackArgs, runCli } from "./cli";
+import { dataHost, everyHost, followStack, hostEnv, parseStackArgs, runCli } from "./cli";
 
 export interface ContainerRow {
     name: string;
@@ -60,6 +61,22 @@ export function containers(stackLabel: string, env: NodeJS.ProcessEnv = process.
 
 const healthy = (c: ContainerRow) => c.state === "running" && !/\((unhealthy|health: starting)\)/.test(c.status);
 
+/** What one host's proxy says, for a stack of several hosts. */
+export interface HostLine {
+    name: string;
+    route?: Colour;
+    canary?: { colour: Colour; weight: number };
+}
+
+/** What the host read says besides the route: stopped replicas, a restore running, the canary; with several hosts, each host's proxy. */
+export interface StatusFacts {
+    stopped?: StoppedReplica[];
+    restoring?: string;
+    canary?: { colour: Colour; weight: number };
+    canaryFigures?: string[];
+    hosts?: HostLine[];
+}
+
 /** The status report and its exit code; pure, so tests can check the wording. */
 export function render(
     stack: string,
@@ -67,21 +84,20 @@ export function render(
     route: Colour | undefined,
     retired: Partial<Record<Colour, string>>,
     cfg: StackConfigView | undefined,
-    stopped: StoppedReplica[] = [],
-    restoring?: string,
-    canary?: { colour: Colour; weight: number },
-    canaryFigures: string[] = [],
+    facts: StatusFacts = {},
 ): { text: string; code: number } {
+    const { stopped = [], restoring, canary, canaryFigures = [] } = facts;
     const lines: string[] = [`Switchyard status: stack ${stack}`];
     let code = 0;
     if (route === undefined) {
         lines.push("  proxy: not running — nothing routes traffic; run pulumi up");
         code = 1;
     } else {
-        lines.push(`  proxy routes live traffic to: ${route} (read from the running nginx's route marker)`);
+        lines.push(`  proxy routes live traffic to: ${route} (read from the running nginx's route marker${facts.hosts ? ` on ${facts.hosts[0].name}, the first host` : ""})`);
         if (canary) lines.push(`  canary: ${canary.colour} gets ${canary.weight} % of new traffic (clients keep the colour they got); the release's canary step judges it`);
         if (canaryFigures.length) lines.push(`  last canary: ${canaryFigures[0]}`, ...canaryFigures.slice(1).map((l) => `    ${l}`));
     }
+    if (facts.hosts) lines.push(...hostLines(facts.hosts));
     if (restoring) lines.push(`  RESTORE RUNNING: ${restoring}; updates are refused until it ends (after a restore that died: npm run restore -- --stack ${stack} --unlock)`);
     lines.push("", "  colour  state      replicas healthy  image");
     for (const colour of COLOURS) {
@@ -133,7 +149,11 @@ export function render(
 export function main(argv = process.argv.slice(2)) {
     const { stack, stackFile } = parseStackArgs(argv);
     const { names, file } = followStack(stack, stackFile);
-    const host = dockerHostProbe(names.stackLabel, names.proxyContainer);
+    // With several hosts every proxy is read (at once): each one's route and canary weight.
+    const configured = everyHost(stack, file, names.namePrefix);
+    const states = configured.length > 1 ? readHostStates(names.stackLabel, names.proxyContainer, configured.map((h) => h.env)) : undefined;
+    const host = states?.[0] ?? dockerHostProbe(names.stackLabel, names.proxyContainer);
+    const hosts = states?.map((st, i) => ({ name: configured[i].name ?? `host ${i + 1}`, route: st.route, canary: st.canary }));
     const cfg = readStackConfigView(file);
     let rows = containers(names.stackLabel);
     // With several hosts this reads the canary; Postgres and Redis are read where they run.
@@ -144,7 +164,7 @@ export function main(argv = process.argv.slice(2)) {
         const there = containers(names.stackLabel, hostEnv(stack, file, names.namePrefix, data)).filter(isData);
         rows = [...rows.filter((r) => !isData(r)), ...there.map((r) => ({ ...r, host: data.name }))];
     }
-    const { text, code } = render(stack, rows, host.route, host.retired, cfg, host.stopped, host.restoring, host.canary, host.canaryFigures);
+    const { text, code } = render(stack, rows, host.route, host.retired, cfg, { ...host, hosts });
     console.log(text);
     process.exit(code);
 }
@@ -165,5 +185,20 @@ export function processLines(rows: ContainerRow[], route: Colour | undefined): s
         const live = rows.filter((r) => r.process === p && r.colour === route);
         if (route && live.some((r) => r.state !== "running")) lines.push(`  !! ${p} of ${route} (live) does not all run: ${live.filter((r) => r.state !== "running").map((r) => `${r.name} ${r.status}`).join(", ")}`);
     }
+    return lines;
+}
+
+/**
+ * Each host's proxy, in release order: its route and canary weight. Hosts that
+ * route differently are a release stopped between hosts (recover, then up).
+ */
+export function hostLines(hosts: HostLine[]): string[] {
+    const lines = ["  each host's proxy:"];
+    for (const h of hosts) {
+        const canary = h.canary ? `; canary: ${h.canary.colour} gets ${h.canary.weight} % of new traffic` : "";
+        lines.push(`    ${h.name.padEnd(10)} ${h.route ? `routes to ${h.route}` : "proxy not running"}${canary}`);
+    }
+    const routes = new Set(hosts.map((h) => h.route ?? "none"));
+    if (routes.size > 1) lines.push("  !! the hosts route to different colours: a release stopped between hosts; npm run recover, then pulumi up, finishes it");
     return lines;
 }

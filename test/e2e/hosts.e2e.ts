@@ -240,7 +240,7 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         const exported = s.cli(["stack", "export"]).out;
         const keyLine = engines[2].clientTls!.key.split("\n").find((l) => l.length > 40)!;
         assert.ok(!exported.includes(keyLine), "m3's client key is in the state in plaintext");
-        assert.deepStrictEqual(stateContainersOn(engines[2]).length, 3, "m3's proxy and replicas were made by its tcp:// provider");
+        assert.deepStrictEqual(stateContainersOn(engines[2]).length, 4, "m3's proxy, its record keeper and replicas were made by its tcp:// provider");
         const out = JSON.parse(s.cli(["stack", "output", "--json"]).out);
         assert.deepStrictEqual(out.hosts.map((h: { name: string; liveUrl: string }) => [h.name, h.liveUrl]), engines.map((e, i) => [e.name, `http://127.0.0.1:${live[i]}`]));
         say(`figures: fresh up on three hosts ${up.seconds.toFixed(1)} s, ${up.changes.create} created`);
@@ -395,6 +395,8 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         const status = await s.ops("status");
         assert.match(status.out, /postgres\s+running, Up .*\(healthy\) \(on host m2\)/, status.out);
         assert.match(status.out, /proxy routes live traffic to: green/, status.out);
+        // Every host's proxy read, m3 over TLS: one line each.
+        assert.match(status.out, /  each host's proxy:\n    m1 +routes to green\n    m2 +routes to green\n    m3 +routes to green\n/, status.out);
         // Rows written after the newest dump go; the ones before it stay.
         const newest = backups[backups.length - 1];
         const rowsBefore = Number(psql("SELECT count(*) FROM visits"));

@@ -40,11 +40,22 @@ describe("canary rules (lib/canary.ts)", () => {
     });
 
     it("npm run status shows a canary in progress, and nothing when none runs", () => {
-        const { text } = render("prod", [], "blue", {}, undefined, [], undefined, { colour: "green", weight: 25 });
+        const { text } = render("prod", [], "blue", {}, undefined, { canary: { colour: "green", weight: 25 } });
         assert.match(text, /proxy routes live traffic to: blue .*\n  canary: green gets 25 % of new traffic \(clients keep the colour they got\); the release's canary step judges it/);
         assert.doesNotMatch(render("prod", [], "blue", {}, undefined).text, /canary/);
-        const last = render("prod", [], "green", {}, undefined, [], undefined, undefined, ["T green after blue: 10 % -> 50 %, 30s each", "10 %: held for 30s: 412 requests", "passed: re-point sends the rest"]).text;
+        const last = render("prod", [], "green", {}, undefined, { canaryFigures: ["T green after blue: 10 % -> 50 %, 30s each", "10 %: held for 30s: 412 requests", "passed: re-point sends the rest"] }).text;
         assert.match(last, /  last canary: T green after blue: 10 % -> 50 %, 30s each\n    10 %: held for 30s: 412 requests\n    passed: re-point sends the rest/);
+    });
+
+    it("npm run status with several hosts: each host's route and canary weight, and a loud line when their routes differ", () => {
+        const canary = { colour: "green" as const, weight: 20 };
+        const same = render("prod", [], "blue", {}, undefined, { canary, hosts: ["m1", "m2", "m3"].map((name) => ({ name, route: "blue" as const, canary })) }).text;
+        assert.match(same, /routes live traffic to: blue \(read from the running nginx's route marker on m1, the first host\)/);
+        assert.match(same, /  each host's proxy:\n    m1 {9}routes to blue; canary: green gets 20 % of new traffic\n    m2 {9}routes to blue; canary: green gets 20 % of new traffic\n    m3 {9}routes to blue; canary: green gets 20 % of new traffic/);
+        assert.doesNotMatch(same, /!! the hosts/);
+        const split = render("prod", [], "green", {}, undefined, { hosts: [{ name: "m1", route: "green" }, { name: "m2", route: "green" }, { name: "m3", route: "blue" }, { name: "m4" }] }).text;
+        assert.match(split, /    m3 {9}routes to blue\n    m4 {9}proxy not running\n  !! the hosts route to different colours/);
+        assert.doesNotMatch(render("prod", [], "blue", {}, undefined).text, /each host/);
     });
 });
 

@@ -64,7 +64,7 @@ describe("the restore lock", function () {
     });
 
     it("npm run status says a restore runs, who runs it, and how to clear a dead one", () => {
-        const { text } = render("prod", [], "blue", {}, undefined, [], "npm run restore by ops@h (pid 1) since T");
+        const { text } = render("prod", [], "blue", {}, undefined, { restoring: "npm run restore by ops@h (pid 1) since T" });
         assert.match(text, /RESTORE RUNNING: npm run restore by ops@h \(pid 1\) since T; updates are refused until it ends \(after a restore that died: npm run restore -- --stack prod --unlock\)/);
         assert.doesNotMatch(render("prod", [], "blue", {}, undefined).text, /RESTORE/);
     });
