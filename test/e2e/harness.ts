@@ -201,8 +201,9 @@ export class E2EStack {
 
     /** The pulumi CLI on this stack, outside the Automation API (status and output). */
     cli(args: string[], extraEnv: Record<string, string> = {}): { status: number; out: string } {
-        const r = spawnSync(this.pulumi, [...args, "--stack", this.name], { cwd: this.dir, env: { ...this.env, ...extraEnv }, encoding: "utf8", timeout: 300000 });
-        const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
+        // A stack export of three hosts passes 1 MB, spawnSync's default buffer: past it the output is cut to nothing.
+        const r = spawnSync(this.pulumi, [...args, "--stack", this.name], { cwd: this.dir, env: { ...this.env, ...extraEnv }, encoding: "utf8", timeout: 300000, maxBuffer: 64 * 1024 * 1024 });
+        const out = `${r.stdout ?? ""}${r.stderr ?? ""}${r.error ? `\n(pulumi ${args.join(" ")}: ${r.error.message})` : ""}`;
         this.log(`pulumi ${args.join(" ")} (exit ${r.status})`, out);
         return { status: r.status ?? -1, out };
     }

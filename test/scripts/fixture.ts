@@ -250,7 +250,12 @@ export class TestStack {
     }
 
     /** The config the program would render for this stack: upstreams of the fixed addresses, `proxy.*` from options. */
-    nginxConfig(drainSeconds = 10, redirectHttp = false, tls = !!this.options.tls): string {
+    nginxConfig(
+        drainSeconds = 10,
+        redirectHttp = false,
+        tls = !!this.options.tls,
+        files = { metrics: this.options.metricsPort !== undefined, records: this.options.recordsKeeperSeconds !== undefined },
+    ): string {
         const cfg = configSchema.parse({ liveColor: "blue", slots: { blue: { image: IMAGES.app } }, replicas: this.replicas, proxy: this.options.proxy ?? {} });
         return renderNginxConfig({
             appPort: this.appPort,
@@ -265,8 +270,8 @@ export class TestStack {
             behaviour: proxyBehaviour(cfg),
             ...(tls ? { tls: { redirectHttp, publicPort: this.tlsPort } } : {}),
             canary: this.options.canary,
-            metrics: this.options.metricsPort !== undefined,
-            records: this.options.recordsKeeperSeconds !== undefined,
+            metrics: files.metrics,
+            records: files.records,
         });
     }
 
