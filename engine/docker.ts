@@ -253,4 +253,3 @@ export async function runningImage(docker: Docker, stack: string, colour: string
     const [image = "", id = ""] = r.status === 0 ? (r.stdout.split("\n")[0] ?? "").split("\t") : [];
     return { image, id: imageIdOf(id) };
 }
-

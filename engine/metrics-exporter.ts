@@ -29,7 +29,7 @@ export interface Metrics {
     latency: Map<string, { buckets: number[]; sum: number; count: number }>;
     /** colour|kind -> long-lived requests (WebSockets, event streams) that ended. */
     streams: Map<string, number>;
-    /** request id -> a live request the proxy sent to a colour that started and has not ended, and when its start was read. */
+    /** request id -> a request the proxy sent to a colour that started and has not ended: its listener, colour, kind, and when its start was read. */
     open: Map<string, { listener: string; colour: string; kind: string; seenMs: number }>;
     records: number;
     bytes: number;
