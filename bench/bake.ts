@@ -12,9 +12,9 @@ import { execFile } from "child_process";
 import { parseAccessRecords } from "../engine/bake-verdict";
 import { READ_RECORDS, samplesFromChunks } from "../engine/watch";
 import { METRICS_LOG_DIR } from "../nginx/render";
-import { docker, dockerAvailable, freePorts, TestStack } from "../test/scripts/fixture";
+import { docker } from "../test/scripts/fixture";
 import { startLoadProcess } from "../test/scripts/load";
-import { writeBenchResults } from "./results";
+import { liveBlueStack, median, writeBenchResults } from "./results";
 
 const RATE = Number(process.env.BENCH_RATE ?? 500);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 600);
@@ -40,20 +40,10 @@ function run(args: string[]): Promise<{ ms: number; out: string }> {
     );
 }
 
-const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length ? s[Math.floor(s.length / 2)] : 0;
-};
-
 async function main() {
-    const missing = dockerAvailable();
-    if (missing) throw new Error(`this benchmark needs a Docker engine and the local images: ${missing}`);
-    const [metricsPort] = freePorts(1);
-    const stack = new TestStack("bench-bake", { replicas: 1, metricsPort });
+    const stack = liveBlueStack("bench-bake");
     const checks: Check[] = [];
     try {
-        stack.up(5);
-        stack.passGate("blue", stack.startSlot("blue", 1));
         say(`stack up: proxy with the metrics sidecar, blue live; ${RATE} req/s for ${SECONDS}s, a check every ${CHECK_MS / 1000}s`);
         const load = startLoadProcess({ port: stack.livePort, rate: RATE, durationMs: (SECONDS + 10) * 1000, postShare: 0, readShare: 0 });
         await new Promise((r) => setTimeout(r, 1000));

@@ -12,9 +12,9 @@
 // Prints one line per phase with elapsed seconds, then a Markdown table of
 // each variant's medians over the rounds and its ratio to off, and writes
 // bench/results/mirror.json and bench/results/mirror.md.
-import { docker, dockerAvailable, freePorts, runStep, TestStack } from "../test/scripts/fixture";
+import { docker, runStep, TestStack } from "../test/scripts/fixture";
 import { startLoadProcess } from "../test/scripts/load";
-import { writeBenchResults } from "./results";
+import { liveBlueStack, median, writeBenchResults } from "./results";
 
 const RATE = Number(process.env.BENCH_RATE ?? 400);
 const PHASE_SECONDS = Number(process.env.BENCH_PHASE ?? 20);
@@ -51,11 +51,6 @@ function proxyCpuUs(stack: TestStack): number {
     throw new Error(`the proxy's cgroup has no CPU usage to read (cpu.stat, cpuacct.usage): ${out}`);
 }
 
-const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length ? s[Math.floor(s.length / 2)] : 0;
-};
-
 async function measure(stack: TestStack, variant: Variant, round: number): Promise<Phase> {
     const r = runStep("proxy-config", stack.env(), stack.nginxConfig(5, false, false, { ...VARIANTS[variant] }));
     if (r.status !== 0) throw new Error(`proxy-config (${variant}) failed: ${r.stderr}`);
@@ -84,15 +79,10 @@ async function measure(stack: TestStack, variant: Variant, round: number): Promi
 }
 
 async function main() {
-    const missing = dockerAvailable();
-    if (missing) throw new Error(`this benchmark needs a Docker engine and the local images: ${missing}`);
-    const [metricsPort] = freePorts(1);
     // The metrics sidecar runs throughout: it makes the records' directory, and reads (and removes) the files.
-    const stack = new TestStack("bench-mirror", { replicas: 1, metricsPort });
+    const stack = liveBlueStack("bench-mirror");
     const phases: Phase[] = [];
     try {
-        stack.up(5);
-        stack.passGate("blue", stack.startSlot("blue", 1));
         say(`stack up: blue live; ${ROUNDS} rounds of off, files, metrics at ${RATE} req/s, ${PHASE_SECONDS}s each`);
         const order = Object.keys(VARIANTS) as Variant[];
         for (let round = 1; round <= ROUNDS; round++) {
