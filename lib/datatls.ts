@@ -4,7 +4,7 @@
 // keeps its clear connections until the operator moves it.
 import { KeyObject, X509Certificate } from "crypto";
 import type * as pulumi from "@pulumi/pulumi";
-import { ALLOW_ENV, GuardedRole } from "./guard";
+import { ALLOW_ENV, GuardedRole } from "./allowdelete";
 
 export const DATA_TLS = {
     /** In Postgres's data directory (PGDATA, as components/postgres.ts sets it): the key belongs to the postgres user, mode 600. */

@@ -14,22 +14,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { Colour, COLOURS, otherColour } from "./config";
 import { ReleasePlan } from "./release";
 
-export const GUARDED_ROLES = ["live", "postgres", "redis", "proxy", "volume", "network"] as const;
-export type GuardedRole = (typeof GUARDED_ROLES)[number];
+export { ALLOW_ENV, GUARDED_ROLES, GuardedRole, parseAllowList } from "./allowdelete";
+import { ALLOW_ENV, GuardedRole } from "./allowdelete";
 /** Hooks are bound per kind of resource; "app" containers map to the "live" permission. */
 export type HookRole = "app" | "postgres" | "redis" | "proxy" | "volume" | "network";
-export const ALLOW_ENV = "SWITCHYARD_ALLOW_DELETE";
-
-/** Parses SWITCHYARD_ALLOW_DELETE ("postgres,proxy" or "all"); names what is allowed on a bad value. */
-export function parseAllowList(value: string | undefined): Set<GuardedRole> {
-    const allowed = new Set<GuardedRole>();
-    for (const item of (value ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
-        if (item === "all") GUARDED_ROLES.forEach((r) => allowed.add(r));
-        else if ((GUARDED_ROLES as readonly string[]).includes(item)) allowed.add(item as GuardedRole);
-        else throw new Error(`${ALLOW_ENV}=${value}: "${item}" is not allowed (allowed: ${GUARDED_ROLES.join(", ")}, all)`);
-    }
-    return allowed;
-}
 
 export interface DeleteRequest {
     role: HookRole;
