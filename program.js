@@ -17,4 +17,9 @@ const built = path.join(__dirname, "dist", "index.js");
 if (!fs.existsSync(built)) {
     throw new Error(`switchyard: the program is not built (${built} is missing): run npm run build:program. Nothing was created or changed.`);
 }
+// Pulumi's function serialization, which this program never uses, loads the
+// TypeScript compiler and npm's arborist when @pulumi/pulumi loads: about half
+// a second of every preview and up. They load on first use instead
+// (lib/lazymodules.ts).
+require(path.join(__dirname, "dist", "lib", "lazymodules.js")).deferClosureModules();
 module.exports = require(built);

@@ -4,6 +4,7 @@
 // working directory), with the Pulumi CLI, backend and passphrase of the
 // environment. `npx switchyard status --stack production` in a team's project
 // is what `npm run status -- --stack production` is in this repository.
+import { deferClosureModules } from "../lib/lazymodules";
 import { runCli } from "./cli";
 
 type Command = { what: string; run: (argv: string[]) => void | Promise<void> };
@@ -44,5 +45,7 @@ if (require.main === module) {
         console.error(`switchyard: unknown command '${name}' (allowed: ${Object.keys(COMMANDS).join(", ")})\n\n${usage()}`);
         process.exit(2);
     }
+    // Before any command loads the Automation API (and with it @pulumi/pulumi): see lib/lazymodules.ts.
+    deferClosureModules();
     runCli(name, () => command.run(argv));
 }

@@ -14,7 +14,7 @@ import { otherColour } from "../lib/config";
 import { readRoute } from "../lib/host";
 import { packageFile } from "../lib/package";
 import { parseStackArgs, progress, followStack, stackFilePath } from "./cli";
-import { configValue, lastLine, openStack, streamed } from "./workspace";
+import type * as Workspace from "./workspace";
 
 export async function main(argv: string[], command: "release" | "rollback"): Promise<void> {
     const args = parseStackArgs(argv, { values: command === "release" ? ["image"] : [], flags: ["now", ...(command === "release" ? ["rollback"] : [])] });
@@ -35,6 +35,8 @@ export async function main(argv: string[], command: "release" | "rollback"): Pro
         else if (r.status !== 0) say("the instant rollback failed (above); the regular rollback follows and moves every host");
     }
 
+    // The Automation API loads only now: --now moved the traffic before it.
+    const { configValue, lastLine, openStack, streamed } = require("./workspace") as typeof Workspace;
     const stack = await openStack(args.stack).catch((err: Error) => fail(err.message));
     const live = await configValue(stack, "switchyard:liveColor");
     if (live === undefined) return fail(`stack ${args.stack} has no switchyard:liveColor (is Pulumi.${args.stack}.yaml there?)`);
