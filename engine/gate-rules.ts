@@ -33,14 +33,40 @@ export interface Standing {
 export const NO_CONNECTION = "no response (connection failed)";
 
 /**
- * What `curl -s -o - -w '\n%{http_code}'` printed: the body, then the status
- * on the last line ("000" or nothing when no connection was made). The body is
- * kept to 300 characters for the report.
+ * One probe round, in one exec inside the proxy (engine/gate.ts): each URL in
+ * turn, its body, then a line "BOUNDARY CODE" ("000" when no connection was
+ * made). A docker exec costs more than the probe itself (a new process in the
+ * proxy's namespaces, and over ssh:// a new session), so a round is one exec
+ * however many replicas it probes. The boundary is random each round: no body
+ * can end another's. The values are arguments, never shell text; POSIX sh and
+ * curl, the proxy image's contract.
+ * Arguments: boundary host proto url...
  */
-export function readProbe(out: string): { code: string; body: string } {
-    const lines = out.split("\n");
-    const code = lines.pop() ?? "";
-    return { code, body: lines.join("\n").slice(0, 300) };
+export const PROBE_ROUND = `b=$1 host=$2 proto=$3; shift 3
+for url do
+  curl -s -m 3 -o - -w "\\n$b %{http_code}\\n" \${host:+-H} \${host:+"Host: $host"} \${proto:+-H} \${proto:+"X-Forwarded-Proto: $proto"} "$url"
+done`;
+
+/**
+ * PROBE_ROUND's output as one answer per URL, in order: the body (kept to 300
+ * characters, for the report) and the code. A URL the output stops before (the
+ * exec ended early) had no answer.
+ */
+export function readProbeRound(out: string, boundary: string, count: number): { code: string; body: string }[] {
+    if (!/^[0-9a-f]{8,}$/.test(boundary)) throw new Error(`a probe round's boundary is hex digits, got ${JSON.stringify(boundary)}`);
+    const end = new RegExp(`\\n${boundary} (\\d{3})\\n`);
+    const answers: { code: string; body: string }[] = [];
+    let rest = out;
+    for (let i = 0; i < count; i++) {
+        const m = end.exec(rest);
+        if (!m) {
+            answers.push({ code: "", body: "" });
+            continue;
+        }
+        answers.push({ code: m[1], body: rest.slice(0, m.index).slice(0, 300) });
+        rest = rest.slice(m.index + m[0].length);
+    }
+    return answers;
 }
 
 /**

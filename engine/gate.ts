@@ -14,7 +14,8 @@ import { GATED_PREFIX, MEASURED_START_PREFIX } from "../lib/routemarker";
 import { Proxy } from "./docker";
 import { historyLines, isWarm, Replica, withLine } from "./history-rules";
 import { healthRequest } from "./inputs";
-import { applyProbe, gateDeadline, newestStart, readProbe, Standing } from "./gate-rules";
+import { randomBytes } from "crypto";
+import { applyProbe, gateDeadline, newestStart, PROBE_ROUND, readProbeRound, Standing } from "./gate-rules";
 import { sleep, Step } from "./step";
 
 /** The step's input, checked: each bad value named with what is allowed. */
@@ -39,7 +40,8 @@ export function gateInput(step: Step) {
         intervalS: Number(env.GATE_INTERVAL),
         timeoutS: whole("GATE_TIMEOUT", 1),
         // The request a real client would send: the app's host name, and HTTPS as seen from its load balancer.
-        headers: [...(host ? ["-H", `Host: ${host}`] : []), ...(proto ? ["-H", `X-Forwarded-Proto: ${proto}`] : [])],
+        host,
+        proto,
         sent: host ? ` with Host: ${host}` : "",
     };
 }
@@ -69,24 +71,23 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
                   `timeout ${input.timeoutS}s from start (${Math.round((deadline - nowMs) / 1000)}s left)`,
     );
     for (;;) {
-        let passed = 0;
-        for (const t of input.targets) {
+        // Every replica still short of its streak, in one exec (engine/gate-rules.ts PROBE_ROUND).
+        const pending = input.targets.filter((t) => standing.get(t.name)!.streak < threshold);
+        let passed = input.targets.length - pending.length;
+        const boundary = randomBytes(8).toString("hex");
+        const r = await proxy.exec("sh", "-c", PROBE_ROUND, "sh", boundary, input.host, input.proto, ...pending.map((t) => `http://${t.address}:${input.port}${input.path}`));
+        const probes = readProbeRound(r.stdout, boundary, pending.length);
+        pending.forEach((t, i) => {
             const s = standing.get(t.name)!;
-            if (s.streak >= threshold) {
-                passed++;
-                continue;
-            }
-            const r = await proxy.exec("curl", "-s", "-m", "3", "-o", "-", "-w", "\n%{http_code}", ...input.headers, `http://${t.address}:${input.port}${input.path}`);
-            const probe = readProbe(r.stdout);
-            const { standing: next, event } = applyProbe(s, probe, threshold);
+            const { standing: next, event } = applyProbe(s, probes[i], threshold);
             standing.set(t.name, next);
             if (event === "healthy") {
                 step.say(`${t.name} healthy (${threshold}/${threshold})`);
                 passed++;
             } else if (event === "reset") {
-                step.say(`${t.name} answered ${probe.code || "no response"} after ${s.streak} healthy; streak reset`);
+                step.say(`${t.name} answered ${probes[i].code || "no response"} after ${s.streak} healthy; streak reset`);
             }
-        }
+        });
         if (passed === input.targets.length) {
             step.say(`gate passed: ${colour} is healthy on all ${input.targets.length} replica(s)`);
             // How long the colour took from its start to healthy, for the policy

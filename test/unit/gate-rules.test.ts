@@ -1,7 +1,7 @@
 // The gate's decisions, without Docker or a clock (engine/gate-rules.ts). The
 // real gate runs against replicas in test/scripts/release-steps.test.ts.
 import * as assert from "assert";
-import { applyProbe, gateDeadline, NO_CONNECTION, newestStart, readProbe, Standing } from "../../engine/gate-rules";
+import { applyProbe, gateDeadline, NO_CONNECTION, newestStart, PROBE_ROUND, readProbeRound, Standing } from "../../engine/gate-rules";
 
 const now = 1_000_000_000;
 const left = (o: { startedAgoS?: number; timeoutS: number; threshold?: number; intervalS?: number }) =>
@@ -24,11 +24,21 @@ describe("gate decisions (engine/gate-rules.ts)", () => {
         assert.strictEqual(newestStart(["0001-01-01T00:00:00Z", "garbage"]), undefined);
     });
 
-    it("reads curl's body and status line; no connection is 000 or nothing", () => {
-        assert.deepStrictEqual(readProbe('{"ok":true}\n200'), { code: "200", body: '{"ok":true}' });
-        assert.deepStrictEqual(readProbe("line1\nline2\n503"), { code: "503", body: "line1\nline2" });
-        assert.deepStrictEqual(readProbe("\n000"), { code: "000", body: "" });
-        assert.strictEqual(readProbe(`${"x".repeat(1000)}\n500`).body.length, 300);
+    it("reads a probe round: each URL's body and code in order, a body that looks like an end is still a body, a URL the output stops before had no answer", () => {
+        const b = "0123456789abcdef";
+        const out = `{"ok":true}\n${b} 200\nline1\nline2\n${b} 503\n\n${b} 000\n`;
+        assert.deepStrictEqual(readProbeRound(out, b, 3), [
+            { code: "200", body: '{"ok":true}' },
+            { code: "503", body: "line1\nline2" },
+            { code: "000", body: "" },
+        ]);
+        // Another round's boundary in a body (the app cannot know this one's) ends nothing.
+        assert.deepStrictEqual(readProbeRound(`fedcba9876543210 200\n\n${b} 500\n`, b, 1), [{ code: "500", body: "fedcba9876543210 200\n" }]);
+        assert.deepStrictEqual(readProbeRound(`ok\n${b} 200\n`, b, 3).slice(1), [{ code: "", body: "" }, { code: "", body: "" }], "the exec ended after the first");
+        assert.deepStrictEqual(readProbeRound("", b, 2), [{ code: "", body: "" }, { code: "", body: "" }]);
+        assert.strictEqual(readProbeRound(`${"x".repeat(1000)}\n${b} 500\n`, b, 1)[0].body.length, 300);
+        assert.throws(() => readProbeRound("", "a b", 1), /boundary is hex digits/);
+        assert.match(PROBE_ROUND, /"\$url"/, "each URL is an argument");
     });
 
     it("a 2xx extends the streak and says healthy at the threshold; anything else resets it and says so only if there was one", () => {
