@@ -18,8 +18,9 @@
 //      and PG_IMAGE (whose pg_dump runs); optional TARGET_CONTAINER_IDS (the
 //      release key's: the target's containers, whose release is read) and
 //      MIGRATION_FINGERPRINT (the expand migration that would run)
+import { EXPAND_MIGRATED, RESTORE_LOCK, ROUTE_MARKER, WENT_LIVE } from "../lib/routemarker";
 import { imageOf, Proxy, trimmed } from "./docker";
-import { colourRelease, keyContainerIds, readHistory } from "./history";
+import { colourRelease, historyOf, keyContainerIds } from "./history";
 import { backupSkip } from "./history-rules";
 import { Step } from "./step";
 
@@ -102,17 +103,19 @@ async function backup(step: Step): Promise<void> {
         server = ["-e", "PGHOST", "-e", "PGPORT", "-e", "PGSSLMODE"];
     }
     const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
-    await step.refuseDuringRestore(proxy);
-    const skip = backupSkip({
-        target: await colourRelease(step.docker, env.SWITCHYARD_STACK, env.SWITCHYARD_COLOR, keyContainerIds(step.env.TARGET_CONTAINER_IDS)),
-        ...(await readHistory(proxy)),
-        fingerprint: step.env.MIGRATION_FINGERPRINT || undefined,
-    });
+    // The restore lock, the records and the route in one exec, beside the target's release.
+    const [states, target] = await Promise.all([
+        proxy.readStates([RESTORE_LOCK, WENT_LIVE, EXPAND_MIGRATED, ROUTE_MARKER]),
+        colourRelease(step.docker, env.SWITCHYARD_STACK, env.SWITCHYARD_COLOR, keyContainerIds(step.env.TARGET_CONTAINER_IDS)),
+    ]);
+    const restoring = states.get(RESTORE_LOCK);
+    if (restoring) step.refuseRestoring(restoring);
+    const skip = backupSkip({ target, ...historyOf(states), fingerprint: step.env.MIGRATION_FINGERPRINT || undefined });
     if (skip) {
         step.say(skip);
         return;
     }
-    const from = (await imageOf(step.docker, env.SWITCHYARD_STACK, await proxy.route())) || "none";
+    const from = (await imageOf(step.docker, env.SWITCHYARD_STACK, states.get(ROUTE_MARKER) === undefined ? "blue" : "green")) || "none";
     const to = (await imageOf(step.docker, env.SWITCHYARD_STACK, env.SWITCHYARD_COLOR)) || "none";
     const name = dumpName(env.SWITCHYARD_STACK, new Date(), from, to);
     const job = `${env.SWITCHYARD_PROXY.replace(/-proxy$/, "")}-backup`;

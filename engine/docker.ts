@@ -5,6 +5,7 @@
 // Arguments go to docker as an argument vector, never through a shell; the
 // only shell is `sh` inside the proxy container, with data as its arguments.
 import { execFile, spawn } from "child_process";
+import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { dockerTlsEnv } from "../lib/dockertls";
@@ -128,6 +129,32 @@ while [ $# -gt 0 ]; do
     *) echo "unknown state operation '$1'" >&2; exit 2 ;;
   esac
 done`;
+/**
+ * Reads several state files in one exec: for each, a line "BOUNDARY FILE 1"
+ * and its content, or "BOUNDARY FILE 0" when it is absent. Each docker exec
+ * costs more than the read (a process in the proxy's namespaces; over ssh:// a
+ * session), and a step reads three or four files before it acts. The boundary
+ * is random per read, so no content can end another's.
+ * Arguments: statedir boundary file...
+ */
+export const READ_STATES = `sd=$1 b=$2; shift 2
+for f do
+  if [ -f "$sd/$f" ]; then printf '%s %s 1\\n' "$b" "$f"; cat "$sd/$f"; echo; else printf '%s %s 0\\n' "$b" "$f"; fi
+done`;
+
+/** READ_STATES's output: each file's content without trailing newlines, or undefined when it is absent (or unread). */
+export function parseStates(out: string, boundary: string, files: string[]): Map<string, string | undefined> {
+    if (!/^[0-9a-f]{8,}$/.test(boundary)) throw new Error(`a state read's boundary is hex digits, got ${JSON.stringify(boundary)}`);
+    const marks = [...out.matchAll(new RegExp(`^${boundary} (\\S+) ([01])$`, "gm"))];
+    const read = new Map<string, string | undefined>(files.map((f) => [f, undefined]));
+    marks.forEach((m, i) => {
+        if (!read.has(m[1]) || m[2] !== "1") return;
+        const end = i + 1 < marks.length ? marks[i + 1].index! : out.length;
+        read.set(m[1], trimmed(out.slice(m.index! + m[0].length + 1, end)));
+    });
+    return read;
+}
+
 /** Replaces a state file whole with stdin, by a rename. */
 const WRITE_FILE = 'mkdir -p "$(dirname "$1")" && cat > "$1.tmp" && mv -f "$1.tmp" "$1"';
 /** The same for a secret: the directory and the file readable by root alone. */
@@ -171,6 +198,17 @@ export class Proxy {
     async readState(file: string): Promise<string> {
         const r = await this.exec("cat", `${STATE_DIR}/${file}`);
         return r.status === 0 ? trimmed(r.stdout) : "";
+    }
+
+    /**
+     * Several state files in one exec (READ_STATES): each one's content
+     * without trailing newlines, undefined when absent. When the proxy cannot
+     * be read, every file reads as absent, as readState reads "".
+     */
+    async readStates(files: string[]): Promise<Map<string, string | undefined>> {
+        const boundary = randomBytes(8).toString("hex");
+        const r = await this.exec("sh", "-c", READ_STATES, "sh", STATE_DIR, boundary, ...files);
+        return parseStates(r.status === 0 ? r.stdout : "", boundary, files);
     }
 
     /** Writes a state file whole from stdin (never a command line), by a rename; `secret`: root-only. */

@@ -7,8 +7,12 @@ import { Docker, Proxy, slotContainerIds } from "./docker";
 import { ColourRelease, historyLines, releaseOf, withLine } from "./history-rules";
 
 export async function readHistory(proxy: Proxy): Promise<{ wentLive: string[]; migrated: string[] }> {
-    const [wentLive, migrated] = await Promise.all([proxy.readState(WENT_LIVE), proxy.readState(EXPAND_MIGRATED)]);
-    return { wentLive: historyLines(wentLive), migrated: historyLines(migrated) };
+    return historyOf(await proxy.readStates([WENT_LIVE, EXPAND_MIGRATED]));
+}
+
+/** The records as read with other state files (Proxy.readStates of WENT_LIVE and EXPAND_MIGRATED among them). */
+export function historyOf(states: Map<string, string | undefined>): { wentLive: string[]; migrated: string[] } {
+    return { wentLive: historyLines(states.get(WENT_LIVE) ?? ""), migrated: historyLines(states.get(EXPAND_MIGRATED) ?? "") };
 }
 
 /** Adds `line` to the record `file` as its newest entry (`read`: its content, read already); false when the proxy would not take it. */

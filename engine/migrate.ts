@@ -22,10 +22,10 @@ import { isIP } from "net";
 import * as os from "os";
 import * as path from "path";
 import { DATA_TLS } from "../lib/datatls";
-import { EXPAND_MIGRATED } from "../lib/routemarker";
+import { EXPAND_MIGRATED, RESTORE_LOCK } from "../lib/routemarker";
 import { migrationFingerprint } from "../lib/fingerprint";
 import { Proxy, slotContainers } from "./docker";
-import { addToHistory, imageId, readHistory } from "./history";
+import { addToHistory, historyOf, imageId } from "./history";
 import { expandSkip, migratedLine } from "./history-rules";
 import { Step } from "./step";
 import { otherColour } from "./switch-rules";
@@ -53,7 +53,10 @@ async function migrate(step: Step): Promise<void> {
     if (!args) step.fail(`MIGRATION_COMMAND '${env.MIGRATION_COMMAND}' is not a JSON list of arguments (such as ["node","migrate.js"])`);
     const shown = args.join(" ");
     const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
-    await step.refuseDuringRestore(proxy);
+    // The restore lock and the expand record in one exec (the record only matters to an expand).
+    const states = await proxy.readStates([RESTORE_LOCK, EXPAND_MIGRATED]);
+    const restoring = states.get(RESTORE_LOCK);
+    if (restoring) step.refuseRestoring(restoring);
 
     if (phase === "contract") {
         // Old code still running is not a failure of this release (say, contractCommand
@@ -72,7 +75,7 @@ async function migrate(step: Step): Promise<void> {
     if (phase === "expand") {
         const id = await imageId(step.docker, env.MIGRATION_IMAGE);
         const fingerprint = migrationFingerprint(args, env.MIGRATION_IMAGE, Number(env.MIGRATION_TIMEOUT));
-        const skip = expandSkip(id, fingerprint, (await readHistory(proxy)).migrated);
+        const skip = expandSkip(id, fingerprint, historyOf(states).migrated);
         if (skip) {
             step.say(skip);
             return;

@@ -11,7 +11,7 @@
 // step or a killed update undid it.
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY
-import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, RETIRED_PREFIX } from "../lib/routemarker";
+import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, RETIRED_PREFIX, ROUTE_MARKER } from "../lib/routemarker";
 import { removeCanaryElsewhere } from "./canary-hosts";
 import { imageOf, Proxy, runningImage, trimmed } from "./docker";
 import { processesFollow } from "./processes";
@@ -35,14 +35,16 @@ export function switchInput(step: Step): SwitchInput {
 
 /** What a switch reads before it acts (engine/switch-rules.ts SwitchFacts), in one round of parallel calls; fails under a restore. */
 export async function readSwitchFacts(step: Step, proxy: Proxy, input: SwitchInput): Promise<SwitchFacts> {
-    const [restoring, old, targetImage, live, previousLiveImage] = await Promise.all([
-        proxy.readState(RESTORE_LOCK),
+    const [states, old, targetImage] = await Promise.all([
+        // The restore lock, the route marker and previous-live-image in one exec.
+        proxy.readStates([RESTORE_LOCK, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE]),
         runningImage(step.docker, input.stack, otherColour(input.colour)),
         imageOf(step.docker, input.stack, input.colour),
-        proxy.route(),
-        proxy.readState(PREVIOUS_LIVE_IMAGE),
     ]);
+    const restoring = states.get(RESTORE_LOCK);
     if (restoring) step.refuseRestoring(restoring);
+    const live = states.get(ROUTE_MARKER) === undefined ? "blue" : "green";
+    const previousLiveImage = states.get(PREVIOUS_LIVE_IMAGE) ?? "";
     return { target: input.colour, live, retire: input.standby === "retire", oldRunningImage: old.image, oldRunningImageId: old.id, targetImage, previousLiveImage };
 }
 

@@ -26,7 +26,7 @@
 //      X-Forwarded-Proto of every probe); CANARY_HOSTS (optional: with a
 //      canary on every host, the other hosts' canaries go when verify sends
 //      this one back, engine/canary-hosts.ts)
-import { WENT_LIVE } from "../lib/routemarker";
+import { ROUTE_MARKER, WENT_LIVE } from "../lib/routemarker";
 import { Proxy } from "./docker";
 import { addToHistory, colourRelease } from "./history";
 import { healthRequest } from "./inputs";
@@ -85,17 +85,19 @@ async function verify(step: Step): Promise<void> {
     const proxy = new Proxy(step.docker, input.proxy);
 
     await step.waitRunning(input.proxy, 30);
-    const route = await proxy.route();
+    // The route and the went-live record in one exec.
+    const states = await proxy.readStates([ROUTE_MARKER, WENT_LIVE]);
+    const route = states.get(ROUTE_MARKER) === undefined ? "blue" : "green";
     if (route !== colour) {
         step.say(`the live listener routes to ${route}, not ${colour}: the switch was undone after re-point made it (a failed verify, or a step of a killed update); applying it again`);
         await switchAgain(step, input, route);
     }
     // The live listener from inside the proxy: its unix socket, or its port in the container.
     const base = socket ? "http://localhost" : `http://127.0.0.1:${port}`;
-    // What goes into the went-live record is read while the probes run: over
-    // ssh:// each docker call costs a connection, and the bake waits for this step.
+    // The colour's release, for the went-live record, is read while the probes
+    // run: over ssh:// each docker call costs a connection, and the bake waits for this step.
     const release = colourRelease(step.docker, input.stack, colour);
-    const history = proxy.readState(WENT_LIVE);
+    const history = Promise.resolve(states.get(WENT_LIVE) ?? "");
     const r = await proxy.exec("sh", "-c", VERIFY_PROBE, "sh", String(want), colour, `${base}${health.path}`, String(VERIFY_SECONDS), health.host, health.proto, socket);
     const { ok, last } = r.status === 0 ? readVerify(r.stdout) : { ok: 0, last: `could not probe inside the proxy ${input.proxy}` };
     if (ok >= want) {

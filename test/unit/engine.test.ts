@@ -5,7 +5,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Docker, dockerCli, labelFilters, Proxy, slotContainerIds, stepDockerEnv } from "../../engine/docker";
+import { spawnSync } from "child_process";
+import { Docker, dockerCli, labelFilters, parseStates, Proxy, slotContainerIds, stepDockerEnv } from "../../engine/docker";
 import { buildProblem, programSources } from "../../lib/build";
 
 function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: string }) {
@@ -104,6 +105,36 @@ describe("the release engine", () => {
             const proxy = new Proxy(docker, "p1");
             assert.strictEqual(await proxy.route(), "blue");
             assert.strictEqual(await proxy.readState("previous-live"), "green");
+        });
+
+        it("reads several state files in one exec, by the in-proxy script itself: contents as they are, absent ones undefined, a failed exec all absent", async () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-states-"));
+            try {
+                fs.writeFileSync(path.join(dir, "went-live"), "sha256:aa app:1\nsha256:bb app:2\n\n");
+                fs.writeFileSync(path.join(dir, "restore-running"), "");
+                // A content that looks like another read's header ends nothing: this read's boundary is random.
+                fs.writeFileSync(path.join(dir, "previous-live-image"), "0123456789abcdef live-green 1\napp:0");
+                // The script runs in sh here as it runs in the proxy, the state directory swapped for this one.
+                const { docker, calls } = fakeDocker((a) => {
+                    const r = spawnSync("sh", ["-c", a[4], "sh", dir, ...a.slice(7)], { encoding: "utf8" });
+                    return { status: r.status ?? 1, stdout: r.stdout };
+                });
+                const read = await new Proxy(docker, "p1").readStates(["went-live", "restore-running", "live-green", "previous-live-image"]);
+                assert.strictEqual(calls.length, 1, "one exec");
+                assert.deepStrictEqual(calls[0].args.slice(0, 4), ["exec", "p1", "sh", "-c"]);
+                assert.deepStrictEqual(calls[0].args.slice(5, 7), ["sh", "/etc/switchyard/state"]);
+                assert.deepStrictEqual([...read.entries()], [
+                    ["went-live", "sha256:aa app:1\nsha256:bb app:2"],
+                    ["restore-running", ""],
+                    ["live-green", undefined],
+                    ["previous-live-image", "0123456789abcdef live-green 1\napp:0"],
+                ]);
+                const failed = await new Proxy(fakeDocker(() => ({ status: 1, stdout: "" })).docker, "p1").readStates(["went-live", "live-green"]);
+                assert.deepStrictEqual([...failed.values()], [undefined, undefined]);
+                assert.throws(() => parseStates("", "not hex", []), /boundary is hex digits/);
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
         });
 
         it("writes a state file from stdin, whole, by a rename", async () => {
