@@ -36,11 +36,9 @@ async function retire(step: Step): Promise<void> {
         step.say(`nothing to retire: no running ${colour} containers`);
         return;
     }
-    const targets: string[] = [];
-    for (const c of old) {
-        const r = await step.docker.run(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", c]);
-        for (const ip of r.stdout.split(/\s+/).filter(Boolean)) targets.push(procTcpAddress(ip, Number(env.APP_PORT)));
-    }
+    // Every replica's addresses in one call: one line per container.
+    const r = await step.docker.run(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", ...old]);
+    const targets = r.stdout.split(/\s+/).filter(Boolean).map((ip) => procTcpAddress(ip, Number(env.APP_PORT)));
     const inFlight = async () => establishedTo((await proxy.exec("cat", "/proc/net/tcp")).stdout, targets);
     const workers = async () => shuttingDown((await proxy.exec("sh", "-c", PROCESS_TITLES)).stdout);
 
@@ -60,11 +58,12 @@ async function retire(step: Step): Promise<void> {
         }
         await sleep(500);
     }
-    for (const c of old) {
-        const r = await step.docker.run(["stop", "-t", env.STOP_GRACE_SECONDS, c]);
-        if (r.status !== 0) step.fail(`could not stop ${c}: ${trimmed(r.stderr)}`);
+    // Drained: every replica stops at once (each may take its grace time).
+    const stopped = await Promise.all(old.map((c) => step.docker.run(["stop", "-t", env.STOP_GRACE_SECONDS, c])));
+    old.forEach((c, i) => {
+        if (stopped[i].status !== 0) step.fail(`could not stop ${c}: ${trimmed(stopped[i].stderr)}`);
         step.say(`stopped ${c}`);
-    }
+    });
     step.say(`retired ${colour}; Pulumi removes its containers at the end of this update`);
 }
 
