@@ -19,7 +19,7 @@
 //      release key's: the target's containers, whose release is read) and
 //      MIGRATION_FINGERPRINT (the expand migration that would run)
 import { EXPAND_MIGRATED, RESTORE_LOCK, ROUTE_MARKER, WENT_LIVE } from "../lib/routemarker";
-import { imageOf, Proxy, trimmed } from "./docker";
+import { imageOf, Proxy, routeOf, trimmed } from "./docker";
 import { colourRelease, historyOf, keyContainerIds } from "./history";
 import { backupSkip } from "./history-rules";
 import { Step } from "./step";
@@ -115,7 +115,7 @@ async function backup(step: Step): Promise<void> {
         step.say(skip);
         return;
     }
-    const from = (await imageOf(step.docker, env.SWITCHYARD_STACK, states.get(ROUTE_MARKER) === undefined ? "blue" : "green")) || "none";
+    const from = (await imageOf(step.docker, env.SWITCHYARD_STACK, routeOf(states))) || "none";
     const to = (await imageOf(step.docker, env.SWITCHYARD_STACK, env.SWITCHYARD_COLOR)) || "none";
     const name = dumpName(env.SWITCHYARD_STACK, new Date(), from, to);
     const job = `${env.SWITCHYARD_PROXY.replace(/-proxy$/, "")}-backup`;

@@ -155,6 +155,11 @@ export function parseStates(out: string, boundary: string, files: string[]): Map
     return read;
 }
 
+/** The route as Proxy.readStates read the marker among other files: present means green (Proxy.route's rule). */
+export function routeOf(states: Map<string, string | undefined>): "blue" | "green" {
+    return states.get(ROUTE_MARKER) === undefined ? "blue" : "green";
+}
+
 /** Replaces a state file whole with stdin, by a rename. */
 const WRITE_FILE = 'mkdir -p "$(dirname "$1")" && cat > "$1.tmp" && mv -f "$1.tmp" "$1"';
 /** The same for a secret: the directory and the file readable by root alone. */

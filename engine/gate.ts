@@ -10,11 +10,11 @@
 //      GATE_INTERVAL, GATE_TIMEOUT; optional SWITCHYARD_TARGET_ADDRESSES (the
 //      replicas' fixed addresses, same order: probed without DNS), HEALTH_HOST
 //      and HEALTH_PROTO (the Host and X-Forwarded-Proto every probe sends)
+import { randomBytes } from "crypto";
 import { GATED_PREFIX, MEASURED_START_PREFIX } from "../lib/routemarker";
 import { Proxy } from "./docker";
 import { historyLines, isWarm, Replica, withLine } from "./history-rules";
 import { healthRequest } from "./inputs";
-import { randomBytes } from "crypto";
 import { applyProbe, gateDeadline, newestStart, PROBE_ROUND, readProbeRound, Standing } from "./gate-rules";
 import { sleep, Step } from "./step";
 

@@ -13,7 +13,7 @@
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY
 import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, RETIRED_PREFIX, ROUTE_MARKER } from "../lib/routemarker";
 import { removeCanaryElsewhere } from "./canary-hosts";
-import { imageOf, Proxy, runningImage, trimmed } from "./docker";
+import { imageOf, Proxy, routeOf, runningImage, trimmed } from "./docker";
 import { processesFollow } from "./processes";
 import { Step } from "./step";
 import { Colour, otherColour, planSwitch, stateOpArgs, SwitchFacts } from "./switch-rules";
@@ -43,7 +43,7 @@ export async function readSwitchFacts(step: Step, proxy: Proxy, input: SwitchInp
     ]);
     const restoring = states.get(RESTORE_LOCK);
     if (restoring) step.refuseRestoring(restoring);
-    const live = states.get(ROUTE_MARKER) === undefined ? "blue" : "green";
+    const live = routeOf(states);
     const previousLiveImage = states.get(PREVIOUS_LIVE_IMAGE) ?? "";
     return { target: input.colour, live, retire: input.standby === "retire", oldRunningImage: old.image, oldRunningImageId: old.id, targetImage, previousLiveImage };
 }

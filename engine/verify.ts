@@ -27,7 +27,7 @@
 //      canary on every host, the other hosts' canaries go when verify sends
 //      this one back, engine/canary-hosts.ts)
 import { ROUTE_MARKER, WENT_LIVE } from "../lib/routemarker";
-import { Proxy } from "./docker";
+import { Proxy, routeOf } from "./docker";
 import { addToHistory, colourRelease } from "./history";
 import { healthRequest } from "./inputs";
 import { switchAgain, switchBack, switchInput } from "./repoint";
@@ -87,7 +87,7 @@ async function verify(step: Step): Promise<void> {
     await step.waitRunning(input.proxy, 30);
     // The route and the went-live record in one exec.
     const states = await proxy.readStates([ROUTE_MARKER, WENT_LIVE]);
-    const route = states.get(ROUTE_MARKER) === undefined ? "blue" : "green";
+    const route = routeOf(states);
     if (route !== colour) {
         step.say(`the live listener routes to ${route}, not ${colour}: the switch was undone after re-point made it (a failed verify, or a step of a killed update); applying it again`);
         await switchAgain(step, input, route);

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
-import { Docker, dockerCli, labelFilters, parseStates, Proxy, slotContainerIds, stepDockerEnv } from "../../engine/docker";
+import { Docker, dockerCli, labelFilters, parseStates, Proxy, routeOf, slotContainerIds, stepDockerEnv } from "../../engine/docker";
 import { buildProblem, programSources } from "../../lib/build";
 
 function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: string }) {
@@ -129,6 +129,8 @@ describe("the release engine", () => {
                     ["live-green", undefined],
                     ["previous-live-image", "0123456789abcdef live-green 1\napp:0"],
                 ]);
+                assert.strictEqual(routeOf(read), "blue", "no marker: blue");
+                assert.strictEqual(routeOf(new Map([["live-green", ""]])), "green");
                 const failed = await new Proxy(fakeDocker(() => ({ status: 1, stdout: "" })).docker, "p1").readStates(["went-live", "live-green"]);
                 assert.deepStrictEqual([...failed.values()], [undefined, undefined]);
                 assert.throws(() => parseStates("", "not hex", []), /boundary is hex digits/);
