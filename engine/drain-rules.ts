@@ -17,8 +17,10 @@ export function procTcpAddress(ipv4: string, port: number): string {
 
 /**
  * Established connections (state 01) whose remote end is one of `targets`:
- * nginx keeps no idle upstream connection to a replica, so each is a request
- * in flight.
+ * requests in flight, and nginx's idle keep-alive connections to the replica,
+ * which it closes proxy.upstreamKeepaliveSeconds (2 s) after their last
+ * request. This cannot tell the two apart, so a drain waits out the idle ones
+ * too: at most that long after the switch, never a request cut.
  */
 export function establishedTo(procNetTcp: string, targets: string[]): number {
     const want = new Set(targets);
