@@ -30,7 +30,7 @@ import * as YAML from "yaml";
 import { parseConfig, SwitchyardConfig } from "../lib/config";
 import { healthHost, healthProto } from "../lib/configchecks";
 import { dockerTlsName } from "../lib/dockertls";
-import { imageIdOf, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
+import { imageIdOf, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR, WEBHOOK_URL_FILE } from "../lib/routemarker";
 import { readStackFile } from "../lib/stackfile";
 import { APPLY_STATE, labelFilters, stepDockerEnv } from "./docker";
 import { ApiExec, EngineConnection, resolveEndpoint } from "./dockerapi";
@@ -115,16 +115,17 @@ function appFilter(stackLabel: string): string {
  * restore lock ("lock ...", newlines flattened), previous-live-image
  * ("previous ..."), then "code NNN URL" per URL, each probed once and all
  * at the same time by one curl (Host and X-Forwarded-Proto from its
- * arguments), then "ready", and waits. The line
+ * arguments), then the webhook URL ("webhook ...": a secret, kept in memory
+ * for the rollback message and never printed), then "ready", and waits. The line
  * "apply" on stdin, followed by the state changes (engine/docker.ts
  * APPLY_STATE's, one word or value per line: `w`, FILE, CONTENT or `r`,
  * FILE; "." ends them), makes them, the marker flip last, and prints
  * "switched". Anything else, or the end of stdin, exits 4 with nothing
  * written: so several hosts switch together, or none does. The values come
  * on stdin as data, never as shell text. POSIX sh and curl: the proxy image's contract.
- * Arguments: statedir marker lock previous host proto url...
+ * Arguments: statedir marker lock previous hook host proto url...
  */
-const PROBE_AND_HOLD = `sd=$1 marker=$2 lock=$3 prev=$4 host=$5 proto=$6; shift 6
+const PROBE_AND_HOLD = `sd=$1 marker=$2 lock=$3 prev=$4 hook=$5 host=$6 proto=$7; shift 7
 cd "$sd" 2>/dev/null || exit 0
 if [ -f "$marker" ]; then echo "route green"; else echo "route blue"; fi
 printf 'lock %s\\n' "$(cat "$lock" 2>/dev/null | tr '\\n' ' ')"
@@ -135,6 +136,7 @@ if [ $# -gt 0 ]; then
   shift "$n"
   curl -s -Z -m 1 -w 'code %{http_code} %{url_effective}\n' \${host:+-H} \${host:+"Host: $host"} \${proto:+-H} \${proto:+"X-Forwarded-Proto: $proto"} "$@" 2>/dev/null
 fi
+printf 'webhook %s\\n' "$(head -n 1 "$hook" 2>/dev/null)"
 echo ready
 IFS= read -r go || go=
 [ "$go" = apply ] || exit 4
@@ -182,7 +184,8 @@ function readStack(stack: string, file: string): { cfg: SwitchyardConfig; namePr
     const cfg = parseConfig(raw, secretKeys, stack);
     const namePrefix = `${project}-${stack}`;
     const label = `${project}/${stack}`;
-    const base = { ...process.env, SWITCHYARD_PROXY: `${namePrefix}-proxy`, SWITCHYARD_STACK: label };
+    // The colour going live, as every step's environment names it (the rollback message says it).
+    const base = { ...process.env, SWITCHYARD_PROXY: `${namePrefix}-proxy`, SWITCHYARD_STACK: label, SWITCHYARD_COLOR: otherColour(cfg.liveColor) };
     // One host without docker:host: the docker CLI's own choice (DOCKER_HOST, its context), as the program's.
     if (!cfg.hosts) return { cfg, namePrefix, label, targets: [{ step: new Step("rollback", raw["docker:host"] ? { ...base, DOCKER_HOST: raw["docker:host"] } : base) }] };
     const targets = cfg.hosts.map((h) => {
@@ -201,6 +204,10 @@ interface HostRead extends HostFacts {
     oldImage: string;
     /** The restore lock's holder ("" when none). */
     lock: string;
+    /** The stack's webhook URL ("" when none): a secret, for the rollback message only. */
+    webhookUrl: string;
+    /** The image the colour going live runs (its label). */
+    targetImage: string;
     plan?: SwitchPlan;
     /** Where the host could not be read, why. */
     problem?: string;
@@ -236,7 +243,7 @@ async function readHost(t: Target, o: ReadOptions): Promise<HostRead> {
         lines.push(l);
         for (const w of waiting.filter((x) => x.line === l)) w.resolve(l);
     };
-    const h: HostRead = { name: t.name, target: t, route: "", replicas: [], oldImage: "", lock: "", until };
+    const h: HostRead = { name: t.name, target: t, route: "", replicas: [], oldImage: "", lock: "", webhookUrl: "", targetImage: "", until };
     const { env, problem } = stepDockerEnv(t.step.env);
     const endpoint = problem ?? resolveEndpoint(env);
     if (typeof endpoint === "string") return { ...h, problem: endpoint };
@@ -253,7 +260,7 @@ async function readHost(t: Target, o: ReadOptions): Promise<HostRead> {
         const urls = ours.map((a) => (address.get(a.name) ? `http://${address.get(a.name)}:${o.port}${o.path}` : "http://0.0.0.0:1/"));
         const old = all.find((a) => a.colour === otherColour(o.colour));
         h.oldImage = old?.image ?? "";
-        h.exec = await conn.exec(t.step.env.SWITCHYARD_PROXY!, ["sh", "-c", PROBE_AND_HOLD, "sh", STATE_DIR, ROUTE_MARKER, RESTORE_LOCK, PREVIOUS_LIVE_IMAGE, o.headers.host, o.headers.proto, ...urls], onLine);
+        h.exec = await conn.exec(t.step.env.SWITCHYARD_PROXY!, ["sh", "-c", PROBE_AND_HOLD, "sh", STATE_DIR, ROUTE_MARKER, RESTORE_LOCK, PREVIOUS_LIVE_IMAGE, WEBHOOK_URL_FILE, o.headers.host, o.headers.proto, ...urls], onLine);
         void h.exec.done.then(() => {
             ended = true;
             for (const w of waiting) w.resolve("");
@@ -262,9 +269,11 @@ async function readHost(t: Target, o: ReadOptions): Promise<HostRead> {
         const value = (key: string) => (lines.find((l) => l.startsWith(`${key} `)) ?? `${key} `).slice(key.length + 1).trim();
         h.route = value("route") === "green" ? "green" : "blue";
         h.lock = value("lock");
+        h.webhookUrl = value("webhook");
+        h.targetImage = ours[0]?.image ?? "";
         const codes = probeCodes(lines);
         h.replicas = ours.map((a, i) => ({ name: a.name, code: address.get(a.name) ? (codes.get(new URL(urls[i]).host) ?? "") : "" }));
-        h.plan = planSwitch({ target: o.colour, live: h.route, retire: o.retire, oldRunningImage: h.oldImage, oldRunningImageId: old?.imageId ?? "", targetImage: ours[0]?.image ?? "", previousLiveImage: value("previous") });
+        h.plan = planSwitch({ target: o.colour, live: h.route, retire: o.retire, oldRunningImage: h.oldImage, oldRunningImageId: old?.imageId ?? "", targetImage: h.targetImage, previousLiveImage: value("previous") });
         return h;
     } catch (e) {
         conn.close();
@@ -327,7 +336,8 @@ async function rollbackNow(main: Step): Promise<void> {
     }
     main.say(`live traffic is on ${colour} on ${targets.length === 1 ? "the host" : "every host"}; the reconciling pulumi up follows`);
     // The webhook hears of it after traffic moved, as re-point's rollback message.
-    await Promise.all(moving.map((h) => (h.plan!.rollback ? h.target.step.notify("rollback", h.plan!.rollback, h.oldImage) : undefined)));
+    // With the URL and the images it read already: no docker call (an ssh session each) before the message.
+    await Promise.all(moving.map((h) => (h.plan!.rollback ? h.target.step.notify("rollback", h.plan!.rollback, h.oldImage, { url: h.webhookUrl, toImage: h.targetImage }) : undefined)));
 }
 
 function refuse(main: Step, why: string): void {

@@ -103,16 +103,16 @@ export class Step {
      * volume, so no step carries it in its environment. Bounded in time
      * (notify.js); a failed notification is logged and never fails the step.
      */
-    async notify(kind: "failure" | "rollback", summary: string, fromImage?: string): Promise<void> {
+    async notify(kind: "failure" | "rollback", summary: string, fromImage?: string, known?: { url: string; toImage: string }): Promise<void> {
         const proxyName = this.env.SWITCHYARD_PROXY;
         if (!proxyName) return;
         const proxy = new Proxy(this.docker, proxyName);
-        const url = await proxy.readState(WEBHOOK_URL_FILE);
+        // `known`: the caller read the URL and the images already (rollback --now, whose every docker call here is an ssh session).
+        const url = known ? known.url : await proxy.readState(WEBHOOK_URL_FILE);
         if (!url) return;
         const stack = this.env.SWITCHYARD_STACK || (await this.docker.run(["inspect", "-f", '{{index .Config.Labels "switchyard.stack"}}', proxyName])).stdout.trim();
-        const live = await proxy.route().catch(() => "");
-        const from = fromImage || (await imageOf(this.docker, stack, live));
-        const to = await imageOf(this.docker, stack, this.env.SWITCHYARD_COLOR || "none");
+        const from = fromImage || (await imageOf(this.docker, stack, await proxy.route().catch(() => "")));
+        const to = known ? known.toImage : await imageOf(this.docker, stack, this.env.SWITCHYARD_COLOR || "none");
         const args = [packageFile("scripts", "release", "notify.js"), kind, stack, this.name, this.env.SWITCHYARD_COLOR ?? "", from || "none", to || "none", summary];
         await new Promise<void>((resolve) => {
             const child = spawn(process.execPath, args, { env: { ...this.env, NOTIFY_URL: url }, stdio: ["ignore", "pipe", "pipe"] });

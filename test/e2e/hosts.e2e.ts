@@ -447,6 +447,10 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         }, 70);
         assert.strictEqual(instant.status, 0, instant.out);
         assert.match(instant.out, /blue answers on every host \(6 replica\(s\) probed just now\)/, instant.out);
+        // Each host's switch is one rollback message, sent by the command with what it read (no docker call first): blue, and both images.
+        const told = hook.since(instant.startedAt).filter((x) => x.at <= instant.endedAt);
+        assert.deepStrictEqual(told.map((x) => `${x.body.kind} ${x.body.step} ${x.body.colour}`), ["rollback rollback blue", "rollback rollback blue", "rollback rollback blue"], JSON.stringify(told.map((x) => x.body.text)));
+        for (const x of told) assert.deepStrictEqual([x.body.toImage, x.body.fromImage], ["switchyard/app:1.0.0", "switchyard/app:1.1.0"], x.body.text);
         assertNoneFailed("rollback --now", reps);
         // Per host: the first request served by blue, from the command's start (load generator's clock, the same process).
         const firstBlue = reps.map((r) => Math.min(...r.samples.filter((x) => r.startedAt + x.at >= instant.startedAt && x.colour === "blue").map((x) => r.startedAt + x.at + x.latencyMs)));

@@ -231,6 +231,10 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         });
         assert.strictEqual(instant.status, 0, instant.out);
         assert.match(instant.out, /blue answers on every host \(2 replica\(s\) probed just now\)/);
+        // The webhook heard it once, from the command itself, with both images: the reconciling up's re-point found nothing to report.
+        assert.deepStrictEqual(messages(instant.startedAt), ["rollback rollback"], "the instant rollback is reported, once");
+        const told = hook.since(instant.startedAt)[0].body as Record<string, string>;
+        assert.deepStrictEqual([told.colour, told.toImage, told.fromImage], ["blue", "switchyard/app:1.0.0", "switchyard/app:1.1.0"], told.text);
         assert.match(instant.out, /live listener re-pointed: green -> blue \(no reload\)/);
         const servedBlue = back.samples.filter((x) => back.startedAt + x.at >= instant.startedAt && x.colour === "blue").map((x) => back.startedAt + x.at + x.latencyMs);
         const firstBlueMs = Math.min(...servedBlue) - instant.startedAt;
