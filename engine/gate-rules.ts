@@ -25,6 +25,8 @@ export function newestStart(startedAt: string[]): number | undefined {
 /** One replica's standing in the gate. */
 export interface Standing {
     streak: number;
+    /** Unhealthy answers in a row since the last healthy one (the retry's back-off). */
+    misses: number;
     /** Its last status as the failure report says it. */
     status: string;
     body: string;
@@ -77,8 +79,27 @@ export function readProbeRound(out: string, boundary: string, count: number): { 
 export function applyProbe(s: Standing, probe: { code: string; body: string }, threshold: number): { standing: Standing; event?: "healthy" | "reset" } {
     if (/^2\d\d$/.test(probe.code)) {
         const streak = s.streak + 1;
-        return { standing: { streak, status: probe.code, body: probe.body }, event: streak >= threshold ? "healthy" : undefined };
+        return { standing: { streak, misses: 0, status: probe.code, body: probe.body }, event: streak >= threshold ? "healthy" : undefined };
     }
     const status = probe.code === "" || probe.code === "000" ? NO_CONNECTION : probe.code;
-    return { standing: { streak: 0, status, body: probe.body }, event: s.streak > 0 ? "reset" : undefined };
+    return { standing: { streak: 0, misses: s.misses + 1, status, body: probe.body }, event: s.streak > 0 ? "reset" : undefined };
+}
+
+/** The first retry of a replica without a healthy answer; each miss in a row doubles it, up to the interval. */
+export const RETRY_MS = 250;
+
+/**
+ * When a replica is probed next, from the start of the round that probed it.
+ * Healthy answers count toward the streak only an interval apart, so a
+ * replica with a streak waits the interval. One without (still starting, or
+ * failing) is retried sooner: RETRY_MS after its first miss, doubling with
+ * each miss in a row, never later than the interval. So the streak starts
+ * about when the app first answers, not up to an interval later, still spans
+ * threshold - 1 intervals, and a replica that never answers costs a few
+ * probes more than before, not four a second until the timeout.
+ */
+export function nextProbeAt(roundStartMs: number, standing: Standing, intervalS: number): number {
+    const intervalMs = intervalS * 1000;
+    if (standing.streak > 0) return roundStartMs + intervalMs;
+    return roundStartMs + Math.min(RETRY_MS * 2 ** Math.max(0, standing.misses - 1), intervalMs);
 }

@@ -1,5 +1,7 @@
 // gate: every replica of a colour must answer its health path with 2xx
-// HEALTHY_THRESHOLD times in a row, probed from inside the proxy's network,
+// HEALTHY_THRESHOLD times in a row, GATE_INTERVAL seconds apart (a replica
+// without a healthy answer yet is retried sooner: engine/gate-rules.ts
+// nextProbeAt), probed from inside the proxy's network,
 // within GATE_TIMEOUT seconds of the newest replica's start
 // (engine/gate-rules.ts says when it gives up). Nothing switches without it.
 // Replicas that passed it before and have run since (same container, same
@@ -15,7 +17,7 @@ import { GATED_PREFIX, MEASURED_START_PREFIX } from "../lib/routemarker";
 import { Proxy } from "./docker";
 import { historyLines, isWarm, Replica, withLine } from "./history-rules";
 import { healthRequest } from "./inputs";
-import { applyProbe, gateDeadline, newestStart, PROBE_ROUND, readProbeRound, Standing } from "./gate-rules";
+import { applyProbe, gateDeadline, newestStart, nextProbeAt, PROBE_ROUND, readProbeRound, Standing } from "./gate-rules";
 import { sleep, Step } from "./step";
 
 /** The step's input, checked: each bad value named with what is allowed. */
@@ -53,7 +55,7 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
     const { colour } = input;
     const proxy = new Proxy(step.docker, input.proxy);
     await step.waitRunning(input.proxy, 30);
-    const standing = new Map<string, Standing>(input.targets.map((t) => [t.name, { streak: 0, status: "no answer yet", body: "" }]));
+    const standing = new Map<string, Standing>(input.targets.map((t) => [t.name, { streak: 0, misses: 0, status: "no answer yet", body: "" }]));
 
     const nowMs = Date.now();
     const inspected = await step.docker.run(["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", ...input.targets.map((t) => t.name)]);
@@ -70,17 +72,25 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
             : `gating ${colour}: ${input.targets.length} replica(s), ${threshold} consecutive healthy answers each on :${input.port}${input.path}${input.sent}, ` +
                   `timeout ${input.timeoutS}s from start (${Math.round((deadline - nowMs) / 1000)}s left)`,
     );
+    // When each replica is due for its next probe (engine/gate-rules.ts nextProbeAt).
+    const due = new Map<string, number>(input.targets.map((t) => [t.name, 0]));
     for (;;) {
-        // Every replica still short of its streak, in one exec (engine/gate-rules.ts PROBE_ROUND).
-        const pending = input.targets.filter((t) => standing.get(t.name)!.streak < threshold);
-        let passed = input.targets.length - pending.length;
+        // Every replica short of its streak and due, in one exec (engine/gate-rules.ts PROBE_ROUND).
+        const roundStart = Date.now();
+        const short = input.targets.filter((t) => standing.get(t.name)!.streak < threshold);
+        const pending = short.filter((t) => due.get(t.name)! <= roundStart);
+        let passed = input.targets.length - short.length;
         const boundary = randomBytes(8).toString("hex");
-        const r = await proxy.exec("sh", "-c", PROBE_ROUND, "sh", boundary, input.host, input.proto, ...pending.map((t) => `http://${t.address}:${input.port}${input.path}`));
-        const probes = readProbeRound(r.stdout, boundary, pending.length);
+        const probes = pending.length === 0 ? [] : readProbeRound(
+            (await proxy.exec("sh", "-c", PROBE_ROUND, "sh", boundary, input.host, input.proto, ...pending.map((t) => `http://${t.address}:${input.port}${input.path}`))).stdout,
+            boundary,
+            pending.length,
+        );
         pending.forEach((t, i) => {
             const s = standing.get(t.name)!;
             const { standing: next, event } = applyProbe(s, probes[i], threshold);
             standing.set(t.name, next);
+            due.set(t.name, nextProbeAt(roundStart, next, input.intervalS));
             if (event === "healthy") {
                 step.say(`${t.name} healthy (${threshold}/${threshold})`);
                 passed++;
@@ -117,7 +127,9 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
             }
             step.failReport(lines.join("\n"));
         }
-        await sleep(input.intervalS * 1000);
+        // Until the next replica is due (probes run on their own cadence, not after the round's time).
+        const next = Math.min(...input.targets.filter((t) => standing.get(t.name)!.streak < threshold).map((t) => due.get(t.name)!));
+        await sleep(Math.max(0, Math.min(next, deadline) - Date.now()));
     }
 }
 

@@ -24,6 +24,9 @@ describe("release steps (real Docker engine)", function () {
         assert.strictEqual(r.status, 0, r.stderr);
         assert.match(r.stdout, /gate passed: blue is healthy on all 2 replica\(s\)/);
         assert.match(r.stdout, /^\[gate +\d+\.\ds\] /m, "one line per step with elapsed seconds");
+        // Three healthy answers an interval (1 s) apart: the streak spans two intervals, whatever the retries before it.
+        const passedAt = Number(/^\[gate +(\d+\.\d)s\] gate passed/m.exec(r.stdout)?.[1]);
+        assert.ok(passedAt >= 2, `a cold streak of 3 at 1 s took ${passedAt}s:\n${r.stdout}`);
     });
 
     it("a colour that passed the gate and has run since is re-gated with one answer per replica; a restarted replica earns the whole streak again", () => {

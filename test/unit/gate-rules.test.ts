@@ -1,7 +1,7 @@
 // The gate's decisions, without Docker or a clock (engine/gate-rules.ts). The
 // real gate runs against replicas in test/scripts/release-steps.test.ts.
 import * as assert from "assert";
-import { applyProbe, gateDeadline, NO_CONNECTION, newestStart, PROBE_ROUND, readProbeRound, Standing } from "../../engine/gate-rules";
+import { applyProbe, gateDeadline, NO_CONNECTION, newestStart, nextProbeAt, PROBE_ROUND, readProbeRound, RETRY_MS, Standing } from "../../engine/gate-rules";
 
 const now = 1_000_000_000;
 const left = (o: { startedAgoS?: number; timeoutS: number; threshold?: number; intervalS?: number }) =>
@@ -42,7 +42,7 @@ describe("gate decisions (engine/gate-rules.ts)", () => {
     });
 
     it("a 2xx extends the streak and says healthy at the threshold; anything else resets it and says so only if there was one", () => {
-        let s: Standing = { streak: 0, status: "no answer yet", body: "" };
+        let s: Standing = { streak: 0, misses: 0, status: "no answer yet", body: "" };
         const seen: (string | undefined)[] = [];
         for (const code of ["200", "204", "500", "000", "200", "200", "200"]) {
             const r = applyProbe(s, { code, body: "" }, 3);
@@ -52,6 +52,36 @@ describe("gate decisions (engine/gate-rules.ts)", () => {
         assert.deepStrictEqual(seen, [undefined, undefined, "reset", undefined, undefined, undefined, "healthy"]);
         assert.deepStrictEqual(applyProbe(s, { code: "000", body: "" }, 3).standing.status, NO_CONNECTION);
         assert.deepStrictEqual(applyProbe(s, { code: "", body: "" }, 3).standing.status, NO_CONNECTION);
-        assert.deepStrictEqual(applyProbe(s, { code: "301", body: "moved" }, 3).standing, { streak: 0, status: "301", body: "moved" });
+        assert.deepStrictEqual(applyProbe(s, { code: "301", body: "moved" }, 3).standing, { streak: 0, misses: 1, status: "301", body: "moved" });
+    });
+
+    /** The gate's schedule for one replica that first answers healthy at `readyMs` (and always after): its first 100 probe times, and when it passed. */
+    const schedule = (readyMs: number, intervalS: number, threshold: number) => {
+        let s: Standing = { streak: 0, misses: 0, status: "no answer yet", body: "" };
+        const probes: number[] = [];
+        for (let at = 0; probes.length < 100; ) {
+            probes.push(at);
+            const r = applyProbe(s, { code: at >= readyMs ? "200" : "000", body: "" }, threshold);
+            s = r.standing;
+            if (r.event === "healthy") return { probes, passedAt: at };
+            at = nextProbeAt(at, s, intervalS);
+        }
+        return { probes, passedAt: undefined };
+    };
+
+    it("healthy answers count an interval apart; before the first one a replica is retried sooner, backing off to the interval", () => {
+        // An app that listens 0.6 s after its start: retried at 0.25 and 0.75 s, then the streak at 1.75 and 2.75 s.
+        assert.deepStrictEqual(schedule(600, 1, 3), { probes: [0, 250, 750, 1750, 2750], passedAt: 2750 });
+        // Up at once: the streak spans threshold - 1 intervals, never less.
+        assert.deepStrictEqual(schedule(0, 2, 3), { probes: [0, 2000, 4000], passedAt: 4000 });
+        // Never up: 0.25, 0.5, 1, 2 s between retries, then the interval (2 s): a few probes more than one an interval.
+        const never = schedule(Infinity, 2, 3).probes.slice(0, 7);
+        assert.deepStrictEqual(never, [0, 250, 750, 1750, 3750, 5750, 7750]);
+        // A reset streak starts over with the fast retry.
+        const afterReset = applyProbe({ streak: 2, misses: 0, status: "200", body: "" }, { code: "503", body: "" }, 3).standing;
+        assert.strictEqual(nextProbeAt(10_000, afterReset, 5), 10_000 + RETRY_MS);
+        assert.strictEqual(nextProbeAt(10_000, { streak: 1, misses: 0, status: "200", body: "" }, 5), 15_000);
+        // An interval shorter than the retry is the retry's bound.
+        assert.strictEqual(nextProbeAt(0, { streak: 0, misses: 1, status: NO_CONNECTION, body: "" }, 0.1), 100);
     });
 });
