@@ -2,8 +2,9 @@
 // a real nginx, Postgres, Redis and the sample app.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
+import * as http from "http";
 import { dockerHostProbe } from "../../lib/host";
-import { docker, dockerAvailable, IMAGES, nginxWorkers, runStep, TestStack } from "./fixture";
+import { docker, dockerAvailable, IMAGES, nginxWorkers, runStep, runStepAsync, TestStack } from "./fixture";
 import { get } from "./load";
 
 describe("release steps (real Docker engine)", function () {
@@ -196,5 +197,38 @@ describe("release steps (real Docker engine)", function () {
         assert.match(r.stdout, /ledger: green will be retired/, "the retire ledger is written as re-point writes it");
         assert.match(r.stdout, /verified: 3 consecutive answers from blue/);
         assert.strictEqual((await get(stack.livePort, "/version")).headers["x-switchyard-color"], "blue");
+    });
+
+    it("an upload routed to the old colour just before a switch, its body still arriving when retire stopped that colour, is answered by the new colour", async () => {
+        // Blue is live. nginx picks a request's colour before it reads the body, and connects only once the body is in.
+        const green = stack.startSlot("green", 2);
+        stack.passGate("green", green);
+        const body = Buffer.from("upload ".repeat(2000));
+        let held = () => {};
+        const answer = new Promise<{ status: number; colour?: string; body: string }>((resolve, reject) => {
+            const req = http.request(
+                { host: "127.0.0.1", port: stack.livePort, path: "/visits", method: "POST", agent: false, headers: { "Content-Type": "text/plain", "Content-Length": body.length } },
+                (res) => {
+                    let text = "";
+                    res.on("data", (c) => (text += c));
+                    res.on("end", () => resolve({ status: res.statusCode ?? 0, colour: res.headers["x-switchyard-color"] as string | undefined, body: text }));
+                },
+            );
+            req.on("error", reject);
+            req.write(body.subarray(0, 100));
+            // The rest once the switch and the retire are done.
+            held = () => req.end(body.subarray(100));
+        });
+        await new Promise((r) => setTimeout(r, 500));
+        const repoint = await runStepAsync("repoint", stack.env({ SWITCHYARD_COLOR: "green", STANDBY: "retire" }));
+        assert.strictEqual(repoint.status, 0, repoint.stderr);
+        // No connection to blue yet: the drain sees nothing in flight, and blue stops at once.
+        const retire = await runStepAsync("retire", stack.env({ RETIRE_COLOR: "blue", DRAIN_SECONDS: "10", APP_PORT: "3000", STOP_GRACE_SECONDS: "10" }));
+        assert.strictEqual(retire.status, 0, retire.stderr);
+        assert.match(retire.stdout, /drained: no request in flight to blue/);
+        assert.deepStrictEqual(stack.running("blue"), []);
+        held();
+        const a = await answer;
+        assert.deepStrictEqual([a.status, a.colour], [201, "green"], `the upload's answer: ${a.body}`);
     });
 });
