@@ -16,18 +16,20 @@ export function procTcpAddress(ipv4: string, port: number): string {
 }
 
 /**
- * Established connections (state 01) whose remote end is one of `targets`:
- * requests in flight, and nginx's idle keep-alive connections to the replica,
- * which it closes proxy.upstreamKeepaliveSeconds (2 s) after their last
- * request. This cannot tell the two apart, so a drain waits out the idle ones
- * too: at most that long after the switch, never a request cut.
+ * Connections whose remote end is one of `targets`, established (state 01) or
+ * still connecting (02, SYN_SENT: a request routed there just before the
+ * switch): requests in flight, and nginx's idle keep-alive connections to
+ * the replica, which it closes proxy.upstreamKeepaliveSeconds (1 s) after
+ * their last request. TCP cannot tell an idle connection from one waiting on
+ * a slow answer or a paused stream, so a drain waits out the idle ones too:
+ * about that long after the switch, never a request cut.
  */
 export function establishedTo(procNetTcp: string, targets: string[]): number {
     const want = new Set(targets);
     let n = 0;
     for (const line of procNetTcp.split("\n").slice(1)) {
         const f = line.trim().split(/\s+/);
-        if (f.length > 3 && f[3] === "01" && want.has(f[2])) n++;
+        if (f.length > 3 && (f[3] === "01" || f[3] === "02") && want.has(f[2])) n++;
     }
     return n;
 }

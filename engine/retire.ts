@@ -18,6 +18,9 @@ import { sleep, Step } from "./step";
 /** Every process's command line in the proxy, one per line (nginx's workers set theirs to their state). */
 const PROCESS_TITLES = 'for p in /proc/[0-9]*; do tr "\\000" " " < "$p/cmdline" 2>/dev/null; echo; done';
 
+/** How often the drain looks again: idle keep-alive connections close on nginx's timer, and the drain should end soon after. */
+const DRAIN_POLL_MS = 250;
+
 async function retire(step: Step): Promise<void> {
     const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_STACK", "DRAIN_SECONDS", "APP_PORT", "STOP_GRACE_SECONDS");
     for (const name of ["DRAIN_SECONDS", "STOP_GRACE_SECONDS"] as const) if (!/^[0-9]+$/.test(env[name])) step.fail(`${name} '${env[name]}' must be a whole number of seconds`);
@@ -43,8 +46,10 @@ async function retire(step: Step): Promise<void> {
     const workers = async () => shuttingDown((await proxy.exec("sh", "-c", PROCESS_TITLES)).stdout);
 
     step.say(`draining ${colour} (${old.length} container(s)): waiting up to ${drainSeconds}s for in-flight requests`);
-    // A request routed just before the switch may still be connecting; give it a moment.
-    if (drainSeconds >= 1) await sleep(1000);
+    // No pause first: a request routed to the old colour just before the
+    // switch counts from its first SYN (establishedTo), and one that never
+    // reached it (its body still arriving when the colour stopped) goes to
+    // the live colour through @unsent (nginx/nginx.conf.template).
     const deadline = Date.now() + drainSeconds * 1000;
     for (;;) {
         const [conns, shutting] = await Promise.all([inFlight(), workers()]);
@@ -56,7 +61,7 @@ async function retire(step: Step): Promise<void> {
             step.say(`drain time (${drainSeconds}s) is up with ${conns} connection(s) and ${shutting} old worker(s) left; stopping anyway`);
             break;
         }
-        await sleep(500);
+        await sleep(DRAIN_POLL_MS);
     }
     // Drained: every replica stops at once (each may take its grace time).
     const stopped = await Promise.all(old.map((c) => step.docker.run(["stop", "-t", env.STOP_GRACE_SECONDS, c])));

@@ -73,6 +73,7 @@ describe("drain decisions (engine/drain-rules.ts)", () => {
         "   1: 010014AC:C350 820014AC:1F90 01 00000000:00000000 00:00000000 00000000     0        0 2 1",
         "   2: 010014AC:C351 820014AC:1F90 06 00000000:00000000 00:00000000 00000000     0        0 3 1",
         "   3: 010014AC:C352 830014AC:1F90 01 00000000:00000000 00:00000000 00000000     0        0 4 1",
+        "   4: 010014AC:C353 840014AC:1F90 02 00000001:00000000 01:00000064 00000000     0        0 5 1",
     ].join("\n");
 
     it("writes an address as /proc/net/tcp does: little-endian hex, then the port", () => {
@@ -81,8 +82,9 @@ describe("drain decisions (engine/drain-rules.ts)", () => {
         assert.throws(() => procTcpAddress("10.0.0", 80), /not an IPv4 address/);
     });
 
-    it("counts established connections to the old replicas only (not listening, not TIME_WAIT, not others)", () => {
+    it("counts established and still-connecting connections to the old replicas only (not listening, not TIME_WAIT, not others)", () => {
         assert.strictEqual(establishedTo(procNetTcp, [procTcpAddress("172.20.0.130", 8080)]), 1);
+        assert.strictEqual(establishedTo(procNetTcp, [procTcpAddress("172.20.0.132", 8080)]), 1, "SYN_SENT: a request routed there just before the switch");
         assert.strictEqual(establishedTo(procNetTcp, [procTcpAddress("172.20.0.130", 8080), procTcpAddress("172.20.0.131", 8080)]), 2);
         assert.strictEqual(establishedTo(procNetTcp, [procTcpAddress("172.20.0.130", 9090)]), 0);
     });
