@@ -58,12 +58,16 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
     const standing = new Map<string, Standing>(input.targets.map((t) => [t.name, { streak: 0, misses: 0, status: "no answer yet", body: "" }]));
 
     const nowMs = Date.now();
-    const inspected = await step.docker.run(["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", ...input.targets.map((t) => t.name)]);
+    const gated = `${GATED_PREFIX}${colour}`;
+    // Side by side: the replicas' starts, and the record of those that passed before.
+    const [inspected, gatedBefore] = await Promise.all([
+        step.docker.run(["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", ...input.targets.map((t) => t.name)]),
+        proxy.readState(gated),
+    ]);
     const replicas: Replica[] = inspected.stdout.split("\n").filter(Boolean).map((l) => ({ id: l.split(" ")[0], startedAt: l.split(" ")[1] ?? "" }));
     const startedMs = newestStart(replicas.map((r) => r.startedAt)) ?? nowMs;
-    const gated = `${GATED_PREFIX}${colour}`;
     // Replicas that passed the gate and have run since need one answer each, not a new streak (a rollback to a warm colour).
-    const warm = inspected.status === 0 && replicas.length === input.targets.length && isWarm(await proxy.readState(gated), replicas);
+    const warm = inspected.status === 0 && replicas.length === input.targets.length && isWarm(gatedBefore, replicas);
     const threshold = warm ? 1 : input.threshold;
     const deadline = gateDeadline({ nowMs, startedMs, timeoutS: input.timeoutS, threshold, intervalS: input.intervalS });
     step.say(
@@ -100,17 +104,21 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
         });
         if (passed === input.targets.length) {
             step.say(`gate passed: ${colour} is healthy on all ${input.targets.length} replica(s)`);
+            // A warm re-gate measures nothing (its replicas started before the
+            // gate that measured them) and adds nobody to the record.
+            if (warm) return;
             // How long the colour took from its start to healthy, for the policy
             // that compares it with health.timeoutSeconds (npm run plan reads it).
-            // A re-gate of a colour that has run a while measures nothing.
+            // A cold gate of a colour that has run a while measures nothing either.
             const took = Math.floor((Date.now() - startedMs) / 1000);
-            // Side by side: over ssh:// each docker call costs a connection, and the re-point waits for this step.
+            // Side by side: over ssh:// each docker call costs a connection, and
+            // the re-point waits for this step. The record is read again: heal may
+            // have added to it since the start.
             const [, before] = await Promise.all([
                 took <= input.timeoutS ? proxy.writeState(`${MEASURED_START_PREFIX}${colour}`, String(took)) : undefined,
-                warm ? undefined : proxy.readState(gated),
+                proxy.readState(gated),
             ]);
             // These replicas are warm from now on, added to the ones that passed before (heal gates only those it started).
-            if (before === undefined) return;
             const record = replicas.reduce((content, r) => withLine(content, `${r.id} ${r.startedAt}`), before);
             if (historyLines(record).length > 0) await proxy.writeState(gated, record);
             return;

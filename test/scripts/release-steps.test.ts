@@ -31,10 +31,15 @@ describe("release steps (real Docker engine)", function () {
     });
 
     it("a colour that passed the gate and has run since is re-gated with one answer per replica; a restarted replica earns the whole streak again", () => {
+        const measured = () => docker("exec", stack.proxy, "cat", "/etc/switchyard/state/measured-start-blue");
+        const coldMeasure = measured();
+        // Seconds later than the cold gate: a warm re-gate that measured would record more.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
         const warm = runStep("gate", stack.gateEnv("blue", blue));
         assert.strictEqual(warm.status, 0, warm.stderr);
         assert.match(warm.stdout, /gating blue: 2 replica\(s\) that passed the gate and have run since: one healthy answer each/);
         assert.strictEqual((warm.stdout.match(/healthy \(1\/1\)/g) ?? []).length, 2, warm.stdout);
+        assert.strictEqual(measured(), coldMeasure, "the start-to-healthy time is the cold gate's: a re-gate measures nothing");
         docker("restart", "-t", "2", blue[0]);
         const cold = runStep("gate", stack.gateEnv("blue", blue));
         assert.strictEqual(cold.status, 0, cold.stderr);
