@@ -1,9 +1,11 @@
 // gate: every replica of a colour must answer its health path with 2xx
 // HEALTHY_THRESHOLD times in a row, GATE_INTERVAL seconds apart (a replica
-// without a healthy answer yet is retried sooner: engine/gate-rules.ts
+// that answered but not healthy yet is retried sooner: engine/gate-rules.ts
 // nextProbeAt), probed from inside the proxy's network,
 // within GATE_TIMEOUT seconds of the newest replica's start
-// (engine/gate-rules.ts says when it gives up). Nothing switches without it.
+// (engine/gate-rules.ts says when it gives up). A replica not listening yet is
+// watched inside the proxy, probed every 0.1 s, so its streak starts with its
+// first answer. Nothing switches without it.
 // Replicas that passed it before and have run since (same container, same
 // start: engine/history-rules.ts isWarm) are re-gated with one answer each.
 //
@@ -17,7 +19,7 @@ import { GATED_PREFIX, MEASURED_START_PREFIX } from "../lib/routemarker";
 import { Proxy } from "./docker";
 import { historyLines, isWarm, Replica, withLine } from "./history-rules";
 import { healthRequest } from "./inputs";
-import { applyProbe, gateDeadline, newestStart, nextProbeAt, PROBE_ROUND, readProbeRound, Standing } from "./gate-rules";
+import { afterRound, applyProbe, gateDeadline, newestStart, PROBE_ROUND, readProbeRound, Standing, watchWindow } from "./gate-rules";
 import { sleep, Step } from "./step";
 
 /** The step's input, checked: each bad value named with what is allowed. */
@@ -76,25 +78,34 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
             : `gating ${colour}: ${input.targets.length} replica(s), ${threshold} consecutive healthy answers each on :${input.port}${input.path}${input.sent}, ` +
                   `timeout ${input.timeoutS}s from start (${Math.round((deadline - nowMs) / 1000)}s left)`,
     );
-    // When each replica is due for its next probe (engine/gate-rules.ts nextProbeAt).
+    // When each replica is due for its next probe, and whether it is watched
+    // (not listening yet: engine/gate-rules.ts afterRound). Every replica is
+    // watched at first: a new slot's app is still starting.
     const due = new Map<string, number>(input.targets.map((t) => [t.name, 0]));
+    const watched = new Set<string>(input.targets.map((t) => t.name));
     for (;;) {
-        // Every replica short of its streak and due, in one exec (engine/gate-rules.ts PROBE_ROUND).
+        // Every replica short of its streak and due, in one exec (engine/gate-rules.ts PROBE_ROUND):
+        // the ones with an answer probed once, then the ones not listening yet watched.
         const roundStart = Date.now();
         const short = input.targets.filter((t) => standing.get(t.name)!.streak < threshold);
         const pending = short.filter((t) => due.get(t.name)! <= roundStart);
+        const once = pending.filter((t) => !watched.has(t.name));
+        const watch = pending.filter((t) => watched.has(t.name));
+        const window = watchWindow(roundStart, short.filter((t) => !pending.includes(t)).map((t) => due.get(t.name)!), deadline, input.intervalS);
         let passed = input.targets.length - short.length;
         const boundary = randomBytes(8).toString("hex");
-        const probes = pending.length === 0 ? [] : readProbeRound(
-            (await proxy.exec("sh", "-c", PROBE_ROUND, "sh", boundary, input.host, input.proto, ...pending.map((t) => `http://${t.address}:${input.port}${input.path}`))).stdout,
-            boundary,
-            pending.length,
-        );
-        pending.forEach((t, i) => {
+        const urls = [...once, ...watch].map((t) => `http://${t.address}:${input.port}${input.path}`);
+        const args = [boundary, input.host, input.proto, String(once.length), String(window.tries), String(window.secs), ...urls];
+        const probes = pending.length === 0 ? [] : readProbeRound((await proxy.exec("sh", "-c", PROBE_ROUND, "sh", ...args)).stdout, boundary, urls.length);
+        const roundEnd = Date.now();
+        [...once, ...watch].forEach((t, i) => {
             const s = standing.get(t.name)!;
             const { standing: next, event } = applyProbe(s, probes[i], threshold);
             standing.set(t.name, next);
-            due.set(t.name, nextProbeAt(roundStart, next, input.intervalS));
+            const after = afterRound({ roundStartMs: roundStart, roundEndMs: roundEnd, standing: next, code: probes[i].code, watched: watched.has(t.name), intervalS: input.intervalS });
+            due.set(t.name, after.dueMs);
+            if (after.watch) watched.add(t.name);
+            else watched.delete(t.name);
             if (event === "healthy") {
                 step.say(`${t.name} healthy (${threshold}/${threshold})`);
                 passed++;

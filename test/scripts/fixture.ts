@@ -80,6 +80,8 @@ export interface SlotOptions {
     env?: string[];
     /** The colour the replicas answer as: network alias and fixed addresses (the naive-recreate baseline keeps blue's). Defaults to the colour. */
     alias?: Colour;
+    /** The container's command instead of the image's (an app that starts late, say). Defaults to the image's. */
+    command?: string[];
 }
 
 export interface ScriptResult {
@@ -313,7 +315,7 @@ export class TestStack {
                     "-e", `REDIS_URL=${this.redisUrl}`,
                     ...(opts.env ?? []).flatMap((e) => ["-e", e]),
                     "--stop-timeout", "15", "--security-opt", "no-new-privileges:true", "--cap-drop", "ALL",
-                    image],
+                    image, ...(opts.command ?? [])],
                 ["network", "connect", "--alias", `app-${opts.alias ?? colour}`, "--ip", this.address(opts.alias ?? colour, i), this.frontend, name],
                 ["start", name],
             );

@@ -1,7 +1,7 @@
 // The gate's decisions, without Docker or a clock (engine/gate-rules.ts). The
 // real gate runs against replicas in test/scripts/release-steps.test.ts.
 import * as assert from "assert";
-import { applyProbe, gateDeadline, NO_CONNECTION, newestStart, nextProbeAt, PROBE_ROUND, readProbeRound, RETRY_MS, Standing } from "../../engine/gate-rules";
+import { afterRound, applyProbe, gateDeadline, NO_CONNECTION, newestStart, nextProbeAt, PROBE_ROUND, readProbeRound, RETRY_MS, Standing, WATCH_MS, watchWindow } from "../../engine/gate-rules";
 
 const now = 1_000_000_000;
 const left = (o: { startedAgoS?: number; timeoutS: number; threshold?: number; intervalS?: number }) =>
@@ -55,13 +55,13 @@ describe("gate decisions (engine/gate-rules.ts)", () => {
         assert.deepStrictEqual(applyProbe(s, { code: "301", body: "moved" }, 3).standing, { streak: 0, misses: 1, status: "301", body: "moved" });
     });
 
-    /** The gate's schedule for one replica that first answers healthy at `readyMs` (and always after): its first 100 probe times, and when it passed. */
+    /** The gate's schedule for one replica that answers 503 until `readyMs`, healthy from then on: its first 100 probe times, and when it passed. */
     const schedule = (readyMs: number, intervalS: number, threshold: number) => {
         let s: Standing = { streak: 0, misses: 0, status: "no answer yet", body: "" };
         const probes: number[] = [];
         for (let at = 0; probes.length < 100; ) {
             probes.push(at);
-            const r = applyProbe(s, { code: at >= readyMs ? "200" : "000", body: "" }, threshold);
+            const r = applyProbe(s, { code: at >= readyMs ? "200" : "503", body: "" }, threshold);
             s = r.standing;
             if (r.event === "healthy") return { probes, passedAt: at };
             at = nextProbeAt(at, s, intervalS);
@@ -69,12 +69,12 @@ describe("gate decisions (engine/gate-rules.ts)", () => {
         return { probes, passedAt: undefined };
     };
 
-    it("healthy answers count an interval apart; before the first one a replica is retried sooner, backing off to the interval", () => {
-        // An app that listens 0.6 s after its start: retried at 0.25 and 0.75 s, then the streak at 1.75 and 2.75 s.
+    it("healthy answers count an interval apart; an answer that is not healthy yet is retried sooner, backing off to the interval", () => {
+        // An app that answers 503 until 0.6 s after its start: retried at 0.25 and 0.75 s, then the streak at 1.75 and 2.75 s.
         assert.deepStrictEqual(schedule(600, 1, 3), { probes: [0, 250, 750, 1750, 2750], passedAt: 2750 });
         // Up at once: the streak spans threshold - 1 intervals, never less.
         assert.deepStrictEqual(schedule(0, 2, 3), { probes: [0, 2000, 4000], passedAt: 4000 });
-        // Never up: 0.25, 0.5, 1, 2 s between retries, then the interval (2 s): a few probes more than one an interval.
+        // Never healthy: 0.25, 0.5, 1, 2 s between retries, then the interval (2 s): a few probes more than one an interval.
         const never = schedule(Infinity, 2, 3).probes.slice(0, 7);
         assert.deepStrictEqual(never, [0, 250, 750, 1750, 3750, 5750, 7750]);
         // A reset streak starts over with the fast retry.
@@ -83,5 +83,34 @@ describe("gate decisions (engine/gate-rules.ts)", () => {
         assert.strictEqual(nextProbeAt(10_000, { streak: 1, misses: 0, status: "200", body: "" }, 5), 15_000);
         // An interval shorter than the retry is the retry's bound.
         assert.strictEqual(nextProbeAt(0, { streak: 0, misses: 1, status: NO_CONNECTION, body: "" }, 0.1), 100);
+    });
+
+    it("a replica not listening yet is watched: the round waits for its first answer, up to an interval, the deadline or another replica's turn", () => {
+        // Nothing else due: a whole interval of tries, WATCH_MS apart, and the clock's bound a second past it.
+        assert.deepStrictEqual(watchWindow(0, [], 60_000, 1), { tries: 1 + 1000 / WATCH_MS, secs: 2 });
+        // A replica with a streak due in 0.35 s: the watch ends by then, so the streak keeps its cadence.
+        assert.deepStrictEqual(watchWindow(10_000, [10_350, 12_000], 60_000, 2), { tries: 4, secs: 2 });
+        // The deadline in 0.2 s: no watch past it.
+        assert.strictEqual(watchWindow(0, [], 200, 5).tries, 3);
+        // Another replica due already (a late round): one try, no wait.
+        assert.deepStrictEqual(watchWindow(5_000, [4_900], 60_000, 1), { tries: 1, secs: 1 });
+    });
+
+    it("after a round: no connection is watched again at once, a watched healthy answer counts from the round's end, an answer is retried on the back-off", () => {
+        const healthy: Standing = { streak: 1, misses: 0, status: "200", body: "" };
+        const missed: Standing = { streak: 0, misses: 1, status: NO_CONNECTION, body: "" };
+        // Not listening yet: the next round watches it again, straight away.
+        assert.deepStrictEqual(afterRound({ roundStartMs: 0, roundEndMs: 900, standing: missed, code: "000", watched: true, intervalS: 1 }), { dueMs: 900, watch: true });
+        // A replica with a streak that stops listening (it crashed) is watched too.
+        assert.deepStrictEqual(afterRound({ roundStartMs: 0, roundEndMs: 80, standing: missed, code: "000", watched: false, intervalS: 1 }), { dueMs: 80, watch: true });
+        // Its first healthy answer came at the latest when the watch ended: the next one an interval after that.
+        assert.deepStrictEqual(afterRound({ roundStartMs: 0, roundEndMs: 640, standing: healthy, code: "200", watched: true, intervalS: 1 }), { dueMs: 1640, watch: false });
+        // A probe of a replica with a streak: the interval from the round's start, as before.
+        assert.deepStrictEqual(afterRound({ roundStartMs: 2000, roundEndMs: 2080, standing: { ...healthy, streak: 2 }, code: "200", watched: false, intervalS: 1 }), { dueMs: 3000, watch: false });
+        // Listening, but 503 while it warms up: the back-off, not a watch (a refused connection costs the app nothing; a request does).
+        const warming: Standing = { streak: 0, misses: 1, status: "503", body: "" };
+        assert.deepStrictEqual(afterRound({ roundStartMs: 0, roundEndMs: 400, standing: warming, code: "503", watched: true, intervalS: 2 }), { dueMs: 400 + RETRY_MS, watch: false });
+        // The exec ended before this replica's answer (no code): the back-off, never a tight loop of execs.
+        assert.deepStrictEqual(afterRound({ roundStartMs: 0, roundEndMs: 30, standing: missed, code: "", watched: true, intervalS: 2 }), { dueMs: 30 + RETRY_MS, watch: false });
     });
 });
