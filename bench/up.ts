@@ -58,15 +58,18 @@ async function floorStack(): Promise<E2EStack> {
     return floor;
 }
 
-/** The floor: the median of FLOOR_RUNS no-op ups of the floor's stack, measured now (under the same load as the rows). */
-async function floorSeconds(floor: E2EStack): Promise<{ median: number; runs: number[] }> {
+/** FLOOR_RUNS no-op ups of the floor's stack, measured now (under the same load as the rows), in seconds. */
+async function floorRuns(floor: E2EStack, when: string): Promise<number[]> {
     const runs: number[] = [];
     for (let i = 1; i <= FLOOR_RUNS; i++) {
-        const r = await floor.up(`floor: no-op ${i}/${FLOOR_RUNS}`, { expectNoChanges: true });
+        const r = await floor.up(`floor ${when}: no-op ${i}/${FLOOR_RUNS}`, { expectNoChanges: true });
         runs.push(Math.round(r.seconds * 100) / 100);
     }
-    return { median: [...runs].sort((x, y) => x - y)[Math.floor(FLOOR_RUNS / 2)], runs };
+    return runs;
 }
+
+/** The one-step release and the rollback that re-creates a colour, each this many times: single runs of them moved by 0.5 s. */
+const RELEASE_RUNS = 3;
 
 async function main() {
     const missing = missingParts();
@@ -78,21 +81,24 @@ async function main() {
     const stack = await E2EStack.create("b", baseConfig(live, await freePort()));
     const floorStackReady = floorStack();
     const rows: Row[] = [];
-    let floor = { median: 0, runs: [] as number[] };
+    const outputs: { update: string; output: string }[] = [];
+    let floor = { median: 0, runs: [] as number[], before: [] as number[], after: [] as number[] };
     let instant = { startedAt: 0, endedAt: 0 };
     try {
         await stack.up("fresh");
         const floorOf = await floorStackReady;
         const load = startLoadProcess({ port: live, rate: RATE, durationMs: 30 * 60 * 1000 });
         await sleep(2000);
-        // Side by side: the floor under the same load, just before the rows.
-        floor = await floorSeconds(floorOf);
+        // Side by side: the floor under the same load, just before the rows and just after them
+        // (the machine drifts over the run's two minutes: one side alone moved the ratios by a fifth).
+        const before = await floorRuns(floorOf, "before");
         const windows: { update: string; from: number; to: number; r: Awaited<ReturnType<E2EStack["up"]>> }[] = [];
         const step = async (update: string, change: () => Promise<void> | void) => {
             await change();
             const from = Date.now();
             const r = await stack.up(update);
             windows.push({ update, from, to: Date.now(), r });
+            outputs.push({ update, output: r.output });
             await sleep(1000);
         };
         const set = (patch: Record<string, unknown>) => stack.writeConfig({ ...stack.readConfig(), ...patch });
@@ -108,21 +114,33 @@ async function main() {
         instant = now;
         await step("rollback --now to blue: the reconciling up", () => set({ liveColor: "blue" }));
         await step("switch to green, standby retire", () => set({ liveColor: "green", standby: "retire" }));
-        await step("one-step release: new image on blue + switch", () => set({ slots: { ...slots(), blue: { image: "switchyard/app:1.1.0" } }, liveColor: "blue" }));
-        await step("rollback to green (re-created) + retire blue", () => set({ liveColor: "green" }));
+        // Each time a colour is created anew, gated, switched to, and the other retired.
+        for (let i = 0; i < RELEASE_RUNS; i++) {
+            await step("one-step release: new image on blue + switch", () => set({ slots: { ...slots(), blue: { image: "switchyard/app:1.1.0" } }, liveColor: "blue" }));
+            await step("rollback to green (re-created) + retire blue", () => set({ liveColor: "green" }));
+        }
         await step("no-op after the releases", () => {});
+        const after = await floorRuns(floorOf, "after");
+        const runs = [...before, ...after];
+        const sorted = [...runs].sort((x, y) => x - y);
+        // An even count's median: the mean of the middle two.
+        floor = { median: Math.round(((sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2) * 100) / 100, runs, before, after };
         const rep = await load.stop();
         // From the command's start to the end of the first request the old colour served.
         const firstBlue = Math.min(...rep.samples.filter((x) => rep.startedAt + x.at >= instant.startedAt && x.colour === "blue").map((x) => rep.startedAt + x.at + x.latencyMs));
         const during = report(rep.samples.filter((x) => rep.startedAt + x.at >= instant.startedAt && rep.startedAt + x.at < instant.endedAt));
         const instantRow: Row = { update: "rollback --now to blue: first request served by blue", seconds: Math.round((firstBlue - instant.startedAt) / 10) / 100, changes: "none (the route marker)", changed: 0, requests: during.requests, failed: during.failed, p99: during.p99 };
-        for (const w of windows) {
+        const samplesOf = (w: (typeof windows)[number]) => rep.samples.filter((x) => rep.startedAt + x.at >= w.from && rep.startedAt + x.at < w.to);
+        for (const update of [...new Set(windows.map((w) => w.update))]) {
+            // An update run several times: its median run, with every run's time, and the requests and failures of all of them.
+            const all = windows.filter((w) => w.update === update);
+            const w = [...all].sort((x, y) => x.r.seconds - y.r.seconds)[Math.floor(all.length / 2)];
             // The instant move's own row, just before its reconciling up's.
-            if (w.update.startsWith("rollback --now")) rows.push(instantRow);
-            const during = report(rep.samples.filter((x) => rep.startedAt + x.at >= w.from && rep.startedAt + x.at < w.to));
+            if (update.startsWith("rollback --now")) rows.push(instantRow);
+            const during = report(all.flatMap(samplesOf));
             const c = w.r.changes;
             rows.push({
-                update: w.update,
+                update: all.length > 1 ? `${update} (median of ${all.length}: ${all.map((x) => Math.round(x.r.seconds * 10) / 10).join(", ")} s)` : update,
                 seconds: Math.round(w.r.seconds * 10) / 10,
                 changes: `+${c.create} ~${c.update} -${c.delete} ±${c.replace}`,
                 changed: changed(c),
@@ -130,8 +148,8 @@ async function main() {
                 failed: during.failed,
                 p99: during.p99,
             });
-            // Where a rollback's time goes: one row per step, and what the steps leave (Pulumi and the program).
-            if (w.update.startsWith("rollback")) {
+            // Where a rollback's (and the one-step release's) time goes: one row per step, and what the steps leave (Pulumi and the program).
+            if (update.startsWith("rollback") || update.startsWith("one-step")) {
                 const steps = stepTimes(w.r.output);
                 for (const t of steps) rows.push({ update: `· ${t.step}${t.runs > 1 ? ` (${t.runs} runs)` : ""}`, seconds: t.seconds, changes: "", changed: 0, requests: 0, failed: 0, p99: 0, step: true });
                 const rest = w.r.seconds - steps.reduce((a, t) => a + t.seconds, 0);
@@ -152,9 +170,9 @@ async function main() {
     const md = [
         `pulumi up benchmark — ${machine}; ${RATE} req/s on the live listener throughout (GET /version, GET and POST /visits; half keep-alive, half Connection: close), 2 replicas, drain 15 s, one run.`,
         "",
-        `Floor: a no-op \`pulumi up\` of bench/floor (the same three plugins, 5 resources, no Switchyard) under the same load, just before the rows, median of ${FLOOR_RUNS}: ${floor.median} s (runs: ${floor.runs.join(", ")} s).`,
+        `Floor: a no-op \`pulumi up\` of bench/floor (the same three plugins, 5 resources, no Switchyard) under the same load, ${FLOOR_RUNS} times just before the rows and ${FLOOR_RUNS} just after them, median of the ${floor.runs.length}: ${floor.median} s (before: ${floor.before.join(", ")} s; after: ${floor.after.join(", ")} s).`,
         "",
-        "Rows starting with · are the parts of the rollback above them: each release step from its start to its last line (its own output), and the rest, which is Pulumi's and the program's time.",
+        "Rows starting with · are the parts of the rollback or release above them (its median run): each release step from its start to its last line (its own output), and the rest, which is Pulumi's and the program's time.",
         "",
         "| update | wall time (s) | × floor | target | × no-op | resources (+ created ~ updated - deleted ± replaced) | requests during | failed | p99 (ms) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -163,7 +181,11 @@ async function main() {
         ),
         "",
     ].join("\n");
-    say(`wrote ${writeBenchResults("up", { machine, rate: RATE, floor, rows }, rows, md).join(" and ")}`);
+    // Each up's own output, stamped with seconds since it began: where a row's time went, line by line.
+    const log = path.join(REPO, "bench/results/up-outputs.log");
+    const written = writeBenchResults("up", { machine, rate: RATE, floor, rows }, rows, md);
+    fs.writeFileSync(log, outputs.map((o) => `===== ${o.update}\n${o.output}`).join("\n"));
+    say(`wrote ${[...written, path.relative(REPO, log)].join(", ")}`);
 }
 
 main().catch((err) => {
