@@ -168,7 +168,7 @@ async function main() {
     }
     const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Docker ${docker("version", "--format", "{{.Server.Version}}")}`;
     const md = [
-        `pulumi up benchmark — ${machine}; ${RATE} req/s on the live listener throughout (GET /version, GET and POST /visits; half keep-alive, half Connection: close), 2 replicas, drain 15 s, one run.`,
+        `pulumi up benchmark — ${machine}; ${RATE} req/s on the live listener throughout (GET /version, GET and POST /visits; half keep-alive, half Connection: close), 2 replicas, drain 15 s, one run (the one-step release and the re-creating rollback ${RELEASE_RUNS} times each).`,
         "",
         `Floor: a no-op \`pulumi up\` of bench/floor (the same three plugins, 5 resources, no Switchyard) under the same load, ${FLOOR_RUNS} times just before the rows and ${FLOOR_RUNS} just after them, median of the ${floor.runs.length}: ${floor.median} s (before: ${floor.before.join(", ")} s; after: ${floor.after.join(", ")} s).`,
         "",

@@ -51,22 +51,23 @@ describe("release steps (real Docker engine)", function () {
 
     it("the gate sees an app's first answer about when it comes: a replica not listening yet is watched, not retried on a back-off", () => {
         // Listens about 2 s after its start. On a 5 s interval the back-off alone would probe at 0.25, 0.75, 1.75 and 3.75 s: up to 1.7 s late.
-        const late = stack.startSlot("green", 1, { command: ["sh", "-c", "sleep 2; exec node server.js"] });
+        const slot = stack.startSlot("green", 1, { command: ["sh", "-c", "sleep 2; exec node server.js"] });
         try {
             const t0 = Date.now();
-            const r = runStep("gate", { ...stack.gateEnv("green", late, 20), HEALTHY_THRESHOLD: "1", GATE_INTERVAL: "5" });
+            const r = runStep("gate", { ...stack.gateEnv("green", slot, 20), HEALTHY_THRESHOLD: "1", GATE_INTERVAL: "5" });
             assert.strictEqual(r.status, 0, r.stderr);
             const healthyAt = t0 + 1000 * Number(/^\[gate +(\d+\.\d)s\] \S+ healthy \(1\/1\)/m.exec(r.stdout)?.[1]);
-            const logs = docker("logs", "--timestamps", late[0]);
+            const logs = docker("logs", "--timestamps", slot[0]);
             const listenAt = Date.parse(/^(\S+) .*listening on :3000/m.exec(logs)?.[1].replace(/(\.\d{3})\d+/, "$1") ?? "");
             assert.ok(Number.isFinite(healthyAt) && Number.isFinite(listenAt), `${r.stdout}\n${logs}`);
             // The step's clock starts after t0, and its lines are to 0.1 s: healthyAt is early by up to about 0.2 s, never late.
-            const late_ = (healthyAt - listenAt) / 1000;
-            console.log(`      the gate's first healthy answer: ${late_.toFixed(2)} s after the app listened`);
-            assert.ok(late_ < 0.6, `the gate saw the app's first answer ${late_.toFixed(2)} s after it listened:\n${r.stdout}`);
-            assert.ok(late_ > -0.4, `the gate passed ${(-late_).toFixed(2)} s before the app listened:\n${r.stdout}\n${logs}`);
+            const lateS = (healthyAt - listenAt) / 1000;
+            console.log(`      the gate's first healthy answer: ${lateS.toFixed(2)} s after the app listened`);
+            assert.ok(lateS < 0.6, `the gate saw the app's first answer ${lateS.toFixed(2)} s after it listened:\n${r.stdout}`);
+            // Only a sanity bound on the reading (a busy machine starts the step's node later still): no gate answers a second before its app listens.
+            assert.ok(lateS > -1, `the gate passed ${(-lateS).toFixed(2)} s before the app listened:\n${r.stdout}\n${logs}`);
         } finally {
-            docker("rm", "-f", ...late);
+            docker("rm", "-f", ...slot);
         }
     });
 
