@@ -91,14 +91,16 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
         const pending = short.filter((t) => due.get(t.name)! <= roundStart);
         const once = pending.filter((t) => !watched.has(t.name));
         const watch = pending.filter((t) => watched.has(t.name));
+        // In PROBE_ROUND's order: the ones probed once first.
+        const probed = [...once, ...watch];
         const window = watchWindow(roundStart, short.filter((t) => !pending.includes(t)).map((t) => due.get(t.name)!), deadline, input.intervalS);
         let passed = input.targets.length - short.length;
         const boundary = randomBytes(8).toString("hex");
-        const urls = [...once, ...watch].map((t) => `http://${t.address}:${input.port}${input.path}`);
+        const urls = probed.map((t) => `http://${t.address}:${input.port}${input.path}`);
         const args = [boundary, input.host, input.proto, String(once.length), String(window.tries), String(window.secs), ...urls];
         const probes = pending.length === 0 ? [] : readProbeRound((await proxy.exec("sh", "-c", PROBE_ROUND, "sh", ...args)).stdout, boundary, urls.length);
         const roundEnd = Date.now();
-        [...once, ...watch].forEach((t, i) => {
+        probed.forEach((t, i) => {
             const s = standing.get(t.name)!;
             const { standing: next, event } = applyProbe(s, probes[i], threshold);
             standing.set(t.name, next);
