@@ -188,6 +188,14 @@ export function liveListener(env: NodeJS.ProcessEnv, https: boolean): Listener |
     return { port: Number(port), https, label: `:${port}` };
 }
 
+/**
+ * A read of the proxy's state that did not happen: `docker exec` failed, so
+ * there is no content to decide on. Its message names the files, the proxy
+ * and Docker's own words; a step fails with it (Step.run) unless the absent
+ * reading is the stricter one there (a gate with no warm record is a cold gate).
+ */
+export class ProxyUnreadable extends Error {}
+
 /** The calls the steps share, over one proxy and one stack. */
 export class Proxy {
     constructor(
@@ -199,21 +207,23 @@ export class Proxy {
         return this.docker.run(["exec", this.container, ...args]);
     }
 
-    /** A state file's content, without trailing newlines; "" when it is absent. */
+    /** A state file's content, without trailing newlines; "" when it is absent. Throws ProxyUnreadable when the proxy cannot be read. */
     async readState(file: string): Promise<string> {
-        const r = await this.exec("cat", `${STATE_DIR}/${file}`);
-        return r.status === 0 ? trimmed(r.stdout) : "";
+        return (await this.readStates([file])).get(file) ?? "";
     }
 
     /**
      * Several state files in one exec (READ_STATES): each one's content
-     * without trailing newlines, undefined when absent. When the proxy cannot
-     * be read, every file reads as absent, as readState reads "".
+     * without trailing newlines, undefined when absent. When the exec itself
+     * fails (the proxy stopped, paused or restarting, the daemon refusing),
+     * it throws ProxyUnreadable: an absent file is a decision (no lock, the
+     * route on blue), and a read that did not happen must not make one.
      */
     async readStates(files: string[]): Promise<Map<string, string | undefined>> {
         const boundary = randomBytes(8).toString("hex");
         const r = await this.exec("sh", "-c", READ_STATES, "sh", STATE_DIR, boundary, ...files);
-        return parseStates(r.status === 0 ? r.stdout : "", boundary, files);
+        if (r.status !== 0) throw new ProxyUnreadable(`could not read ${files.join(", ")} in the proxy ${this.container}: ${trimmed(r.stderr).trim() || `docker exec exited with ${r.status}`}`);
+        return parseStates(r.stdout, boundary, files);
     }
 
     /** Writes a state file whole from stdin (never a command line), by a rename; `secret`: root-only. */
@@ -243,8 +253,9 @@ export class Proxy {
     }
 
     /** The colour the live listener routes to: the marker present means green. */
+    /** The colour the live listener routes to (the marker present: green). Throws ProxyUnreadable when the proxy cannot be read. */
     async route(): Promise<"blue" | "green"> {
-        return (await this.exec("test", "-f", `${STATE_DIR}/${ROUTE_MARKER}`)).status === 0 ? "green" : "blue";
+        return routeOf(await this.readStates([ROUTE_MARKER]));
     }
 
     async setRoute(colour: "blue" | "green"): Promise<boolean> {

@@ -38,3 +38,17 @@ export function establishedTo(procNetTcp: string, targets: string[]): number {
 export function shuttingDown(processTitles: string): number {
     return processTitles.split("\n").filter((l) => l.includes("shutting down")).length;
 }
+
+/** One look at the proxy: connections to the old colour and old workers, or undefined when the proxy could not be read. */
+export type DrainLook = { conns: number; shutting: number } | undefined;
+
+/**
+ * What the drain does after a look: "drained" when nothing is in flight,
+ * "time-up" once the drain time has passed, else "again". A look that could
+ * not be read is never "drained": read as empty, it would stop the old
+ * colour under requests still in flight.
+ */
+export function drainNext(look: DrainLook, timeUp: boolean): "drained" | "time-up" | "again" {
+    if (look && look.conns === 0 && look.shutting === 0) return "drained";
+    return timeUp ? "time-up" : "again";
+}

@@ -62,9 +62,10 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
     const nowMs = Date.now();
     const gated = `${GATED_PREFIX}${colour}`;
     // Side by side: the replicas' starts, and the record of those that passed before.
+    // A record that cannot be read is no record: the colour earns the whole streak (the stricter gate).
     const [inspected, gatedBefore] = await Promise.all([
         step.docker.run(["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", ...input.targets.map((t) => t.name)]),
-        proxy.readState(gated),
+        proxy.readState(gated).catch((e: Error) => (step.say(`${e.message}; gating as a colour with no warm replica`), "")),
     ]);
     const replicas: Replica[] = inspected.stdout.split("\n").filter(Boolean).map((l) => ({ id: l.split(" ")[0], startedAt: l.split(" ")[1] ?? "" }));
     const startedMs = newestStart(replicas.map((r) => r.startedAt)) ?? nowMs;
@@ -129,8 +130,10 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
             // have added to it since the start.
             const [, before] = await Promise.all([
                 took <= input.timeoutS ? proxy.writeState(`${MEASURED_START_PREFIX}${colour}`, String(took)) : undefined,
-                proxy.readState(gated),
+                proxy.readState(gated).catch((e: Error) => e),
             ]);
+            // Not read, not written: a record of these replicas alone would drop the ones heal added. Their next gate is a cold one.
+            if (before instanceof Error) return step.say(`${before.message}; these replicas are not recorded as warm, so their next gate is a full streak`);
             // These replicas are warm from now on, added to the ones that passed before (heal gates only those it started).
             const record = replicas.reduce((content, r) => withLine(content, `${r.id} ${r.startedAt}`), before);
             if (historyLines(record).length > 0) await proxy.writeState(gated, record);

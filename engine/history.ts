@@ -15,9 +15,14 @@ export function historyOf(states: Map<string, string | undefined>): { wentLive: 
     return { wentLive: historyLines(states.get(WENT_LIVE) ?? ""), migrated: historyLines(states.get(EXPAND_MIGRATED) ?? "") };
 }
 
-/** Adds `line` to the record `file` as its newest entry (`read`: its content, read already); false when the proxy would not take it. */
+/**
+ * Adds `line` to the record `file` as its newest entry (`read`: its content,
+ * read already); false when the proxy would not take it, or could not be read:
+ * a record written from a read that did not happen would drop every entry before.
+ */
 export async function addToHistory(proxy: Proxy, file: string, line: string, read?: Promise<string>): Promise<boolean> {
-    return proxy.writeState(file, withLine(await (read ?? proxy.readState(file)), line));
+    const before = await (read ?? proxy.readState(file)).catch((e: Error) => e);
+    return before instanceof Error ? false : proxy.writeState(file, withLine(before, line));
 }
 
 /** The container ids of the release key's TARGET_CONTAINER_IDS (comma-separated, as components/slot.ts joins them). */

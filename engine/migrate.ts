@@ -110,14 +110,14 @@ async function migrate(step: Step): Promise<void> {
         if (waited.timedOut) {
             await step.docker.run(["kill", job]);
             await logs;
-            step.fail(`the ${phase} migration did not finish within ${env.MIGRATION_TIMEOUT}s and was stopped; live traffic stays on ${await proxy.route()}. Last lines: ${tail.join(" ")}`);
+            step.fail(`the ${phase} migration did not finish within ${env.MIGRATION_TIMEOUT}s and was stopped; live traffic stays on ${await proxy.route().catch(() => "the colour it served before")}. Last lines: ${tail.join(" ")}`);
         }
         await logs;
         const code = waited.stdout.trim();
         if (code !== "0") {
             const where =
                 phase === "expand"
-                    ? `nothing was switched: live traffic stays on ${await proxy.route()}, and the idle slot ${colour} keeps running for inspection`
+                    ? `nothing was switched: live traffic stays on ${await proxy.route().catch(() => "the colour it served before")}, and the idle slot ${colour} keeps running for inspection`
                     : `the release itself is done (${colour} is live); fix the contract migration and run pulumi up again`;
             step.fail(`the ${phase} migration (${shown}) exited ${code}; ${where}. Last lines of its output:\n${tail.map((l) => `  | ${l}`).join("\n")}`);
         }

@@ -124,8 +124,8 @@ async function start(step: Step, stack: string, target: string, specs: ProcessSp
 }
 
 async function settle(step: Step, stack: string, proxyName: string, target: string, specs: ProcessSpecLine[]): Promise<void> {
-    const route = await new Proxy(step.docker, proxyName).route();
-    if (route !== target) step.fail(`refusing to stop the processes of the other colour: the live listener routes to ${route || "nothing"}, not ${target}`);
+    const route = await new Proxy(step.docker, proxyName).route().catch((e: Error) => step.fail(`refusing to stop the processes of the other colour: which colour is live is unknown (${e.message})`));
+    if (route !== target) step.fail(`refusing to stop the processes of the other colour: the live listener routes to ${route}, not ${target}`);
     const others = (await rows(step, stack)).filter((r) => r.colour !== target && (r.state === "running" || r.state === "restarting"));
     if (others.length === 0) {
         step.say(`no process of the other colour runs`);

@@ -84,7 +84,7 @@ export async function switchAgain(step: Step, input: SwitchInput, route: string)
  * back with no docker call before the switch).
  */
 export async function switchBack(step: Step, proxy: Proxy, colour: Colour, known?: string): Promise<Colour | undefined> {
-    const previous = known ?? (await proxy.readState(PREVIOUS_LIVE));
+    const previous = known ?? (await proxy.readState(PREVIOUS_LIVE).catch((e: Error) => (step.say(`${e.message}: the colour to go back to is unknown`), "")));
     if ((previous !== "blue" && previous !== "green") || previous === colour) return undefined;
     if (!(await proxy.setRoute(previous))) step.fail(`could not point the live listener at '${previous}' (allowed: blue, green)`);
     await proxy.removeState(`${RETIRED_PREFIX}${previous}`);

@@ -7,12 +7,13 @@
 // for an instant rollback.
 //
 // What is in flight is read in the proxy, not in the app: an app image need
-// not have cat, or a shell.
+// not have cat, or a shell. A read that failed is not "nothing in flight"
+// (drain-rules.ts drainNext), and a route that could not be read is not blue.
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, RETIRE_COLOR (may be empty),
 //      DRAIN_SECONDS, APP_PORT, STOP_GRACE_SECONDS
 import { Proxy, slotContainers, trimmed } from "./docker";
-import { establishedTo, procTcpAddress, shuttingDown } from "./drain-rules";
+import { DrainLook, drainNext, establishedTo, procTcpAddress, shuttingDown } from "./drain-rules";
 import { sleep, Step } from "./step";
 
 /** Every process's command line in the proxy, one per line (nginx's workers set theirs to their state). */
@@ -33,7 +34,8 @@ async function retire(step: Step): Promise<void> {
     }
     if (colour !== "blue" && colour !== "green") step.fail(`RETIRE_COLOR '${colour}' is not a colour (allowed: blue, green, or empty)`);
     const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
-    if ((await proxy.route()) === colour) step.fail(`refusing to retire ${colour}: the live listener still routes to it`);
+    const route = await proxy.route().catch((e: Error) => step.fail(`refusing to retire ${colour}: which colour is live is unknown (${e.message})`));
+    if (route === colour) step.fail(`refusing to retire ${colour}: the live listener still routes to it`);
     const old = await slotContainers(step.docker, env.SWITCHYARD_STACK, colour).catch((e: Error) => step.fail(e.message));
     if (old.length === 0) {
         step.say(`nothing to retire: no running ${colour} containers`);
@@ -42,8 +44,22 @@ async function retire(step: Step): Promise<void> {
     // Every replica's addresses in one call: one line per container.
     const r = await step.docker.run(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", ...old]);
     const targets = r.stdout.split(/\s+/).filter(Boolean).map((ip) => procTcpAddress(ip, Number(env.APP_PORT)));
-    const inFlight = async () => establishedTo((await proxy.exec("cat", "/proc/net/tcp")).stdout, targets);
-    const workers = async () => shuttingDown((await proxy.exec("sh", "-c", PROCESS_TITLES)).stdout);
+    // No address read, no connection counted: that drain would end at once, whatever is in flight.
+    if (r.status !== 0 && targets.length === 0) step.fail(`could not read the addresses of ${colour}'s replicas (${trimmed(r.stderr).trim()}); nothing was stopped`);
+    // One look: both reads at once; a read that failed gives no look at all (engine/drain-rules.ts drainNext).
+    let unread = "";
+    const look = async (): Promise<DrainLook> => {
+        const [tcp, titles] = await Promise.all([proxy.exec("cat", "/proc/net/tcp"), proxy.exec("sh", "-c", PROCESS_TITLES)]);
+        const failed = [tcp, titles].find((r) => r.status !== 0);
+        if (failed) {
+            const why = trimmed(failed.stderr).trim() || `docker exec exited with ${failed.status}`;
+            if (!unread) step.say(`could not read what is in flight in the proxy ${env.SWITCHYARD_PROXY} (${why}); looking again`);
+            unread = why;
+            return undefined;
+        }
+        unread = "";
+        return { conns: establishedTo(tcp.stdout, targets), shutting: shuttingDown(titles.stdout) };
+    };
 
     step.say(`draining ${colour} (${old.length} container(s)): waiting up to ${drainSeconds}s for in-flight requests`);
     // No pause first: a request routed to the old colour just before the
@@ -52,13 +68,18 @@ async function retire(step: Step): Promise<void> {
     // the live colour through @unsent (nginx/nginx.conf.template).
     const deadline = Date.now() + drainSeconds * 1000;
     for (;;) {
-        const [conns, shutting] = await Promise.all([inFlight(), workers()]);
-        if (conns === 0 && shutting === 0) {
+        const seen = await look();
+        const next = drainNext(seen, Date.now() >= deadline);
+        if (next === "drained") {
             step.say(`drained: no request in flight to ${colour}`);
             break;
         }
-        if (Date.now() >= deadline) {
-            step.say(`drain time (${drainSeconds}s) is up with ${conns} connection(s) and ${shutting} old worker(s) left; stopping anyway`);
+        if (next === "time-up") {
+            step.say(
+                seen
+                    ? `drain time (${drainSeconds}s) is up with ${seen.conns} connection(s) and ${seen.shutting} old worker(s) left; stopping anyway`
+                    : `drain time (${drainSeconds}s) is up and what is in flight could not be read (${unread}); stopping anyway`,
+            );
             break;
         }
         await sleep(DRAIN_POLL_MS);

@@ -6,7 +6,7 @@
 import { spawn } from "child_process";
 import { packageFile } from "../lib/package";
 import { RESTORE_LOCK, WEBHOOK_URL_FILE } from "../lib/routemarker";
-import { Docker, dockerCli, imageOf, Proxy, stepDockerEnv } from "./docker";
+import { Docker, dockerCli, imageOf, Proxy, ProxyUnreadable, stepDockerEnv } from "./docker";
 
 /**
  * A step's failure: its message is what the operator reads. A `report` (the
@@ -108,7 +108,14 @@ export class Step {
         if (!proxyName) return;
         const proxy = new Proxy(this.docker, proxyName);
         // `known`: the caller read the URL and the images already (rollback --now, whose every docker call here is an ssh session).
-        const url = known ? known.url : await proxy.readState(WEBHOOK_URL_FILE);
+        let url = known?.url;
+        try {
+            url ??= await proxy.readState(WEBHOOK_URL_FILE);
+        } catch (e) {
+            // A notification never fails the step: what it would have said is on the step's own output.
+            this.say(`no notification sent: ${(e as Error).message}`);
+            return;
+        }
         if (!url) return;
         const stack = this.env.SWITCHYARD_STACK || (await this.docker.run(["inspect", "-f", '{{index .Config.Labels "switchyard.stack"}}', proxyName])).stdout.trim();
         const from = fromImage || (await imageOf(this.docker, stack, await proxy.route().catch(() => "")));
@@ -138,7 +145,7 @@ export class Step {
                 process.exitCode = 1;
                 return;
             }
-            const text = e instanceof StepFailure ? e.message : `unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
+            const text = e instanceof StepFailure || e instanceof ProxyUnreadable ? e.message : `unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
             const message = `${step.env.SWITCHYARD_HOST_NAME ? `on host ${step.env.SWITCHYARD_HOST_NAME}: ` : ""}${text}`;
             process.stderr.write(`${step.prefix()} FAILED: ${message}\n`);
             await step.notify("failure", message).catch(() => undefined);

@@ -168,6 +168,20 @@ describe("release steps (real Docker engine)", function () {
         assert.strictEqual(stack.running("green").length, 2);
     });
 
+    it("retire refuses when it cannot read which colour is live (the proxy paused): an unread route is not blue, and nothing is stopped", () => {
+        // Green is live. Read as "no marker", the route would be blue, the drain's reads empty, and green stopped.
+        docker("pause", stack.proxy);
+        let r: ReturnType<typeof runStep>;
+        try {
+            r = runStep("retire", stack.env({ RETIRE_COLOR: "green", DRAIN_SECONDS: "1", APP_PORT: "3000", STOP_GRACE_SECONDS: "1" }));
+        } finally {
+            docker("unpause", stack.proxy);
+        }
+        assert.strictEqual(r.status, 1, r.stdout);
+        assert.match(r.stderr, /refusing to retire green: which colour is live is unknown \(could not read live-green in the proxy \S+: .*paused/);
+        assert.strictEqual(stack.running("green").length, 2);
+    });
+
     it("verify restores the previous colour when the target does not answer", async () => {
         // Blue is retired; a re-point to it would be a bad switch that verify must undo.
         assert.strictEqual(runStep("repoint", stack.env({ SWITCHYARD_COLOR: "blue", STANDBY: "keep" })).status, 0);

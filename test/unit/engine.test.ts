@@ -6,16 +6,17 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
-import { Docker, dockerCli, labelFilters, parseStates, Proxy, routeOf, slotContainerIds, stepDockerEnv } from "../../engine/docker";
+import { Docker, dockerCli, labelFilters, parseStates, Proxy, ProxyUnreadable, routeOf, slotContainerIds, stepDockerEnv } from "../../engine/docker";
+import { addToHistory } from "../../engine/history";
 import { buildProblem, programSources } from "../../lib/build";
 
-function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: string }) {
+function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: string; stderr?: string }) {
     const calls: { args: string[]; input?: string }[] = [];
     const docker: Docker = {
         run: async (args, input) => {
             calls.push({ args, input });
             const a = answer(args);
-            return { status: a.status ?? 0, stdout: a.stdout ?? "", stderr: "" };
+            return { status: a.status ?? 0, stdout: a.stdout ?? "", stderr: a.stderr ?? "" };
         },
         stream: async () => 0,
         session: () => {
@@ -100,14 +101,44 @@ describe("the release engine", () => {
             assert.deepStrictEqual(calls[0].args.slice(5), ["sh", "/etc/switchyard/state", "live-green"]);
         });
 
-        it("reads the route from the marker, and a state file without its trailing newline", async () => {
-            const { docker } = fakeDocker((a) => (a[2] === "test" ? { status: 1 } : { stdout: "green\n\n" }));
-            const proxy = new Proxy(docker, "p1");
-            assert.strictEqual(await proxy.route(), "blue");
-            assert.strictEqual(await proxy.readState("previous-live"), "green");
+        it("reads the route from the marker, and a state file without its trailing newline, each by the in-proxy script", async () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-state-"));
+            try {
+                fs.writeFileSync(path.join(dir, "previous-live"), "green\n\n");
+                const { docker, calls } = fakeDocker((a) => {
+                    const r = spawnSync("sh", ["-c", a[4], "sh", dir, ...a.slice(7)], { encoding: "utf8" });
+                    return { status: r.status ?? 1, stdout: r.stdout };
+                });
+                const proxy = new Proxy(docker, "p1");
+                assert.strictEqual(await proxy.route(), "blue", "no marker: blue");
+                fs.writeFileSync(path.join(dir, "live-green"), "");
+                assert.strictEqual(await proxy.route(), "green");
+                assert.strictEqual(await proxy.readState("previous-live"), "green");
+                assert.strictEqual(await proxy.readState("restore-running"), "", "absent: empty");
+                assert.deepStrictEqual(calls.map((c) => c.args.slice(0, 4)), Array(4).fill(["exec", "p1", "sh", "-c"]));
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
         });
 
-        it("reads several state files in one exec, by the in-proxy script itself: contents as they are, absent ones undefined, a failed exec all absent", async () => {
+        it("a read whose exec failed decides nothing: the route, a lock or a record throws, naming the files, the proxy and Docker's words", async () => {
+            const paused = "Error response from daemon: Container 8b9c7b4c2b2e is paused, unpause the container before exec\n";
+            const proxy = new Proxy(fakeDocker(() => ({ status: 1, stderr: paused })).docker, "p1");
+            const words = /in the proxy p1: Error response from daemon: Container 8b9c7b4c2b2e is paused, unpause the container before exec$/;
+            await assert.rejects(proxy.route(), (e: Error) => e instanceof ProxyUnreadable && /^could not read live-green in the proxy p1: /.test(e.message) && words.test(e.message));
+            await assert.rejects(proxy.readState("restore-running"), (e: Error) => e instanceof ProxyUnreadable && /^could not read restore-running /.test(e.message));
+            await assert.rejects(proxy.readStates(["went-live", "live-green"]), /^Error: could not read went-live, live-green in the proxy p1: /);
+            // Nothing to say on stderr: the exit status stands in.
+            await assert.rejects(new Proxy(fakeDocker(() => ({ status: 125 })).docker, "p1").route(), /in the proxy p1: docker exec exited with 125$/);
+        });
+
+        it("a record is not rewritten from a read that failed: adding to it reports false and writes nothing", async () => {
+            const { docker, calls } = fakeDocker((a) => (a[1] === "-i" ? {} : { status: 1, stderr: "Error response from daemon: Container p1 is restarting" }));
+            assert.strictEqual(await addToHistory(new Proxy(docker, "p1"), "went-live", "sha256:cc app:3"), false);
+            assert.deepStrictEqual(calls.map((c) => c.args[1]), ["p1"], "one read, no write");
+        });
+
+        it("reads several state files in one exec, by the in-proxy script itself: contents as they are, absent ones undefined", async () => {
             const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-states-"));
             try {
                 fs.writeFileSync(path.join(dir, "went-live"), "sha256:aa app:1\nsha256:bb app:2\n\n");
@@ -131,8 +162,6 @@ describe("the release engine", () => {
                 ]);
                 assert.strictEqual(routeOf(read), "blue", "no marker: blue");
                 assert.strictEqual(routeOf(new Map([["live-green", ""]])), "green");
-                const failed = await new Proxy(fakeDocker(() => ({ status: 1, stdout: "" })).docker, "p1").readStates(["went-live", "live-green"]);
-                assert.deepStrictEqual([...failed.values()], [undefined, undefined]);
                 assert.throws(() => parseStates("", "not hex", []), /boundary is hex digits/);
             } finally {
                 fs.rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@
 // (engine/switch-rules.ts, engine/drain-rules.ts, migrate.ts, backup.ts). The real steps run against nginx and replicas in
 // test/scripts/release-steps.test.ts and data-steps.test.ts.
 import * as assert from "assert";
-import { establishedTo, procTcpAddress, shuttingDown } from "../../engine/drain-rules";
+import { drainNext, establishedTo, procTcpAddress, shuttingDown } from "../../engine/drain-rules";
 import { dumpName, safeName } from "../../engine/backup";
 import { migrationArgs } from "../../engine/migrate";
 import { planSwitch, readVerify, stateOpArgs, SwitchFacts } from "../../engine/switch-rules";
@@ -92,6 +92,16 @@ describe("drain decisions (engine/drain-rules.ts)", () => {
     it("counts nginx workers still shutting down after a reload", () => {
         assert.strictEqual(shuttingDown("nginx: master process nginx\nnginx: worker process\nnginx: worker process is shutting down\n"), 1);
         assert.strictEqual(shuttingDown("nginx: worker process\n"), 0);
+    });
+
+    it("a look that could not be read is never drained: the drain looks again, and stops anyway only when its time is up", () => {
+        assert.strictEqual(drainNext({ conns: 0, shutting: 0 }, false), "drained");
+        assert.strictEqual(drainNext({ conns: 0, shutting: 0 }, true), "drained", "drained at the last moment is drained");
+        assert.strictEqual(drainNext({ conns: 2, shutting: 0 }, false), "again");
+        assert.strictEqual(drainNext({ conns: 0, shutting: 1 }, false), "again");
+        assert.strictEqual(drainNext({ conns: 1, shutting: 0 }, true), "time-up");
+        assert.strictEqual(drainNext(undefined, false), "again");
+        assert.strictEqual(drainNext(undefined, true), "time-up");
     });
 });
 
