@@ -252,7 +252,6 @@ export class Proxy {
         return this.exec("curl", ...tls, ...curlArgs, `${scheme}://127.0.0.1:${listener.port}${path}`);
     }
 
-    /** The colour the live listener routes to: the marker present means green. */
     /** The colour the live listener routes to (the marker present: green). Throws ProxyUnreadable when the proxy cannot be read. */
     async route(): Promise<"blue" | "green"> {
         return routeOf(await this.readStates([ROUTE_MARKER]));
