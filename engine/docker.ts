@@ -110,6 +110,9 @@ export function dockerCli(env: NodeJS.ProcessEnv): Docker {
 /** `$(...)`'s text: the output without its trailing newlines. */
 export const trimmed = (s: string): string => s.replace(/\n+$/, "");
 
+/** Why a `docker exec` failed, in Docker's own words (its exit status when it said nothing). */
+export const execFailure = (r: DockerResult): string => trimmed(r.stderr).trim() || `docker exec exited with ${r.status}`;
+
 // In-proxy shell, as constants: the proxy image has sh and coreutils, nothing else of ours.
 /** Points the route at green: a rename, atomic; nginx reads the marker per request. */
 const ROUTE_TO_GREEN = 'mkdir -p "$1" && : > "$1/.$2.tmp" && mv -f "$1/.$2.tmp" "$1/$2"';
@@ -222,7 +225,7 @@ export class Proxy {
     async readStates(files: string[]): Promise<Map<string, string | undefined>> {
         const boundary = randomBytes(8).toString("hex");
         const r = await this.exec("sh", "-c", READ_STATES, "sh", STATE_DIR, boundary, ...files);
-        if (r.status !== 0) throw new ProxyUnreadable(`could not read ${files.join(", ")} in the proxy ${this.container}: ${trimmed(r.stderr).trim() || `docker exec exited with ${r.status}`}`);
+        if (r.status !== 0) throw new ProxyUnreadable(`could not read ${files.join(", ")} in the proxy ${this.container}: ${execFailure(r)}`);
         return parseStates(r.stdout, boundary, files);
     }
 

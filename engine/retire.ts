@@ -12,7 +12,7 @@
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, RETIRE_COLOR (may be empty),
 //      DRAIN_SECONDS, APP_PORT, STOP_GRACE_SECONDS
-import { Proxy, slotContainers, trimmed } from "./docker";
+import { execFailure, Proxy, slotContainers, trimmed } from "./docker";
 import { DrainLook, drainNext, establishedTo, procTcpAddress, shuttingDown } from "./drain-rules";
 import { sleep, Step } from "./step";
 
@@ -52,7 +52,7 @@ async function retire(step: Step): Promise<void> {
         const [tcp, titles] = await Promise.all([proxy.exec("cat", "/proc/net/tcp"), proxy.exec("sh", "-c", PROCESS_TITLES)]);
         const failed = [tcp, titles].find((r) => r.status !== 0);
         if (failed) {
-            const why = trimmed(failed.stderr).trim() || `docker exec exited with ${failed.status}`;
+            const why = execFailure(failed);
             if (!unread) step.say(`could not read what is in flight in the proxy ${env.SWITCHYARD_PROXY} (${why}); looking again`);
             unread = why;
             return undefined;

@@ -17,7 +17,7 @@
 import { X509Certificate, createPrivateKey } from "crypto";
 import * as path from "path";
 import { CONF_DIR, STATE_DIR, TLS_SUBDIR } from "../lib/routemarker";
-import { liveListener, Proxy, trimmed } from "./docker";
+import { execFailure, liveListener, Proxy } from "./docker";
 import { Step } from "./step";
 
 /**
@@ -81,7 +81,7 @@ async function tlsConfig(step: Step): Promise<void> {
     const dir = path.posix.dirname(copies.even);
     const read = await proxy.exec("sh", "-c", WORKER_USER, "sh", `${CONF_DIR}/nginx.conf`);
     // An exec that failed is not "nobody": a pair owned by the wrong user is one nginx's workers cannot read (HTTPS down), and the previous pair would go back the same way.
-    if (read.status !== 0) step.fail(`could not read the user nginx's workers run as in ${env.SWITCHYARD_PROXY} (${trimmed(read.stderr).trim() || `docker exec exited with ${read.status}`}); nothing was installed`);
+    if (read.status !== 0) step.fail(`could not read the user nginx's workers run as in ${env.SWITCHYARD_PROXY} (${execFailure(read)}); nothing was installed`);
     const worker = read.stdout.trim() || "nobody";
     const install = (from?: string) => step.docker.run(["exec", "-i", env.SWITCHYARD_PROXY, "sh", "-c", INSTALL_COPIES, "sh", dir, worker, copies.even, copies.odd, from ?? ""], from ? "" : env.TLS_PEM);
     const installed = await install();
