@@ -10,7 +10,7 @@
 // hosts' canaries go with it, so no host keeps sending a share to a colour
 // the stack refused.
 import { canaryLink } from "../lib/canary";
-import { Docker, dockerCli, Proxy, stepDockerEnv, trimmed } from "./docker";
+import { Docker, dockerEngine, Proxy, stepDockerEnv, trimmed } from "./docker";
 import { Step } from "./step";
 
 /** Another host's proxy, as the program names it in CANARY_HOSTS. */
@@ -77,7 +77,7 @@ export function canarySites(step: Step): CanarySite[] {
         if (h.tls) env.SWITCHYARD_DOCKER_TLS = h.tls;
         const { env: dockerEnv, problem } = stepDockerEnv(env);
         if (problem) step.fail(`host ${h.name}: ${problem}`);
-        const docker = dockerCli(dockerEnv);
+        const docker = dockerEngine(dockerEnv);
         return { name: h.name, docker, proxy: new Proxy(docker, h.proxy), ownAddress: h.socket ? "unix:" : "127.0.0.1" };
     });
 }

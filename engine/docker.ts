@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { dockerTlsEnv } from "../lib/dockertls";
 import { imageIdOf, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
+import { Endpoint, ExecForm, execOnce, resolveEndpoint } from "./dockerapi";
 
 export interface DockerResult {
     status: number;
@@ -103,6 +104,46 @@ export function dockerCli(env: NodeJS.ProcessEnv): Docker {
             child.stdin.on("error", () => undefined);
             const done = new Promise<DockerResult>((resolve) => child.on("close", (code) => resolve({ status: code ?? 1, stdout, stderr })));
             return { send: (text) => void child.stdin.write(text), close: () => child.stdin.end(), done };
+        },
+    };
+}
+
+/**
+ * A `docker exec` call's arguments as data, when they are the few forms the
+ * steps use (`exec [-i] [-u USER] CONTAINER CMD...`); anything else is for the
+ * CLI itself (undefined).
+ */
+export function execForm(args: string[]): ExecForm | undefined {
+    if (args[0] !== "exec") return undefined;
+    let stdin = false;
+    let user: string | undefined;
+    let i = 1;
+    for (; i < args.length && args[i].startsWith("-"); i++) {
+        if (args[i] === "-i") stdin = true;
+        else if (args[i] === "-u" && i + 1 < args.length) user = args[++i];
+        else return undefined;
+    }
+    if (args.length - i < 2) return undefined;
+    return { container: args[i], cmd: args.slice(i + 1), stdin, ...(user !== undefined ? { user } : {}) };
+}
+
+/**
+ * The steps' Docker: `docker exec` over the Engine API (engine/dockerapi.ts
+ * execOnce) when the host is a unix socket or tcp://, every other call (and
+ * every call to an ssh:// host, where a connection is an ssh session either
+ * way) through the docker CLI. The endpoint is resolved as the CLI would, at
+ * the first exec.
+ */
+export function dockerEngine(env: NodeJS.ProcessEnv): Docker {
+    const cli = dockerCli(env);
+    let endpoint: Endpoint | string | undefined;
+    return {
+        ...cli,
+        run: (args, input, timeoutMs) => {
+            const form = execForm(args);
+            endpoint ??= form ? resolveEndpoint(env) : undefined;
+            if (!form || endpoint === undefined || typeof endpoint === "string" || endpoint.kind === "ssh") return cli.run(args, input, timeoutMs);
+            return execOnce(endpoint, env.DOCKER_HOST || "the local engine", form, input, timeoutMs);
         },
     };
 }

@@ -14,6 +14,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
+import type { DockerResult } from "./docker";
 import { readFrames, readResponse, request, Response } from "./docker-wire";
 
 /** Where a Docker engine listens, as DOCKER_HOST names it. */
@@ -67,13 +68,27 @@ export function sshArgs(e: Extract<Endpoint, { kind: "ssh" }>): string[] {
  */
 const API = "";
 
-/** An exec attached over the connection: stdin open until close(). */
+/** An exec attached over the connection: stdin open until close() or end(). */
 export interface ApiExec {
+    /** The exec's id, for its exit code (execExitCode) once it has ended. */
+    id: string;
     send(text: string): void;
+    /** Ends the exec's stdin, and only that: its output still comes (a half-close). */
+    end(): void;
     /** Ends the connection (and with it the exec's stdin). */
     close(): void;
     /** Its output when the engine ends the stream. */
     done: Promise<{ stdout: string; stderr: string }>;
+}
+
+/** An exec the engine would not run: `daemon` is its own words (the docker CLI prints them after "Error response from daemon: "). */
+export class ExecRefused extends Error {
+    constructor(
+        what: string,
+        readonly daemon: string,
+    ) {
+        super(`${what}: ${daemon}`);
+    }
 }
 
 export class EngineConnection {
@@ -84,12 +99,14 @@ export class EngineConnection {
     private stream?: (chunk: Buffer) => void;
     private readonly write: (b: Buffer) => void;
     private readonly destroy: () => void;
+    private readonly endWrite: () => void;
 
     private constructor(
         private readonly label: string,
-        io: { write: (b: Buffer) => void; destroy: () => void; onData: (f: (b: Buffer) => void) => void; onEnd: (f: (why: string) => void) => void },
+        io: { write: (b: Buffer) => void; end: () => void; destroy: () => void; onData: (f: (b: Buffer) => void) => void; onEnd: (f: (why: string) => void) => void },
     ) {
         this.write = io.write;
+        this.endWrite = io.end;
         this.destroy = io.destroy;
         io.onData((b) => {
             if (this.stream) return this.stream(b);
@@ -114,6 +131,7 @@ export class EngineConnection {
                   : net.connect(e.port, e.host);
         return new EngineConnection(label, {
             write: (b) => void socket.write(b),
+            end: () => void socket.end(),
             destroy: () => socket.destroy(),
             onData: (f) => socket.on("data", f),
             onEnd: (f) => {
@@ -129,6 +147,7 @@ export class EngineConnection {
         child.stdin!.on("error", () => undefined);
         return new EngineConnection(label, {
             write: (b) => void child.stdin!.write(b),
+            end: () => void child.stdin!.end(),
             destroy: () => child.kill("SIGKILL"),
             onData: (f) => child.stdout!.on("data", f),
             onEnd: (f) => {
@@ -171,13 +190,17 @@ export class EngineConnection {
     }
 
     /**
-     * Runs `cmd` in a running container with stdin attached; `onLine` gets its
-     * stdout line by line. The connection is the exec's from here on.
+     * Runs `cmd` in a running container, stdin attached unless `opts.stdin` is
+     * false, as `opts.user` when given; `onLine` gets its stdout line by line.
+     * The connection is the exec's from here on. An exec the engine refuses
+     * (no such container, paused) throws ExecRefused with the engine's words.
      */
-    async exec(container: string, cmd: string[], onLine: (line: string) => void, limitMs = 10000): Promise<ApiExec> {
-        const created = await this.call<{ Id?: string; message?: string }>("POST", `/containers/${encodeURIComponent(container)}/exec`, { AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false, Cmd: cmd }, limitMs);
-        if (created.status !== 201 || !created.json?.Id) throw new Error(`exec in ${container} at ${this.label}: ${created.json?.message ?? `HTTP ${created.status}`}`);
-        this.write(request("POST", `${API}/exec/${created.json.Id}/start`, { Detach: false, Tty: false }, { Connection: "Upgrade", Upgrade: "tcp" }));
+    async exec(container: string, cmd: string[], onLine: (line: string) => void, limitMs = 10000, opts: { stdin?: boolean; user?: string } = {}): Promise<ApiExec> {
+        const spec = { AttachStdin: opts.stdin ?? true, AttachStdout: true, AttachStderr: true, Tty: false, Cmd: cmd, ...(opts.user ? { User: opts.user } : {}) };
+        const created = await this.call<{ Id?: string; message?: string }>("POST", `/containers/${encodeURIComponent(container)}/exec`, spec, limitMs);
+        if (created.status !== 201 || !created.json?.Id) throw new ExecRefused(`exec in ${container} at ${this.label}`, created.json?.message ?? `HTTP ${created.status}`);
+        const id = created.json.Id;
+        this.write(request("POST", `${API}/exec/${id}/start`, { Detach: false, Tty: false }, { Connection: "Upgrade", Upgrade: "tcp" }));
         const head = await this.next(true, limitMs);
         if (head.status !== 101 && head.status !== 200) throw new Error(`exec in ${container} at ${this.label}: HTTP ${head.status}`);
         let pending = this.buf;
@@ -204,11 +227,71 @@ export class EngineConnection {
             if (this.ended) return finish();
             this.wake = () => this.ended && finish();
         });
-        return { send: (text) => this.write(Buffer.from(text)), close: () => this.destroy(), done };
+        return { id, send: (text) => this.write(Buffer.from(text)), end: () => this.endWrite(), close: () => this.destroy(), done };
     }
 
     close(): void {
         this.destroy();
+    }
+}
+
+/** A `docker exec` as data: the container, the command, and the CLI's -i and -u. */
+export interface ExecForm {
+    container: string;
+    cmd: string[];
+    /** -u: the user the command runs as. */
+    user?: string;
+    /** -i: stdin attached (the step's input, then its end). */
+    stdin: boolean;
+}
+
+/**
+ * One `docker exec` over the API, with what the docker CLI would return: its
+ * exit status, stdout and stderr, and a refusal in the engine's own words
+ * (status 1, "Error response from daemon: ..."). One connection for the exec
+ * and one for its exit code, instead of a CLI process that dials, negotiates
+ * the API version and then does the same: a step makes a dozen of these, and
+ * the release waits for each (docs/benchmarks.md). `timeoutMs` bounds the
+ * whole call; past it the connection is cut and the result says `timedOut`.
+ */
+export async function execOnce(e: Endpoint, label: string, form: ExecForm, input?: string, timeoutMs?: number): Promise<DockerResult> {
+    const conns: EngineConnection[] = [];
+    const open = () => (conns.push(EngineConnection.open(e, label)), conns[conns.length - 1]);
+    let timer: NodeJS.Timeout | undefined;
+    const work = async (): Promise<DockerResult> => {
+        const x = await open().exec(form.container, form.cmd, () => undefined, timeoutMs ?? 10000, { stdin: form.stdin, user: form.user });
+        if (form.stdin) {
+            if (input) x.send(input);
+            x.end();
+        }
+        const out = await x.done;
+        return { status: await execExitCode(open(), x.id), ...out };
+    };
+    const limit = new Promise<DockerResult>((resolve) => {
+        if (timeoutMs !== undefined) timer = setTimeout(() => resolve({ status: 1, stdout: "", stderr: "", timedOut: true }), timeoutMs);
+    });
+    try {
+        return await Promise.race([work(), limit]);
+    } catch (err) {
+        const why = err instanceof ExecRefused ? `Error response from daemon: ${err.daemon}` : (err as Error).message;
+        return { status: 1, stdout: "", stderr: `${why}\n` };
+    } finally {
+        clearTimeout(timer);
+        conns.forEach((c) => c.close());
+    }
+}
+
+/**
+ * An ended exec's exit code. The engine records it as the exec's process is
+ * reaped, which can come a moment after its output ends: asked again then.
+ */
+async function execExitCode(conn: EngineConnection, id: string): Promise<number> {
+    for (let tries = 0; ; tries++) {
+        const r = await conn.call<{ ExitCode?: number | null; Running?: boolean; message?: string }>("GET", `/exec/${id}/json`);
+        if (r.status !== 200) throw new Error(`the exit code of exec ${id.slice(0, 12)} cannot be read: ${r.json?.message ?? `HTTP ${r.status}`}`);
+        if (!r.json?.Running && typeof r.json?.ExitCode === "number") return r.json.ExitCode;
+        if (tries >= 100) throw new Error(`exec ${id.slice(0, 12)} ended its output but not its process within 1s`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
     }
 }
 

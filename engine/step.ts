@@ -6,7 +6,7 @@
 import { spawn } from "child_process";
 import { packageFile } from "../lib/package";
 import { RESTORE_LOCK, WEBHOOK_URL_FILE } from "../lib/routemarker";
-import { Docker, dockerCli, imageOf, Proxy, ProxyUnreadable, stepDockerEnv } from "./docker";
+import { Docker, dockerEngine, imageOf, Proxy, ProxyUnreadable, stepDockerEnv } from "./docker";
 
 /**
  * A step's failure: its message is what the operator reads. A `report` (the
@@ -32,7 +32,7 @@ export class Step {
         readonly env: NodeJS.ProcessEnv = process.env,
     ) {
         const { env: dockerEnv, problem } = stepDockerEnv(env);
-        this.docker = dockerCli(dockerEnv);
+        this.docker = dockerEngine(dockerEnv);
         this.dockerProblem = problem;
     }
 

@@ -4,7 +4,11 @@
 // over ssh:// and tcp:// with TLS in hosts e2e 5d.
 import * as assert from "assert";
 import { spawnSync } from "child_process";
+import * as fs from "fs";
 import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { dockerCli, dockerEngine, DockerResult } from "../../engine/docker";
 import { EngineConnection, endpointOf, resolveEndpoint } from "../../engine/dockerapi";
 import { dockerAvailable } from "./fixture";
 
@@ -21,7 +25,10 @@ describe("the Docker Engine API over one connection, on the real engine", functi
         const r = sh("run", "-d", "--name", NAME, "--label", "switchyard.sytest=dockerapi", IMAGE, "sleep", "300");
         assert.strictEqual(r.status, 0, r.stderr);
     });
-    after(() => sh("rm", "-f", NAME));
+    after(function () {
+        sh("rm", "-f", NAME);
+        if (this.fakeCli) fs.rmSync(this.fakeCli as string, { recursive: true, force: true });
+    });
 
     const local = () => {
         const e = resolveEndpoint({ ...process.env });
@@ -57,6 +64,40 @@ describe("the Docker Engine API over one connection, on the real engine", functi
         await exec.done;
         await new Promise((r) => setTimeout(r, 300));
         assert.notStrictEqual(sh("exec", NAME, "test", "-e", "/tmp/applied").status, 0, "nothing applied after the close");
+    });
+
+    it("a step's docker exec over the API returns what the docker CLI returns: status, stdout, stderr, stdin, user, the engine's refusal", async function () {
+        const cli = dockerCli(process.env);
+        // A docker CLI on PATH that answers nothing real: every exec below must go over the API.
+        const fake = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-nocli-"));
+        fs.writeFileSync(path.join(fake, "docker"), "#!/bin/sh\necho 'not the API: the CLI ran' >&2\nexit 99\n", { mode: 0o755 });
+        this.fakeCli = fake;
+        const api = dockerEngine({ ...process.env, PATH: `${fake}:${process.env.PATH}` });
+        const big = "x".repeat(3 << 20);
+        const calls: [string[], string?][] = [
+            [["exec", NAME, "sh", "-c", 'echo "out $1"; echo err >&2; exit 3', "sh", "a b; $(x)"]],
+            [["exec", "-i", NAME, "sh", "-c", 'cat > /tmp/in && wc -c < /tmp/in && tail -c 3 /tmp/in'], big + "end"],
+            [["exec", "-i", NAME, "cat"], ""],
+            [["exec", "-u", "nobody", NAME, "id", "-un"]],
+            [["exec", NAME, "sh", "-c", `head -c ${2 << 20} /dev/zero | tr '\\0' y`]],
+            [["exec", "switchyard-sytest-no-such-container", "true"]],
+            [["exec", "-u", "no-such-user", NAME, "true"]],
+        ];
+        const norm = (r: DockerResult) => ({ status: r.status, stdout: r.stdout, stderr: r.stderr });
+        for (const [args, input] of calls) assert.deepStrictEqual(norm(await api.run(args, input)), norm(await cli.run(args, input)), args.join(" "));
+        assert.strictEqual(sh("pause", NAME).status, 0);
+        try {
+            const paused = await api.run(["exec", NAME, "true"]);
+            assert.deepStrictEqual(norm(paused), norm(await cli.run(["exec", NAME, "true"])));
+            assert.match(paused.stderr, new RegExp(`^Error response from daemon: Container ${NAME} is paused, unpause the container before exec`));
+        } finally {
+            sh("unpause", NAME);
+        }
+        // A time limit cuts the call and says so, as the CLI's does.
+        const t0 = Date.now();
+        const cut = await api.run(["exec", NAME, "sleep", "5"], undefined, 300);
+        assert.deepStrictEqual([cut.status, cut.timedOut], [1, true]);
+        assert.ok(Date.now() - t0 < 2000, `cut after ${Date.now() - t0} ms`);
     });
 
     it("names the container an exec cannot run in, and an engine that cannot be reached", async () => {

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
-import { Docker, dockerCli, labelFilters, parseStates, Proxy, ProxyUnreadable, routeOf, slotContainerIds, stepDockerEnv } from "../../engine/docker";
+import { Docker, dockerCli, dockerEngine, execForm, labelFilters, parseStates, Proxy, ProxyUnreadable, routeOf, slotContainerIds, stepDockerEnv } from "../../engine/docker";
 import { addToHistory } from "../../engine/history";
 import { buildProblem, programSources } from "../../lib/build";
 
@@ -199,6 +199,28 @@ describe("the release engine", () => {
                 fs.rmSync(home, { recursive: true, force: true });
             }
         });
+    });
+
+    it("execForm: the exec forms the steps use are data for the Engine API; any other call is the CLI's", () => {
+        assert.deepStrictEqual(execForm(["exec", "p1", "cat", "/proc/net/tcp"]), { container: "p1", cmd: ["cat", "/proc/net/tcp"], stdin: false });
+        assert.deepStrictEqual(execForm(["exec", "-i", "-u", "postgres", "pg", "sh", "-c", "x", "sh", "-u"]), { container: "pg", cmd: ["sh", "-c", "x", "sh", "-u"], stdin: true, user: "postgres" });
+        for (const cli of [["inspect", "p1"], ["exec", "-t", "p1", "sh"], ["exec", "-e", "A=1", "p1", "sh"], ["exec", "p1"], ["exec", "-u"], ["exec", "--user", "x", "p1", "sh"]]) assert.strictEqual(execForm(cli), undefined, cli.join(" "));
+    });
+
+    it("dockerEngine: over ssh:// (a session either way) and for every call that is not an exec, the docker CLI runs", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-docker-"));
+        fs.writeFileSync(path.join(dir, "docker"), '#!/bin/sh\necho "cli $*"\n', { mode: 0o755 });
+        const env = { ...process.env, PATH: `${dir}:${process.env.PATH}` };
+        try {
+            assert.strictEqual((await dockerEngine({ ...env, DOCKER_HOST: "ssh://deploy@m1" }).run(["exec", "p1", "cat", "f"])).stdout, "cli exec p1 cat f\n");
+            assert.strictEqual((await dockerEngine({ ...env, DOCKER_HOST: "unix:///nowhere.sock" }).run(["inspect", "p1"])).stdout, "cli inspect p1\n");
+            // A unix socket: the exec goes over the API (nothing listens here, so it says so, in the CLI's place).
+            const api = await dockerEngine({ ...env, DOCKER_HOST: "unix:///nowhere.sock" }).run(["exec", "p1", "cat", "f"]);
+            assert.strictEqual(api.status, 1);
+            assert.match(api.stderr, /the Docker engine at unix:\/\/\/nowhere\.sock closed the connection: connect ENOENT/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it("a docker CLI that exits before reading its input is its exit status, not a crash of the step (EPIPE)", async () => {
