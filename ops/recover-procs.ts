@@ -42,7 +42,7 @@ export function truncatedSidecars(stateDir: string): string[] {
     return out;
 }
 
-interface Proc {
+export interface Proc {
     pid: number;
     ppid: number;
     cmd: string[];
@@ -99,24 +99,37 @@ export function killedSteps(proxyContainer: string): { pid: number; name: string
 }
 
 /**
- * Provider plugins whose CLI is gone and that run nothing any more, of the
- * project at `dir` only: Pulumi starts a plugin in the program's directory, so
- * one whose working directory is elsewhere belongs to another project's update.
+ * Plugins whose CLI is gone and that run nothing any more, of the project at
+ * `dir` only: Pulumi starts a plugin in the program's directory, so one whose
+ * working directory is elsewhere belongs to another project's update.
  */
 export function orphanedPlugins(dir: string): { pid: number; name: string }[] {
     const project = fs.realpathSync(dir);
-    const all = processes();
-    const parents = new Set(all.map((p) => p.ppid));
+    return idlePlugins(processes(), project, (pid) => readOr(`/proc/${pid}/comm`).trim(), (pid) => {
+        try {
+            return fs.readlinkSync(`/proc/${pid}/cwd`);
+        } catch {
+            return undefined;
+        }
+    });
+}
+
+/**
+ * Of a process table, the plugins of `project` that a killed CLI left: a
+ * provider or a language host (`pulumi-resource-*`, `pulumi-language-*`) whose
+ * parent is not `pulumi`, that runs in the project's directory and has no
+ * child but ssh sessions. A child is work (a command plugin's step, a
+ * language host's program), except `ssh`: the docker provider's connection to
+ * an ssh:// host (`docker system dial-stdio`), which is no work and ends with
+ * the plugin; counted as work, it kept the provider of every ssh:// host of a
+ * killed update running after recover.
+ */
+export function idlePlugins(all: Proc[], project: string, commOf: (pid: number) => string, cwdOf: (pid: number) => string | undefined): { pid: number; name: string }[] {
+    const working = new Set(all.filter((p) => path.basename(p.cmd[0] ?? "") !== "ssh").map((p) => p.ppid));
     return all
-        .filter((p) => /(^|\/)pulumi-resource-[a-z0-9-]+$/.test(p.cmd[0] ?? "") && p.cmd.length > 1)
-        .filter((p) => readOr(`/proc/${p.ppid}/comm`).trim() !== "pulumi")
-        .filter((p) => {
-            try {
-                return fs.readlinkSync(`/proc/${p.pid}/cwd`) === project;
-            } catch {
-                return false;
-            }
-        })
-        .filter((p) => !parents.has(p.pid))
+        .filter((p) => /(^|\/)pulumi-(resource|language)-[a-z0-9-]+$/.test(p.cmd[0] ?? "") && p.cmd.length > 1)
+        .filter((p) => commOf(p.ppid) !== "pulumi")
+        .filter((p) => cwdOf(p.pid) === project)
+        .filter((p) => !working.has(p.pid))
         .map((p) => ({ pid: p.pid, name: path.basename(p.cmd[0]) }));
 }

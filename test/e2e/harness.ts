@@ -360,12 +360,12 @@ export function redisCli(s: E2EStack, ...args: string[]): string {
     return execFileSync("docker", ["exec", `${s.names.namePrefix}-redis`, "sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli "$@"', "redis-cli", ...args], { encoding: "utf8" }).trim();
 }
 
-/** Provider plugins on this machine whose pulumi CLI is gone: "pid path" (a killed update's, that recover should have stopped). */
+/** Plugins (providers, language hosts) on this machine whose pulumi CLI is gone: "pid path" (a killed update's, that recover should have stopped). */
 export function orphanedPlugins(): string[] {
     return fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).flatMap((pid) => {
         try {
             const exe = fs.readlinkSync(`/proc/${pid}/exe`);
-            if (!/\/pulumi-resource-[a-z0-9-]+$/.test(exe)) return [];
+            if (!/\/pulumi-(resource|language)-[a-z0-9-]+$/.test(exe)) return [];
             const ppid = fs.readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[1];
             return fs.readFileSync(`/proc/${ppid}/comm`, "utf8").trim() === "pulumi" ? [] : [`${pid} ${exe}`];
         } catch {

@@ -27,7 +27,7 @@ import { describeFailures, get, LoadReport } from "../scripts/load";
 import { WebhookReceiver } from "../scripts/webhook";
 import { dockerTlsName, dockerTlsRoot } from "../../lib/dockertls";
 import { ExtraEngine } from "./engines";
-import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep, withLoad } from "./harness";
+import { baseConfig, changed, E2EStack, freePort, missingParts, orphanedPlugins, say, sleep, withLoad } from "./harness";
 
 /** Requests per second on each host's live listener. */
 const LOAD_RATE = 40;
@@ -347,16 +347,20 @@ describe("e2e: one stack on three Docker hosts, host by host, over ssh:// and tc
         let at = "";
         let recover = { status: 0, out: "", seconds: 0 };
         let up = { seconds: 0, output: "" };
+        let leftPlugins: string[] = [];
         const reps = await underLoad(async () => {
             await s.killUpWhen("after m2 switched", () => routeOn(engines[1]) === "green", 300000);
             at = engines.map((e) => `${e.name} ${routeOn(e)}`).join(", ");
             const t = Date.now();
             const r = spawnSync("bash", ["ops/switchyard.sh", "recover", "--stack", s.name], { cwd: s.dir, env: s.env, encoding: "utf8" });
             recover = { status: r.status ?? -1, out: `${r.stdout}${r.stderr}`, seconds: (Date.now() - t) / 1000 };
+            leftPlugins = orphanedPlugins();
             up = await s.up("after recover on three hosts");
         });
         assert.strictEqual(recover.status, 0, recover.out);
         console.log(recover.out.trim().replace(/^/gm, "        "));
+        // The docker provider of each ssh:// host holds an ssh session: that is no work, and recover stops it too.
+        assert.deepStrictEqual(leftPlugins, [], "no plugin of the killed CLI stays behind");
         assertNoneFailed("kill, recover, up", reps);
         for (const e of engines) {
             assert.strictEqual(routeOn(e), "green", e.name);

@@ -10,7 +10,7 @@ import * as path from "path";
 import { projectDir, projectName } from "../../ops/cli";
 import { COMMANDS } from "../../ops/main";
 import { containersInState } from "../../ops/recover";
-import { backendUrl, fileBackendRoot, isRunning, truncatedSidecars } from "../../ops/recover-procs";
+import { backendUrl, fileBackendRoot, idlePlugins, isRunning, truncatedSidecars } from "../../ops/recover-procs";
 
 const REPO = path.resolve(__dirname, "..", "..");
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-cli-"));
@@ -91,5 +91,30 @@ describe("the operator CLI (ops/main.ts)", () => {
         assert.deepStrictEqual([...containersInState(resources, "tcp://b:2376")].sort(), ["shop-p-postgres", "shop-p-proxy"]);
         assert.deepStrictEqual([...containersInState(resources, "ssh://a")], ["shop-p-proxy"]);
         assert.deepStrictEqual([...containersInState(resources, undefined)].sort(), ["shop-p-postgres", "shop-p-proxy"], "one host: every container");
+    });
+
+    it("recover stops the plugins a killed CLI left in this project: idle ones, the docker provider's ssh sessions being no work", () => {
+        const D = "/root/.pulumi/plugins/resource-docker-v4.11.2/pulumi-resource-docker";
+        const C = "/root/.pulumi/plugins/resource-command-v1.2.1/pulumi-resource-command";
+        const L = "/root/.pulumi/bin/pulumi-language-nodejs";
+        const table = [
+            { pid: 10, ppid: 1, cmd: [D, "127.0.0.1:4000"] }, // orphan, idle
+            { pid: 11, ppid: 1, cmd: [D, "127.0.0.1:4000"] }, // orphan with an ssh:// host's session
+            { pid: 12, ppid: 11, cmd: ["ssh", "-o", "BatchMode=yes", "--", "m1", "docker", "system", "dial-stdio"] },
+            { pid: 13, ppid: 1, cmd: [C, "127.0.0.1:4000"] }, // orphan still running a step
+            { pid: 14, ppid: 13, cmd: ["/bin/sh", "-c", "bash scripts/release/retire.sh"] },
+            { pid: 15, ppid: 1, cmd: [L, "127.0.0.1:4000"] }, // the killed CLI's language host, its program gone
+            { pid: 16, ppid: 20, cmd: [D, "127.0.0.1:5000"] }, // a live CLI's
+            { pid: 20, ppid: 1, cmd: ["pulumi", "up"] },
+            { pid: 17, ppid: 1, cmd: [D, "127.0.0.1:6000"] }, // another project's orphan
+            { pid: 18, ppid: 1, cmd: [D] }, // not a plugin serving an engine
+        ];
+        const comm = (pid: number) => (pid === 20 ? "pulumi" : "init");
+        const cwd = (pid: number) => (pid === 17 ? "/srv/other" : "/srv/shop");
+        assert.deepStrictEqual(idlePlugins(table, "/srv/shop", comm, cwd), [
+            { pid: 10, name: "pulumi-resource-docker" },
+            { pid: 11, name: "pulumi-resource-docker" },
+            { pid: 15, name: "pulumi-language-nodejs" },
+        ]);
     });
 });
