@@ -1,0 +1,91 @@
+// npm run bench:exec — what one `docker exec` of a release step costs, the
+// docker CLI's way (a process that dials the engine and negotiates the API
+// version, then execs) and the Engine API's way (engine/dockerapi.ts
+// execOnce), side by side in one run: the calls a step makes in the proxy
+// (several state files read in one exec, a state file written from stdin),
+// alternating which goes first in each round. The container is the Debian base
+// image the proxy's is built from, sleeping: an exec's cost is the engine's
+// and runc's, not the image's. BENCH_ROUNDS rounds (default 40).
+// Prints one line per kind with elapsed seconds, then JSON and a Markdown
+// table, and writes bench/results/exec.json and bench/results/exec.md.
+import { spawnSync } from "child_process";
+import { Docker, dockerCli, dockerEngine, Proxy } from "../engine/docker";
+import { ROUTE_MARKER } from "../lib/routemarker";
+import { dockerAvailable } from "../test/scripts/fixture";
+import { median, writeBenchResults } from "./results";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
+const NAME = "switchyard-bench-exec";
+const T0 = Date.now();
+const say = (msg: string) => console.log(`[bench ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+const sh = (...args: string[]) => spawnSync("docker", args, { encoding: "utf8" });
+
+interface Row {
+    call: string;
+    via: "docker CLI" | "Engine API";
+    medianMs: number;
+    p90Ms: number;
+}
+
+const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)] ?? 0;
+
+async function timed(f: () => Promise<unknown>): Promise<number> {
+    const t = process.hrtime.bigint();
+    await f();
+    return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+async function main() {
+    const missing = dockerAvailable();
+    if (missing) throw new Error(`this benchmark needs a Docker engine and the local images: ${missing}`);
+    sh("rm", "-f", NAME);
+    const started = sh("run", "-d", "--name", NAME, "switchyard/debian-base:bookworm", "sleep", "infinity");
+    if (started.status !== 0) throw new Error(`could not start the bench container: ${started.stderr}`);
+    try {
+        const ways: [Row["via"], Docker][] = [
+            ["docker CLI", dockerCli(process.env)],
+            ["Engine API", dockerEngine(process.env)],
+        ];
+        const calls: [string, (p: Proxy) => Promise<unknown>][] = [
+            ["read 3 state files (one exec)", (p) => p.readStates([ROUTE_MARKER, "gated-blue", "went-live"])],
+            ["write a state file from stdin (exec -i)", (p) => p.writeState("bench-record", "a b c\n".repeat(50))],
+        ];
+        const times = new Map<string, number[]>();
+        // The first call of each way warms what it caches (the image, the socket's path); it is not counted.
+        for (const [, d] of ways) await new Proxy(d, NAME).readStates([ROUTE_MARKER]);
+        for (let round = 0; round < ROUNDS; round++) {
+            const order = round % 2 === 0 ? ways : [...ways].reverse();
+            for (const [call, f] of calls)
+                for (const [via, d] of order) {
+                    const key = `${call}\t${via}`;
+                    times.set(key, [...(times.get(key) ?? []), await timed(() => f(new Proxy(d, NAME)))]);
+                }
+        }
+        const rows: Row[] = [...times].map(([key, xs]) => {
+            const [call, via] = key.split("\t") as [string, Row["via"]];
+            return { call, via, medianMs: Math.round(median(xs) * 10) / 10, p90Ms: Math.round(p90(xs) * 10) / 10 };
+        });
+        for (const r of rows) say(`${r.call} via ${r.via}: median ${r.medianMs} ms, p90 ${r.p90Ms} ms (${ROUNDS} calls)`);
+        const ratio = (call: string) => {
+            const [cli, api] = ["docker CLI", "Engine API"].map((v) => rows.find((r) => r.call === call && r.via === v)!.medianMs);
+            return Math.round((cli / api) * 100) / 100;
+        };
+        const md = [
+            `A step's docker exec, the docker CLI against the Engine API — ${ROUNDS} rounds, alternating which goes first; one run.`,
+            "",
+            "| call | via | median (ms) | p90 (ms) | CLI ÷ API (medians) |",
+            "|---|---|---|---|---|",
+            ...rows.map((r) => `| ${r.call} | ${r.via} | ${r.medianMs} | ${r.p90Ms} | ${r.via === "Engine API" ? ratio(r.call) : ""} |`),
+            "",
+        ].join("\n");
+        const files = writeBenchResults("exec", { rounds: ROUNDS, rows }, rows, md);
+        say(`wrote ${files.join(", ")}`);
+    } finally {
+        sh("rm", "-f", NAME);
+    }
+}
+
+main().catch((e: Error) => {
+    console.error(e.message);
+    process.exit(1);
+});
