@@ -9,11 +9,10 @@
 import { spawnSync } from "child_process";
 import * as os from "os";
 import { docker, dockerAvailable, REPO, runStep, TestStack } from "../test/scripts/fixture";
-import { writeBenchResults } from "./results";
+import { progress, writeBenchResults } from "./results";
 
 const SIZES = (process.env.BENCH_ROWS ?? "10000,100000,1000000").split(",").map(Number);
-const T0 = Date.now();
-const say = (msg: string) => console.log(`[bench ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+const say = progress();
 
 interface Row {
     rows: number;

@@ -14,13 +14,12 @@ import { READ_RECORDS, samplesFromChunks } from "../engine/watch";
 import { METRICS_LOG_DIR } from "../nginx/render";
 import { docker } from "../test/scripts/fixture";
 import { startLoadProcess } from "../test/scripts/load";
-import { liveBlueStack, median, writeBenchResults } from "./results";
+import { liveBlueStack, median, progress, writeBenchResults } from "./results";
 
 const RATE = Number(process.env.BENCH_RATE ?? 500);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 600);
 const CHECK_MS = 2000;
-const T0 = Date.now();
-const say = (msg: string) => console.log(`[bench ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+const say = progress();
 
 interface Check {
     /** Seconds since the window started. */

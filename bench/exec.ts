@@ -12,12 +12,11 @@ import { spawnSync } from "child_process";
 import { Docker, dockerCli, dockerEngine, Proxy } from "../engine/docker";
 import { ROUTE_MARKER } from "../lib/routemarker";
 import { dockerAvailable } from "../test/scripts/fixture";
-import { median, writeBenchResults } from "./results";
+import { median, progress, writeBenchResults } from "./results";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
 const NAME = "switchyard-bench-exec";
-const T0 = Date.now();
-const say = (msg: string) => console.log(`[bench ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+const say = progress();
 const sh = (...args: string[]) => spawnSync("docker", args, { encoding: "utf8" });
 
 interface Row {

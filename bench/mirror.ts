@@ -14,15 +14,14 @@
 // bench/results/mirror.json and bench/results/mirror.md.
 import { docker, runStep, TestStack } from "../test/scripts/fixture";
 import { startLoadProcess } from "../test/scripts/load";
-import { liveBlueStack, median, writeBenchResults } from "./results";
+import { liveBlueStack, median, progress, writeBenchResults } from "./results";
 
 const RATE = Number(process.env.BENCH_RATE ?? 400);
 const PHASE_SECONDS = Number(process.env.BENCH_PHASE ?? 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Seconds of load before a phase is measured: the load process starts, keep-alive connections open. */
 const WARM_SECONDS = 3;
-const T0 = Date.now();
-const say = (msg: string) => console.log(`[bench ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+const say = progress();
 
 const VARIANTS = {
     off: { metrics: false, records: false },

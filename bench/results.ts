@@ -15,6 +15,12 @@ export function writeBenchResults(name: string, figures: unknown, printed: unkno
     return files.map((f) => path.relative(REPO, f));
 }
 
+/** A benchmark's progress lines: one per step, with the seconds since this was called (its start). */
+export function progress(): (msg: string) => void {
+    const t0 = Date.now();
+    return (msg) => console.log(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+}
+
 /** The middle value (0 for none). */
 export function median(xs: number[]): number {
     const s = [...xs].sort((a, b) => a - b);

@@ -11,15 +11,14 @@ import { execFile } from "child_process";
 import * as os from "os";
 import { docker, dockerAsync, dockerAvailable, runStepAsync, TestStack } from "../test/scripts/fixture";
 import { CONF_DIR } from "../lib/routemarker";
-import { writeBenchResults } from "./results";
+import { progress, writeBenchResults } from "./results";
 import { LoadReport, report, Sample, startLoad } from "../test/scripts/load";
 
 type Method = "marker" | "reload" | "proxy-config" | "recreate";
 const RATE = Number(process.env.BENCH_RATE ?? 250);
 const SWITCHES = Number(process.env.BENCH_SWITCHES ?? 8);
 const GAP_MS = 2000;
-const T0 = Date.now();
-const say = (msg: string) => console.log(`[bench ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+const say = progress();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface SwitchTiming {
