@@ -93,9 +93,10 @@ async function backup(step: Step): Promise<void> {
     const own = step.env.POSTGRES_CONTAINER;
     if (own) {
         await step.waitRunning(own, 60);
-        const r = await step.docker.run(["inspect", "-f", "{{.Image}}", own]);
-        if (r.status !== 0) step.fail(`cannot read the image of ${own}`);
-        pgImage = r.stdout.trim();
+        const r = await step.docker.inspect([own]).catch((e: Error) => e);
+        const image = r instanceof Error ? undefined : r.found[0]?.Image;
+        if (!image) step.fail(`cannot read the image of ${own}${r instanceof Error ? `: ${r.message}` : ""}`);
+        pgImage = image;
         server = ["-e", "PGHOST=postgres"];
     } else {
         pgImage = step.require("PGHOST", "PGPORT", "PG_IMAGE").PG_IMAGE;

@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { dockerTlsEnv } from "../lib/dockertls";
 import { imageIdOf, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
+import { apiReads, cliReads, DockerReads, ListedContainer, stopForm, stopOnce } from "./docker-reads";
 import { Endpoint, ExecForm, execOnce, resolveEndpoint } from "./dockerapi";
 
 export interface DockerResult {
@@ -20,8 +21,11 @@ export interface DockerResult {
     timedOut?: boolean;
 }
 
-/** What a step asks of Docker: one CLI call, optionally with stdin and a time limit. */
-export interface Docker {
+/**
+ * What a step asks of Docker: one CLI call, optionally with stdin and a time
+ * limit; and the reads (engine/docker-reads.ts), as the engine's own JSON.
+ */
+export interface Docker extends DockerReads {
     run(args: string[], input?: string, timeoutMs?: number): Promise<DockerResult>;
     /** A call whose output (stdout and stderr) is handed over line by line as it comes; resolves when it ends. */
     stream(args: string[], onLine: (line: string) => void): Promise<number>;
@@ -57,8 +61,7 @@ export function stepDockerEnv(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv;
 }
 
 export function dockerCli(env: NodeJS.ProcessEnv): Docker {
-    return {
-        run: (args, input, timeoutMs) =>
+    const run: Docker["run"] = (args, input, timeoutMs) =>
             new Promise((resolve) => {
                 const child = execFile("docker", args, { env, maxBuffer: 256 * 1024 * 1024, encoding: "utf8", timeout: timeoutMs ?? 0, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
                     const e = err as (Error & { code?: unknown; killed?: boolean }) | null;
@@ -70,7 +73,10 @@ export function dockerCli(env: NodeJS.ProcessEnv): Docker {
                 // write is not an error of its own (unhandled, it killed the step: seen in the e2e).
                 child.stdin?.on("error", () => undefined);
                 child.stdin?.end(input ?? "");
-            }),
+            });
+    return {
+        run,
+        ...cliReads({ run }),
         stream: (args, onLine) =>
             new Promise((resolve) => {
                 const child = spawn("docker", args, { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -128,22 +134,41 @@ export function execForm(args: string[]): ExecForm | undefined {
 }
 
 /**
- * The steps' Docker: `docker exec` over the Engine API (engine/dockerapi.ts
- * execOnce) when the host is a unix socket or tcp://, every other call (and
- * every call to an ssh:// host, where a connection is an ssh session either
- * way) through the docker CLI. The endpoint is resolved as the CLI would, at
- * the first exec.
+ * The steps' Docker, over the Engine API where a call is one of the few the
+ * steps repeat, through the docker CLI for the rest:
+ * - the reads (inspect, ps) and `docker stop`: over the API on every host
+ *   reached directly (engine/docker-reads.ts). Over ssh:// one connection is
+ *   one ssh session, as one CLI call is.
+ * - `docker exec` (engine/dockerapi.ts execOnce): over the API on a unix
+ *   socket or tcp://. Not over ssh://: an exec takes a second connection for
+ *   its exit code, and there a connection is an ssh session.
+ * The endpoint is resolved as the CLI would, at the first call that needs it;
+ * one the API is not reached on (npipe, an unreadable context) leaves every
+ * call to the CLI.
  */
 export function dockerEngine(env: NodeJS.ProcessEnv): Docker {
     const cli = dockerCli(env);
-    let endpoint: Endpoint | string | undefined;
+    const label = env.DOCKER_HOST || "the local engine";
+    let resolved: Endpoint | string | undefined;
+    const endpoint = (): Endpoint | undefined => {
+        resolved ??= resolveEndpoint(env);
+        return typeof resolved === "string" ? undefined : resolved;
+    };
+    const reads = (): DockerReads => {
+        const e = endpoint();
+        return e ? apiReads(e, label) : cli;
+    };
     return {
         ...cli,
+        inspect: (names) => reads().inspect(names),
+        list: (labels) => reads().list(labels),
         run: (args, input, timeoutMs) => {
-            const form = execForm(args);
-            endpoint ??= form ? resolveEndpoint(env) : undefined;
-            if (!form || endpoint === undefined || typeof endpoint === "string" || endpoint.kind === "ssh") return cli.run(args, input, timeoutMs);
-            return execOnce(endpoint, env.DOCKER_HOST || "the local engine", form, input, timeoutMs);
+            const exec = execForm(args);
+            const stop = exec ? undefined : stopForm(args);
+            const e = exec || stop ? endpoint() : undefined;
+            if (e && stop) return stopOnce(e, label, stop);
+            if (e && exec && e.kind !== "ssh") return execOnce(e, label, exec, input, timeoutMs);
+            return cli.run(args, input, timeoutMs);
         },
     };
 }
@@ -308,45 +333,56 @@ export class Proxy {
 }
 
 /**
- * docker ps filters for a stack's web replicas (role app), or for one process
- * type's containers (role process), of one colour or of both. The engine, the
- * instant rollback and the ops commands (exec, logs) all select this way.
+ * The labels of a stack's web replicas (role app), or of one process type's
+ * containers (role process), of one colour or of both. The engine, the instant
+ * rollback and the ops commands (exec, logs) all select this way.
  */
-export function labelFilters(stack: string, o: { colour?: string; process?: string } = {}): string[] {
+export function slotLabels(stack: string, o: { colour?: string; process?: string } = {}): string[] {
     return [
-        "--filter", `label=switchyard.stack=${stack}`,
-        ...(o.process === undefined ? ["--filter", "label=switchyard.role=app"] : ["--filter", "label=switchyard.role=process", "--filter", `label=switchyard.process=${o.process}`]),
-        ...(o.colour === undefined ? [] : ["--filter", `label=switchyard.colour=${o.colour}`]),
+        `switchyard.stack=${stack}`,
+        ...(o.process === undefined ? ["switchyard.role=app"] : ["switchyard.role=process", `switchyard.process=${o.process}`]),
+        ...(o.colour === undefined ? [] : [`switchyard.colour=${o.colour}`]),
     ];
 }
 
-function slotFilters(stack: string, colour: string): string[] {
-    return labelFilters(stack, { colour });
+/** slotLabels as docker ps filters, for the ops commands' CLI calls. */
+export function labelFilters(stack: string, o: { colour?: string; process?: string } = {}): string[] {
+    return slotLabels(stack, o).flatMap((l) => ["--filter", `label=${l}`]);
+}
+
+/** A colour's running app containers, newest first; rejects naming the colour when they cannot be listed. */
+async function slot(docker: Docker, stack: string, colour: string): Promise<ListedContainer[]> {
+    return docker.list(slotLabels(stack, { colour })).catch((e: Error) => {
+        throw new Error(`could not list the ${colour} containers: ${e.message}`);
+    });
 }
 
 /** The full IDs of a colour's running app containers: a re-created replica keeps its name, not its ID. */
 export async function slotContainerIds(docker: Docker, stack: string, colour: string): Promise<string[]> {
-    const r = await docker.run(["ps", "--no-trunc", ...slotFilters(stack, colour), "--format", "{{.ID}}"]);
-    if (r.status !== 0) throw new Error(`could not list the ${colour} containers: ${trimmed(r.stderr)}`);
-    return r.stdout.split("\n").filter(Boolean).sort();
+    return (await slot(docker, stack, colour)).map((c) => c.Id).sort();
 }
 
 /** The names of a colour's running app containers, sorted. */
 export async function slotContainers(docker: Docker, stack: string, colour: string): Promise<string[]> {
-    const r = await docker.run(["ps", ...slotFilters(stack, colour), "--format", "{{.Names}}"]);
-    if (r.status !== 0) throw new Error(`could not list the ${colour} containers: ${trimmed(r.stderr)}`);
-    return r.stdout.split("\n").filter(Boolean).sort();
+    return (await slot(docker, stack, colour)).map((c) => (c.Names[0] ?? "").replace(/^\//, "")).sort();
 }
 
 /** The image a colour's running containers were created from ("" when none runs). */
 export async function imageOf(docker: Docker, stack: string, colour: string): Promise<string> {
-    const r = await docker.run(["ps", ...slotFilters(stack, colour), "--format", '{{.Label "switchyard.image"}}']);
-    return r.status === 0 ? (r.stdout.split("\n")[0] ?? "") : "";
+    return (await runningImage(docker, stack, colour)).image;
 }
 
 /** A colour's running image: its reference (label switchyard.image) and the image id its containers were created from ("" when created by name). */
 export async function runningImage(docker: Docker, stack: string, colour: string): Promise<{ image: string; id: string }> {
-    const r = await docker.run(["ps", "--no-trunc", ...slotFilters(stack, colour), "--format", '{{.Label "switchyard.image"}}\t{{.Image}}']);
-    const [image = "", id = ""] = r.status === 0 ? (r.stdout.split("\n")[0] ?? "").split("\t") : [];
-    return { image, id: imageIdOf(id) };
+    const [newest] = await slot(docker, stack, colour).catch(() => []);
+    return { image: newest?.Labels?.["switchyard.image"] ?? "", id: imageIdOf(newest?.Image ?? "") };
+}
+
+/**
+ * The state of a container as `docker inspect` has it ("running", "exited",
+ * ...), "" when docker has no such container or cannot be asked.
+ */
+export async function containerState(docker: Docker, name: string): Promise<string> {
+    const r = await docker.inspect([name]).catch(() => undefined);
+    return r?.found[0]?.State.Status ?? "";
 }

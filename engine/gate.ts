@@ -64,13 +64,13 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
     // Side by side: the replicas' starts, and the record of those that passed before.
     // A record that cannot be read is no record: the colour earns the whole streak (the stricter gate).
     const [inspected, gatedBefore] = await Promise.all([
-        step.docker.run(["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", ...input.targets.map((t) => t.name)]),
+        step.docker.inspect(input.targets.map((t) => t.name)).catch((e: Error) => (step.say(`${e.message}; gating as a colour with no warm replica`), undefined)),
         proxy.readState(gated).catch((e: Error) => (step.say(`${e.message}; gating as a colour with no warm replica`), "")),
     ]);
-    const replicas: Replica[] = inspected.stdout.split("\n").filter(Boolean).map((l) => ({ id: l.split(" ")[0], startedAt: l.split(" ")[1] ?? "" }));
+    const replicas: Replica[] = (inspected?.found ?? []).map((c) => ({ id: c.Id, startedAt: c.State.StartedAt }));
     const startedMs = newestStart(replicas.map((r) => r.startedAt)) ?? nowMs;
     // Replicas that passed the gate and have run since need one answer each, not a new streak (a rollback to a warm colour).
-    const warm = inspected.status === 0 && replicas.length === input.targets.length && isWarm(gatedBefore, replicas);
+    const warm = inspected?.missing.length === 0 && replicas.length === input.targets.length && isWarm(gatedBefore, replicas);
     const threshold = warm ? 1 : input.threshold;
     const deadline = gateDeadline({ nowMs, startedMs, timeoutS: input.timeoutS, threshold, intervalS: input.intervalS });
     step.say(

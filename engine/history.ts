@@ -41,12 +41,9 @@ export async function colourRelease(docker: Docker, stack: string, colour: strin
     const running = await slotContainerIds(docker, stack, colour).catch(() => []);
     const ids = only ? running.filter((id) => only.includes(id)) : running;
     if (ids.length === 0) return releaseOf("", "", "");
-    // JSON: the plain variables' label holds newlines.
-    const r = await docker.run(["inspect", "-f", '{{.Image}} {{json (index .Config.Labels "switchyard.image")}} {{json (index .Config.Labels "switchyard.env")}}', ids[0]]);
-    if (r.status !== 0) return releaseOf("", "", "");
-    const m = /^(\S+) ("(?:[^"\\]|\\.)*") (.*)$/.exec(r.stdout.trim());
-    if (!m) return releaseOf("", "", "");
-    return releaseOf(m[1], JSON.parse(m[2]) as string, (JSON.parse(m[3]) as string | null) ?? "");
+    const c = (await docker.inspect([ids[0]]).catch(() => undefined))?.found[0];
+    if (!c) return releaseOf("", "", "");
+    return releaseOf(c.Image, c.Config.Labels?.["switchyard.image"] ?? "", c.Config.Labels?.["switchyard.env"] ?? "");
 }
 
 /** The id of a local image by its reference ("" when docker has none). */

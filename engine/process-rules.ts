@@ -2,6 +2,7 @@
 // unit-tested in milliseconds: what the step's input says, what each process
 // container is doing, and whether the colour's processes passed their gate.
 import { PROCESS_NAME_RE } from "../lib/defaults";
+import type { ContainerInfo } from "./docker-reads";
 
 export interface ProcessSpecLine {
     name: string;
@@ -62,15 +63,9 @@ export interface Observation {
     health: string;
 }
 
-/** `docker inspect -f '{{.Name}} {{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}'` lines. */
-export function parseObservations(out: string): Observation[] {
-    return out
-        .split("\n")
-        .filter((l) => l.trim() !== "")
-        .map((line) => {
-            const [name, status, restarts, health] = line.trim().split(/\s+/);
-            return { name: name.replace(/^\//, ""), status, restarts: Number(restarts), health: health ?? "" };
-        });
+/** What `docker inspect` says of each container, as the gate reads it. */
+export function observationsOf(found: Pick<ContainerInfo, "Name" | "State" | "RestartCount">[]): Observation[] {
+    return found.map((c) => ({ name: c.Name.replace(/^\//, ""), status: c.State.Status, restarts: c.RestartCount, health: c.State.Health?.Status ?? "" }));
 }
 
 export type GateVerdict = { kind: "pass" } | { kind: "wait"; why: string } | { kind: "fail"; container: string; why: string };

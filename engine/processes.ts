@@ -19,7 +19,7 @@
 //      PROCESS_HEAL (start only, optional): the live colour's process containers the
 //      program found stopped, which runs the step again to start them (lib/heal.ts)
 import { Proxy, trimmed } from "./docker";
-import { follow, handover, parseObservations, parseRows, parseSpecs, processGate, ProcessRow, ProcessSpecLine } from "./process-rules";
+import { follow, handover, observationsOf, parseRows, parseSpecs, processGate, ProcessRow, ProcessSpecLine } from "./process-rules";
 import { sleep, Step } from "./step";
 
 /** How long a started process must run without a restart before it counts as up. */
@@ -43,7 +43,8 @@ async function lastLines(step: Step, container: string): Promise<string> {
 
 /** Starts `names` and waits until each has settled; the failure names the container and shows its last lines. */
 async function startAndGate(step: Step, names: string[], label: string): Promise<{ ok: true } | { ok: false; report: string }> {
-    const inspect = async () => parseObservations((await step.docker.run(["inspect", "-f", "{{.Name}} {{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", ...names])).stdout);
+    // A read that failed sees nothing this time (the gate waits, and fails at its deadline).
+    const inspect = async () => observationsOf((await step.docker.inspect(names).catch(() => undefined))?.found ?? []);
     const restartsAtStart = Object.fromEntries((await inspect()).map((o) => [o.name, o.restarts]));
     const r = await step.docker.run(["start", ...names]);
     if (r.status !== 0) return { ok: false, report: `${label}: docker start failed: ${trimmed(r.stderr)}` };

@@ -42,10 +42,11 @@ async function retire(step: Step): Promise<void> {
         return;
     }
     // Every replica's addresses in one call: one line per container.
-    const r = await step.docker.run(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", ...old]);
-    const targets = r.stdout.split(/\s+/).filter(Boolean).map((ip) => procTcpAddress(ip, Number(env.APP_PORT)));
+    const r = await step.docker.inspect(old).catch((e: Error) => e);
+    const ips = r instanceof Error ? [] : r.found.flatMap((c) => Object.values(c.NetworkSettings.Networks ?? {}).map((n) => n.IPAddress));
+    const targets = ips.filter(Boolean).map((ip) => procTcpAddress(ip, Number(env.APP_PORT)));
     // No address read, no connection counted: that drain would end at once, whatever is in flight.
-    if (r.status !== 0 && targets.length === 0) step.fail(`could not read the addresses of ${colour}'s replicas (${trimmed(r.stderr).trim()}); nothing was stopped`);
+    if (r instanceof Error || (r.missing.length > 0 && targets.length === 0)) step.fail(`could not read the addresses of ${colour}'s replicas (${r instanceof Error ? r.message : `no such container: ${r.missing.join(", ")}`}); nothing was stopped`);
     // One look: both reads at once; a read that failed gives no look at all (engine/drain-rules.ts drainNext).
     let unread = "";
     const look = async (): Promise<DrainLook> => {

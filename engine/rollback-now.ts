@@ -32,7 +32,7 @@ import { healthHost, healthProto } from "../lib/configchecks";
 import { dockerTlsName } from "../lib/dockertls";
 import { imageIdOf, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR, WEBHOOK_URL_FILE } from "../lib/routemarker";
 import { readStackFile } from "../lib/stackfile";
-import { APPLY_STATE, labelFilters, stepDockerEnv } from "./docker";
+import { APPLY_STATE, slotLabels, stepDockerEnv } from "./docker";
 import { ApiExec, EngineConnection, resolveEndpoint } from "./dockerapi";
 import { Step, StepFailure } from "./step";
 import { Colour, otherColour, planSwitch, stateOpArgs, SwitchPlan } from "./switch-rules";
@@ -104,10 +104,9 @@ export function membersOf(network: { Containers?: Record<string, { Name?: string
     return members;
 }
 
-/** The stack's running web replicas, as the engine's list filter: the labels labelFilters selects by. */
+/** The stack's running web replicas, as the engine's list filter: the labels the steps select by. */
 function appFilter(stackLabel: string): string {
-    const labels = labelFilters(stackLabel).filter((_, i) => i % 2 === 1).map((f) => f.replace(/^label=/, ""));
-    return encodeURIComponent(JSON.stringify({ label: labels }));
+    return encodeURIComponent(JSON.stringify({ label: slotLabels(stackLabel) }));
 }
 
 /**

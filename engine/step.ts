@@ -6,7 +6,7 @@
 import { spawn } from "child_process";
 import { packageFile } from "../lib/package";
 import { RESTORE_LOCK, WEBHOOK_URL_FILE } from "../lib/routemarker";
-import { Docker, dockerEngine, imageOf, Proxy, ProxyUnreadable, stepDockerEnv } from "./docker";
+import { containerState, Docker, dockerEngine, imageOf, Proxy, ProxyUnreadable, stepDockerEnv } from "./docker";
 
 /**
  * A step's failure: its message is what the operator reads. A `report` (the
@@ -84,8 +84,7 @@ export class Step {
     async waitRunning(container: string, limitSeconds: number): Promise<void> {
         let state = "";
         for (let i = 0; i < limitSeconds * 5; i++) {
-            const r = await this.docker.run(["inspect", "-f", "{{.State.Status}}", container]);
-            state = r.status === 0 ? r.stdout.trim() : "";
+            state = await containerState(this.docker, container);
             if (state === "running") return;
             await sleep(200);
         }
@@ -117,7 +116,7 @@ export class Step {
             return;
         }
         if (!url) return;
-        const stack = this.env.SWITCHYARD_STACK || (await this.docker.run(["inspect", "-f", '{{index .Config.Labels "switchyard.stack"}}', proxyName])).stdout.trim();
+        const stack = this.env.SWITCHYARD_STACK || ((await this.docker.inspect([proxyName]).catch(() => undefined))?.found[0]?.Config.Labels?.["switchyard.stack"] ?? "");
         const from = fromImage || (await imageOf(this.docker, stack, await proxy.route().catch(() => "")));
         const to = known ? known.toImage : await imageOf(this.docker, stack, this.env.SWITCHYARD_COLOR || "none");
         const args = [packageFile("scripts", "release", "notify.js"), kind, stack, this.name, this.env.SWITCHYARD_COLOR ?? "", from || "none", to || "none", summary];

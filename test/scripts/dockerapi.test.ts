@@ -9,6 +9,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { dockerCli, dockerEngine, DockerResult } from "../../engine/docker";
+import { ContainerInfo } from "../../engine/docker-reads";
 import { EngineConnection, endpointOf, resolveEndpoint } from "../../engine/dockerapi";
 import { dockerAvailable } from "./fixture";
 
@@ -98,6 +99,52 @@ describe("the Docker Engine API over one connection, on the real engine", functi
         const cut = await api.run(["exec", NAME, "sleep", "5"], undefined, 300);
         assert.deepStrictEqual([cut.status, cut.timedOut], [1, true]);
         assert.ok(Date.now() - t0 < 2000, `cut after ${Date.now() - t0} ms`);
+    });
+
+    it("a step's reads (inspect, ps) and stop over the API return what the docker CLI returns", async function () {
+        const fake = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-nocli-"));
+        fs.writeFileSync(path.join(fake, "docker"), "#!/bin/sh\necho 'not the API: the CLI ran' >&2\nexit 99\n", { mode: 0o755 });
+        const api = dockerEngine({ ...process.env, PATH: `${fake}:${process.env.PATH}` });
+        const cli = dockerCli(process.env);
+        const more = [`${NAME}-2`, `${NAME}-stop-api`, `${NAME}-stop-cli`];
+        try {
+            // A newer one with a label value of several lines (the plain variables' label has them).
+            for (const n of more) sh("rm", "-f", n);
+            const r = sh("run", "-d", "--name", more[0], "--label", "switchyard.sytest=dockerapi", "--label", "switchyard.env=A=1\nB=two words", IMAGE, "sleep", "300");
+            assert.strictEqual(r.status, 0, r.stderr);
+            for (const n of more.slice(1)) assert.strictEqual(sh("run", "-d", "--name", n, IMAGE, "sleep", "300").status, 0);
+
+            const subset = (c: ContainerInfo) => ({
+                Id: c.Id, Name: c.Name, Image: c.Image, RestartCount: c.RestartCount, State: { Status: c.State.Status, StartedAt: c.State.StartedAt },
+                Config: { Image: c.Config.Image, Labels: c.Config.Labels }, ips: Object.values(c.NetworkSettings.Networks ?? {}).map((n) => n.IPAddress),
+            });
+            const names = [more[0], "switchyard-sytest-no-such-container", NAME];
+            const [a, b] = [await api.inspect(names), await cli.inspect(names)];
+            assert.deepStrictEqual(a.found.map(subset), b.found.map(subset));
+            assert.deepStrictEqual(a.missing, ["switchyard-sytest-no-such-container"]);
+            assert.deepStrictEqual(b.missing, a.missing);
+            assert.deepStrictEqual(a.found.map((c) => c.Name), [`/${more[0]}`, `/${NAME}`], "in the order named");
+            assert.ok(a.found.every((c) => c.State.Status === "running" && /^\d{4}-\d\d-\d\dT/.test(c.State.StartedAt) && Object.values(c.NetworkSettings.Networks ?? {}).some((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n.IPAddress))));
+            assert.strictEqual(a.found[0].Config.Labels?.["switchyard.env"], "A=1\nB=two words");
+
+            const listed = await api.list(["switchyard.sytest=dockerapi"]);
+            assert.deepStrictEqual(listed, await cli.list(["switchyard.sytest=dockerapi"]));
+            assert.deepStrictEqual(listed.map((c) => c.Names), [[`/${more[0]}`], [`/${NAME}`]], "newest first");
+            assert.deepStrictEqual(listed.map((c) => c.Image), [IMAGE, IMAGE]);
+            assert.deepStrictEqual(await api.list(["switchyard.sytest=dockerapi", "switchyard.sytest-none=x"]), []);
+
+            // Stop: each way on a container of its own, and one docker has not.
+            const norm = (x: DockerResult, own: string) => ({ status: x.status, stdout: x.stdout.replace(own, "NAME"), stderr: x.stderr });
+            const stopped = await api.run(["stop", "-t", "1", more[1], "switchyard-sytest-no-such-container"]);
+            assert.deepStrictEqual(norm(stopped, more[1]), norm(await cli.run(["stop", "-t", "1", more[2], "switchyard-sytest-no-such-container"]), more[2]));
+            assert.deepStrictEqual(norm(stopped, more[1]), { status: 1, stdout: "NAME\n", stderr: "Error response from daemon: No such container: switchyard-sytest-no-such-container\n" });
+            assert.strictEqual(sh("inspect", "-f", "{{.State.Status}}", more[1]).stdout.trim(), "exited");
+            // Stopped already: stopped, as the CLI has it.
+            assert.deepStrictEqual(norm(await api.run(["stop", "-t", "1", more[1]]), more[1]), norm(await cli.run(["stop", "-t", "1", more[2]]), more[2]));
+        } finally {
+            for (const n of more) sh("rm", "-f", n);
+            fs.rmSync(fake, { recursive: true, force: true });
+        }
     });
 
     it("names the container an exec cannot run in, and an engine that cannot be reached", async () => {

@@ -6,11 +6,13 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
-import { Docker, dockerCli, dockerEngine, execForm, labelFilters, parseStates, Proxy, ProxyUnreadable, routeOf, slotContainerIds, stepDockerEnv } from "../../engine/docker";
+import { Docker, dockerCli, dockerEngine, execForm, imageOf, labelFilters, parseStates, Proxy, ProxyUnreadable, routeOf, runningImage, slotContainerIds, slotContainers, stepDockerEnv } from "../../engine/docker";
+import { ListedContainer, stopForm } from "../../engine/docker-reads";
 import { addToHistory } from "../../engine/history";
 import { buildProblem, programSources } from "../../lib/build";
 
-function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: string; stderr?: string }) {
+/** A fake Docker: `answer` gives each CLI call's result, `listed` what a list finds; a read is recorded as ["list"|"inspect", ...its arguments]. */
+function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: string; stderr?: string }, listed: ListedContainer[] = []) {
     const calls: { args: string[]; input?: string }[] = [];
     const docker: Docker = {
         run: async (args, input) => {
@@ -18,6 +20,8 @@ function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: stri
             const a = answer(args);
             return { status: a.status ?? 0, stdout: a.stdout ?? "", stderr: a.stderr ?? "" };
         },
+        list: async (labels) => (calls.push({ args: ["list", ...labels] }), listed),
+        inspect: async (names) => (calls.push({ args: ["inspect", ...names] }), { found: [], missing: names }),
         stream: async () => 0,
         session: () => {
             throw new Error("no step under test opens a session");
@@ -176,10 +180,22 @@ describe("the release engine", () => {
             assert.strictEqual(calls[0].input, "a b \nwhy\n");
         });
 
-        it("lists a colour's containers by stack, role and colour labels, sorted full IDs", async () => {
-            const { docker, calls } = fakeDocker(() => ({ stdout: "ff\naa\n" }));
+        it("lists a colour's containers by stack, role and colour labels: sorted full IDs and names, the newest one's image", async () => {
+            // Newest first, as the engine lists them; the older one runs an image created by name.
+            const listed = [
+                { Id: "ff", Names: ["/p-app-green-2"], Image: "sha256:" + "b".repeat(64), Labels: { "switchyard.image": "app:2" } },
+                { Id: "aa", Names: ["/p-app-green-1"], Image: "app:1", Labels: { "switchyard.image": "app:1" } },
+            ];
+            const { docker, calls } = fakeDocker(() => ({}), listed);
             assert.deepStrictEqual(await slotContainerIds(docker, "proj-dev", "green"), ["aa", "ff"]);
-            assert.deepStrictEqual(calls[0].args, ["ps", "--no-trunc", "--filter", "label=switchyard.stack=proj-dev", "--filter", "label=switchyard.role=app", "--filter", "label=switchyard.colour=green", "--format", "{{.ID}}"]);
+            assert.deepStrictEqual(calls[0].args, ["list", "switchyard.stack=proj-dev", "switchyard.role=app", "switchyard.colour=green"]);
+            assert.deepStrictEqual(await slotContainers(docker, "proj-dev", "green"), ["p-app-green-1", "p-app-green-2"]);
+            assert.deepStrictEqual(await runningImage(docker, "proj-dev", "green"), { image: "app:2", id: "sha256:" + "b".repeat(64) });
+            assert.deepStrictEqual(await runningImage(fakeDocker(() => ({}), listed.slice(1)).docker, "proj-dev", "green"), { image: "app:1", id: "" }, "created by name: no id");
+            assert.strictEqual(await imageOf(fakeDocker(() => ({})).docker, "proj-dev", "blue"), "", "none runs");
+            const failing = { ...docker, list: () => Promise.reject(new Error("docker ps at unix:///x: boom")) };
+            await assert.rejects(slotContainerIds(failing, "proj-dev", "green"), /^Error: could not list the green containers: docker ps at unix:\/\/\/x: boom$/);
+            assert.strictEqual(await imageOf(failing, "proj-dev", "green"), "", "a list that failed: no image known");
         });
 
         it("a tcp:// host's step uses the TLS files the program wrote, and names a missing one", () => {
@@ -207,7 +223,12 @@ describe("the release engine", () => {
         for (const cli of [["inspect", "p1"], ["exec", "-t", "p1", "sh"], ["exec", "-e", "A=1", "p1", "sh"], ["exec", "p1"], ["exec", "-u"], ["exec", "--user", "x", "p1", "sh"]]) assert.strictEqual(execForm(cli), undefined, cli.join(" "));
     });
 
-    it("dockerEngine: over ssh:// (a session either way) and for every call that is not an exec, the docker CLI runs", async () => {
+    it("stopForm: `docker stop -t N NAME...` is data for the Engine API; any other stop is the CLI's", () => {
+        assert.deepStrictEqual(stopForm(["stop", "-t", "10", "a", "b"]), { graceSeconds: 10, names: ["a", "b"] });
+        for (const cli of [["stop", "a"], ["stop", "-t", "x", "a"], ["stop", "-t", "5"], ["stop", "-t", "5", "--time", "a"], ["start", "-t", "5", "a"]]) assert.strictEqual(stopForm(cli), undefined, cli.join(" "));
+    });
+
+    it("dockerEngine: an exec over ssh:// (a session either way) and every call that is not an exec, a stop or a read go to the docker CLI", async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-docker-"));
         fs.writeFileSync(path.join(dir, "docker"), '#!/bin/sh\necho "cli $*"\n', { mode: 0o755 });
         const env = { ...process.env, PATH: `${dir}:${process.env.PATH}` };
@@ -218,6 +239,13 @@ describe("the release engine", () => {
             const api = await dockerEngine({ ...env, DOCKER_HOST: "unix:///nowhere.sock" }).run(["exec", "p1", "cat", "f"]);
             assert.strictEqual(api.status, 1);
             assert.match(api.stderr, /the Docker engine at unix:\/\/\/nowhere\.sock closed the connection: connect ENOENT/);
+            // So do a stop and the reads.
+            const engine = dockerEngine({ ...env, DOCKER_HOST: "unix:///nowhere.sock" });
+            const stop = await engine.run(["stop", "-t", "5", "p1"]);
+            assert.strictEqual(stop.status, 1);
+            assert.match(stop.stderr, /the Docker engine at unix:\/\/\/nowhere\.sock closed the connection: connect ENOENT/);
+            await assert.rejects(engine.inspect(["p1"]), /the Docker engine at unix:\/\/\/nowhere\.sock closed the connection: connect ENOENT/);
+            await assert.rejects(engine.list(["a=b"]), /the Docker engine at unix:\/\/\/nowhere\.sock closed the connection: connect ENOENT/);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }

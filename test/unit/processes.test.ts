@@ -3,7 +3,7 @@
 // for them under Pulumi's mocks.
 import * as assert from "assert";
 import { processSpecLines } from "../../components/processes";
-import { follow, handover, parseObservations, parseRows, parseSpecs, processGate } from "../../engine/process-rules";
+import { follow, handover, observationsOf, parseRows, parseSpecs, processGate } from "../../engine/process-rules";
 import { parseConfig } from "../../lib/config";
 import { processHealToken } from "../../lib/heal";
 import { describeProcesses } from "../../lib/release";
@@ -109,7 +109,13 @@ describe("process types: the step's decisions", () => {
     });
 
     it("reads docker inspect's lines", () => {
-        assert.deepStrictEqual(parseObservations("/p-w-1 running 0 healthy\n/p-w-2 exited 3 \n"), [o("p-w-1", "running", 0, "healthy"), o("p-w-2", "exited", 3, "")]);
+        assert.deepStrictEqual(
+            observationsOf([
+                { Name: "/p-w-1", State: { Status: "running", StartedAt: "", Health: { Status: "healthy" } }, RestartCount: 0 },
+                { Name: "/p-w-2", State: { Status: "exited", StartedAt: "" }, RestartCount: 3 },
+            ]),
+            [o("p-w-1", "running", 0, "healthy"), o("p-w-2", "exited", 3, "")],
+        );
     });
 
     it("the heal token names the live colour's stopped process containers, only while it stays live", () => {
