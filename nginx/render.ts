@@ -225,12 +225,17 @@ export function renderRouting(routing: Routing, appPort: number): string {
                 ...routing.addresses[colour].map((ip) =>
                     listener === "live" ? `        server ${ip}:${appPort} max_fails=1 fail_timeout=${routing.failTimeoutSeconds}s;` : `        server ${ip}:${appPort} max_fails=0;`,
                 ),
-                ...(routing.keepaliveSeconds > 0 ? [`        keepalive 16;`, `        keepalive_timeout ${routing.keepaliveSeconds}s;`] : []),
+                ...(routing.keepaliveSeconds > 0 ? [`        keepalive 16;`, `        keepalive_timeout ${nginxTime(routing.keepaliveSeconds)};`] : []),
                 `    }`,
             );
         }
     }
     return blocks.join("\n");
+}
+
+/** Seconds as nginx writes a time: whole seconds as "2s", a fraction in milliseconds ("500ms"). */
+export function nginxTime(seconds: number): string {
+    return Number.isInteger(seconds) ? `${seconds}s` : `${Math.round(seconds * 1000)}ms`;
 }
 
 /** Where a listener's requests go: the colour is a variable (the route marker), never a reload. */

@@ -56,7 +56,7 @@ describe("rendered nginx config (real nginx)", function () {
         const conf = renderNginxConfig({
             appPort: 3000,
             drainSeconds: 5,
-            routing: { mode: "upstreams", addresses: { blue: ["10.0.0.131", "10.0.0.132"], green: ["10.0.0.161", "10.0.0.162"] }, keepaliveSeconds: 2, failTimeoutSeconds: 5 },
+            routing: { mode: "upstreams", addresses: { blue: ["10.0.0.131", "10.0.0.132"], green: ["10.0.0.161", "10.0.0.162"] }, keepaliveSeconds: 0.25, failTimeoutSeconds: 5 },
             listeners: { mode: "host", live: { address: "0.0.0.0", port: 80 }, preview: { address: "127.0.0.1", port: 8081 }, liveTls: { address: "0.0.0.0", port: 443 }, previewTls: { address: "127.0.0.1", port: 8444 } },
             behaviour: { hostnames: ["shop.example.com", "*.shop.example.com"], trustedProxies: ["10.0.0.0/8", "fd00::/8"], securityHeaders: { "Content-Security-Policy": "default-src 'self'", "X-Frame-Options": "" }, maxBodyMb: 0, buffering: false },
             tls: { redirectHttp: true, publicPort: 443, file: "/etc/switchyard/acme/server.pem" },
@@ -65,6 +65,7 @@ describe("rendered nginx config (real nginx)", function () {
             metrics: true,
             extraHttpConfig: 'limit_req_zone $binary_remote_addr zone=one:10m rate=10r/s;\nmap $http_user_agent $bot { default 0; "~*bot" 1; }',
         });
+        assert.strictEqual(conf.match(/keepalive_timeout 250ms;/g)?.length, 4, "a keep-alive of a fraction of a second, in nginx's milliseconds, in each upstream");
         const r = nginxTest(conf);
         assert.strictEqual(r.status, 0, r.output);
     });
