@@ -350,6 +350,24 @@ export async function waitFor(what: string, check: () => boolean, timeoutMs = 60
     }
 }
 
+/**
+ * Until Docker's own health check calls the container healthy. Its first run
+ * comes one interval after the start (5 s in the sample image, 5 s for the
+ * proxy), and a release can finish sooner: the gate probes the app itself,
+ * so "starting" right after an up is not yet an answer. Unhealthy fails at
+ * once; so does anything but healthy after `limitMs` (an interval and a
+ * check's timeout, with room).
+ */
+export async function dockerHealthy(name: string, limitMs = 12000): Promise<void> {
+    const t = Date.now();
+    for (;;) {
+        const status = execFileSync("docker", ["inspect", "--format", "{{.State.Health.Status}}", name], { encoding: "utf8" }).trim();
+        if (status === "healthy") return;
+        if (status !== "starting" || Date.now() - t > limitMs) throw new Error(`${name}: Docker's health check says ${status} after ${((Date.now() - t) / 1000).toFixed(1)} s`);
+        await sleep(250);
+    }
+}
+
 /** psql in the stack's Postgres container (as its own superuser, over the socket). */
 export function psql(s: E2EStack, sql: string): string {
     return execFileSync("docker", ["exec", `${s.names.namePrefix}-postgres`, "sh", "-c", `psql -U ${APP_ROLE_IN_CONTAINER} -d "$POSTGRES_DB" -tAc "$1"`, "psql", sql], { encoding: "utf8" }).trim();

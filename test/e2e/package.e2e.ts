@@ -12,7 +12,7 @@ import { requiredPlugins } from "../../lib/plugins";
 import { killedSteps } from "../../ops/recover-procs";
 import { describeFailures, get, startLoadProcess } from "../scripts/load";
 import { docker, REPO } from "../scripts/fixture";
-import { baseConfig, changed, E2EStack, freePort, missingParts, orphanedPlugins, say, sleep } from "./harness";
+import { baseConfig, changed, dockerHealthy, E2EStack, freePort, missingParts, orphanedPlugins, say, sleep } from "./harness";
 
 const PROJECT = "shop";
 const RATE = 200;
@@ -236,7 +236,7 @@ describe("e2e: the component package installed into another Pulumi project (npm 
         assert.strictEqual((await get(ports.live, "/version")).headers["x-switchyard-color"], "green");
         const green = s!.containers(false).filter((c) => c.role === "app" && c.colour === "green");
         assert.strictEqual(green.length, 2, "green runs its replicas");
-        for (const c of green) assert.strictEqual(docker("inspect", "--format", "{{.State.Health.Status}}", c.name), "healthy", c.name);
+        for (const c of green) await dockerHealthy(c.name);
         assert.deepStrictEqual(s!.containers().map((c) => c.name).sort(), s!.stateContainerNames(), "Docker's containers and the state's match (no orphans)");
         assert.deepStrictEqual(JSON.parse(s!.cli(["stack", "export"]).out).deployment.pending_operations ?? [], [], "no pending operations");
         assert.strictEqual(JSON.parse(s!.cli(["stack", "output", "--json"]).out).liveColor, "green");

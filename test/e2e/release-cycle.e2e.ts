@@ -17,7 +17,7 @@ import { APP_ROLE_IN_CONTAINER } from "../../lib/dataservice";
 import { describeFailures, get, LoadReport } from "../scripts/load";
 import { nginxWorkers } from "../scripts/fixture";
 import { WebhookReceiver } from "../scripts/webhook";
-import { baseConfig, changed, E2EStack, orphanedPlugins, freePort, missingParts, psql, redisCli, say, sleep, waitFor, withLoad } from "./harness";
+import { baseConfig, changed, dockerHealthy, E2EStack, orphanedPlugins, freePort, missingParts, psql, redisCli, say, sleep, waitFor, withLoad } from "./harness";
 
 const BROKEN_IMAGE = "switchyard/app:e2e-broken";
 /** Version 2 of the sample app: needs the expand migration (visits.source). */
@@ -101,7 +101,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         assert.strictEqual(version.headers["x-switchyard-color"], colour, `${when}: live answers`);
         const liveContainers = s.containers(false).filter((c) => c.role === "app" && c.colour === colour);
         assert.ok(liveContainers.length >= 2, `${when}: ${colour} runs its replicas`);
-        for (const c of liveContainers) assert.strictEqual(execFileSync("docker", ["inspect", "--format", "{{.State.Health.Status}}", c.name], { encoding: "utf8" }).trim(), "healthy", c.name);
+        for (const c of liveContainers) await dockerHealthy(c.name);
         const inDocker = s.containers().map((c) => c.name).sort();
         assert.deepStrictEqual(inDocker, s.stateContainerNames(), `${when}: Docker's containers and the state's must match (no orphans)`);
         const exp = JSON.parse(s.cli(["stack", "export"]).out);
@@ -160,7 +160,7 @@ describe("e2e: the release cycle under a real pulumi up", function () {
         assert.ok(r.changes.create >= 25, `created ${r.changes.create}`);
         for (const c of s.containers()) {
             assert.strictEqual(c.state, "running", c.name);
-            assert.strictEqual(execFileSync("docker", ["inspect", "--format", "{{.State.Health.Status}}", c.name], { encoding: "utf8" }).trim(), "healthy", c.name);
+            await dockerHealthy(c.name);
         }
         const v = await get(live, "/version");
         assert.deepStrictEqual([v.status, JSON.parse(v.body)], [200, { color: "blue", image: "switchyard/app:1.0.0", schema: 1 }]);
