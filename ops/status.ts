@@ -60,6 +60,12 @@ export function containers(stackLabel: string, env: NodeJS.ProcessEnv = process.
 }
 
 const healthy = (c: ContainerRow) => c.state === "running" && !/\((unhealthy|health: starting)\)/.test(c.status);
+/**
+ * Running, its Docker health check not run yet: the first run comes one
+ * interval after the start, and a release the gate passed can end sooner.
+ * Not healthy yet, and not unhealthy either.
+ */
+const starting = (c: ContainerRow) => c.state === "running" && /\(health: starting\)/.test(c.status);
 
 /** What one host's proxy says, for a stack of several hosts. */
 export interface HostLine {
@@ -106,8 +112,11 @@ export function render(
         const image = [...new Set(slot.map((r) => r.image))].join(", ") || retired[colour] || "-";
         const state =
             route === colour ? "live" : running.length > 0 ? (cfg?.standby === "keep" ? "standby" : "staged") : retired[colour] ? "retired" : "empty";
-        lines.push(`  ${colour.padEnd(6)}  ${state.padEnd(9)}  ${`${slot.filter(healthy).length}/${slot.length}`.padEnd(16)}  ${image}`);
-        if (route === colour && slot.filter(healthy).length === 0) {
+        const startingNow = slot.filter(starting).length;
+        lines.push(`  ${colour.padEnd(6)}  ${state.padEnd(9)}  ${`${slot.filter(healthy).length}/${slot.length}${startingNow ? ` (${startingNow} starting)` : ""}`.padEnd(16)}  ${image}`);
+        if (route === colour && slot.filter(healthy).length === 0 && startingNow > 0 && startingNow === running.length) {
+            lines.push(`  .. ${colour} is live; Docker has not run its replicas' health checks yet (the first runs one interval after the start; Switchyard's gate probed them before they went live)`);
+        } else if (route === colour && slot.filter(healthy).length === 0) {
             lines.push(`  !! ${colour} is live but no replica is healthy`);
             code = Math.max(code, 1);
         }
