@@ -39,6 +39,31 @@ export function shuttingDown(processTitles: string): number {
     return processTitles.split("\n").filter((l) => l.includes("shutting down")).length;
 }
 
+/**
+ * The nginx workers in "PID title" lines (a process per line): those serving,
+ * and those of a replaced config shutting down.
+ */
+export function nginxWorkers(pidTitles: string): { serving: string[]; shutting: string[] } {
+    const out = { serving: [] as string[], shutting: [] as string[] };
+    for (const line of pidTitles.split("\n")) {
+        const m = /^(\d+) nginx: worker process( is shutting down)?/.exec(line.trim());
+        if (m) (m[2] ? out.shutting : out.serving).push(m[1]);
+    }
+    return out;
+}
+
+/**
+ * After `nginx -s reload`, which only signals the master: "waiting" while a
+ * worker from before (`before`, their PIDs) still serves as one (the master has
+ * not told it to quit yet: it answers, and it keeps connections it will close
+ * when told); then "draining" while one still finishes its requests; "done"
+ * when none is left.
+ */
+export function reloadStage(before: string[], now: { serving: string[]; shutting: string[] }): "waiting" | "draining" | "done" {
+    if (now.serving.some((p) => before.includes(p))) return "waiting";
+    return now.shutting.some((p) => before.includes(p)) ? "draining" : "done";
+}
+
 /** One look at the proxy: connections to the old colour and old workers, or undefined when the proxy could not be read. */
 export type DrainLook = { conns: number; shutting: number } | undefined;
 

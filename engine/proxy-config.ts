@@ -7,6 +7,7 @@
 import * as fs from "fs";
 import { CLOSING_MARKER, CONF_DIR, STATE_DIR, TLS_FILES, TLS_SINGLE_FILE, TLS_SUBDIR } from "../lib/routemarker";
 import { Listener, liveListener, Proxy } from "./docker";
+import { nginxWorkers, reloadStage } from "./drain-rules";
 import { sleep, Step } from "./step";
 
 const NEW = `${CONF_DIR}/.nginx.conf.new`;
@@ -26,6 +27,11 @@ const CLOSING = `${STATE_DIR}/${CLOSING_MARKER}`;
  * Two seconds: twice that. Measured with npm run bench:switch (docs/benchmarks.md).
  */
 export const CLOSE_WINDOW_MS = 2000;
+/** Every process in the proxy as "PID title", one per line (nginx's workers set their title to their state). */
+const PID_TITLES = 'for p in /proc/[0-9]*; do printf "%s " "${p#/proc/}"; tr "\\000" " " < "$p/cmdline" 2>/dev/null; echo; done';
+/** The longest the marker waits for the master to retire the old workers, and then for them to finish. */
+const SWAP_LIMIT_MS = 10000;
+const FINISH_LIMIT_MS = 1000;
 // In-proxy shell: paths as arguments ($1 the config dir or file, ...).
 /**
  * Writes stdin to $1/.nginx.conf.new, makes sure the state directory $2 exists
@@ -81,12 +87,47 @@ async function reloadThenCheck(step: Step, proxy: Proxy, answers: () => Promise<
     try {
         step.say(`clients asked to close their keep-alive connections; reloading in ${CLOSE_WINDOW_MS} ms`);
         await sleep(CLOSE_WINDOW_MS);
+        const workers = async () => {
+            const r = await proxy.exec("sh", "-c", PID_TITLES);
+            return r.status === 0 ? nginxWorkers(r.stdout) : undefined;
+        };
+        const before = (await workers())?.serving ?? [];
         const reloaded = await proxy.exec("nginx", "-s", "reload", "-c", CONF);
         if (reloaded.status !== 0) step.fail(`nginx -s reload failed: ${reloaded.stderr.trim()}`);
         step.say("config installed; nginx reloaded (old workers drain for up to worker_shutdown_timeout)");
+        await oldWorkersRetired(step, before, workers);
         await answers();
     } finally {
         await proxy.removeState(CLOSING_MARKER);
+    }
+}
+
+/**
+ * Holds the closing marker until the master has told the old workers to quit
+ * (each closes its idle keep-alive connections then) and they have finished
+ * their requests, or FINISH_LIMIT_MS after that (a stream keeps its worker
+ * up to worker_shutdown_timeout; a request no longer reaches it). `nginx -s
+ * reload` returns as soon as the master has the signal: removed then, the
+ * marker let old workers answer "keep-alive" on connections they closed a
+ * moment later, and the clients that reused them were reset (the reload test
+ * under load, 1-6 of 7500 requests).
+ */
+async function oldWorkersRetired(step: Step, before: string[], workers: () => Promise<{ serving: string[]; shutting: string[] } | undefined>): Promise<void> {
+    const t0 = Date.now();
+    let quitAt: number | undefined;
+    for (;;) {
+        const now = await workers();
+        const stage = now ? reloadStage(before, now) : "waiting";
+        if (stage !== "waiting") quitAt ??= Date.now();
+        if (stage === "done" || (quitAt !== undefined && Date.now() - quitAt >= FINISH_LIMIT_MS)) {
+            step.say(`old workers told to quit${stage === "done" ? " and gone" : ", still finishing a stream"} after ${Date.now() - t0} ms`);
+            return;
+        }
+        if (Date.now() - t0 >= SWAP_LIMIT_MS) {
+            step.say(`the old workers still serve ${SWAP_LIMIT_MS / 1000}s after the reload${now ? "" : " (the proxy's processes could not be read)"}; going on`);
+            return;
+        }
+        await sleep(50);
     }
 }
 

@@ -2,7 +2,7 @@
 // (engine/switch-rules.ts, engine/drain-rules.ts, migrate.ts, backup.ts). The real steps run against nginx and replicas in
 // test/scripts/release-steps.test.ts and data-steps.test.ts.
 import * as assert from "assert";
-import { drainNext, establishedTo, procTcpAddress, shuttingDown } from "../../engine/drain-rules";
+import { drainNext, establishedTo, nginxWorkers, procTcpAddress, reloadStage, shuttingDown } from "../../engine/drain-rules";
 import { dumpName, safeName } from "../../engine/backup";
 import { migrationArgs } from "../../engine/migrate";
 import { planSwitch, readVerify, stateOpArgs, SwitchFacts } from "../../engine/switch-rules";
@@ -92,6 +92,19 @@ describe("drain decisions (engine/drain-rules.ts)", () => {
     it("counts nginx workers still shutting down after a reload", () => {
         assert.strictEqual(shuttingDown("nginx: master process nginx\nnginx: worker process\nnginx: worker process is shutting down\n"), 1);
         assert.strictEqual(shuttingDown("nginx: worker process\n"), 0);
+    });
+
+    it("after nginx -s reload: waits while a worker from before still serves, drains while one shuts down, done when none is left", () => {
+        const titles = (...lines: string[]) => lines.join("\n") + "\n";
+        const before = nginxWorkers(titles("1 nginx: master process nginx -g daemon off; ", "6 nginx: worker process ", "7 nginx: worker process ", "30 sh -c x"));
+        assert.deepStrictEqual(before, { serving: ["6", "7"], shutting: [] });
+        // The reload returned; the master has not told the old workers yet (seen in the real proxy for about 50-300 ms).
+        assert.strictEqual(reloadStage(before.serving, nginxWorkers(titles("6 nginx: worker process ", "7 nginx: worker process ", "20 nginx: worker process "))), "waiting");
+        assert.strictEqual(reloadStage(before.serving, nginxWorkers(titles("6 nginx: worker process is shutting down ", "20 nginx: worker process ", "21 nginx: worker process "))), "draining");
+        assert.strictEqual(reloadStage(before.serving, nginxWorkers(titles("20 nginx: worker process ", "21 nginx: worker process "))), "done");
+        // A worker still shutting down from an earlier reload is not one of these.
+        assert.strictEqual(reloadStage(["6"], nginxWorkers(titles("3 nginx: worker process is shutting down ", "20 nginx: worker process "))), "done");
+        assert.strictEqual(reloadStage([], nginxWorkers("")), "done", "nothing read before: nothing to wait for");
     });
 
     it("a look that could not be read is never drained: the drain looks again, and stops anyway only when its time is up", () => {
