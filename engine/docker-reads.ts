@@ -52,6 +52,11 @@ export function stopForm(args: string[]): { graceSeconds: number; names: string[
     return names.some((n) => n.startsWith("-")) ? undefined : { graceSeconds: Number(args[2]), names };
 }
 
+/** GET /containers/json of the running containers carrying every label given (`key=value`). */
+export function listPath(labels: string[]): string {
+    return `/containers/json?filters=${encodeURIComponent(JSON.stringify({ label: labels }))}`;
+}
+
 /** The reads over the API: one connection per call. */
 export function apiReads(e: Endpoint, label: string): DockerReads {
     return {
@@ -68,7 +73,7 @@ export function apiReads(e: Endpoint, label: string): DockerReads {
             }),
         list: (labels) =>
             onConnection(e, label, async (conn) => {
-                const r = await conn.call<ListedContainer[] & { message?: string }>("GET", `/containers/json?filters=${encodeURIComponent(JSON.stringify({ label: labels }))}`);
+                const r = await conn.call<ListedContainer[] & { message?: string }>("GET", listPath(labels));
                 if (r.status !== 200 || !Array.isArray(r.json)) throw new Error(`docker ps at ${label}: ${r.json?.message ?? `HTTP ${r.status}`}`);
                 return r.json.map((c) => ({ Id: c.Id, Names: c.Names ?? [], Image: c.Image ?? "", Labels: c.Labels ?? null }));
             }),

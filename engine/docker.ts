@@ -229,6 +229,13 @@ export function routeOf(states: Map<string, string | undefined>): "blue" | "gree
     return states.get(ROUTE_MARKER) === undefined ? "blue" : "green";
 }
 
+/**
+ * Every process in the proxy as "PID title", one per line: nginx's workers set
+ * their title to their state ("worker process is shutting down"). Read by
+ * retire's drain and by proxy-config's reload (engine/drain-rules.ts).
+ */
+export const PROCESS_TITLES = 'for p in /proc/[0-9]*; do printf "%s " "${p#/proc/}"; tr "\\000" " " < "$p/cmdline" 2>/dev/null; echo; done';
+
 /** Replaces a state file whole with stdin, by a rename. */
 const WRITE_FILE = 'mkdir -p "$(dirname "$1")" && cat > "$1.tmp" && mv -f "$1.tmp" "$1"';
 /** The same for a secret: the directory and the file readable by root alone. */

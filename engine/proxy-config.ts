@@ -6,7 +6,7 @@
 // env: SWITCHYARD_PROXY, LIVE_SOCKET (host networking) or LIVE_LISTEN_PORT
 import * as fs from "fs";
 import { CLOSING_MARKER, CONF_DIR, STATE_DIR, TLS_FILES, TLS_SINGLE_FILE, TLS_SUBDIR } from "../lib/routemarker";
-import { Listener, liveListener, Proxy } from "./docker";
+import { Listener, liveListener, PROCESS_TITLES, Proxy } from "./docker";
 import { nginxWorkers, reloadStage } from "./drain-rules";
 import { sleep, Step } from "./step";
 
@@ -27,8 +27,6 @@ const CLOSING = `${STATE_DIR}/${CLOSING_MARKER}`;
  * Two seconds: twice that. Measured with npm run bench:switch (docs/benchmarks.md).
  */
 export const CLOSE_WINDOW_MS = 2000;
-/** Every process in the proxy as "PID title", one per line (nginx's workers set their title to their state). */
-const PID_TITLES = 'for p in /proc/[0-9]*; do printf "%s " "${p#/proc/}"; tr "\\000" " " < "$p/cmdline" 2>/dev/null; echo; done';
 /** The longest the marker waits for the master to retire the old workers, and then for them to finish. */
 const SWAP_LIMIT_MS = 10000;
 const FINISH_LIMIT_MS = 1000;
@@ -88,7 +86,7 @@ async function reloadThenCheck(step: Step, proxy: Proxy, answers: () => Promise<
         step.say(`clients asked to close their keep-alive connections; reloading in ${CLOSE_WINDOW_MS} ms`);
         await sleep(CLOSE_WINDOW_MS);
         const workers = async () => {
-            const r = await proxy.exec("sh", "-c", PID_TITLES);
+            const r = await proxy.exec("sh", "-c", PROCESS_TITLES);
             return r.status === 0 ? nginxWorkers(r.stdout) : undefined;
         };
         const before = (await workers())?.serving ?? [];

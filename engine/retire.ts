@@ -12,12 +12,10 @@
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, RETIRE_COLOR (may be empty),
 //      DRAIN_SECONDS, APP_PORT, STOP_GRACE_SECONDS
-import { execFailure, Proxy, slotContainers, trimmed } from "./docker";
+import { execFailure, PROCESS_TITLES, Proxy, slotContainers, trimmed } from "./docker";
 import { DrainLook, drainNext, establishedTo, procTcpAddress, shuttingDown } from "./drain-rules";
 import { sleep, Step } from "./step";
 
-/** Every process's command line in the proxy, one per line (nginx's workers set theirs to their state). */
-const PROCESS_TITLES = 'for p in /proc/[0-9]*; do tr "\\000" " " < "$p/cmdline" 2>/dev/null; echo; done';
 
 /** How often the drain looks again: idle keep-alive connections close on nginx's timer, and the drain should end soon after. */
 const DRAIN_POLL_MS = 250;

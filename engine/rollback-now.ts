@@ -33,6 +33,7 @@ import { dockerTlsName } from "../lib/dockertls";
 import { imageIdOf, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR, WEBHOOK_URL_FILE } from "../lib/routemarker";
 import { readStackFile } from "../lib/stackfile";
 import { APPLY_STATE, slotLabels, stepDockerEnv } from "./docker";
+import { ListedContainer, listPath } from "./docker-reads";
 import { ApiExec, EngineConnection, resolveEndpoint } from "./dockerapi";
 import { Step, StepFailure } from "./step";
 import { Colour, otherColour, planSwitch, stateOpArgs, SwitchPlan } from "./switch-rules";
@@ -78,15 +79,8 @@ export interface AppContainer {
     imageId: string;
 }
 
-/** An entry of GET /containers/json. */
-interface ListedContainer {
-    Names?: string[];
-    Labels?: Record<string, string>;
-    Image?: string;
-}
-
 /** GET /containers/json's answer as app containers: the name without its slash, colour and image from the labels. */
-export function appsOf(list: ListedContainer[]): AppContainer[] {
+export function appsOf(list: Partial<Pick<ListedContainer, "Names" | "Labels" | "Image">>[]): AppContainer[] {
     return list.map((c) => ({
         name: (c.Names?.[0] ?? "").replace(/^\//, ""),
         colour: c.Labels?.["switchyard.colour"] ?? "",
@@ -102,11 +96,6 @@ export function membersOf(network: { Containers?: Record<string, { Name?: string
         if (c.Name && c.IPv4Address) members.set(c.Name, c.IPv4Address.split("/")[0]);
     }
     return members;
-}
-
-/** The stack's running web replicas, as the engine's list filter: the labels the steps select by. */
-function appFilter(stackLabel: string): string {
-    return encodeURIComponent(JSON.stringify({ label: slotLabels(stackLabel) }));
 }
 
 /**
@@ -249,7 +238,7 @@ async function readHost(t: Target, o: ReadOptions): Promise<HostRead> {
     const conn = EngineConnection.open(endpoint, env.DOCKER_HOST || "the local engine");
     h.conn = conn;
     try {
-        const list = await conn.call<ListedContainer[]>("GET", `/containers/json?filters=${appFilter(o.label)}`);
+        const list = await conn.call<ListedContainer[]>("GET", listPath(slotLabels(o.label)));
         if (list.status !== 200) throw new Error(`listing containers: HTTP ${list.status} ${list.text.trim()}`);
         const frontend = await conn.call<Parameters<typeof membersOf>[0]>("GET", `/networks/${encodeURIComponent(`${o.namePrefix}-frontend`)}`);
         const all = appsOf(list.json ?? []);
