@@ -19,7 +19,7 @@ export function procTcpAddress(ipv4: string, port: number): string {
  * Connections whose remote end is one of `targets`, established (state 01) or
  * still connecting (02, SYN_SENT: a request routed there just before the
  * switch): requests in flight, and nginx's idle keep-alive connections to
- * the replica, which it closes proxy.upstreamKeepaliveSeconds (1 s) after
+ * the replica, which it closes proxy.upstreamKeepaliveSeconds (0.5 s) after
  * their last request. TCP cannot tell an idle connection from one waiting on
  * a slow answer or a paused stream, so a drain waits out the idle ones too:
  * about that long after the switch, never a request cut.
