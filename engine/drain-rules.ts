@@ -77,3 +77,19 @@ export function drainNext(look: DrainLook, timeUp: boolean): "drained" | "time-u
     if (look && look.conns === 0 && look.shutting === 0) return "drained";
     return timeUp ? "time-up" : "again";
 }
+
+/**
+ * How long the drain waits before its next look, `elapsedMs` after its first.
+ * The idle keep-alive connections to a retiring colour close on nginx's timer
+ * (proxy.upstreamKeepaliveSeconds, 0.5 s by default) after their last request,
+ * so in the first seconds the drain looks often and ends soon after they
+ * close: every retire waits that long, and a look (two reads in the proxy)
+ * costs a few milliseconds. Past that, what is left is a request in flight or
+ * a stream, which takes as long as it takes: the drain looks less often.
+ */
+export function drainPollMs(elapsedMs: number): number {
+    return elapsedMs < DRAIN_FAST_MS ? 100 : 250;
+}
+
+/** How long the drain looks every 100 ms: a few keep-alive timeouts at the default. */
+export const DRAIN_FAST_MS = 2000;

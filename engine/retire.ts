@@ -13,12 +13,9 @@
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, RETIRE_COLOR (may be empty),
 //      DRAIN_SECONDS, APP_PORT, STOP_GRACE_SECONDS
 import { execFailure, PROCESS_TITLES, Proxy, slotContainers, trimmed } from "./docker";
-import { DrainLook, drainNext, establishedTo, procTcpAddress, shuttingDown } from "./drain-rules";
+import { DrainLook, drainNext, drainPollMs, establishedTo, procTcpAddress, shuttingDown } from "./drain-rules";
 import { sleep, Step } from "./step";
 
-
-/** How often the drain looks again: idle keep-alive connections close on nginx's timer, and the drain should end soon after. */
-const DRAIN_POLL_MS = 250;
 
 async function retire(step: Step): Promise<void> {
     const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_STACK", "DRAIN_SECONDS", "APP_PORT", "STOP_GRACE_SECONDS");
@@ -32,9 +29,12 @@ async function retire(step: Step): Promise<void> {
     }
     if (colour !== "blue" && colour !== "green") step.fail(`RETIRE_COLOR '${colour}' is not a colour (allowed: blue, green, or empty)`);
     const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
-    const route = await proxy.route().catch((e: Error) => step.fail(`refusing to retire ${colour}: which colour is live is unknown (${e.message})`));
+    // Side by side: the live route and the colour's containers (each read is a round trip, and the retire is on every release's path).
+    const [route, listed] = await Promise.all([proxy.route().catch((e: Error) => e), slotContainers(step.docker, env.SWITCHYARD_STACK, colour).catch((e: Error) => e)]);
+    if (route instanceof Error) step.fail(`refusing to retire ${colour}: which colour is live is unknown (${route.message})`);
     if (route === colour) step.fail(`refusing to retire ${colour}: the live listener still routes to it`);
-    const old = await slotContainers(step.docker, env.SWITCHYARD_STACK, colour).catch((e: Error) => step.fail(e.message));
+    if (listed instanceof Error) step.fail(listed.message);
+    const old = listed;
     if (old.length === 0) {
         step.say(`nothing to retire: no running ${colour} containers`);
         return;
@@ -65,7 +65,8 @@ async function retire(step: Step): Promise<void> {
     // switch counts from its first SYN (establishedTo), and one that never
     // reached it (its body still arriving when the colour stopped) goes to
     // the live colour through @unsent (nginx/nginx.conf.template).
-    const deadline = Date.now() + drainSeconds * 1000;
+    const drainStart = Date.now();
+    const deadline = drainStart + drainSeconds * 1000;
     for (;;) {
         const seen = await look();
         const next = drainNext(seen, Date.now() >= deadline);
@@ -81,7 +82,7 @@ async function retire(step: Step): Promise<void> {
             );
             break;
         }
-        await sleep(DRAIN_POLL_MS);
+        await sleep(drainPollMs(Date.now() - drainStart));
     }
     // Drained: every replica stops at once (each may take its grace time).
     const stopped = await Promise.all(old.map((c) => step.docker.run(["stop", "-t", env.STOP_GRACE_SECONDS, c])));

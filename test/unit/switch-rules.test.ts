@@ -2,7 +2,7 @@
 // (engine/switch-rules.ts, engine/drain-rules.ts, migrate.ts, backup.ts). The real steps run against nginx and replicas in
 // test/scripts/release-steps.test.ts and data-steps.test.ts.
 import * as assert from "assert";
-import { drainNext, establishedTo, nginxWorkers, procTcpAddress, reloadStage, shuttingDown } from "../../engine/drain-rules";
+import { DRAIN_FAST_MS, drainNext, drainPollMs, establishedTo, nginxWorkers, procTcpAddress, reloadStage, shuttingDown } from "../../engine/drain-rules";
 import { dumpName, safeName } from "../../engine/backup";
 import { migrationArgs } from "../../engine/migrate";
 import { planSwitch, readVerify, stateOpArgs, SwitchFacts } from "../../engine/switch-rules";
@@ -115,6 +115,13 @@ describe("drain decisions (engine/drain-rules.ts)", () => {
         assert.strictEqual(drainNext({ conns: 1, shutting: 0 }, true), "time-up");
         assert.strictEqual(drainNext(undefined, false), "again");
         assert.strictEqual(drainNext(undefined, true), "time-up");
+    });
+
+    it("the drain looks every 100 ms while idle keep-alive connections close, then every 250 ms", () => {
+        assert.strictEqual(drainPollMs(0), 100);
+        assert.strictEqual(drainPollMs(DRAIN_FAST_MS - 1), 100);
+        assert.strictEqual(drainPollMs(DRAIN_FAST_MS), 250);
+        assert.strictEqual(drainPollMs(15000), 250);
     });
 });
 
