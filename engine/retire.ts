@@ -30,11 +30,10 @@ async function retire(step: Step): Promise<void> {
     if (colour !== "blue" && colour !== "green") step.fail(`RETIRE_COLOR '${colour}' is not a colour (allowed: blue, green, or empty)`);
     const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
     // Side by side: the live route and the colour's containers (each read is a round trip, and the retire is on every release's path).
-    const [route, listed] = await Promise.all([proxy.route().catch((e: Error) => e), slotContainers(step.docker, env.SWITCHYARD_STACK, colour).catch((e: Error) => e)]);
+    const [route, old] = await Promise.all([proxy.route().catch((e: Error) => e), slotContainers(step.docker, env.SWITCHYARD_STACK, colour).catch((e: Error) => e)]);
     if (route instanceof Error) step.fail(`refusing to retire ${colour}: which colour is live is unknown (${route.message})`);
     if (route === colour) step.fail(`refusing to retire ${colour}: the live listener still routes to it`);
-    if (listed instanceof Error) step.fail(listed.message);
-    const old = listed;
+    if (old instanceof Error) step.fail(old.message);
     if (old.length === 0) {
         step.say(`nothing to retire: no running ${colour} containers`);
         return;
