@@ -16,7 +16,6 @@ import { execFailure, PROCESS_TITLES, Proxy, slotContainers, trimmed } from "./d
 import { DrainLook, drainNext, drainPollMs, establishedTo, procTcpAddress, shuttingDown } from "./drain-rules";
 import { sleep, Step } from "./step";
 
-
 async function retire(step: Step): Promise<void> {
     const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_STACK", "DRAIN_SECONDS", "APP_PORT", "STOP_GRACE_SECONDS");
     for (const name of ["DRAIN_SECONDS", "STOP_GRACE_SECONDS"] as const) if (!/^[0-9]+$/.test(env[name])) step.fail(`${name} '${env[name]}' must be a whole number of seconds`);
