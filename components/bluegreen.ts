@@ -10,7 +10,7 @@ import { cookieMaxAgeSeconds } from "../lib/canary";
 import { rolloutBatches } from "../lib/hosts";
 import { ALLOW_ENV, DeleteGuard, parseAllowList } from "../lib/guard";
 import { processHealToken } from "../lib/heal";
-import { readRoute } from "../lib/host";
+import { liveRoute } from "../lib/host";
 import { postgresServer } from "../lib/dataservice";
 import { rootAlias } from "../lib/aliases";
 import { colourValues, describePlan, describeProcesses, pinnedImageId, valuesSource } from "../lib/release";
@@ -255,7 +255,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
         // The first host keeps a one-host stack's names (and its aliases to Switchyard 0.1's root parts).
         const first = i === 0;
         const providerOpts = (role: string): pulumi.ComponentResourceOptions => ({ parent: this, aliases: first ? rootAlias(adopt, role) : [] });
-        const guard = new DeleteGuard({ stack, plan: t.plan, allow: allowDelete, route: () => readRoute(proxyContainerName, t.env), hostName: first ? undefined : t.name });
+        const guard = new DeleteGuard({ stack, plan: t.plan, allow: allowDelete, route: () => liveRoute(proxyContainerName, t.env), hostName: first ? undefined : t.name });
         // An explicit provider per host: the host the plan was read from is the host deployed to.
         // A tcp:// host's provider reads the files written above (certPath), not the
         // material as inputs: with raw material the provider lets a DOCKER_HOST in the

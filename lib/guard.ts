@@ -34,7 +34,7 @@ export interface GuardContext {
     plan: ReleasePlan;
     allow: ReadonlySet<GuardedRole>;
     /** The colour the live listener routes to right now (undefined: no proxy). */
-    route: () => Colour | undefined;
+    route: () => Promise<Colour | undefined>;
     /**
      * hosts[].name of a host after the first, in a stack of several: its hooks
      * are its own (hook names are unique in a program). Defaults to none: the
@@ -44,12 +44,12 @@ export interface GuardContext {
 }
 
 /** undefined when the delete may go ahead, else the refusal. Pure apart from ctx.route. */
-export function refuseDelete(req: DeleteRequest, ctx: GuardContext): string | undefined {
+export async function refuseDelete(req: DeleteRequest, ctx: GuardContext): Promise<string | undefined> {
     const step = req.dryRun ? "This preview" : "This update";
     const allowHint = (role: GuardedRole) => `If you mean it, run this one update with ${ALLOW_ENV}=${role}.`;
     if (req.role === "app") {
         if (ctx.allow.has("live") || !req.colour) return undefined;
-        const route = ctx.route();
+        const route = await ctx.route();
         if (route !== req.colour) return undefined; // idle colour: replacing or removing it drops nothing
         const retiring = !ctx.plan.declared.includes(req.colour);
         // Retiring the old colour after a switch: its delete runs after
@@ -107,6 +107,9 @@ export class DeleteGuard {
     private readonly hooks = new Map<HookRole, pulumi.ResourceHook>();
     private readonly refusals = new Refusals();
 
+    /** The route read in flight, which every delete that asks meanwhile shares. */
+    private routeRead?: Promise<Colour | undefined>;
+
     constructor(private readonly ctx: GuardContext) {
         // Every hook is registered on every run, bound or not: a resource that
         // left the program is deleted with the hooks its state names.
@@ -123,17 +126,28 @@ export class DeleteGuard {
         return { beforeDelete: [this.hooks.get(role)!] };
     }
 
-    private check(role: HookRole, args: pulumi.ResourceHookArgs): void {
+    /**
+     * The route, read once for the deletes that ask together: the engine
+     * deletes a retired colour's replicas at once, and each read is a round
+     * trip to the proxy. A read still in flight when a delete asks is as fresh
+     * as a new one; a finished one is never reused.
+     */
+    private route(): Promise<Colour | undefined> {
+        this.routeRead ??= this.ctx.route().finally(() => (this.routeRead = undefined));
+        return this.routeRead;
+    }
+
+    private async check(role: HookRole, args: pulumi.ResourceHookArgs): Promise<void> {
         const old = { ...(args.oldOutputs ?? {}), ...(args.oldInputs ?? {}) } as Labelled;
         const colour = old.labels?.find((l) => l.label === "switchyard.colour")?.value;
-        const refusal = refuseDelete(
+        const refusal = await refuseDelete(
             {
                 role,
                 dockerName: old.name ?? args.name,
                 colour: (COLOURS as readonly string[]).includes(colour ?? "") ? (colour as Colour) : undefined,
                 dryRun: pulumi.runtime.isDryRun(),
             },
-            this.ctx,
+            { ...this.ctx, route: () => this.route() },
         );
         if (!refusal) return;
         const said = this.refusals.say(refusal, old.name ?? args.name);

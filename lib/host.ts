@@ -9,6 +9,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import type { FactsAnswer, FactsRequest, HostFactsRaw } from "../engine/host-facts";
+import { dockerEngine, Proxy } from "../engine/docker";
 import { ADDRESSING_LABEL, MASQUERADE_OPTION, NetworkFacts } from "./addressing";
 import { foreignObjects, NamedObject, parseNamed } from "./collisions";
 import { Colour, COLOURS } from "./config";
@@ -223,6 +224,26 @@ function networkFacts(networks: HostFactsRaw["networks"], namePrefix: string, na
 export function readRoute(proxyContainer: string, env: NodeJS.ProcessEnv = process.env, state?: HostState): Colour | undefined {
     const proxyRunning = dockerCli(["ps", "--filter", `name=^${proxyContainer}$`, "--format", "{{.Names}}"], env).trim() === proxyContainer;
     return proxyRunning ? readMarkers(proxyContainer, env, state) : undefined;
+}
+
+/**
+ * The colour the live listener routes to now, or undefined when no proxy runs
+ * (none, or one that exited): readRoute's answer over the Engine API
+ * (engine/docker.ts dockerEngine), one inspect and one exec and no docker CLI
+ * process, for the delete guard, which asks before every delete of a
+ * container. A proxy that runs but cannot be read (paused, restarting) throws,
+ * as readRoute does: a route that was not read is no route.
+ */
+export async function liveRoute(proxyContainer: string, env: NodeJS.ProcessEnv = process.env): Promise<Colour | undefined> {
+    const docker = dockerEngine(env);
+    try {
+        const { found } = await docker.inspect([proxyContainer]);
+        // What `docker ps` lists (readRoute): running, paused or restarting.
+        if (!["running", "paused", "restarting"].includes(found[0]?.State.Status ?? "")) return undefined;
+        return await new Proxy(docker, proxyContainer).route();
+    } catch (e) {
+        throw new Error(`switchyard: could not read which colour the proxy ${proxyContainer} routes to${env.DOCKER_HOST ? ` on ${env.DOCKER_HOST}` : ""}: ${(e as Error).message}`);
+    }
 }
 
 /** The route and the ledger from a running proxy's state (one docker exec); fills `state` when given. */

@@ -13,7 +13,7 @@ import * as path from "path";
 import { docker, dockerAvailable, runStep, TestStack } from "./fixture";
 import { describeFailures, get, startLoadProcess } from "./load";
 import { diffRuns, Recorded, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "../unit/mocks";
-import { dockerHostProbe, readRoute } from "../../lib/host";
+import { dockerHostProbe, liveRoute, readRoute } from "../../lib/host";
 import { refuseDelete } from "../../lib/guard";
 
 const STACK = "sytest-specs";
@@ -260,11 +260,14 @@ describe("the program's declared specs on the real engine", function () {
         assert.ok(rep.byColour.green > 0 && rep.byColour.blue > 0);
     });
 
-    it("the delete guard, reading the real route, refuses deleting live blue and allows idle green", () => {
-        const route = () => readRoute(`${PREFIX}-proxy`);
+    it("the delete guard, reading the real route, refuses deleting live blue and allows idle green", async () => {
+        // The guard's read over the Engine API agrees with the docker CLI's.
+        assert.strictEqual(await liveRoute(`${PREFIX}-proxy`), readRoute(`${PREFIX}-proxy`));
+        assert.strictEqual(await liveRoute(`${PREFIX}-no-such-proxy`), undefined, "no proxy: no route");
+        const route = () => liveRoute(`${PREFIX}-proxy`);
         const plan = { live: "blue", idle: "green", previousLive: "blue", switching: false, declared: ["blue"], idleState: "retired" } as const;
         const ctx = { stack: STACK, plan: { ...plan, declared: [...plan.declared] }, allow: new Set<never>(), route };
-        assert.match(refuseDelete({ role: "app", dockerName: `${PREFIX}-app-blue-1`, colour: "blue", dryRun: true }, ctx)!, /a container of blue, which serves live traffic now/);
-        assert.strictEqual(refuseDelete({ role: "app", dockerName: `${PREFIX}-app-green-1`, colour: "green", dryRun: false }, ctx), undefined);
+        assert.match((await refuseDelete({ role: "app", dockerName: `${PREFIX}-app-blue-1`, colour: "blue", dryRun: true }, ctx))!, /a container of blue, which serves live traffic now/);
+        assert.strictEqual(await refuseDelete({ role: "app", dockerName: `${PREFIX}-app-green-1`, colour: "green", dryRun: false }, ctx), undefined);
     });
 });

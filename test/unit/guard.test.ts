@@ -1,8 +1,9 @@
 // The delete guard's decisions, case by case. The hook that applies them runs
 // inside a real `pulumi preview`/`up` in the e2e suite.
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
 import { Colour } from "../../lib/config";
-import { ALLOW_ENV, GuardContext, parseAllowList, Refusals, refuseDelete } from "../../lib/guard";
+import { ALLOW_ENV, DeleteGuard, GuardContext, parseAllowList, Refusals, refuseDelete } from "../../lib/guard";
 import { ReleasePlan } from "../../lib/release";
 
 const plan = (live: Colour, declared: Colour[], previousLive?: Colour): ReleasePlan => ({
@@ -15,15 +16,15 @@ const plan = (live: Colour, declared: Colour[], previousLive?: Colour): ReleaseP
 });
 
 function ctx(p: ReleasePlan, route: Colour | undefined, allow = ""): GuardContext {
-    return { stack: "staging", plan: p, allow: parseAllowList(allow), route: () => route };
+    return { stack: "staging", plan: p, allow: parseAllowList(allow), route: async () => route };
 }
 
 const app = (colour: Colour, dryRun = true) => ({ role: "app" as const, dockerName: `switchyard-staging-app-${colour}-1`, colour, dryRun });
 
 describe("delete guard", () => {
-    it("refuses replacing a container of the colour the live listener routes to, preview or update", () => {
+    it("refuses replacing a container of the colour the live listener routes to, preview or update", async () => {
         for (const dryRun of [true, false]) {
-            const msg = refuseDelete(app("blue", dryRun), ctx(plan("blue", ["blue"], "blue"), "blue"));
+            const msg = await refuseDelete(app("blue", dryRun), ctx(plan("blue", ["blue"], "blue"), "blue"));
             assert.ok(msg, "must refuse");
             assert.match(msg!, /would delete switchyard-staging-app-blue-1, a container of blue, which serves live traffic now/);
             assert.match(msg!, /Nothing was changed/);
@@ -32,50 +33,78 @@ describe("delete guard", () => {
         }
     });
 
-    it("allows replacing or removing the idle colour", () => {
-        assert.strictEqual(refuseDelete(app("green"), ctx(plan("blue", ["blue", "green"], "blue"), "blue")), undefined);
-        assert.strictEqual(refuseDelete(app("green", false), ctx(plan("blue", ["blue"], "blue"), "blue")), undefined);
+    it("allows replacing or removing the idle colour", async () => {
+        assert.strictEqual(await refuseDelete(app("green"), ctx(plan("blue", ["blue", "green"], "blue"), "blue")), undefined);
+        assert.strictEqual(await refuseDelete(app("green", false), ctx(plan("blue", ["blue"], "blue"), "blue")), undefined);
         // A one-step release re-creates green (idle) before it goes live.
-        assert.strictEqual(refuseDelete(app("green", false), ctx(plan("green", ["green"], "blue"), "blue")), undefined);
+        assert.strictEqual(await refuseDelete(app("green", false), ctx(plan("green", ["green"], "blue"), "blue")), undefined);
     });
 
-    it("retire: the preview plans deleting the old colour; the update deletes it only once the route moved", () => {
+    it("retire: the preview plans deleting the old colour; the update deletes it only once the route moved", async () => {
         const switching = plan("green", ["green"], "blue");
-        assert.strictEqual(refuseDelete(app("blue", true), ctx(switching, "blue")), undefined, "preview: the switch has not happened yet");
-        assert.strictEqual(refuseDelete(app("blue", false), ctx(switching, "green")), undefined, "update: after re-point and verify");
-        assert.match(refuseDelete(app("blue", false), ctx(switching, "blue"))!, /while the live listener still routes to blue/);
+        assert.strictEqual(await refuseDelete(app("blue", true), ctx(switching, "blue")), undefined, "preview: the switch has not happened yet");
+        assert.strictEqual(await refuseDelete(app("blue", false), ctx(switching, "green")), undefined, "update: after re-point and verify");
+        assert.match((await refuseDelete(app("blue", false), ctx(switching, "blue")))!, /while the live listener still routes to blue/);
     });
 
-    it("allows everything on the first update (no proxy, no route)", () => {
-        assert.strictEqual(refuseDelete(app("blue", false), ctx(plan("blue", ["blue"]), undefined)), undefined);
+    it("allows everything on the first update (no proxy, no route)", async () => {
+        assert.strictEqual(await refuseDelete(app("blue", false), ctx(plan("blue", ["blue"]), undefined)), undefined);
     });
 
-    it("refuses deleting the shared services, the proxy, data volumes and networks unless allowed by name", () => {
+    it("refuses deleting the shared services, the proxy, data volumes and networks unless allowed by name", async () => {
         for (const role of ["postgres", "redis", "proxy", "volume", "network"] as const) {
             const req = { role, dockerName: `switchyard-staging-${role}`, dryRun: true };
-            const msg = refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue"));
+            const msg = await refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue"));
             assert.ok(msg, role);
             assert.match(msg!, new RegExp(`would delete switchyard-staging-${role}, `));
             assert.match(msg!, new RegExp(`${ALLOW_ENV}=${role}\\.`));
             assert.match(msg!, /SWITCHYARD_ALLOW_DELETE=all pulumi destroy --run-program --stack staging/);
             assert.match(msg!, /npm run destroy -- --stack staging/);
             assert.match(msg!, /npx switchyard destroy --stack staging/, "the command a project with the package runs");
-            assert.strictEqual(refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue", role)), undefined, `${role} allowed by name`);
-            assert.strictEqual(refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue", "all")), undefined, `${role} allowed by all`);
+            assert.strictEqual(await refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue", role)), undefined, `${role} allowed by name`);
+            assert.strictEqual(await refuseDelete(req, ctx(plan("blue", ["blue"], "blue"), "blue", "all")), undefined, `${role} allowed by all`);
         }
-        assert.match(refuseDelete({ role: "postgres", dockerName: "pg", dryRun: true }, ctx(plan("blue", ["blue"]), "blue", "redis"))!, /Refused/);
+        assert.match((await refuseDelete({ role: "postgres", dockerName: "pg", dryRun: true }, ctx(plan("blue", ["blue"]), "blue", "redis")))!, /Refused/);
     });
 
-    it("a destroy's refusals: the first says why and what to run, each later one only names its resource", () => {
+    it("a destroy's refusals: the first says why and what to run, each later one only names its resource", async () => {
         const r = new Refusals();
         assert.strictEqual(r.say("Refused: … the whole paragraph …", "shop-postgres"), "Refused: … the whole paragraph …");
         assert.strictEqual(r.say("Refused: … the whole paragraph …", "shop-redis"), "Refused as well: deleting shop-redis, for the reason the refusal for shop-postgres gives (with what to run).");
     });
 
-    it("names the key, the value and what is allowed for a bad SWITCHYARD_ALLOW_DELETE", () => {
+    it("names the key, the value and what is allowed for a bad SWITCHYARD_ALLOW_DELETE", async () => {
         assert.deepStrictEqual([...parseAllowList("postgres, proxy")].sort(), ["postgres", "proxy"]);
         assert.strictEqual(parseAllowList("all").size, 6);
         assert.strictEqual(parseAllowList(undefined).size, 0);
         assert.throws(() => parseAllowList("postgress"), /SWITCHYARD_ALLOW_DELETE=postgress: "postgress" is not allowed \(allowed: live, postgres, redis, proxy, volume, network, all\)/);
+    });
+});
+
+describe("delete guard: its route reads", () => {
+    // The hook as the engine calls it: a retired colour's replicas are deleted at once.
+    const deleteArgs = (name: string) => ({ urn: `urn:${name}`, id: name, name, type: "docker:index/container:Container", oldInputs: { name, labels: [{ label: "switchyard.colour", value: "blue" }] } }) as unknown as pulumi.ResourceHookArgs;
+
+    it("deletes that ask together share one read of the route; a later one reads again", async () => {
+        let reads = 0;
+        let route: Colour = "green";
+        const guard = new DeleteGuard({
+            stack: "staging",
+            plan: plan("green", ["green"], "blue"),
+            allow: parseAllowList(""),
+            route: async () => {
+                reads++;
+                await new Promise((r) => setTimeout(r, 20));
+                return route;
+            },
+            hostName: "guard-reads",
+        });
+        const hook = guard.binding("app").beforeDelete![0] as pulumi.ResourceHook;
+        await Promise.all([hook.callback(deleteArgs("app-blue-1")), hook.callback(deleteArgs("app-blue-2"))]);
+        assert.strictEqual(reads, 1, "two deletes at once: one read");
+        // The switch undone meanwhile: a finished read is not reused, and the delete is refused.
+        route = "blue";
+        await assert.rejects(async () => hook.callback(deleteArgs("app-blue-1")), /while the live listener still routes to blue/);
+        assert.strictEqual(reads, 2, "a delete after the first read finished reads again");
     });
 });
