@@ -19,7 +19,7 @@ export function procTcpAddress(ipv4: string, port: number): string {
  * Connections whose remote end is one of `targets`, established (state 01) or
  * still connecting (02, SYN_SENT: a request routed there just before the
  * switch): requests in flight, and nginx's idle keep-alive connections to
- * the replica, which it closes proxy.upstreamKeepaliveSeconds (0.5 s) after
+ * the replica, which it closes proxy.upstreamKeepaliveSeconds (0.25 s) after
  * their last request. TCP cannot tell an idle connection from one waiting on
  * a slow answer or a paused stream, so a drain waits out the idle ones too:
  * about that long after the switch, never a request cut.
@@ -81,7 +81,7 @@ export function drainNext(look: DrainLook, timeUp: boolean): "drained" | "time-u
 /**
  * How long the drain waits before its next look, `elapsedMs` after its first.
  * The idle keep-alive connections to a retiring colour close on nginx's timer
- * (proxy.upstreamKeepaliveSeconds, 0.5 s by default) after their last request,
+ * (proxy.upstreamKeepaliveSeconds, 0.25 s by default) after their last request,
  * so in the first seconds the drain looks often and ends soon after they
  * close: every retire waits that long, and a look (two reads in the proxy)
  * costs a few milliseconds. Past that, what is left is a request in flight or

@@ -180,7 +180,7 @@ export const configSchema = z
                 // Buffer responses, so a slow client does not hold an app worker; streams never are.
                 buffering: bool.default(true),
                 // Idle keep-alive to the replicas; must be shorter than the app's own keep-alive timeout. 0 = none.
-                // To the millisecond: nginx takes "500ms", and a retiring colour's drain waits this long.
+                // To the millisecond: nginx takes "250ms", and a retiring colour's drain waits this long.
                 upstreamKeepaliveSeconds: numeric(z.number().min(0).max(300).multipleOf(0.001, "must be whole milliseconds (at most 3 decimals)")).default(DEFAULTS.proxy.upstreamKeepaliveSeconds),
                 // Response headers the proxy adds when the app did not send its own (merged
                 // over the defaults; "" leaves a default out).

@@ -52,7 +52,7 @@ export const DEFAULTS = {
     canaryStepSeconds: 30,
     proxyImage: "nginx:1.27-bookworm",
     // What a framework app needs from its proxy (README, "The proxy: what your app sees").
-    proxy: { maxBodyMb: 25, readTimeoutSeconds: 75, sendTimeoutSeconds: 60, streamTimeoutSeconds: 3600, upstreamKeepaliveSeconds: 0.5 },
+    proxy: { maxBodyMb: 25, readTimeoutSeconds: 75, sendTimeoutSeconds: 60, streamTimeoutSeconds: 3600, upstreamKeepaliveSeconds: 0.25 },
     addressPool: DEFAULT_ADDRESS_POOL,
     // Let's Encrypt's production directory; certbot's image, which runs the renewals.
     acmeDirectoryUrl: "https://acme-v02.api.letsencrypt.org/directory",

@@ -43,7 +43,7 @@ describe("config", () => {
             sendTimeoutSeconds: 60,
             streamTimeoutSeconds: 3600,
             buffering: true,
-            upstreamKeepaliveSeconds: 0.5,
+            upstreamKeepaliveSeconds: 0.25,
             securityHeaders: {},
             hostnames: [],
             trustedProxies: [],

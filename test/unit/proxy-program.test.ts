@@ -32,7 +32,7 @@ describe("the proxy and the addresses (Pulumi mocks)", function () {
         const conf = get(run, "proxy-config").inputs.stdin as string;
         const block = /upstream switchyard_live_blue \{([^}]*)\}/.exec(conf)![1];
         assert.deepStrictEqual([...block.matchAll(/server (\S+):3000 max_fails=1 fail_timeout=5s;/g)].map((m) => m[1]), addresses);
-        assert.match(block, /keepalive_timeout 500ms;/);
+        assert.match(block, /keepalive_timeout 250ms;/);
         assert.match(conf, /upstream switchyard_preview_green \{/);
         const preview = /upstream switchyard_preview_blue \{([^}]*)\}/.exec(conf)![1];
         assert.deepStrictEqual([...preview.matchAll(/server (\S+):3000 max_fails=0;/g)].map((m) => m[1]), addresses, "the preview never leaves a replica out");
