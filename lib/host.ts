@@ -9,7 +9,6 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import type { FactsAnswer, FactsRequest, HostFactsRaw } from "../engine/host-facts";
-import { dockerEngine, Proxy } from "../engine/docker";
 import { ADDRESSING_LABEL, MASQUERADE_OPTION, NetworkFacts } from "./addressing";
 import { foreignObjects, NamedObject, parseNamed } from "./collisions";
 import { Colour, COLOURS } from "./config";
@@ -235,6 +234,8 @@ export function readRoute(proxyContainer: string, env: NodeJS.ProcessEnv = proce
  * as readRoute does: a route that was not read is no route.
  */
 export async function liveRoute(proxyContainer: string, env: NodeJS.ProcessEnv = process.env): Promise<Colour | undefined> {
+    // Loaded at the first delete, not at every program start: most updates delete no container.
+    const { dockerEngine, Proxy } = await import("../engine/docker");
     const docker = dockerEngine(env);
     try {
         const { found } = await docker.inspect([proxyContainer]);
