@@ -22,4 +22,9 @@ if (!fs.existsSync(built)) {
 // a second of every preview and up. They load on first use instead
 // (lib/lazymodules.ts).
 require(path.join(__dirname, "dist", "lib", "lazymodules.js")).deferClosureModules();
+// The program reads every Docker host before it declares anything: the reader
+// thread starts now, is given the read the program will most likely ask for,
+// and reads while the program loads its modules and checks its config
+// (lib/factsreader.ts).
+require(path.join(__dirname, "dist", "lib", "factsreader.js")).startFactsReader();
 module.exports = require(built);

@@ -5,20 +5,22 @@
 // the proxy's state markers. The program reads a host synchronously, before
 // it declares anything, and the docker CLI cost one process per read (eight
 // on every preview and up, each a new ssh session on an ssh:// host); this
-// runs as one child process instead (lib/host.ts readHostFacts).
+// runs on one worker thread of the program instead (lib/factsreader.ts).
 //
 // Of each container it passes on only what the probe uses: Postgres's
 // environment holds its password, so of it only POSTGRES_USER; an app
 // replica's environment whole, which the parent turns into keyed digests at
 // once (lib/valuedigests.ts), as the CLI version did.
 //
-// Usage: node dist/engine/host-facts.js < REQUESTS.json: a list of hosts,
-//   each with its names and its docker environment as the program resolved
-//   it (DOCKER_HOST, and a tcp:// host's DOCKER_CERT_PATH and
-//   DOCKER_TLS_VERIFY). Every host is read at once, over its own connection;
-//   prints one answer per host (its facts, or why not) as JSON.
+// The thread gets a list of hosts, each with its names and its docker
+// environment as the program resolved it (DOCKER_HOST, and a tcp:// host's
+// DOCKER_CERT_PATH and DOCKER_TLS_VERIFY). Every host is read at once, over
+// its own connection; it answers with one answer per host (its facts, or why
+// not).
+import { isMainThread, parentPort, workerData } from "worker_threads";
+import type { FactsReply, FactsWorkerData } from "../lib/factsreader";
 import { LIST_MARKERS_SCRIPT } from "../lib/routemarker";
-import { EngineConnection, resolveEndpoint } from "./dockerapi";
+import { Endpoint, EngineConnection, resolveEndpoint } from "./dockerapi";
 
 /** One container as the probe sees it (a subset of GET /containers/NAME/json). */
 export interface ContainerFacts {
@@ -91,26 +93,78 @@ export function containerFacts(c: Inspected): ContainerFacts {
 
 const filters = (f: Record<string, string[]>) => encodeURIComponent(JSON.stringify(f));
 
-async function read(conn: EngineConnection, stackLabel: string, proxyContainer: string, namePrefix: string): Promise<HostFactsRaw> {
+/** Runs one sequence of requests on a connection (lanes). */
+type Lane = <T>(work: (conn: EngineConnection) => Promise<T>) => Promise<T>;
+
+/**
+ * Where the reads of one host run. Over ssh:// a connection is an ssh
+ * session: every sequence runs on the one connection, in turn, in the order
+ * asked. On a socket or tcp:// a connection costs about nothing: each
+ * sequence gets its own, and they all run at once.
+ */
+function lanes(endpoint: Endpoint, label: string): { lane: Lane; sequential: boolean; close: () => void } {
+    if (endpoint.kind === "ssh") {
+        const conn = EngineConnection.open(endpoint, label);
+        let turn: Promise<unknown> = Promise.resolve();
+        const lane: Lane = (work) => {
+            const run = turn.then(() => work(conn));
+            turn = run.catch(() => undefined);
+            return run;
+        };
+        return { lane, sequential: true, close: () => conn.close() };
+    }
+    const open = new Set<EngineConnection>();
+    const lane: Lane = async (work) => {
+        const conn = EngineConnection.open(endpoint, label);
+        open.add(conn);
+        try {
+            return await work(conn);
+        } finally {
+            open.delete(conn);
+            conn.close();
+        }
+    };
+    return { lane, sequential: false, close: () => open.forEach((c) => c.close()) };
+}
+
+async function read({ lane, sequential }: { lane: Lane; sequential: boolean }, stackLabel: string, proxyContainer: string, namePrefix: string): Promise<HostFactsRaw> {
     const ok = <T>(what: string, r: { status: number; json?: T; text: string }): T => {
         if (r.status !== 200 || r.json === undefined) throw new Error(`${what}: HTTP ${r.status} ${r.text.trim()}`);
         return r.json;
     };
-    const info = ok("info", await conn.call<{ SwapLimit?: boolean }>("GET", "/info"));
-    const networks = ok("networks", await conn.call<{ Name: string; Labels?: Record<string, string> | null; Options?: Record<string, string> | null; IPAM?: { Config?: { Subnet?: string }[] | null } }[]>("GET", "/networks"));
-    const volumes = ok("volumes", await conn.call<{ Volumes?: { Name: string; Labels?: Record<string, string> | null }[] | null }>("GET", `/volumes?filters=${filters({ name: [`${namePrefix}-`] })}`));
-    const listed = ok("containers", await conn.call<{ Id: string }[]>("GET", `/containers/json?all=1&filters=${filters({ label: [`switchyard.stack=${stackLabel}`] })}`));
-    const containers: ContainerFacts[] = [];
-    for (const { Id } of listed) {
-        const r = await conn.call<Inspected>("GET", `/containers/${Id}/json`);
-        // Removed between the list and now: as if never listed.
-        if (r.status === 404) continue;
-        containers.push(containerFacts(ok(`container ${Id.slice(0, 12)}`, r)));
-    }
+    const inspect = (name: string) => lane((c) => c.call<Inspected>("GET", `/containers/${encodeURIComponent(name)}/json`));
+    const markersRead = () =>
+        lane(async (c) => {
+            const exec = await c.exec(proxyContainer, ["sh", "-c", LIST_MARKERS_SCRIPT], () => undefined);
+            return (await exec.done).stdout;
+        }).then(
+            (stdout) => ({ stdout }),
+            (e: Error) => ({ error: e }),
+        );
+    const reads = Promise.all([
+        lane((c) => c.call<{ SwapLimit?: boolean }>("GET", "/info")).then((r) => ok("info", r)),
+        lane((c) => c.call<{ Name: string; Labels?: Record<string, string> | null; Options?: Record<string, string> | null; IPAM?: { Config?: { Subnet?: string }[] | null } }[]>("GET", "/networks")).then((r) => ok("networks", r)),
+        lane((c) => c.call<{ Volumes?: { Name: string; Labels?: Record<string, string> | null }[] | null }>("GET", `/volumes?filters=${filters({ name: [`${namePrefix}-`] })}`)).then((r) => ok("volumes", r)),
+        lane((c) => c.call<{ Id: string }[]>("GET", `/containers/json?all=1&filters=${filters({ label: [`switchyard.stack=${stackLabel}`] })}`)).then(async (r) => {
+            const found = await Promise.all(
+                ok("containers", r).map(async ({ Id }) => {
+                    const i = await inspect(Id);
+                    // Removed between the list and now: as if never listed.
+                    return i.status === 404 ? undefined : containerFacts(ok(`container ${Id.slice(0, 12)}`, i));
+                }),
+            );
+            return found.filter((c): c is ContainerFacts => c !== undefined);
+        }),
+    ]);
+    // Where lanes run at once, the markers are read beside the rest: they count only when the proxy
+    // runs (below). Over one ssh:// connection an exec takes the connection over, so there it is the
+    // last request, made once the proxy is known to run.
+    const early = sequential ? undefined : markersRead();
+    const [info, networks, volumes, containers] = await reads;
     // Inspected above when it carries the stack's label (up in the states `docker ps` lists, as
     // the CLI version read it); one made before labels is found by name.
     const listedProxy = containers.find((c) => c.name === proxyContainer);
-    const proxy = listedProxy ? undefined : await conn.call<Inspected>("GET", `/containers/${encodeURIComponent(proxyContainer)}/json`);
+    const proxy = listedProxy ? undefined : await inspect(proxyContainer);
     const proxyRunning = listedProxy ? ["running", "paused", "restarting"].includes(listedProxy.status) : proxy!.status === 200 && proxy!.json?.State?.Running === true;
     const facts: HostFactsRaw = {
         swapLimit: info.SwapLimit === true,
@@ -120,11 +174,12 @@ async function read(conn: EngineConnection, stackLabel: string, proxyContainer: 
         containers,
         proxyRunning,
     };
+    // A proxy that runs must answer (a paused one cannot: the read fails, as before); one that does not has no markers.
     if (proxyRunning) {
-        // The exec takes the connection over: the last request on it.
-        const exec = await conn.exec(proxyContainer, ["sh", "-c", LIST_MARKERS_SCRIPT], () => undefined);
-        facts.markers = (await exec.done).stdout;
-    }
+        const listed = await (early ?? markersRead());
+        if ("error" in listed) throw listed.error;
+        facts.markers = listed.stdout;
+    } else await early;
     return facts;
 }
 
@@ -147,27 +202,31 @@ async function readAll(requests: FactsRequest[]): Promise<FactsAnswer[]> {
             const env = { ...base, ...q.docker };
             const endpoint = resolveEndpoint(env);
             if (typeof endpoint === "string") return { error: endpoint };
-            const conn = EngineConnection.open(endpoint, env.DOCKER_HOST || "the local engine");
+            const reader = lanes(endpoint, env.DOCKER_HOST || "the local engine");
             try {
-                return { facts: await read(conn, q.stackLabel, q.proxyContainer, q.namePrefix) };
+                return { facts: await read(reader, q.stackLabel, q.proxyContainer, q.namePrefix) };
             } catch (e) {
                 return { error: (e as Error).message };
             } finally {
-                conn.close();
+                reader.close();
             }
         }),
     );
 }
 
-async function main(): Promise<void> {
-    let input = "";
-    for await (const chunk of process.stdin) input += chunk;
-    process.stdout.write(JSON.stringify(await readAll(JSON.parse(input) as FactsRequest[])));
-}
-
-if (require.main === module) {
-    main().catch((e: Error) => {
-        process.stderr.write(`${e.message}\n`);
-        process.exit(1);
+// The program's reader thread (lib/factsreader.ts): one list of hosts, one reply,
+// posted before the flag is set, so the waiting program finds it on its port.
+if (!isMainThread && (workerData as Partial<FactsWorkerData> | undefined)?.factsReader) {
+    const { flag, port } = workerData as FactsWorkerData;
+    parentPort!.once("message", (requests: FactsRequest[]) => {
+        const replied = (reply: FactsReply) => {
+            port.postMessage(reply);
+            Atomics.store(flag, 0, 1);
+            Atomics.notify(flag, 0);
+        };
+        readAll(requests).then(
+            (answers) => replied({ answers }),
+            (e: Error) => replied({ error: e.message }),
+        );
     });
 }

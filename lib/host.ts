@@ -6,14 +6,13 @@
 // (so a no-op `pulumi up` must not bring it back). The proxy's state volume
 // holds both (the route marker and the retire ledger), and container labels
 // say what each slot runs, so the host itself is the record.
-import { execFileSync, spawnSync } from "child_process";
-import * as fs from "fs";
-import type { FactsAnswer, FactsRequest, HostFactsRaw } from "../engine/host-facts";
+import { execFileSync } from "child_process";
+import type { FactsAnswer, HostFactsRaw } from "../engine/host-facts";
 import { ADDRESSING_LABEL, MASQUERADE_OPTION, NetworkFacts } from "./addressing";
 import { foreignObjects, NamedObject, parseNamed } from "./collisions";
 import { Colour, COLOURS } from "./config";
+import { factsRequest, readFactsSync } from "./factsreader";
 import { imageIdOf, LIST_MARKERS_SCRIPT, parseMarkers } from "./routemarker";
-import { packageFile } from "./package";
 import { runningValueDigests } from "./valuedigests";
 import { LIVE_LISTEN_PORT, LIVE_SOCKET } from "../nginx/render";
 
@@ -110,20 +109,18 @@ export type HostProbe = (stackLabel: string, proxyContainer: string, env?: NodeJ
  */
 export const dockerHostProbe: HostProbe = (stackLabel, proxyContainer, env = process.env) => readHostsFacts([{ stackLabel, proxyContainer, env }])[0];
 
-/** Each host's state, read all at once in one child process (the program declares nothing before it knows every host). */
+/** Each host's state, read all at once on the reader thread (the program declares nothing before it knows every host). */
 function readHostsFacts(hosts: { stackLabel: string; proxyContainer: string; env: NodeJS.ProcessEnv }[]): HostState[] {
-    const requests: FactsRequest[] = hosts.map((h) => ({
-        stackLabel: h.stackLabel,
-        proxyContainer: h.proxyContainer,
-        namePrefix: h.proxyContainer.replace(/-proxy$/, ""),
-        docker: Object.fromEntries(Object.entries(h.env).filter((e): e is [string, string] => e[0].startsWith("DOCKER_") && e[1] !== undefined)),
-    }));
-    const script = packageFile("dist", "engine", "host-facts.js");
-    if (!fs.existsSync(script)) throw new Error(`switchyard: the release engine is not built (${script} is missing): run npm run build:program. Nothing was created or changed.`);
-    const r = spawnSync(process.execPath, [script], { input: JSON.stringify(requests), encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: 30000 });
+    const requests = hosts.map((h) => factsRequest(h.stackLabel, h.proxyContainer, h.env));
     const where = (h: (typeof hosts)[number]) => `the Docker host${h.env.DOCKER_HOST ? ` ${h.env.DOCKER_HOST}` : ""}`;
-    if (r.status !== 0 || r.error) throw new Error(`switchyard: could not read ${where(hosts[0])}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
-    const answers = JSON.parse(r.stdout) as FactsAnswer[];
+    let answers: FactsAnswer[];
+    try {
+        answers = readFactsSync(requests);
+    } catch (e) {
+        const message = (e as Error).message;
+        // The engine not built says so itself; anything else is about the hosts.
+        throw message.startsWith("switchyard:") ? e : new Error(`switchyard: could not read ${where(hosts[0])}: ${message}`);
+    }
     return answers.map((a, i) => {
         if ("error" in a) throw new Error(`switchyard: could not read ${where(hosts[i])}: ${a.error}`);
         return hostStateOf(a.facts, hosts[i].stackLabel, hosts[i].proxyContainer);

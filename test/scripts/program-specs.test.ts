@@ -8,8 +8,12 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import type { FactsAnswer } from "../../engine/host-facts";
+import { dockerCliEnv, resolveDockerEndpoint } from "../../lib/dockerhost";
+import { factsRequest, readFactsSync, startFactsReader } from "../../lib/factsreader";
 import { docker, dockerAvailable, runStep, TestStack } from "./fixture";
 import { describeFailures, get, startLoadProcess } from "./load";
 import { diffRuns, Recorded, runProgram, RunResult, SECRET_SIG, unwrapSecrets } from "../unit/mocks";
@@ -258,6 +262,41 @@ describe("the program's declared specs on the real engine", function () {
         console.log(`      load: ${rep.requests} requests, failed ${rep.failed}, p50 ${rep.p50} ms, p99 ${rep.p99} ms, by colour ${JSON.stringify(rep.byColour)}`);
         assert.deepStrictEqual(rep.errors, {}, describeFailures(rep));
         assert.ok(rep.byColour.green > 0 && rep.byColour.blue > 0);
+    });
+
+    it("the host read started with the program: its answer is used for the same read, another read is made afresh, and an engine that never answers fails in time", async () => {
+        const env = dockerCliEnv(resolveDockerEndpoint(undefined));
+        const ours = factsRequest(`switchyard/${STACK}`, `${PREFIX}-proxy`, env);
+        const other = factsRequest(`switchyard/${STACK}-other`, `${PREFIX}-other-proxy`, env);
+        const read = (answers: FactsAnswer[]) => {
+            assert.strictEqual(answers.length, 1);
+            assert.ok("facts" in answers[0], JSON.stringify(answers[0]));
+            return answers[0].facts;
+        };
+        // The same read: the early answer, as a fresh one would have it (the proxy runs, its markers read).
+        startFactsReader(() => [ours]);
+        const early = read(readFactsSync([ours]));
+        const fresh = read(readFactsSync([ours]));
+        assert.ok(early.proxyRunning && early.markers !== undefined, "the early read found the proxy and its markers");
+        assert.deepStrictEqual(early.containers.map((c) => c.name).sort(), fresh.containers.map((c) => c.name).sort());
+        assert.strictEqual(early.markers, fresh.markers);
+        // Another read than the early one: the answer is for what was asked.
+        startFactsReader(() => [other]);
+        const asked = read(readFactsSync([ours]));
+        assert.ok(asked.proxyRunning, "the answer is for this stack's proxy, not the early read's");
+        assert.deepStrictEqual(asked.containers.map((c) => c.name).sort(), fresh.containers.map((c) => c.name).sort());
+        // An engine that takes the connection and never answers.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-silent-"));
+        const silent = net.createServer(() => undefined);
+        await new Promise<void>((r) => silent.listen(path.join(dir, "docker.sock"), r));
+        try {
+            const started = Date.now();
+            assert.throws(() => readFactsSync([factsRequest("switchyard/silent", "silent-proxy", { DOCKER_HOST: `unix://${path.join(dir, "docker.sock")}` })], 500), /no answer within 0\.5 s/);
+            assert.ok(Date.now() - started < 5000, `it gave up in ${Date.now() - started} ms`);
+        } finally {
+            silent.close();
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it("the delete guard, reading the real route, refuses deleting live blue and allows idle green", async () => {
