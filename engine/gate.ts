@@ -72,6 +72,7 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
     // Replicas that passed the gate and have run since need one answer each, not a new streak (a rollback to a warm colour).
     const warm = inspected?.missing.length === 0 && replicas.length === input.targets.length && isWarm(gatedBefore, replicas);
     const threshold = warm ? 1 : input.threshold;
+    const readRecord = (): Promise<string | Error> => proxy.readState(gated).catch((e: Error) => e);
     const deadline = gateDeadline({ nowMs, startedMs, timeoutS: input.timeoutS, threshold, intervalS: input.intervalS });
     step.say(
         warm
@@ -84,6 +85,10 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
     // watched at first: a new slot's app is still starting.
     const due = new Map<string, number>(input.targets.map((t) => [t.name, 0]));
     const watched = new Set<string>(input.targets.map((t) => t.name));
+    // The record of warm replicas, read again for the one write after a cold gate passes: read
+    // while the gate waits for its last round, so the write is the only exec after it. Read
+    // afresh if a streak is lost after it (heal may add to the record meanwhile).
+    let recordBefore: Promise<string | Error> | undefined;
     for (;;) {
         // Every replica short of its streak and due, in one exec (engine/gate-rules.ts PROBE_ROUND):
         // the ones with an answer probed once, then the ones not listening yet watched.
@@ -114,6 +119,7 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
                 passed++;
             } else if (event === "reset") {
                 step.say(`${t.name} answered ${probes[i].code || "no response"} after ${s.streak} healthy; streak reset`);
+                recordBefore = undefined;
             }
         });
         if (passed === input.targets.length) {
@@ -125,18 +131,19 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
             // that compares it with health.timeoutSeconds (npm run plan reads it).
             // A cold gate of a colour that has run a while measures nothing either.
             const took = Math.floor((Date.now() - startedMs) / 1000);
-            // Side by side: over ssh:// each docker call costs a connection, and
-            // the re-point waits for this step. The record is read again: heal may
-            // have added to it since the start.
-            const [, before] = await Promise.all([
-                took <= input.timeoutS ? proxy.writeState(`${MEASURED_START_PREFIX}${colour}`, String(took)) : undefined,
-                proxy.readState(gated).catch((e: Error) => e),
-            ]);
+            const measured = took <= input.timeoutS ? ["w", `${MEASURED_START_PREFIX}${colour}`, String(took)] : [];
+            // The record read again since the start (heal may have added to it), most often while the last round was awaited.
+            const before = await (recordBefore ?? readRecord());
             // Not read, not written: a record of these replicas alone would drop the ones heal added. Their next gate is a cold one.
-            if (before instanceof Error) return step.say(`${before.message}; these replicas are not recorded as warm, so their next gate is a full streak`);
+            if (before instanceof Error) {
+                if (measured.length) await proxy.applyState(measured);
+                return step.say(`${before.message}; these replicas are not recorded as warm, so their next gate is a full streak`);
+            }
             // These replicas are warm from now on, added to the ones that passed before (heal gates only those it started).
+            // One exec for both writes: the re-point waits for this step, and over ssh:// each docker call costs a connection.
             const record = replicas.reduce((content, r) => withLine(content, `${r.id} ${r.startedAt}`), before);
-            if (historyLines(record).length > 0) await proxy.writeState(gated, record);
+            const ops = [...measured, ...(historyLines(record).length > 0 ? ["w", gated, record] : [])];
+            if (ops.length) await proxy.applyState(ops);
             return;
         }
         if (Date.now() >= deadline) {
@@ -151,6 +158,8 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
             }
             step.failReport(lines.join("\n"));
         }
+        // Every replica one answer short of its streak: the next round may pass the gate.
+        if (!warm && input.targets.every((t) => standing.get(t.name)!.streak >= threshold - 1)) recordBefore ??= readRecord();
         // Until the next replica is due (probes run on their own cadence, not after the round's time).
         const next = Math.min(...input.targets.filter((t) => standing.get(t.name)!.streak < threshold).map((t) => due.get(t.name)!));
         await sleep(Math.max(0, Math.min(next, deadline) - Date.now()));
