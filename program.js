@@ -22,6 +22,9 @@ if (!fs.existsSync(built)) {
 // a second of every preview and up. They load on first use instead
 // (lib/lazymodules.ts).
 require(path.join(__dirname, "dist", "lib", "lazymodules.js")).deferClosureModules();
+// One frame per stack trace: the SDK takes one for nearly every promise it
+// makes (lib/stacktraces.ts). NODE_OPTIONS=--stack-trace-limit=50 for whole ones.
+require(path.join(__dirname, "dist", "lib", "stacktraces.js")).keepOneFrame();
 // The program reads every Docker host before it declares anything: the reader
 // thread starts now, is given the read the program will most likely ask for,
 // and reads while the program loads its modules and checks its config

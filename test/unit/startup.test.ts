@@ -68,6 +68,27 @@ describe("start-up cost", () => {
         }
     });
 
+    it("the program's entry keeps one frame per stack trace, still naming where an error was thrown; --stack-trace-limit asked for is kept", () => {
+        const code = `
+            const kept = require("./dist/lib/stacktraces.js").keepOneFrame();
+            function thrower() { return new Error("boom"); }
+            const lines = thrower().stack.split("\\n");
+            console.log(JSON.stringify({ kept, limit: Error.stackTraceLimit, lines }));
+        `;
+        const one = nodeJson<{ kept: boolean; limit: number; lines: string[] }>(code);
+        assert.strictEqual(one.kept, true);
+        assert.strictEqual(one.limit, 1);
+        assert.strictEqual(one.lines.length, 2, one.lines.join("\n"));
+        assert.match(one.lines[1], /at thrower \(/, "the one frame is where the error was made");
+        const r = spawnSync(process.execPath, ["--stack-trace-limit=7", "-e", code], { cwd: REPO, encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "" } });
+        assert.strictEqual(r.status, 0, r.stderr);
+        const asked = JSON.parse(r.stdout.trim()) as { kept: boolean; limit: number };
+        assert.deepStrictEqual([asked.kept, asked.limit], [false, 7], "a limit given on node's command line stays");
+        const viaOptions = spawnSync(process.execPath, ["-e", code], { cwd: REPO, encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "--stack-trace-limit=30" } });
+        assert.strictEqual(viaOptions.status, 0, viaOptions.stderr);
+        assert.strictEqual((JSON.parse(viaOptions.stdout.trim()) as { limit: number }).limit, 30, "and one given in NODE_OPTIONS");
+    });
+
     it("no release step loads @pulumi/pulumi or the Automation API (each is a node process of every update)", () => {
         const steps = fs.readdirSync(path.join(REPO, "engine")).filter((f) => f.endsWith(".ts")).map((f) => `./dist/engine/${f.replace(/\.ts$/, ".js")}`);
         assert.ok(steps.length > 20, `the compiled engine: ${steps.length} files`);
