@@ -3,7 +3,7 @@
 // The program users run, built on the package's entry (components/index.ts):
 // the stack's `switchyard:` config, checked, becomes the args of one
 // BlueGreenApp, which declares the shared services, the proxy, the slots and
-// the release (components/release.ts: gate -> backup -> expand -> re-point ->
+// the release (components/release.ts: gate and backup -> expand -> re-point ->
 // verify -> retire -> contract). The outputs are the app's.
 import * as pulumi from "@pulumi/pulumi";
 import { BlueGreenApp, settingsFromConfig } from "./components";

@@ -6,8 +6,8 @@ import { DEFAULTS } from "../lib/config";
 export interface BackupArgs {
     /** The release key: the dump is taken exactly when it changes. */
     key: ReleaseKey;
-    /** The step the dump waits for (the switch's gate). */
-    after: pulumi.Resource;
+    /** The steps the dump waits for: the target colour's own gate, and what the switch's re-check waits for (not the re-check itself). */
+    after: pulumi.Resource[];
     /** The Postgres container to dump (Switchyard's own). Either this or `server`. */
     postgresContainer?: pulumi.Input<string>;
     /**
@@ -76,8 +76,8 @@ export class Backup extends pulumi.ComponentResource {
                 PGPASSWORD: pulumi.secret(args.password),
                 ...rerunKey({ MIGRATION_FINGERPRINT: args.migrationFingerprint }),
             },
-            // dependsOn: a dump is only worth taking for a release that passed its gate.
-            { parent: this, dependsOn: [args.after] },
+            // dependsOn: a dump is only worth taking for a release whose colour passed its own gate.
+            { parent: this, dependsOn: args.after },
         );
         this.registerOutputs({});
     }

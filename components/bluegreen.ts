@@ -195,7 +195,7 @@ export class BlueGreenApp extends pulumi.ComponentResource {
             releases.push(this.releaseOn(at, t, i, onHosts[i], { proxy, data, records, repointAfter, everyRetire, dataSteps: onHosts[at.dataAt].steps, ...canary }));
         }
         settleRetires(releases.slice(1).map((r) => r.retire));
-        settleReady(releases.slice(1).map((r) => r.ready));
+        settleReady(releases.slice(1).flatMap((r) => r.ready));
 
         // Outputs say what happened, not what was asked: each waits for the
         // last release step of every host. An update that fails before them (a

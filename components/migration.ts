@@ -17,8 +17,8 @@ export interface MigrationArgs {
     image: string;
     /** The release key: the migration runs exactly when it changes. */
     key: ReleaseKey;
-    /** The step the migration waits for (expand: the backup or the gate; contract: retire). */
-    after: pulumi.Resource;
+    /** The steps the migration waits for (expand: the gate and the backup; contract: retire). */
+    after: pulumi.Resource[];
     /** More to wait for, known only once the whole program is declared (with several hosts: every host's retire). Defaults to nothing. */
     alsoAfter?: Promise<pulumi.Resource[]>;
     /** The backend network, where Postgres answers as "postgres". */
@@ -49,7 +49,7 @@ export class Migration extends pulumi.ComponentResource {
         if (args.command.length === 0 || args.command.some((a) => !a || /[\0\n]/.test(a))) {
             throw new pulumi.ResourceError(`${key} ${JSON.stringify(args.command)} must be a non-empty list of arguments without newlines`, this);
         }
-        const dependsOn: pulumi.Input<pulumi.Input<pulumi.Resource>[]> = args.alsoAfter ? args.alsoAfter.then((more) => [args.after, ...more]) : [args.after];
+        const dependsOn: pulumi.Input<pulumi.Input<pulumi.Resource>[]> = args.alsoAfter ? args.alsoAfter.then((more) => [...args.after, ...more]) : args.after;
         this.run = args.steps.step(
             `${name}-run`,
             "migrate",

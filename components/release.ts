@@ -6,8 +6,10 @@
 //   slots       the new colour's containers start beside the live ones, and
 //               the slot's own gate waits for every replica to answer health
 //   gate        the colour going live is gated again, as one release step
-//   backup      a dump of Postgres, only for a release that passed its gate
-//   expand      the expand migration, after the dump, while old code serves
+//   backup      a dump of Postgres beside that re-check: only for a release
+//               whose colour passed its own gate (the slot's, above)
+//   expand      the expand migration, after the re-check and the dump, while
+//               old code serves
 //   processes   (with process types) the new colour's workers start and are
 //               gated, and each scheduler is handed over, old one stopped first
 //   canary      (with canary steps) the new colour gets a rising share of new
@@ -144,8 +146,8 @@ export interface ReleaseArgs {
 }
 
 /**
- * A blue-green release: the slots, then gate -> backup -> expand -> re-point
- * -> verify -> retire -> contract as command resources, with the notifier and
+ * A blue-green release: the slots, then gate and backup (side by side) ->
+ * expand -> re-point -> verify -> retire -> contract as command resources, with the notifier and
  * maintenance mode around them. Every step carries the release key (the
  * target colour and its container ids), so the chain runs again exactly when
  * the live colour or its containers change, and not on a no-op update.
@@ -155,8 +157,8 @@ export class Release extends pulumi.ComponentResource {
     /** Each declared colour's workers and schedulers, when the release has process types. */
     public readonly processes: Partial<Record<Colour, Processes>> = {};
     public readonly gate: command.local.Command;
-    /** The last step before the switch on this host: the gate, or the backup, the expand migration or the processes' start after it. */
-    public readonly ready: pulumi.Resource;
+    /** The last steps before the switch on this host: the gate and the backup, or the expand migration or the processes' start after them. */
+    public readonly ready: pulumi.Resource[];
     public readonly repoint: command.local.Command;
     public readonly verify: command.local.Command;
     /** The weighted canary before the re-point, when canary steps are asked for. */
@@ -242,11 +244,9 @@ export class Release extends pulumi.ComponentResource {
         const key = this.key;
 
         // dependsOn (every step): the order above is the safety argument.
-        this.gate = args.steps.step(`${name}-gate`, "gate", { ...target.gateEnvironment, ...key }, {
-            parent: this,
-            // The target whole again first: a replica found stopped is healed before the colour is gated.
-            dependsOn: [args.proxyReady, target.gate, target.heal, notifier.config, ...(maintenanceOn ? [maintenanceOn.toggle] : [])],
-        });
+        // The target whole again first: a replica found stopped is healed before the colour is gated.
+        const gateAfter = [args.proxyReady, target.gate, target.heal, notifier.config, ...(maintenanceOn ? [maintenanceOn.toggle] : [])];
+        this.gate = args.steps.step(`${name}-gate`, "gate", { ...target.gateEnvironment, ...key }, { parent: this, dependsOn: gateAfter });
         const migrations = args.migrations ?? {};
         const backup = args.backup
             ? new Backup(
@@ -254,7 +254,9 @@ export class Release extends pulumi.ComponentResource {
                   {
                       ...args.backup,
                       key,
-                      after: this.gate,
+                      // Beside the re-check, not after it: the colour passed its own gate (the slot's),
+                      // and nothing that changes the database runs before both are done (issue 30).
+                      after: gateAfter,
                       // A migration that runs again (a new command) gets a fresh dump first.
                       migrationFingerprint: migrations.command
                           ? migrationFingerprint(migrations.command, target.image, migrations.timeoutSeconds ?? DEFAULTS.migrationTimeoutSeconds)
@@ -264,7 +266,7 @@ export class Release extends pulumi.ComponentResource {
                   child("backup"),
               )
             : undefined;
-        const migration = (phase: "expand" | "contract", cmd: string[], after: pulumi.Resource, alsoAfter?: Promise<pulumi.Resource[]>) =>
+        const migration = (phase: "expand" | "contract", cmd: string[], after: pulumi.Resource[], alsoAfter?: Promise<pulumi.Resource[]>) =>
             new Migration(
                 `${name}-migrate-${phase}`,
                 {
@@ -282,7 +284,9 @@ export class Release extends pulumi.ComponentResource {
                 },
                 child(`migrate-${phase}`),
             );
-        const expand = migrations.command ? migration("expand", migrations.command, backup?.dump ?? this.gate) : undefined;
+        // The re-check and the dump: what the switch (and the expand migration before it) waits for.
+        const gatedAndDumped = [this.gate, ...(backup ? [backup.dump] : [])];
+        const expand = migrations.command ? migration("expand", migrations.command, gatedAndDumped) : undefined;
 
         // The new colour's workers and schedulers start before the switch, with the schema the expand made.
         const processInput = processSpecs ? { ...key, PROCESS_SPECS: processSpecLines(processSpecs), TARGET_PROCESS_IDS: this.processes[live]!.containerIds } : undefined;
@@ -292,16 +296,16 @@ export class Release extends pulumi.ComponentResource {
                   "processes",
                   { ...processInput, PROCESSES_PHASE: "start", ...(args.processHeal ? { PROCESS_HEAL: args.processHeal } : {}) },
                   // Nothing to heal: the token of the last heal stays in state, so a quiet up is a no-op.
-                  { parent: this, dependsOn: [expand?.run ?? backup?.dump ?? this.gate, ...this.processes[live]!.containers], ignoreChanges: args.processHeal ? [] : ["environment.PROCESS_HEAL"] },
+                  { parent: this, dependsOn: [...(expand ? [expand.run] : gatedAndDumped), ...this.processes[live]!.containers], ignoreChanges: args.processHeal ? [] : ["environment.PROCESS_HEAL"] },
               )
             : undefined;
-        const ready = (this.ready = processesStart ?? expand?.run ?? backup?.dump ?? this.gate);
+        const ready = (this.ready = processesStart ? [processesStart] : expand ? [expand.run] : gatedAndDumped);
         const canaryHosts: Record<string, string> = args.canaryHosts ? { CANARY_HOSTS: args.canaryHosts } : {};
         const bake: BakeSettings = args.bake ?? DEFAULTS.bake;
         if ((bake.seconds > 0 || args.canary) && !args.recordsDir) {
             throw new pulumi.ResourceError("recordsDir: a bake or a canary reads the proxy's record files; give their directory (and the proxy's records)", this);
         }
-        const beforeCanary = [ready, ...(args.repointAfter ?? [])];
+        const beforeCanary = [...ready, ...(args.repointAfter ?? [])];
         // With a canary on every host, every host's new colour is gated (and ready) before any host splits.
         const canaryAfter: pulumi.Input<pulumi.Input<pulumi.Resource>[]> = args.canaryAfter ? args.canaryAfter.then((more) => [...beforeCanary, ...more]) : beforeCanary;
         // No step when there are no canary steps: a stack that never asked keeps exactly its resources.
@@ -328,7 +332,7 @@ export class Release extends pulumi.ComponentResource {
             : undefined;
         this.repoint = args.steps.step(`${name}-repoint`, "repoint", { ...key, STANDBY: standby }, {
             parent: this,
-            dependsOn: [this.canary ?? ready, ...(args.repointAfter ?? [])],
+            dependsOn: [...(this.canary ? [this.canary] : ready), ...(args.repointAfter ?? [])],
         });
         this.verify = args.steps.step(
             `${name}-verify`,
@@ -394,7 +398,7 @@ export class Release extends pulumi.ComponentResource {
             },
         );
         this.promoted = this.bake ?? this.verify;
-        const contract = migrations.contractCommand ? migration("contract", migrations.contractCommand, this.retire, args.contractAfter) : undefined;
+        const contract = migrations.contractCommand ? migration("contract", migrations.contractCommand, [this.retire], args.contractAfter) : undefined;
         if (turnsOff) {
             // After verify, not after the bake: under maintenance no real traffic reaches the colour, so there would be nothing to judge.
             new Maintenance(`${name}-maintenance`, { proxyContainerName: args.slot.proxyContainerName, on: false, after: [this.verify], steps: args.steps }, child("maintenance"));

@@ -102,8 +102,8 @@ export function planSections(cfg: SwitchyardConfig, host: HostState, services: R
     const hasProcesses = Object.keys(cfg.processes).length > 0;
     if (plan.switching) {
         const steps = [
-            "gate",
-            ...(cfg.backups.enabled ? ["backup"] : []),
+            // The dump runs beside the re-check (components/release.ts).
+            cfg.backups.enabled ? "gate and backup, side by side" : "gate",
             ...(cfg.migrations.command ? ["migrate (expand)"] : []),
             ...(hasProcesses ? ["processes (start, hand over)"] : []),
             ...(cfg.canary ? [`canary (${cfg.canary.steps.join(" % → ")} %, ${cfg.canary.stepSeconds} s each)`] : []),

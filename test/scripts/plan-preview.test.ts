@@ -89,7 +89,7 @@ describe("npm run plan from a real preview, with the policy pack", function () {
         s.writeConfig({ ...s.readConfig(), slots: { blue: { image: "switchyard/app:1.0.0" }, green: { image: "switchyard/app:1.1.0" } }, liveColor: "green" });
         const r = await plan(s, "--with-diff");
         assert.strictEqual(r.status, 0, r.out + r.err);
-        assert.match(r.out, /\*\*Switch blue → green\.\*\* Steps, in order: gate → backup → re-point/);
+        assert.match(r.out, /\*\*Switch blue → green\.\*\* Steps, in order: gate and backup, side by side → re-point/);
         assert.match(r.out, /\| slot app-green \| `switchyard-release-app-green-1` docker:container\/?:?Container \| \+ create \|/);
         assert.match(r.out, /\| release steps \| `switchyard-release-repoint` command:Command \| ~ update \| environment \|/);
         assert.match(r.out, /\| `switchyard:liveColor` \| `blue` \| `green` \|/);

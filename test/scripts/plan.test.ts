@@ -55,7 +55,7 @@ describe("npm run plan (real Docker engine)", function () {
 
     it("one-step release: staged, gated, switched, old colour retired after the drain", () => {
         const out = plan({ ...withGreen, "switchyard:liveColor": "green" });
-        assert.match(out, /\*\*Switch blue → green\.\*\* Steps, in order: gate → backup → re-point \(no nginx reload\) → verify → retire\./);
+        assert.match(out, /\*\*Switch blue → green\.\*\* Steps, in order: gate and backup, side by side → re-point \(no nginx reload\) → verify → retire\./);
         assert.match(out, /- \*\*Create:\*\* green with switchyard\/app:1\.1\.0, 2 replica\(s\), before anything switches\./);
         assert.match(out, /- \*\*Gate:\*\* each of 2 green replica\(s\) must answer `\/health` healthy 3 times in a row within 60 s\./);
         assert.match(out, /- \*\*Retire:\*\* blue drains \(up to 15 s\), is stopped and removed\./);
@@ -65,20 +65,20 @@ describe("npm run plan (real Docker engine)", function () {
     it("with workers and a scheduler: their steps around the re-point, and every process type and replica count per colour", () => {
         const processes = { worker: { kind: "worker", command: ["node", "worker.js"], replicas: 2 }, clock: { kind: "scheduler", command: ["node", "clock.js"] } };
         const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:processes": processes, "switchyard:postgres": { image: IMAGES.postgres, maxConnections: 200 } });
-        assert.match(out, /Steps, in order: gate → backup → processes \(start, hand over\) → re-point \(no nginx reload\) → verify → processes \(stop the old colour's\) → retire\./);
+        assert.match(out, /Steps, in order: gate and backup, side by side → processes \(start, hand over\) → re-point \(no nginx reload\) → verify → processes \(stop the old colour's\) → retire\./);
         assert.match(out, /- \*\*Processes:\*\* processes per colour \(green\): clock scheduler ×1, worker worker ×2; the live colour's run, the other's are stopped\./);
         assert.match(out, /green's start and are gated before the re-point; each scheduler is handed over \(blue's stopped first\); then blue's get SIGTERM and their stop grace\./);
     });
 
     it("with canary steps: the weights and their window are a step before re-point, with the bake's thresholds", () => {
         const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:canary": { steps: [10, 50], stepSeconds: 60 }, "switchyard:bake": { maxErrorPercent: 2 } });
-        assert.match(out, /Steps, in order: gate → backup → canary \(10 % → 50 %, 60 s each\) → re-point \(no nginx reload\) → verify → retire\./);
+        assert.match(out, /Steps, in order: gate and backup, side by side → canary \(10 % → 50 %, 60 s each\) → re-point \(no nginx reload\) → verify → retire\./);
         assert.match(out, /- \*\*Canary:\*\* green gets 10 %, then 50 % of new traffic \(clients keep the colour they got\), 60 s each, judged by its real requests; above 2 % 5xx \(from 50 requests\), all traffic goes back to blue at once and the update fails\./);
     });
 
     it("with a bake: the bake's window and thresholds are a step between verify and retire", () => {
         const out = plan({ ...withGreen, "switchyard:liveColor": "green", "switchyard:bake": { seconds: 120, maxErrorPercent: 2, maxP99Ms: 900 } });
-        assert.match(out, /Steps, in order: gate → backup → re-point \(no nginx reload\) → verify → bake \(120 s\) → retire\./);
+        assert.match(out, /Steps, in order: gate and backup, side by side → re-point \(no nginx reload\) → verify → bake \(120 s\) → retire\./);
         assert.match(out, /- \*\*Bake:\*\* 120 s of green's real traffic from the proxy's records; above 2 % 5xx or a p99 above 900 ms \(from 50 requests\), traffic goes back to blue and the update fails\./);
     });
 

@@ -86,9 +86,13 @@ describe("program (Pulumi mocks)", function () {
         const run = await runProgram({ config: base });
         assert.ok(get(run, "release-gate").deps.includes("release-app-blue-gate"));
         assert.ok(get(run, "release-gate").deps.includes("proxy-config"));
-        // Backups are on by default: the dump sits between the gate and the re-point.
-        assert.ok(get(run, "release-backup-dump").deps.includes("release-gate"));
+        // Backups are on by default: the dump runs beside the re-check, once the colour passed its own gate,
+        // and the re-point waits for both.
+        const dump = get(run, "release-backup-dump").deps;
+        for (const before of ["release-app-blue-gate", "release-app-blue-heal", "proxy-config", "release-notify-config"]) assert.ok(dump.includes(before), `the dump waits for ${before}: ${dump.join(" ")}`);
+        assert.ok(!dump.includes("release-gate"), "the dump does not wait for the re-check");
         assert.ok(get(run, "release-repoint").deps.includes("release-backup-dump"));
+        assert.ok(get(run, "release-repoint").deps.includes("release-gate"));
         assert.ok(get(run, "release-verify").deps.includes("release-repoint"));
         assert.ok(get(run, "release-retire").deps.includes("release-verify"));
         // The slot's gate probes through the configured proxy (the notifier runs after its config).
@@ -183,11 +187,13 @@ describe("program (Pulumi mocks)", function () {
         }
     });
 
-    it("a release with data protection: gate -> backup -> expand -> re-point -> verify -> retire -> contract", async () => {
+    it("a release with data protection: gate and backup -> expand -> re-point -> verify -> retire -> contract", async () => {
         const config = { ...switched, migrations: { command: "node migrate.js expand", contractCommand: "node migrate.js contract" } };
         const run = await runProgram({ config, host: hostAfter(staged, "blue", ["blue", "green"]) });
-        assert.ok(get(run, "release-backup-dump").deps.includes("release-gate"));
+        assert.ok(get(run, "release-backup-dump").deps.includes("release-app-green-gate"), "the dump waits for the colour's own gate");
+        assert.ok(!get(run, "release-backup-dump").deps.includes("release-gate"), "and runs beside the re-check");
         assert.ok(get(run, "release-migrate-expand-run").deps.includes("release-backup-dump"));
+        assert.ok(get(run, "release-migrate-expand-run").deps.includes("release-gate"), "the migration waits for the re-check too");
         assert.ok(get(run, "release-repoint").deps.includes("release-migrate-expand-run"));
         assert.ok(!get(run, "release-repoint").deps.includes("release-gate"), "the re-point waits for the migration, not only the gate");
         assert.ok(get(run, "release-migrate-contract-run").deps.includes("release-retire"));
