@@ -32,7 +32,21 @@ export function resolveDockerEndpoint(configHost: string | undefined, env: NodeJ
     return { host: DEFAULT_DOCKER_HOST, source: "default socket" };
 }
 
+/**
+ * The docker CLI's current context, asked once per process for the same
+ * environment: the program resolves its host twice at start (the early host
+ * read, lib/factsreader.ts, then the discovery), and each ask is a docker CLI
+ * process. The context is the CLI's config, which no update changes.
+ */
+const contexts = new Map<string, { name: string; host: string } | undefined>();
+
 function currentContextHost(env: NodeJS.ProcessEnv): { name: string; host: string } | undefined {
+    const key = JSON.stringify([env.DOCKER_CONTEXT, env.DOCKER_CONFIG, env.HOME, env.PATH]);
+    if (!contexts.has(key)) contexts.set(key, askContextHost(env));
+    return contexts.get(key);
+}
+
+function askContextHost(env: NodeJS.ProcessEnv): { name: string; host: string } | undefined {
     try {
         const out = execFileSync("docker", ["context", "inspect", "--format", "{{.Name}}\t{{.Endpoints.docker.Host}}"], {
             encoding: "utf8",
