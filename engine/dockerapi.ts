@@ -15,12 +15,13 @@ import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
 import type { DockerResult } from "./docker";
+import { HELD_EXTRA_CA, rootsWithExtraCa } from "./extra-ca";
 import { readFrames, readResponse, request, Response } from "./docker-wire";
 
 /** Where a Docker engine listens, as DOCKER_HOST names it. */
 export type Endpoint =
     | { kind: "unix"; path: string }
-    | { kind: "tcp"; host: string; port: number; tls?: { ca?: string; cert: string; key: string; verify: boolean } }
+    | { kind: "tcp"; host: string; port: number; tls?: { ca?: string; extraCa?: string; cert: string; key: string; verify: boolean } }
     | { kind: "ssh"; host: string; user?: string; port?: number };
 
 /**
@@ -50,7 +51,7 @@ export function endpointOf(env: NodeJS.ProcessEnv): Endpoint | string {
         if (!wantTls) return { kind: "tcp", host: hostname, port };
         const dir = certPath || path.join(os.homedir(), ".docker");
         const file = (name: string) => path.join(dir, name);
-        return { kind: "tcp", host: hostname, port, tls: { ca: fs.existsSync(file("ca.pem")) ? file("ca.pem") : undefined, cert: file("cert.pem"), key: file("key.pem"), verify: !!env.DOCKER_TLS_VERIFY } };
+        return { kind: "tcp", host: hostname, port, tls: { ca: fs.existsSync(file("ca.pem")) ? file("ca.pem") : undefined, ...(env[HELD_EXTRA_CA] ? { extraCa: env[HELD_EXTRA_CA] } : {}), cert: file("cert.pem"), key: file("key.pem"), verify: !!env.DOCKER_TLS_VERIFY } };
     }
     return `DOCKER_HOST '${host}': only unix://, tcp:// and ssh:// hosts are reached directly`;
 }
@@ -127,7 +128,7 @@ export class EngineConnection {
             e.kind === "unix"
                 ? net.connect(e.path)
                 : e.tls
-                  ? tls.connect({ host: e.host, port: e.port, ca: e.tls.ca ? fs.readFileSync(e.tls.ca) : undefined, cert: fs.readFileSync(e.tls.cert), key: fs.readFileSync(e.tls.key), rejectUnauthorized: e.tls.verify })
+                  ? tls.connect({ host: e.host, port: e.port, ca: e.tls.ca ? fs.readFileSync(e.tls.ca) : rootsWithExtraCa(e.tls.extraCa), cert: fs.readFileSync(e.tls.cert), key: fs.readFileSync(e.tls.key), rejectUnauthorized: e.tls.verify })
                   : net.connect(e.port, e.host);
         return new EngineConnection(label, {
             write: (b) => void socket.write(b),

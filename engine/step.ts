@@ -6,6 +6,7 @@
 import { spawn } from "child_process";
 import { packageFile } from "../lib/package";
 import { RESTORE_LOCK, WEBHOOK_URL_FILE } from "../lib/routemarker";
+import { withExtraCa } from "./extra-ca";
 import { containerState, Docker, dockerEngine, imageOf, Proxy, ProxyUnreadable, stepDockerEnv } from "./docker";
 
 /**
@@ -121,7 +122,7 @@ export class Step {
         const to = known ? known.toImage : await imageOf(this.docker, stack, this.env.SWITCHYARD_COLOR || "none");
         const args = [packageFile("scripts", "release", "notify.js"), kind, stack, this.name, this.env.SWITCHYARD_COLOR ?? "", from || "none", to || "none", summary];
         await new Promise<void>((resolve) => {
-            const child = spawn(process.execPath, args, { env: { ...this.env, NOTIFY_URL: url }, stdio: ["ignore", "pipe", "pipe"] });
+            const child = spawn(process.execPath, args, { env: { ...withExtraCa(this.env), NOTIFY_URL: url }, stdio: ["ignore", "pipe", "pipe"] });
             let out = "";
             child.stdout.on("data", (d) => (out += d));
             child.stderr.on("data", (d) => (out += d));

@@ -9,5 +9,12 @@ if [ ! -f "$engine" ]; then
   echo "[$1] FAILED: the release engine is not built ($engine is missing): run npm run build:program in $(cd "$(dirname "$0")/../.." && pwd)" >&2
   exit 1
 fi
+# Node parses the whole NODE_EXTRA_CA_CERTS bundle before a step's first line
+# (45-50 ms a process; a release runs its steps one after the other). A step
+# starts without it; engine/extra-ca.ts gives it back where a step opens TLS.
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
+  export SWITCHYARD_NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"
+  unset NODE_EXTRA_CA_CERTS
+fi
 node "$engine"
 exit $?
