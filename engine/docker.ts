@@ -200,16 +200,31 @@ while [ $# -gt 0 ]; do
 done`;
 /**
  * Reads several state files in one exec: for each, a line "BOUNDARY FILE 1"
- * and its content, or "BOUNDARY FILE 0" when it is absent. Each docker exec
- * costs more than the read (a process in the proxy's namespaces; over ssh:// a
- * session), and a step reads three or four files before it acts. The boundary
- * is random per read, so no content can end another's.
- * Arguments: statedir boundary file...
+ * and its content, or "BOUNDARY FILE 0" when it is absent, then a line
+ * "BOUNDARY - 0" that ends the last one. Each docker exec costs more than the
+ * read (a process in the proxy's namespaces, 50-70 ms on a 2-core host; over
+ * ssh:// a session), and a step reads three or four files before it acts. The
+ * boundary is random per read, so no content can end another's.
+ *
+ * A step that acts next inside the proxy may run that in the same exec: a
+ * script after the files, run as `sh -c SCRIPT sh ARG...` (data as arguments,
+ * never spliced). WHEN makes it depend on a state file read here: "FILE" runs
+ * it only when FILE is there, "!FILE" only when it is not, "" always.
+ * Arguments: statedir boundary count file... [when script arg...]
  */
-export const READ_STATES = `sd=$1 b=$2; shift 2
-for f do
+export const READ_STATES = `sd=$1 b=$2 n=$3; shift 3
+while [ "$n" -gt 0 ]; do
+  f=$1; shift; n=$((n - 1))
   if [ -f "$sd/$f" ]; then printf '%s %s 1\\n' "$b" "$f"; cat "$sd/$f"; echo; else printf '%s %s 0\\n' "$b" "$f"; fi
-done`;
+done
+printf '%s - 0\\n' "$b"
+[ $# -gt 0 ] || exit 0
+when=$1 s=$2; shift 2
+case $when in
+  "!"*) [ ! -f "$sd/\${when#!}" ] || exit 0 ;;
+  ?*) [ -f "$sd/$when" ] || exit 0 ;;
+esac
+exec sh -c "$s" sh "$@"`;
 
 /** READ_STATES's output: each file's content without trailing newlines, or undefined when it is absent (or unread). */
 export function parseStates(out: string, boundary: string, files: string[]): Map<string, string | undefined> {
@@ -296,10 +311,25 @@ export class Proxy {
      * route on blue), and a read that did not happen must not make one.
      */
     async readStates(files: string[]): Promise<Map<string, string | undefined>> {
+        return (await this.readStatesThen(files)).states;
+    }
+
+    /**
+     * The files as readStates reads them, then `script` with `args` in the
+     * same exec (READ_STATES), when `when` (one of `files`, or "!" and one)
+     * allows: `ran` says whether it did, and `then` is its exit status and its
+     * output. Throws ProxyUnreadable when the files were not read.
+     */
+    async readStatesThen(files: string[], when?: string, script?: string, ...args: string[]): Promise<{ states: Map<string, string | undefined>; ran: boolean; then: DockerResult }> {
+        if (when && !files.includes(when.replace(/^!/, ""))) throw new Error(`readStatesThen: '${when}' names no file it reads (${files.join(", ")})`);
         const boundary = randomBytes(8).toString("hex");
-        const r = await this.exec("sh", "-c", READ_STATES, "sh", STATE_DIR, boundary, ...files);
-        if (r.status !== 0) throw new ProxyUnreadable(`could not read ${files.join(", ")} in the proxy ${this.container}: ${execFailure(r)}`);
-        return parseStates(r.stdout, boundary, files);
+        const next = script === undefined ? [] : [when ?? "", script, ...args];
+        const r = await this.exec("sh", "-c", READ_STATES, "sh", STATE_DIR, boundary, String(files.length), ...files, ...next);
+        const end = r.stdout.match(new RegExp(`^${boundary} - 0\\n`, "m"));
+        if (!end) throw new ProxyUnreadable(`could not read ${files.join(", ")} in the proxy ${this.container}: ${execFailure(r)}`);
+        const states = parseStates(r.stdout.slice(0, end.index! + end[0].length), boundary, files);
+        const ran = script !== undefined && (!when || (when.startsWith("!") ? states.get(when.slice(1)) === undefined : states.get(when) !== undefined));
+        return { states, ran, then: { status: r.status, stdout: r.stdout.slice(end.index! + end[0].length), stderr: r.stderr } };
     }
 
     /** Writes a state file whole from stdin (never a command line), by a rename; `secret`: root-only. */

@@ -8,6 +8,8 @@
 // first answer. Nothing switches without it.
 // Replicas that passed it before and have run since (same container, same
 // start: engine/history-rules.ts isWarm) are re-gated with one answer each.
+// The first round runs in the exec that reads that record: a warm re-gate,
+// on every release's path just before the switch, is one exec.
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_COLOR, SWITCHYARD_TARGETS (space-separated
 //      container names), HEALTH_PATH, HEALTH_PORT, HEALTHY_THRESHOLD,
@@ -52,6 +54,26 @@ export function gateInput(step: Step) {
 
 export type GateInput = ReturnType<typeof gateInput>;
 
+/** One probe round's arguments (PROBE_ROUND): a fresh boundary, the replicas probed once first, then the ones watched. */
+function probeRound(input: GateInput, probed: GateInput["targets"], once: number, window: { tries: number; secs: number }): { boundary: string; args: string[] } {
+    const boundary = randomBytes(8).toString("hex");
+    const urls = probed.map((t) => `http://${t.address}:${input.port}${input.path}`);
+    return { boundary, args: [boundary, input.host, input.proto, String(once), String(window.tries), String(window.secs), ...urls] };
+}
+
+/** A probe round that ran: its output, its boundary, and when it started and ended. */
+interface Round {
+    out: string;
+    boundary: string;
+    startMs: number;
+    endMs: number;
+}
+
+async function runRound(proxy: Proxy, round: { boundary: string; args: string[] }, startMs: number): Promise<Round> {
+    const out = (await proxy.exec("sh", "-c", PROBE_ROUND, "sh", ...round.args)).stdout;
+    return { out, boundary: round.boundary, startMs, endMs: Date.now() };
+}
+
 /** Gates the colour's replicas (heal gates the ones it started the same way). */
 export async function runGate(step: Step, input: GateInput): Promise<void> {
     const { colour } = input;
@@ -61,12 +83,19 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
 
     const nowMs = Date.now();
     const gated = `${GATED_PREFIX}${colour}`;
-    // Side by side: the replicas' starts, and the record of those that passed before.
+    // The first round probes every replica, watched (a new slot's app may still be starting):
+    // its shape depends on nothing read, so it runs in the exec that reads the record. Its
+    // watch window is the one the loop would give it: the deadline is at least an interval
+    // (or the timeout, when shorter) away, so its upper bound, the timeout, gives the same.
+    const first = probeRound(input, input.targets, 0, watchWindow(nowMs, [], nowMs + input.timeoutS * 1000, input.intervalS));
+    // Side by side: the replicas' starts, and the record of those that passed before (with the first round).
     // A record that cannot be read is no record: the colour earns the whole streak (the stricter gate).
-    const [inspected, gatedBefore] = await Promise.all([
+    const [inspected, read] = await Promise.all([
         step.docker.inspect(input.targets.map((t) => t.name)).catch((e: Error) => (step.say(`${e.message}; gating as a colour with no warm replica`), undefined)),
-        proxy.readState(gated).catch((e: Error) => (step.say(`${e.message}; gating as a colour with no warm replica`), "")),
+        proxy.readStatesThen([gated], "", PROBE_ROUND, ...first.args).catch((e: Error) => (step.say(`${e.message}; gating as a colour with no warm replica`), undefined)),
     ]);
+    const gatedBefore = read?.states.get(gated) ?? "";
+    let firstRound: Round | undefined = read && { out: read.then.stdout, boundary: first.boundary, startMs: nowMs, endMs: Date.now() };
     const replicas: Replica[] = (inspected?.found ?? []).map((c) => ({ id: c.Id, startedAt: c.State.StartedAt }));
     const startedMs = newestStart(replicas.map((r) => r.startedAt)) ?? nowMs;
     // Replicas that passed the gate and have run since need one answer each, not a new streak (a rollback to a warm colour).
@@ -92,7 +121,8 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
     for (;;) {
         // Every replica short of its streak and due, in one exec (engine/gate-rules.ts PROBE_ROUND):
         // the ones with an answer probed once, then the ones not listening yet watched.
-        const roundStart = Date.now();
+        // The first round ran with the record's read: every replica due and watched, as here.
+        const roundStart = firstRound?.startMs ?? Date.now();
         const short = input.targets.filter((t) => standing.get(t.name)!.streak < threshold);
         const pending = short.filter((t) => due.get(t.name)! <= roundStart);
         const once = pending.filter((t) => !watched.has(t.name));
@@ -101,11 +131,10 @@ export async function runGate(step: Step, input: GateInput): Promise<void> {
         const probed = [...once, ...watch];
         const window = watchWindow(roundStart, short.filter((t) => !pending.includes(t)).map((t) => due.get(t.name)!), deadline, input.intervalS);
         let passed = input.targets.length - short.length;
-        const boundary = randomBytes(8).toString("hex");
-        const urls = probed.map((t) => `http://${t.address}:${input.port}${input.path}`);
-        const args = [boundary, input.host, input.proto, String(once.length), String(window.tries), String(window.secs), ...urls];
-        const probes = pending.length === 0 ? [] : readProbeRound((await proxy.exec("sh", "-c", PROBE_ROUND, "sh", ...args)).stdout, boundary, urls.length);
-        const roundEnd = Date.now();
+        const round = firstRound ?? (pending.length === 0 ? undefined : await runRound(proxy, probeRound(input, probed, once.length, window), roundStart));
+        firstRound = undefined;
+        const probes = round ? readProbeRound(round.out, round.boundary, probed.length) : [];
+        const roundEnd = round?.endMs ?? Date.now();
         probed.forEach((t, i) => {
             const s = standing.get(t.name)!;
             const { standing: next, event } = applyProbe(s, probes[i], threshold);

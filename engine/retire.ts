@@ -9,12 +9,19 @@
 // What is in flight is read in the proxy, not in the app: an app image need
 // not have cat, or a shell. A read that failed is not "nothing in flight"
 // (drain-rules.ts drainNext), and a route that could not be read is not blue.
+// A look is one exec (the TCP table and the process titles); the first one
+// shares its exec with the route's read.
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, RETIRE_COLOR (may be empty),
 //      DRAIN_SECONDS, APP_PORT, STOP_GRACE_SECONDS
-import { execFailure, PROCESS_TITLES, Proxy, slotContainers, trimmed } from "./docker";
+import { randomBytes } from "crypto";
+import { ROUTE_MARKER } from "../lib/routemarker";
+import { DockerResult, execFailure, PROCESS_TITLES, Proxy, routeOf, slotContainers, trimmed } from "./docker";
 import { DrainLook, drainNext, drainPollMs, establishedTo, procTcpAddress, shuttingDown } from "./drain-rules";
 import { sleep, Step } from "./step";
+
+/** What is in flight in the proxy: its TCP table, a line with the boundary, then every process's title. Arguments: boundary. */
+const LOOK = `b=$1; cat /proc/net/tcp; printf '\\n%s\\n' "$b"; ${PROCESS_TITLES}`;
 
 async function retire(step: Step): Promise<void> {
     const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_STACK", "DRAIN_SECONDS", "APP_PORT", "STOP_GRACE_SECONDS");
@@ -28,9 +35,19 @@ async function retire(step: Step): Promise<void> {
     }
     if (colour !== "blue" && colour !== "green") step.fail(`RETIRE_COLOR '${colour}' is not a colour (allowed: blue, green, or empty)`);
     const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
-    // Side by side: the live route and the colour's containers (each read is a round trip, and the retire is on every release's path).
-    const [route, old] = await Promise.all([proxy.route().catch((e: Error) => e), slotContainers(step.docker, env.SWITCHYARD_STACK, colour).catch((e: Error) => e)]);
-    if (route instanceof Error) step.fail(`refusing to retire ${colour}: which colour is live is unknown (${route.message})`);
+    // What is in flight in the proxy, in one exec (LOOK): its TCP table, then every process's title.
+    const boundary = (): string => randomBytes(8).toString("hex");
+    const readLook = (r: DockerResult, b: string): { tcp: string; titles: string } | undefined => {
+        const at = r.status === 0 ? r.stdout.indexOf(`\n${b}\n`) : -1;
+        return at < 0 ? undefined : { tcp: r.stdout.slice(0, at), titles: r.stdout.slice(at + b.length + 2) };
+    };
+    // Side by side: the live route with the first look in one exec (a read only: it is used
+    // after the route is checked), and the colour's containers. Each is a round trip, and
+    // the retire is on every release's path.
+    const firstBoundary = boundary();
+    const [first, old] = await Promise.all([proxy.readStatesThen([ROUTE_MARKER], "", LOOK, firstBoundary).catch((e: Error) => e), slotContainers(step.docker, env.SWITCHYARD_STACK, colour).catch((e: Error) => e)]);
+    if (first instanceof Error) step.fail(`refusing to retire ${colour}: which colour is live is unknown (${first.message})`);
+    const route = routeOf(first.states);
     if (route === colour) step.fail(`refusing to retire ${colour}: the live listener still routes to it`);
     if (old instanceof Error) step.fail(old.message);
     if (old.length === 0) {
@@ -43,19 +60,22 @@ async function retire(step: Step): Promise<void> {
     const targets = ips.filter(Boolean).map((ip) => procTcpAddress(ip, Number(env.APP_PORT)));
     // No address read, no connection counted: that drain would end at once, whatever is in flight.
     if (r instanceof Error || (r.missing.length > 0 && targets.length === 0)) step.fail(`could not read the addresses of ${colour}'s replicas (${r instanceof Error ? r.message : `no such container: ${r.missing.join(", ")}`}); nothing was stopped`);
-    // One look: both reads at once; a read that failed gives no look at all (engine/drain-rules.ts drainNext).
+    // One look; a read that failed gives no look at all (engine/drain-rules.ts drainNext). The first one was made with the route's read.
     let unread = "";
+    let pending: { r: DockerResult; b: string } | undefined = { r: first.then, b: firstBoundary };
     const look = async (): Promise<DrainLook> => {
-        const [tcp, titles] = await Promise.all([proxy.exec("cat", "/proc/net/tcp"), proxy.exec("sh", "-c", PROCESS_TITLES)]);
-        const failed = [tcp, titles].find((r) => r.status !== 0);
-        if (failed) {
-            const why = execFailure(failed);
+        const b = pending?.b ?? boundary();
+        const r = pending?.r ?? (await proxy.exec("sh", "-c", LOOK, "sh", b));
+        pending = undefined;
+        const read = readLook(r, b);
+        if (!read) {
+            const why = r.status === 0 ? "its answer was cut short" : execFailure(r);
             if (!unread) step.say(`could not read what is in flight in the proxy ${env.SWITCHYARD_PROXY} (${why}); looking again`);
             unread = why;
             return undefined;
         }
         unread = "";
-        return { conns: establishedTo(tcp.stdout, targets), shutting: shuttingDown(titles.stdout) };
+        return { conns: establishedTo(read.tcp, targets), shutting: shuttingDown(read.titles) };
     };
 
     step.say(`draining ${colour} (${old.length} container(s)): waiting up to ${drainSeconds}s for in-flight requests`);

@@ -18,7 +18,9 @@
 //
 // The probes run inside the proxy in one `docker exec` (VERIFY_PROBE): on a
 // busy host a `docker exec` per request can take seconds, which measured the
-// Docker daemon instead of the new colour.
+// Docker daemon instead of the new colour. That exec reads the route and the
+// went-live record first, so a verify that finds the switch in place makes
+// two execs: this one and the record's write.
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY,
 //      VERIFY_REQUESTS, HEALTH_PATH, LIVE_SOCKET (host networking) or
@@ -85,20 +87,23 @@ async function verify(step: Step): Promise<void> {
     const proxy = new Proxy(step.docker, input.proxy);
 
     await step.waitRunning(input.proxy, 30);
-    // The route and the went-live record in one exec.
-    const states = await proxy.readStates([ROUTE_MARKER, WENT_LIVE]);
-    const route = routeOf(states);
+    // The live listener from inside the proxy: its unix socket, or its port in the container.
+    const base = socket ? "http://localhost" : `http://127.0.0.1:${port}`;
+    const probe = [String(want), colour, `${base}${health.path}`, String(VERIFY_SECONDS), health.host, health.proto, socket];
+    // The colour's release, for the went-live record, is read while the probes
+    // run: over ssh:// each docker call costs a connection, and the bake waits for this step.
+    const release = colourRelease(step.docker, input.stack, colour);
+    // The route and the went-live record, then the probes, in one exec: the
+    // probes run only when the route marker says the live listener routes to
+    // the colour (engine/docker.ts routeOf: the marker is there for green).
+    const first = await proxy.readStatesThen([ROUTE_MARKER, WENT_LIVE], colour === "green" ? ROUTE_MARKER : `!${ROUTE_MARKER}`, VERIFY_PROBE, ...probe);
+    const route = routeOf(first.states);
     if (route !== colour) {
         step.say(`the live listener routes to ${route}, not ${colour}: the switch was undone after re-point made it (a failed verify, or a step of a killed update); applying it again`);
         await switchAgain(step, input, route);
     }
-    // The live listener from inside the proxy: its unix socket, or its port in the container.
-    const base = socket ? "http://localhost" : `http://127.0.0.1:${port}`;
-    // The colour's release, for the went-live record, is read while the probes
-    // run: over ssh:// each docker call costs a connection, and the bake waits for this step.
-    const release = colourRelease(step.docker, input.stack, colour);
-    const history = Promise.resolve(states.get(WENT_LIVE) ?? "");
-    const r = await proxy.exec("sh", "-c", VERIFY_PROBE, "sh", String(want), colour, `${base}${health.path}`, String(VERIFY_SECONDS), health.host, health.proto, socket);
+    const history = Promise.resolve(first.states.get(WENT_LIVE) ?? "");
+    const r = first.ran ? first.then : await proxy.exec("sh", "-c", VERIFY_PROBE, "sh", ...probe);
     const { ok, last } = r.status === 0 ? readVerify(r.stdout) : { ok: 0, last: `could not probe inside the proxy ${input.proxy}` };
     if (ok >= want) {
         step.say(`verified: ${want} consecutive answers from ${colour} on the live listener`);

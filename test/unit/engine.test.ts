@@ -172,6 +172,41 @@ describe("the release engine", () => {
             }
         });
 
+        it("reads state files and runs the step's next script in the same exec, only when the file it depends on says so", async () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-states-"));
+            try {
+                fs.writeFileSync(path.join(dir, "went-live"), "sha256:aa app:1\n");
+                // The script runs in sh here as it runs in the proxy, the state directory swapped for this one.
+                const { docker, calls } = fakeDocker((a) => {
+                    const r = spawnSync("sh", ["-c", a[4], "sh", dir, ...a.slice(7)], { encoding: "utf8" });
+                    return { status: r.status ?? 1, stdout: r.stdout };
+                });
+                const proxy = new Proxy(docker, "p1");
+                // The script's arguments are data: a value with shell characters reaches it as it is.
+                const then = 'printf "%s|" "$@"; exit 3';
+                const ran = await proxy.readStatesThen(["live-green", "went-live"], "!live-green", then, "a b", "$(touch x)");
+                assert.strictEqual(calls.length, 1, "one exec");
+                assert.deepStrictEqual([...ran.states.entries()], [["live-green", undefined], ["went-live", "sha256:aa app:1"]]);
+                assert.deepStrictEqual({ ran: ran.ran, status: ran.then.status, out: ran.then.stdout }, { ran: true, status: 3, out: "a b|$(touch x)|" });
+                assert.ok(!fs.existsSync(path.join(dir, "x")), "nothing was run from an argument");
+                // The route marker there (green): a script for blue does not run, one for green does.
+                fs.writeFileSync(path.join(dir, "live-green"), "");
+                const skipped = await proxy.readStatesThen(["live-green", "went-live"], "!live-green", then, "a");
+                assert.deepStrictEqual({ ran: skipped.ran, status: skipped.then.status, out: skipped.then.stdout, green: skipped.states.get("live-green") }, { ran: false, status: 0, out: "", green: "" });
+                const green = await proxy.readStatesThen(["live-green"], "live-green", "echo green");
+                assert.deepStrictEqual({ ran: green.ran, out: green.then.stdout, route: routeOf(green.states) }, { ran: true, out: "green\n", route: "green" });
+                // The files are read whatever the script prints, and a file's content ends where the script's output begins.
+                const always = await proxy.readStatesThen(["went-live"], "", 'echo "$1 went-live 1"; echo "$1 - 0"', "0123456789abcdef");
+                assert.deepStrictEqual([always.states.get("went-live"), always.then.stdout], ["sha256:aa app:1", "0123456789abcdef went-live 1\n0123456789abcdef - 0\n"]);
+                await assert.rejects(proxy.readStatesThen(["went-live"], "live-green", "true"), /'live-green' names no file it reads \(went-live\)/);
+                // An exec that failed read nothing: no route, no script.
+                const paused = new Proxy(fakeDocker(() => ({ status: 1, stderr: "Error response from daemon: Container p1 is paused" })).docker, "p1");
+                await assert.rejects(paused.readStatesThen(["live-green"], "live-green", "true"), (e: Error) => e instanceof ProxyUnreadable && /could not read live-green in the proxy p1: Error response from daemon: Container p1 is paused$/.test(e.message));
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        });
+
         it("writes a state file from stdin, whole, by a rename", async () => {
             const { docker, calls } = fakeDocker(() => ({}));
             await new Proxy(docker, "p1").writeState("bake-failed-green", "a b \nwhy\n");
