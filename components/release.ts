@@ -398,6 +398,8 @@ export class Release extends pulumi.ComponentResource {
             },
         );
         this.promoted = this.bake ?? this.verify;
+        // The retired colour's deletes come after this step: their guard reads the route as it ends.
+        if (retireColour) args.slot.guard?.afterRetire(this.retire.stdout);
         const contract = migrations.contractCommand ? migration("contract", migrations.contractCommand, [this.retire], args.contractAfter) : undefined;
         if (turnsOff) {
             // After verify, not after the bake: under maintenance no real traffic reaches the colour, so there would be nothing to judge.

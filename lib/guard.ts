@@ -109,6 +109,8 @@ export class DeleteGuard {
 
     /** The route read in flight, which every delete that asks meanwhile shares. */
     private routeRead?: Promise<Colour | undefined>;
+    /** The route read once the retire step had finished: the retired colour's deletes use it (afterRetire). */
+    private retiredRead?: Promise<Colour | undefined>;
 
     constructor(private readonly ctx: GuardContext) {
         // Every hook is registered on every run, bound or not: a resource that
@@ -137,17 +139,38 @@ export class DeleteGuard {
         return this.routeRead;
     }
 
+    /**
+     * Reads the route as soon as the retire step has run (`done`, its stdout):
+     * the retired colour's containers are deleted after it, and each of those
+     * deletes would otherwise wait for a read of its own (an exec in the
+     * proxy, 60-90 ms) at the very end of the update. The read is as good as
+     * one made at the delete: retire stopped that colour after it found the
+     * route elsewhere, and nothing moves the route back to a stopped colour
+     * (rollback --now refuses one; re-point and verify move it to the target;
+     * another update waits for the stack's lock). A read that failed is no
+     * read: the delete reads again.
+     */
+    afterRetire(done: pulumi.Output<string>): void {
+        done.apply((out) => {
+            // A step that ran prints its lines; no output is a step that did not run here (a preview).
+            if (out && !pulumi.runtime.isDryRun()) this.retiredRead = this.ctx.route().catch(() => undefined);
+        });
+    }
+
     private async check(role: HookRole, args: pulumi.ResourceHookArgs): Promise<void> {
         const old = { ...(args.oldOutputs ?? {}), ...(args.oldInputs ?? {}) } as Labelled;
         const colour = old.labels?.find((l) => l.label === "switchyard.colour")?.value;
+        const known = (COLOURS as readonly string[]).includes(colour ?? "") ? (colour as Colour) : undefined;
+        // A colour that left the program is the retired one; only its deletes may use the read made after retire.
+        const retiring = role === "app" && known !== undefined && !this.ctx.plan.declared.includes(known);
         const refusal = await refuseDelete(
             {
                 role,
                 dockerName: old.name ?? args.name,
-                colour: (COLOURS as readonly string[]).includes(colour ?? "") ? (colour as Colour) : undefined,
+                colour: known,
                 dryRun: pulumi.runtime.isDryRun(),
             },
-            { ...this.ctx, route: () => this.route() },
+            { ...this.ctx, route: async () => (retiring ? await this.retiredRead : undefined) ?? this.route() },
         );
         if (!refusal) return;
         const said = this.refusals.say(refusal, old.name ?? args.name);

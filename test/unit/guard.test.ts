@@ -107,4 +107,41 @@ describe("delete guard: its route reads", () => {
         await assert.rejects(async () => hook.callback(deleteArgs("app-blue-1")), /while the live listener still routes to blue/);
         assert.strictEqual(reads, 2, "a delete after the first read finished reads again");
     });
+
+    it("the retired colour's deletes use the route read as the retire step ended; a delete of a declared colour, or after a failed read, reads again", async () => {
+        let reads = 0;
+        let failNext = false;
+        const guard = new DeleteGuard({
+            stack: "staging",
+            plan: plan("green", ["green"], "blue"),
+            allow: parseAllowList(""),
+            route: async () => {
+                reads++;
+                if (failNext) {
+                    failNext = false;
+                    throw new Error("the proxy is restarting");
+                }
+                return "green";
+            },
+            hostName: "guard-after-retire",
+        });
+        const hook = guard.binding("app").beforeDelete![0] as pulumi.ResourceHook;
+        guard.afterRetire(pulumi.output("[retire 0.4s] retired blue"));
+        await new Promise((r) => setTimeout(r, 10));
+        assert.strictEqual(reads, 1, "read as retire ended");
+        await hook.callback(deleteArgs("app-blue-1"));
+        await hook.callback(deleteArgs("app-blue-2"));
+        assert.strictEqual(reads, 1, "the retired colour's deletes read nothing more");
+        // A container of green (declared: live) is another case: its delete reads the route now, and is refused.
+        const green = { ...deleteArgs("app-green-1"), oldInputs: { name: "app-green-1", labels: [{ label: "switchyard.colour", value: "green" }] } } as unknown as pulumi.ResourceHookArgs;
+        await assert.rejects(async () => hook.callback(green), /which serves live traffic now/);
+        assert.strictEqual(reads, 2);
+        // A read after retire that failed is no read: the delete reads again.
+        const again = new DeleteGuard({ stack: "staging", plan: plan("green", ["green"], "blue"), allow: parseAllowList(""), route: async () => (reads++, failNext ? ((failNext = false), Promise.reject(new Error("restarting"))) : "green"), hostName: "guard-after-retire-2" });
+        failNext = true;
+        again.afterRetire(pulumi.output("done"));
+        await new Promise((r) => setTimeout(r, 10));
+        await (again.binding("app").beforeDelete![0] as pulumi.ResourceHook).callback(deleteArgs("app-blue-1"));
+        assert.strictEqual(reads, 4, "the failed read, then the delete's own");
+    });
 });
