@@ -244,6 +244,11 @@ export function routeOf(states: Map<string, string | undefined>): "blue" | "gree
     return states.get(ROUTE_MARKER) === undefined ? "blue" : "green";
 }
 
+/** The READ_STATES condition (readStatesThen's `when`) under which the route is `colour`, as routeOf reads it. */
+export function whenRoutedTo(colour: "blue" | "green"): string {
+    return colour === "green" ? ROUTE_MARKER : `!${ROUTE_MARKER}`;
+}
+
 /**
  * Every process in the proxy as "PID title", one per line: nginx's workers set
  * their title to their state ("worker process is shutting down"). Read by

@@ -23,6 +23,14 @@ import { sleep, Step } from "./step";
 /** What is in flight in the proxy: its TCP table, a line with the boundary, then every process's title. Arguments: boundary. */
 const LOOK = `b=$1; cat /proc/net/tcp; printf '\\n%s\\n' "$b"; ${PROCESS_TITLES}`;
 
+/** LOOK's output as its two parts; undefined when the exec failed or its answer was cut short. */
+function readLook(r: DockerResult, boundary: string): { tcp: string; titles: string } | undefined {
+    const at = r.status === 0 ? r.stdout.indexOf(`\n${boundary}\n`) : -1;
+    return at < 0 ? undefined : { tcp: r.stdout.slice(0, at), titles: r.stdout.slice(at + boundary.length + 2) };
+}
+
+const newBoundary = (): string => randomBytes(8).toString("hex");
+
 async function retire(step: Step): Promise<void> {
     const env = step.require("SWITCHYARD_PROXY", "SWITCHYARD_STACK", "DRAIN_SECONDS", "APP_PORT", "STOP_GRACE_SECONDS");
     for (const name of ["DRAIN_SECONDS", "STOP_GRACE_SECONDS"] as const) if (!/^[0-9]+$/.test(env[name])) step.fail(`${name} '${env[name]}' must be a whole number of seconds`);
@@ -35,16 +43,10 @@ async function retire(step: Step): Promise<void> {
     }
     if (colour !== "blue" && colour !== "green") step.fail(`RETIRE_COLOR '${colour}' is not a colour (allowed: blue, green, or empty)`);
     const proxy = new Proxy(step.docker, env.SWITCHYARD_PROXY);
-    // What is in flight in the proxy, in one exec (LOOK): its TCP table, then every process's title.
-    const boundary = (): string => randomBytes(8).toString("hex");
-    const readLook = (r: DockerResult, b: string): { tcp: string; titles: string } | undefined => {
-        const at = r.status === 0 ? r.stdout.indexOf(`\n${b}\n`) : -1;
-        return at < 0 ? undefined : { tcp: r.stdout.slice(0, at), titles: r.stdout.slice(at + b.length + 2) };
-    };
     // Side by side: the live route with the first look in one exec (a read only: it is used
     // after the route is checked), and the colour's containers. Each is a round trip, and
     // the retire is on every release's path.
-    const firstBoundary = boundary();
+    const firstBoundary = newBoundary();
     const [first, old] = await Promise.all([proxy.readStatesThen([ROUTE_MARKER], "", LOOK, firstBoundary).catch((e: Error) => e), slotContainers(step.docker, env.SWITCHYARD_STACK, colour).catch((e: Error) => e)]);
     if (first instanceof Error) step.fail(`refusing to retire ${colour}: which colour is live is unknown (${first.message})`);
     const route = routeOf(first.states);
@@ -64,7 +66,7 @@ async function retire(step: Step): Promise<void> {
     let unread = "";
     let pending: { r: DockerResult; b: string } | undefined = { r: first.then, b: firstBoundary };
     const look = async (): Promise<DrainLook> => {
-        const b = pending?.b ?? boundary();
+        const b = pending?.b ?? newBoundary();
         const r = pending?.r ?? (await proxy.exec("sh", "-c", LOOK, "sh", b));
         pending = undefined;
         const read = readLook(r, b);

@@ -29,7 +29,7 @@
 //      canary on every host, the other hosts' canaries go when verify sends
 //      this one back, engine/canary-hosts.ts)
 import { ROUTE_MARKER, WENT_LIVE } from "../lib/routemarker";
-import { Proxy, routeOf } from "./docker";
+import { Proxy, routeOf, whenRoutedTo } from "./docker";
 import { addToHistory, colourRelease } from "./history";
 import { healthRequest } from "./inputs";
 import { switchAgain, switchBack, switchInput } from "./repoint";
@@ -94,9 +94,8 @@ async function verify(step: Step): Promise<void> {
     // run: over ssh:// each docker call costs a connection, and the bake waits for this step.
     const release = colourRelease(step.docker, input.stack, colour);
     // The route and the went-live record, then the probes, in one exec: the
-    // probes run only when the route marker says the live listener routes to
-    // the colour (engine/docker.ts routeOf: the marker is there for green).
-    const first = await proxy.readStatesThen([ROUTE_MARKER, WENT_LIVE], colour === "green" ? ROUTE_MARKER : `!${ROUTE_MARKER}`, VERIFY_PROBE, ...probe);
+    // probes run only when the route marker says the live listener routes to the colour.
+    const first = await proxy.readStatesThen([ROUTE_MARKER, WENT_LIVE], whenRoutedTo(colour), VERIFY_PROBE, ...probe);
     const route = routeOf(first.states);
     if (route !== colour) {
         step.say(`the live listener routes to ${route}, not ${colour}: the switch was undone after re-point made it (a failed verify, or a step of a killed update); applying it again`);

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
-import { Docker, dockerCli, dockerEngine, execForm, imageOf, labelFilters, parseStates, Proxy, ProxyUnreadable, routeOf, runningImage, slotContainerIds, slotContainers, stepDockerEnv } from "../../engine/docker";
+import { Docker, dockerCli, dockerEngine, execForm, imageOf, labelFilters, parseStates, Proxy, ProxyUnreadable, routeOf, runningImage, slotContainerIds, slotContainers, stepDockerEnv, whenRoutedTo } from "../../engine/docker";
 import { ListedContainer, stopForm } from "../../engine/docker-reads";
 import { addToHistory } from "../../engine/history";
 import { buildProblem, programSources } from "../../lib/build";
@@ -28,6 +28,14 @@ function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: stri
         },
     };
     return { docker, calls };
+}
+
+/** A fake Docker whose execs run their in-proxy script in sh here, the state directory swapped for `dir`. */
+function inProxyShell(dir: string) {
+    return fakeDocker((a) => {
+        const r = spawnSync("sh", ["-c", a[4], "sh", dir, ...a.slice(7)], { encoding: "utf8" });
+        return { status: r.status ?? 1, stdout: r.stdout };
+    });
 }
 
 describe("the release engine", () => {
@@ -109,10 +117,7 @@ describe("the release engine", () => {
             const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-state-"));
             try {
                 fs.writeFileSync(path.join(dir, "previous-live"), "green\n\n");
-                const { docker, calls } = fakeDocker((a) => {
-                    const r = spawnSync("sh", ["-c", a[4], "sh", dir, ...a.slice(7)], { encoding: "utf8" });
-                    return { status: r.status ?? 1, stdout: r.stdout };
-                });
+                const { docker, calls } = inProxyShell(dir);
                 const proxy = new Proxy(docker, "p1");
                 assert.strictEqual(await proxy.route(), "blue", "no marker: blue");
                 fs.writeFileSync(path.join(dir, "live-green"), "");
@@ -150,10 +155,7 @@ describe("the release engine", () => {
                 // A content that looks like another read's header ends nothing: this read's boundary is random.
                 fs.writeFileSync(path.join(dir, "previous-live-image"), "0123456789abcdef live-green 1\napp:0");
                 // The script runs in sh here as it runs in the proxy, the state directory swapped for this one.
-                const { docker, calls } = fakeDocker((a) => {
-                    const r = spawnSync("sh", ["-c", a[4], "sh", dir, ...a.slice(7)], { encoding: "utf8" });
-                    return { status: r.status ?? 1, stdout: r.stdout };
-                });
+                const { docker, calls } = inProxyShell(dir);
                 const read = await new Proxy(docker, "p1").readStates(["went-live", "restore-running", "live-green", "previous-live-image"]);
                 assert.strictEqual(calls.length, 1, "one exec");
                 assert.deepStrictEqual(calls[0].args.slice(0, 4), ["exec", "p1", "sh", "-c"]);
@@ -177,10 +179,7 @@ describe("the release engine", () => {
             try {
                 fs.writeFileSync(path.join(dir, "went-live"), "sha256:aa app:1\n");
                 // The script runs in sh here as it runs in the proxy, the state directory swapped for this one.
-                const { docker, calls } = fakeDocker((a) => {
-                    const r = spawnSync("sh", ["-c", a[4], "sh", dir, ...a.slice(7)], { encoding: "utf8" });
-                    return { status: r.status ?? 1, stdout: r.stdout };
-                });
+                const { docker, calls } = inProxyShell(dir);
                 const proxy = new Proxy(docker, "p1");
                 // The script's arguments are data: a value with shell characters reaches it as it is.
                 const then = 'printf "%s|" "$@"; exit 3';
@@ -193,6 +192,7 @@ describe("the release engine", () => {
                 fs.writeFileSync(path.join(dir, "live-green"), "");
                 const skipped = await proxy.readStatesThen(["live-green", "went-live"], "!live-green", then, "a");
                 assert.deepStrictEqual({ ran: skipped.ran, status: skipped.then.status, out: skipped.then.stdout, green: skipped.states.get("live-green") }, { ran: false, status: 0, out: "", green: "" });
+                assert.deepStrictEqual([whenRoutedTo("blue"), whenRoutedTo("green")], ["!live-green", "live-green"], "the conditions routeOf's reading gives");
                 const green = await proxy.readStatesThen(["live-green"], "live-green", "echo green");
                 assert.deepStrictEqual({ ran: green.ran, out: green.then.stdout, route: routeOf(green.states) }, { ran: true, out: "green\n", route: "green" });
                 // The files are read whatever the script prints, and a file's content ends where the script's output begins.

@@ -82,22 +82,18 @@ describe("delete guard", () => {
 });
 
 describe("delete guard: its route reads", () => {
+    /** A guard of a stack that switched from blue to green and retires blue, reading the route with `route`. */
+    const retiringBlue = (hostName: string, route: () => Promise<Colour>) => new DeleteGuard({ stack: "staging", plan: plan("green", ["green"], "blue"), allow: parseAllowList(""), route, hostName });
     // The hook as the engine calls it: a retired colour's replicas are deleted at once.
     const deleteArgs = (name: string) => ({ urn: `urn:${name}`, id: name, name, type: "docker:index/container:Container", oldInputs: { name, labels: [{ label: "switchyard.colour", value: "blue" }] } }) as unknown as pulumi.ResourceHookArgs;
 
     it("deletes that ask together share one read of the route; a later one reads again", async () => {
         let reads = 0;
         let route: Colour = "green";
-        const guard = new DeleteGuard({
-            stack: "staging",
-            plan: plan("green", ["green"], "blue"),
-            allow: parseAllowList(""),
-            route: async () => {
-                reads++;
-                await new Promise((r) => setTimeout(r, 20));
-                return route;
-            },
-            hostName: "guard-reads",
+        const guard = retiringBlue("guard-reads", async () => {
+            reads++;
+            await new Promise((r) => setTimeout(r, 20));
+            return route;
         });
         const hook = guard.binding("app").beforeDelete![0] as pulumi.ResourceHook;
         await Promise.all([hook.callback(deleteArgs("app-blue-1")), hook.callback(deleteArgs("app-blue-2"))]);
@@ -111,20 +107,15 @@ describe("delete guard: its route reads", () => {
     it("the retired colour's deletes use the route read as the retire step ended; a delete of a declared colour, or after a failed read, reads again", async () => {
         let reads = 0;
         let failNext = false;
-        const guard = new DeleteGuard({
-            stack: "staging",
-            plan: plan("green", ["green"], "blue"),
-            allow: parseAllowList(""),
-            route: async () => {
-                reads++;
-                if (failNext) {
-                    failNext = false;
-                    throw new Error("the proxy is restarting");
-                }
-                return "green";
-            },
-            hostName: "guard-after-retire",
-        });
+        const route = async (): Promise<Colour> => {
+            reads++;
+            if (failNext) {
+                failNext = false;
+                throw new Error("the proxy is restarting");
+            }
+            return "green";
+        };
+        const guard = retiringBlue("guard-after-retire", route);
         const hook = guard.binding("app").beforeDelete![0] as pulumi.ResourceHook;
         guard.afterRetire(pulumi.output("[retire 0.4s] retired blue"));
         await new Promise((r) => setTimeout(r, 10));
@@ -137,7 +128,7 @@ describe("delete guard: its route reads", () => {
         await assert.rejects(async () => hook.callback(green), /which serves live traffic now/);
         assert.strictEqual(reads, 2);
         // A read after retire that failed is no read: the delete reads again.
-        const again = new DeleteGuard({ stack: "staging", plan: plan("green", ["green"], "blue"), allow: parseAllowList(""), route: async () => (reads++, failNext ? ((failNext = false), Promise.reject(new Error("restarting"))) : "green"), hostName: "guard-after-retire-2" });
+        const again = retiringBlue("guard-after-retire-2", route);
         failNext = true;
         again.afterRetire(pulumi.output("done"));
         await new Promise((r) => setTimeout(r, 10));
