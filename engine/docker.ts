@@ -12,6 +12,7 @@ import { dockerTlsEnv } from "../lib/dockertls";
 import { imageIdOf, ROUTE_MARKER, STATE_DIR } from "../lib/routemarker";
 import { apiReads, cliReads, DockerReads, ListedContainer, stopForm, stopOnce } from "./docker-reads";
 import { Endpoint, ExecForm, execOnce, resolveEndpoint } from "./dockerapi";
+import { END_OF_OPS } from "./switch-rules";
 
 export interface DockerResult {
     status: number;
@@ -187,7 +188,9 @@ const ROUTE_TO_BLUE = 'mkdir -p "$1" && rm -f "$1/$2"';
 /**
  * Applies state changes in order, in one `docker exec`: `w FILE CONTENT`
  * writes FILE whole (a rename), `r FILE` removes it. Stops at the first
- * failure. Files are names in the state directory ($1).
+ * failure, and at END_OF_OPS (what follows it is not for this write:
+ * engine/switch-rules.ts SWITCH_STATE). Files are names in the state
+ * directory ($1).
  */
 export const APPLY_STATE = `set -e
 mkdir -p "$1" && cd "$1" && shift
@@ -195,6 +198,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     w) printf '%s' "$3" > ".$2.tmp" && mv -f ".$2.tmp" "$2"; shift 3 ;;
     r) rm -f "$2"; shift 2 ;;
+    "${END_OF_OPS}") exit 0 ;;
     *) echo "unknown state operation '$1'" >&2; exit 2 ;;
   esac
 done`;

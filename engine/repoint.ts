@@ -2,8 +2,9 @@
 // marker (atomic; nginx reads it per request, so no reload and no dropped
 // keep-alive connections), after recording the colour it switched from and,
 // under standby "retire", the old colour in the retire ledger
-// (engine/switch-rules.ts planSwitch says what, in which order). The writes
-// are one `docker exec`, so the switch is quick. Safe to run twice. Going back
+// (engine/switch-rules.ts planSwitch says what, in which order). The state it
+// decides on is read in the `docker exec` that writes, so the switch is quick.
+// Safe to run twice. Going back
 // to the image live before the last switch is a rollback: the stack's webhook
 // hears of it.
 //
@@ -11,12 +12,12 @@
 // step or a killed update undid it.
 //
 // env: SWITCHYARD_PROXY, SWITCHYARD_STACK, SWITCHYARD_COLOR, STANDBY
-import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, RETIRED_PREFIX, ROUTE_MARKER } from "../lib/routemarker";
+import { PREVIOUS_LIVE, PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, RETIRED_PREFIX, ROUTE_MARKER, STATE_DIR, WEBHOOK_URL_FILE } from "../lib/routemarker";
 import { removeCanaryElsewhere } from "./canary-hosts";
-import { imageOf, Proxy, routeOf, runningImage, trimmed } from "./docker";
+import { APPLY_STATE, imageOf, Proxy, routeOf, runningImage, trimmed } from "./docker";
 import { processesFollow } from "./processes";
 import { Step } from "./step";
-import { Colour, otherColour, planSwitch, stateOpArgs, SwitchFacts } from "./switch-rules";
+import { Colour, otherColour, planSwitch, SWITCH_STATE, SwitchFacts, switchVariants, variantArgs, variantKey } from "./switch-rules";
 
 export interface SwitchInput {
     proxy: string;
@@ -33,35 +34,37 @@ export function switchInput(step: Step): SwitchInput {
     return { proxy: env.SWITCHYARD_PROXY, stack: env.SWITCHYARD_STACK, colour: env.SWITCHYARD_COLOR, standby: env.STANDBY };
 }
 
-/** What a switch reads before it acts (engine/switch-rules.ts SwitchFacts), in one round of parallel calls; fails under a restore. */
-export async function readSwitchFacts(step: Step, proxy: Proxy, input: SwitchInput): Promise<SwitchFacts> {
-    const [states, old, targetImage] = await Promise.all([
-        // The restore lock, the route marker and previous-live-image in one exec.
-        proxy.readStates([RESTORE_LOCK, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE]),
-        runningImage(step.docker, input.stack, otherColour(input.colour)),
-        imageOf(step.docker, input.stack, input.colour),
-    ]);
-    const restoring = states.get(RESTORE_LOCK);
-    if (restoring) step.refuseRestoring(restoring);
-    const live = routeOf(states);
-    const previousLiveImage = states.get(PREVIOUS_LIVE_IMAGE) ?? "";
-    return { target: input.colour, live, retire: input.standby === "retire", oldRunningImage: old.image, oldRunningImageId: old.id, targetImage, previousLiveImage };
-}
-
-/** Makes the switch `facts` describe (one exec: the ledger first, the marker flip last); says each action; a rollback tells the webhook. */
-export async function applySwitch(step: Step, proxy: Proxy, facts: SwitchFacts): Promise<void> {
-    const plan = planSwitch(facts);
-    const r = await proxy.applyState(stateOpArgs(plan.ops));
-    if (r.status !== 0) step.fail(`could not re-point the proxy ${proxy.container}${r.stderr.trim() ? `: ${trimmed(r.stderr.trim())}` : ""}`);
-    for (const line of plan.lines) step.say(line);
-    if (plan.rollback) await step.notify("rollback", plan.rollback, facts.oldRunningImage);
-}
-
-/** Points the live listener at `input.colour`, as re-point does; says each action. */
+/**
+ * Points the live listener at `input.colour`, as re-point does; says each
+ * action. Docker first (the images the colours run), then one exec: it reads
+ * the restore lock, the route marker, previous-live-image and the webhook URL,
+ * and applies the plan that what it read calls for (SWITCH_STATE picks among
+ * every plan planSwitch could give). Under a restore it writes nothing and
+ * the step refuses. A `docker exec` costs more than what it runs, and the
+ * switch is on every release's critical path.
+ */
 export async function switchTo(step: Step, input: SwitchInput): Promise<void> {
     const proxy = new Proxy(step.docker, input.proxy);
     await step.waitRunning(input.proxy, 30);
-    await applySwitch(step, proxy, await readSwitchFacts(step, proxy, input));
+    const [old, targetImage] = await Promise.all([runningImage(step.docker, input.stack, otherColour(input.colour)), imageOf(step.docker, input.stack, input.colour)]);
+    const known = { target: input.colour, retire: input.standby === "retire", oldRunningImage: old.image, oldRunningImageId: old.id, targetImage };
+    const read = await proxy.readStatesThen(
+        [RESTORE_LOCK, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE, WEBHOOK_URL_FILE],
+        `!${RESTORE_LOCK}`,
+        SWITCH_STATE,
+        ...[STATE_DIR, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE, targetImage, APPLY_STATE, ...variantArgs(switchVariants(known))],
+    );
+    const restoring = read.states.get(RESTORE_LOCK);
+    if (restoring) step.refuseRestoring(restoring);
+    const facts: SwitchFacts = { ...known, live: routeOf(read.states), previousLiveImage: read.states.get(PREVIOUS_LIVE_IMAGE) ?? "" };
+    const plan = planSwitch(facts);
+    const { status, stdout, stderr } = read.then;
+    if (status !== 0) step.fail(`could not re-point the proxy ${proxy.container}${stderr.trim() ? `: ${trimmed(stderr.trim())}` : ""}`);
+    // The proxy chose by the very files this read returned: the same key, so planSwitch's plan.
+    const applied = stdout.split("\n")[0];
+    if (applied !== variantKey(facts)) step.fail(`re-point applied the switch for "${applied}" but read "${variantKey(facts)}" in the proxy ${proxy.container}; run pulumi up again`);
+    for (const line of plan.lines) step.say(line);
+    if (plan.rollback) await step.notify("rollback", plan.rollback, facts.oldRunningImage, { url: read.states.get(WEBHOOK_URL_FILE) ?? "", toImage: targetImage });
 }
 
 /**

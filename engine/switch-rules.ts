@@ -81,6 +81,71 @@ export function planSwitch(f: SwitchFacts): SwitchPlan {
     return { ops, lines, rollback };
 }
 
+/**
+ * A plan re-point may apply, and what it must read in the proxy to be the
+ * one: the colour live (the route marker) and whether previous-live-image
+ * names the target's image (a rollback). Everything else planSwitch needs
+ * comes from Docker before the exec.
+ */
+export interface SwitchVariant {
+    live: Colour;
+    rollback: boolean;
+    plan: SwitchPlan;
+}
+
+/**
+ * Every plan the switch may need, so that the read and the writes are one
+ * exec (SWITCH_STATE): the proxy picks by what it reads. previous-live-image
+ * counts only as "names the target's image" or not (planSwitch compares
+ * nothing else), and not at all when the target runs no image.
+ */
+export function switchVariants(f: Omit<SwitchFacts, "live" | "previousLiveImage">): SwitchVariant[] {
+    const variants: SwitchVariant[] = [];
+    for (const live of ["blue", "green"] as const) {
+        for (const rollback of f.targetImage ? [false, true] : [false]) {
+            variants.push({ live, rollback, plan: planSwitch({ ...f, live, previousLiveImage: rollback ? f.targetImage : "" }) });
+        }
+    }
+    return variants;
+}
+
+/** The variant planSwitch gives for these facts, as SWITCH_STATE reads them ("LIVE 0|1"). */
+export function variantKey(f: Pick<SwitchFacts, "live" | "previousLiveImage" | "targetImage">): string {
+    return `${f.live} ${f.targetImage !== "" && f.previousLiveImage === f.targetImage ? 1 : 0}`;
+}
+
+/**
+ * Re-point's writes, chosen inside the proxy by what it reads there, in the
+ * exec that read the state (READ_STATES runs it when no restore holds the
+ * route). It prints the key it chose ("LIVE 0|1"), then applies that
+ * variant's operations with the state writer (APPLY_STATE, given as an
+ * argument). A variant is "LIVE 0|1 COUNT" and COUNT arguments: its
+ * operations and the writer's end mark. POSIX sh; values are arguments.
+ * Arguments: statedir marker previous-image-file target-image writer variant...
+ */
+export const SWITCH_STATE = `sd=$1 marker=$2 previmg=$3 img=$4 writer=$5; shift 5
+live=blue rb=0
+if [ -f "$sd/$marker" ]; then live=green; fi
+if [ -n "$img" ] && [ -f "$sd/$previmg" ] && [ "$(cat "$sd/$previmg")" = "$img" ]; then rb=1; fi
+while [ $# -ge 3 ]; do
+  l=$1 r=$2 n=$3; shift 3
+  if [ "$l" = "$live" ] && [ "$r" = "$rb" ]; then echo "$live $rb"; exec sh -c "$writer" sh "$sd" "$@"; fi
+  shift "$n"
+done
+echo "no switch planned for route $live, rollback $rb" >&2
+exit 3`;
+
+/** The state writer's end mark (APPLY_STATE): the operations after it are another variant's. */
+export const END_OF_OPS = ".";
+
+/** SWITCH_STATE's variant arguments: each variant's key, its count, its operations and the writer's end mark. */
+export function variantArgs(variants: SwitchVariant[]): string[] {
+    return variants.flatMap((v) => {
+        const ops = [...stateOpArgs(v.plan.ops), END_OF_OPS];
+        return [v.live, v.rollback ? "1" : "0", String(ops.length), ...ops];
+    });
+}
+
 /** The arguments of the in-proxy state writer (engine/docker.ts): `w FILE CONTENT` or `r FILE`, in order. */
 export function stateOpArgs(ops: StateOp[]): string[] {
     return ops.flatMap((op) => ("write" in op ? ["w", op.write, op.content] : ["r", op.remove]));

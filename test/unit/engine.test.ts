@@ -6,9 +6,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
-import { Docker, dockerCli, dockerEngine, execForm, imageOf, labelFilters, parseStates, Proxy, ProxyUnreadable, routeOf, runningImage, slotContainerIds, slotContainers, stepDockerEnv, whenRoutedTo } from "../../engine/docker";
+import { APPLY_STATE, Docker, dockerCli, dockerEngine, execForm, imageOf, labelFilters, parseStates, Proxy, ProxyUnreadable, routeOf, runningImage, slotContainerIds, slotContainers, stepDockerEnv, whenRoutedTo } from "../../engine/docker";
 import { ListedContainer, stopForm } from "../../engine/docker-reads";
 import { addToHistory } from "../../engine/history";
+import { planSwitch, stateOpArgs, SWITCH_STATE, switchVariants, variantArgs, variantKey } from "../../engine/switch-rules";
+import { PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR } from "../../lib/routemarker";
 import { buildProblem, programSources } from "../../lib/build";
 
 /** A fake Docker: `answer` gives each CLI call's result, `listed` what a list finds; a read is recorded as ["list"|"inspect", ...its arguments]. */
@@ -33,7 +35,8 @@ function fakeDocker(answer: (args: string[]) => { status?: number; stdout?: stri
 /** A fake Docker whose execs run their in-proxy script in sh here, the state directory swapped for `dir`. */
 function inProxyShell(dir: string) {
     return fakeDocker((a) => {
-        const r = spawnSync("sh", ["-c", a[4], "sh", dir, ...a.slice(7)], { encoding: "utf8" });
+        // Where a script passes the state directory on (SWITCH_STATE), it is swapped there too.
+        const r = spawnSync("sh", ["-c", a[4], "sh", dir, ...a.slice(7).map((x) => (x === STATE_DIR ? dir : x))], { encoding: "utf8" });
         return { status: r.status ?? 1, stdout: r.stdout };
     });
 }
@@ -202,6 +205,65 @@ describe("the release engine", () => {
                 // An exec that failed read nothing: no route, no script.
                 const paused = new Proxy(fakeDocker(() => ({ status: 1, stderr: "Error response from daemon: Container p1 is paused" })).docker, "p1");
                 await assert.rejects(paused.readStatesThen(["live-green"], "live-green", "true"), (e: Error) => e instanceof ProxyUnreadable && /could not read live-green in the proxy p1: Error response from daemon: Container p1 is paused$/.test(e.message));
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        });
+
+        it("re-point reads the route and previous-live-image and applies the plan they call for, in one exec (SWITCH_STATE)", async () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-switch-"));
+            // The files of the state directory, as a map (a file's content as it is).
+            const files = () => new Map(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]));
+            // planSwitch's operations applied to a copy of the files: what the switch must leave.
+            const expected = (before: Map<string, string>, ops: string[]) => {
+                const after = new Map(before);
+                for (let i = 0; i < ops.length; ) {
+                    if (ops[i] === "w") (after.set(ops[i + 1], ops[i + 2]), (i += 3));
+                    else (after.delete(ops[i + 1]), (i += 2));
+                }
+                return new Map([...after.entries()].sort());
+            };
+            try {
+                const { docker, calls } = inProxyShell(dir);
+                const proxy = new Proxy(docker, "p1");
+                const switchTo = async (known: Parameters<typeof switchVariants>[0]) => {
+                    const before = files();
+                    const read = await proxy.readStatesThen([RESTORE_LOCK, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE], `!${RESTORE_LOCK}`, SWITCH_STATE, STATE_DIR, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE, known.targetImage, APPLY_STATE, ...variantArgs(switchVariants(known)));
+                    const facts = { ...known, live: routeOf(read.states), previousLiveImage: read.states.get(PREVIOUS_LIVE_IMAGE) ?? "" };
+                    return { read, before, facts, plan: planSwitch(facts) };
+                };
+                // A release to green, a `$(...)` image name among the data: blue's image goes to the ledger, the marker is created last.
+                const release = { target: "green" as const, retire: true, oldRunningImage: "app:1 $(touch x)", oldRunningImageId: "", targetImage: "app:2" };
+                const r1 = await switchTo(release);
+                assert.strictEqual(calls.length, 1, "one exec reads and writes");
+                assert.deepStrictEqual({ status: r1.read.then.status, key: r1.read.then.stdout }, { status: 0, key: "blue 0\n" });
+                assert.strictEqual(variantKey(r1.facts), "blue 0");
+                assert.deepStrictEqual(files(), expected(r1.before, stateOpArgs(r1.plan.ops)));
+                assert.strictEqual(files().get("previous-live-image"), "app:1 $(touch x)");
+                assert.ok(files().has("live-green") && !fs.existsSync(path.join(dir, "x")), "routed to green; nothing run from a value");
+                // Run twice: the route already moved; only the records again.
+                const r2 = await switchTo(release);
+                assert.strictEqual(r2.read.then.stdout, "green 0\n");
+                assert.deepStrictEqual(files(), expected(r2.before, stateOpArgs(r2.plan.ops)));
+                // Back to blue's image, live before the last switch (a trailing newline in the file is no difference): a rollback clears it.
+                fs.writeFileSync(path.join(dir, "previous-live-image"), "app:1\n");
+                const back = { target: "blue" as const, retire: false, oldRunningImage: "app:2", oldRunningImageId: "", targetImage: "app:1" };
+                const r3 = await switchTo(back);
+                assert.deepStrictEqual({ key: r3.read.then.stdout, rollback: r3.plan.rollback }, { key: "green 1\n", rollback: "rollback: back to app:1 on blue (from app:2)" });
+                assert.deepStrictEqual(files(), expected(r3.before, stateOpArgs(r3.plan.ops)));
+                assert.ok(!files().has("live-green") && !files().has("previous-live-image"), "routed to blue; the rollback's image record cleared");
+                // A target with no image: previous-live-image decides nothing (one variant per route).
+                assert.deepStrictEqual(switchVariants({ ...release, targetImage: "" }).map((v) => `${v.live} ${v.rollback}`), ["blue false", "green false"]);
+                // Every variant is planSwitch's plan for the facts its key stands for.
+                for (const v of switchVariants(release)) {
+                    const facts = { ...release, live: v.live, previousLiveImage: v.rollback ? release.targetImage : "app:0" };
+                    assert.deepStrictEqual([variantKey(facts), v.plan], [`${v.live} ${v.rollback ? 1 : 0}`, planSwitch(facts)]);
+                }
+                // Under a restore nothing is written, and the script does not run.
+                fs.writeFileSync(path.join(dir, RESTORE_LOCK), "restore of x");
+                const locked = await switchTo(release);
+                assert.deepStrictEqual({ ran: locked.read.ran, out: locked.read.then.stdout }, { ran: false, out: "" });
+                assert.deepStrictEqual(files(), locked.before);
             } finally {
                 fs.rmSync(dir, { recursive: true, force: true });
             }
