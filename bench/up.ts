@@ -48,6 +48,13 @@ function targetOf(update: string): string {
 
 const FLOOR_RUNS = 3;
 
+/** The middle value (an even count's: the mean of the middle two). */
+function median(xs: number[]): number {
+    const sorted = [...xs].sort((x, y) => x - y);
+    const m = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+}
+
 /** The floor's stack: bench/floor in a throwaway copy (this repository's node_modules, so the same SDK and plugins). */
 async function floorStack(): Promise<E2EStack> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-floor-"));
@@ -58,11 +65,11 @@ async function floorStack(): Promise<E2EStack> {
     return floor;
 }
 
-/** FLOOR_RUNS no-op ups of the floor's stack, measured now (under the same load as the rows), in seconds. */
-async function floorRuns(floor: E2EStack, when: string): Promise<number[]> {
+/** `count` no-op ups of the floor's stack, measured now (under the same load as the rows), in seconds. */
+async function floorRuns(floor: E2EStack, when: string, count = FLOOR_RUNS): Promise<number[]> {
     const runs: number[] = [];
-    for (let i = 1; i <= FLOOR_RUNS; i++) {
-        const r = await floor.up(`floor ${when}: no-op ${i}/${FLOOR_RUNS}`, { expectNoChanges: true });
+    for (let i = 1; i <= count; i++) {
+        const r = await floor.up(`floor ${when}: no-op ${i}/${count}`, { expectNoChanges: true });
         runs.push(Math.round(r.seconds * 100) / 100);
     }
     return runs;
@@ -82,15 +89,16 @@ async function main() {
     const floorStackReady = floorStack();
     const rows: Row[] = [];
     const outputs: { update: string; output: string }[] = [];
-    let floor = { median: 0, runs: [] as number[], before: [] as number[], after: [] as number[] };
+    let floor = { median: 0, runs: [] as number[], before: [] as number[], between: [] as number[], after: [] as number[] };
     let instant = { startedAt: 0, endedAt: 0 };
     try {
         await stack.up("fresh");
         const floorOf = await floorStackReady;
         const load = startLoadProcess({ port: live, rate: RATE, durationMs: 30 * 60 * 1000 });
         await sleep(2000);
-        // Side by side: the floor under the same load, just before the rows and just after them
-        // (the machine drifts over the run's two minutes: one side alone moved the ratios by a fifth).
+        // Side by side: the floor under the same load, just before the rows, between the re-creating
+        // releases and just after the rows (the machine drifts over the run's three minutes: one side
+        // alone moved the ratios by a fifth, and a release's minute can be slower than both ends).
         const before = await floorRuns(floorOf, "before");
         const windows: { update: string; from: number; to: number; r: Awaited<ReturnType<E2EStack["up"]>> }[] = [];
         const step = async (update: string, change: () => Promise<void> | void) => {
@@ -114,17 +122,18 @@ async function main() {
         instant = now;
         await step("rollback --now to blue: the reconciling up", () => set({ liveColor: "blue" }));
         await step("switch to green, standby retire", () => set({ liveColor: "green", standby: "retire" }));
-        // Each time a colour is created anew, gated, switched to, and the other retired.
+        // Each time a colour is created anew, gated, switched to, and the other retired;
+        // a floor run beside each pair, so the releases' minutes have their own floor too.
+        const between: number[] = [];
         for (let i = 0; i < RELEASE_RUNS; i++) {
             await step("one-step release: new image on blue + switch", () => set({ slots: { ...slots(), blue: { image: "switchyard/app:1.1.0" } }, liveColor: "blue" }));
             await step("rollback to green (re-created) + retire blue", () => set({ liveColor: "green" }));
+            between.push(...(await floorRuns(floorOf, `between the releases (${i + 1}/${RELEASE_RUNS})`, 1)));
         }
         await step("no-op after the releases", () => {});
         const after = await floorRuns(floorOf, "after");
-        const runs = [...before, ...after];
-        const sorted = [...runs].sort((x, y) => x - y);
-        // An even count's median: the mean of the middle two.
-        floor = { median: Math.round(((sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2) * 100) / 100, runs, before, after };
+        const runs = [...before, ...between, ...after];
+        floor = { median: Math.round(median(runs) * 100) / 100, runs, before, between, after };
         const rep = await load.stop();
         // From the command's start to the end of the first request the old colour served.
         const firstBlue = Math.min(...rep.samples.filter((x) => rep.startedAt + x.at >= instant.startedAt && x.colour === "blue").map((x) => rep.startedAt + x.at + x.latencyMs));
@@ -170,7 +179,7 @@ async function main() {
     const md = [
         `pulumi up benchmark — ${machine}; ${RATE} req/s on the live listener throughout (GET /version, GET and POST /visits; half keep-alive, half Connection: close), 2 replicas, drain 15 s, one run (the one-step release and the re-creating rollback ${RELEASE_RUNS} times each).`,
         "",
-        `Floor: a no-op \`pulumi up\` of bench/floor (the same three plugins, 5 resources, no Switchyard) under the same load, ${FLOOR_RUNS} times just before the rows and ${FLOOR_RUNS} just after them, median of the ${floor.runs.length}: ${floor.median} s (before: ${floor.before.join(", ")} s; after: ${floor.after.join(", ")} s).`,
+        `Floor: a no-op \`pulumi up\` of bench/floor (the same three plugins, 5 resources, no Switchyard) under the same load, ${FLOOR_RUNS} times just before the rows, once after each pair of re-creating releases and ${FLOOR_RUNS} times just after the rows, median of the ${floor.runs.length}: ${floor.median} s (before: ${floor.before.join(", ")} s; between: ${floor.between.join(", ")} s; after: ${floor.after.join(", ")} s).`,
         "",
         "Rows starting with · are the parts of the rollback or release above them (its median run): each release step from its start to its last line (its own output), and the rest, which is Pulumi's and the program's time.",
         "",
