@@ -34,14 +34,10 @@ export function establishedTo(procNetTcp: string, targets: string[]): number {
     return n;
 }
 
-/** nginx workers of a replaced config still finishing their requests: their title says "shutting down". */
-export function shuttingDown(processTitles: string): number {
-    return processTitles.split("\n").filter((l) => l.includes("shutting down")).length;
-}
-
 /**
- * The nginx workers in "PID title" lines (a process per line): those serving,
- * and those of a replaced config shutting down.
+ * The nginx workers in "PID title" lines (a process per line, PROCESS_TITLES):
+ * those serving, and those of a replaced config still finishing their
+ * requests, whose title says "shutting down" (retire's drain waits for them).
  */
 export function nginxWorkers(pidTitles: string): { serving: string[]; shutting: string[] } {
     const out = { serving: [] as string[], shutting: [] as string[] };

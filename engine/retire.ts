@@ -17,7 +17,7 @@
 import { randomBytes } from "crypto";
 import { ROUTE_MARKER } from "../lib/routemarker";
 import { DockerResult, execFailure, PROCESS_TITLES, Proxy, routeOf, slotContainers, trimmed } from "./docker";
-import { DrainLook, drainNext, drainPollMs, establishedTo, procTcpAddress, shuttingDown } from "./drain-rules";
+import { DrainLook, drainNext, drainPollMs, establishedTo, nginxWorkers, procTcpAddress } from "./drain-rules";
 import { sleep, Step } from "./step";
 
 /** What is in flight in the proxy: its TCP table, a line with the boundary, then every process's title. Arguments: boundary. */
@@ -77,7 +77,7 @@ async function retire(step: Step): Promise<void> {
             return undefined;
         }
         unread = "";
-        return { conns: establishedTo(read.tcp, targets), shutting: shuttingDown(read.titles) };
+        return { conns: establishedTo(read.tcp, targets), shutting: nginxWorkers(read.titles).shutting.length };
     };
 
     step.say(`draining ${colour} (${old.length} container(s)): waiting up to ${drainSeconds}s for in-flight requests`);

@@ -2,7 +2,7 @@
 // (engine/switch-rules.ts, engine/drain-rules.ts, migrate.ts, backup.ts). The real steps run against nginx and replicas in
 // test/scripts/release-steps.test.ts and data-steps.test.ts.
 import * as assert from "assert";
-import { DRAIN_FAST_MS, drainNext, drainPollMs, establishedTo, nginxWorkers, procTcpAddress, reloadStage, shuttingDown } from "../../engine/drain-rules";
+import { DRAIN_FAST_MS, drainNext, drainPollMs, establishedTo, nginxWorkers, procTcpAddress, reloadStage } from "../../engine/drain-rules";
 import { dumpName, safeName } from "../../engine/backup";
 import { migrationArgs } from "../../engine/migrate";
 import { planSwitch, readVerify, stateOpArgs, SwitchFacts } from "../../engine/switch-rules";
@@ -89,9 +89,10 @@ describe("drain decisions (engine/drain-rules.ts)", () => {
         assert.strictEqual(establishedTo(procNetTcp, [procTcpAddress("172.20.0.130", 9090)]), 0);
     });
 
-    it("counts nginx workers still shutting down after a reload", () => {
-        assert.strictEqual(shuttingDown("nginx: master process nginx\nnginx: worker process\nnginx: worker process is shutting down\n"), 1);
-        assert.strictEqual(shuttingDown("nginx: worker process\n"), 0);
+    it("finds the nginx workers still shutting down after a reload (retire's drain waits for them), not other processes", () => {
+        const titles = "1 nginx: master process nginx -g daemon off; \n6 nginx: worker process \n7 nginx: worker process is shutting down \n9 sh -c echo shutting down\n";
+        assert.deepStrictEqual(nginxWorkers(titles), { serving: ["6"], shutting: ["7"] });
+        assert.deepStrictEqual(nginxWorkers("6 nginx: worker process \n"), { serving: ["6"], shutting: [] });
     });
 
     it("after nginx -s reload: waits while a worker from before still serves, drains while one shuts down, done when none is left", () => {
