@@ -35,6 +35,17 @@ export function switchInput(step: Step): SwitchInput {
 }
 
 /**
+ * A switch's one exec: the restore lock, the route marker, previous-live-image
+ * and the webhook URL, then, unless a restore holds the route, the plan what it
+ * read calls for (SWITCH_STATE picks among switchVariants). `known`: what
+ * Docker said, the rest of SwitchFacts.
+ */
+export function readAndSwitch(proxy: Proxy, known: Omit<SwitchFacts, "live" | "previousLiveImage">) {
+    const files = [RESTORE_LOCK, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE, WEBHOOK_URL_FILE];
+    return proxy.readStatesThen(files, `!${RESTORE_LOCK}`, SWITCH_STATE, STATE_DIR, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE, known.targetImage, APPLY_STATE, ...variantArgs(switchVariants(known)));
+}
+
+/**
  * Points the live listener at `input.colour`, as re-point does; says each
  * action. Docker first (the images the colours run), then one exec: it reads
  * the restore lock, the route marker, previous-live-image and the webhook URL,
@@ -48,12 +59,7 @@ export async function switchTo(step: Step, input: SwitchInput): Promise<void> {
     await step.waitRunning(input.proxy, 30);
     const [old, targetImage] = await Promise.all([runningImage(step.docker, input.stack, otherColour(input.colour)), imageOf(step.docker, input.stack, input.colour)]);
     const known = { target: input.colour, retire: input.standby === "retire", oldRunningImage: old.image, oldRunningImageId: old.id, targetImage };
-    const read = await proxy.readStatesThen(
-        [RESTORE_LOCK, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE, WEBHOOK_URL_FILE],
-        `!${RESTORE_LOCK}`,
-        SWITCH_STATE,
-        ...[STATE_DIR, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE, targetImage, APPLY_STATE, ...variantArgs(switchVariants(known))],
-    );
+    const read = await readAndSwitch(proxy, known);
     const restoring = read.states.get(RESTORE_LOCK);
     if (restoring) step.refuseRestoring(restoring);
     const facts: SwitchFacts = { ...known, live: routeOf(read.states), previousLiveImage: read.states.get(PREVIOUS_LIVE_IMAGE) ?? "" };

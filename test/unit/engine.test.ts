@@ -6,11 +6,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
-import { APPLY_STATE, Docker, dockerCli, dockerEngine, execForm, imageOf, labelFilters, parseStates, Proxy, ProxyUnreadable, routeOf, runningImage, slotContainerIds, slotContainers, stepDockerEnv, whenRoutedTo } from "../../engine/docker";
+import { Docker, dockerCli, dockerEngine, execForm, imageOf, labelFilters, parseStates, Proxy, ProxyUnreadable, routeOf, runningImage, slotContainerIds, slotContainers, stepDockerEnv, whenRoutedTo } from "../../engine/docker";
 import { ListedContainer, stopForm } from "../../engine/docker-reads";
 import { addToHistory } from "../../engine/history";
-import { planSwitch, stateOpArgs, SWITCH_STATE, switchVariants, variantArgs, variantKey } from "../../engine/switch-rules";
-import { PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, ROUTE_MARKER, STATE_DIR } from "../../lib/routemarker";
+import { readAndSwitch } from "../../engine/repoint";
+import { planSwitch, stateOpArgs, switchVariants, variantKey } from "../../engine/switch-rules";
+import { PREVIOUS_LIVE_IMAGE, RESTORE_LOCK, STATE_DIR } from "../../lib/routemarker";
 import { buildProblem, programSources } from "../../lib/build";
 
 /** A fake Docker: `answer` gives each CLI call's result, `listed` what a list finds; a read is recorded as ["list"|"inspect", ...its arguments]. */
@@ -228,7 +229,7 @@ describe("the release engine", () => {
                 const proxy = new Proxy(docker, "p1");
                 const switchTo = async (known: Parameters<typeof switchVariants>[0]) => {
                     const before = files();
-                    const read = await proxy.readStatesThen([RESTORE_LOCK, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE], `!${RESTORE_LOCK}`, SWITCH_STATE, STATE_DIR, ROUTE_MARKER, PREVIOUS_LIVE_IMAGE, known.targetImage, APPLY_STATE, ...variantArgs(switchVariants(known)));
+                    const read = await readAndSwitch(proxy, known);
                     const facts = { ...known, live: routeOf(read.states), previousLiveImage: read.states.get(PREVIOUS_LIVE_IMAGE) ?? "" };
                     return { read, before, facts, plan: planSwitch(facts) };
                 };
