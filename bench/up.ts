@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import { REPO } from "../test/scripts/fixture";
 import { docker } from "../test/scripts/fixture";
-import { writeBenchResults } from "./results";
+import { median, writeBenchResults } from "./results";
 import { stepTimes } from "./steps";
 import { report, startLoadProcess } from "../test/scripts/load";
 import { baseConfig, changed, E2EStack, freePort, missingParts, say, sleep } from "../test/e2e/harness";
@@ -47,13 +47,6 @@ function targetOf(update: string): string {
 }
 
 const FLOOR_RUNS = 3;
-
-/** The middle value (an even count's: the mean of the middle two). */
-function median(xs: number[]): number {
-    const sorted = [...xs].sort((x, y) => x - y);
-    const m = Math.floor(sorted.length / 2);
-    return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
-}
 
 /** The floor's stack: bench/floor in a throwaway copy (this repository's node_modules, so the same SDK and plugins). */
 async function floorStack(): Promise<E2EStack> {
